@@ -1,0 +1,50 @@
+# Thin wrapper over CMake. The commands a new user runs:
+#   make demo   build and run the demo
+#   make test   build and run every test (installs missing test tools)
+# Also: make memcheck, make asan, make bench, make fuzz-smoke, make install.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+BENCH_BUILD?= build-bench
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE      ?= cmake
+PREFIX     ?= /usr/local
+
+.PHONY: all build demo test memcheck asan bench fuzz-smoke install clean deps-test deps-bench
+
+all: build
+
+build:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@./$(BUILD)/demo
+
+deps-test:
+	@tools/ensure-deps test
+
+deps-bench:
+	@tools/ensure-deps bench
+
+test: deps-test build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+memcheck: deps-test build
+	@tools/memcheck $(BUILD)
+
+asan: deps-test
+	@$(CMAKE) -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
+	@$(CMAKE) --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+bench: deps-bench
+	@$(CMAKE) -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DREEL_BUILD_BENCH=ON -DREEL_BUILD_TESTS=OFF >/dev/null
+	@$(CMAKE) --build $(BENCH_BUILD) -j $(JOBS)
+	@tools/run-bench $(BENCH_BUILD)
+
+install: build
+	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

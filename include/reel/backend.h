@@ -1,0 +1,200 @@
+/* reel/backend.h — the one seam between reel and the world.
+ *
+ * Everything the loop can observe that the program did not decide itself —
+ * the clock, randomness, readiness, every descriptor operation and its
+ * result, name resolution, processes, signals, the wake-up channel from
+ * other threads — enters through this table. Above it (loop core, timers,
+ * futures, tasks, transports, streams) every result is a function of the
+ * backend's answers, which is what makes simulation and replay possible.
+ *
+ * Backends shipped with reel:
+ *   reel_backend_epoll_new()   real Linux epoll backend (loop/epoll.c): the
+ *                              only code in the library that makes syscalls;
+ *   sim/                       virtual-time simulated network (later issue);
+ *   replay/                    recorder decorator and replayer (later issue).
+ *
+ * Conventions for every operation:
+ *   - results are >= 0 on success and a negative errno (-EAGAIN, -EINPROGRESS,
+ *     -ECONNRESET, ...) on failure; no operation touches `errno`;
+ *   - descriptors are small non-negative ints, always non-blocking and
+ *     close-on-exec; the backend may number them as it likes;
+ *   - all operations are called from the loop's thread, except wake(),
+ *     which is safe from any thread;
+ *   - an operation a backend does not provide may be NULL; the loop then
+ *     answers -ENOSYS (or a documented default) itself.
+ *
+ * Asynchronous work (name resolution, child exit, signals, executor jobs)
+ * completes through poll(): the backend returns a REEL_EV_* event naming
+ * the request, so the order of completions is an answer like any other and
+ * can be recorded and replayed.
+ */
+#ifndef REEL_BACKEND_H
+#define REEL_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct reel_backend reel_backend;
+
+/* Readiness interest / result bits (watch() and REEL_EV_IO events). */
+enum {
+    REEL_IO_READ  = 1u << 0,
+    REEL_IO_WRITE = 1u << 1,
+    REEL_IO_ERROR = 1u << 2, /* result only: error condition on the fd */
+    REEL_IO_HUP   = 1u << 3, /* result only: hang-up */
+};
+
+/* What poll() reports. */
+enum reel_event_kind {
+    REEL_EV_IO = 1,     /* id = fd, events = REEL_IO_* bits */
+    REEL_EV_WAKE,       /* wake() was called: drain the threadsafe queue */
+    REEL_EV_SIGNAL,     /* id = signal number; value = times delivered */
+    REEL_EV_CHILD,      /* id = pid; value = wait status (as waitpid) */
+    REEL_EV_DONE,       /* ptr = the reel_backend_req that completed */
+};
+
+typedef struct reel_event {
+    uint32_t kind;      /* enum reel_event_kind */
+    uint32_t events;    /* REEL_IO_* for REEL_EV_IO */
+    int64_t id;
+    int64_t value;
+    void *ptr;
+} reel_event;
+
+/* An asynchronous backend request (name resolution, executor job). The
+ * caller owns the memory and keeps it alive until poll() reports it with
+ * REEL_EV_DONE; `result` is then filled in by the backend. */
+enum reel_req_kind {
+    REEL_REQ_GETADDRINFO = 1,
+    REEL_REQ_GETNAMEINFO,
+    REEL_REQ_JOB,
+};
+
+typedef struct reel_backend_req {
+    uint32_t kind;          /* enum reel_req_kind */
+    uint64_t id;            /* assigned by the caller, unique per loop */
+    int result;             /* 0 or negative code, set on completion */
+    /* REEL_REQ_GETADDRINFO: in host/service/hints; out: addrinfo list
+     * (freed with the backend's freeaddrinfo op). */
+    const char *host;
+    const char *service;
+    int family, socktype, protocol, flags;
+    struct addrinfo *addrinfo;
+    /* REEL_REQ_GETNAMEINFO: in addr/flags; out host/serv. */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char hostname[1025];
+    char servname[32];
+    /* REEL_REQ_JOB: run fn(arg) somewhere other than the loop thread (real
+     * backend: a thread pool) or at a chosen virtual time (simulator). */
+    void *(*fn)(void *arg);
+    void *arg;
+    void *ret;
+    struct reel_backend_req *next; /* backend-private queue link */
+} reel_backend_req;
+
+/* How a child process's standard descriptors are set up by spawn(). */
+typedef struct reel_spawn_opts {
+    const char *file;          /* program; searched on PATH if no '/' */
+    char *const *argv;         /* NULL-terminated */
+    char *const *envp;         /* NULL: inherit the environment */
+    const char *cwd;           /* NULL: inherit */
+    int stdio[3];              /* fd to dup onto 0/1/2 in the child, or -1 to inherit */
+    const int *close_fds;      /* fds to close in the child (parent ends of pipes) */
+    int nclose_fds;
+    bool new_session;
+} reel_spawn_opts;
+
+typedef struct reel_backend_ops {
+    const char *name;
+    void (*destroy)(reel_backend *b);
+
+    /* --- time and randomness --- */
+    uint64_t (*now_ns)(reel_backend *b);                    /* monotonic */
+    int (*random)(reel_backend *b, void *buf, size_t len);
+
+    /* --- readiness --- */
+    /* Change the interest set of fd from `old_events` to `new_events`
+     * (REEL_IO_READ|REEL_IO_WRITE; 0 removes it). */
+    int (*watch)(reel_backend *b, int fd, uint32_t old_events, uint32_t new_events);
+    /* Wait up to timeout_ns (-1: forever, 0: do not block) and fill at most
+     * max events. Returns the count (0 on timeout) or a negative code. */
+    int (*poll)(reel_backend *b, reel_event *events, int max_events, int64_t timeout_ns);
+    /* Thread-safe: make the current or next poll() return REEL_EV_WAKE. */
+    int (*wake)(reel_backend *b);
+    /* After REEL_EV_WAKE, the loop has `queued` threadsafe callbacks waiting
+     * and asks how many to admit now (the recorder notes the number, the
+     * replayer answers from the trace). NULL: admit all. */
+    size_t (*admit_posted)(reel_backend *b, size_t queued);
+
+    /* --- descriptors --- */
+    int (*socket)(reel_backend *b, int domain, int type, int protocol);
+    int (*socketpair)(reel_backend *b, int domain, int type, int protocol, int fds[2]);
+    int (*pipe)(reel_backend *b, int fds[2]);
+    int (*close)(reel_backend *b, int fd);
+    /* Adopt a descriptor the program created elsewhere: checks it is open
+     * and makes it non-blocking and close-on-exec. */
+    int (*adopt)(reel_backend *b, int fd);
+    int (*bind)(reel_backend *b, int fd, const struct sockaddr *addr, socklen_t len);
+    int (*listen)(reel_backend *b, int fd, int backlog);
+    /* Returns the new fd; fills addr/len when not NULL. */
+    int (*accept)(reel_backend *b, int fd, struct sockaddr *addr, socklen_t *len);
+    /* 0 on immediate success, -EINPROGRESS while connecting (watch for
+     * REEL_IO_WRITE, then read SO_ERROR with getsockopt). */
+    int (*connect)(reel_backend *b, int fd, const struct sockaddr *addr, socklen_t len);
+    int (*shutdown)(reel_backend *b, int fd, int how);
+    ssize_t (*read)(reel_backend *b, int fd, void *buf, size_t len);
+    ssize_t (*write)(reel_backend *b, int fd, const void *buf, size_t len);
+    ssize_t (*readv)(reel_backend *b, int fd, const struct iovec *iov, int iovcnt);
+    ssize_t (*writev)(reel_backend *b, int fd, const struct iovec *iov, int iovcnt);
+    ssize_t (*recvfrom)(reel_backend *b, int fd, void *buf, size_t len, int flags,
+                        struct sockaddr *addr, socklen_t *addrlen);
+    ssize_t (*sendto)(reel_backend *b, int fd, const void *buf, size_t len, int flags,
+                      const struct sockaddr *addr, socklen_t addrlen);
+    ssize_t (*sendfile)(reel_backend *b, int out_fd, int in_fd, int64_t *offset, size_t count);
+    int (*getsockname)(reel_backend *b, int fd, struct sockaddr *addr, socklen_t *len);
+    int (*getpeername)(reel_backend *b, int fd, struct sockaddr *addr, socklen_t *len);
+    int (*setsockopt)(reel_backend *b, int fd, int level, int name, const void *val, socklen_t len);
+    int (*getsockopt)(reel_backend *b, int fd, int level, int name, void *val, socklen_t *len);
+    int (*unlink)(reel_backend *b, const char *path);   /* Unix socket path cleanup */
+
+    /* --- asynchronous requests (completion: REEL_EV_DONE) --- */
+    int (*submit)(reel_backend *b, reel_backend_req *req);
+    void (*freeaddrinfo)(reel_backend *b, struct addrinfo *ai);
+
+    /* --- processes (exit: REEL_EV_CHILD) --- */
+    int (*spawn)(reel_backend *b, const reel_spawn_opts *opts, int *pid);
+    int (*kill)(reel_backend *b, int pid, int sig);
+
+    /* --- signals (arrival: REEL_EV_SIGNAL) --- */
+    int (*signal_watch)(reel_backend *b, int signo, bool on);
+
+    /* --- output (not an input: never recorded as one) --- */
+    void (*log)(reel_backend *b, const char *msg, size_t len);
+} reel_backend_ops;
+
+/* A backend is a table plus the state behind it; implementations embed
+ * this struct first in their own. */
+struct reel_backend {
+    const reel_backend_ops *ops;
+};
+
+/* Create the real epoll backend. Returns 0 and *out, or a negative code. */
+int reel_backend_epoll_new(reel_backend **out);
+
+/* Destroy a backend that was never handed to a loop (a loop owns and
+ * destroys the backend it was created with). */
+void reel_backend_destroy(reel_backend *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,290 @@
+/* loop/future.c — asyncio.Future: pending, then a result, an error, or
+ * cancelled; done callbacks are scheduled with call_soon. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
+{
+    memset(fut, 0, sizeof *fut);
+    fut->vt = vt;
+    fut->loop = loop;
+    fut->refs = 1;
+    fut->cbs = fut->cb_inline;
+    fut->cbs_cap = (uint32_t)(sizeof fut->cb_inline / sizeof fut->cb_inline[0]);
+    rl_loop_ref(loop);
+}
+
+int reel_loop_create_future(reel_loop *loop, reel_future **out)
+{
+    if (!loop || !out)
+        return -EINVAL;
+    *out = NULL;
+    if (loop->closed)
+        return REEL_ECLOSED;
+    reel_future *fut = malloc(sizeof *fut);
+    if (!fut)
+        return -ENOMEM;
+    rl_future_init(fut, loop, NULL);
+    *out = fut;
+    return 0;
+}
+
+reel_future *reel_future_ref(reel_future *fut)
+{
+    if (fut)
+        fut->refs++;
+    return fut;
+}
+
+reel_loop *reel_future_get_loop(const reel_future *fut) { return fut ? fut->loop : NULL; }
+
+void rl_error_clear(reel_error *err)
+{
+    free(err->message);
+    free(err->partial);
+    memset(err, 0, sizeof *err);
+}
+
+static char *copy_message(const char *msg)
+{
+    if (!msg)
+        return NULL;
+    size_t n = strnlen(msg, rl_error_message_bytes);
+    char *m = malloc(n + 1);
+    if (m) {
+        memcpy(m, msg, n);
+        m[n] = '\0';
+    }
+    return m;
+}
+
+int rl_error_copy(reel_error *dst, const reel_error *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->code = src->code;
+    dst->consumed = src->consumed;
+    dst->expected = src->expected;
+    if (src->message && !(dst->message = copy_message(src->message)))
+        return -ENOMEM;
+    if (src->partial_len) {
+        if (!src->partial) {
+            rl_error_clear(dst);
+            return -EINVAL;
+        }
+        dst->partial = malloc(src->partial_len);
+        if (!dst->partial) {
+            rl_error_clear(dst);
+            return -ENOMEM;
+        }
+        memcpy(dst->partial, src->partial, src->partial_len);
+        dst->partial_len = src->partial_len;
+    }
+    return 0;
+}
+
+static void report_unretrieved(reel_future *fut)
+{
+    reel_loop *loop = fut->loop;
+    if (loop->closed)
+        return;
+    reel_context ctx = REEL_CONTEXT_INIT;
+    ctx.message = "Future exception was never retrieved";
+    ctx.error = fut->err.code;
+    ctx.detail = &fut->err;
+    ctx.future = fut;
+    reel_loop_call_exception_handler(loop, &ctx);
+}
+
+void rl_future_fini(reel_future *fut)
+{
+    if (fut->state == RL_F_ERROR && !fut->retrieved)
+        report_unretrieved(fut);
+    if (fut->result_free && fut->result)
+        fut->result_free(fut->result);
+    fut->result = NULL;
+    fut->result_free = NULL;
+    rl_error_clear(&fut->err);
+    if (fut->cbs != fut->cb_inline)
+        free(fut->cbs);
+    fut->cbs = fut->cb_inline;
+    fut->ncbs = 0;
+}
+
+void reel_future_release(reel_future *fut)
+{
+    if (!fut)
+        return;
+    RL_ASSERT(fut->refs > 0);
+    if (--fut->refs > 0)
+        return;
+    reel_loop *loop = fut->loop;
+    rl_future_fini(fut);
+    if (fut->vt && fut->vt->destroy)
+        fut->vt->destroy(fut);
+    else
+        free(fut);
+    rl_loop_unref(loop);
+}
+
+/* Move the future to a done state and schedule its callbacks. */
+int rl_future_finish(reel_future *fut, uint8_t state)
+{
+    RL_ASSERT(fut->state == RL_F_PENDING && state != RL_F_PENDING);
+    fut->state = state;
+    int rc = 0;
+    uint32_t n = fut->ncbs;
+    fut->ncbs = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int r = rl_schedule_future_cb(fut->loop, fut, &fut->cbs[i]);
+        if (r < 0 && rc == 0)
+            rc = r;
+    }
+    return rc;
+}
+
+static int check_pending(reel_future *fut)
+{
+    if (!fut)
+        return -EINVAL;
+    if (fut->state != RL_F_PENDING)
+        return REEL_EINVALSTATE;
+    return rl_check_thread(fut->loop);
+}
+
+int reel_future_set_result_owned(reel_future *fut, void *result, void (*free_fn)(void *))
+{
+    int rc = check_pending(fut);
+    if (rc < 0)
+        return rc;
+    fut->result = result;
+    fut->result_free = free_fn;
+    return rl_future_finish(fut, RL_F_RESULT);
+}
+
+int reel_future_set_result(reel_future *fut, void *result)
+{
+    return reel_future_set_result_owned(fut, result, NULL);
+}
+
+int reel_future_set_error(reel_future *fut, const reel_error *err)
+{
+    int rc = check_pending(fut);
+    if (rc < 0)
+        return rc;
+    if (!err || err->code >= 0 || err->code == REEL_ECANCELLED)
+        return -EINVAL;
+    rc = rl_error_copy(&fut->err, err);
+    if (rc < 0)
+        return rc;
+    fut->retrieved = false;
+    return rl_future_finish(fut, RL_F_ERROR);
+}
+
+int reel_future_set_exception(reel_future *fut, int code, const char *message)
+{
+    reel_error err = {.code = code, .message = (char *)message};
+    return reel_future_set_error(fut, &err);
+}
+
+bool rl_future_cancel_plain(reel_future *fut, const char *msg)
+{
+    if (fut->state != RL_F_PENDING)
+        return false;
+    fut->err.code = REEL_ECANCELLED;
+    fut->err.message = copy_message(msg);
+    rl_future_finish(fut, RL_F_CANCELLED);
+    return true;
+}
+
+bool reel_future_cancel(reel_future *fut, const char *msg)
+{
+    if (!fut)
+        return false;
+    if (fut->vt && fut->vt->cancel)
+        return fut->vt->cancel(fut, msg);
+    return rl_future_cancel_plain(fut, msg);
+}
+
+bool reel_future_done(const reel_future *fut) { return fut && fut->state != RL_F_PENDING; }
+bool reel_future_cancelled(const reel_future *fut) { return fut && fut->state == RL_F_CANCELLED; }
+
+int reel_future_result(reel_future *fut, void **result)
+{
+    if (!fut)
+        return -EINVAL;
+    switch (fut->state) {
+    case RL_F_PENDING:
+        return REEL_EINVALSTATE;
+    case RL_F_RESULT:
+        if (result)
+            *result = fut->result;
+        return 0;
+    case RL_F_CANCELLED:
+        return REEL_ECANCELLED;
+    default:
+        fut->retrieved = true;
+        return fut->err.code;
+    }
+}
+
+int reel_future_take_result(reel_future *fut, void **result)
+{
+    int rc = reel_future_result(fut, result);
+    if (rc == 0) {
+        fut->result_free = NULL;
+    }
+    return rc;
+}
+
+const reel_error *reel_future_exception(reel_future *fut)
+{
+    if (!fut || (fut->state != RL_F_ERROR && fut->state != RL_F_CANCELLED))
+        return NULL;
+    fut->retrieved = true;
+    return &fut->err;
+}
+
+int reel_future_add_done_callback_from(reel_future *fut, const reel_site *site,
+                                       reel_future_cb cb, void *arg)
+{
+    if (!fut || !cb)
+        return -EINVAL;
+    int rc = rl_check_thread(fut->loop);
+    if (rc < 0)
+        return rc;
+    rl_done_cb entry = {cb, arg, site};
+    if (fut->state != RL_F_PENDING)
+        return rl_schedule_future_cb(fut->loop, fut, &entry);
+    if (fut->ncbs == fut->cbs_cap) {
+        uint32_t ncap = fut->cbs_cap * 2;
+        rl_done_cb *cbs = malloc((size_t)ncap * sizeof *cbs);
+        if (!cbs)
+            return -ENOMEM;
+        memcpy(cbs, fut->cbs, fut->ncbs * sizeof *cbs);
+        if (fut->cbs != fut->cb_inline)
+            free(fut->cbs);
+        fut->cbs = cbs;
+        fut->cbs_cap = ncap;
+    }
+    fut->cbs[fut->ncbs++] = entry;
+    return 0;
+}
+
+int reel_future_remove_done_callback(reel_future *fut, reel_future_cb cb, void *arg)
+{
+    if (!fut)
+        return 0;
+    uint32_t kept = 0, removed = 0;
+    for (uint32_t i = 0; i < fut->ncbs; i++) {
+        if (fut->cbs[i].fn == cb && fut->cbs[i].arg == arg)
+            removed++;
+        else
+            fut->cbs[kept++] = fut->cbs[i];
+    }
+    fut->ncbs = kept;
+    return (int)removed;
+}

@@ -1,0 +1,188 @@
+/* loop/internal.h — the loop core's private structures, shared by the files
+ * in loop/ (and by tasks, transports and streams built on the core). Not
+ * installed. */
+#ifndef REEL_LOOP_INTERNAL_H
+#define REEL_LOOP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "reel/backend.h"
+#include "reel/future.h"
+#include "reel/loop.h"
+
+#ifndef NDEBUG
+#include <assert.h>
+#define RL_ASSERT(x) assert(x)
+#else
+#define RL_ASSERT(x) ((void)0)
+#endif
+
+#define RL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Limits, with their units in their names. */
+enum {
+    rl_handle_chunk_count = 256,       /* handles per pool chunk */
+    rl_handle_slots_max = 1u << 30,    /* pool slots (ts slots use bit 31) */
+    rl_poll_events_max = 256,          /* events taken per poll */
+    rl_log_message_bytes = 1024,       /* one log line, truncation marked */
+    rl_error_message_bytes = 4096,     /* longest error message kept */
+};
+#define RL_TS_BIT 0x80000000u
+#define RL_DEFAULT_SLOW_NS 100000000ull /* asyncio slow_callback_duration */
+
+/* Handle states and flags. */
+enum {
+    RL_H_FREE = 0,
+    RL_H_IDLE,     /* owned by an fd watcher, not queued */
+    RL_H_READY,    /* in the ready ring */
+    RL_H_TIMER,    /* in the timer heap */
+};
+enum {
+    RL_HF_CANCELLED = 1u << 0,
+    RL_HF_PERSIST = 1u << 1,   /* fd watcher handle: survives running */
+    RL_HF_FUTCB = 1u << 2,     /* future done callback: fn(arg2, arg) */
+};
+
+typedef struct rl_handle {
+    reel_callback_fn fn;
+    void *arg;
+    void *arg2;              /* the future, for RL_HF_FUTCB */
+    const reel_site *site;
+    uint64_t when_ns;
+    uint32_t heap_index;
+    uint32_t gen;            /* bumped every time the slot is freed */
+    uint32_t next_free;
+    uint32_t slot;           /* this handle's own slot number */
+    uint8_t state;
+    uint8_t flags;
+    uint8_t last_cancelled;  /* outcome of generation gen-1 */
+} rl_handle;
+
+typedef struct rl_timer {
+    uint64_t when_ns;
+    uint64_t seq;            /* ties broken in scheduling order */
+    rl_handle *h;
+} rl_timer;
+
+typedef struct rl_watcher {
+    uint32_t reader;         /* handle slot, 0 if none */
+    uint32_t writer;
+    uint32_t events;         /* interest registered with the backend */
+} rl_watcher;
+
+/* A threadsafe callback waiting for the loop; lives in its own pool under
+ * ts_lock because other threads allocate it. */
+typedef struct rl_ts_node {
+    reel_callback_fn fn;
+    void *arg;
+    const reel_site *site;
+    struct rl_ts_node *next;
+    uint32_t gen;
+    uint32_t next_free;
+    uint32_t index;          /* this node's own pool index */
+    uint8_t state;           /* RL_TS_* */
+    uint8_t cancelled;
+    uint8_t last_cancelled;
+} rl_ts_node;
+enum { RL_TS_FREE = 0, RL_TS_QUEUED, RL_TS_ADMITTED };
+
+struct reel_loop {
+    reel_backend *backend;
+    const reel_backend_ops *ops;
+    uint32_t refs;            /* the owner + one per live future */
+    bool running, stopping, closed, debug;
+    pthread_t thread;         /* valid while running */
+    uint64_t slow_ns;
+
+    /* handle pool */
+    rl_handle **chunks;
+    uint32_t nchunks;
+    uint32_t free_head;       /* slot index, 0 = none */
+
+    /* ready ring (FIFO), power-of-two capacity */
+    rl_handle **ring;
+    uint32_t ring_mask, ring_head, ring_count;
+
+    /* timer heap (4-ary, min on (when_ns, seq)) */
+    rl_timer *heap;
+    uint32_t heap_len, heap_cap;
+    uint64_t timer_seq;
+
+    /* fd watchers, indexed by fd */
+    rl_watcher *watchers;
+    uint32_t nwatchers;
+
+    /* threadsafe queue */
+    pthread_mutex_t ts_lock;
+    rl_ts_node **ts_chunks;
+    uint32_t ts_nchunks, ts_free_head;
+    rl_ts_node *ts_head, *ts_tail;
+    size_t ts_count;
+    atomic_int ts_wake_pending;
+    bool ts_closed;
+
+    /* errors and logging */
+    reel_exception_handler_fn exc_fn;
+    void *exc_arg;
+    reel_log_fn log_fn;
+    void *log_arg;
+
+    /* hooks for layers above the core (tasks): called at close */
+    void (*on_close)(reel_loop *loop);
+    void *task_state;        /* owned by loop/task.c */
+
+    reel_event events[rl_poll_events_max];
+};
+
+/* Future states. */
+enum { RL_F_PENDING = 0, RL_F_RESULT, RL_F_ERROR, RL_F_CANCELLED };
+
+typedef struct rl_done_cb {
+    reel_future_cb fn;
+    void *arg;
+    const reel_site *site;
+} rl_done_cb;
+
+/* Hooks that let a task (which is a future) change cancel and destroy. */
+typedef struct rl_future_vt {
+    bool (*cancel)(reel_future *fut, const char *msg);
+    void (*destroy)(reel_future *fut);   /* frees the object */
+} rl_future_vt;
+
+struct reel_future {
+    const rl_future_vt *vt;
+    reel_loop *loop;
+    uint32_t refs;
+    uint8_t state;
+    bool retrieved;
+    void *result;
+    void (*result_free)(void *);
+    reel_error err;           /* code 0 unless RL_F_ERROR/RL_F_CANCELLED */
+    rl_done_cb cb_inline[2];
+    rl_done_cb *cbs;          /* cb_inline or heap */
+    uint32_t ncbs, cbs_cap;
+};
+
+/* loop.c */
+rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
+int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
+int rl_check_thread(reel_loop *loop);
+void rl_loop_ref(reel_loop *loop);
+void rl_loop_unref(reel_loop *loop);
+
+/* future.c */
+void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt);
+void rl_future_fini(reel_future *fut);   /* frees what the future holds */
+int rl_future_finish(reel_future *fut, uint8_t state);
+bool rl_future_cancel_plain(reel_future *fut, const char *msg);
+int rl_error_copy(reel_error *dst, const reel_error *src);
+void rl_error_clear(reel_error *err);
+
+/* report.c */
+void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);
+
+#endif

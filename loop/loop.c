@@ -1,0 +1,1040 @@
+/* loop/loop.c — the deterministic core: handle pool, ready ring, timer
+ * heap, fd watchers, the threadsafe queue, and the run loop (asyncio's
+ * BaseEventLoop._run_once). Everything outside the program's own decisions
+ * comes from the backend. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static __thread reel_loop *tls_running_loop;
+
+/* ------------------------------------------------------------ handle pool */
+
+static inline rl_handle *slot_ptr(reel_loop *loop, uint32_t slot)
+{
+    return &loop->chunks[slot / rl_handle_chunk_count][slot % rl_handle_chunk_count];
+}
+
+rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot)
+{
+    if (slot == 0 || slot >= loop->nchunks * rl_handle_chunk_count)
+        return NULL;
+    return slot_ptr(loop, slot);
+}
+
+static int pool_grow(reel_loop *loop)
+{
+    if ((uint64_t)(loop->nchunks + 1) * rl_handle_chunk_count > rl_handle_slots_max)
+        return -ENOMEM;
+    rl_handle **chunks = realloc(loop->chunks, (loop->nchunks + 1) * sizeof *chunks);
+    if (!chunks)
+        return -ENOMEM;
+    loop->chunks = chunks;
+    rl_handle *c = calloc(rl_handle_chunk_count, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    chunks[loop->nchunks] = c;
+    uint32_t base = loop->nchunks * rl_handle_chunk_count;
+    loop->nchunks++;
+    /* Thread the new slots onto the free list in ascending order; slot 0
+     * stays reserved so a zeroed reel_handle means "no handle". */
+    for (uint32_t i = rl_handle_chunk_count; i-- > 0;) {
+        uint32_t slot = base + i;
+        if (slot == 0)
+            continue;
+        c[i].slot = slot;
+        c[i].next_free = loop->free_head;
+        loop->free_head = slot;
+    }
+    return 0;
+}
+
+static inline rl_handle *handle_alloc(reel_loop *loop, uint32_t *slot_out)
+{
+    if (RL_UNLIKELY(loop->free_head == 0) && pool_grow(loop) < 0)
+        return NULL;
+    uint32_t slot = loop->free_head;
+    rl_handle *h = slot_ptr(loop, slot);
+    loop->free_head = h->next_free;
+    h->flags = 0;
+    h->arg2 = NULL;
+    *slot_out = slot;
+    return h;
+}
+
+static inline uint32_t slot_of(reel_loop *loop, rl_handle *h)
+{
+    (void)loop;
+    return h->slot;
+}
+
+static inline void handle_free_slot(reel_loop *loop, rl_handle *h, uint32_t slot)
+{
+    h->last_cancelled = (h->flags & RL_HF_CANCELLED) != 0;
+    h->gen++;
+    h->state = RL_H_FREE;
+    h->fn = NULL;
+    h->arg = NULL;
+    h->arg2 = NULL;
+    h->next_free = loop->free_head;
+    loop->free_head = slot;
+}
+
+/* ------------------------------------------------------------- ready ring */
+
+static int ring_grow(reel_loop *loop)
+{
+    uint32_t cap = loop->ring ? loop->ring_mask + 1 : 0;
+    uint32_t ncap = cap ? cap * 2 : 1024;
+    if (ncap <= cap)
+        return -ENOMEM;
+    rl_handle **ring = malloc((size_t)ncap * sizeof *ring);
+    if (!ring)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < loop->ring_count; i++)
+        ring[i] = loop->ring[(loop->ring_head + i) & loop->ring_mask];
+    free(loop->ring);
+    loop->ring = ring;
+    loop->ring_head = 0;
+    loop->ring_mask = ncap - 1;
+    return 0;
+}
+
+static inline int ring_push(reel_loop *loop, rl_handle *h)
+{
+    if (RL_UNLIKELY(!loop->ring || loop->ring_count > loop->ring_mask)) {
+        int rc = ring_grow(loop);
+        if (rc < 0)
+            return rc;
+    }
+    loop->ring[(loop->ring_head + loop->ring_count) & loop->ring_mask] = h;
+    loop->ring_count++;
+    h->state = RL_H_READY;
+    return 0;
+}
+
+static inline rl_handle *ring_pop(reel_loop *loop)
+{
+    RL_ASSERT(loop->ring_count > 0);
+    rl_handle *h = loop->ring[loop->ring_head];
+    loop->ring_head = (loop->ring_head + 1) & loop->ring_mask;
+    loop->ring_count--;
+    return h;
+}
+
+/* ------------------------------------------------------------- timer heap */
+
+static inline bool timer_less(const rl_timer *a, const rl_timer *b)
+{
+    return a->when_ns < b->when_ns || (a->when_ns == b->when_ns && a->seq < b->seq);
+}
+
+static inline void heap_set(reel_loop *loop, uint32_t i, rl_timer t)
+{
+    loop->heap[i] = t;
+    t.h->heap_index = i;
+}
+
+static void heap_sift_up(reel_loop *loop, uint32_t i)
+{
+    rl_timer t = loop->heap[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 4;
+        if (!timer_less(&t, &loop->heap[parent]))
+            break;
+        heap_set(loop, i, loop->heap[parent]);
+        i = parent;
+    }
+    heap_set(loop, i, t);
+}
+
+static void heap_sift_down(reel_loop *loop, uint32_t i)
+{
+    rl_timer t = loop->heap[i];
+    uint32_t n = loop->heap_len;
+    for (;;) {
+        uint32_t first = 4 * i + 1;
+        if (first >= n)
+            break;
+        uint32_t best = first;
+        uint32_t end = first + 4 < n ? first + 4 : n;
+        for (uint32_t c = first + 1; c < end; c++)
+            if (timer_less(&loop->heap[c], &loop->heap[best]))
+                best = c;
+        if (!timer_less(&loop->heap[best], &t))
+            break;
+        heap_set(loop, i, loop->heap[best]);
+        i = best;
+    }
+    heap_set(loop, i, t);
+}
+
+static int heap_push(reel_loop *loop, rl_handle *h, uint64_t when_ns)
+{
+    if (RL_UNLIKELY(loop->heap_len == loop->heap_cap)) {
+        uint32_t ncap = loop->heap_cap ? loop->heap_cap * 2 : 1024;
+        if (ncap <= loop->heap_cap)
+            return -ENOMEM;
+        rl_timer *heap = realloc(loop->heap, (size_t)ncap * sizeof *heap);
+        if (!heap)
+            return -ENOMEM;
+        loop->heap = heap;
+        loop->heap_cap = ncap;
+    }
+    h->when_ns = when_ns;
+    h->state = RL_H_TIMER;
+    uint32_t i = loop->heap_len++;
+    loop->heap[i] = (rl_timer){when_ns, loop->timer_seq++, h};
+    heap_sift_up(loop, i);
+    return 0;
+}
+
+static void heap_remove(reel_loop *loop, uint32_t i)
+{
+    RL_ASSERT(i < loop->heap_len);
+    uint32_t last = --loop->heap_len;
+    if (i == last)
+        return;
+    rl_timer moved = loop->heap[last];
+    heap_set(loop, i, moved);
+    if (i > 0 && timer_less(&moved, &loop->heap[(i - 1) / 4]))
+        heap_sift_up(loop, i);
+    else
+        heap_sift_down(loop, i);
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static bool env_debug(void)
+{
+    const char *v = getenv("REEL_DEBUG");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+int reel_loop_new(reel_loop **out)
+{
+    if (!out)
+        return -EINVAL;
+    reel_backend *b;
+    int rc = reel_backend_epoll_new(&b);
+    if (rc < 0)
+        return rc;
+    return reel_loop_new_with_backend(out, b);
+}
+
+int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
+{
+    if (!out || !backend || !backend->ops) {
+        if (backend)
+            reel_backend_destroy(backend);
+        return -EINVAL;
+    }
+    *out = NULL;
+    reel_loop *loop = calloc(1, sizeof *loop);
+    if (!loop) {
+        reel_backend_destroy(backend);
+        return -ENOMEM;
+    }
+    loop->backend = backend;
+    loop->ops = backend->ops;
+    loop->refs = 1;
+    loop->slow_ns = RL_DEFAULT_SLOW_NS;
+    loop->debug = env_debug();
+    pthread_mutex_init(&loop->ts_lock, NULL);
+    atomic_init(&loop->ts_wake_pending, 0);
+    int rc = pool_grow(loop);
+    if (rc == 0)
+        rc = ring_grow(loop);
+    if (rc < 0) {
+        reel_loop_free(loop);
+        return rc;
+    }
+    *out = loop;
+    return 0;
+}
+
+bool reel_loop_is_running(const reel_loop *loop) { return loop && loop->running; }
+bool reel_loop_is_closed(const reel_loop *loop) { return !loop || loop->closed; }
+reel_loop *reel_get_running_loop(void) { return tls_running_loop; }
+reel_backend *reel_loop_backend(reel_loop *loop) { return loop->closed ? NULL : loop->backend; }
+
+void rl_loop_ref(reel_loop *loop) { loop->refs++; }
+
+static void loop_release_memory(reel_loop *loop)
+{
+    for (uint32_t c = 0; c < loop->nchunks; c++)
+        free(loop->chunks[c]);
+    free(loop->chunks);
+    for (uint32_t c = 0; c < loop->ts_nchunks; c++)
+        free(loop->ts_chunks[c]);
+    free(loop->ts_chunks);
+    pthread_mutex_destroy(&loop->ts_lock);
+    free(loop);
+}
+
+void rl_loop_unref(reel_loop *loop)
+{
+    RL_ASSERT(loop->refs > 0);
+    if (--loop->refs == 0)
+        loop_release_memory(loop);
+}
+
+/* Drop a handle that will never run, releasing what it holds. */
+static void handle_discard(reel_loop *loop, rl_handle *h)
+{
+    reel_future *fut = (h->flags & RL_HF_FUTCB) ? h->arg2 : NULL;
+    h->flags |= RL_HF_CANCELLED;
+    handle_free_slot(loop, h, slot_of(loop, h));
+    if (fut)
+        reel_future_release(fut);
+}
+
+int reel_loop_close(reel_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (loop->running)
+        return REEL_ERUNNING;
+    if (loop->closed)
+        return 0;
+    /* Let the task layer cancel and release what it owns first. */
+    if (loop->on_close)
+        loop->on_close(loop);
+    loop->closed = true;
+    pthread_mutex_lock(&loop->ts_lock);
+    loop->ts_closed = true;
+    rl_ts_node *n = loop->ts_head;
+    loop->ts_head = loop->ts_tail = NULL;
+    loop->ts_count = 0;
+    pthread_mutex_unlock(&loop->ts_lock);
+    (void)n; /* ts nodes live in the ts pool, freed with the loop memory */
+
+    while (loop->ring_count) {
+        rl_handle *h = ring_pop(loop);
+        if (h->flags & RL_HF_PERSIST)
+            h->flags &= (uint8_t)~RL_HF_PERSIST;
+        handle_discard(loop, h);
+    }
+    while (loop->heap_len) {
+        rl_handle *h = loop->heap[loop->heap_len - 1].h;
+        loop->heap_len--;
+        handle_discard(loop, h);
+    }
+    for (uint32_t fd = 0; fd < loop->nwatchers; fd++) {
+        rl_watcher *w = &loop->watchers[fd];
+        uint32_t slots[2] = {w->reader, w->writer};
+        for (int i = 0; i < 2; i++) {
+            rl_handle *h = rl_handle_get(loop, slots[i]);
+            if (h && h->state == RL_H_IDLE)
+                handle_free_slot(loop, h, slots[i]);
+        }
+    }
+    free(loop->watchers);
+    loop->watchers = NULL;
+    loop->nwatchers = 0;
+    free(loop->ring);
+    loop->ring = NULL;
+    loop->ring_count = 0;
+    free(loop->heap);
+    loop->heap = NULL;
+    loop->heap_cap = 0;
+    if (loop->ops->destroy)
+        loop->ops->destroy(loop->backend);
+    loop->backend = NULL;
+    return 0;
+}
+
+void reel_loop_free(reel_loop *loop)
+{
+    if (!loop)
+        return;
+    RL_ASSERT(!loop->running);
+    if (loop->running)
+        return;
+    reel_loop_close(loop);
+    rl_loop_unref(loop);
+}
+
+void reel_backend_destroy(reel_backend *b)
+{
+    if (b && b->ops && b->ops->destroy)
+        b->ops->destroy(b);
+}
+
+/* ---------------------------------------------------------------- checks */
+
+int rl_check_thread(reel_loop *loop)
+{
+    /* asyncio checks the thread only in debug mode, and only once the loop
+     * has a thread (it is running). */
+    if (RL_UNLIKELY(loop->debug) && loop->running &&
+        !pthread_equal(pthread_self(), loop->thread))
+        return REEL_ETHREAD;
+    return 0;
+}
+
+static inline int check_schedule(reel_loop *loop)
+{
+    if (RL_UNLIKELY(!loop))
+        return -EINVAL;
+    if (RL_UNLIKELY(loop->closed))
+        return REEL_ECLOSED;
+    if (RL_UNLIKELY(loop->debug))
+        return rl_check_thread(loop);
+    return 0;
+}
+
+/* ------------------------------------------------------------ scheduling */
+
+static inline void handle_out(reel_loop *loop, uint32_t slot, reel_handle *out)
+{
+    if (out) {
+        out->loop = loop;
+        out->slot = slot;
+        out->gen = slot_ptr(loop, slot)->gen;
+    }
+}
+
+int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
+                             reel_callback_fn fn, void *arg, reel_handle *out)
+{
+    int rc = check_schedule(loop);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    if (RL_UNLIKELY(!fn))
+        return -EINVAL;
+    uint32_t slot;
+    rl_handle *h = handle_alloc(loop, &slot);
+    if (RL_UNLIKELY(!h))
+        return -ENOMEM;
+    h->fn = fn;
+    h->arg = arg;
+    h->site = site;
+    rc = ring_push(loop, h);
+    if (RL_UNLIKELY(rc < 0)) {
+        handle_free_slot(loop, h, slot);
+        return rc;
+    }
+    handle_out(loop, slot, out);
+    return 0;
+}
+
+int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb)
+{
+    if (loop->closed)
+        return REEL_ECLOSED;
+    uint32_t slot;
+    rl_handle *h = handle_alloc(loop, &slot);
+    if (!h)
+        return -ENOMEM;
+    h->fn = (reel_callback_fn)(void (*)(void))cb->fn;
+    h->arg = cb->arg;
+    h->arg2 = reel_future_ref(fut);
+    h->site = cb->site;
+    h->flags = RL_HF_FUTCB;
+    int rc = ring_push(loop, h);
+    if (rc < 0) {
+        handle_free_slot(loop, h, slot);
+        reel_future_release(fut);
+    }
+    return rc;
+}
+
+int reel_loop_call_at_ns_from(reel_loop *loop, const reel_site *site, uint64_t when_ns,
+                              reel_callback_fn fn, void *arg, reel_handle *out)
+{
+    int rc = check_schedule(loop);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    if (RL_UNLIKELY(!fn))
+        return -EINVAL;
+    uint32_t slot;
+    rl_handle *h = handle_alloc(loop, &slot);
+    if (RL_UNLIKELY(!h))
+        return -ENOMEM;
+    h->fn = fn;
+    h->arg = arg;
+    h->site = site;
+    rc = heap_push(loop, h, when_ns);
+    if (RL_UNLIKELY(rc < 0)) {
+        handle_free_slot(loop, h, slot);
+        return rc;
+    }
+    handle_out(loop, slot, out);
+    return 0;
+}
+
+static inline uint64_t clock_ns(reel_loop *loop)
+{
+    return loop->ops->now_ns(loop->backend);
+}
+
+int reel_loop_call_later_ns_from(reel_loop *loop, const reel_site *site, uint64_t delay_ns,
+                                 reel_callback_fn fn, void *arg, reel_handle *out)
+{
+    int rc = check_schedule(loop);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    uint64_t now = clock_ns(loop);
+    uint64_t when = now + delay_ns < now ? UINT64_MAX : now + delay_ns;
+    return reel_loop_call_at_ns_from(loop, site, when, fn, arg, out);
+}
+
+/* Seconds to nanoseconds, saturating; NaN is an error. */
+static int seconds_to_ns(double s, uint64_t *ns)
+{
+    if (isnan(s))
+        return -EINVAL;
+    if (s <= 0) {
+        *ns = 0;
+        return 0;
+    }
+    double v = s * 1e9;
+    *ns = v >= 1.8e19 ? UINT64_MAX : (uint64_t)v;
+    return 0;
+}
+
+int reel_loop_call_later_from(reel_loop *loop, const reel_site *site, double delay,
+                              reel_callback_fn fn, void *arg, reel_handle *out)
+{
+    uint64_t ns;
+    int rc = seconds_to_ns(delay, &ns);
+    if (rc < 0)
+        return rc;
+    return reel_loop_call_later_ns_from(loop, site, ns, fn, arg, out);
+}
+
+int reel_loop_call_at_from(reel_loop *loop, const reel_site *site, double when,
+                           reel_callback_fn fn, void *arg, reel_handle *out)
+{
+    uint64_t ns;
+    int rc = seconds_to_ns(when, &ns);
+    if (rc < 0)
+        return rc;
+    return reel_loop_call_at_ns_from(loop, site, ns, fn, arg, out);
+}
+
+uint64_t reel_loop_time_ns(reel_loop *loop)
+{
+    if (!loop || loop->closed)
+        return 0;
+    return clock_ns(loop);
+}
+
+double reel_loop_time(reel_loop *loop)
+{
+    return (double)reel_loop_time_ns(loop) / 1e9;
+}
+
+/* ----------------------------------------------------- threadsafe queue */
+
+static inline rl_ts_node *ts_ptr(reel_loop *loop, uint32_t idx)
+{
+    return &loop->ts_chunks[idx / rl_handle_chunk_count][idx % rl_handle_chunk_count];
+}
+
+static rl_ts_node *ts_get(reel_loop *loop, uint32_t slot)
+{
+    uint32_t idx = slot & ~RL_TS_BIT;
+    if (idx == 0 || idx >= loop->ts_nchunks * rl_handle_chunk_count)
+        return NULL;
+    return ts_ptr(loop, idx);
+}
+
+/* Called with ts_lock held. */
+static int ts_grow(reel_loop *loop)
+{
+    if ((uint64_t)(loop->ts_nchunks + 1) * rl_handle_chunk_count > rl_handle_slots_max)
+        return -ENOMEM;
+    rl_ts_node **chunks = realloc(loop->ts_chunks, (loop->ts_nchunks + 1) * sizeof *chunks);
+    if (!chunks)
+        return -ENOMEM;
+    loop->ts_chunks = chunks;
+    rl_ts_node *c = calloc(rl_handle_chunk_count, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    chunks[loop->ts_nchunks] = c;
+    uint32_t base = loop->ts_nchunks * rl_handle_chunk_count;
+    loop->ts_nchunks++;
+    for (uint32_t i = rl_handle_chunk_count; i-- > 0;) {
+        if (base + i == 0)
+            continue;
+        c[i].index = base + i;
+        c[i].next_free = loop->ts_free_head;
+        loop->ts_free_head = base + i;
+    }
+    return 0;
+}
+
+/* Called with ts_lock held. */
+static void ts_free(reel_loop *loop, rl_ts_node *n, uint32_t idx)
+{
+    n->last_cancelled = n->cancelled;
+    n->gen++;
+    n->state = RL_TS_FREE;
+    n->next_free = loop->ts_free_head;
+    loop->ts_free_head = idx;
+}
+
+static inline uint32_t ts_index(reel_loop *loop, rl_ts_node *n)
+{
+    (void)loop;
+    return n->index;
+}
+
+int reel_loop_call_soon_threadsafe_from(reel_loop *loop, const reel_site *site,
+                                        reel_callback_fn fn, void *arg, reel_handle *out)
+{
+    if (!loop || !fn)
+        return -EINVAL;
+    pthread_mutex_lock(&loop->ts_lock);
+    if (loop->ts_closed) {
+        pthread_mutex_unlock(&loop->ts_lock);
+        return REEL_ECLOSED;
+    }
+    if (loop->ts_free_head == 0) {
+        int rc = ts_grow(loop);
+        if (rc < 0) {
+            pthread_mutex_unlock(&loop->ts_lock);
+            return rc;
+        }
+    }
+    uint32_t idx = loop->ts_free_head;
+    rl_ts_node *n = ts_ptr(loop, idx);
+    loop->ts_free_head = n->next_free;
+    n->fn = fn;
+    n->arg = arg;
+    n->site = site;
+    n->next = NULL;
+    n->state = RL_TS_QUEUED;
+    n->cancelled = 0;
+    if (loop->ts_tail)
+        loop->ts_tail->next = n;
+    else
+        loop->ts_head = n;
+    loop->ts_tail = n;
+    loop->ts_count++;
+    if (out) {
+        out->loop = loop;
+        out->slot = idx | RL_TS_BIT;
+        out->gen = n->gen;
+    }
+    /* The backend stays alive while ts_closed is false, and close() takes
+     * this lock before destroying it. */
+    int rc = 0;
+    if (atomic_exchange(&loop->ts_wake_pending, 1) == 0)
+        rc = loop->ops->wake(loop->backend);
+    pthread_mutex_unlock(&loop->ts_lock);
+    return rc < 0 ? rc : 0;
+}
+
+/* Runs on the loop: the admitted threadsafe callback. */
+static void ts_trampoline(void *p)
+{
+    rl_ts_node *n = p;
+    reel_loop *loop = reel_get_running_loop();
+    pthread_mutex_lock(&loop->ts_lock);
+    bool cancelled = n->cancelled;
+    reel_callback_fn fn = n->fn;
+    void *arg = n->arg;
+    ts_free(loop, n, ts_index(loop, n));
+    pthread_mutex_unlock(&loop->ts_lock);
+    if (!cancelled)
+        fn(arg);
+}
+
+static void ts_drain(reel_loop *loop)
+{
+    atomic_store(&loop->ts_wake_pending, 0);
+    pthread_mutex_lock(&loop->ts_lock);
+    size_t queued = loop->ts_count;
+    size_t take = loop->ops->admit_posted ? loop->ops->admit_posted(loop->backend, queued) : queued;
+    if (take > queued)
+        take = queued;
+    for (size_t i = 0; i < take; i++) {
+        rl_ts_node *n = loop->ts_head;
+        loop->ts_head = n->next;
+        if (!loop->ts_head)
+            loop->ts_tail = NULL;
+        loop->ts_count--;
+        if (n->cancelled) {
+            ts_free(loop, n, ts_index(loop, n));
+            continue;
+        }
+        uint32_t slot;
+        rl_handle *h = handle_alloc(loop, &slot);
+        if (!h || ring_push(loop, h) < 0) {
+            /* Out of memory: put it back and retry on the next wake. */
+            if (h)
+                handle_free_slot(loop, h, slot);
+            n->next = loop->ts_head;
+            loop->ts_head = n;
+            if (!loop->ts_tail)
+                loop->ts_tail = n;
+            loop->ts_count++;
+            atomic_store(&loop->ts_wake_pending, 1);
+            loop->ops->wake(loop->backend);
+            break;
+        }
+        n->state = RL_TS_ADMITTED;
+        h->fn = ts_trampoline;
+        h->arg = n;
+        h->site = n->site;
+    }
+    if (loop->ts_count && take < queued)
+        loop->ops->wake(loop->backend);
+    pthread_mutex_unlock(&loop->ts_lock);
+}
+
+/* ---------------------------------------------------------------- handles */
+
+bool reel_handle_cancel(reel_handle hd)
+{
+    reel_loop *loop = hd.loop;
+    if (!loop || hd.slot == 0)
+        return false;
+    if (hd.slot & RL_TS_BIT) {
+        bool done = false;
+        pthread_mutex_lock(&loop->ts_lock);
+        rl_ts_node *n = ts_get(loop, hd.slot);
+        if (n && n->gen == hd.gen && n->state != RL_TS_FREE && !n->cancelled) {
+            n->cancelled = 1;
+            done = true;
+        }
+        pthread_mutex_unlock(&loop->ts_lock);
+        return done;
+    }
+    if (loop->closed)
+        return false;
+    rl_handle *h = rl_handle_get(loop, hd.slot);
+    if (!h || h->gen != hd.gen || h->state == RL_H_FREE || (h->flags & RL_HF_CANCELLED))
+        return false;
+    h->flags |= RL_HF_CANCELLED;
+    if (h->state == RL_H_TIMER) {
+        heap_remove(loop, h->heap_index);
+        handle_free_slot(loop, h, hd.slot);
+    }
+    /* A ready handle stays in the ring and is skipped (and freed) there. */
+    return true;
+}
+
+bool reel_handle_cancelled(reel_handle hd)
+{
+    reel_loop *loop = hd.loop;
+    if (!loop || hd.slot == 0)
+        return false;
+    if (hd.slot & RL_TS_BIT) {
+        bool c = false;
+        pthread_mutex_lock(&loop->ts_lock);
+        rl_ts_node *n = ts_get(loop, hd.slot);
+        if (n && n->gen == hd.gen)
+            c = n->cancelled;
+        else if (n && n->gen == hd.gen + 1)
+            c = n->last_cancelled;
+        pthread_mutex_unlock(&loop->ts_lock);
+        return c;
+    }
+    if (loop->closed)
+        return false;
+    rl_handle *h = rl_handle_get(loop, hd.slot);
+    if (!h)
+        return false;
+    if (h->gen == hd.gen)
+        return (h->flags & RL_HF_CANCELLED) != 0;
+    if (h->gen == hd.gen + 1)
+        return h->last_cancelled;
+    return false;
+}
+
+bool reel_handle_when_ns(reel_handle hd, uint64_t *when_ns)
+{
+    reel_loop *loop = hd.loop;
+    if (!loop || hd.slot == 0 || (hd.slot & RL_TS_BIT) || loop->closed)
+        return false;
+    rl_handle *h = rl_handle_get(loop, hd.slot);
+    if (!h || h->gen != hd.gen || h->state != RL_H_TIMER)
+        return false;
+    if (when_ns)
+        *when_ns = h->when_ns;
+    return true;
+}
+
+bool reel_handle_when(reel_handle hd, double *when)
+{
+    uint64_t ns;
+    if (!reel_handle_when_ns(hd, &ns))
+        return false;
+    if (when)
+        *when = (double)ns / 1e9;
+    return true;
+}
+
+/* ------------------------------------------------------------ fd watchers */
+
+static int watchers_reserve(reel_loop *loop, int fd)
+{
+    if ((uint32_t)fd < loop->nwatchers)
+        return 0;
+    uint32_t n = loop->nwatchers ? loop->nwatchers : 64;
+    while (n <= (uint32_t)fd)
+        n *= 2;
+    rl_watcher *w = realloc(loop->watchers, (size_t)n * sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    memset(w + loop->nwatchers, 0, (size_t)(n - loop->nwatchers) * sizeof *w);
+    loop->watchers = w;
+    loop->nwatchers = n;
+    return 0;
+}
+
+/* Release the handle of a watcher side: free now if idle, or let the ring
+ * drop it (asyncio cancels the old handle). */
+static void watcher_handle_drop(reel_loop *loop, uint32_t slot)
+{
+    rl_handle *h = rl_handle_get(loop, slot);
+    if (!h)
+        return;
+    h->flags = (uint8_t)((h->flags & ~RL_HF_PERSIST) | RL_HF_CANCELLED);
+    if (h->state == RL_H_IDLE)
+        handle_free_slot(loop, h, slot);
+}
+
+static int add_watcher(reel_loop *loop, const reel_site *site, int fd, uint32_t ev,
+                       reel_callback_fn fn, void *arg)
+{
+    int rc = check_schedule(loop);
+    if (rc < 0)
+        return rc;
+    if (fd < 0 || !fn)
+        return fd < 0 ? -EBADF : -EINVAL;
+    rc = watchers_reserve(loop, fd);
+    if (rc < 0)
+        return rc;
+    rl_watcher *w = &loop->watchers[fd];
+    uint32_t *side = ev == REEL_IO_READ ? &w->reader : &w->writer;
+    uint32_t slot;
+    rl_handle *h = handle_alloc(loop, &slot);
+    if (!h)
+        return -ENOMEM;
+    if (!(w->events & ev)) {
+        rc = loop->ops->watch(loop->backend, fd, w->events, w->events | ev);
+        if (rc < 0) {
+            handle_free_slot(loop, h, slot);
+            return rc;
+        }
+        w->events |= ev;
+    }
+    h->fn = fn;
+    h->arg = arg;
+    h->site = site;
+    h->flags = RL_HF_PERSIST;
+    h->state = RL_H_IDLE;
+    if (*side)
+        watcher_handle_drop(loop, *side);
+    *side = slot;
+    return 0;
+}
+
+static int remove_watcher(reel_loop *loop, int fd, uint32_t ev)
+{
+    int rc = check_schedule(loop);
+    if (rc < 0)
+        return rc == REEL_ECLOSED ? 0 : rc; /* asyncio: False once closed */
+    if (fd < 0 || (uint32_t)fd >= loop->nwatchers)
+        return 0;
+    rl_watcher *w = &loop->watchers[fd];
+    uint32_t *side = ev == REEL_IO_READ ? &w->reader : &w->writer;
+    if (!*side)
+        return 0;
+    watcher_handle_drop(loop, *side);
+    *side = 0;
+    uint32_t nev = w->events & ~ev;
+    /* The fd may already be closed; the interest is gone either way. */
+    (void)loop->ops->watch(loop->backend, fd, w->events, nev);
+    w->events = nev;
+    return 1;
+}
+
+int reel_loop_add_reader_from(reel_loop *loop, const reel_site *site, int fd,
+                              reel_callback_fn fn, void *arg)
+{
+    return add_watcher(loop, site, fd, REEL_IO_READ, fn, arg);
+}
+
+int reel_loop_add_writer_from(reel_loop *loop, const reel_site *site, int fd,
+                              reel_callback_fn fn, void *arg)
+{
+    return add_watcher(loop, site, fd, REEL_IO_WRITE, fn, arg);
+}
+
+int reel_loop_remove_reader(reel_loop *loop, int fd) { return remove_watcher(loop, fd, REEL_IO_READ); }
+int reel_loop_remove_writer(reel_loop *loop, int fd) { return remove_watcher(loop, fd, REEL_IO_WRITE); }
+
+static inline void watcher_fire(reel_loop *loop, uint32_t slot)
+{
+    rl_handle *h = slot ? slot_ptr(loop, slot) : NULL;
+    if (h && h->state == RL_H_IDLE)
+        (void)ring_push(loop, h); /* the ring only grows past its size on OOM */
+}
+
+static void dispatch_io(reel_loop *loop, int fd, uint32_t events)
+{
+    if (fd < 0 || (uint32_t)fd >= loop->nwatchers)
+        return;
+    rl_watcher *w = &loop->watchers[fd];
+    /* Errors and hang-ups wake both sides, as selectors report them. */
+    if (events & (REEL_IO_READ | REEL_IO_ERROR | REEL_IO_HUP))
+        watcher_fire(loop, w->reader);
+    if (events & (REEL_IO_WRITE | REEL_IO_ERROR | REEL_IO_HUP))
+        watcher_fire(loop, w->writer);
+}
+
+/* -------------------------------------------------------------- run loop */
+
+static inline void run_handle(reel_loop *loop, rl_handle *h)
+{
+    uint8_t flags = h->flags;
+    if (flags & RL_HF_CANCELLED) {
+        handle_discard(loop, h);
+        return;
+    }
+    reel_callback_fn fn = h->fn;
+    void *arg = h->arg;
+    void *arg2 = h->arg2;
+    const reel_site *site = h->site;
+    if (flags & RL_HF_PERSIST)
+        h->state = RL_H_IDLE;
+    else
+        handle_free_slot(loop, h, slot_of(loop, h));
+
+    uint64_t t0 = 0;
+    if (RL_UNLIKELY(loop->debug))
+        t0 = clock_ns(loop);
+    if (flags & RL_HF_FUTCB) {
+        ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
+        reel_future_release(arg2);
+    } else {
+        fn(arg);
+    }
+    if (RL_UNLIKELY(loop->debug) && !loop->closed) {
+        uint64_t took = clock_ns(loop) - t0;
+        if (took >= loop->slow_ns)
+            rl_report_slow(loop, site, took);
+    }
+}
+
+static int run_once(reel_loop *loop)
+{
+    int64_t timeout_ns;
+    if (loop->ring_count || loop->stopping) {
+        timeout_ns = 0;
+    } else if (loop->heap_len) {
+        uint64_t now = clock_ns(loop);
+        uint64_t when = loop->heap[0].when_ns;
+        uint64_t wait = when > now ? when - now : 0;
+        timeout_ns = wait > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)wait;
+    } else {
+        timeout_ns = -1;
+    }
+
+    int n = loop->ops->poll(loop->backend, loop->events, rl_poll_events_max, timeout_ns);
+    if (RL_UNLIKELY(n < 0) && n != -EINTR)
+        return n;
+    for (int i = 0; i < n; i++) {
+        const reel_event *ev = &loop->events[i];
+        switch (ev->kind) {
+        case REEL_EV_IO:
+            dispatch_io(loop, (int)ev->id, ev->events);
+            break;
+        case REEL_EV_WAKE:
+            ts_drain(loop);
+            break;
+        default:
+            /* Signals, children and async requests are handled by the
+             * layers that register them (later issues); ignore others. */
+            break;
+        }
+    }
+
+    if (loop->heap_len) {
+        uint64_t now = clock_ns(loop);
+        while (loop->heap_len && loop->heap[0].when_ns <= now) {
+            rl_handle *h = loop->heap[0].h;
+            heap_remove(loop, 0);
+            if (RL_UNLIKELY(ring_push(loop, h) < 0)) {
+                /* Out of memory for the ring: put the timer back, retry. */
+                heap_push(loop, h, h->when_ns);
+                break;
+            }
+        }
+    }
+
+    /* Run only what is ready now; callbacks scheduled by these run in the
+     * next iteration (asyncio's ntodo). */
+    uint32_t ntodo = loop->ring_count;
+    while (ntodo-- && !loop->closed) {
+        rl_handle *h = ring_pop(loop);
+        run_handle(loop, h);
+    }
+    return 0;
+}
+
+int reel_loop_run_forever(reel_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (loop->closed)
+        return REEL_ECLOSED;
+    if (loop->running || tls_running_loop)
+        return REEL_ERUNNING;
+    loop->running = true;
+    loop->thread = pthread_self();
+    tls_running_loop = loop;
+    int rc = 0;
+    for (;;) {
+        rc = run_once(loop);
+        if (rc < 0 || loop->stopping || loop->closed)
+            break;
+    }
+    loop->stopping = false;
+    loop->running = false;
+    tls_running_loop = NULL;
+    return rc;
+}
+
+void reel_loop_stop(reel_loop *loop)
+{
+    if (loop)
+        loop->stopping = true;
+}
+
+static void stop_on_done(reel_future *fut, void *arg)
+{
+    (void)fut;
+    reel_loop_stop(arg);
+}
+
+int reel_loop_run_until_complete(reel_loop *loop, reel_future *fut)
+{
+    if (!loop || !fut)
+        return -EINVAL;
+    if (fut->loop != loop)
+        return -EINVAL; /* asyncio: "future belongs to a different loop" */
+    if (loop->closed)
+        return REEL_ECLOSED;
+    if (loop->running || tls_running_loop)
+        return REEL_ERUNNING;
+    reel_future_ref(fut);
+    int rc = reel_future_add_done_callback(fut, stop_on_done, loop);
+    if (rc == 0)
+        rc = reel_loop_run_forever(loop);
+    reel_future_remove_done_callback(fut, stop_on_done, loop);
+    if (rc == 0)
+        rc = reel_future_done(fut) ? reel_future_result(fut, NULL) : REEL_ESTOPPED;
+    reel_future_release(fut);
+    return rc;
+}

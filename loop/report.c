@@ -1,0 +1,146 @@
+/* loop/report.c — the exception handler, the loop's log, and debug-mode
+ * slow-callback reports (asyncio's call_exception_handler and logger). */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+void reel_loop_set_log(reel_loop *loop, reel_log_fn fn, void *arg)
+{
+    loop->log_fn = fn;
+    loop->log_arg = arg;
+}
+
+static void log_line(reel_loop *loop, const char *msg)
+{
+    if (loop->log_fn) {
+        loop->log_fn(loop, msg, loop->log_arg);
+        return;
+    }
+    if (loop->closed || !loop->ops->log)
+        return;
+    loop->ops->log(loop->backend, msg, strlen(msg));
+}
+
+/* Format into a bounded buffer; a message that does not fit ends in
+ * "...[truncated]" so the cut is never silent. */
+static void vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(buf, cap, fmt, ap);
+    static const char mark[] = "...[truncated]";
+    if (n >= 0 && (size_t)n >= cap)
+        memcpy(buf + cap - sizeof mark, mark, sizeof mark);
+}
+
+static void format(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(buf, cap, fmt, ap);
+    va_end(ap);
+}
+
+void reel_loop_log(reel_loop *loop, const char *fmt, ...)
+{
+    if (!loop)
+        return;
+    char buf[rl_log_message_bytes];
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    log_line(loop, buf);
+}
+
+void reel_loop_set_exception_handler(reel_loop *loop, reel_exception_handler_fn fn, void *arg)
+{
+    loop->exc_fn = fn;
+    loop->exc_arg = fn ? arg : NULL;
+}
+
+reel_exception_handler_fn reel_loop_get_exception_handler(reel_loop *loop, void **arg)
+{
+    if (arg)
+        *arg = loop->exc_arg;
+    return loop->exc_fn;
+}
+
+static const char *future_state_name(const reel_future *f)
+{
+    switch (f->state) {
+    case RL_F_PENDING: return "pending";
+    case RL_F_RESULT: return "finished";
+    case RL_F_CANCELLED: return "cancelled";
+    default: return "failed";
+    }
+}
+
+void reel_loop_default_exception_handler(reel_loop *loop, const reel_context *ctx)
+{
+    if (!loop || !ctx)
+        return;
+    char buf[rl_log_message_bytes];
+    size_t len = 0;
+#define APPEND(...)                                                   \
+    do {                                                              \
+        if (len < sizeof buf)                                         \
+            format(buf + len, sizeof buf - len, __VA_ARGS__);         \
+        len += strlen(buf + len);                                     \
+    } while (0)
+    APPEND("%s", ctx->message ? ctx->message : "Unhandled error in event loop");
+    if (ctx->error)
+        APPEND("\n  error: %s (%d)", reel_strerror(ctx->error), ctx->error);
+    if (ctx->detail && ctx->detail->message)
+        APPEND("\n  detail: %s", ctx->detail->message);
+    if (ctx->task)
+        APPEND("\n  task: <Task %s at %p>", future_state_name(ctx->task), (void *)ctx->task);
+    else if (ctx->future)
+        APPEND("\n  future: <Future %s at %p>", future_state_name(ctx->future), (void *)ctx->future);
+    if (ctx->handle)
+        APPEND("\n  handle: <Handle %s() scheduled at %s:%d>", ctx->handle->func,
+               ctx->handle->file, ctx->handle->line);
+    if (ctx->transport)
+        APPEND("\n  transport: %p", ctx->transport);
+    if (ctx->protocol)
+        APPEND("\n  protocol: %p", ctx->protocol);
+    if (ctx->fd >= 0)
+        APPEND("\n  fd: %d", ctx->fd);
+#undef APPEND
+    log_line(loop, buf);
+}
+
+void reel_loop_call_exception_handler(reel_loop *loop, const reel_context *ctx)
+{
+    if (!loop || !ctx)
+        return;
+    if (loop->exc_fn)
+        loop->exc_fn(loop, ctx, loop->exc_arg);
+    else
+        reel_loop_default_exception_handler(loop, ctx);
+}
+
+void reel_loop_set_debug(reel_loop *loop, bool enabled) { loop->debug = enabled; }
+bool reel_loop_get_debug(const reel_loop *loop) { return loop->debug; }
+
+void reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds)
+{
+    if (!(seconds >= 0))  /* also rejects NaN */
+        seconds = 0;
+    loop->slow_ns = seconds >= 1.8e10 ? UINT64_MAX : (uint64_t)(seconds * 1e9);
+}
+
+double reel_loop_get_slow_callback_duration(const reel_loop *loop)
+{
+    return (double)loop->slow_ns / 1e9;
+}
+
+void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns)
+{
+    if (site)
+        reel_loop_log(loop, "Executing <Handle %s() scheduled at %s:%d> took %.3f seconds",
+                      site->func, site->file, site->line, (double)took_ns / 1e9);
+    else
+        reel_loop_log(loop, "Executing <Handle> took %.3f seconds", (double)took_ns / 1e9);
+}
