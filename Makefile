@@ -2,6 +2,7 @@
 #   make demo   build and run the demo
 #   make test   build and run every test (installs missing test tools)
 # Also: make memcheck, make asan, make bench, make fuzz-smoke, make install.
+MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD?= build-bench
