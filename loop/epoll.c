@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reel/backend.h"
+#include "internal.h"
 
 typedef struct epoll_backend {
     reel_backend base;
@@ -325,12 +325,17 @@ static int eb_kill(reel_backend *b, int pid, int sig)
     SYSRET(kill(pid, sig));
 }
 
-static void eb_log(reel_backend *b, const char *msg, size_t len)
+void reel_os_log(const char *msg, size_t len)
 {
-    (void)b;
     struct iovec iov[2] = {{(void *)msg, len}, {"\n", 1}};
     ssize_t r = writev(STDERR_FILENO, iov, 2);
     (void)r; /* nowhere left to report a failed log write */
+}
+
+static void eb_log(reel_backend *b, const char *msg, size_t len)
+{
+    (void)b;
+    reel_os_log(msg, len);
 }
 
 static const reel_backend_ops epoll_ops = {

@@ -168,6 +168,14 @@ struct reel_future {
 };
 
 /* loop.c */
+/* For backends that drive several loops from one thread (the simulator):
+ * run one iteration of a loop that is not running, as if it were, with
+ * reel_get_running_loop() answering it; restores the caller's loop. */
+int rl_loop_step(reel_loop *loop);
+/* True if the loop has callbacks ready to run now. */
+bool rl_loop_has_ready(const reel_loop *loop);
+/* The earliest timer deadline (backend clock), false if no timers. */
+bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns);
 rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
 int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
 int rl_check_thread(reel_loop *loop);
@@ -181,6 +189,9 @@ int rl_future_finish(reel_future *fut, uint8_t state);
 bool rl_future_cancel_plain(reel_future *fut, const char *msg);
 int rl_error_copy(reel_error *dst, const reel_error *src);
 void rl_error_clear(reel_error *err);
+
+/* epoll.c: the OS helpers that layers above the seam may not inline */
+void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);

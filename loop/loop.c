@@ -260,7 +260,7 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
 bool reel_loop_is_running(const reel_loop *loop) { return loop && loop->running; }
 bool reel_loop_is_closed(const reel_loop *loop) { return !loop || loop->closed; }
 reel_loop *reel_get_running_loop(void) { return tls_running_loop; }
-reel_backend *reel_loop_backend(reel_loop *loop) { return loop->closed ? NULL : loop->backend; }
+reel_backend *reel_loop_backend(reel_loop *loop) { return !loop || loop->closed ? NULL : loop->backend; }
 
 void rl_loop_ref(reel_loop *loop) { loop->refs++; }
 
@@ -1004,6 +1004,33 @@ int reel_loop_run_forever(reel_loop *loop)
     loop->running = false;
     tls_running_loop = NULL;
     return rc;
+}
+
+int rl_loop_step(reel_loop *loop)
+{
+    if (loop->closed)
+        return REEL_ECLOSED;
+    if (loop->running)
+        return REEL_ERUNNING;
+    reel_loop *outer = tls_running_loop;
+    loop->running = true;
+    loop->thread = pthread_self();
+    tls_running_loop = loop;
+    int rc = run_once(loop);
+    loop->stopping = false; /* a stop() inside a step has nothing to stop */
+    loop->running = false;
+    tls_running_loop = outer;
+    return rc;
+}
+
+bool rl_loop_has_ready(const reel_loop *loop) { return !loop->closed && loop->ring_count > 0; }
+
+bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns)
+{
+    if (loop->closed || loop->heap_len == 0)
+        return false;
+    *when_ns = loop->heap[0].when_ns;
+    return true;
 }
 
 void reel_loop_stop(reel_loop *loop)
