@@ -34,7 +34,9 @@
  *    on its own; between cancel and fire the benchmark sleeps (untimed)
  *    until every deadline has passed, so "fire" measures the loop's work,
  *    not the wait. reel_loop_call_later reads the clock on every call
- *    (asyncio's loop.time() is fresh); libuv uses its cached loop time.
+ *    (asyncio's loop.time() is fresh); libuv uses its cached loop time. A
+ *    reference row schedules the same deadlines with reel_loop_call_at_ns
+ *    from one clock read, to show what that per-call read costs.
  *
  * Every workload runs once untimed, then --reps times (default 5)
  * alternating reel and libuv; the best run of each is reported. */
@@ -282,6 +284,7 @@ typedef struct timer_ctx {
     uint64_t best_sched_ns, best_cancel_ns, best_fire_ns;
     int runs;
     bool failed;
+    bool call_at;           /* reel: call_at_ns from one clock read */
     /* reel */
     reel_loop *loop;
     reel_handle *handles;
@@ -322,6 +325,19 @@ NOINLINE void reel_timers_schedule(timer_ctx *c)
     }
 }
 
+/* The same deadlines through call_at_ns from a single clock read, as
+ * libuv computes its deadlines from its cached loop time: shows what the
+ * per-call clock read of call_later costs. */
+NOINLINE void reel_timers_schedule_at(timer_ctx *c)
+{
+    uint64_t now_ns = reel_loop_time_ns(c->loop);
+    for (uint32_t i = 0; i < c->total; i++) {
+        uint64_t when_ns = now_ns + (uint64_t)timer_delay_ms(i) * 1000000u;
+        if (reel_loop_call_at_ns(c->loop, when_ns, reel_timer_cb, c, &c->handles[i]) < 0)
+            c->failed = true;
+    }
+}
+
 NOINLINE void reel_timers_cancel(timer_ctx *c)
 {
     for (uint32_t i = 1; i < c->total; i += 2)
@@ -340,7 +356,10 @@ NOINLINE uint64_t reel_timers_run(void *p)
     timer_ctx *c = p;
     c->fired = 0;
     uint64_t t0 = bench_now_ns();
-    reel_timers_schedule(c);
+    if (c->call_at)
+        reel_timers_schedule_at(c);
+    else
+        reel_timers_schedule(c);
     uint64_t t1 = bench_now_ns();
     reel_timers_cancel(c);
     uint64_t t2 = bench_now_ns();
@@ -355,7 +374,7 @@ NOINLINE uint64_t reel_timers_run(void *p)
     c->sched_ns = t1 - t0;
     c->cancel_ns = t2 - t1;
     c->fire_ns = t4 - t3;
-    timer_keep_best(c, "reel");
+    timer_keep_best(c, c->call_at ? "reel(call_at)" : "reel");
     return c->sched_ns + c->cancel_ns + c->fire_ns;
 }
 
@@ -421,18 +440,22 @@ static void timer_ctx_init(timer_ctx *c, uint32_t total)
 static void bench_timers(const bench_opts *o)
 {
     uint32_t total = o->quick ? timer_total_quick : timer_total;
-    timer_ctx rc = {0}, uc = {0};
+    timer_ctx rc = {0}, uc = {0}, ac = {.call_at = true};
     timer_ctx_init(&rc, total);
     timer_ctx_init(&uc, total);
+    timer_ctx_init(&ac, total);
     rc.handles = calloc(total, sizeof *rc.handles);
+    ac.handles = calloc(total, sizeof *ac.handles);
     uc.timers = calloc(total, sizeof *uc.timers);
-    bool ok = rc.handles && uc.timers && reel_loop_new(&rc.loop) == 0 &&
-              uv_loop_init(&uc.uv) == 0;
+    bool ok = rc.handles && ac.handles && uc.timers && reel_loop_new(&rc.loop) == 0 &&
+              reel_loop_new(&ac.loop) == 0 && uv_loop_init(&uc.uv) == 0;
     if (!ok) {
         bench_fail("timers: setup failed");
         free(rc.handles);
+        free(ac.handles);
         free(uc.timers);
         reel_loop_free(rc.loop);
+        reel_loop_free(ac.loop);
         return;
     }
     for (uint32_t i = 0; i < total; i++) {
@@ -440,16 +463,18 @@ static void bench_timers(const bench_opts *o)
         uc.timers[i].data = &uc;
     }
 
-    bench_run_fn fns[2] = {reel_timers_run, uv_timers_run};
-    void *ctxs[2] = {&rc, &uc};
-    uint64_t best[2];
-    if (bench_best_of(o->reps, 2, fns, ctxs, best)) {
+    bench_run_fn fns[3] = {reel_timers_run, uv_timers_run, reel_timers_run};
+    void *ctxs[3] = {&rc, &uc, &ac};
+    uint64_t best[3];
+    if (bench_best_of(o->reps, 3, fns, ctxs, best)) {
         char name[96], n_all[24], n_half[24];
         count_str(total, n_all);
         count_str(total / 2, n_half);
         snprintf(name, sizeof name, "timers: schedule %s", n_all);
         bench_table_row(name, rc.best_sched_ns / 1e6, uc.best_sched_ns / 1e6, "ms",
                         BENCH_LOWER_BETTER);
+        bench_table_row("  same, reel call_at: 1 clock read [ref]", ac.best_sched_ns / 1e6,
+                        uc.best_sched_ns / 1e6, "ms", BENCH_LOWER_BETTER);
         snprintf(name, sizeof name, "timers: cancel %s", n_half);
         bench_table_row(name, rc.best_cancel_ns / 1e6, uc.best_cancel_ns / 1e6, "ms",
                         BENCH_LOWER_BETTER);
@@ -468,7 +493,9 @@ static void bench_timers(const bench_opts *o)
     if (uv_loop_close(&uc.uv) != 0)
         bench_fail("libuv loop did not close cleanly");
     reel_loop_free(rc.loop);
+    reel_loop_free(ac.loop);
     free(rc.handles);
+    free(ac.handles);
     free(uc.timers);
 }
 
