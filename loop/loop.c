@@ -80,9 +80,13 @@ static inline void handle_free_slot(reel_loop *loop, rl_handle *h, uint32_t slot
     h->last_cancelled = (h->flags & RL_HF_CANCELLED) != 0;
     h->gen++;
     h->state = RL_H_FREE;
+#ifndef NDEBUG
+    /* Assertion builds (the tests) clear what a free slot must not use;
+     * every scheduler sets these anew, so Release skips the stores. */
     h->fn = NULL;
     h->arg = NULL;
     h->arg2 = NULL;
+#endif
     RL_ASSERT(h->slot == slot && loop->nfree < loop->nchunks * rl_handle_chunk_count);
     (void)slot;
     loop->free_handles[loop->nfree++] = h;
@@ -437,8 +441,9 @@ int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
     /* The common case — an open loop not in debug mode, a free pool slot
      * and room in the ring — makes no calls, so it needs no stack frame. */
     if (RL_UNLIKELY(!loop || !fn || loop->closed || loop->debug || loop->nfree == 0 ||
-                    loop->ring_count > loop->ring_mask || !loop->ring))
+                    loop->ring_count > loop->ring_mask))
         return call_soon_general(loop, site, fn, arg, out);
+    RL_ASSERT(loop->ring); /* NULL only once closed */
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
     h->fn = fn;
