@@ -28,6 +28,7 @@ enum {
     rl_handle_chunk_count = 256,       /* handles per pool chunk */
     rl_handle_slots_max = 1u << 30,    /* pool slots (ts slots use bit 31) */
     rl_poll_events_max = 256,          /* events taken per poll */
+    rl_prefetch_ahead = 4,             /* timer slots fetched ahead of use */
     rl_log_message_bytes = 1024,       /* one log line, truncation marked */
     rl_error_message_bytes = 4096,     /* longest error message kept */
 };
@@ -47,15 +48,15 @@ enum {
     RL_HF_FUTCB = 1u << 2,     /* future done callback: fn(arg2, arg) */
 };
 
+/* One cache line each: chunks are 64-byte aligned (see pool_grow). */
 typedef struct rl_handle {
-    reel_callback_fn fn;
+    _Alignas(64) reel_callback_fn fn;
     void *arg;
     void *arg2;              /* the future, for RL_HF_FUTCB */
     const reel_site *site;
     uint64_t when_ns;
     uint32_t heap_index;
     uint32_t gen;            /* bumped every time the slot is freed */
-    uint32_t next_free;
     uint32_t slot;           /* this handle's own slot number */
     uint8_t state;
     uint8_t flags;
@@ -101,7 +102,11 @@ struct reel_loop {
     /* handle pool */
     rl_handle **chunks;
     uint32_t nchunks;
-    uint32_t free_head;       /* slot index, 0 = none */
+    /* Free handles as a stack (top = next to use), not a list threaded
+     * through the handles: popping never waits on a scattered handle's
+     * cache line, and the next one is known early enough to prefetch. */
+    rl_handle **free_handles; /* capacity: every slot of every chunk */
+    uint32_t nfree;
 
     /* ready ring (FIFO), power-of-two capacity */
     rl_handle **ring;
