@@ -91,11 +91,15 @@ static void report_unretrieved(reel_future *fut)
     reel_loop *loop = fut->loop;
     if (loop->closed)
         return;
+    bool is_task = fut->vt && fut->vt->is_task;
     reel_context ctx = REEL_CONTEXT_INIT;
-    ctx.message = "Future exception was never retrieved";
+    ctx.message = is_task ? "Task exception was never retrieved"
+                          : "Future exception was never retrieved";
     ctx.error = fut->err.code;
     ctx.detail = &fut->err;
     ctx.future = fut;
+    if (is_task)
+        ctx.task = fut;
     reel_loop_call_exception_handler(loop, &ctx);
 }
 
