@@ -56,6 +56,24 @@ void rl_fiber_stack_deregister(unsigned id)
 
 /* ----------------------------------------------------------- the switch */
 
+/* The frames still on a fiber's stack when it exits (fiber_main, the
+ * entry function, rl_fiber_exit) keep their ASan redzone poison; clear it
+ * so the stack can be reused. Frames that returned cleared their own, so
+ * only [here, top) needs it — not the whole stack, whose shadow would then
+ * be committed for every task. */
+static inline void asan_clear_exit_frames(rl_fiber *f)
+{
+#ifdef RL_ASAN
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0) - 512;
+    uintptr_t lo = (uintptr_t)f->stack_lo, top = lo + f->stack_bytes;
+    if (here < lo)
+        here = lo;
+    __asan_unpoison_memory_region((void *)here, top - here);
+#else
+    (void)f;
+#endif
+}
+
 /* First code a fiber runs, on its own stack. */
 static void fiber_main(void *p)
 {
@@ -79,10 +97,6 @@ void rl_fiber_init(rl_fiber *f, void *stack_lo, size_t stack_bytes,
     f->arg = arg;
     f->stack_lo = stack_lo;
     f->stack_bytes = stack_bytes;
-#ifdef RL_ASAN
-    /* A recycled stack may still carry poison from its last frames. */
-    __asan_unpoison_memory_region(stack_lo, stack_bytes);
-#endif
     uintptr_t top = ((uintptr_t)stack_lo + stack_bytes) & ~(uintptr_t)15;
     void **sp;
 #if defined(__x86_64__)
@@ -122,12 +136,13 @@ void rl_fiber_yield(rl_fiber *f)
     ASAN_FINISH(f->asan_fake, &f->back_lo, &f->back_bytes);
 }
 
-_Noreturn void rl_fiber_exit(rl_fiber *f)
+void rl_fiber_exit(rl_fiber *f)
 {
-    /* NULL: this fiber's fake stack can be thrown away. */
+    /* NULL: this fiber's fake stack can be thrown away — so nothing after
+     * this point may live on it (the saved sp goes into f, not a local). */
+    asan_clear_exit_frames(f);
     ASAN_START(NULL, f->back_lo, f->back_bytes);
-    void *dead;
-    rl_ctx_swap(&dead, f->back_sp);
+    rl_ctx_swap(&f->sp, f->back_sp);
     __builtin_unreachable();
 }
 
@@ -155,9 +170,6 @@ void rl_fiber_init(rl_fiber *f, void *stack_lo, size_t stack_bytes,
     f->arg = arg;
     f->stack_lo = stack_lo;
     f->stack_bytes = stack_bytes;
-#ifdef RL_ASAN
-    __asan_unpoison_memory_region(stack_lo, stack_bytes);
-#endif
     uintptr_t top = (uintptr_t)stack_lo + stack_bytes;
     uc_pair *p = (uc_pair *)((top - sizeof(uc_pair)) & ~(uintptr_t)63);
     getcontext(&p->self);
@@ -186,9 +198,10 @@ void rl_fiber_yield(rl_fiber *f)
     ASAN_FINISH(f->asan_fake, &f->back_lo, &f->back_bytes);
 }
 
-_Noreturn void rl_fiber_exit(rl_fiber *f)
+void rl_fiber_exit(rl_fiber *f)
 {
     uc_pair *p = f->sp;
+    asan_clear_exit_frames(f);
     ASAN_START(NULL, f->back_lo, f->back_bytes);
     setcontext(&p->back);
     __builtin_unreachable();

@@ -47,8 +47,11 @@ void rl_fiber_init(rl_fiber *f, void *stack_lo, size_t stack_bytes,
 void rl_fiber_resume(rl_fiber *f);
 /* From inside f: switch back to whoever resumed it. */
 void rl_fiber_yield(rl_fiber *f);
-/* From inside f: switch back for good; f may be re-initialised after. */
-_Noreturn void rl_fiber_exit(rl_fiber *f);
+/* From inside f: switch back for good; f may be re-initialised after.
+ * Never returns, but is deliberately not declared _Noreturn: under ASan a
+ * call to a noreturn function unpoisons the whole unused stack below it
+ * (__asan_handle_no_return), committing shadow memory for every stack. */
+void rl_fiber_exit(rl_fiber *f);
 
 /* Valgrind: announce / withdraw a stack (no-ops when not built with
  * <valgrind/valgrind.h> or not running under Valgrind). */
