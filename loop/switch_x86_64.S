@@ -15,9 +15,10 @@
  * r12(rbx) — the entry function with its argument — on the fresh stack.
  * The entry function never returns (it switches away for good).
  *
- * Shadow stacks (CET SHSTK) are not supported: this object carries no
- * .note.gnu.property, so the linker leaves SHSTK off for the program. An
- * endbr64 is emitted when building for IBT. */
+ * CET: neither shadow stacks (the stack switch) nor IBT (the indirect jump
+ * below lands on plain return addresses) are supported. This object
+ * carries no .note.gnu.property, so the linker leaves both off for the
+ * program. An endbr64 is still emitted at the entry when building for IBT. */
 #if defined(__x86_64__) && !defined(REEL_FORCE_UCONTEXT)
 
 #if defined(__CET__) && (__CET__ & 1)
@@ -48,7 +49,12 @@ rl_ctx_swap:
     popq    %r12
     popq    %rbx
     popq    %rbp
-    ret
+    /* Not `ret`: the return-stack predictor holds *this* context's caller,
+     * so a ret into the other context would always mispredict. An indirect
+     * jump is predicted from branch history instead (the boost.context
+     * approach); the call's return-stack entry is simply left behind. */
+    popq    %rcx
+    jmpq    *%rcx
     .cfi_endproc
     .size   rl_ctx_swap, .-rl_ctx_swap
 
