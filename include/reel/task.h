@@ -244,7 +244,10 @@ typedef struct reel_gather_outcome {
  * order given (owned by the gather future). Unless return_exceptions, the
  * first child to fail or be cancelled completes it at once with that error
  * (or cancelled), and the other children go on. Cancelling the gather
- * future cancels every child that is not done; it then ends cancelled. The
+ * future cancels every child that is not done; it then ends cancelled
+ * (reel_future_cancelled() is true; asyncio's gather future instead ends
+ * "finished" holding a CancelledError — awaiting gives the cancellation
+ * either way; the same holds when a child's cancellation fails it). The
  * gather holds a reference to each child. n == 0 gives a future already
  * done (on the running loop). All futures must share one loop. Callable
  * from anywhere on the loop's thread (not only inside tasks). Returns 0,
