@@ -152,7 +152,9 @@ int rl_future_finish(reel_future *fut, uint8_t state)
 
 static int check_pending(reel_future *fut)
 {
-    if (!fut)
+    /* A task completes itself (asyncio: "Task does not support
+     * set_result operation"). */
+    if (!fut || (fut->vt && fut->vt->is_task))
         return -EINVAL;
     if (fut->state != RL_F_PENDING)
         return REEL_EINVALSTATE;

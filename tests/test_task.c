@@ -1068,6 +1068,53 @@ static void test_create_task_returns_enomem_when_stacks_cannot_be_mapped(void **
 #endif
 }
 
+static void test_task_future_cannot_be_completed_from_outside(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    int x;
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, return_arg, &x, NULL, &t), 0);
+    assert_int_equal(reel_future_set_result(reel_task_future(t), NULL), -EINVAL);
+    assert_int_equal(reel_future_set_exception(reel_task_future(t), -EIO, NULL), -EINVAL);
+    assert_false(reel_future_done(reel_task_future(t)));
+    void *r;
+    assert_int_equal(tt_run_until(loop, reel_task_future(t)), 0);
+    assert_int_equal(reel_future_result(reel_task_future(t), &r), 0);
+    assert_ptr_equal(r, &x);
+    reel_task_release(t);
+    th_loop_free(loop);
+}
+
+static void set_owned_cb(void *arg)
+{
+    reel_future_set_result_owned(arg, malloc(32), free);
+}
+
+static int await_take_owned(void *arg, void **result)
+{
+    reel_future *fut = arg;   /* ours: reel_await_take releases it */
+    void *r = NULL;
+    int rc = reel_await_take(fut, &r);
+    if (rc == 0 && !r)
+        return -EIO;
+    free(r);                  /* taken: ours to free */
+    if (reel_await_take(NULL, &r) != -EINVAL)
+        return -EIO;
+    return rc;
+}
+
+static void test_await_take_gives_the_owned_result_and_releases_the_future(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_future *fut;
+    assert_int_equal(reel_loop_create_future(loop, &fut), 0);
+    assert_int_equal(reel_loop_call_later(loop, 0.001, set_owned_cb, fut, NULL), 0);
+    assert_int_equal(tt_run_task(loop, await_take_owned, fut, NULL), 0);
+    th_loop_free(loop);   /* valgrind: neither the result nor fut leaked */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1110,6 +1157,8 @@ int main(void)
         cmocka_unit_test(test_result_free_option_makes_the_task_own_its_result),
         cmocka_unit_test(test_stack_overflow_faults_at_the_guard_page),
         cmocka_unit_test(test_create_task_returns_enomem_when_stacks_cannot_be_mapped),
+        cmocka_unit_test(test_task_future_cannot_be_completed_from_outside),
+        cmocka_unit_test(test_await_take_gives_the_owned_result_and_releases_the_future),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
