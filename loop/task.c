@@ -34,6 +34,8 @@ rl_tasks *rl_tasks_get(reel_loop *loop)
 {
     if (loop->task_state)
         return loop->task_state;
+    if (loop->closed)
+        return NULL;   /* on_close has run: nothing would free it */
     rl_tasks *ts = calloc(1, sizeof *ts);
     if (!ts)
         return NULL;
@@ -253,6 +255,8 @@ int reel_loop_set_task_factory(reel_loop *loop, reel_task_factory_fn fn, void *f
         return -EINVAL;
     if (!fn && !loop->task_state)
         return 0;
+    if (loop->closed)
+        return REEL_ECLOSED;
     rl_tasks *ts = rl_tasks_get(loop);
     if (!ts)
         return -ENOMEM;

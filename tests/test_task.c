@@ -307,7 +307,7 @@ static void test_sleep_wakes_tasks_in_deadline_order(void **state)
     (void)state;
     reel_loop *loop = th_loop_new();
     trace tr = {0};
-    sleeper slow = {&tr, 's', 0.03, 1}, fast = {&tr, 'f', 0.001, 1};
+    sleeper slow = {&tr, 's', 0.2, 1}, fast = {&tr, 'f', 0.001, 1};
     reel_task *ts, *tf;
     assert_int_equal(reel_loop_create_task(loop, sleep_rounds, &slow, NULL, &ts), 0);
     assert_int_equal(reel_loop_create_task(loop, sleep_rounds, &fast, NULL, &tf), 0);
@@ -691,7 +691,7 @@ static void test_all_tasks_lists_pending_tasks_in_creation_order(void **state)
     reel_loop *loop = th_loop_new();
     assert_int_equal(reel_all_tasks(loop, NULL, 0), 0);
     trace tr = {0};
-    sleeper s1 = {&tr, '1', 0.001, 1}, s2 = {&tr, '2', 0.05, 1};
+    sleeper s1 = {&tr, '1', 0.001, 1}, s2 = {&tr, '2', 30, 1};
     reel_task *t1, *t2, *t3;
     int runs = 0;
     assert_int_equal(reel_loop_create_task(loop, sleep_rounds, &s1, NULL, &t1), 0);
@@ -707,7 +707,8 @@ static void test_all_tasks_lists_pending_tasks_in_creation_order(void **state)
     assert_int_equal(tt_run_until(loop, reel_task_future(t1)), 0);
     assert_int_equal(reel_all_tasks(loop, all, 4), 1);    /* done ones leave */
     assert_ptr_equal(all[0], t2);
-    assert_int_equal(tt_run_until(loop, reel_task_future(t2)), 0);
+    reel_task_cancel(t2, NULL);
+    assert_int_equal(tt_run_until(loop, reel_task_future(t2)), REEL_ECANCELLED);
     assert_int_equal(reel_all_tasks(loop, all, 4), 0);
     assert_int_equal(runs, 1);
     reel_task_release(t1);
@@ -932,6 +933,13 @@ static void test_debug_reports_task_pending_at_close(void **state)
     reel_task_release(t);
 }
 
+static int counting_factory_stub(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
+                                 const reel_task_opts *opts, reel_task **out, void *factory_arg)
+{
+    (void)factory_arg;
+    return reel_task_new(loop, fn, arg, name, opts, out);
+}
+
 static void test_create_task_on_closed_loop_fails_with_eclosed(void **state)
 {
     (void)state;
@@ -942,6 +950,10 @@ static void test_create_task_on_closed_loop_fails_with_eclosed(void **state)
     assert_int_equal(reel_loop_create_task(loop, count_runs, &runs, NULL, &t), REEL_ECLOSED);
     assert_null(t);
     assert_int_equal(reel_loop_create_task(NULL, count_runs, &runs, NULL, &t), -EINVAL);
+    assert_int_equal(reel_loop_set_task_factory(loop, counting_factory_stub, NULL),
+                     REEL_ECLOSED);
+    reel_future *g = NULL;
+    assert_int_equal(reel_gather(NULL, 0, false, &g), -EINVAL);   /* no running loop */
     reel_loop_free(loop);
 }
 

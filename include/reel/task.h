@@ -107,7 +107,8 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
 typedef int (*reel_task_factory_fn)(reel_loop *loop, reel_task_fn fn, void *arg,
                                     const char *name, const reel_task_opts *opts,
                                     reel_task **out, void *factory_arg);
-/* Install a factory; NULL restores the default. Returns 0 or -ENOMEM. */
+/* Install a factory; NULL restores the default. Returns 0, -ENOMEM, or
+ * REEL_ECLOSED. */
 int reel_loop_set_task_factory(reel_loop *loop, reel_task_factory_fn fn, void *factory_arg);
 /* The installed factory (NULL for the default) and its argument. */
 reel_task_factory_fn reel_loop_get_task_factory(reel_loop *loop, void **factory_arg);
