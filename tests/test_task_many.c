@@ -1,7 +1,8 @@
 /* 100,000 concurrent tasks, each sleeping and then awaiting a shared
  * future, run to completion in bounded memory. Prints the peak RSS and
  * the cost per task. Each task stack is two memory mappings, so this
- * raises vm.max_map_count when it can (root) and skips otherwise. */
+ * raises vm.max_map_count to 262144 when it can (root) and skips with an
+ * explanation otherwise. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -113,8 +114,12 @@ static void test_hundred_thousand_tasks_sleep_and_await_in_bounded_memory(void *
     reel_future_release(c.gate);
     reel_future_release(c.all_done);
     th_loop_free(loop);
+    /* The raised limit is left in place: putting it back could pull it
+     * from under another run of this test (plain and ASan builds run at
+     * the same time), and 262144 is below what current distributions ship
+     * (1048576 on Fedora, Ubuntu, Arch). */
     if (raised)
-        write_map_count(old_maps);   /* put the system setting back */
+        printf("raised vm.max_map_count from %ld to %ld\n", old_maps, MAP_COUNT_WANTED);
 
     if (create_rc < 0)
         fail_msg("create_task %ld failed: %s", created, reel_strerror(create_rc));
