@@ -933,6 +933,32 @@ static void test_debug_reports_task_pending_at_close(void **state)
     reel_task_release(t);
 }
 
+static int close_own_loop_when_torn_down(void *arg, void **result)
+{
+    (void)result;
+    int *rcs = arg;
+    rcs[0] = reel_sleep(3600);
+    reel_loop *loop = reel_future_get_loop(reel_task_future(reel_current_task()));
+    rcs[1] = reel_loop_close(loop);   /* from inside reel_loop_close */
+    rcs[2] = reel_loop_call_soon(loop, NULL, NULL, NULL);
+    return 0;
+}
+
+static void test_task_closing_its_loop_during_close_is_harmless(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    int rcs[3] = {0};
+    assert_int_equal(reel_loop_create_task(loop, close_own_loop_when_torn_down, rcs, NULL, NULL), 0);
+    assert_int_equal(th_run_for(loop, 0.01), 0);
+    assert_int_equal(reel_loop_close(loop), 0);
+    assert_int_equal(rcs[0], REEL_ECLOSED);
+    assert_int_equal(rcs[1], 0);
+    assert_int_equal(rcs[2], REEL_ECLOSED);
+    assert_true(reel_loop_is_closed(loop));
+    reel_loop_free(loop);
+}
+
 static int counting_factory_stub(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
                                  const reel_task_opts *opts, reel_task **out, void *factory_arg)
 {
@@ -1164,6 +1190,7 @@ int main(void)
         cmocka_unit_test(test_close_resumes_pending_tasks_with_eclosed_so_they_clean_up),
         cmocka_unit_test(test_close_drops_unstarted_tasks_without_running_them),
         cmocka_unit_test(test_debug_reports_task_pending_at_close),
+        cmocka_unit_test(test_task_closing_its_loop_during_close_is_harmless),
         cmocka_unit_test(test_create_task_on_closed_loop_fails_with_eclosed),
         cmocka_unit_test(test_stack_size_option_gives_a_usable_stack_of_that_size),
         cmocka_unit_test(test_result_free_option_makes_the_task_own_its_result),
