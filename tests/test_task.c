@@ -1156,6 +1156,10 @@ static void test_await_take_gives_the_owned_result_and_releases_the_future(void 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* The forking tests first: their children then inherit no thread
+         * state from the threaded test (Valgrind would list it). */
+        cmocka_unit_test(test_stack_overflow_faults_at_the_guard_page),
+        cmocka_unit_test(test_create_task_returns_enomem_when_stacks_cannot_be_mapped),
         cmocka_unit_test(test_task_result_is_what_fn_sets),
         cmocka_unit_test(test_task_negative_return_becomes_its_error),
         cmocka_unit_test(test_task_positive_return_fails_with_einval),
@@ -1194,8 +1198,6 @@ int main(void)
         cmocka_unit_test(test_create_task_on_closed_loop_fails_with_eclosed),
         cmocka_unit_test(test_stack_size_option_gives_a_usable_stack_of_that_size),
         cmocka_unit_test(test_result_free_option_makes_the_task_own_its_result),
-        cmocka_unit_test(test_stack_overflow_faults_at_the_guard_page),
-        cmocka_unit_test(test_create_task_returns_enomem_when_stacks_cannot_be_mapped),
         cmocka_unit_test(test_task_future_cannot_be_completed_from_outside),
         cmocka_unit_test(test_await_take_gives_the_owned_result_and_releases_the_future),
     };
