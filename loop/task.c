@@ -472,6 +472,8 @@ size_t reel_all_tasks(reel_loop *loop, reel_task **out, size_t cap)
     if (!ts)
         return 0;
     size_t i = 0;
+    if (!out)
+        cap = 0;
     for (reel_task *t = ts->head; t && i < cap; t = t->next)
         out[i++] = t;
     return ts->count;
