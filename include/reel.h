@@ -9,5 +9,6 @@
 #include "reel/loop.h"
 #include "reel/future.h"
 #include "reel/sim.h"
+#include "reel/task.h"
 
 #endif

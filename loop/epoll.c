@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -410,4 +411,48 @@ fail:;
     int rc = neg_errno();
     eb_destroy(&e->base);
     return rc;
+}
+
+/* ------------------------------------------------------------ task stacks
+ * Memory for task stacks (loop/task.c). mmap/mprotect are system calls, so
+ * they live here, beside the backend; they are not backend operations
+ * because a stack's address never reaches the program's results. */
+
+size_t reel_os_page_size(void)
+{
+    static size_t page;
+    if (!page) {
+        long p = sysconf(_SC_PAGESIZE);
+        page = p > 0 ? (size_t)p : 4096;
+    }
+    return page;
+}
+
+int reel_os_stack_alloc(size_t usable_bytes, size_t guard_bytes, void **lo_out)
+{
+    *lo_out = NULL;
+    size_t total = usable_bytes + guard_bytes;
+    if (total < usable_bytes)
+        return -ENOMEM;
+    /* Reserve the whole range inaccessible, then open the usable part: the
+     * guard below it faults on overflow. MAP_NORESERVE: pages are committed
+     * only when touched. MAP_STACK: no transparent huge pages. */
+    char *base = mmap(NULL, total, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED)
+        return errno == EAGAIN ? -ENOMEM : neg_errno();
+    if (mprotect(base + guard_bytes, usable_bytes, PROT_READ | PROT_WRITE) < 0) {
+        /* ENOMEM here usually means vm.max_map_count is reached. */
+        int rc = errno == EAGAIN ? -ENOMEM : neg_errno();
+        munmap(base, total);
+        return rc;
+    }
+    *lo_out = base + guard_bytes;
+    return 0;
+}
+
+void reel_os_stack_free(void *lo, size_t usable_bytes, size_t guard_bytes)
+{
+    if (lo)
+        munmap((char *)lo - guard_bytes, usable_bytes + guard_bytes);
 }

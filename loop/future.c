@@ -91,11 +91,15 @@ static void report_unretrieved(reel_future *fut)
     reel_loop *loop = fut->loop;
     if (loop->closed)
         return;
+    bool is_task = fut->vt && fut->vt->is_task;
     reel_context ctx = REEL_CONTEXT_INIT;
-    ctx.message = "Future exception was never retrieved";
+    ctx.message = is_task ? "Task exception was never retrieved"
+                          : "Future exception was never retrieved";
     ctx.error = fut->err.code;
     ctx.detail = &fut->err;
     ctx.future = fut;
+    if (is_task)
+        ctx.task = fut;
     reel_loop_call_exception_handler(loop, &ctx);
 }
 
@@ -148,7 +152,9 @@ int rl_future_finish(reel_future *fut, uint8_t state)
 
 static int check_pending(reel_future *fut)
 {
-    if (!fut)
+    /* A task completes itself (asyncio: "Task does not support
+     * set_result operation"). */
+    if (!fut || (fut->vt && fut->vt->is_task))
         return -EINVAL;
     if (fut->state != RL_F_PENDING)
         return REEL_EINVALSTATE;

@@ -139,6 +139,11 @@ struct reel_loop {
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
     void *task_state;        /* owned by loop/task.c */
+    /* Set by the executor layer (later): start shutting the default
+     * executor down and give a future that completes when it has; reel_run
+     * waits for it before closing the loop (asyncio's
+     * shutdown_default_executor). NULL: nothing to shut down. */
+    int (*shutdown_executor)(reel_loop *loop, reel_future **done_out);
 
     reel_event events[rl_poll_events_max];
 };
@@ -156,6 +161,7 @@ typedef struct rl_done_cb {
 typedef struct rl_future_vt {
     bool (*cancel)(reel_future *fut, const char *msg);
     void (*destroy)(reel_future *fut);   /* frees the object */
+    bool is_task;                        /* reports say "Task" and set ctx.task */
 } rl_future_vt;
 
 struct reel_future {
@@ -197,6 +203,13 @@ void rl_error_clear(reel_error *err);
 
 /* epoll.c: the OS helpers that layers above the seam may not inline */
 void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
+/* epoll.c: memory for task stacks (system calls live beside the backend).
+ * alloc maps guard_bytes of PROT_NONE below usable_bytes of read-write
+ * memory (2 mappings), committed lazily; *lo_out is the lowest usable byte.
+ * -ENOMEM when out of memory or out of mappings (vm.max_map_count). */
+size_t reel_os_page_size(void);
+int reel_os_stack_alloc(size_t usable_bytes, size_t guard_bytes, void **lo_out);
+void reel_os_stack_free(void *lo, size_t usable_bytes, size_t guard_bytes);
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);

@@ -311,9 +311,12 @@ int reel_loop_close(reel_loop *loop)
         return REEL_ERUNNING;
     if (loop->closed)
         return 0;
-    /* Let the task layer cancel and release what it owns first. */
+    /* Let the task layer cancel and release what it owns first. Task code
+     * runs in there and may itself close the loop: then it is done. */
     if (loop->on_close)
         loop->on_close(loop);
+    if (loop->closed)
+        return 0;
     loop->closed = true;
     pthread_mutex_lock(&loop->ts_lock);
     loop->ts_closed = true;
