@@ -260,7 +260,7 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
 bool reel_loop_is_running(const reel_loop *loop) { return loop && loop->running; }
 bool reel_loop_is_closed(const reel_loop *loop) { return !loop || loop->closed; }
 reel_loop *reel_get_running_loop(void) { return tls_running_loop; }
-reel_backend *reel_loop_backend(reel_loop *loop) { return loop->closed ? NULL : loop->backend; }
+reel_backend *reel_loop_backend(reel_loop *loop) { return !loop || loop->closed ? NULL : loop->backend; }
 
 void rl_loop_ref(reel_loop *loop) { loop->refs++; }
 
