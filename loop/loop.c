@@ -918,8 +918,11 @@ static inline void run_handle(reel_loop *loop, rl_handle *h)
     else
         handle_free_slot(loop, h, slot_of(loop, h));
 
+    /* Time the callback only if debug was on when it started: one that
+     * turns debug on must not be measured from t0 = 0. */
+    bool timed = loop->debug;
     uint64_t t0 = 0;
-    if (RL_UNLIKELY(loop->debug))
+    if (RL_UNLIKELY(timed))
         t0 = clock_ns(loop);
     if (flags & RL_HF_FUTCB) {
         ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
@@ -927,7 +930,7 @@ static inline void run_handle(reel_loop *loop, rl_handle *h)
     } else {
         fn(arg);
     }
-    if (RL_UNLIKELY(loop->debug) && !loop->closed) {
+    if (RL_UNLIKELY(timed && loop->debug) && !loop->closed) {
         uint64_t took = clock_ns(loop) - t0;
         if (took >= loop->slow_ns)
             rl_report_slow(loop, site, took);
