@@ -273,6 +273,54 @@ static void test_threadsafe_callbacks_pending_at_close_are_dropped(void **state)
     reel_loop_free(loop);
 }
 
+typedef struct closer_race {
+    reel_loop *loop;
+    atomic_int posted;
+    atomic_int closed_seen;
+    atomic_int other_errors;
+} closer_race;
+
+static void noop_cb(void *arg) { (void)arg; }
+
+static void *post_until_closed_thread(void *arg)
+{
+    closer_race *c = arg;
+    for (;;) {
+        int rc = reel_loop_call_soon_threadsafe(c->loop, noop_cb, NULL, NULL);
+        if (rc == REEL_ECLOSED) {
+            atomic_fetch_add(&c->closed_seen, 1);
+            return NULL;
+        }
+        if (rc != 0) {
+            atomic_fetch_add(&c->other_errors, 1);
+            return NULL;
+        }
+        atomic_fetch_add(&c->posted, 1);
+    }
+}
+
+static void test_call_soon_threadsafe_racing_close_gets_eclosed(void **state)
+{
+    (void)state;
+    static closer_race c;
+    memset(&c, 0, sizeof c);
+    c.loop = th_loop_new();
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, post_until_closed_thread, &c), 0);
+    /* Let the posts flow for a while, then close under their feet: the
+     * close takes the queue lock before destroying the backend, so every
+     * poster either queues (and is dropped) or gets REEL_ECLOSED. */
+    while (atomic_load(&c.posted) < 2000)
+        assert_int_equal(th_run_for(c.loop, 0.001), 0);
+    assert_int_equal(reel_loop_close(c.loop), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(atomic_load(&c.closed_seen), 4);
+    assert_int_equal(atomic_load(&c.other_errors), 0);
+    reel_loop_free(c.loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_cancel_threadsafe_handle_admitted_but_not_yet_run),
         cmocka_unit_test(test_cancel_threadsafe_handle_from_the_posting_thread),
         cmocka_unit_test(test_threadsafe_callbacks_pending_at_close_are_dropped),
+        cmocka_unit_test(test_call_soon_threadsafe_racing_close_gets_eclosed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
