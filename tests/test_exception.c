@@ -270,6 +270,26 @@ static void test_unretrieved_exception_released_by_a_done_callback_is_reported(v
     th_loop_free(loop);
 }
 
+static void test_strerror_names_reel_codes_and_errno_values(void **state)
+{
+    (void)state;
+    const int codes[] = {REEL_ECANCELLED, REEL_EINVALSTATE, REEL_ELIMIT, REEL_EINCOMPLETE,
+                         REEL_EDIVERGED, REEL_ECLOSED, REEL_ERUNNING, REEL_ESTOPPED,
+                         REEL_ETHREAD, REEL_ETIMEOUT, REEL_ENOTASK, REEL_ECORRUPT,
+                         REEL_ESENDFILE};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *s = reel_strerror(codes[i]);
+        assert_non_null(s);
+        assert_string_not_equal(s, "unknown error");
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(s, reel_strerror(codes[j])); /* distinct */
+    }
+    assert_string_equal(reel_strerror(-ECONNRESET), strerror(ECONNRESET));
+    assert_string_equal(reel_strerror(0), "success");
+    assert_string_equal(reel_strerror(1), "unknown error");
+    assert_string_equal(reel_strerror(-999999), "unknown error");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_retrieved_exception_is_not_reported),
         cmocka_unit_test(test_cancelled_and_successful_futures_are_not_reported),
         cmocka_unit_test(test_unretrieved_exception_released_by_a_done_callback_is_reported),
+        cmocka_unit_test(test_strerror_names_reel_codes_and_errno_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
