@@ -5,7 +5,9 @@
  * so every allocation made by the test and by the static reel library goes
  * through the counters below (libc's and cmocka's own are not counted). */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,25 +22,36 @@ void __real_free(void *p);
 static atomic_bool counting;
 static atomic_long allocations, releases;
 
-void *__wrap_malloc(size_t size)
+/* Failure injection: when fail_at > 0, the fail_at-th allocation (counted
+ * from arming) returns NULL. */
+static atomic_long fail_at, seen_since_armed;
+static atomic_bool injected;
+
+static bool should_fail(void)
 {
     if (atomic_load_explicit(&counting, memory_order_relaxed))
         atomic_fetch_add(&allocations, 1);
-    return __real_malloc(size);
+    long at = atomic_load_explicit(&fail_at, memory_order_relaxed);
+    if (at > 0 && atomic_fetch_add(&seen_since_armed, 1) + 1 == at) {
+        atomic_store(&injected, true);
+        return true;
+    }
+    return false;
+}
+
+void *__wrap_malloc(size_t size)
+{
+    return should_fail() ? NULL : __real_malloc(size);
 }
 
 void *__wrap_calloc(size_t n, size_t size)
 {
-    if (atomic_load_explicit(&counting, memory_order_relaxed))
-        atomic_fetch_add(&allocations, 1);
-    return __real_calloc(n, size);
+    return should_fail() ? NULL : __real_calloc(n, size);
 }
 
 void *__wrap_realloc(void *p, size_t size)
 {
-    if (atomic_load_explicit(&counting, memory_order_relaxed))
-        atomic_fetch_add(&allocations, 1);
-    return __real_realloc(p, size);
+    return should_fail() ? NULL : __real_realloc(p, size);
 }
 
 void __wrap_free(void *p)
@@ -224,6 +237,97 @@ static void test_call_soon_threadsafe_allocates_nothing_once_warm(void **state)
     th_loop_free(loop);
 }
 
+/* ------------------------------------------------- allocation failure */
+
+/* A workload touching every allocating path of the core. Any call may
+ * fail with -ENOMEM while an allocation is being failed; it must never
+ * crash, leak (Valgrind/ASan check) or report anything but -ENOMEM. */
+static void ok_or_enomem(int rc) { assert_true(rc == 0 || rc == -ENOMEM); }
+
+static void oom_done(reel_future *fut, void *arg)
+{
+    (void)fut;
+    (*(long *)arg)++;
+}
+
+static void oom_scenario(void)
+{
+    reel_loop *loop = NULL;
+    int rc = reel_loop_new(&loop);
+    ok_or_enomem(rc);
+    if (rc < 0) {
+        assert_null(loop);
+        return;
+    }
+    long ran = 0;
+    reel_handle hs[600];
+    for (int i = 0; i < 600; i++)
+        ok_or_enomem(reel_loop_call_soon(loop, count_cb, &ran, NULL));
+    for (int i = 0; i < 600; i++) {
+        hs[i].slot = 0;
+        ok_or_enomem(reel_loop_call_later(loop, i % 3 ? 100.0 : -1.0, count_cb, &ran, &hs[i]));
+    }
+    for (int i = 0; i < 600; i += 2)
+        reel_handle_cancel(hs[i]);
+    for (int i = 0; i < 300; i++)
+        ok_or_enomem(reel_loop_call_soon_threadsafe(loop, count_cb, &ran, NULL));
+
+    reel_backend *b = reel_loop_backend(loop);
+    int fds[2];
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    assert_int_equal(b->ops->write(b, fds[1], "x", 1), 1);
+    ok_or_enomem(reel_loop_add_reader(loop, fds[0], count_cb, &ran));
+    ok_or_enomem(reel_loop_add_writer(loop, fds[1], count_cb, &ran));
+
+    reel_future *futs[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        ok_or_enomem(reel_loop_create_future(loop, &futs[i]));
+        if (!futs[i])
+            continue;
+        for (int k = 0; k < 5; k++)
+            ok_or_enomem(reel_future_add_done_callback(futs[i], oom_done, &ran));
+    }
+    if (futs[0])
+        ok_or_enomem(reel_future_set_exception(futs[0], -EIO, "injected"));
+    if (futs[1]) {
+        char partial[] = "abc";
+        reel_error e = {.code = REEL_EINCOMPLETE, .partial = partial, .partial_len = 3, .expected = 9};
+        ok_or_enomem(reel_future_set_error(futs[1], &e));
+    }
+    if (futs[2])
+        reel_future_cancel(futs[2], "bye");
+    th_exc exc;
+    th_exc_capture(loop, &exc); /* keep never-retrieved reports quiet */
+    for (int i = 0; i < 3; i++)
+        reel_future_release(futs[i]);
+    for (int i = 0; i < 3; i++)
+        run_once(loop);
+    reel_loop_remove_reader(loop, fds[0]);
+    reel_loop_remove_writer(loop, fds[1]);
+    b->ops->close(b, fds[0]);
+    b->ops->close(b, fds[1]);
+    assert_int_equal(reel_loop_close(loop), 0);
+    reel_loop_free(loop);
+}
+
+static void test_every_failed_allocation_ends_in_enomem_without_crash_or_leak(void **state)
+{
+    (void)state;
+    long n;
+    for (n = 1; n < 100000; n++) {
+        atomic_store(&seen_since_armed, 0);
+        atomic_store(&injected, false);
+        atomic_store(&fail_at, n);
+        oom_scenario();
+        atomic_store(&fail_at, 0);
+        if (!atomic_load(&injected))
+            break; /* the workload made fewer than n allocations: all swept */
+    }
+    print_message("allocation failure sweep: %ld allocations failed one by one\n", n - 1);
+    assert_true(n > 10); /* the sweep really covered allocations */
+    assert_true(n < 100000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_timers_firing_allocate_nothing_once_warm),
         cmocka_unit_test(test_fd_readiness_events_allocate_nothing_once_warm),
         cmocka_unit_test(test_call_soon_threadsafe_allocates_nothing_once_warm),
+        cmocka_unit_test(test_every_failed_allocation_ends_in_enomem_without_crash_or_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
