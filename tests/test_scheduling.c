@@ -252,6 +252,50 @@ static void test_many_timers_fire_sorted_by_deadline_then_sequence(void **state)
     th_loop_free(r.loop);
 }
 
+/* Timers whose deadlines are long past all fire in the next iteration, in
+ * heap order: so arbitrary cancels (removals from the middle of the heap)
+ * and re-scheduling into reused slots can be checked against a model. */
+static void test_random_schedule_and_cancel_fire_survivors_in_deadline_then_sequence_order(void **state)
+{
+    (void)state;
+    enum { n_max = 2000 };
+    static recorder r;
+    static item items[n_max];
+    static reel_handle hs[n_max];
+    static bool alive[n_max];
+    for (uint32_t round = 0, seed = 777; round < 20; round++) {
+        memset(&r, 0, sizeof r);
+        r.loop = th_loop_new();
+        int n = 0, live = 0;
+        for (int op = 0; op < 3000; op++) {
+            uint32_t x = lcg(&seed);
+            if (n < n_max && (x % 3 != 0 || live == 0)) {
+                uint64_t when = 1 + (lcg(&seed) % 64); /* far in the past: due */
+                items[n] = (item){&r, n, when};
+                assert_int_equal(reel_loop_call_at_ns(r.loop, when, record, &items[n], &hs[n]), 0);
+                alive[n++] = true;
+                live++;
+            } else if (n > 0) {
+                int k = (int)(lcg(&seed) % (uint32_t)n);
+                assert_int_equal(reel_handle_cancel(hs[k]), alive[k]);
+                if (alive[k])
+                    live--;
+                alive[k] = false;
+            }
+        }
+        run_once(r.loop);
+        assert_int_equal(r.n, live);
+        for (int k = 0; k < r.n; k++)
+            assert_true(alive[r.order[k]]);
+        for (int k = 1; k < r.n; k++) {
+            const item *p = &items[r.order[k - 1]], *q = &items[r.order[k]];
+            /* ids grow with scheduling order, like the loop's sequence */
+            assert_true(p->when_ns < q->when_ns || (p->when_ns == q->when_ns && p->id < q->id));
+        }
+        th_loop_free(r.loop);
+    }
+}
+
 static void test_due_timer_runs_after_callbacks_already_ready(void **state)
 {
     (void)state;
@@ -527,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_call_at_runs_timers_in_deadline_order),
         cmocka_unit_test(test_equal_deadlines_run_in_scheduling_order),
         cmocka_unit_test(test_many_timers_fire_sorted_by_deadline_then_sequence),
+        cmocka_unit_test(test_random_schedule_and_cancel_fire_survivors_in_deadline_then_sequence_order),
         cmocka_unit_test(test_due_timer_runs_after_callbacks_already_ready),
         cmocka_unit_test(test_call_later_nan_delay_returns_einval),
         cmocka_unit_test(test_call_later_negative_delay_runs_soon),
