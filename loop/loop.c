@@ -856,23 +856,30 @@ static int add_watcher(reel_loop *loop, const reel_site *site, int fd, uint32_t 
         return rc;
     if (fd < 0 || !fn)
         return fd < 0 ? -EBADF : -EINVAL;
-    rc = watchers_reserve(loop, fd);
-    if (rc < 0)
-        return rc;
-    rl_watcher *w = &loop->watchers[fd];
-    uint32_t *side = ev == REEL_IO_READ ? &w->reader : &w->writer;
+    uint32_t old = (uint32_t)fd < loop->nwatchers ? loop->watchers[fd].events : 0;
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
     if (!h)
         return -ENOMEM;
-    if (!(w->events & ev)) {
-        rc = loop->ops->watch(loop->backend, fd, w->events, w->events | ev);
+    /* Ask the backend before growing the table: it rejects an fd that is
+     * not open, so a bogus huge fd gets -EBADF instead of a huge table. */
+    if (!(old & ev)) {
+        rc = loop->ops->watch(loop->backend, fd, old, old | ev);
         if (rc < 0) {
             handle_free_slot(loop, h, slot);
             return rc;
         }
-        w->events |= ev;
     }
+    rc = watchers_reserve(loop, fd);
+    if (rc < 0) {
+        if (!(old & ev))
+            (void)loop->ops->watch(loop->backend, fd, old | ev, old);
+        handle_free_slot(loop, h, slot);
+        return rc;
+    }
+    rl_watcher *w = &loop->watchers[fd];
+    uint32_t *side = ev == REEL_IO_READ ? &w->reader : &w->writer;
+    w->events |= ev;
     h->fn = fn;
     h->arg = arg;
     h->site = site;
