@@ -53,11 +53,20 @@ static char *copy_message(const char *msg)
 {
     if (!msg)
         return NULL;
-    size_t n = strnlen(msg, rl_error_message_bytes);
-    char *m = malloc(n + 1);
+    /* Longer messages keep their first rl_error_message_bytes and say
+     * that they were cut. */
+    static const char mark[] = "...[truncated]";
+    size_t n = strnlen(msg, rl_error_message_bytes + 1);
+    bool cut = n > rl_error_message_bytes;
+    if (cut)
+        n = rl_error_message_bytes;
+    char *m = malloc(n + (cut ? sizeof mark : 1));
     if (m) {
         memcpy(m, msg, n);
-        m[n] = '\0';
+        if (cut)
+            memcpy(m + n, mark, sizeof mark);
+        else
+            m[n] = '\0';
     }
     return m;
 }

@@ -108,6 +108,22 @@ static void test_set_exception_without_message_has_null_message(void **state)
     th_loop_free(loop);
 }
 
+static void test_overlong_error_message_is_cut_with_a_visible_mark(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_future *fut = new_future(loop);
+    static char msg[10000];
+    memset(msg, 'x', sizeof msg - 1);
+    assert_int_equal(reel_future_set_exception(fut, -EIO, msg), 0);
+    const reel_error *e = reel_future_exception(fut);
+    size_t n = strlen(e->message);
+    assert_true(n > 4000 && n < sizeof msg - 1);
+    assert_string_equal(e->message + n - strlen("...[truncated]"), "...[truncated]");
+    reel_future_release(fut);
+    th_loop_free(loop);
+}
+
 static void test_set_exception_rejects_non_negative_and_cancelled_codes(void **state)
 {
     (void)state;
@@ -506,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_set_result_makes_the_future_done_with_that_result),
         cmocka_unit_test(test_set_exception_keeps_code_and_message),
         cmocka_unit_test(test_set_exception_without_message_has_null_message),
+        cmocka_unit_test(test_overlong_error_message_is_cut_with_a_visible_mark),
         cmocka_unit_test(test_set_exception_rejects_non_negative_and_cancelled_codes),
         cmocka_unit_test(test_set_error_keeps_consumed_partial_and_expected),
         cmocka_unit_test(test_set_error_rejects_partial_length_without_bytes),
