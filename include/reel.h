@@ -8,5 +8,8 @@
 #include "reel/backend.h"
 #include "reel/loop.h"
 #include "reel/future.h"
+#include "reel/transport.h"
+#include "reel/server.h"
+#include "reel/net.h"
 
 #endif

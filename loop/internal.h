@@ -134,6 +134,10 @@ struct reel_loop {
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
     void *task_state;        /* owned by loop/task.c */
+    /* networking (loop/net*.c): closes transports, servers and pending
+     * operations at loop close, before the backend goes */
+    void (*net_on_close)(reel_loop *loop);
+    void *net_state;
 
     reel_event events[rl_poll_events_max];
 };
