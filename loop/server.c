@@ -71,7 +71,9 @@ static void maybe_wakeup(reel_server *s)
         }
         s->nwaiters = 0;
     }
-    if (s->registered) {
+    /* A cancelled serve_forever still waiting to end keeps it registered,
+     * so a loop close can finish it. */
+    if (s->registered && !s->sf_closing) {
         s->registered = false;
         rl_list_del(&s->link);
         reel_server_release(s);
@@ -371,7 +373,10 @@ static void sf_finish(sf_future *sf)
     }
     if (s->sf_closing == &sf->fut) {
         s->sf_closing = NULL;
+        reel_server_ref(s);
         reel_future_release(&sf->fut); /* may free sf */
+        maybe_wakeup(s);
+        reel_server_release(s);
     }
 }
 
