@@ -180,5 +180,9 @@ TH_SCENARIO(sc_sock_recvfrom_sendto);
 TH_SCENARIO(sc_sock_cancel_recv);
 TH_SCENARIO(sc_sock_bad_fds);
 TH_SCENARIO(sc_sock_connect_refused);
+/* scenarios_pipe.c */
+TH_SCENARIO(sc_pipe_round_trip);
+TH_SCENARIO(sc_pipe_reader_closed_detected);
+TH_SCENARIO(sc_pipe_bad_input);
 
 #endif
