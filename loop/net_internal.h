@@ -262,7 +262,6 @@ void rl_server_kill(reel_server *s);        /* loop close */
 int rl_server_new(reel_loop *loop, reel_protocol_factory_fn factory, void *arg, int backlog,
                   const int *fds, size_t nfds, reel_server **out);
 void rl_server_set_unix_cleanup(reel_server *s, const char *path, uint64_t ino);
-void rl_server_start_serving_now(reel_server *s);
 int rl_future_set_server(reel_future *fut, reel_server *s);
 
 /* resolve.c — resolve host/port to addresses: numeric hosts at once
@@ -270,9 +269,5 @@ int rl_future_set_server(reel_future *fut, reel_server *s);
  * is an owned rl_addrlist. */
 int rl_resolve(reel_loop *loop, const char *host, int port, int family, int type, int proto,
                int flags, reel_future **out);
-
-/* sock.c */
-int rl_sock_sendfile_native(reel_loop *loop, int sock_fd, int file_fd, int64_t offset,
-                            size_t count, reel_future **out);
 
 #endif

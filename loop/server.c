@@ -189,8 +189,6 @@ static int start_serving_now(reel_server *s)
     return 0;
 }
 
-void rl_server_start_serving_now(reel_server *s) { (void)start_serving_now(s); }
-
 bool reel_server_is_serving(const reel_server *s) { return s && s->serving; }
 
 reel_loop *reel_server_get_loop(const reel_server *s) { return s ? s->loop : NULL; }

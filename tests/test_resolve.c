@@ -115,7 +115,7 @@ static void test_getaddrinfo_cancel_and_close_while_running(void **state)
     assert_int_equal(th_wait_release(loop, a, NULL), REEL_ECANCELLED);
     th_spin(loop, 1);
     assert_int_equal(reel_loop_close(loop), 0); /* b may still be on a worker */
-    assert_true(reel_future_cancelled(b));
+    assert_true(reel_future_done(b)); /* resolved already, or cancelled */
     reel_future_release(b);
     reel_loop_free(loop);
 }

@@ -70,7 +70,8 @@ typedef struct reel_connection_opts {
  * tried in order (no happy eyeballs), TCP_NODELAY is set. The future's
  * result is the reel_transport, delivered after connection_made ran.
  * Failures: the connect error when one address was tried ("Connect call
- * failed 127.0.0.1:1"), "Multiple exceptions: ..." for several; -EINVAL for
+ * failed 127.0.0.1:1: ..."), "Multiple exceptions: ..." when several were
+ * tried and failed differently; -EINVAL for
  * host/port together with sock, or a non-stream sock. With has_sock, the
  * fd belongs to the transport once this returns 0. */
 int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
@@ -208,7 +209,8 @@ int reel_loop_sock_sendto(reel_loop *loop, int fd, const void *data, size_t len,
                           const struct sockaddr *addr, socklen_t addrlen, reel_future **out);
 /* Connect fd to addr (copied) (asyncio sock_connect, which also resolves a
  * (host, port) pair; pass a resolved address here). Result: none. Fails
- * with the connect error and "Connect call failed <addr>". */
+ * with the connect error, e.g. -ECONNREFUSED and the message "Connect call
+ * failed 127.0.0.1:1: Connection refused". */
 int reel_loop_sock_connect(reel_loop *loop, int fd, const struct sockaddr *addr, socklen_t addrlen,
                            reel_future **out);
 /* Accept a connection (asyncio sock_accept). Result: the new fd (yours;
