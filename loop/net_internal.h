@@ -119,6 +119,7 @@ struct reel_transport {
     bool protocol_connected; /* connection_made ran */
     bool lost;               /* connection_lost ran (or is running) */
     bool lost_scheduled;
+    bool started;            /* start_cb ran (it holds a reference until then) */
     bool reader_on, writer_on;
     bool dead;               /* fd closed, out of every list */
     bool sendfile_native;    /* sendfile in progress: writes refused */

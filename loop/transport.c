@@ -395,6 +395,7 @@ static void fatal_error(reel_transport *t, int err, const char *message)
 static void start_cb(void *arg)
 {
     reel_transport *t = arg;
+    t->started = true;
     if (!t->lost && !t->protocol_connected) {
         t->protocol_connected = true;
         if (t->proto.connection_made)
@@ -481,6 +482,10 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
 void rl_transport_kill(reel_transport *t)
 {
     reel_transport_ref(t);
+    if (!t->started) { /* start_cb will be dropped with the loop's queue */
+        t->started = true;
+        reel_transport_release(t);
+    }
     if (!t->lost) {
         if (!t->protocol_connected) {
             t->protocol_connected = true;
@@ -666,7 +671,7 @@ static void write_ready(void *arg)
 
 static int check_writable(reel_transport *t)
 {
-    if (t->dead)
+    if (t->dead || t->lost) /* lost: even from inside connection_lost */
         return REEL_ECLOSED;
     if (t->kind == RL_T_READ_PIPE || t->kind == RL_T_DATAGRAM)
         return -EOPNOTSUPP;
@@ -949,7 +954,7 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         return -EINVAL;
     if (t->kind != RL_T_DATAGRAM)
         return -EOPNOTSUPP;
-    if (t->dead)
+    if (t->dead || t->lost)
         return REEL_ECLOSED;
     if (t->raddr) {
         if (addr && !same_addr(addr, addrlen, (const struct sockaddr *)t->raddr, t->raddr_len))

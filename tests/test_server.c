@@ -131,6 +131,32 @@ static void test_server_loop_close_releases_everything(void **state)
     reel_loop_free(loop);
 }
 
+/* A transport whose connection_made is still queued when the loop
+ * closes: the protocol sees connection_made then connection_lost
+ * (REEL_ECLOSED), the future fails, nothing leaks. */
+static void lost_cb(void *user, int err) { *(int *)user = err ? err : 1; }
+static void made_cb(void *user, reel_transport *t) { (void)t; *(int *)user = -1; }
+
+static void test_loop_close_before_connection_made(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_backend *b = reel_loop_backend(loop);
+    int sv[2];
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int seen = 0;
+    reel_protocol p = {.user = &seen, .connection_made = made_cb, .connection_lost = lost_cb};
+    reel_future *f;
+    assert_int_equal(reel_loop_connect_accepted_socket(loop, &p, sv[0], &f), 0);
+    b->ops->close(b, sv[1]);
+    assert_int_equal(reel_loop_close(loop), 0);
+    assert_int_equal(seen, REEL_ECLOSED);
+    assert_true(reel_future_done(f));
+    assert_int_equal(reel_future_result(f, NULL), REEL_ECLOSED);
+    reel_future_release(f);
+    reel_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_sc_server_dual_stack_hosts),
         cmocka_unit_test(test_server_emfile_on_accept_keeps_serving),
         cmocka_unit_test(test_server_loop_close_releases_everything),
+        cmocka_unit_test(test_loop_close_before_connection_made),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
