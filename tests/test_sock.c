@@ -24,6 +24,7 @@ RUN(sc_sock_recvfrom_sendto)
 RUN(sc_sock_cancel_recv)
 RUN(sc_sock_bad_fds)
 RUN(sc_sock_connect_refused)
+RUN(sc_sock_wrap_existing_sockets)
 
 enum { file_bytes = 3 * 1024 * 1024 + 123 };
 
@@ -281,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_sc_sock_cancel_recv),
         cmocka_unit_test(test_sc_sock_bad_fds),
         cmocka_unit_test(test_sc_sock_connect_refused),
+        cmocka_unit_test(test_sc_sock_wrap_existing_sockets),
         cmocka_unit_test(test_sock_sendfile_native),
         cmocka_unit_test(test_sock_sendfile_fallback_reads_and_sends),
         cmocka_unit_test(test_sock_sendfile_unavailable_without_fallback),

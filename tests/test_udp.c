@@ -16,6 +16,7 @@ RUN(sc_udp_connected_endpoint)
 RUN(sc_udp_oversize_datagram)
 RUN(sc_udp_refused_reported)
 RUN(sc_udp_bad_input)
+RUN(sc_udp_reuse_port_and_broadcast)
 
 int main(void)
 {
@@ -25,6 +26,7 @@ int main(void)
         cmocka_unit_test(test_sc_udp_oversize_datagram),
         cmocka_unit_test(test_sc_udp_refused_reported),
         cmocka_unit_test(test_sc_udp_bad_input),
+        cmocka_unit_test(test_sc_udp_reuse_port_and_broadcast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

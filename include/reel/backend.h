@@ -136,7 +136,15 @@ typedef struct reel_backend_ops {
 
     /* --- readiness --- */
     /* Change the interest set of fd from `old_events` to `new_events`
-     * (REEL_IO_READ|REEL_IO_WRITE; 0 removes it). */
+     * (REEL_IO_READ|REEL_IO_WRITE; 0 removes it). Fails with -EPERM for a
+     * descriptor that cannot be watched (a regular file); the pipe
+     * transports rely on that to refuse files, as asyncio does.
+     *
+     * What the transports (loop/transport.c) rely on, beyond the results
+     * documented per operation: REEL_IO_ERROR / REEL_IO_HUP are reported on
+     * a watched fd whose connection failed or was reset, and on the write
+     * end of a pipe (watched for REEL_IO_READ) once its reader closed it;
+     * read() returns 0 at EOF; a failed connect shows in SO_ERROR. */
     int (*watch)(reel_backend *b, int fd, uint32_t old_events, uint32_t new_events);
     /* Wait up to timeout_ns (-1: forever, 0: do not block) and fill at most
      * max events. Returns the count (0 on timeout) or a negative code. */

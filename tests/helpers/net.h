@@ -169,6 +169,7 @@ TH_SCENARIO(sc_udp_connected_endpoint);
 TH_SCENARIO(sc_udp_oversize_datagram);
 TH_SCENARIO(sc_udp_refused_reported);
 TH_SCENARIO(sc_udp_bad_input);
+TH_SCENARIO(sc_udp_reuse_port_and_broadcast);
 /* scenarios_unix.c */
 TH_SCENARIO(sc_unix_echo);
 TH_SCENARIO(sc_unix_stale_socket_removed);
@@ -180,6 +181,7 @@ TH_SCENARIO(sc_sock_recvfrom_sendto);
 TH_SCENARIO(sc_sock_cancel_recv);
 TH_SCENARIO(sc_sock_bad_fds);
 TH_SCENARIO(sc_sock_connect_refused);
+TH_SCENARIO(sc_sock_wrap_existing_sockets);
 /* scenarios_pipe.c */
 TH_SCENARIO(sc_pipe_round_trip);
 TH_SCENARIO(sc_pipe_reader_closed_detected);

@@ -191,3 +191,94 @@ TH_SCENARIO(sc_sock_connect_refused)
     reel_future_release(f);
     b->ops->close(b, cfd);
 }
+
+/* Existing sockets wrapped in transports and servers: create_server(sock),
+ * create_connection(sock), connect_accepted_socket,
+ * create_unix_connection(sock). */
+TH_SCENARIO(sc_sock_wrap_existing_sockets)
+{
+    reel_backend *b = reel_loop_backend(loop);
+    struct sockaddr_in addr;
+    int lfd = listener(loop, &addr);
+    th_server srv;
+    th_server_init(&srv, loop, 2);
+    srv.tmpl.echo = true;
+    reel_server_opts so = {.has_sock = true, .sock = lfd};
+    reel_future *f;
+    assert_int_equal(reel_loop_create_server(loop, th_server_factory, &srv, &so, &f), 0);
+    void *res;
+    assert_int_equal(th_wait(loop, f), 0);
+    assert_int_equal(reel_future_take_result(f, &res), 0);
+    reel_future_release(f);
+    srv.server = res;
+    int fds[2];
+    assert_int_equal(reel_server_sockets(srv.server, fds, 2), 1);
+    assert_int_equal(fds[0], lfd);
+    /* a socket connected with sock_connect, then given to a transport */
+    int cfd = b->ops->socket(b, AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(reel_loop_sock_connect(loop, cfd, (struct sockaddr *)&addr, sizeof addr, &f), 0);
+    assert_int_equal(th_wait_release(loop, f, NULL), 0);
+    th_peer cli;
+    th_peer_init(&cli, loop);
+    reel_connection_opts co = {.has_sock = true, .sock = cfd};
+    assert_int_equal(reel_loop_create_connection(loop, &cli.proto, &co, &f), 0);
+    assert_int_equal(th_wait_release(loop, f, NULL), 0);
+    cli.target = 3;
+    assert_int_equal(reel_transport_write(cli.t, "abc", 3), 0);
+    assert_int_equal(th_wait(loop, cli.got), 0);
+    reel_transport_close(cli.t);
+    assert_int_equal(th_wait(loop, cli.lost), 0);
+    th_peer_fini(&cli);
+    th_server_fini(&srv); /* closes lfd */
+
+    /* an accepted socket given to connect_accepted_socket */
+    lfd = listener(loop, &addr);
+    reel_future *acc, *con;
+    assert_int_equal(reel_loop_sock_accept(loop, lfd, NULL, NULL, &acc), 0);
+    cfd = b->ops->socket(b, AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(reel_loop_sock_connect(loop, cfd, (struct sockaddr *)&addr, sizeof addr, &con), 0);
+    assert_int_equal(th_wait_release(loop, con, NULL), 0);
+    assert_int_equal(th_wait_release(loop, acc, &res), 0);
+    int afd = (int)reel_net_int(res);
+    th_peer acc_peer;
+    th_peer_init(&acc_peer, loop);
+    acc_peer.target = 4;
+    assert_int_equal(reel_loop_connect_accepted_socket(loop, &acc_peer.proto, afd, &f), 0);
+    assert_int_equal(th_wait_release(loop, f, NULL), 0);
+    reel_future *s;
+    assert_int_equal(reel_loop_sock_sendall(loop, cfd, "ping", 4, &s), 0);
+    assert_int_equal(th_wait_release(loop, s, NULL), 0);
+    assert_int_equal(th_wait(loop, acc_peer.got), 0);
+    b->ops->close(b, cfd);
+    assert_int_equal(th_wait(loop, acc_peer.lost), 0); /* EOF closes it */
+    th_peer_fini(&acc_peer);
+    b->ops->close(b, lfd);
+
+    /* a connected Unix socket for create_unix_connection(sock) */
+    int sv[2];
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    th_peer u;
+    th_peer_init(&u, loop);
+    reel_unix_connection_opts uo = {.has_sock = true, .sock = sv[0]};
+    assert_int_equal(reel_loop_create_unix_connection(loop, &u.proto, &uo, &f), 0);
+    assert_int_equal(th_wait_release(loop, f, NULL), 0);
+    u.target = 2;
+    assert_int_equal(reel_loop_sock_sendall(loop, sv[1], "hi", 2, &s), 0);
+    assert_int_equal(th_wait_release(loop, s, NULL), 0);
+    assert_int_equal(th_wait(loop, u.got), 0);
+    reel_transport_close(u.t);
+    assert_int_equal(th_wait(loop, u.lost), 0);
+    th_peer_fini(&u);
+    b->ops->close(b, sv[1]);
+    /* a TCP socket is not a Unix one */
+    int tcp = b->ops->socket(b, AF_INET, SOCK_STREAM, 0);
+    th_peer_init(&u, loop);
+    uo = (reel_unix_connection_opts){.has_sock = true, .sock = tcp};
+    assert_int_equal(reel_loop_create_unix_connection(loop, &u.proto, &uo, &f), 0);
+    assert_int_equal(th_wait_release(loop, f, NULL), -EINVAL);
+    uo = (reel_unix_connection_opts){0};
+    assert_int_equal(reel_loop_create_unix_connection(loop, &u.proto, &uo, &f), 0);
+    assert_int_equal(th_wait_release(loop, f, NULL), -EINVAL);
+    th_peer_fini(&u);
+    b->ops->close(b, tcp);
+}

@@ -202,3 +202,35 @@ TH_SCENARIO(sc_udp_bad_input)
     assert_int_equal(reel_transport_sendto(p.t, "x", 1, (struct sockaddr *)&sin, sizeof sin), REEL_ECLOSED);
     th_peer_fini(&p);
 }
+
+/* reuse_port lets two endpoints share a port; allow_broadcast makes the
+ * remote address a default destination instead of connecting. */
+TH_SCENARIO(sc_udp_reuse_port_and_broadcast)
+{
+    th_peer a, b, c;
+    reel_datagram_opts o = {.local_host = "127.0.0.1", .reuse_port = true};
+    endpoint(loop, &a, &o);
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    name_of(&a, &sa, &salen);
+    int port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    o.local_port = port;
+    endpoint(loop, &b, &o); /* same port */
+    struct sockaddr_storage sb;
+    socklen_t sblen;
+    name_of(&b, &sb, &sblen);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&sb)->sin_port), port);
+    reel_datagram_opts co = {.remote_host = "127.0.0.1", .remote_port = port, .allow_broadcast = true};
+    endpoint(loop, &c, &co);
+    struct sockaddr_storage peer;
+    socklen_t plen;
+    /* not connected: no peer name, yet sendto(NULL) goes to the remote */
+    assert_int_equal(reel_transport_get_peername(c.t, &peer, &plen), -ENOENT);
+    assert_int_equal(reel_transport_sendto(c.t, "to the group", 12, NULL, 0), 0);
+    while (a.datagrams + b.datagrams == 0)
+        th_spin(loop, 1);
+    assert_int_equal(a.datagrams + b.datagrams, 1);
+    endpoint_close(loop, &c);
+    endpoint_close(loop, &b);
+    endpoint_close(loop, &a);
+}
