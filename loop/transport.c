@@ -378,9 +378,9 @@ static bool is_os_error(int err) { return err < 0 && err > -4096; }
 /* asyncio _fatal_error: OS errors are only logged in debug mode (pipes:
  * all but EIO go to the handler); protocol failures always reach the
  * exception handler. Then the transport is closed with the error. */
-static void fatal_error(reel_transport *t, int err, const char *message)
+static void fatal_error_from(reel_transport *t, int err, const char *message, bool protocol)
 {
-    bool quiet = is_pipe(t) ? err == -EIO : is_os_error(err);
+    bool quiet = !protocol && (is_pipe(t) ? err == -EIO : is_os_error(err));
     if (!quiet)
         rl_report(t->loop, message, err, t, t->fd);
     else if (reel_loop_get_debug(t->loop))
@@ -389,6 +389,11 @@ static void fatal_error(reel_transport *t, int err, const char *message)
         pipe_close(t, err);
     else
         force_close(t, err);
+}
+
+static void fatal_error(reel_transport *t, int err, const char *message)
+{
+    fatal_error_from(t, err, message, false);
 }
 
 /* Runs once, first: connection_made, start reading, wake the waiter. */
@@ -538,9 +543,10 @@ static void read_ready(void *arg)
         cap = 0;
         int rc = t->proto.get_buffer(t->proto.user, REEL_READ_MAX_BYTES, &buf, &cap);
         if (rc < 0 || !buf || cap == 0) {
-            fatal_error(t, rc < 0 ? rc : -EINVAL,
-                        rc < 0 ? "Fatal error: protocol.get_buffer() call failed."
-                               : "Fatal error: get_buffer() returned an empty buffer");
+            fatal_error_from(t, rc < 0 ? rc : -EINVAL,
+                             rc < 0 ? "Fatal error: protocol.get_buffer() call failed."
+                                    : "Fatal error: get_buffer() returned an empty buffer",
+                             true);
             return;
         }
     } else {

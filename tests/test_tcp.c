@@ -28,6 +28,7 @@ RUN(sc_tcp_set_protocol)
 RUN(sc_tcp_peer_vanishes_mid_write)
 RUN(sc_tcp_bad_input)
 RUN(sc_tcp_local_addr)
+RUN(sc_tcp_buffered_protocol_failure)
 
 int main(void)
 {
@@ -49,6 +50,7 @@ int main(void)
         cmocka_unit_test(test_sc_tcp_peer_vanishes_mid_write),
         cmocka_unit_test(test_sc_tcp_bad_input),
         cmocka_unit_test(test_sc_tcp_local_addr),
+        cmocka_unit_test(test_sc_tcp_buffered_protocol_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,6 +153,7 @@ TH_SCENARIO(sc_tcp_set_protocol);
 TH_SCENARIO(sc_tcp_peer_vanishes_mid_write);
 TH_SCENARIO(sc_tcp_bad_input);
 TH_SCENARIO(sc_tcp_local_addr);
+TH_SCENARIO(sc_tcp_buffered_protocol_failure);
 /* scenarios_server.c */
 TH_SCENARIO(sc_server_many_clients);
 TH_SCENARIO(sc_server_close_clients);

@@ -21,6 +21,7 @@ const th_net_scenario th_net_scenarios[] = {
     SC(sc_tcp_peer_vanishes_mid_write),
     SC(sc_tcp_bad_input),
     SC(sc_tcp_local_addr),
+    SC(sc_tcp_buffered_protocol_failure),
     SC(sc_server_many_clients),
     SC(sc_server_close_clients),
     SC(sc_server_abort_clients),

@@ -515,3 +515,46 @@ TH_SCENARIO(sc_tcp_local_addr)
     th_peer_fini(&p);
     th_server_fini(&srv);
 }
+
+/* A buffered protocol whose get_buffer fails (or returns nothing) is a
+ * fatal error reported to the exception handler (asyncio reports protocol
+ * failures even when they carry an errno); the transport closes with it. */
+typedef struct bad_buf {
+    int rc;        /* get_buffer's answer */
+    int lost;      /* connection_lost's err, 1 = not yet */
+} bad_buf;
+
+static int bad_get_buffer(void *user, size_t hint, void **buf, size_t *len)
+{
+    (void)hint;
+    bad_buf *b = user;
+    static uint8_t space[1];
+    *buf = b->rc == 0 ? space : NULL;
+    *len = 0; /* empty when it "succeeds" */
+    return b->rc;
+}
+
+static void bad_lost(void *user, int err) { ((bad_buf *)user)->lost = err; }
+
+TH_SCENARIO(sc_tcp_buffered_protocol_failure)
+{
+    for (int round = 0; round < 2; round++) {
+        th_exc exc;
+        th_exc_capture(loop, &exc);
+        pair pr;
+        pair_open(loop, &pr, NULL);
+        bad_buf bb = {.rc = round == 0 ? -ENOMEM : 0, .lost = 1};
+        reel_protocol p = {.user = &bb, .get_buffer = bad_get_buffer, .connection_lost = bad_lost};
+        assert_int_equal(reel_transport_set_protocol(pr.sp->t, &p), 0);
+        assert_int_equal(reel_transport_write(pr.cli.t, "x", 1), 0);
+        while (bb.lost == 1)
+            th_spin(loop, 1);
+        assert_int_equal(bb.lost, round == 0 ? -ENOMEM : -EINVAL);
+        assert_int_equal(exc.count, 1);
+        assert_string_equal(exc.message, round == 0 ? "Fatal error: protocol.get_buffer() call failed."
+                                                    : "Fatal error: get_buffer() returned an empty buffer");
+        assert_int_equal(th_wait(loop, pr.cli.lost), 0);
+        th_peer_fini(&pr.cli);
+        th_server_fini(&pr.srv);
+    }
+}
