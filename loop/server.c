@@ -240,18 +240,26 @@ void reel_server_close_clients(reel_server *s)
 {
     if (!s)
         return;
-    /* Closing never detaches synchronously (connection_lost is
-     * scheduled), so walking the list is safe. */
-    for (rl_list *n = s->clients.next; n != &s->clients; n = n->next)
+    /* connection_lost is scheduled, so clients stay listed; should one
+     * detach at once (out of handles), `next` is already saved. */
+    reel_server_ref(s);
+    for (rl_list *n = s->clients.next, *next; n != &s->clients; n = next) {
+        next = n->next;
         reel_transport_close(rl_container(n, reel_transport, server_link));
+    }
+    reel_server_release(s);
 }
 
 void reel_server_abort_clients(reel_server *s)
 {
     if (!s)
         return;
-    for (rl_list *n = s->clients.next; n != &s->clients; n = n->next)
+    reel_server_ref(s);
+    for (rl_list *n = s->clients.next, *next; n != &s->clients; n = next) {
+        next = n->next;
         reel_transport_abort(rl_container(n, reel_transport, server_link));
+    }
+    reel_server_release(s);
 }
 
 int reel_server_wait_closed(reel_server *s, reel_future **out)
