@@ -737,7 +737,8 @@ static int sock_check(reel_loop *loop, int fd, int want_family)
 
 /* A server on an existing socket: no lookup. */
 static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, void *arg, int fd,
-                          int backlog, int start_serving, reel_future **out, srv_op **made)
+                          bool ours, int backlog, int start_serving, reel_future **out,
+                          srv_op **made)
 {
     srv_op *so = calloc(1, sizeof *so);
     if (!so)
@@ -750,7 +751,8 @@ static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, voi
     reel_server *s;
     rc = rl_server_new(loop, factory, arg, backlog, &fd, 1, &s);
     if (rc < 0) {
-        loop->ops->close(loop->backend, fd); /* ours once we return 0 */
+        if (ours)
+            loop->ops->close(loop->backend, fd);
         rl_fail(so->tk.op.fut, rc, "cannot make the server: %s", reel_strerror(rc));
         return 0;
     }
@@ -777,7 +779,8 @@ int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, v
             return failed_future(loop, out, rc == -EINVAL ? -EINVAL : rc,
                                  rc == -EINVAL ? "A Stream Socket was expected"
                                                : "invalid sock");
-        return server_on_sock(loop, factory, arg, o->sock, o->backlog, o->start_serving, out, NULL);
+        return server_on_sock(loop, factory, arg, o->sock, false, o->backlog, o->start_serving,
+                              out, NULL);
     }
     if (o->port < 0 || o->port > 65535)
         return failed_future(loop, out, -EINVAL, "port must be 0-65535");
@@ -893,7 +896,8 @@ int reel_loop_create_unix_server(reel_loop *loop, reel_protocol_factory_fn facto
         return failed_future(loop, out, -EINVAL, "path was not specified, and no sock specified");
     }
     srv_op *so = NULL;
-    rc = server_on_sock(loop, factory, arg, fd, o->backlog, o->start_serving, out, &so);
+    rc = server_on_sock(loop, factory, arg, fd, o->path != NULL, o->backlog, o->start_serving,
+                        out, &so);
     if (rc < 0) {
         if (o->path)
             loop->ops->close(loop->backend, fd);

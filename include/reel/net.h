@@ -16,6 +16,12 @@
  *   byte counts, fds       (void *)(intptr_t)n — read with reel_net_int();
  *   addrinfo / nameinfo    owned by the future (take it to keep it).
  *
+ * Existing descriptors (has_sock, connect_accepted_socket, pipes): the
+ * transport or server takes the fd when it is made, and closes it in the
+ * end; the future then succeeds (or fails with REEL_ECLOSED if the loop
+ * closes before connection_made, the fd closed). Any other failure leaves
+ * the fd with the caller.
+ *
  * Buffers: a buffer passed to a sock_* call (data to send, space to
  * receive into, address out-parameters) must stay valid until its future is
  * done. Cancelling the future stops the operation.
@@ -72,8 +78,7 @@ typedef struct reel_connection_opts {
  * Failures: the connect error when one address was tried ("Connect call
  * failed 127.0.0.1:1: ..."), "Multiple exceptions: ..." when several were
  * tried and failed differently; -EINVAL for
- * host/port together with sock, or a non-stream sock. With has_sock, the
- * fd belongs to the transport once this returns 0. */
+ * host/port together with sock, or a non-stream sock. */
 int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
                                 const reel_connection_opts *opts, reel_future **out);
 
@@ -90,8 +95,7 @@ int reel_loop_create_unix_connection(reel_loop *loop, const reel_protocol *proto
                                      const reel_unix_connection_opts *opts, reel_future **out);
 
 /* Wrap an already accepted (connected) stream socket in a transport
- * (asyncio connect_accepted_socket). The fd belongs to the transport once
- * this returns 0. Result: the transport. */
+ * (asyncio connect_accepted_socket). Result: the transport. */
 int reel_loop_connect_accepted_socket(reel_loop *loop, const reel_protocol *proto, int fd,
                                       reel_future **out);
 
@@ -121,8 +125,7 @@ typedef struct reel_server_opts {
  * skipped. The future's result is the reel_server, after one loop
  * iteration when serving starts (asyncio awaits sleep(0)). Failures:
  * "error while attempting to bind on address ...: address already in use"
- * (-EADDRINUSE) and the like; -EINVAL for host/port with sock. With
- * has_sock the fd belongs to the server once this returns 0. */
+ * (-EADDRINUSE) and the like; -EINVAL for host/port with sock. */
 int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
                             const reel_server_opts *opts, reel_future **out);
 
@@ -175,8 +178,7 @@ int reel_loop_create_datagram_endpoint(reel_loop *loop, const reel_protocol *pro
 
 /* Wrap the read end of a pipe (or a socket / character device) in a read
  * transport (asyncio connect_read_pipe); at EOF it calls eof_received and
- * then closes. The fd belongs to the transport once this returns 0.
- * Result: the transport. */
+ * then closes. Result: the transport. */
 int reel_loop_connect_read_pipe(reel_loop *loop, const reel_protocol *proto, int fd,
                                 reel_future **out);
 /* Wrap the write end of a pipe in a write transport (asyncio
