@@ -8,5 +8,6 @@
 #include "reel/backend.h"
 #include "reel/loop.h"
 #include "reel/future.h"
+#include "reel/replay.h"
 
 #endif
