@@ -4,7 +4,7 @@
  * loop a process creates (from 0) uses path for n = 0 and path.n after. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +43,35 @@ int reel_loop_new_replaying(reel_loop **out, const char *path)
     return rc;
 }
 
-static atomic_uint env_loops;
+/* How many loops each switch path has served, so the n-th loop of a run
+ * maps to the same file when recording and when replaying. */
+enum { env_paths_max = 32 };
+static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *path;
+    unsigned loops;
+} env_paths[env_paths_max];
+
+static unsigned env_next(const char *mode, const char *path)
+{
+    char base[4200];
+    snprintf(base, sizeof base, "%s:%s", mode, path);
+    pthread_mutex_lock(&env_lock);
+    unsigned n = 0;
+    for (int i = 0; i < env_paths_max; i++) {
+        if (env_paths[i].path && strcmp(env_paths[i].path, base) == 0) {
+            n = env_paths[i].loops++;
+            break;
+        }
+        if (!env_paths[i].path) {
+            env_paths[i].path = strdup(base);
+            env_paths[i].loops = env_paths[i].path ? 1 : 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&env_lock);
+    return n;
+}
 
 static void say(const char *fmt, const char *a, const char *b)
 {
@@ -67,7 +95,7 @@ int rl_env_loop_new(reel_loop **out)
         return -EINVAL;
     }
     const char *base = recording ? rec : rep;
-    unsigned n = atomic_fetch_add(&env_loops, 1);
+    unsigned n = env_next(recording ? "record" : "replay", base);
     char path[4096];
     int len = n ? snprintf(path, sizeof path, "%s.%u", base, n) : snprintf(path, sizeof path, "%s", base);
     if (len < 0 || (size_t)len >= sizeof path)

@@ -75,7 +75,8 @@ size_t rt_format_addr(const uint8_t *addr, uint32_t len, char *buf, size_t cap)
     sb s = {buf, cap, 0};
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    memcpy(&ss, addr, len < sizeof ss ? len : sizeof ss);
+    if (len)
+        memcpy(&ss, addr, len < sizeof ss ? len : sizeof ss);
     char host[INET6_ADDRSTRLEN];
     if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
@@ -265,10 +266,13 @@ static void put_field_value(sb *s, const char *name, int64_t v)
 
 /* ------------------------------------------------------------- text */
 
-size_t reel_trace_format(const reel_trace_record *r, char *buf, size_t cap)
+/* answer: false formats a call as made (inputs and the written bytes, no
+ * result): the "actual" side of a divergence report. */
+size_t rt_format_call(const reel_trace_record *r, char *buf, size_t cap, bool answer)
 {
     sb s = {buf, cap, 0};
-    sb_printf(&s, "#%" PRIu64 " ", r->index);
+    if (answer)
+        sb_printf(&s, "#%" PRIu64 " ", r->index);
     const rt_op_desc *d = rt_op(r->op);
     if (!d) {
         sb_printf(&s, "op%u(fd=%d, a=[%" PRId64 ", %" PRId64 ", %" PRId64 "]) = %" PRId64
@@ -320,6 +324,13 @@ size_t reel_trace_format(const reel_trace_record *r, char *buf, size_t cap)
             put_quoted(&s, r->data, r->data_len, 48);
     }
     sb_putc(&s, ')');
+    if (!answer) {
+        if (d->data == RT_D_PREVIEW && r->data_len) {
+            sb_putc(&s, ' ');
+            put_quoted(&s, r->data, r->data_len, 48);
+        }
+        return sb_done(&s);
+    }
     if (d->fields & RT_F_RESULT)
         put_result(&s, r->result);
     /* outputs and annotations */
@@ -341,11 +352,13 @@ size_t reel_trace_format(const reel_trace_record *r, char *buf, size_t cap)
         put_quoted(&s, r->data, r->data_len, 48);
         if (r->data_len > 48)
             sb_printf(&s, " (%u bytes)", r->data_len);
-    } else if (d->data == RT_D_PREVIEW && r->data_len) {
-        sb_printf(&s, " ");
-        put_quoted(&s, r->data, r->data_len, 48);
     }
     return sb_done(&s);
+}
+
+size_t reel_trace_format(const reel_trace_record *r, char *buf, size_t cap)
+{
+    return rt_format_call(r, buf, cap, true);
 }
 
 /* ------------------------------------------------------------- JSON */

@@ -53,13 +53,14 @@ typedef struct replayer {
 
 /* ------------------------------------------------------------- reports */
 
-/* One record as a call, without its "#index " prefix. */
-static void fmt_call(const reel_trace_record *rec, char *buf, size_t cap)
+/* A record as a call: the recorded one with its answer, the actual one
+ * as made; without the "#index " prefix either way. */
+static void fmt_call(const reel_trace_record *rec, char *buf, size_t cap, bool answer)
 {
     char tmp[sizeof ((reel_replay_divergence *)0)->expected];
-    reel_trace_format(rec, tmp, sizeof tmp);
+    rt_format_call(rec, tmp, sizeof tmp, answer);
     const char *s = tmp;
-    if (*s == '#') {
+    if (answer && *s == '#') {
         const char *sp = strchr(s, ' ');
         s = sp ? sp + 1 : s;
     }
@@ -160,11 +161,11 @@ static void stop(replayer *p, int code, uint64_t index, uint64_t offset, const r
     d->offset = offset;
     d->expected[0] = d->actual[0] = d->report[0] = '\0';
     if (rec)
-        fmt_call(rec, d->expected, sizeof d->expected);
+        fmt_call(rec, d->expected, sizeof d->expected, true);
     if (actual) {
         reel_trace_record a = *actual;
         a.index = index;
-        fmt_call(&a, d->actual, sizeof d->actual);
+        fmt_call(&a, d->actual, sizeof d->actual, false);
     }
     char why[512];
     va_list ap;
@@ -560,7 +561,7 @@ static bool put_addr(const reel_trace_record *rec, struct sockaddr *addr, sockle
         return true;
     if (rec->addr_len > len_in || len_out < 0 || len_out > INT32_MAX)
         return false;
-    memcpy(addr, rec->addr, rec->addr_len);
+    rt_copy(addr, rec->addr, rec->addr_len);
     *len = (socklen_t)len_out;
     return true;
 }
@@ -701,7 +702,7 @@ static ssize_t p_recvfrom(reel_backend *b, int fd, void *buf, size_t len, int fl
         if ((uint64_t)rec->result > len || rec->data_len != (uint64_t)rec->result ||
             !put_addr(rec, addr, addrlen, len_in, rec->arg[4]))
             return inconsistent(p, rec, &a, "bytes or address received");
-        memcpy(buf, rec->data, rec->data_len);
+        rt_copy(buf, rec->data, rec->data_len);
     }
     return rec->result;
 }
@@ -775,7 +776,7 @@ static int p_getsockopt(reel_backend *b, int fd, int level, int name, void *val,
     if (rec->result == 0 && val && len) {
         if (rec->data_len > len_in)
             return (int)inconsistent(p, rec, &a, "option value");
-        memcpy(val, rec->data, rec->data_len);
+        rt_copy(val, rec->data, rec->data_len);
         *len = rec->data_len;
     }
     return (int)rec->result;

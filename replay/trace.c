@@ -414,7 +414,7 @@ static void put_str(uint8_t *dst, size_t cap, const char *s)
 {
     memset(dst, 0, cap);
     size_t n = s ? strnlen(s, cap - 1) : 0;
-    memcpy(dst, s, n);
+    rt_copy(dst, s, n);
 }
 
 void rt_header_encode(uint8_t h[rt_header_bytes], const reel_trace_info *info)
@@ -944,7 +944,7 @@ int rt_encode_addrinfo(const struct addrinfo *ai, uint8_t *buf, size_t cap)
         p += rt_put_varint(p, rt_zigzag(a->ai_socktype));
         p += rt_put_varint(p, rt_zigzag(a->ai_protocol));
         p += rt_put_varint(p, a->ai_addrlen);
-        memcpy(p, a->ai_addr, a->ai_addrlen);
+        rt_copy(p, a->ai_addr, a->ai_addrlen);
         p += a->ai_addrlen;
         size_t canon = a->ai_canonname ? strlen(a->ai_canonname) : 0;
         p += rt_put_varint(p, canon);

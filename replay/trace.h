@@ -119,6 +119,13 @@ size_t rt_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v);
 static inline uint64_t rt_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t rt_unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
+/* memcpy that allows (NULL, 0), which recorded empty fields are. */
+static inline void rt_copy(void *dst, const void *src, size_t n)
+{
+    if (n)
+        __builtin_memcpy(dst, src, n);
+}
+
 /* Little-endian fixed-width helpers. */
 static inline void rt_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void rt_put_u32(uint8_t *p, uint32_t v)
@@ -200,6 +207,9 @@ void rt_replayer_attach_loop(reel_backend *b, reel_loop *loop);
 /* ---- formatting helpers shared by reports and tools ---- */
 /* "127.0.0.1:80", "[::1]:80", "unix:/path", "unix:@name", or "family=N". */
 size_t rt_format_addr(const uint8_t *addr, uint32_t len, char *buf, size_t cap);
+/* reel_trace_format, or with answer = false the call alone, as the
+ * program made it (no "#index", no result). */
+size_t rt_format_call(const reel_trace_record *rec, char *buf, size_t cap, bool answer);
 /* The symbolic errno name of a negative code ("EAGAIN"), or NULL. */
 const char *rt_errno_name(int64_t code);
 
