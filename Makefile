@@ -44,6 +44,13 @@ bench: deps-bench
 	@$(CMAKE) --build $(BENCH_BUILD) -j $(JOBS)
 	@tools/run-bench $(BENCH_BUILD)
 
+# Fuzz each fuzz/fuzz_*.c harness for FUZZ_SECONDS (libFuzzer, and AFL++
+# when it can be installed); fails on any crash or hang.
+FUZZ_SECONDS ?= 60
+fuzz-smoke:
+	@tools/ensure-deps fuzz || echo "fuzz-smoke: could not install AFL++; libFuzzer only"
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz-smoke
+
 install: build
 	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 

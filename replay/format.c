@@ -316,7 +316,7 @@ size_t rt_format_call(const reel_trace_record *r, char *buf, size_t cap, bool an
         rt_format_addr(r->addr, r->addr_len, a, sizeof a);
         sb_printf(&s, "%saddr=%s", k++ ? ", " : "", r->addr_len ? a : "none");
     }
-    if ((d->inputs & RT_F_DATA)) {
+    if ((d->inputs & RT_F_DATA) && (r->data_len || d->data != RT_D_TEXT)) {
         sb_printf(&s, "%s", k++ ? ", " : "");
         if (d->data == RT_D_TEXT)
             put_strings(&s, r->data, r->data_len);
