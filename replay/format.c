@@ -324,10 +324,14 @@ size_t rt_format_call(const reel_trace_record *r, char *buf, size_t cap, bool an
             put_quoted(&s, r->data, r->data_len, 48);
     }
     sb_putc(&s, ')');
+    /* A preview is the start of a longer write (a0 = its length). */
+    bool cut = d->data == RT_D_PREVIEW && r->arg[0] > (int64_t)r->data_len;
     if (!answer) {
         if (d->data == RT_D_PREVIEW && r->data_len) {
             sb_putc(&s, ' ');
             put_quoted(&s, r->data, r->data_len, 48);
+            if (cut)
+                sb_printf(&s, "...");
         }
         return sb_done(&s);
     }
@@ -350,6 +354,8 @@ size_t rt_format_call(const reel_trace_record *r, char *buf, size_t cap, bool an
     if ((outs & RT_F_DATA) && r->data_len) {
         sb_putc(&s, ' ');
         put_quoted(&s, r->data, r->data_len, 48);
+        if (cut)
+            sb_printf(&s, "...");
         if (r->data_len > 48)
             sb_printf(&s, " (%u bytes)", r->data_len);
     }

@@ -29,6 +29,7 @@ typedef struct rec_site {
     const char *func, *file; /* keyed by pointer: the loop passes static strings */
     int line;
     uint32_t id;             /* 0: empty slot */
+    uint64_t name_hash;      /* FNV-1a of func, as reel_callback_hash_step takes it */
 } rec_site;
 
 typedef struct recorder {
@@ -283,18 +284,37 @@ static int sites_grow(recorder *r)
     return 0;
 }
 
+static uint64_t name_hash(const char *func)
+{
+    uint64_t s = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)func; *p; p++)
+        s = (s ^ *p) * 0x100000001b3ull;
+    return s;
+}
+
+/* reel_callback_hash_step (loop/loop.c) with the name already hashed: the
+ * recorder hashes each site's name once. The tests compare the two. */
+static inline uint64_t hash_mix(uint64_t h, uint64_t s)
+{
+    h = (h ^ s) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
+
 /* The site's id, writing its SITE record the first time; 0 if the table
- * is full (the callback is then recorded as "?"). */
-static uint32_t site_id(recorder *r, const char *func, const char *file, int line)
+ * is full (the callback is then recorded as "?"). *nh gets the name's hash. */
+static uint32_t site_id(recorder *r, const char *func, const char *file, int line, uint64_t *nh)
 {
     if (r->sites_cap) {
         uint32_t j = site_hash(func, file, line) & (r->sites_cap - 1);
         for (; r->sites[j].id; j = (j + 1) & (r->sites_cap - 1)) {
             rec_site *s = &r->sites[j];
-            if (s->func == func && s->file == file && s->line == line)
+            if (s->func == func && s->file == file && s->line == line) {
+                *nh = s->name_hash;
                 return s->id;
+            }
         }
     }
+    *nh = name_hash(func);
     if (r->nsites >= rt_sites_max)
         return 0;
     if ((r->nsites + 1) * 2 > r->sites_cap && sites_grow(r) < 0)
@@ -313,7 +333,7 @@ static uint32_t site_id(recorder *r, const char *func, const char *file, int lin
     uint32_t j = site_hash(func, file, line) & (r->sites_cap - 1);
     while (r->sites[j].id)
         j = (j + 1) & (r->sites_cap - 1);
-    r->sites[j] = (rec_site){func, file, line, id};
+    r->sites[j] = (rec_site){func, file, line, id, *nh};
     return id;
 }
 
@@ -321,9 +341,10 @@ static void r_callback(reel_backend *b, const char *func, const char *file, int 
 {
     recorder *r = REC(b);
     r->callbacks++;
-    r->cb_hash = reel_callback_hash_step(r->cb_hash, func);
     if (!r->failed && !r->finished) {
-        uint32_t id = site_id(r, func, file, line);
+        uint64_t nh;
+        uint32_t id = site_id(r, func, file, line, &nh);
+        r->cb_hash = hash_mix(r->cb_hash, nh);
         reel_trace_record rec = {.op = REEL_TRACE_CALLBACK, .fd = -1, .arg = {id},
                                  .time_ns = r->in->now_ns(r->inner)};
         emit(r, &rec);

@@ -50,7 +50,7 @@ enum {
     rt_record_fixed_bytes_max = 128,     /* op + mask + 11 varints, rounded up */
     rt_record_bytes_max = rt_record_fixed_bytes_max + rt_data_bytes_max + 5 + rt_addr_bytes_max + 5,
     rt_block_bytes_max = rt_block_target_bytes + rt_record_bytes_max, /* payload */
-    rt_write_preview_bytes = 64,         /* bytes of written data kept for reports */
+    rt_write_preview_bytes = 16,         /* bytes of written data kept for reports */
     rt_sites_max = 16384,                /* distinct callback sites per trace */
     rt_site_text_bytes = 512,            /* func + file of one site */
     rt_iov_max = 64,                     /* iovecs of one recorded readv */
