@@ -19,7 +19,7 @@ build:
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@./$(BUILD)/demo
+	@./$(BUILD)/demo && echo && ./$(BUILD)/replay_demo
 
 deps-test:
 	@tools/ensure-deps test
