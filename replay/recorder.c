@@ -29,7 +29,6 @@ typedef struct rec_site {
     const char *func, *file; /* keyed by pointer: the loop passes static strings */
     int line;
     uint32_t id;             /* 0: empty slot */
-    uint64_t name_hash;      /* FNV-1a of func, as reel_callback_hash_step takes it */
 } rec_site;
 
 typedef struct recorder {
@@ -284,37 +283,18 @@ static int sites_grow(recorder *r)
     return 0;
 }
 
-static uint64_t name_hash(const char *func)
-{
-    uint64_t s = 0xcbf29ce484222325ull;
-    for (const unsigned char *p = (const unsigned char *)func; *p; p++)
-        s = (s ^ *p) * 0x100000001b3ull;
-    return s;
-}
-
-/* reel_callback_hash_step (loop/loop.c) with the name already hashed: the
- * recorder hashes each site's name once. The tests compare the two. */
-static inline uint64_t hash_mix(uint64_t h, uint64_t s)
-{
-    h = (h ^ s) * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 29);
-}
-
 /* The site's id, writing its SITE record the first time; 0 if the table
- * is full (the callback is then recorded as "?"). *nh gets the name's hash. */
-static uint32_t site_id(recorder *r, const char *func, const char *file, int line, uint64_t *nh)
+ * is full (the callback is then recorded as "?"). */
+static uint32_t site_id(recorder *r, const char *func, const char *file, int line)
 {
     if (r->sites_cap) {
         uint32_t j = site_hash(func, file, line) & (r->sites_cap - 1);
         for (; r->sites[j].id; j = (j + 1) & (r->sites_cap - 1)) {
             rec_site *s = &r->sites[j];
-            if (s->func == func && s->file == file && s->line == line) {
-                *nh = s->name_hash;
+            if (s->func == func && s->file == file && s->line == line)
                 return s->id;
-            }
         }
     }
-    *nh = name_hash(func);
     if (r->nsites >= rt_sites_max)
         return 0;
     if ((r->nsites + 1) * 2 > r->sites_cap && sites_grow(r) < 0)
@@ -333,7 +313,7 @@ static uint32_t site_id(recorder *r, const char *func, const char *file, int lin
     uint32_t j = site_hash(func, file, line) & (r->sites_cap - 1);
     while (r->sites[j].id)
         j = (j + 1) & (r->sites_cap - 1);
-    r->sites[j] = (rec_site){func, file, line, id, *nh};
+    r->sites[j] = (rec_site){func, file, line, id};
     return id;
 }
 
@@ -341,10 +321,9 @@ static void r_callback(reel_backend *b, const char *func, const char *file, int 
 {
     recorder *r = REC(b);
     r->callbacks++;
+    r->cb_hash = reel_callback_hash_step(r->cb_hash, func);
     if (!r->failed && !r->finished) {
-        uint64_t nh;
-        uint32_t id = site_id(r, func, file, line, &nh);
-        r->cb_hash = hash_mix(r->cb_hash, nh);
+        uint32_t id = site_id(r, func, file, line);
         reel_trace_record rec = {.op = REEL_TRACE_CALLBACK, .fd = -1, .arg = {id},
                                  .time_ns = r->in->now_ns(r->inner)};
         emit(r, &rec);
@@ -477,35 +456,6 @@ static ssize_t r_write(reel_backend *b, int fd, const void *buf, size_t len)
     return n;
 }
 
-/* CRC32C of the first `n` bytes across iov, and its first bytes into preview. */
-static uint32_t iov_crc(const struct iovec *iov, int iovcnt, size_t n, uint8_t *preview, uint32_t *plen)
-{
-    uint32_t crc = 0;
-    *plen = 0;
-    for (int i = 0; i < iovcnt; i++) {
-        size_t k = iov[i].iov_len;
-        if (*plen < rt_write_preview_bytes) {
-            size_t p = k < rt_write_preview_bytes - *plen ? k : rt_write_preview_bytes - *plen;
-            memcpy(preview + *plen, iov[i].iov_base, p);
-            *plen += (uint32_t)p;
-        }
-        if (n) {
-            size_t c = k < n ? k : n;
-            crc = rt_crc32c(crc, iov[i].iov_base, c);
-            n -= c;
-        }
-    }
-    return crc;
-}
-
-static size_t iov_total(const struct iovec *iov, int iovcnt)
-{
-    size_t t = 0;
-    for (int i = 0; i < iovcnt; i++)
-        t += iov[i].iov_len;
-    return t;
-}
-
 static ssize_t r_readv(reel_backend *b, int fd, const struct iovec *iov, int iovcnt)
 {
     recorder *r = REC(b);
@@ -527,7 +477,7 @@ static ssize_t r_readv(reel_backend *b, int fd, const struct iovec *iov, int iov
         at += k;
     }
     reel_trace_record rec = {.op = REEL_TRACE_READV, .fd = fd,
-                             .arg = {iovcnt, (int64_t)iov_total(iov, iovcnt)}, .result = n,
+                             .arg = {iovcnt, (int64_t)rt_iov_total(iov, iovcnt)}, .result = n,
                              .data = r->scratch, .data_len = (uint32_t)got};
     emit(r, &rec);
     return n;
@@ -539,9 +489,9 @@ static ssize_t r_writev(reel_backend *b, int fd, const struct iovec *iov, int io
     ssize_t n = r->in->writev(r->inner, fd, iov, iovcnt);
     uint8_t preview[rt_write_preview_bytes];
     uint32_t plen;
-    uint32_t crc = iov_crc(iov, iovcnt, n > 0 ? (size_t)n : 0, preview, &plen);
+    uint32_t crc = rt_iov_crc(iov, iovcnt, n > 0 ? (size_t)n : 0, preview, &plen);
     reel_trace_record rec = {.op = REEL_TRACE_WRITEV, .fd = fd,
-                             .arg = {iovcnt, (int64_t)iov_total(iov, iovcnt), crc}, .result = n,
+                             .arg = {iovcnt, (int64_t)rt_iov_total(iov, iovcnt), crc}, .result = n,
                              .data = preview, .data_len = plen};
     emit(r, &rec);
     return n;

@@ -631,18 +631,10 @@ static ssize_t p_write(reel_backend *b, int fd, const void *buf, size_t len)
     return rec->result;
 }
 
-static size_t iov_total(const struct iovec *iov, int iovcnt)
-{
-    size_t t = 0;
-    for (int i = 0; i < iovcnt; i++)
-        t += iov[i].iov_len;
-    return t;
-}
-
 static ssize_t p_readv(reel_backend *b, int fd, const struct iovec *iov, int iovcnt)
 {
     replayer *p = RP(b);
-    size_t total = iov_total(iov, iovcnt);
+    size_t total = rt_iov_total(iov, iovcnt);
     reel_trace_record a = {.op = REEL_TRACE_READV, .fd = fd, .arg = {iovcnt, (int64_t)total}};
     const reel_trace_record *rec = match(p, &a);
     if (!rec)
@@ -663,21 +655,11 @@ static ssize_t p_readv(reel_backend *b, int fd, const struct iovec *iov, int iov
 static ssize_t p_writev(reel_backend *b, int fd, const struct iovec *iov, int iovcnt)
 {
     replayer *p = RP(b);
-    size_t total = iov_total(iov, iovcnt);
+    size_t total = rt_iov_total(iov, iovcnt);
     size_t n = accepted_by(p, REEL_TRACE_WRITEV, total);
     uint8_t preview[rt_write_preview_bytes];
-    uint32_t plen = 0, crc = 0;
-    for (int i = 0; i < iovcnt; i++) {
-        size_t k = iov[i].iov_len;
-        if (plen < rt_write_preview_bytes) {
-            size_t c = k < rt_write_preview_bytes - plen ? k : rt_write_preview_bytes - plen;
-            memcpy(preview + plen, iov[i].iov_base, c);
-            plen += (uint32_t)c;
-        }
-        size_t c = k < n ? k : n;
-        crc = rt_crc32c(crc, iov[i].iov_base, c);
-        n -= c;
-    }
+    uint32_t plen;
+    uint32_t crc = rt_iov_crc(iov, iovcnt, n, preview, &plen);
     reel_trace_record a = {.op = REEL_TRACE_WRITEV, .fd = fd, .arg = {iovcnt, (int64_t)total, crc},
                            .data = preview, .data_len = plen};
     const reel_trace_record *rec = match(p, &a);

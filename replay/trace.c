@@ -1096,3 +1096,29 @@ int rt_done_answer(const reel_backend_req *req, uint8_t *buf, size_t cap)
         return 0;
     }
 }
+
+size_t rt_iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t t = 0;
+    for (int i = 0; i < iovcnt; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
+uint32_t rt_iov_crc(const struct iovec *iov, int iovcnt, size_t n, uint8_t *preview, uint32_t *plen)
+{
+    uint32_t crc = 0;
+    *plen = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        size_t k = iov[i].iov_len;
+        if (*plen < rt_write_preview_bytes) {
+            size_t p = k < rt_write_preview_bytes - *plen ? k : rt_write_preview_bytes - *plen;
+            rt_copy(preview + *plen, iov[i].iov_base, p);
+            *plen += (uint32_t)p;
+        }
+        size_t c = k < n ? k : n;
+        crc = rt_crc32c(crc, iov[i].iov_base, c);
+        n -= c;
+    }
+    return crc;
+}

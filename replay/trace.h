@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "reel/replay.h"
 
@@ -197,6 +198,10 @@ void rt_reader_error_pos(const reel_trace_reader *r, uint64_t *index, uint64_t *
  * build the same record from them (data in buf, cap >= rt_data_bytes_max) ---- */
 void rt_submit_fields(const reel_backend_req *req, reel_trace_record *rec, uint8_t *buf, size_t cap);
 void rt_spawn_fields(const reel_spawn_opts *o, reel_trace_record *rec, uint8_t *buf, size_t cap);
+/* Vector writes: the bytes asked for, and the CRC32C of the first `n`
+ * (those accepted) with the first rt_write_preview_bytes into preview. */
+size_t rt_iov_total(const struct iovec *iov, int iovcnt);
+uint32_t rt_iov_crc(const struct iovec *iov, int iovcnt, size_t n, uint8_t *preview, uint32_t *plen);
 /* The answer a completed request carries (DONE event data); -EMSGSIZE if
  * it does not fit. */
 int rt_done_answer(const reel_backend_req *req, uint8_t *buf, size_t cap);

@@ -794,6 +794,108 @@ static void test_an_extra_read_diverges_at_the_record_after_the_last_matching_on
     unlink(path);
 }
 
+/* ===================================== vectors, datagrams, pipes, others */
+
+typedef struct misc_run {
+    reel_loop *loop;
+    reel_backend *b;
+    int pipe[2], u1, u2, fired;
+    char log[1024];
+    size_t len;
+} misc_run;
+
+static void misc_note(misc_run *m, const char *what, const void *p, ssize_t n)
+{
+    m->len += (size_t)snprintf(m->log + m->len, sizeof m->log - m->len, "%s:%ld:", what, (long)n);
+    for (ssize_t i = 0; i < n && m->len + 3 < sizeof m->log; i++)
+        m->len += (size_t)snprintf(m->log + m->len, sizeof m->log - m->len, "%02x", ((const uint8_t *)p)[i]);
+    m->len += (size_t)snprintf(m->log + m->len, sizeof m->log - m->len, " ");
+}
+
+static void misc_done(misc_run *m)
+{
+    if (++m->fired == 2)
+        reel_loop_stop(m->loop);
+}
+
+static void on_pipe(void *arg)
+{
+    misc_run *m = arg;
+    char a[3], b2[10];
+    struct iovec iov[2] = {{a, sizeof a}, {b2, sizeof b2}};
+    ssize_t n = m->b->ops->readv(m->b, m->pipe[0], iov, 2);
+    misc_note(m, "readv-a", a, n < 3 ? n : 3);
+    misc_note(m, "readv-b", b2, n > 3 ? n - 3 : 0);
+    reel_loop_remove_reader(m->loop, m->pipe[0]);
+    misc_done(m);
+}
+
+static void on_udp(void *arg)
+{
+    misc_run *m = arg;
+    char buf[64];
+    struct sockaddr_storage from;
+    socklen_t flen = sizeof from;
+    ssize_t n = m->b->ops->recvfrom(m->b, m->u1, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
+    misc_note(m, "recvfrom", buf, n);
+    misc_note(m, "from", &from, flen);
+    reel_loop_remove_reader(m->loop, m->u1);
+    misc_done(m);
+}
+
+static int run_misc(reel_loop *loop, misc_run *m)
+{
+    memset(m, 0, sizeof *m);
+    m->loop = loop;
+    reel_backend *b = m->b = reel_loop_backend(loop);
+    uint8_t rnd[32];
+    misc_note(m, "random", rnd, b->ops->random(b, rnd, sizeof rnd) == 0 ? (ssize_t)sizeof rnd : -1);
+    assert_int_equal(b->ops->pipe(b, m->pipe), 0);
+    struct iovec w[3] = {{"ab", 2}, {"cd", 2}, {"efgh", 4}};
+    misc_note(m, "writev", "", b->ops->writev(b, m->pipe[1], w, 3));
+    m->u1 = b->ops->socket(b, AF_INET, SOCK_DGRAM, 0);
+    m->u2 = b->ops->socket(b, AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    assert_int_equal(b->ops->bind(b, m->u1, (struct sockaddr *)&sin, sizeof sin), 0);
+    assert_int_equal(b->ops->getsockname(b, m->u1, (struct sockaddr *)&sin, &len), 0);
+    misc_note(m, "sendto", "", b->ops->sendto(b, m->u2, "datagram", 8, 0, (struct sockaddr *)&sin, sizeof sin));
+    misc_note(m, "unlink", "", b->ops->unlink(b, "/nonexistent/reel-replay-test"));
+    misc_note(m, "shutdown", "", b->ops->shutdown(b, m->pipe[1], SHUT_WR)); /* not a socket: an error */
+    reel_loop_add_reader(loop, m->pipe[0], on_pipe, m);
+    reel_loop_add_reader(loop, m->u1, on_udp, m);
+    reel_handle net;
+    reel_loop_call_later(loop, 30.0, stop_cb, loop, &net);
+    int rc = reel_loop_run_forever(loop);
+    reel_handle_cancel(net);
+    int fds[4] = {m->pipe[0], m->pipe[1], m->u1, m->u2};
+    for (int i = 0; i < 4 && rc == 0; i++)
+        b->ops->close(b, fds[i]);
+    return rc;
+}
+
+static void test_vectors_datagrams_pipes_and_errors_replay(void **state)
+{
+    (void)state;
+    char path[256];
+    th_trace_path(path, sizeof path, "misc");
+    static misc_run rec, rep;
+    reel_loop *loop = open_loop(REC, path);
+    assert_int_equal(run_misc(loop, &rec), 0);
+    reel_loop_free(loop);
+    assert_non_null(strstr(rec.log, "readv-a:3:616263 readv-b:5:6465666768"));
+    assert_non_null(strstr(rec.log, "recvfrom:8:"));
+    assert_non_null(strstr(rec.log, "shutdown:-88")); /* ENOTSOCK */
+
+    loop = open_loop(REP, path);
+    assert_int_equal(run_misc(loop, &rep), 0);
+    assert_string_equal(rep.log, rec.log);
+    assert_replay_complete(loop);
+    reel_loop_free(loop);
+    unlink(path);
+}
+
 /* =================================== requests, signals, children: backend */
 
 /* A scripted backend with the asynchronous operations the epoll backend
@@ -1151,6 +1253,7 @@ int main(void)
         cmocka_unit_test(test_tcp_echo_replays_without_network_or_descriptors),
         cmocka_unit_test(test_writing_other_bytes_diverges_at_that_write),
         cmocka_unit_test(test_an_extra_read_diverges_at_the_record_after_the_last_matching_one),
+        cmocka_unit_test(test_vectors_datagrams_pipes_and_errors_replay),
         cmocka_unit_test(test_requests_signals_and_children_replay_with_their_answers),
         cmocka_unit_test(test_environment_switches_record_and_replay_unmodified_loops),
         cmocka_unit_test(test_flush_puts_everything_so_far_on_disk_while_recording),
