@@ -812,6 +812,11 @@ static void misc_note(misc_run *m, const char *what, const void *p, ssize_t n)
     m->len += (size_t)snprintf(m->log + m->len, sizeof m->log - m->len, " ");
 }
 
+static void misc_result(misc_run *m, const char *what, ssize_t n)
+{
+    m->len += (size_t)snprintf(m->log + m->len, sizeof m->log - m->len, "%s:%ld ", what, (long)n);
+}
+
 static void misc_done(misc_run *m)
 {
     if (++m->fired == 2)
@@ -852,7 +857,7 @@ static int run_misc(reel_loop *loop, misc_run *m)
     misc_note(m, "random", rnd, b->ops->random(b, rnd, sizeof rnd) == 0 ? (ssize_t)sizeof rnd : -1);
     assert_int_equal(b->ops->pipe(b, m->pipe), 0);
     struct iovec w[3] = {{"ab", 2}, {"cd", 2}, {"efgh", 4}};
-    misc_note(m, "writev", "", b->ops->writev(b, m->pipe[1], w, 3));
+    misc_result(m, "writev", b->ops->writev(b, m->pipe[1], w, 3));
     m->u1 = b->ops->socket(b, AF_INET, SOCK_DGRAM, 0);
     m->u2 = b->ops->socket(b, AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -860,9 +865,9 @@ static int run_misc(reel_loop *loop, misc_run *m)
     socklen_t len = sizeof sin;
     assert_int_equal(b->ops->bind(b, m->u1, (struct sockaddr *)&sin, sizeof sin), 0);
     assert_int_equal(b->ops->getsockname(b, m->u1, (struct sockaddr *)&sin, &len), 0);
-    misc_note(m, "sendto", "", b->ops->sendto(b, m->u2, "datagram", 8, 0, (struct sockaddr *)&sin, sizeof sin));
-    misc_note(m, "unlink", "", b->ops->unlink(b, "/nonexistent/reel-replay-test"));
-    misc_note(m, "shutdown", "", b->ops->shutdown(b, m->pipe[1], SHUT_WR)); /* not a socket: an error */
+    misc_result(m, "sendto", b->ops->sendto(b, m->u2, "datagram", 8, 0, (struct sockaddr *)&sin, sizeof sin));
+    misc_result(m, "unlink", b->ops->unlink(b, "/nonexistent/reel-replay-test"));
+    misc_result(m, "shutdown", b->ops->shutdown(b, m->pipe[1], SHUT_WR)); /* not a socket: an error */
     reel_loop_add_reader(loop, m->pipe[0], on_pipe, m);
     reel_loop_add_reader(loop, m->u1, on_udp, m);
     reel_handle net;
