@@ -9,5 +9,10 @@
 #include "reel/loop.h"
 #include "reel/future.h"
 #include "reel/replay.h"
+#include "reel/sim.h"
+#include "reel/task.h"
+#include "reel/transport.h"
+#include "reel/server.h"
+#include "reel/net.h"
 
 #endif

@@ -53,11 +53,20 @@ static char *copy_message(const char *msg)
 {
     if (!msg)
         return NULL;
-    size_t n = strnlen(msg, rl_error_message_bytes);
-    char *m = malloc(n + 1);
+    /* Longer messages keep their first rl_error_message_bytes and say
+     * that they were cut. */
+    static const char mark[] = "...[truncated]";
+    size_t n = strnlen(msg, rl_error_message_bytes + 1);
+    bool cut = n > rl_error_message_bytes;
+    if (cut)
+        n = rl_error_message_bytes;
+    char *m = malloc(n + (cut ? sizeof mark : 1));
     if (m) {
         memcpy(m, msg, n);
-        m[n] = '\0';
+        if (cut)
+            memcpy(m + n, mark, sizeof mark);
+        else
+            m[n] = '\0';
     }
     return m;
 }
@@ -91,11 +100,15 @@ static void report_unretrieved(reel_future *fut)
     reel_loop *loop = fut->loop;
     if (loop->closed)
         return;
+    bool is_task = fut->vt && fut->vt->is_task;
     reel_context ctx = REEL_CONTEXT_INIT;
-    ctx.message = "Future exception was never retrieved";
+    ctx.message = is_task ? "Task exception was never retrieved"
+                          : "Future exception was never retrieved";
     ctx.error = fut->err.code;
     ctx.detail = &fut->err;
     ctx.future = fut;
+    if (is_task)
+        ctx.task = fut;
     reel_loop_call_exception_handler(loop, &ctx);
 }
 
@@ -148,7 +161,9 @@ int rl_future_finish(reel_future *fut, uint8_t state)
 
 static int check_pending(reel_future *fut)
 {
-    if (!fut)
+    /* A task completes itself (asyncio: "Task does not support
+     * set_result operation"). */
+    if (!fut || (fut->vt && fut->vt->is_task))
         return -EINVAL;
     if (fut->state != RL_F_PENDING)
         return REEL_EINVALSTATE;

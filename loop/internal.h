@@ -28,6 +28,7 @@ enum {
     rl_handle_chunk_count = 256,       /* handles per pool chunk */
     rl_handle_slots_max = 1u << 30,    /* pool slots (ts slots use bit 31) */
     rl_poll_events_max = 256,          /* events taken per poll */
+    rl_prefetch_ahead = 4,             /* timer slots fetched ahead of use */
     rl_log_message_bytes = 1024,       /* one log line, truncation marked */
     rl_error_message_bytes = 4096,     /* longest error message kept */
 };
@@ -47,15 +48,15 @@ enum {
     RL_HF_FUTCB = 1u << 2,     /* future done callback: fn(arg2, arg) */
 };
 
+/* One cache line each: chunks are 64-byte aligned (see pool_grow). */
 typedef struct rl_handle {
-    reel_callback_fn fn;
+    _Alignas(64) reel_callback_fn fn;
     void *arg;
     void *arg2;              /* the future, for RL_HF_FUTCB */
     const reel_site *site;
     uint64_t when_ns;
     uint32_t heap_index;
     uint32_t gen;            /* bumped every time the slot is freed */
-    uint32_t next_free;
     uint32_t slot;           /* this handle's own slot number */
     uint8_t state;
     uint8_t flags;
@@ -101,7 +102,11 @@ struct reel_loop {
     /* handle pool */
     rl_handle **chunks;
     uint32_t nchunks;
-    uint32_t free_head;       /* slot index, 0 = none */
+    /* Free handles as a stack (top = next to use), not a list threaded
+     * through the handles: popping never waits on a scattered handle's
+     * cache line, and the next one is known early enough to prefetch. */
+    rl_handle **free_handles; /* capacity: every slot of every chunk */
+    uint32_t nfree;
 
     /* ready ring (FIFO), power-of-two capacity */
     rl_handle **ring;
@@ -139,6 +144,15 @@ struct reel_loop {
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
     void *task_state;        /* owned by loop/task.c */
+    /* Set by the executor layer (later): start shutting the default
+     * executor down and give a future that completes when it has; reel_run
+     * waits for it before closing the loop (asyncio's
+     * shutdown_default_executor). NULL: nothing to shut down. */
+    int (*shutdown_executor)(reel_loop *loop, reel_future **done_out);
+    /* networking (loop/net*.c): closes transports, servers and pending
+     * operations at loop close, before the backend goes */
+    void (*net_on_close)(reel_loop *loop);
+    void *net_state;
 
     reel_event events[rl_poll_events_max];
 };
@@ -156,6 +170,7 @@ typedef struct rl_done_cb {
 typedef struct rl_future_vt {
     bool (*cancel)(reel_future *fut, const char *msg);
     void (*destroy)(reel_future *fut);   /* frees the object */
+    bool is_task;                        /* reports say "Task" and set ctx.task */
 } rl_future_vt;
 
 struct reel_future {
@@ -173,6 +188,14 @@ struct reel_future {
 };
 
 /* loop.c */
+/* For backends that drive several loops from one thread (the simulator):
+ * run one iteration of a loop that is not running, as if it were, with
+ * reel_get_running_loop() answering it; restores the caller's loop. */
+int rl_loop_step(reel_loop *loop);
+/* True if the loop has callbacks ready to run now. */
+bool rl_loop_has_ready(const reel_loop *loop);
+/* The earliest timer deadline (backend clock), false if no timers. */
+bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns);
 rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
 int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
 int rl_check_thread(reel_loop *loop);
@@ -190,6 +213,16 @@ void rl_error_clear(reel_error *err);
 /* replay/env.c: a loop recording to $REEL_RECORD or replaying
  * $REEL_REPLAY; returns 1 (and creates nothing) when neither is set. */
 int rl_env_loop_new(reel_loop **out);
+
+/* epoll.c: the OS helpers that layers above the seam may not inline */
+void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
+/* epoll.c: memory for task stacks (system calls live beside the backend).
+ * alloc maps guard_bytes of PROT_NONE below usable_bytes of read-write
+ * memory (2 mappings), committed lazily; *lo_out is the lowest usable byte.
+ * -ENOMEM when out of memory or out of mappings (vm.max_map_count). */
+size_t reel_os_page_size(void);
+int reel_os_stack_alloc(size_t usable_bytes, size_t guard_bytes, void **lo_out);
+void reel_os_stack_free(void *lo, size_t usable_bytes, size_t guard_bytes);
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);

@@ -34,35 +34,38 @@ static int pool_grow(reel_loop *loop)
     if (!chunks)
         return -ENOMEM;
     loop->chunks = chunks;
-    rl_handle *c = calloc(rl_handle_chunk_count, sizeof *c);
+    size_t nslots = (size_t)(loop->nchunks + 1) * rl_handle_chunk_count;
+    rl_handle **free_handles = realloc(loop->free_handles, nslots * sizeof *free_handles);
+    if (!free_handles)
+        return -ENOMEM;
+    loop->free_handles = free_handles;
+    /* Aligned so that each handle is exactly one cache line. */
+    rl_handle *c = aligned_alloc(_Alignof(rl_handle), rl_handle_chunk_count * sizeof *c);
     if (!c)
         return -ENOMEM;
+    memset(c, 0, rl_handle_chunk_count * sizeof *c);
     chunks[loop->nchunks] = c;
     uint32_t base = loop->nchunks * rl_handle_chunk_count;
     loop->nchunks++;
-    /* Thread the new slots onto the free list in ascending order; slot 0
-     * stays reserved so a zeroed reel_handle means "no handle". */
+    /* Push the new slots so that the lowest is used first; slot 0 stays
+     * reserved so a zeroed reel_handle means "no handle". */
     for (uint32_t i = rl_handle_chunk_count; i-- > 0;) {
         uint32_t slot = base + i;
-        if (slot == 0)
-            continue;
         c[i].slot = slot;
-        c[i].next_free = loop->free_head;
-        loop->free_head = slot;
+        if (slot != 0)
+            loop->free_handles[loop->nfree++] = &c[i];
     }
     return 0;
 }
 
 static inline rl_handle *handle_alloc(reel_loop *loop, uint32_t *slot_out)
 {
-    if (RL_UNLIKELY(loop->free_head == 0) && pool_grow(loop) < 0)
+    if (RL_UNLIKELY(loop->nfree == 0) && pool_grow(loop) < 0)
         return NULL;
-    uint32_t slot = loop->free_head;
-    rl_handle *h = slot_ptr(loop, slot);
-    loop->free_head = h->next_free;
+    rl_handle *h = loop->free_handles[--loop->nfree];
     h->flags = 0;
     h->arg2 = NULL;
-    *slot_out = slot;
+    *slot_out = h->slot;
     return h;
 }
 
@@ -77,16 +80,22 @@ static inline void handle_free_slot(reel_loop *loop, rl_handle *h, uint32_t slot
     h->last_cancelled = (h->flags & RL_HF_CANCELLED) != 0;
     h->gen++;
     h->state = RL_H_FREE;
+#ifndef NDEBUG
+    /* Assertion builds (the tests) clear what a free slot must not use;
+     * every scheduler sets these anew, so Release skips the stores. */
     h->fn = NULL;
     h->arg = NULL;
     h->arg2 = NULL;
-    h->next_free = loop->free_head;
-    loop->free_head = slot;
+#endif
+    RL_ASSERT(h->slot == slot && loop->nfree < loop->nchunks * rl_handle_chunk_count);
+    (void)slot;
+    loop->free_handles[loop->nfree++] = h;
 }
 
 /* ------------------------------------------------------------- ready ring */
 
-static int ring_grow(reel_loop *loop)
+/* Out of line and cold: keeps the push fast path free of register spills. */
+__attribute__((noinline, cold)) static int ring_grow(reel_loop *loop)
 {
     uint32_t cap = loop->ring ? loop->ring_mask + 1 : 0;
     uint32_t ncap = cap ? cap * 2 : 1024;
@@ -267,7 +276,7 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
 bool reel_loop_is_running(const reel_loop *loop) { return loop && loop->running; }
 bool reel_loop_is_closed(const reel_loop *loop) { return !loop || loop->closed; }
 reel_loop *reel_get_running_loop(void) { return tls_running_loop; }
-reel_backend *reel_loop_backend(reel_loop *loop) { return loop->closed ? NULL : loop->backend; }
+reel_backend *reel_loop_backend(reel_loop *loop) { return !loop || loop->closed ? NULL : loop->backend; }
 
 void rl_loop_ref(reel_loop *loop) { loop->refs++; }
 
@@ -276,6 +285,7 @@ static void loop_release_memory(reel_loop *loop)
     for (uint32_t c = 0; c < loop->nchunks; c++)
         free(loop->chunks[c]);
     free(loop->chunks);
+    free(loop->free_handles);
     for (uint32_t c = 0; c < loop->ts_nchunks; c++)
         free(loop->ts_chunks[c]);
     free(loop->ts_chunks);
@@ -308,9 +318,14 @@ int reel_loop_close(reel_loop *loop)
         return REEL_ERUNNING;
     if (loop->closed)
         return 0;
-    /* Let the task layer cancel and release what it owns first. */
+    /* Let the task layer cancel and release what it owns first. Task code
+     * runs in there and may itself close the loop: then it is done. */
     if (loop->on_close)
         loop->on_close(loop);
+    if (loop->closed)
+        return 0;
+    if (loop->net_on_close)
+        loop->net_on_close(loop);
     loop->closed = true;
     pthread_mutex_lock(&loop->ts_lock);
     loop->ts_closed = true;
@@ -406,8 +421,10 @@ static inline void handle_out(reel_loop *loop, uint32_t slot, reel_handle *out)
     }
 }
 
-int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
-                             reel_callback_fn fn, void *arg, reel_handle *out)
+/* call_soon's general path: checks, debug mode, pool and ring growth. */
+__attribute__((noinline)) static int call_soon_general(reel_loop *loop, const reel_site *site,
+                                                       reel_callback_fn fn, void *arg,
+                                                       reel_handle *out)
 {
     int rc = check_schedule(loop);
     if (RL_UNLIKELY(rc < 0))
@@ -427,6 +444,31 @@ int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
         return rc;
     }
     handle_out(loop, slot, out);
+    return 0;
+}
+
+int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
+                             reel_callback_fn fn, void *arg, reel_handle *out)
+{
+    /* The common case — an open loop not in debug mode, a free pool slot
+     * and room in the ring — makes no calls, so it needs no stack frame. */
+    if (RL_UNLIKELY(!loop || !fn || loop->closed || loop->debug || loop->nfree == 0 ||
+                    loop->ring_count > loop->ring_mask))
+        return call_soon_general(loop, site, fn, arg, out);
+    RL_ASSERT(loop->ring); /* NULL only once closed */
+    uint32_t slot;
+    rl_handle *h = handle_alloc(loop, &slot);
+    h->fn = fn;
+    h->arg = arg;
+    h->site = site;
+    loop->ring[(loop->ring_head + loop->ring_count) & loop->ring_mask] = h;
+    loop->ring_count++;
+    h->state = RL_H_READY;
+    if (out) {
+        out->loop = loop;
+        out->slot = slot;
+        out->gen = h->gen;
+    }
     return 0;
 }
 
@@ -463,6 +505,11 @@ int reel_loop_call_at_ns_from(reel_loop *loop, const reel_site *site, uint64_t w
     rl_handle *h = handle_alloc(loop, &slot);
     if (RL_UNLIKELY(!h))
         return -ENOMEM;
+    /* Timers come in bulk, and the free stack holds slots in the order of
+     * the last frees, scattered over the pool: fetch the next timer's
+     * handle while this one is pushed. */
+    if (loop->nfree >= rl_prefetch_ahead)
+        __builtin_prefetch(loop->free_handles[loop->nfree - rl_prefetch_ahead], 1);
     h->fn = fn;
     h->arg = arg;
     h->site = site;
@@ -820,23 +867,30 @@ static int add_watcher(reel_loop *loop, const reel_site *site, int fd, uint32_t 
         return rc;
     if (fd < 0 || !fn)
         return fd < 0 ? -EBADF : -EINVAL;
-    rc = watchers_reserve(loop, fd);
-    if (rc < 0)
-        return rc;
-    rl_watcher *w = &loop->watchers[fd];
-    uint32_t *side = ev == REEL_IO_READ ? &w->reader : &w->writer;
+    uint32_t old = (uint32_t)fd < loop->nwatchers ? loop->watchers[fd].events : 0;
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
     if (!h)
         return -ENOMEM;
-    if (!(w->events & ev)) {
-        rc = loop->ops->watch(loop->backend, fd, w->events, w->events | ev);
+    /* Ask the backend before growing the table: it rejects an fd that is
+     * not open, so a bogus huge fd gets -EBADF instead of a huge table. */
+    if (!(old & ev)) {
+        rc = loop->ops->watch(loop->backend, fd, old, old | ev);
         if (rc < 0) {
             handle_free_slot(loop, h, slot);
             return rc;
         }
-        w->events |= ev;
     }
+    rc = watchers_reserve(loop, fd);
+    if (rc < 0) {
+        if (!(old & ev))
+            (void)loop->ops->watch(loop->backend, fd, old | ev, old);
+        handle_free_slot(loop, h, slot);
+        return rc;
+    }
+    rl_watcher *w = &loop->watchers[fd];
+    uint32_t *side = ev == REEL_IO_READ ? &w->reader : &w->writer;
+    w->events |= ev;
     h->fn = fn;
     h->arg = arg;
     h->site = site;
@@ -933,10 +987,30 @@ static void note_callback(reel_loop *loop, const reel_site *site)
                         site ? site->line : 0);
 }
 
+/* Debug mode: run the callback under the slow-callback stopwatch. Out of
+ * line so the ordinary path stays short. */
+__attribute__((noinline)) static void run_handle_timed(reel_loop *loop, reel_callback_fn fn,
+                                                       void *arg, void *arg2, uint8_t flags,
+                                                       const reel_site *site)
+{
+    uint64_t t0 = clock_ns(loop);
+    if (flags & RL_HF_FUTCB) {
+        ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
+        reel_future_release(arg2);
+    } else {
+        fn(arg);
+    }
+    if (loop->debug && !loop->closed) {
+        uint64_t took = clock_ns(loop) - t0;
+        if (took >= loop->slow_ns)
+            rl_report_slow(loop, site, took);
+    }
+}
+
 static inline void run_handle(reel_loop *loop, rl_handle *h)
 {
     uint8_t flags = h->flags;
-    if (flags & RL_HF_CANCELLED) {
+    if (RL_UNLIKELY(flags & RL_HF_CANCELLED)) {
         handle_discard(loop, h);
         return;
     }
@@ -951,20 +1025,27 @@ static inline void run_handle(reel_loop *loop, rl_handle *h)
 
     if (RL_UNLIKELY(loop->trace_callbacks))
         note_callback(loop, site);
-    uint64_t t0 = 0;
-    if (RL_UNLIKELY(loop->debug))
-        t0 = clock_ns(loop);
-    if (flags & RL_HF_FUTCB) {
+    /* Debug mode is sampled once per callback: a callback that switches it
+     * on is not timed from an unset start. */
+    if (RL_UNLIKELY(loop->debug)) {
+        run_handle_timed(loop, fn, arg, arg2, flags, site);
+    } else if (flags & RL_HF_FUTCB) {
         ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
         reel_future_release(arg2);
     } else {
         fn(arg);
     }
-    if (RL_UNLIKELY(loop->debug) && !loop->closed) {
-        uint64_t took = clock_ns(loop) - t0;
-        if (took >= loop->slow_ns)
-            rl_report_slow(loop, site, took);
-    }
+}
+
+/* A backend request finished: its completion runs now, during dispatch,
+ * and only completes futures (whose callbacks are scheduled as usual).
+ * Running it here rather than from the ready queue means a request the
+ * backend has reported can never be dropped by a loop close in between. */
+static void dispatch_done(reel_loop *loop, reel_backend_req *req)
+{
+    (void)loop;
+    if (req && req->done)
+        req->done(req);
 }
 
 static int run_once(reel_loop *loop)
@@ -992,6 +1073,9 @@ static int run_once(reel_loop *loop)
             break;
         case REEL_EV_WAKE:
             ts_drain(loop);
+            break;
+        case REEL_EV_DONE:
+            dispatch_done(loop, ev->ptr);
             break;
         default:
             /* Signals, children and async requests are handled by the
@@ -1044,6 +1128,33 @@ int reel_loop_run_forever(reel_loop *loop)
     loop->running = false;
     tls_running_loop = NULL;
     return rc;
+}
+
+int rl_loop_step(reel_loop *loop)
+{
+    if (loop->closed)
+        return REEL_ECLOSED;
+    if (loop->running)
+        return REEL_ERUNNING;
+    reel_loop *outer = tls_running_loop;
+    loop->running = true;
+    loop->thread = pthread_self();
+    tls_running_loop = loop;
+    int rc = run_once(loop);
+    loop->stopping = false; /* a stop() inside a step has nothing to stop */
+    loop->running = false;
+    tls_running_loop = outer;
+    return rc;
+}
+
+bool rl_loop_has_ready(const reel_loop *loop) { return !loop->closed && loop->ring_count > 0; }
+
+bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns)
+{
+    if (loop->closed || loop->heap_len == 0)
+        return false;
+    *when_ns = loop->heap[0].when_ns;
+    return true;
 }
 
 void reel_loop_stop(reel_loop *loop)

@@ -9,6 +9,8 @@
 
 void reel_loop_set_log(reel_loop *loop, reel_log_fn fn, void *arg)
 {
+    if (!loop)
+        return;
     loop->log_fn = fn;
     loop->log_arg = arg;
 }
@@ -56,6 +58,8 @@ void reel_loop_log(reel_loop *loop, const char *fmt, ...)
 
 void reel_loop_set_exception_handler(reel_loop *loop, reel_exception_handler_fn fn, void *arg)
 {
+    if (!loop)
+        return;
     loop->exc_fn = fn;
     loop->exc_arg = fn ? arg : NULL;
 }
@@ -63,8 +67,8 @@ void reel_loop_set_exception_handler(reel_loop *loop, reel_exception_handler_fn 
 reel_exception_handler_fn reel_loop_get_exception_handler(reel_loop *loop, void **arg)
 {
     if (arg)
-        *arg = loop->exc_arg;
-    return loop->exc_fn;
+        *arg = loop ? loop->exc_arg : NULL;
+    return loop ? loop->exc_fn : NULL;
 }
 
 static const char *future_state_name(const reel_future *f)
@@ -121,11 +125,17 @@ void reel_loop_call_exception_handler(reel_loop *loop, const reel_context *ctx)
         reel_loop_default_exception_handler(loop, ctx);
 }
 
-void reel_loop_set_debug(reel_loop *loop, bool enabled) { loop->debug = enabled; }
-bool reel_loop_get_debug(const reel_loop *loop) { return loop->debug; }
+void reel_loop_set_debug(reel_loop *loop, bool enabled)
+{
+    if (loop)
+        loop->debug = enabled;
+}
+bool reel_loop_get_debug(const reel_loop *loop) { return loop && loop->debug; }
 
 void reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds)
 {
+    if (!loop)
+        return;
     if (!(seconds >= 0))  /* also rejects NaN */
         seconds = 0;
     loop->slow_ns = seconds >= 1.8e10 ? UINT64_MAX : (uint64_t)(seconds * 1e9);
@@ -133,7 +143,7 @@ void reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds)
 
 double reel_loop_get_slow_callback_duration(const reel_loop *loop)
 {
-    return (double)loop->slow_ns / 1e9;
+    return loop ? (double)loop->slow_ns / 1e9 : 0.0;
 }
 
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns)

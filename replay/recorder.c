@@ -605,6 +605,33 @@ static int r_unlink(reel_backend *b, const char *path)
     return rc;
 }
 
+static ssize_t r_pread(reel_backend *b, int fd, void *buf, size_t len, int64_t offset)
+{
+    recorder *r = REC(b);
+    ssize_t n = r->in->pread(r->inner, fd, buf, len < rt_data_bytes_max ? len : rt_data_bytes_max, offset);
+    reel_trace_record rec = {.op = REEL_TRACE_PREAD, .fd = fd, .arg = {(int64_t)len, offset}, .result = n,
+                             .data = buf, .data_len = n > 0 ? (uint32_t)n : 0};
+    emit(r, &rec);
+    return n;
+}
+
+static int r_stat(reel_backend *b, const char *path, uint32_t *mode, uint64_t *ino)
+{
+    recorder *r = REC(b);
+    uint32_t m = 0;
+    uint64_t i = 0;
+    int rc = r->in->stat(r->inner, path, &m, &i);
+    reel_trace_record rec = {.op = REEL_TRACE_STAT, .fd = -1, .arg = {m, (int64_t)i}, .result = rc,
+                             .data = (const uint8_t *)path,
+                             .data_len = path ? clamp_len(strlen(path) + 1, rt_data_bytes_max) : 0};
+    emit(r, &rec);
+    if (mode)
+        *mode = m;
+    if (ino)
+        *ino = i;
+    return rc;
+}
+
 /* ------------------------------------------- requests, processes, signals */
 
 static int r_submit(reel_backend *b, reel_backend_req *req)
@@ -705,6 +732,8 @@ static const reel_backend_ops recorder_ops = {
     .setsockopt = r_setsockopt,
     .getsockopt = r_getsockopt,
     .unlink = r_unlink,
+    .pread = r_pread,
+    .stat = r_stat,
     .submit = r_submit,
     .freeaddrinfo = r_freeaddrinfo,
     .spawn = r_spawn,

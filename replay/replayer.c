@@ -771,6 +771,36 @@ static int p_unlink(reel_backend *b, const char *path)
     return (int)simple(RP(b), &a);
 }
 
+static ssize_t p_pread(reel_backend *b, int fd, void *buf, size_t len, int64_t offset)
+{
+    replayer *p = RP(b);
+    reel_trace_record a = {.op = REEL_TRACE_PREAD, .fd = fd, .arg = {(int64_t)len, offset}};
+    const reel_trace_record *rec = match(p, &a);
+    if (!rec)
+        return p->stopped;
+    if (rec->result > 0) {
+        if ((uint64_t)rec->result > len || rec->data_len != (uint64_t)rec->result)
+            return inconsistent(p, rec, &a, "bytes read");
+        memcpy(buf, rec->data, rec->data_len);
+    }
+    return rec->result;
+}
+
+static int p_stat(reel_backend *b, const char *path, uint32_t *mode, uint64_t *ino)
+{
+    replayer *p = RP(b);
+    reel_trace_record a = {.op = REEL_TRACE_STAT, .fd = -1, .data = (const uint8_t *)path,
+                           .data_len = path ? (uint32_t)strnlen(path, rt_data_bytes_max - 1) + 1 : 0};
+    const reel_trace_record *rec = match(p, &a);
+    if (!rec)
+        return p->stopped;
+    if (mode)
+        *mode = (uint32_t)rec->arg[0];
+    if (ino)
+        *ino = (uint64_t)rec->arg[1];
+    return (int)rec->result;
+}
+
 /* ------------------------------------------- requests, processes, signals */
 
 static int p_submit(reel_backend *b, reel_backend_req *req)
@@ -839,6 +869,15 @@ static void p_log(reel_backend *b, const char *msg, size_t len)
 static void p_destroy(reel_backend *b)
 {
     replayer *p = RP(b);
+    /* As every backend: requests never reported complete now, cancelled,
+     * so their owners can release them (backend.h). */
+    for (size_t i = 0; i < p->nreqs; i++) {
+        reel_backend_req *req = p->reqs[i];
+        req->addrinfo = NULL;
+        req->result = -ECANCELED;
+        if (req->done)
+            req->done(req);
+    }
     reel_trace_close(p->rd);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
@@ -879,6 +918,8 @@ static const reel_backend_ops replayer_ops = {
     .setsockopt = p_setsockopt,
     .getsockopt = p_getsockopt,
     .unlink = p_unlink,
+    .pread = p_pread,
+    .stat = p_stat,
     .submit = p_submit,
     .freeaddrinfo = p_freeaddrinfo,
     .spawn = p_spawn,

@@ -194,6 +194,10 @@ static const rt_op_desc op_table[REEL_TRACE_OP_COUNT] = {
     [REEL_TRACE_SITE] = {"site", F(A0) | F(A1) | F(DATA), 0, 0, RT_D_TEXT, {"id", "line"}, NULL},
     [REEL_TRACE_END] = {"end", F(A0) | F(A1), 0, 0, RT_D_NONE, {"callbacks", "callback_hash"}, NULL},
     [REEL_TRACE_EXIT] = {"exit", F(A0) | F(A1), 0, 0, RT_D_NONE, {"callbacks", "callback_hash"}, NULL},
+    [REEL_TRACE_PREAD] = {"pread", F(FD) | F(A0) | F(A1) | F(RESULT) | F(DATA), F(FD) | F(A0) | F(A1), 0,
+                          RT_D_BYTES, {"len", "offset"}, "fd"},
+    [REEL_TRACE_STAT] = {"stat", F(DATA) | F(RESULT) | F(A0) | F(A1), F(DATA), 0, RT_D_TEXT,
+                         {"mode", "ino"}, NULL},
 };
 #undef ARGS6
 
@@ -217,7 +221,7 @@ const size_t rt_ops_offsets[] = {
     OFF(accept), OFF(connect), OFF(shutdown), OFF(read), OFF(write), OFF(readv), OFF(writev),
     OFF(recvfrom), OFF(sendto), OFF(sendfile), OFF(getsockname), OFF(getpeername),
     OFF(setsockopt), OFF(getsockopt), OFF(unlink), OFF(submit), OFF(freeaddrinfo), OFF(spawn),
-    OFF(kill), OFF(signal_watch), OFF(log), OFF(posted), OFF(callback),
+    OFF(kill), OFF(signal_watch), OFF(log), OFF(posted), OFF(callback), OFF(pread), OFF(stat),
 };
 #undef OFF
 const size_t rt_ops_count = sizeof rt_ops_offsets / sizeof rt_ops_offsets[0];

@@ -39,7 +39,9 @@ void reel_future_release(reel_future *fut);
 
 reel_loop *reel_future_get_loop(const reel_future *fut);
 
-/* Complete the future (asyncio set_result). REEL_EINVALSTATE if done. */
+/* Complete the future (asyncio set_result). REEL_EINVALSTATE if done;
+ * -EINVAL for a task's future (a task completes itself), here and in the
+ * set_exception / set_error calls below. */
 int reel_future_set_result(reel_future *fut, void *result);
 /* Same, with ownership of `result` passed to the future: free_fn(result)
  * runs when the future is destroyed unless the result was taken. */

@@ -157,8 +157,9 @@ uint64_t reel_loop_time_ns(reel_loop *loop);
 bool reel_handle_cancel(reel_handle h);
 
 /* True if the handle was cancelled (asyncio Handle.cancelled). Answered
- * exactly while the handle is pending and after it was cancelled or ran,
- * until its pool slot is reused by a later callback; from then on false. */
+ * exactly while the handle is pending, and after it was cancelled or ran
+ * until the next callback to reuse its pool slot has itself finished;
+ * after that, false. */
 bool reel_handle_cancelled(reel_handle h);
 
 /* A timer handle's deadline in loop time (asyncio TimerHandle.when);

@@ -170,6 +170,8 @@ enum reel_trace_op {
     REEL_TRACE_SITE,        /* a0 site id, a1 line; data = func\0file\0 (annotation) */
     REEL_TRACE_END,         /* a0 callbacks, a1 callback hash: the loop was closed */
     REEL_TRACE_EXIT,        /* a0 callbacks, a1 callback hash: the process exited first */
+    REEL_TRACE_PREAD,       /* fd, a0 len, a1 offset; result; data = bytes read */
+    REEL_TRACE_STAT,        /* data = path; result; a0 mode, a1 inode */
     REEL_TRACE_OP_COUNT
 };
 

@@ -1,0 +1,77 @@
+/* bench/common.h — what every reel benchmark shares: a wall clock, best-of-N
+ * repetition, command-line options and a comparison table.
+ *
+ * A benchmark program measures one or more workloads on reel and on a
+ * yardstick (libuv) in the same run and prints one table:
+ *
+ *   benchmark | reel | libuv | reel/libuv
+ *
+ * Values are rates or times; each row says which direction is better and
+ * the ratio is oriented so that > 1.00 always means reel is ahead. */
+#ifndef REEL_BENCH_COMMON_H
+#define REEL_BENCH_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Monotonic wall clock in nanoseconds (clock_gettime). */
+uint64_t bench_now_ns(void);
+
+/* Sleep until the monotonic clock reads at least deadline_ns. */
+void bench_sleep_until_ns(uint64_t deadline_ns);
+
+/* Options every benchmark accepts:
+ *   --reps N     timed repetitions per workload, best kept (default 5,
+ *                or REEL_BENCH_REPS)
+ *   --quick      smaller workloads (for smoke runs, valgrind, callgrind)
+ *   --only WORD  run only workloads whose name contains WORD
+ *   --help       print the options and the workload names */
+typedef struct bench_opts {
+    int reps;
+    bool quick;
+    const char *only;
+} bench_opts;
+
+/* Parse argv into *opts; prints usage and returns false on --help or a bad
+ * option (the caller exits, with status *exit_code). */
+bool bench_parse_args(int argc, char **argv, bench_opts *opts, int *exit_code,
+                      const char *usage_extra);
+
+/* True if the workload `name` was selected (no --only, or a match). */
+bool bench_selected(const bench_opts *opts, const char *name);
+
+/* One timed run of a workload: do the work, return its wall time in ns
+ * (the function times exactly its timed region itself, so setup and
+ * teardown stay out), or 0 on failure. */
+typedef uint64_t (*bench_run_fn)(void *ctx);
+
+/* Run each contestant once untimed (warm-up: pools, caches, page faults),
+ * then `reps` times alternating between them so that noise from other
+ * processes falls on both alike. best_ns[i] gets the fastest run of
+ * contestant i. Returns false if any run failed. */
+bool bench_best_of(int reps, int n, const bench_run_fn *fns, void *const *ctxs,
+                   uint64_t *best_ns);
+
+/* The table. */
+typedef enum { BENCH_HIGHER_BETTER, BENCH_LOWER_BETTER } bench_direction;
+
+void bench_table_begin(const char *title, const char *col_a, const char *col_b);
+/* A row of two values in `unit`. For HIGHER_BETTER the ratio is a/b, for
+ * LOWER_BETTER it is b/a: either way > 1 means column a is ahead. */
+void bench_table_row(const char *name, double a, double b, const char *unit,
+                     bench_direction dir);
+/* A free-form line under the table (notes, footnotes). */
+void bench_table_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void bench_table_end(void);
+
+/* Rate helper: operations per second for `ops` operations in `ns`. */
+static inline double bench_rate(uint64_t ops, uint64_t ns)
+{
+    return ns ? (double)ops * 1e9 / (double)ns : 0.0;
+}
+
+/* Print a failure line and remember it; bench_exit_code() then returns 1. */
+void bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int bench_exit_code(void);
+
+#endif

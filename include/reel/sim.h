@@ -1,0 +1,174 @@
+/* reel/sim.h — the simulated network: virtual time, many hosts, faults
+ * from one seed.
+ *
+ * A world (reel_sim) owns a virtual clock, one seeded PRNG and a network.
+ * Each host is an ordinary reel_loop whose backend is the world's simulated
+ * backend, with its own addresses, descriptor table and clock offset. All
+ * hosts run in the calling thread: running any host's loop
+ * (run_until_complete, run_forever) drives the whole world, and so does
+ * reel_sim_run(). When every host is idle, time jumps to the next event, so
+ * a minute of virtual time costs only the work done in it.
+ *
+ * Every choice the network makes (latency, jitter, short reads and writes,
+ * loss, duplication, reordering, which faults happen) is drawn from the one
+ * PRNG, and every event feeds a running hash: the same seed and program give
+ * the same history and the same hash. REEL_SEED overrides the seed.
+ *
+ * Failing runs print (reel_sim_repro) a line that reruns them exactly.
+ */
+#ifndef REEL_SIM_H
+#define REEL_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "reel/loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct reel_sim reel_sim;
+typedef struct reel_sim_host reel_sim_host;
+
+/* Fault probabilities and network shape. Probabilities are in [0, 1];
+ * times are nanoseconds of virtual time. */
+typedef struct reel_sim_config {
+    uint64_t seed;                /* 0: take REEL_SEED or 1 */
+    bool swarm;                   /* draw the fault mix from the seed (see below) */
+    uint64_t latency_ns;          /* one-way latency between hosts (default 1 ms) */
+    uint64_t jitter_ns;           /* extra uniform random latency (default 0) */
+    uint64_t bandwidth_bytes_per_s; /* per link direction; 0 = unlimited */
+    uint64_t local_latency_ns;    /* within one host: loopback, Unix, pipes (default 10 us) */
+    uint32_t stream_window_bytes; /* send + receive buffer of a stream (default 256 KiB) */
+    uint32_t udp_max_bytes;       /* largest datagram (default 65507) */
+    uint32_t udp_queue_max;       /* datagrams a socket holds before dropping (default 256) */
+    double p_short_io;            /* a read or write moves fewer bytes than it could */
+    double p_eagain;              /* a read or write fails with EAGAIN spuriously */
+    double p_eintr;               /* ... or with EINTR */
+    double p_udp_loss;            /* a datagram is lost */
+    double p_udp_dup;             /* a datagram is delivered twice */
+    double p_udp_reorder;         /* a datagram is delayed past later ones */
+    double p_reset;               /* per delivered segment: the connection is reset */
+    uint64_t connect_timeout_ns;  /* SYN unanswered (partition): ETIMEDOUT (default 10 s) */
+    /* Where host logs go (exception handler, slow callbacks); NULL: stderr. */
+    void (*log)(const char *line, void *arg);
+    void *log_arg;
+} reel_sim_config;
+
+/* The defaults above; `swarm` off, seed 0 (REEL_SEED or 1). */
+void reel_sim_config_default(reel_sim_config *cfg);
+
+/* Create a world. cfg may be NULL (defaults). With cfg->swarm, the world
+ * draws its own fault mix from the seed, "swarm testing" style: each seed
+ * turns a random subset of faults on at random strengths, so a sweep over
+ * seeds stresses different things. Returns -EINVAL for probabilities
+ * outside [0, 1] (or NaN). */
+int reel_sim_new(reel_sim **out, const reel_sim_config *cfg);
+/* Crash every host, free every loop and the world. */
+void reel_sim_free(reel_sim *sim);
+
+uint64_t reel_sim_seed(const reel_sim *sim);
+uint64_t reel_sim_now_ns(const reel_sim *sim);     /* virtual world time */
+uint64_t reel_sim_hash(const reel_sim *sim);       /* running event hash */
+uint64_t reel_sim_event_count(const reel_sim *sim);
+/* The effective configuration (after swarm draws). */
+const reel_sim_config *reel_sim_get_config(const reel_sim *sim);
+/* Write "REEL_SEED=<seed> <what>" into buf: the line that reruns a failure. */
+int reel_sim_repro(const reel_sim *sim, const char *what, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------ hosts */
+
+/* A host's program: boot runs when the host is created (after
+ * reel_sim_host_set_program) and again on every restart; shutdown runs on
+ * crash and at world teardown so the program can free its state (the
+ * loop is closed right after). Either may be NULL. */
+typedef int (*reel_sim_boot_fn)(reel_sim_host *host, reel_loop *loop, void *arg);
+typedef void (*reel_sim_shutdown_fn)(reel_sim_host *host, reel_loop *loop, void *arg);
+
+/* Add a host named `name` with IPv4 address `addr` ("10.0.0.1"); each host
+ * also answers on 127.0.0.1 for itself. Names must be unique; the name
+ * resolves to addr through the world's table. */
+int reel_sim_host_new(reel_sim *sim, const char *name, const char *addr, reel_sim_host **out);
+/* Set the host's program and boot it now. */
+int reel_sim_host_set_program(reel_sim_host *host, reel_sim_boot_fn boot,
+                              reel_sim_shutdown_fn shutdown, void *arg);
+reel_sim_host *reel_sim_host_find(reel_sim *sim, const char *name);
+/* The host's current loop (a new one after each restart); NULL while down. */
+reel_loop *reel_sim_host_loop(reel_sim_host *host);
+const char *reel_sim_host_name(const reel_sim_host *host);
+bool reel_sim_host_is_up(const reel_sim_host *host);
+
+/* Add a name → IPv4 address entry to the world's resolver table. */
+int reel_sim_add_name(reel_sim *sim, const char *name, const char *addr);
+
+/* ----------------------------------------------------------------- faults */
+
+/* Per-link shape between two hosts (both directions). */
+int reel_sim_link_set(reel_sim *sim, const char *a, const char *b, uint64_t latency_ns,
+                      uint64_t jitter_ns, uint64_t bandwidth_bytes_per_s);
+/* Cut traffic from every host in `from` to every host in `to` (and back
+ * unless one_way). Stream segments wait (TCP retransmits) until healed;
+ * datagrams are lost; connection attempts time out. */
+int reel_sim_partition(reel_sim *sim, const char *const *from, int nfrom,
+                       const char *const *to, int nto, bool one_way);
+/* Remove every partition. */
+int reel_sim_heal(reel_sim *sim);
+/* Hold all traffic on a->b (one way) until `until_ns` of world time. */
+int reel_sim_clog(reel_sim *sim, const char *a, const char *b, uint64_t until_ns);
+/* Reset every established connection of host `name` (peers see ECONNRESET). */
+int reel_sim_reset_connections(reel_sim *sim, const char *name);
+/* Crash a host: its program's shutdown runs, its loop is closed, its
+ * descriptors vanish; each peer sees a reset or silence (drawn from the
+ * PRNG). REEL_ERUNNING if the host's loop is the one driving the world. */
+int reel_sim_crash(reel_sim *sim, const char *name);
+/* Restart a crashed host: a new loop, and its boot function runs again. */
+int reel_sim_restart(reel_sim *sim, const char *name);
+/* Jump a host's clock forward by delta_ns (a monotonic clock never goes
+ * back) and/or set its drift in parts per million (may be negative). */
+int reel_sim_clock_jump(reel_sim *sim, const char *name, uint64_t delta_ns);
+int reel_sim_clock_drift(reel_sim *sim, const char *name, int32_t ppm);
+/* Deliver a signal to a host (its loop sees it if it watches signo). */
+int reel_sim_signal(reel_sim *sim, const char *name, int signo);
+
+/* Run fn(sim, arg) at world time at_ns (a scripted fault or check). */
+typedef void (*reel_sim_fn)(reel_sim *sim, void *arg);
+int reel_sim_at(reel_sim *sim, uint64_t at_ns, reel_sim_fn fn, void *arg);
+
+/* -------------------------------------------------------------- running */
+
+/* Drive the world until `until_ns` of world time, or until `done(arg)`
+ * returns true (checked between events; may be NULL). Returns 0, or
+ * -EDEADLK if nothing can ever happen again before until_ns (every host
+ * idle, no timers, no traffic) — which in a test usually means a hang. */
+int reel_sim_run(reel_sim *sim, uint64_t until_ns, bool (*done)(void *arg), void *arg);
+
+/* ----------------------------------------------------- determinism check */
+
+/* A scenario builds a world from `seed`, runs it, and returns 0 on success.
+ * It must create its world with reel_sim_new and pass it to *world_out
+ * before returning (the check reads its hash and history, then frees it). */
+typedef int (*reel_sim_scenario_fn)(uint64_t seed, reel_sim **world_out, void *arg);
+
+typedef struct reel_sim_check_report {
+    bool diverged;
+    uint64_t event_index;      /* first event that differed */
+    char first[256];           /* that event in run 1 */
+    char second[256];          /* that event in run 2 */
+    uint64_t hash1, hash2;
+    uint64_t events1, events2;
+} reel_sim_check_report;
+
+/* Run the scenario twice with one seed and compare the event histories.
+ * Returns 0 if identical; REEL_EDIVERGED with the report filled in if not;
+ * or the scenario's own failure code. */
+int reel_sim_check_determinism(reel_sim_scenario_fn scenario, uint64_t seed, void *arg,
+                               reel_sim_check_report *report);
+
+/* The seed REEL_SEED names, or `fallback` when it is unset. */
+uint64_t reel_sim_seed_from_env(uint64_t fallback);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,624 @@
+/* loop/task.c — asyncio.Task as a stackful coroutine: creation, stepping,
+ * await, sleep, cancellation, names, current/all tasks, the task factory,
+ * and what happens to pending tasks when the loop closes.
+ *
+ * The stepping follows asyncio's Task.__step / __wakeup: a step is a
+ * call_soon callback that switches onto the task's stack; the task runs
+ * until it awaits a pending future (a done callback is added that will
+ * step it again), sleeps (a timer will), or returns (the task's future is
+ * completed, on the loop's stack, after switching back). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "task_internal.h"
+
+/* The task running in this thread. A loop runs in one thread and a task
+ * never migrates, so this is exact. */
+static __thread reel_task *tls_current
+#if defined(__GNUC__)
+    __attribute__((tls_model("initial-exec")))
+#endif
+    ;
+
+static void task_step(reel_task *t);
+
+/* ----------------------------------------------------------- loop state */
+
+static void tasks_on_close(reel_loop *loop);
+
+rl_tasks *rl_tasks_get(reel_loop *loop)
+{
+    if (loop->task_state)
+        return loop->task_state;
+    if (loop->closed)
+        return NULL;   /* on_close has run: nothing would free it */
+    rl_tasks *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    ts->next_seq = 1;
+    loop->task_state = ts;
+    loop->on_close = tasks_on_close;
+    return ts;
+}
+
+/* --------------------------------------------------------------- stacks */
+
+static size_t page_bytes(void) { return reel_os_page_size(); }
+
+static int stack_get(rl_tasks *ts, size_t bytes, rl_stack *out)
+{
+    for (size_t i = ts->ncached; i-- > 0;) {
+        if (ts->cache[i].bytes == bytes) {
+            *out = ts->cache[i];
+            ts->cache[i] = ts->cache[--ts->ncached];
+            return 0;
+        }
+    }
+    int rc = reel_os_stack_alloc(bytes, page_bytes(), &out->lo);
+    if (rc < 0)
+        return rc;
+    out->bytes = bytes;
+    out->vg_id = rl_fiber_stack_register(out->lo, bytes);
+    return 0;
+}
+
+static void stack_unmap(const rl_stack *s)
+{
+    rl_fiber_stack_deregister(s->vg_id);
+    reel_os_stack_free(s->lo, s->bytes, page_bytes());
+}
+
+static void stack_put(rl_tasks *ts, const rl_stack *s)
+{
+    if (ts && !ts->closing && ts->ncached < rl_stack_cache_count)
+        ts->cache[ts->ncached++] = *s;
+    else
+        stack_unmap(s);
+}
+
+static void task_release_stack(reel_task *t)
+{
+    if (!t->stack_lo)
+        return;
+    rl_stack s = {t->stack_lo, t->stack_bytes, t->stack_vg_id};
+    stack_put(t->fut.loop->task_state, &s);
+    t->stack_lo = NULL;
+}
+
+/* Usable stack size for a request: page-rounded, within the limits. */
+static int stack_size(const reel_task_opts *opts, size_t *bytes)
+{
+    size_t want = opts && opts->stack_bytes ? opts->stack_bytes : REEL_TASK_STACK_DEFAULT_BYTES;
+    if (want > REEL_TASK_STACK_MAX_BYTES)
+        return -EINVAL;
+    if (want < REEL_TASK_STACK_MIN_BYTES)
+        want = REEL_TASK_STACK_MIN_BYTES;
+    size_t page = page_bytes();
+    *bytes = (want + page - 1) / page * page;
+    return 0;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static char *copy_string(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static bool task_vt_cancel(reel_future *fut, const char *msg);
+static void task_vt_destroy(reel_future *fut);
+
+static const rl_future_vt task_vt = {
+    .cancel = task_vt_cancel,
+    .destroy = task_vt_destroy,
+    .is_task = true,
+};
+
+static inline reel_task *task_of(reel_future *fut) { return (reel_task *)fut; }
+
+static void task_vt_destroy(reel_future *fut)
+{
+    reel_task *t = task_of(fut);
+    RL_ASSERT(t->fut.state != RL_F_PENDING || !t->started);
+    task_release_stack(t);
+    free(t->name);
+    free(t->cancel_msg);
+    free(t);
+}
+
+static void list_unlink(rl_tasks *ts, reel_task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        ts->head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        ts->tail = t->prev;
+    t->prev = t->next = NULL;
+    ts->count--;
+}
+
+static void task_step_cb(void *arg) { task_step(arg); }
+
+static void task_main(void *arg)
+{
+    reel_task *t = arg;
+    void *result = NULL;
+    t->ret_rc = t->fn(t->arg, &result);
+    t->ret_result = result;
+    t->phase = RL_T_EXITED;
+    rl_fiber_exit(&t->fiber);
+}
+
+int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
+                  const reel_task_opts *opts, reel_task **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || !fn)
+        return -EINVAL;
+    if (loop->closed)
+        return REEL_ECLOSED;
+    int rc = rl_check_thread(loop);
+    if (rc < 0)
+        return rc;
+    size_t bytes;
+    if ((rc = stack_size(opts, &bytes)) < 0)
+        return rc;
+    rl_tasks *ts = rl_tasks_get(loop);
+    if (!ts)
+        return -ENOMEM;
+    if (ts->closing)
+        return REEL_ECLOSED;
+    reel_task *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    if (name && !(t->name = copy_string(name))) {
+        free(t);
+        return -ENOMEM;
+    }
+    rl_stack s;
+    if ((rc = stack_get(ts, bytes, &s)) < 0) {
+        free(t->name);
+        free(t);
+        return rc;
+    }
+    rl_future_init(&t->fut, loop, &task_vt);
+    t->fn = fn;
+    t->arg = arg;
+    t->result_free = opts ? opts->result_free : NULL;
+    t->stack_lo = s.lo;
+    t->stack_bytes = s.bytes;
+    t->stack_vg_id = s.vg_id;
+    t->phase = RL_T_SCHEDULED;
+    rl_fiber_init(&t->fiber, s.lo, s.bytes, task_main, t);
+    /* asyncio Task.__init__: loop.call_soon(self.__step). */
+    rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+    if (rc < 0) {
+        reel_future_release(&t->fut);   /* never started: destroy frees it all */
+        return rc;
+    }
+    t->seq = ts->next_seq++;
+    t->prev = ts->tail;
+    if (ts->tail)
+        ts->tail->next = t;
+    else
+        ts->head = t;
+    ts->tail = t;
+    ts->count++;
+    /* The task's own reference, dropped when it is done. */
+    if (out)
+        *out = task_of(reel_future_ref(&t->fut));
+    return 0;
+}
+
+int reel_loop_create_task_ex(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
+                             const reel_task_opts *opts, reel_task **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || !fn)
+        return -EINVAL;
+    if (loop->closed)
+        return REEL_ECLOSED;
+    rl_tasks *ts = loop->task_state;
+    if (!ts || !ts->factory)
+        return reel_task_new(loop, fn, arg, name, opts, out);
+    reel_task *t = NULL;
+    int rc = ts->factory(loop, fn, arg, name, opts, &t, ts->factory_arg);
+    if (rc < 0)
+        return rc;
+    if (!t)
+        return -EINVAL;   /* a factory must return a task */
+    if (out)
+        *out = t;
+    else
+        reel_task_release(t);
+    return 0;
+}
+
+int reel_loop_create_task(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
+                          reel_task **out)
+{
+    return reel_loop_create_task_ex(loop, fn, arg, name, NULL, out);
+}
+
+int reel_loop_set_task_factory(reel_loop *loop, reel_task_factory_fn fn, void *factory_arg)
+{
+    if (!loop)
+        return -EINVAL;
+    if (!fn && !loop->task_state)
+        return 0;
+    if (loop->closed)
+        return REEL_ECLOSED;
+    rl_tasks *ts = rl_tasks_get(loop);
+    if (!ts)
+        return -ENOMEM;
+    ts->factory = fn;
+    ts->factory_arg = fn ? factory_arg : NULL;
+    return 0;
+}
+
+reel_task_factory_fn reel_loop_get_task_factory(reel_loop *loop, void **factory_arg)
+{
+    rl_tasks *ts = loop ? loop->task_state : NULL;
+    if (factory_arg)
+        *factory_arg = ts ? ts->factory_arg : NULL;
+    return ts ? ts->factory : NULL;
+}
+
+/* Complete the task's future from what its function returned (asyncio:
+ * the end of __step), give its stack back, and drop its own reference. */
+static void task_finish(reel_task *t, int rc, void *result)
+{
+    reel_future *fut = &t->fut;
+    rl_tasks *ts = fut->loop->task_state;
+    task_release_stack(t);
+    list_unlink(ts, t);
+    RL_ASSERT(fut->state == RL_F_PENDING);
+    if (rc == 0 && t->must_cancel) {
+        /* asyncio: StopIteration while _must_cancel -> super().cancel(). */
+        if (t->result_free && result)
+            t->result_free(result);
+        rc = REEL_ECANCELLED;
+    }
+    if (rc == 0) {
+        fut->result = result;
+        fut->result_free = t->result_free;
+        rl_future_finish(fut, RL_F_RESULT);
+    } else if (rc == REEL_ECANCELLED) {
+        rl_future_cancel_plain(fut, t->cancel_msg);
+    } else {
+        reel_error err = {.code = rc};
+        if (rc > 0) {
+            err.code = -EINVAL;
+            err.message = "task function returned a positive value";
+        }
+        if (rl_error_copy(&fut->err, &err) < 0)
+            fut->err.code = err.code;   /* keep the code, lose the message */
+        fut->retrieved = false;
+        rl_future_finish(fut, RL_F_ERROR);
+    }
+    reel_future_release(fut);
+}
+
+/* One step (asyncio Task.__step): deliver a pending cancellation, switch
+ * onto the task's stack, and finish it if its function returned. */
+static void task_step(reel_task *t)
+{
+    RL_ASSERT(t->fut.state == RL_F_PENDING && t->phase != RL_T_RUNNING);
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        t->resume_rc = REEL_ECANCELLED;
+        t->resume_result = NULL;
+    }
+    t->waiter = NULL;
+    if (!t->started) {
+        if (t->resume_rc == REEL_ECANCELLED) {
+            /* Cancelled before it ran: the function never starts. */
+            task_finish(t, REEL_ECANCELLED, NULL);
+            return;
+        }
+        t->started = true;
+    }
+    reel_task *prev = tls_current;
+    tls_current = t;
+    t->phase = RL_T_RUNNING;
+    rl_fiber_resume(&t->fiber);
+    tls_current = prev;
+    if (t->phase == RL_T_EXITED)
+        task_finish(t, t->ret_rc, t->ret_result);
+}
+
+/* Switch back to the loop until a step resumes us. Whoever resumes sets
+ * what we return; a plain step (sleep(0)) leaves 0. */
+static inline int task_suspend(reel_task *t, uint8_t phase)
+{
+    t->phase = phase;
+    t->resume_rc = 0;
+    t->resume_result = NULL;
+    rl_fiber_yield(&t->fiber);
+    return t->resume_rc;
+}
+
+/* asyncio Task.__wakeup: the awaited future is done. */
+static void task_wakeup(reel_future *fut, void *arg)
+{
+    reel_task *t = arg;
+    if (t->waiter != fut || t->phase != RL_T_WAITING)
+        return;   /* a stale registration (should not happen) */
+    t->resume_rc = reel_future_result(fut, &t->resume_result);
+    task_step(t);
+}
+
+static void task_sleep_done(void *arg)
+{
+    reel_task *t = arg;
+    t->sleeping = false;
+    t->sleep_handle = (reel_handle){0};
+    t->resume_rc = 0;
+    t->resume_result = NULL;
+    task_step(t);
+}
+
+/* ----------------------------------------------------------- cancelling */
+
+static void set_cancel_msg(reel_task *t, const char *msg)
+{
+    free(t->cancel_msg);
+    t->cancel_msg = copy_string(msg);
+}
+
+static void task_resume_cancelled_cb(void *arg)
+{
+    reel_task *t = arg;
+    t->resume_rc = REEL_ECANCELLED;
+    t->resume_result = NULL;
+    task_step(t);
+}
+
+static bool task_vt_cancel(reel_future *fut, const char *msg)
+{
+    reel_task *t = task_of(fut);
+    if (fut->state != RL_F_PENDING)
+        return false;
+    t->cancel_requests++;
+    set_cancel_msg(t, msg);
+    if (t->waiter && reel_future_cancel(t->waiter, msg))
+        return true;   /* its wakeup will deliver REEL_ECANCELLED */
+    if (t->sleeping && reel_loop_call_soon(fut->loop, task_resume_cancelled_cb, t, NULL) == 0) {
+        /* The sleep "future" is cancelled: drop the timer, wake up now. */
+        reel_handle_cancel(t->sleep_handle);
+        t->sleep_handle = (reel_handle){0};
+        t->sleeping = false;
+        t->phase = RL_T_SCHEDULED;
+        return true;
+    }
+    t->must_cancel = true;
+    return true;
+}
+
+bool reel_task_cancel(reel_task *task, const char *msg)
+{
+    return task ? reel_future_cancel(&task->fut, msg) : false;
+}
+
+int reel_task_cancelling(const reel_task *task) { return task ? task->cancel_requests : 0; }
+
+int reel_task_uncancel(reel_task *task)
+{
+    if (!task)
+        return 0;
+    if (task->cancel_requests > 0 && --task->cancel_requests == 0)
+        task->must_cancel = false;
+    return task->cancel_requests;
+}
+
+/* ------------------------------------------------------------- accessors */
+
+reel_future *reel_task_future(reel_task *task) { return task ? &task->fut : NULL; }
+
+reel_task *reel_task_from_future(reel_future *fut)
+{
+    return fut && fut->vt == &task_vt ? task_of(fut) : NULL;
+}
+
+reel_task *reel_task_ref(reel_task *task)
+{
+    if (task)
+        reel_future_ref(&task->fut);
+    return task;
+}
+
+void reel_task_release(reel_task *task)
+{
+    if (task)
+        reel_future_release(&task->fut);
+}
+
+const char *reel_task_get_name(reel_task *task)
+{
+    if (!task)
+        return NULL;
+    if (task->name)
+        return task->name;
+    snprintf(task->name_buf, sizeof task->name_buf, "Task-%llu", (unsigned long long)task->seq);
+    return task->name_buf;
+}
+
+int reel_task_set_name(reel_task *task, const char *name)
+{
+    if (!task)
+        return -EINVAL;
+    char *copy = NULL;
+    if (name && !(copy = copy_string(name)))
+        return -ENOMEM;
+    free(task->name);
+    task->name = copy;
+    return 0;
+}
+
+reel_task *reel_current_task(void) { return tls_current; }
+
+size_t reel_all_tasks(reel_loop *loop, reel_task **out, size_t cap)
+{
+    rl_tasks *ts = loop ? loop->task_state : NULL;
+    if (!ts)
+        return 0;
+    size_t i = 0;
+    if (!out)
+        cap = 0;
+    for (reel_task *t = ts->head; t && i < cap; t = t->next)
+        out[i++] = t;
+    return ts->count;
+}
+
+/* --------------------------------------------------------- inside a task */
+
+int reel_await(reel_future *fut, void **result)
+{
+    reel_task *t = tls_current;
+    if (RL_UNLIKELY(!t))
+        return REEL_ENOTASK;
+    if (RL_UNLIKELY(!fut || fut->loop != t->fut.loop))
+        return -EINVAL;
+    if (RL_UNLIKELY(fut == &t->fut))
+        return -EDEADLK;   /* asyncio: "Task cannot await on itself" */
+    if (fut->state != RL_F_PENDING)
+        return reel_future_result(fut, result);
+    if (RL_UNLIKELY(t->closing))
+        return REEL_ECLOSED;
+    int rc = reel_future_add_done_callback(fut, task_wakeup, t);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    reel_future_ref(fut);
+    t->waiter = fut;
+    if (t->must_cancel && reel_future_cancel(fut, t->cancel_msg))
+        t->must_cancel = false;
+    rc = task_suspend(t, RL_T_WAITING);
+    if (rc == 0 && result)
+        *result = t->resume_result;
+    reel_future_release(fut);
+    return rc;
+}
+
+int reel_await_take(reel_future *fut, void **result)
+{
+    if (!fut)
+        return -EINVAL;
+    void *r = NULL;
+    int rc = reel_await(fut, &r);
+    if (rc == 0)
+        rc = reel_future_take_result(fut, &r);
+    if (result)
+        *result = rc == 0 ? r : NULL;
+    reel_future_release(fut);
+    return rc;
+}
+
+int reel_sleep_ns(uint64_t delay_ns)
+{
+    reel_task *t = tls_current;
+    if (RL_UNLIKELY(!t))
+        return REEL_ENOTASK;
+    if (RL_UNLIKELY(t->closing))
+        return REEL_ECLOSED;
+    reel_loop *loop = t->fut.loop;
+    int rc;
+    if (delay_ns == 0) {
+        /* asyncio sleep(0): a bare yield; the next step delivers a pending
+         * cancellation. */
+        rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+        if (RL_UNLIKELY(rc < 0))
+            return rc;
+        return task_suspend(t, RL_T_SCHEDULED);
+    }
+    if (t->must_cancel) {
+        /* asyncio: the sleep future is cancelled as soon as it is awaited. */
+        rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+        if (RL_UNLIKELY(rc < 0))
+            return rc;
+        return task_suspend(t, RL_T_SCHEDULED);
+    }
+    rc = reel_loop_call_later_ns(loop, delay_ns, task_sleep_done, t, &t->sleep_handle);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    t->sleeping = true;
+    return task_suspend(t, RL_T_WAITING);
+}
+
+int reel_sleep(double seconds)
+{
+    if (isnan(seconds))
+        return -EINVAL;
+    uint64_t ns = 0;
+    if (seconds > 0)
+        ns = seconds >= 1.8e10 ? UINT64_MAX : (uint64_t)(seconds * 1e9);
+    return reel_sleep_ns(ns);
+}
+
+/* ------------------------------------------------------------ loop close */
+
+/* Tear one pending task down (see "loop close" in reel/task.h). */
+static void task_close(reel_loop *loop, reel_task *t)
+{
+    if (loop->debug) {
+        reel_context ctx = REEL_CONTEXT_INIT;
+        ctx.message = "Task was destroyed but it is pending!";
+        ctx.task = &t->fut;
+        reel_loop_call_exception_handler(loop, &ctx);
+    }
+    t->closing = true;
+    if (t->waiter) {
+        reel_future_remove_done_callback(t->waiter, task_wakeup, t);
+        t->waiter = NULL;
+    }
+    if (t->sleeping) {
+        reel_handle_cancel(t->sleep_handle);
+        t->sleep_handle = (reel_handle){0};
+        t->sleeping = false;
+    }
+    t->must_cancel = false;
+    if (t->started && t->phase != RL_T_EXITED) {
+        /* Like closing a coroutine: its await returns REEL_ECLOSED (asyncio
+         * throws GeneratorExit) so it can clean up and return. */
+        t->resume_rc = REEL_ECLOSED;
+        t->resume_result = NULL;
+        reel_task *prev = tls_current;
+        tls_current = t;
+        t->phase = RL_T_RUNNING;
+        rl_fiber_resume(&t->fiber);
+        tls_current = prev;
+        /* Awaits and sleeps return at once while closing, so it ran to
+         * the end. What it returned is dropped: it ends cancelled. */
+        RL_ASSERT(t->phase == RL_T_EXITED);
+        if (t->ret_rc == 0 && t->ret_result && t->result_free)
+            t->result_free(t->ret_result);
+    }
+    if (!t->cancel_msg)
+        t->cancel_msg = copy_string("the loop was closed");
+    task_finish(t, REEL_ECANCELLED, NULL);
+}
+
+static void tasks_on_close(reel_loop *loop)
+{
+    rl_tasks *ts = loop->task_state;
+    if (!ts || ts->closing)
+        return;
+    ts->closing = true;
+    while (ts->head)
+        task_close(loop, ts->head);
+    rl_gather_close_all(loop, ts);
+    for (size_t i = 0; i < ts->ncached; i++)
+        stack_unmap(&ts->cache[i]);
+    ts->ncached = 0;
+    loop->task_state = NULL;
+    loop->on_close = NULL;
+    free(ts);
+}

@@ -1,0 +1,79 @@
+/* loop/task_internal.h — what the task files (task.c, gather.c, timeout.c,
+ * run.c) share. Not installed. */
+#ifndef REEL_LOOP_TASK_INTERNAL_H
+#define REEL_LOOP_TASK_INTERNAL_H
+
+#include "reel/task.h"
+#include "fiber.h"
+#include "internal.h"
+
+enum {
+    rl_stack_cache_count = 64,      /* finished tasks' stacks kept per loop */
+    rl_task_name_bytes = 32,        /* inline buffer for "Task-N" */
+};
+
+/* Where a pending task is. */
+enum {
+    RL_T_SCHEDULED = 0,  /* a step is in the ready queue */
+    RL_T_RUNNING,        /* on its stack now */
+    RL_T_WAITING,        /* awaiting a future or sleeping */
+    RL_T_EXITED,         /* fn returned; being finished */
+};
+
+struct reel_task {
+    reel_future fut;               /* first: a task is a future */
+    rl_fiber fiber;
+    reel_task_fn fn;
+    void *arg;
+    void (*result_free)(void *);
+    void *stack_lo;
+    size_t stack_bytes;
+    unsigned stack_vg_id;
+    struct reel_task *prev, *next; /* the loop's pending tasks, creation order */
+    reel_future *waiter;           /* the future awaited (asyncio _fut_waiter) */
+    reel_handle sleep_handle;      /* reel_sleep's timer while sleeping */
+    char *name;                    /* set name, or NULL for "Task-<seq>" */
+    uint64_t seq;
+    char *cancel_msg;              /* last cancel message */
+    int cancel_requests;           /* asyncio _num_cancels_requested */
+    int resume_rc;                 /* what the suspended await returns */
+    void *resume_result;
+    int ret_rc;                    /* what fn returned */
+    void *ret_result;
+    uint8_t phase;                 /* RL_T_* */
+    bool started;
+    bool sleeping;
+    bool must_cancel;              /* asyncio _must_cancel */
+    bool closing;                  /* torn down by reel_loop_close */
+    char name_buf[rl_task_name_bytes];
+};
+
+typedef struct rl_gather rl_gather;
+
+typedef struct rl_stack {
+    void *lo;
+    size_t bytes;
+    unsigned vg_id;
+} rl_stack;
+
+/* Per-loop task state (loop->task_state), created on first use. */
+typedef struct rl_tasks {
+    reel_task *head, *tail;        /* pending tasks */
+    size_t count;
+    rl_gather *gathers;            /* gathers still waiting for children */
+    rl_stack cache[rl_stack_cache_count];
+    size_t ncached;
+    uint64_t next_seq;
+    reel_task_factory_fn factory;
+    void *factory_arg;
+    bool closing;
+} rl_tasks;
+
+/* The loop's task state, created if needed; NULL when out of memory. */
+rl_tasks *rl_tasks_get(reel_loop *loop);
+
+/* gather.c: at loop close, drop every gather still waiting. */
+void rl_gather_close_all(reel_loop *loop, rl_tasks *ts);
+void rl_gather_link(rl_tasks *ts, rl_gather *g);
+
+#endif

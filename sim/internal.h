@@ -1,0 +1,303 @@
+/* sim/internal.h — the simulated world's private structures, shared by
+ * sim/world.c (world, hosts, scheduler, faults, determinism check) and
+ * sim/net.c (the simulated backend: descriptors, TCP, UDP, Unix, pipes). */
+#ifndef REEL_SIM_INTERNAL_H
+#define REEL_SIM_INTERNAL_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "reel/backend.h"
+#include "reel/sim.h"
+
+/* Limits, with units in their names. */
+enum {
+    sim_hosts_max = 4096,
+    sim_fds_per_host_max = 1 << 20,
+    sim_events_per_poll_max = 256,
+    sim_rounds_without_progress_max = 10 * 1000 * 1000, /* livelock guard */
+    sim_history_events_max = 16 * 1000 * 1000,          /* check mode */
+    sim_name_bytes = 64,
+    sim_names_max = 4096,
+    sim_pending_done_max = 65536,
+    sim_ephemeral_port_first = 32768,
+};
+#define SIM_INF UINT64_MAX
+#define SIM_RETRANSMIT_NS 200000000ull   /* stream segment retry across a partition */
+#define SIM_SYN_RETRY_NS 1000000000ull   /* connection attempt retry */
+
+/* ------------------------------------------------------------------ PRNG */
+
+typedef struct sim_rng {
+    uint64_t s[4];
+} sim_rng;
+
+void sim_rng_seed(sim_rng *r, uint64_t seed);
+uint64_t sim_rng_next(sim_rng *r);
+/* Uniform in [0, n); 0 when n == 0. */
+uint64_t sim_rng_below(sim_rng *r, uint64_t n);
+/* True with probability p. */
+bool sim_rng_chance(sim_rng *r, double p);
+
+uint64_t sim_mix(uint64_t x);
+
+/* ------------------------------------------------------------- sockets */
+
+typedef struct reel_sim_host sim_host;
+typedef struct sim_sock sim_sock;
+typedef struct reel_sim sim_world;
+
+/* A segment travelling one direction of a stream connection. */
+typedef struct sim_seg {
+    struct sim_seg *next;
+    uint64_t arrive_ns;
+    uint32_t len;
+    uint8_t fin;
+    uint8_t rst;
+    uint8_t data[];
+} sim_seg;
+
+/* One direction of a stream: from ends[d] to ends[1 - d]. */
+typedef struct sim_dir {
+    sim_seg *head, *tail;
+    uint64_t last_arrive_ns;   /* keeps arrivals in order */
+    uint64_t unread_bytes;     /* written but not yet read: the window */
+    bool event_pending;        /* an EV_SEG for the head is scheduled */
+    bool fin_sent;
+} sim_dir;
+
+/* A stream connection (TCP, Unix, socketpair, pipe). */
+typedef struct sim_conn {
+    uint64_t id;
+    sim_sock *ends[2];
+    sim_host *hosts[2];         /* hosts of the ends (stay set after close) */
+    bool silent[2];             /* end vanished without a reset (crash) */
+    sim_dir dir[2];
+    uint32_t refs;              /* ends alive + events pending */
+    bool local;                 /* both ends on one host */
+} sim_conn;
+
+typedef struct sim_dgram {
+    struct sim_dgram *next;
+    struct sockaddr_storage from;
+    socklen_t fromlen;
+    uint32_t len;
+    uint8_t data[];
+} sim_dgram;
+
+enum sim_sock_state {
+    SS_NEW = 0,
+    SS_LISTENING,
+    SS_CONNECTING,
+    SS_CONNECTED,
+    SS_CLOSED_ERR,   /* connect failed or reset */
+};
+
+enum sim_sock_kind { SK_STREAM = 1, SK_DGRAM, SK_PIPE_R, SK_PIPE_W };
+
+struct sim_sock {
+    int fd;
+    sim_host *host;
+    int domain;
+    uint8_t kind;
+    uint8_t state;
+    uint32_t interest;           /* REEL_IO_READ | REEL_IO_WRITE */
+    struct sockaddr_storage local, peer;
+    socklen_t local_len, peer_len;
+    bool bound, has_peer;
+    /* stream */
+    sim_conn *conn;
+    int side;                    /* this socket is conn->ends[side] */
+    uint8_t *rx;                 /* received, unread bytes */
+    size_t rx_off, rx_len, rx_cap;
+    bool rx_fin, rd_shut, wr_shut, reset;
+    int so_error;
+    uint64_t connect_deadline_ns;
+    /* listener */
+    int backlog;
+    sim_sock **acceptq;          /* established, not yet accepted */
+    int acceptq_len, acceptq_cap;
+    sim_sock *listener;          /* while waiting in a listener's queue */
+    /* datagram */
+    sim_dgram *dq_head, *dq_tail;
+    uint32_t dq_len;
+    /* options */
+    bool reuseaddr, reuseport, broadcast, linger0, nodelay, keepalive;
+    int sndbuf, rcvbuf;
+};
+
+/* A completed async request / signal waiting for the host's poll. */
+typedef struct sim_note {
+    struct sim_note *next;
+    uint32_t kind;               /* REEL_EV_DONE / REEL_EV_SIGNAL */
+    int64_t id, value;
+    void *ptr;
+} sim_note;
+
+/* The backend instance of one host. */
+typedef struct sim_backend {
+    reel_backend base;
+    sim_host *host;
+} sim_backend;
+
+struct reel_sim_host {
+    sim_world *world;
+    uint32_t id;
+    char name[sim_name_bytes];
+    struct in_addr addr;
+    bool up;
+    reel_loop *loop;
+    sim_backend *backend;
+    /* program */
+    reel_sim_boot_fn boot;
+    reel_sim_shutdown_fn shutdown;
+    void *prog_arg;
+    /* clock: host = base_host + (world - base_world) * (1e6 + ppm) / 1e6 */
+    uint64_t clock_base_world, clock_base_host;
+    int32_t drift_ppm;
+    /* descriptors */
+    sim_sock **fds;
+    int nfds;
+    int nwatched;                /* sockets with interest */
+    uint16_t next_port;
+    /* pending notes for poll */
+    sim_note *notes_head, *notes_tail;
+    uint32_t nnotes;
+    atomic_int woken;            /* wake(): thread-safe flag */
+    bool dirty;                  /* readiness may have changed */
+    bool crashing;               /* closes vanish instead of sending FIN */
+    uint32_t incarnation;        /* bumped by each boot */
+    char (*unix_paths)[108];     /* bound Unix socket paths ("files") */
+    int nunix_paths;
+    uint8_t signals_watched[65]; /* by signal number */
+};
+
+/* A name in the resolver table. */
+typedef struct sim_name {
+    char name[sim_name_bytes];
+    struct in_addr addr;
+} sim_name;
+
+/* Per-pair link shape and faults. */
+typedef struct sim_link {
+    uint32_t a, b;               /* directed: a -> b */
+    bool has_shape;
+    uint64_t latency_ns, jitter_ns, bandwidth_bytes_per_s;
+    bool cut;                    /* partitioned */
+    uint64_t clog_until_ns;
+} sim_link;
+
+enum sim_ev_kind {
+    EV_SEG = 1,       /* deliver the head of conn->dir[d] */
+    EV_SYN,           /* a connection attempt reaches its destination */
+    EV_SYNACK,        /* ... and its answer reaches the client */
+    EV_REFUSED,
+    EV_CONNECT_TIMEOUT,
+    EV_DGRAM,         /* a datagram reaches dst */
+    EV_NOTE,          /* a request completes / a signal arrives at a host */
+    EV_JOB,           /* run an executor job, then complete it */
+    EV_CALL,          /* scripted reel_sim_at callback */
+};
+
+typedef struct sim_ev {
+    uint64_t when_ns;
+    uint64_t seq;
+    uint8_t kind;
+    uint8_t d;
+    uint32_t host;               /* destination host id */
+    sim_conn *conn;
+    sim_sock *sock;              /* EV_SYN: client socket; EV_CONNECT_TIMEOUT */
+    uint64_t sock_gen;           /* guards sock against reuse */
+    struct sockaddr_storage addr; /* EV_SYN / EV_DGRAM destination */
+    socklen_t addrlen;
+    sim_dgram *dgram;
+    sim_note *note;
+    reel_backend_req *req;
+    reel_sim_fn fn;
+    void *arg;
+    uint32_t incarnation;        /* EV_NOTE / EV_JOB: the host's boot it is for */
+} sim_ev;
+
+/* One entry of the event history kept in check mode. */
+typedef struct sim_hist {
+    uint64_t when_ns;
+    uint64_t hash;
+    uint32_t what;
+    uint32_t host;
+    int64_t a, b;
+} sim_hist;
+
+struct reel_sim {
+    reel_sim_config cfg;
+    uint64_t seed;
+    sim_rng rng;
+    uint64_t now_ns;
+    uint64_t hash;
+    uint64_t nevents;
+    /* hosts */
+    sim_host **hosts;
+    uint32_t nhosts;
+    sim_host *driver;            /* host whose loop drives the world, if any */
+    sim_host *stepping;          /* host being stepped from the driver */
+    /* events */
+    sim_ev *heap;
+    uint32_t heap_len, heap_cap;
+    uint64_t ev_seq;
+    /* names and links */
+    sim_name *names;
+    uint32_t nnames;
+    sim_link *links;
+    uint32_t nlinks;
+    uint64_t next_conn_id;
+    /* check mode */
+    bool keep_history;
+    sim_hist *history;
+    uint64_t nhistory, history_cap;
+    bool history_overflow;
+    /* sockets are freed lazily: events may name them */
+    uint64_t sock_gen;
+};
+
+/* world.c */
+uint64_t sim_host_now(sim_host *h);
+uint64_t sim_world_from_host(sim_host *h, uint64_t host_ns);
+void sim_note_event(sim_world *w, uint32_t what, const sim_host *h, int64_t a, int64_t b);
+int sim_schedule(sim_world *w, const sim_ev *ev);
+sim_link *sim_link_get(sim_world *w, uint32_t a, uint32_t b, bool create);
+bool sim_link_blocked(sim_world *w, uint32_t a, uint32_t b, uint64_t *until_ns);
+uint64_t sim_link_delay(sim_world *w, const sim_host *a, const sim_host *b, size_t bytes);
+sim_host *sim_host_by_addr(sim_world *w, const struct in_addr *addr);
+int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)(void *), void *arg);
+void sim_log(sim_world *w, const char *msg, size_t len);
+bool sim_resolve_name(sim_world *w, const char *name, struct in_addr *out);
+void sim_event_release(sim_ev *ev);
+
+/* net.c */
+int sim_backend_new(sim_host *h, sim_backend **out);
+void sim_process_event(sim_world *w, sim_ev *ev);
+void sim_host_drop_all(sim_host *h, bool crash);
+bool sim_host_has_io(sim_host *h);
+void sim_conn_reset_all(sim_host *h);
+
+/* What sim_note_event records (for the hash and the history). */
+enum sim_what {
+    W_EV = 1,        /* a world event was processed: a = kind, b = detail */
+    W_STEP,          /* a host loop iteration */
+    W_POLL,          /* a host poll: a = events returned */
+    W_OP,            /* a backend op: a = op id, b = result */
+    W_FAULT,         /* a fault was applied */
+    W_TIME,          /* world time advanced: a = new time */
+};
+
+/* Backend op ids for W_OP (stable: they feed the hash). */
+enum sim_op {
+    OP_SOCKET = 1, OP_CLOSE, OP_BIND, OP_LISTEN, OP_ACCEPT, OP_CONNECT, OP_SHUTDOWN,
+    OP_READ, OP_WRITE, OP_RECVFROM, OP_SENDTO, OP_PIPE, OP_SOCKETPAIR, OP_SUBMIT,
+    OP_RANDOM, OP_WATCH, OP_GETSOCKOPT, OP_SETSOCKOPT,
+};
+
+#endif

@@ -1,0 +1,926 @@
+/* sim/world.c — the simulated world: one virtual clock, one PRNG, hosts,
+ * the event queue that drives them, faults, and the determinism check.
+ *
+ * Driving: the loop of whichever host is run (or reel_sim_run) calls
+ * sim_drive(), which repeatedly processes due network events, steps every
+ * other host that has work by one loop iteration, and — when nothing is
+ * runnable — jumps the clock to the next event or timer. Hosts are visited
+ * in creation order and every choice comes from the world's PRNG, so a
+ * seed fixes the whole history. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../loop/internal.h"
+#include "internal.h"
+
+/* ------------------------------------------------------------ PRNG, hash */
+
+/* splitmix64: expands the seed into xoshiro256** state (and mixes hashes). */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t sim_mix(uint64_t x)
+{
+    uint64_t s = x;
+    return splitmix64(&s);
+}
+
+void sim_rng_seed(sim_rng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+/* xoshiro256** */
+uint64_t sim_rng_next(sim_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint64_t sim_rng_below(sim_rng *r, uint64_t n)
+{
+    if (n == 0)
+        return 0;
+    return (uint64_t)(((unsigned __int128)sim_rng_next(r) * n) >> 64);
+}
+
+bool sim_rng_chance(sim_rng *r, double p)
+{
+    if (p <= 0)
+        return false;
+    /* Always draw, so that turning a fault on does not shift later draws
+     * only where it fires. */
+    double u = (double)(sim_rng_next(r) >> 11) * 0x1.0p-53;
+    return u < p;
+}
+
+/* --------------------------------------------------------------- history */
+
+static __thread bool tls_keep_history;
+
+void sim_note_event(sim_world *w, uint32_t what, const sim_host *h, int64_t a, int64_t b)
+{
+    uint32_t hid = h ? h->id : UINT32_MAX;
+    uint64_t x = sim_mix(((uint64_t)what << 32) ^ hid);
+    x = sim_mix(x ^ (uint64_t)a);
+    x = sim_mix(x ^ (uint64_t)b ^ (w->now_ns * 0x9e3779b97f4a7c15ull));
+    w->hash = sim_mix(w->hash ^ x);
+    w->nevents++;
+    if (!w->keep_history)
+        return;
+    if (w->nhistory == w->history_cap) {
+        if (w->history_cap >= sim_history_events_max) {
+            w->history_overflow = true;
+            return;
+        }
+        uint64_t ncap = w->history_cap ? w->history_cap * 2 : 4096;
+        sim_hist *nh = realloc(w->history, ncap * sizeof *nh);
+        if (!nh) {
+            w->history_overflow = true;
+            return;
+        }
+        w->history = nh;
+        w->history_cap = ncap;
+    }
+    w->history[w->nhistory++] = (sim_hist){w->now_ns, w->hash, what, hid, a, b};
+}
+
+/* ----------------------------------------------------------------- config */
+
+void reel_sim_config_default(reel_sim_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->latency_ns = 1000000;
+    cfg->local_latency_ns = 10000;
+    cfg->stream_window_bytes = 256 * 1024;
+    cfg->udp_max_bytes = 65507;
+    cfg->udp_queue_max = 256;
+    cfg->connect_timeout_ns = 10ull * 1000000000ull;
+}
+
+static bool prob_ok(double p) { return p >= 0.0 && p <= 1.0; } /* false for NaN */
+
+static int config_check(const reel_sim_config *c)
+{
+    if (!prob_ok(c->p_short_io) || !prob_ok(c->p_eagain) || !prob_ok(c->p_eintr) ||
+        !prob_ok(c->p_udp_loss) || !prob_ok(c->p_udp_dup) || !prob_ok(c->p_udp_reorder) ||
+        !prob_ok(c->p_reset))
+        return -EINVAL;
+    if (c->stream_window_bytes == 0 || c->udp_max_bytes == 0 || c->udp_queue_max == 0)
+        return -EINVAL;
+    return 0;
+}
+
+uint64_t reel_sim_seed_from_env(uint64_t fallback)
+{
+    const char *s = getenv("REEL_SEED");
+    if (!s || !*s)
+        return fallback;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return fallback;
+    return (uint64_t)v;
+}
+
+/* Swarm testing: each seed picks its own mix of faults, so a sweep covers
+ * runs with no faults, with one fault hammered, and with everything on. */
+static void swarm_draw(sim_world *w)
+{
+    reel_sim_config *c = &w->cfg;
+    static const double levels[] = {0.0, 0.0, 0.01, 0.05, 0.2};
+    sim_rng *r = &w->rng;
+#define DRAW(field) c->field = levels[sim_rng_below(r, sizeof levels / sizeof levels[0])]
+    DRAW(p_short_io);
+    DRAW(p_eagain);
+    DRAW(p_eintr);
+    DRAW(p_udp_loss);
+    DRAW(p_udp_dup);
+    DRAW(p_udp_reorder);
+#undef DRAW
+    static const uint64_t lat[] = {10000, 100000, 1000000, 20000000};
+    c->latency_ns = lat[sim_rng_below(r, 4)];
+    c->jitter_ns = sim_rng_chance(r, 0.5) ? c->latency_ns / 2 : 0;
+    static const uint32_t win[] = {4096, 65536, 262144};
+    c->stream_window_bytes = win[sim_rng_below(r, 3)];
+}
+
+int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    reel_sim_config c;
+    if (cfg)
+        c = *cfg;
+    else
+        reel_sim_config_default(&c);
+    int rc = config_check(&c);
+    if (rc < 0)
+        return rc;
+    sim_world *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->cfg = c;
+    w->seed = reel_sim_seed_from_env(c.seed ? c.seed : 1);
+    w->cfg.seed = w->seed;
+    sim_rng_seed(&w->rng, w->seed);
+    w->hash = sim_mix(w->seed);
+    w->next_conn_id = 1;
+    w->keep_history = tls_keep_history;
+    if (c.swarm)
+        swarm_draw(w);
+    *out = w;
+    return 0;
+}
+
+uint64_t reel_sim_seed(const reel_sim *sim) { return sim->seed; }
+uint64_t reel_sim_now_ns(const reel_sim *sim) { return sim->now_ns; }
+uint64_t reel_sim_hash(const reel_sim *sim) { return sim->hash; }
+uint64_t reel_sim_event_count(const reel_sim *sim) { return sim->nevents; }
+const reel_sim_config *reel_sim_get_config(const reel_sim *sim) { return &sim->cfg; }
+
+int reel_sim_repro(const reel_sim *sim, const char *what, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "REEL_SEED=%llu %s", (unsigned long long)sim->seed,
+                     what ? what : "");
+    return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+}
+
+void sim_log(sim_world *w, const char *msg, size_t len)
+{
+    if (w->cfg.log) {
+        char buf[1024];
+        size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
+        memcpy(buf, msg, n);
+        buf[n] = '\0';
+        w->cfg.log(buf, w->cfg.log_arg);
+        return;
+    }
+    reel_os_log(msg, len);
+}
+
+/* ------------------------------------------------------------------ clock */
+
+uint64_t sim_host_now(sim_host *h)
+{
+    uint64_t dw = h->world->now_ns - h->clock_base_world;
+    __int128 d = (__int128)dw * (1000000 + h->drift_ppm) / 1000000;
+    return h->clock_base_host + (uint64_t)d;
+}
+
+uint64_t sim_world_from_host(sim_host *h, uint64_t host_ns)
+{
+    if (host_ns == SIM_INF)
+        return SIM_INF;
+    if (host_ns <= h->clock_base_host)
+        return h->clock_base_world;
+    unsigned __int128 dh = host_ns - h->clock_base_host;
+    unsigned __int128 dw = (dh * 1000000 + (uint64_t)(1000000 + h->drift_ppm) - 1) /
+                           (uint64_t)(1000000 + h->drift_ppm); /* round up: never early */
+    unsigned __int128 t = h->clock_base_world + dw;
+    return t > SIM_INF ? SIM_INF : (uint64_t)t;
+}
+
+/* Rebase so a drift change or jump applies from now on. */
+static void clock_rebase(sim_host *h)
+{
+    h->clock_base_host = sim_host_now(h);
+    h->clock_base_world = h->world->now_ns;
+}
+
+/* ------------------------------------------------------------------ hosts */
+
+static sim_host *host_find(sim_world *w, const char *name)
+{
+    if (!name)
+        return NULL;
+    for (uint32_t i = 0; i < w->nhosts; i++)
+        if (strcmp(w->hosts[i]->name, name) == 0)
+            return w->hosts[i];
+    return NULL;
+}
+
+reel_sim_host *reel_sim_host_find(reel_sim *sim, const char *name) { return host_find(sim, name); }
+reel_loop *reel_sim_host_loop(reel_sim_host *host) { return host && host->up ? host->loop : NULL; }
+const char *reel_sim_host_name(const reel_sim_host *host) { return host->name; }
+bool reel_sim_host_is_up(const reel_sim_host *host) { return host->up; }
+
+sim_host *sim_host_by_addr(sim_world *w, const struct in_addr *addr)
+{
+    for (uint32_t i = 0; i < w->nhosts; i++)
+        if (w->hosts[i]->addr.s_addr == addr->s_addr)
+            return w->hosts[i];
+    return NULL;
+}
+
+static int parse_ipv4(const char *s, struct in_addr *out)
+{
+    if (!s || inet_pton(AF_INET, s, out) != 1)
+        return -EINVAL;
+    return 0;
+}
+
+int reel_sim_add_name(reel_sim *sim, const char *name, const char *addr)
+{
+    struct in_addr a;
+    if (!sim || !name || !*name || strlen(name) >= sim_name_bytes || parse_ipv4(addr, &a) < 0)
+        return -EINVAL;
+    for (uint32_t i = 0; i < sim->nnames; i++) {
+        if (strcmp(sim->names[i].name, name) == 0) {
+            sim->names[i].addr = a;
+            return 0;
+        }
+    }
+    if (sim->nnames >= sim_names_max)
+        return -ENOSPC;
+    sim_name *n = realloc(sim->names, (sim->nnames + 1) * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    sim->names = n;
+    snprintf(n[sim->nnames].name, sizeof n[0].name, "%s", name);
+    n[sim->nnames].addr = a;
+    sim->nnames++;
+    return 0;
+}
+
+bool sim_resolve_name(sim_world *w, const char *name, struct in_addr *out)
+{
+    if (parse_ipv4(name, out) == 0)
+        return true;
+    if (strcmp(name, "localhost") == 0) {
+        out->s_addr = htonl(INADDR_LOOPBACK);
+        return true;
+    }
+    for (uint32_t i = 0; i < w->nnames; i++) {
+        if (strcasecmp(w->names[i].name, name) == 0) {
+            *out = w->names[i].addr;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int host_boot(sim_host *h)
+{
+    h->incarnation++;
+    sim_backend *b;
+    int rc = sim_backend_new(h, &b);
+    if (rc < 0)
+        return rc;
+    reel_loop *loop;
+    rc = reel_loop_new_with_backend(&loop, &b->base);
+    if (rc < 0)
+        return rc;
+    h->backend = b;
+    h->loop = loop;
+    h->up = true;
+    sim_note_event(h->world, W_FAULT, h, 1, 0);
+    if (h->boot) {
+        rc = h->boot(h, loop, h->prog_arg);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int reel_sim_host_new(reel_sim *sim, const char *name, const char *addr, reel_sim_host **out)
+{
+    if (out)
+        *out = NULL;
+    struct in_addr a;
+    if (!sim || !name || !*name || strlen(name) >= sim_name_bytes)
+        return -EINVAL;
+    if (parse_ipv4(addr, &a) < 0)
+        return -EINVAL;
+    if (host_find(sim, name) || sim_host_by_addr(sim, &a))
+        return -EEXIST;
+    if (sim->nhosts >= sim_hosts_max)
+        return -ENOSPC;
+    sim_host **hosts = realloc(sim->hosts, (sim->nhosts + 1) * sizeof *hosts);
+    if (!hosts)
+        return -ENOMEM;
+    sim->hosts = hosts;
+    sim_host *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->world = sim;
+    h->id = sim->nhosts;
+    snprintf(h->name, sizeof h->name, "%s", name);
+    h->addr = a;
+    h->clock_base_world = sim->now_ns;
+    /* Hosts' clocks start at different, seed-chosen points, as real
+     * machines' monotonic clocks do. */
+    h->clock_base_host = 1000000000ull * (1 + sim_rng_below(&sim->rng, 1000));
+    h->next_port = sim_ephemeral_port_first;
+    atomic_init(&h->woken, 0);
+    hosts[sim->nhosts++] = h;
+    int rc = reel_sim_add_name(sim, name, addr);
+    if (rc == 0)
+        rc = host_boot(h);
+    if (rc < 0)
+        return rc;
+    if (out)
+        *out = h;
+    return 0;
+}
+
+int reel_sim_host_set_program(reel_sim_host *host, reel_sim_boot_fn boot,
+                              reel_sim_shutdown_fn shutdown, void *arg)
+{
+    if (!host)
+        return -EINVAL;
+    host->boot = boot;
+    host->shutdown = shutdown;
+    host->prog_arg = arg;
+    if (host->up && boot)
+        return boot(host, host->loop, arg);
+    return 0;
+}
+
+static void host_down(sim_host *h, bool crash)
+{
+    if (!h->up)
+        return;
+    /* A crashed host's descriptors vanish: closes made while it goes down
+     * (by its program's shutdown or by the loop's close) send nothing
+     * graceful; the backend's destroy drops what is left. */
+    h->crashing = crash;
+    if (h->shutdown)
+        h->shutdown(h, h->loop, h->prog_arg);
+    reel_loop_free(h->loop); /* closes the loop and destroys the backend */
+    h->crashing = false;
+    h->loop = NULL;
+    h->backend = NULL;
+    h->up = false;
+    atomic_store(&h->woken, 0);
+    h->dirty = false;
+}
+
+int reel_sim_crash(reel_sim *sim, const char *name)
+{
+    sim_host *h = sim ? host_find(sim, name) : NULL;
+    if (!h)
+        return -ENOENT;
+    if (!h->up)
+        return 0;
+    if (reel_loop_is_running(h->loop))
+        return REEL_ERUNNING;
+    sim_note_event(sim, W_FAULT, h, 2, 0);
+    host_down(h, true);
+    return 0;
+}
+
+int reel_sim_restart(reel_sim *sim, const char *name)
+{
+    sim_host *h = sim ? host_find(sim, name) : NULL;
+    if (!h)
+        return -ENOENT;
+    if (h->up)
+        return -EBUSY;
+    return host_boot(h);
+}
+
+int reel_sim_clock_jump(reel_sim *sim, const char *name, uint64_t delta_ns)
+{
+    sim_host *h = sim ? host_find(sim, name) : NULL;
+    if (!h)
+        return -ENOENT;
+    clock_rebase(h);
+    h->clock_base_host += delta_ns;
+    h->dirty = true;
+    sim_note_event(sim, W_FAULT, h, 3, (int64_t)delta_ns);
+    return 0;
+}
+
+int reel_sim_clock_drift(reel_sim *sim, const char *name, int32_t ppm)
+{
+    sim_host *h = sim ? host_find(sim, name) : NULL;
+    if (!h)
+        return -ENOENT;
+    if (ppm <= -1000000 || ppm > 1000000)
+        return -EINVAL;
+    clock_rebase(h);
+    h->drift_ppm = ppm;
+    sim_note_event(sim, W_FAULT, h, 4, ppm);
+    return 0;
+}
+
+int reel_sim_signal(reel_sim *sim, const char *name, int signo)
+{
+    sim_host *h = sim ? host_find(sim, name) : NULL;
+    if (!h)
+        return -ENOENT;
+    if (signo <= 0 || signo > 64)
+        return -EINVAL;
+    if (!h->up)
+        return -EHOSTDOWN;
+    sim_note *n = calloc(1, sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    n->kind = REEL_EV_SIGNAL;
+    n->id = signo;
+    n->value = 1;
+    sim_ev ev = {.when_ns = sim->now_ns, .kind = EV_NOTE, .host = h->id, .note = n,
+                 .incarnation = h->incarnation};
+    return sim_schedule(sim, &ev);
+}
+
+/* ------------------------------------------------------------------ links */
+
+sim_link *sim_link_get(sim_world *w, uint32_t a, uint32_t b, bool create)
+{
+    for (uint32_t i = 0; i < w->nlinks; i++)
+        if (w->links[i].a == a && w->links[i].b == b)
+            return &w->links[i];
+    if (!create)
+        return NULL;
+    sim_link *l = realloc(w->links, (w->nlinks + 1) * sizeof *l);
+    if (!l)
+        return NULL;
+    w->links = l;
+    l = &w->links[w->nlinks++];
+    memset(l, 0, sizeof *l);
+    l->a = a;
+    l->b = b;
+    return l;
+}
+
+bool sim_link_blocked(sim_world *w, uint32_t a, uint32_t b, uint64_t *until_ns)
+{
+    if (a == b)
+        return false;
+    sim_link *l = sim_link_get(w, a, b, false);
+    if (!l)
+        return false;
+    if (l->cut) {
+        *until_ns = SIM_INF;
+        return true;
+    }
+    if (l->clog_until_ns > w->now_ns) {
+        *until_ns = l->clog_until_ns;
+        return true;
+    }
+    return false;
+}
+
+uint64_t sim_link_delay(sim_world *w, const sim_host *a, const sim_host *b, size_t bytes)
+{
+    const reel_sim_config *c = &w->cfg;
+    if (a == b)
+        return c->local_latency_ns;
+    uint64_t lat = c->latency_ns, jit = c->jitter_ns, bw = c->bandwidth_bytes_per_s;
+    sim_link *l = sim_link_get(w, a->id, b->id, false);
+    if (l && l->has_shape) {
+        lat = l->latency_ns;
+        jit = l->jitter_ns;
+        bw = l->bandwidth_bytes_per_s;
+    }
+    uint64_t d = lat + (jit ? sim_rng_below(&w->rng, jit + 1) : 0);
+    if (bw)
+        d += (uint64_t)((unsigned __int128)bytes * 1000000000ull / bw);
+    return d;
+}
+
+int reel_sim_link_set(reel_sim *sim, const char *a, const char *b, uint64_t latency_ns,
+                      uint64_t jitter_ns, uint64_t bandwidth_bytes_per_s)
+{
+    sim_host *ha = sim ? host_find(sim, a) : NULL, *hb = sim ? host_find(sim, b) : NULL;
+    if (!ha || !hb)
+        return -ENOENT;
+    for (int dir = 0; dir < 2; dir++) {
+        sim_link *l = dir ? sim_link_get(sim, hb->id, ha->id, true) : sim_link_get(sim, ha->id, hb->id, true);
+        if (!l)
+            return -ENOMEM;
+        l->has_shape = true;
+        l->latency_ns = latency_ns;
+        l->jitter_ns = jitter_ns;
+        l->bandwidth_bytes_per_s = bandwidth_bytes_per_s;
+    }
+    return 0;
+}
+
+int reel_sim_partition(reel_sim *sim, const char *const *from, int nfrom,
+                       const char *const *to, int nto, bool one_way)
+{
+    if (!sim || nfrom <= 0 || nto <= 0 || !from || !to)
+        return -EINVAL;
+    for (int i = 0; i < nfrom; i++)
+        if (!host_find(sim, from[i]))
+            return -ENOENT;
+    for (int j = 0; j < nto; j++)
+        if (!host_find(sim, to[j]))
+            return -ENOENT;
+    for (int i = 0; i < nfrom; i++) {
+        for (int j = 0; j < nto; j++) {
+            sim_host *x = host_find(sim, from[i]), *y = host_find(sim, to[j]);
+            if (x == y)
+                continue;
+            sim_link *l = sim_link_get(sim, x->id, y->id, true);
+            if (!l)
+                return -ENOMEM;
+            l->cut = true;
+            if (!one_way) {
+                l = sim_link_get(sim, y->id, x->id, true);
+                if (!l)
+                    return -ENOMEM;
+                l->cut = true;
+            }
+            sim_note_event(sim, W_FAULT, x, 5, y->id);
+        }
+    }
+    return 0;
+}
+
+int reel_sim_heal(reel_sim *sim)
+{
+    if (!sim)
+        return -EINVAL;
+    for (uint32_t i = 0; i < sim->nlinks; i++) {
+        sim->links[i].cut = false;
+        sim->links[i].clog_until_ns = 0;
+    }
+    sim_note_event(sim, W_FAULT, NULL, 6, 0);
+    return 0;
+}
+
+int reel_sim_clog(reel_sim *sim, const char *a, const char *b, uint64_t until_ns)
+{
+    sim_host *ha = sim ? host_find(sim, a) : NULL, *hb = sim ? host_find(sim, b) : NULL;
+    if (!ha || !hb)
+        return -ENOENT;
+    sim_link *l = sim_link_get(sim, ha->id, hb->id, true);
+    if (!l)
+        return -ENOMEM;
+    l->clog_until_ns = until_ns;
+    sim_note_event(sim, W_FAULT, ha, 7, hb->id);
+    return 0;
+}
+
+int reel_sim_reset_connections(reel_sim *sim, const char *name)
+{
+    sim_host *h = sim ? host_find(sim, name) : NULL;
+    if (!h)
+        return -ENOENT;
+    if (h->up)
+        sim_conn_reset_all(h);
+    sim_note_event(sim, W_FAULT, h, 8, 0);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- events */
+
+static inline bool ev_less(const sim_ev *a, const sim_ev *b)
+{
+    return a->when_ns < b->when_ns || (a->when_ns == b->when_ns && a->seq < b->seq);
+}
+
+int sim_schedule(sim_world *w, const sim_ev *ev)
+{
+    if (w->heap_len == w->heap_cap) {
+        uint32_t ncap = w->heap_cap ? w->heap_cap * 2 : 256;
+        sim_ev *nh = realloc(w->heap, (size_t)ncap * sizeof *nh);
+        if (!nh)
+            return -ENOMEM;
+        w->heap = nh;
+        w->heap_cap = ncap;
+    }
+    sim_ev e = *ev;
+    if (e.when_ns < w->now_ns)
+        e.when_ns = w->now_ns;
+    e.seq = w->ev_seq++;
+    uint32_t i = w->heap_len++;
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!ev_less(&e, &w->heap[p]))
+            break;
+        w->heap[i] = w->heap[p];
+        i = p;
+    }
+    w->heap[i] = e;
+    return 0;
+}
+
+static sim_ev heap_pop(sim_world *w)
+{
+    sim_ev top = w->heap[0];
+    sim_ev last = w->heap[--w->heap_len];
+    uint32_t i = 0, n = w->heap_len;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && ev_less(&w->heap[c + 1], &w->heap[c]))
+            c++;
+        if (!ev_less(&w->heap[c], &last))
+            break;
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    if (n)
+        w->heap[i] = last;
+    return top;
+}
+
+int reel_sim_at(reel_sim *sim, uint64_t at_ns, reel_sim_fn fn, void *arg)
+{
+    if (!sim || !fn)
+        return -EINVAL;
+    sim_ev ev = {.when_ns = at_ns, .kind = EV_CALL, .fn = fn, .arg = arg};
+    return sim_schedule(sim, &ev);
+}
+
+/* ---------------------------------------------------------------- driving */
+
+static bool host_has_work(sim_host *h)
+{
+    if (!h->up || reel_loop_is_running(h->loop))
+        return false;
+    if (rl_loop_has_ready(h->loop) || h->dirty || h->notes_head || atomic_load(&h->woken))
+        return true;
+    uint64_t when;
+    return rl_loop_next_timer(h->loop, &when) && when <= sim_host_now(h);
+}
+
+/* Driver-side check: does the driving host have something for its poll? */
+static bool driver_has_io(sim_host *h)
+{
+    return h->dirty || h->notes_head || atomic_load(&h->woken);
+}
+
+static uint64_t next_wakeup(sim_world *w, sim_host *driver)
+{
+    uint64_t t = w->heap_len ? w->heap[0].when_ns : SIM_INF;
+    for (uint32_t i = 0; i < w->nhosts; i++) {
+        sim_host *h = w->hosts[i];
+        if (!h->up || h == driver)
+            continue;
+        uint64_t when;
+        if (rl_loop_next_timer(h->loop, &when)) {
+            uint64_t ww = sim_world_from_host(h, when);
+            if (ww < t)
+                t = ww;
+        }
+    }
+    return t;
+}
+
+int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)(void *), void *arg)
+{
+    uint64_t rounds = 0;
+    for (;;) {
+        /* 1. Network events that are due. */
+        while (w->heap_len && w->heap[0].when_ns <= w->now_ns) {
+            sim_ev ev = heap_pop(w);
+            sim_process_event(w, &ev);
+        }
+        /* 2. One iteration of every other host that has work. */
+        bool progressed = false;
+        for (uint32_t i = 0; i < w->nhosts; i++) {
+            sim_host *h = w->hosts[i];
+            if (h == driver || !host_has_work(h))
+                continue;
+            sim_note_event(w, W_STEP, h, 0, 0);
+            sim_host *outer = w->stepping;
+            w->stepping = h;
+            int rc = rl_loop_step(h->loop);
+            w->stepping = outer;
+            if (rc < 0 && rc != REEL_ECLOSED) {
+                char msg[160];
+                int n = snprintf(msg, sizeof msg, "reel sim: host %s loop step failed: %s",
+                                 h->name, reel_strerror(rc));
+                sim_log(w, msg, (size_t)n);
+            }
+            progressed = true;
+        }
+        /* 3. Back to the driver if it has something, or its time is up. */
+        if (driver && driver->up && driver_has_io(driver))
+            return 0;
+        if (done && done(arg))
+            return 0;
+        if (w->now_ns >= deadline_ns)
+            return 0;
+        if (progressed || (w->heap_len && w->heap[0].when_ns <= w->now_ns)) {
+            if (++rounds > sim_rounds_without_progress_max) {
+                static const char msg[] =
+                    "reel sim: livelock: hosts keep running without virtual time advancing";
+                sim_log(w, msg, sizeof msg - 1);
+                return -ELOOP;
+            }
+            continue;
+        }
+        /* 4. Everyone is idle: jump to the next thing that will happen. */
+        uint64_t t = next_wakeup(w, driver);
+        if (deadline_ns < t)
+            t = deadline_ns;
+        if (t == SIM_INF)
+            return -EDEADLK;
+        if (t > w->now_ns) {
+            w->now_ns = t;
+            rounds = 0;
+            sim_note_event(w, W_TIME, NULL, (int64_t)t, 0);
+        }
+    }
+}
+
+int reel_sim_run(reel_sim *sim, uint64_t until_ns, bool (*done)(void *arg), void *arg)
+{
+    if (!sim)
+        return -EINVAL;
+    if (done && done(arg))
+        return 0;
+    int rc = sim_drive(sim, NULL, until_ns, done, arg);
+    if (rc == -EDEADLK && until_ns == SIM_INF)
+        return rc;
+    if (rc == -EDEADLK) {
+        /* Nothing more will happen, but time may still pass until the
+         * deadline: that is not a hang. */
+        if (sim->now_ns < until_ns) {
+            sim->now_ns = until_ns;
+            sim_note_event(sim, W_TIME, NULL, (int64_t)until_ns, 0);
+        }
+        return 0;
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------------- free */
+
+static void event_free(sim_ev *ev);
+
+void reel_sim_free(reel_sim *sim)
+{
+    if (!sim)
+        return;
+    for (uint32_t i = 0; i < sim->nhosts; i++)
+        host_down(sim->hosts[i], false);
+    while (sim->heap_len) {
+        sim_ev ev = heap_pop(sim);
+        event_free(&ev);
+    }
+    for (uint32_t i = 0; i < sim->nhosts; i++) {
+        free(sim->hosts[i]->fds);
+        free(sim->hosts[i]->unix_paths);
+        free(sim->hosts[i]);
+    }
+    free(sim->hosts);
+    free(sim->heap);
+    free(sim->names);
+    free(sim->links);
+    free(sim->history);
+    free(sim);
+}
+
+static void event_free(sim_ev *ev) { sim_event_release(ev); }
+
+/* ----------------------------------------------------- determinism check */
+
+static const char *what_name(uint32_t what)
+{
+    switch (what) {
+    case W_EV: return "network event";
+    case W_STEP: return "host step";
+    case W_POLL: return "poll";
+    case W_OP: return "backend op";
+    case W_FAULT: return "fault";
+    case W_TIME: return "time advance";
+    default: return "?";
+    }
+}
+
+static void hist_describe(const sim_hist *e, uint64_t index, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "event #%llu at t=%.9f s: %s host=%d a=%lld b=%lld",
+             (unsigned long long)index, (double)e->when_ns / 1e9, what_name(e->what),
+             e->host == UINT32_MAX ? -1 : (int)e->host, (long long)e->a, (long long)e->b);
+}
+
+static int run_for_history(reel_sim_scenario_fn scenario, uint64_t seed, void *arg,
+                           sim_hist **hist, uint64_t *n, uint64_t *hash, bool *overflow)
+{
+    reel_sim *world = NULL;
+    tls_keep_history = true;
+    int rc = scenario(seed, &world, arg);
+    tls_keep_history = false;
+    if (!world)
+        return rc < 0 ? rc : -EINVAL;
+    *hist = world->history;
+    *n = world->nhistory;
+    *hash = world->hash;
+    *overflow = world->history_overflow;
+    world->history = NULL;
+    world->nhistory = world->history_cap = 0;
+    world->keep_history = false; /* teardown events are not part of the run */
+    reel_sim_free(world);
+    return rc;
+}
+
+int reel_sim_check_determinism(reel_sim_scenario_fn scenario, uint64_t seed, void *arg,
+                               reel_sim_check_report *report)
+{
+    reel_sim_check_report local;
+    if (!report)
+        report = &local;
+    memset(report, 0, sizeof *report);
+    if (!scenario)
+        return -EINVAL;
+    sim_hist *h1 = NULL, *h2 = NULL;
+    uint64_t n1 = 0, n2 = 0;
+    bool o1 = false, o2 = false;
+    int rc1 = run_for_history(scenario, seed, arg, &h1, &n1, &report->hash1, &o1);
+    int rc2 = run_for_history(scenario, seed, arg, &h2, &n2, &report->hash2, &o2);
+    report->events1 = n1;
+    report->events2 = n2;
+    int rc = 0;
+    uint64_t n = n1 < n2 ? n1 : n2;
+    uint64_t i = 0;
+    while (i < n && h1[i].hash == h2[i].hash)
+        i++;
+    if (i < n || n1 != n2 || report->hash1 != report->hash2) {
+        report->diverged = true;
+        report->event_index = i;
+        if (i < n1)
+            hist_describe(&h1[i], i, report->first, sizeof report->first);
+        else
+            snprintf(report->first, sizeof report->first, "(run 1 ended after %llu events)",
+                     (unsigned long long)n1);
+        if (i < n2)
+            hist_describe(&h2[i], i, report->second, sizeof report->second);
+        else
+            snprintf(report->second, sizeof report->second, "(run 2 ended after %llu events)",
+                     (unsigned long long)n2);
+        rc = REEL_EDIVERGED;
+    } else if (rc1 < 0 || rc2 < 0) {
+        rc = rc1 < 0 ? rc1 : rc2;
+    } else if (o1 || o2) {
+        snprintf(report->first, sizeof report->first,
+                 "history longer than %d events: compared the prefix and the final hash",
+                 (int)sim_history_events_max);
+    }
+    free(h1);
+    free(h2);
+    return rc;
+}

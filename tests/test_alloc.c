@@ -1,0 +1,343 @@
+/* Hot paths allocate nothing once warm: call_soon, call_later + cancel,
+ * timers firing, fd readiness events, call_soon_threadsafe.
+ *
+ * CMakeLists.txt links this test with -Wl,--wrap=malloc,calloc,realloc,free,
+ * so every allocation made by the test and by the static reel library goes
+ * through the counters below (libc's and cmocka's own are not counted). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "helpers.h"
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void __real_free(void *p);
+
+static atomic_bool counting;
+static atomic_long allocations, releases;
+
+/* Failure injection: when fail_at > 0, the fail_at-th allocation (counted
+ * from arming) returns NULL. */
+static atomic_long fail_at, seen_since_armed;
+static atomic_bool injected;
+
+static bool should_fail(void)
+{
+    if (atomic_load_explicit(&counting, memory_order_relaxed))
+        atomic_fetch_add(&allocations, 1);
+    long at = atomic_load_explicit(&fail_at, memory_order_relaxed);
+    if (at > 0 && atomic_fetch_add(&seen_since_armed, 1) + 1 == at) {
+        atomic_store(&injected, true);
+        return true;
+    }
+    return false;
+}
+
+void *__wrap_malloc(size_t size)
+{
+    return should_fail() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return should_fail() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+    return should_fail() ? NULL : __real_realloc(p, size);
+}
+
+void __wrap_free(void *p)
+{
+    if (p && atomic_load_explicit(&counting, memory_order_relaxed))
+        atomic_fetch_add(&releases, 1);
+    __real_free(p);
+}
+
+static void count_start(void)
+{
+    atomic_store(&allocations, 0);
+    atomic_store(&releases, 0);
+    atomic_store(&counting, true);
+}
+
+static void count_stop_expect_none(void)
+{
+    atomic_store(&counting, false);
+    assert_int_equal(atomic_load(&allocations), 0);
+    assert_int_equal(atomic_load(&releases), 0);
+}
+
+static void run_once(reel_loop *loop)
+{
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0);
+}
+
+static void count_cb(void *arg) { (*(long *)arg)++; }
+
+enum { batch = 1000, rounds = 100 };
+
+static void test_counting_allocator_sees_library_allocations(void **state)
+{
+    (void)state;
+    /* The harness itself works: creating a loop allocates. */
+    count_start();
+    reel_loop *loop = th_loop_new();
+    atomic_store(&counting, false);
+    assert_true(atomic_load(&allocations) > 0);
+    th_loop_free(loop);
+}
+
+static void call_soon_rounds(reel_loop *loop, long *ran, int n_rounds)
+{
+    for (int r = 0; r < n_rounds; r++) {
+        for (int i = 0; i < batch; i++)
+            assert_int_equal(reel_loop_call_soon(loop, count_cb, ran, NULL), 0);
+        run_once(loop);
+    }
+}
+
+static void test_call_soon_and_run_allocate_nothing_once_warm(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    long ran = 0;
+    call_soon_rounds(loop, &ran, 2); /* warm: pool, ring */
+    count_start();
+    call_soon_rounds(loop, &ran, rounds);
+    count_stop_expect_none();
+    assert_int_equal(ran, (long)(rounds + 2) * batch);
+    th_loop_free(loop);
+}
+
+static void call_later_cancel_rounds(reel_loop *loop, long *ran, int n_rounds)
+{
+    static reel_handle hs[batch];
+    for (int r = 0; r < n_rounds; r++) {
+        for (int i = 0; i < batch; i++)
+            assert_int_equal(reel_loop_call_later(loop, 10.0 + (i * 7919 % batch), count_cb, ran, &hs[i]), 0);
+        for (int i = 0; i < batch; i++)
+            assert_true(reel_handle_cancel(hs[(i * 389) % batch]));
+    }
+}
+
+static void test_call_later_and_cancel_allocate_nothing_once_warm(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    long ran = 0;
+    call_later_cancel_rounds(loop, &ran, 2); /* warm: pool, heap */
+    count_start();
+    call_later_cancel_rounds(loop, &ran, rounds);
+    count_stop_expect_none();
+    assert_int_equal(ran, 0);
+    th_loop_free(loop);
+}
+
+static void due_timer_rounds(reel_loop *loop, long *ran, int n_rounds)
+{
+    for (int r = 0; r < n_rounds; r++) {
+        for (int i = 0; i < batch; i++)
+            assert_int_equal(reel_loop_call_later(loop, -1.0, count_cb, ran, NULL), 0);
+        run_once(loop);
+    }
+}
+
+static void test_timers_firing_allocate_nothing_once_warm(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    long ran = 0;
+    due_timer_rounds(loop, &ran, 2);
+    count_start();
+    due_timer_rounds(loop, &ran, rounds);
+    count_stop_expect_none();
+    assert_int_equal(ran, (long)(rounds + 2) * batch);
+    th_loop_free(loop);
+}
+
+/* Ping-pong on a socketpair: each readiness event reads the byte and
+ * writes the next, so every iteration is one fd event. */
+typedef struct pingpong {
+    reel_loop *loop;
+    reel_backend *b;
+    int fds[2];
+    long events, target;
+} pingpong;
+
+static void on_ping(void *arg)
+{
+    pingpong *p = arg;
+    char c;
+    assert_int_equal(p->b->ops->read(p->b, p->fds[0], &c, 1), 1);
+    if (++p->events == p->target)
+        reel_loop_stop(p->loop);
+    else
+        assert_int_equal(p->b->ops->write(p->b, p->fds[1], "p", 1), 1);
+}
+
+static void pingpong_run(pingpong *p, long n)
+{
+    p->events = 0;
+    p->target = n;
+    assert_int_equal(p->b->ops->write(p->b, p->fds[1], "p", 1), 1);
+    assert_int_equal(reel_loop_run_forever(p->loop), 0);
+    assert_int_equal(p->events, n);
+}
+
+static void test_fd_readiness_events_allocate_nothing_once_warm(void **state)
+{
+    (void)state;
+    pingpong p = {.loop = th_loop_new()};
+    p.b = reel_loop_backend(p.loop);
+    assert_int_equal(p.b->ops->socketpair(p.b, AF_UNIX, SOCK_STREAM, 0, p.fds), 0);
+    assert_int_equal(reel_loop_add_reader(p.loop, p.fds[0], on_ping, &p), 0);
+    pingpong_run(&p, 100); /* warm */
+    count_start();
+    pingpong_run(&p, 10000);
+    count_stop_expect_none();
+    assert_int_equal(reel_loop_remove_reader(p.loop, p.fds[0]), 1);
+    p.b->ops->close(p.b, p.fds[0]);
+    p.b->ops->close(p.b, p.fds[1]);
+    th_loop_free(p.loop);
+}
+
+static void threadsafe_rounds(reel_loop *loop, long *ran, int n_rounds)
+{
+    for (int r = 0; r < n_rounds; r++) {
+        for (int i = 0; i < batch; i++)
+            assert_int_equal(reel_loop_call_soon_threadsafe(loop, count_cb, ran, NULL), 0);
+        /* The wake admits them and the same iteration runs them; allow a
+         * few iterations in case the wake lands late. */
+        for (int it = 0; it < 100 && *ran < (long)(r + 1) * batch; it++)
+            run_once(loop);
+        assert_int_equal(*ran, (long)(r + 1) * batch);
+    }
+}
+
+static void test_call_soon_threadsafe_allocates_nothing_once_warm(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    long ran = 0;
+    threadsafe_rounds(loop, &ran, 2);
+    ran = 0;
+    count_start();
+    threadsafe_rounds(loop, &ran, 10);
+    count_stop_expect_none();
+    assert_int_equal(ran, 10L * batch);
+    th_loop_free(loop);
+}
+
+/* ------------------------------------------------- allocation failure */
+
+/* A workload touching every allocating path of the core. Any call may
+ * fail with -ENOMEM while an allocation is being failed; it must never
+ * crash, leak (Valgrind/ASan check) or report anything but -ENOMEM. */
+static void ok_or_enomem(int rc) { assert_true(rc == 0 || rc == -ENOMEM); }
+
+static void oom_done(reel_future *fut, void *arg)
+{
+    (void)fut;
+    (*(long *)arg)++;
+}
+
+static void oom_scenario(void)
+{
+    reel_loop *loop = NULL;
+    int rc = reel_loop_new(&loop);
+    ok_or_enomem(rc);
+    if (rc < 0) {
+        assert_null(loop);
+        return;
+    }
+    long ran = 0;
+    reel_handle hs[600];
+    for (int i = 0; i < 600; i++)
+        ok_or_enomem(reel_loop_call_soon(loop, count_cb, &ran, NULL));
+    for (int i = 0; i < 600; i++) {
+        hs[i].slot = 0;
+        ok_or_enomem(reel_loop_call_later(loop, i % 3 ? 100.0 : -1.0, count_cb, &ran, &hs[i]));
+    }
+    for (int i = 0; i < 600; i += 2)
+        reel_handle_cancel(hs[i]);
+    for (int i = 0; i < 300; i++)
+        ok_or_enomem(reel_loop_call_soon_threadsafe(loop, count_cb, &ran, NULL));
+
+    reel_backend *b = reel_loop_backend(loop);
+    int fds[2];
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    assert_int_equal(b->ops->write(b, fds[1], "x", 1), 1);
+    ok_or_enomem(reel_loop_add_reader(loop, fds[0], count_cb, &ran));
+    ok_or_enomem(reel_loop_add_writer(loop, fds[1], count_cb, &ran));
+
+    reel_future *futs[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        ok_or_enomem(reel_loop_create_future(loop, &futs[i]));
+        if (!futs[i])
+            continue;
+        for (int k = 0; k < 5; k++)
+            ok_or_enomem(reel_future_add_done_callback(futs[i], oom_done, &ran));
+    }
+    if (futs[0])
+        ok_or_enomem(reel_future_set_exception(futs[0], -EIO, "injected"));
+    if (futs[1]) {
+        char partial[] = "abc";
+        reel_error e = {.code = REEL_EINCOMPLETE, .partial = partial, .partial_len = 3, .expected = 9};
+        ok_or_enomem(reel_future_set_error(futs[1], &e));
+    }
+    if (futs[2])
+        reel_future_cancel(futs[2], "bye");
+    th_exc exc;
+    th_exc_capture(loop, &exc); /* keep never-retrieved reports quiet */
+    for (int i = 0; i < 3; i++)
+        reel_future_release(futs[i]);
+    for (int i = 0; i < 3; i++)
+        run_once(loop);
+    reel_loop_remove_reader(loop, fds[0]);
+    reel_loop_remove_writer(loop, fds[1]);
+    b->ops->close(b, fds[0]);
+    b->ops->close(b, fds[1]);
+    assert_int_equal(reel_loop_close(loop), 0);
+    reel_loop_free(loop);
+}
+
+static void test_every_failed_allocation_ends_in_enomem_without_crash_or_leak(void **state)
+{
+    (void)state;
+    long n;
+    for (n = 1; n < 100000; n++) {
+        atomic_store(&seen_since_armed, 0);
+        atomic_store(&injected, false);
+        atomic_store(&fail_at, n);
+        oom_scenario();
+        atomic_store(&fail_at, 0);
+        if (!atomic_load(&injected))
+            break; /* the workload made fewer than n allocations: all swept */
+    }
+    print_message("allocation failure sweep: %ld allocations failed one by one\n", n - 1);
+    assert_true(n > 10); /* the sweep really covered allocations */
+    assert_true(n < 100000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counting_allocator_sees_library_allocations),
+        cmocka_unit_test(test_call_soon_and_run_allocate_nothing_once_warm),
+        cmocka_unit_test(test_call_later_and_cancel_allocate_nothing_once_warm),
+        cmocka_unit_test(test_timers_firing_allocate_nothing_once_warm),
+        cmocka_unit_test(test_fd_readiness_events_allocate_nothing_once_warm),
+        cmocka_unit_test(test_call_soon_threadsafe_allocates_nothing_once_warm),
+        cmocka_unit_test(test_every_failed_allocation_ends_in_enomem_without_crash_or_leak),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

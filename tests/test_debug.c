@@ -1,0 +1,352 @@
+/* Debug mode: set/get_debug, REEL_DEBUG, slow_callback_duration, slow
+ * callback reports with the scheduling call site, wrong-thread calls
+ * (asyncio's debug mode). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void busy_wait_ms(int ms)
+{
+    uint64_t end = mono_ns() + (uint64_t)ms * 1000000ull;
+    while (mono_ns() < end) {
+    }
+}
+
+static void run_once(reel_loop *loop)
+{
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0);
+}
+
+/* A loop created with REEL_DEBUG unset, whatever the test environment. */
+static reel_loop *plain_loop(void)
+{
+    const char *saved = getenv("REEL_DEBUG");
+    char *copy = saved ? strdup(saved) : NULL;
+    unsetenv("REEL_DEBUG");
+    reel_loop *loop = th_loop_new();
+    if (copy) {
+        setenv("REEL_DEBUG", copy, 1);
+        free(copy);
+    }
+    return loop;
+}
+
+static void test_debug_is_off_by_default_and_settable(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    assert_false(reel_loop_get_debug(loop));
+    reel_loop_set_debug(loop, true);
+    assert_true(reel_loop_get_debug(loop));
+    reel_loop_set_debug(loop, false);
+    assert_false(reel_loop_get_debug(loop));
+    th_loop_free(loop);
+}
+
+static bool debug_of_new_loop_with_env(const char *value)
+{
+    const char *saved = getenv("REEL_DEBUG");
+    char *copy = saved ? strdup(saved) : NULL;
+    if (value)
+        setenv("REEL_DEBUG", value, 1);
+    else
+        unsetenv("REEL_DEBUG");
+    reel_loop *loop = th_loop_new();
+    bool on = reel_loop_get_debug(loop);
+    th_loop_free(loop);
+    if (copy) {
+        setenv("REEL_DEBUG", copy, 1);
+        free(copy);
+    } else {
+        unsetenv("REEL_DEBUG");
+    }
+    return on;
+}
+
+static void test_reel_debug_env_turns_debug_on_for_new_loops(void **state)
+{
+    (void)state;
+    assert_true(debug_of_new_loop_with_env("1"));
+    assert_true(debug_of_new_loop_with_env("yes"));
+    assert_false(debug_of_new_loop_with_env("0"));
+    assert_false(debug_of_new_loop_with_env(""));
+    assert_false(debug_of_new_loop_with_env(NULL));
+}
+
+static void test_slow_callback_duration_defaults_to_100ms_and_is_settable(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    assert_true(reel_loop_get_slow_callback_duration(loop) == 0.1);
+    reel_loop_set_slow_callback_duration(loop, 0.05);
+    assert_true(reel_loop_get_slow_callback_duration(loop) == 0.05);
+    reel_loop_set_slow_callback_duration(loop, 2.5);
+    assert_true(reel_loop_get_slow_callback_duration(loop) == 2.5);
+    /* Nonsense values are clamped, never stored as garbage. */
+    reel_loop_set_slow_callback_duration(loop, -1);
+    assert_true(reel_loop_get_slow_callback_duration(loop) == 0.0);
+    reel_loop_set_slow_callback_duration(loop, NAN);
+    assert_true(reel_loop_get_slow_callback_duration(loop) == 0.0);
+    th_loop_free(loop);
+}
+
+/* -------------------------------------------------------- slow callbacks */
+
+static void slow_callback(void *arg)
+{
+    (void)arg;
+    busy_wait_ms(150);
+}
+
+static void fast_callback(void *arg) { (*(int *)arg)++; }
+
+static void test_slow_callback_is_reported_with_name_and_call_site(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    reel_loop_set_slow_callback_duration(loop, 0.05);
+    th_log log;
+    th_log_capture(loop, &log);
+    int line = __LINE__ + 1;
+    assert_int_equal(reel_loop_call_soon(loop, slow_callback, NULL, NULL), 0);
+    run_once(loop);
+    assert_int_equal(log.count, 1);
+    char want[256];
+    snprintf(want, sizeof want, "Executing <Handle slow_callback() scheduled at %s:%d> took ",
+             __FILE__, line);
+    const char *msg = log.lines[0];
+    assert_memory_equal(msg, want, strlen(want));
+    double took = -1;
+    char tail[32] = "";
+    assert_int_equal(sscanf(msg + strlen(want), "%lf %31s", &took, tail), 2);
+    assert_string_equal(tail, "seconds");
+    assert_true(took >= 0.15);
+    th_loop_free(loop);
+}
+
+static void test_slow_timer_callback_is_reported_with_its_call_later_site(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    reel_loop_set_slow_callback_duration(loop, 0.05);
+    th_log log;
+    th_log_capture(loop, &log);
+    int line = __LINE__ + 1;
+    assert_int_equal(reel_loop_call_later(loop, 0, slow_callback, NULL, NULL), 0);
+    run_once(loop);
+    assert_int_equal(log.count, 1);
+    char want[256];
+    snprintf(want, sizeof want, "<Handle slow_callback() scheduled at %s:%d>", __FILE__, line);
+    assert_non_null(strstr(log.lines[0], want));
+    th_loop_free(loop);
+}
+
+static void slow_done_callback(reel_future *fut, void *arg)
+{
+    (void)fut;
+    (void)arg;
+    busy_wait_ms(150);
+}
+
+static void test_slow_done_callback_is_reported_with_its_registration_site(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    reel_loop_set_slow_callback_duration(loop, 0.05);
+    th_log log;
+    th_log_capture(loop, &log);
+    reel_future *fut;
+    assert_int_equal(reel_loop_create_future(loop, &fut), 0);
+    int line = __LINE__ + 1;
+    assert_int_equal(reel_future_add_done_callback(fut, slow_done_callback, NULL), 0);
+    assert_int_equal(reel_future_set_result(fut, NULL), 0);
+    run_once(loop);
+    assert_int_equal(log.count, 1);
+    char want[256];
+    snprintf(want, sizeof want, "<Handle slow_done_callback() scheduled at %s:%d>", __FILE__, line);
+    assert_non_null(strstr(log.lines[0], want));
+    reel_future_release(fut);
+    th_loop_free(loop);
+}
+
+static void test_slow_callback_is_not_reported_when_debug_is_off(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_slow_callback_duration(loop, 0.05);
+    th_log log;
+    th_log_capture(loop, &log);
+    assert_int_equal(reel_loop_call_soon(loop, slow_callback, NULL, NULL), 0);
+    run_once(loop);
+    assert_int_equal(log.count, 0);
+    th_loop_free(loop);
+}
+
+static void test_fast_callback_is_not_reported(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    reel_loop_set_slow_callback_duration(loop, 30.0); /* generous on a loaded machine */
+    th_log log;
+    th_log_capture(loop, &log);
+    int n = 0;
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(reel_loop_call_soon(loop, fast_callback, &n, NULL), 0);
+    run_once(loop);
+    assert_int_equal(n, 100);
+    assert_int_equal(log.count, 0);
+    th_loop_free(loop);
+}
+
+typedef struct toggler {
+    reel_loop *loop;
+    bool on;
+} toggler;
+
+static void set_debug_cb(void *arg)
+{
+    toggler *t = arg;
+    reel_loop_set_debug(t->loop, t->on);
+}
+
+static void test_turning_debug_on_inside_a_callback_does_not_report_it_as_slow(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    th_log log;
+    th_log_capture(loop, &log);
+    toggler t = {loop, true};
+    /* Debug was off when this callback started: it was never timed. */
+    assert_int_equal(reel_loop_call_soon(loop, set_debug_cb, &t, NULL), 0);
+    run_once(loop);
+    assert_true(reel_loop_get_debug(loop));
+    assert_int_equal(log.count, 0);
+    th_loop_free(loop);
+}
+
+/* ---------------------------------------------------------- wrong thread */
+
+typedef struct foreign {
+    reel_loop *loop;
+    reel_future *fut;
+    int soon_rc, later_rc, at_rc, reader_rc, remove_rc, threadsafe_rc;
+    int set_result_rc, add_cb_rc;
+    int ran;
+} foreign;
+
+static void foreign_target(void *arg) { ((foreign *)arg)->ran++; }
+static void foreign_done(reel_future *fut, void *arg)
+{
+    (void)fut;
+    (void)arg;
+}
+
+static void *foreign_thread(void *arg)
+{
+    /* No cmocka asserts here: results go back through the struct. */
+    foreign *f = arg;
+    f->soon_rc = reel_loop_call_soon(f->loop, foreign_target, f, NULL);
+    f->later_rc = reel_loop_call_later(f->loop, 0, foreign_target, f, NULL);
+    f->at_rc = reel_loop_call_at(f->loop, 0, foreign_target, f, NULL);
+    f->reader_rc = reel_loop_add_reader(f->loop, 0, foreign_target, f);
+    f->remove_rc = reel_loop_remove_reader(f->loop, 0);
+    f->set_result_rc = reel_future_set_result(f->fut, NULL);
+    f->add_cb_rc = reel_future_add_done_callback(f->fut, foreign_done, NULL);
+    f->threadsafe_rc = reel_loop_call_soon_threadsafe(f->loop, foreign_target, f, NULL);
+    return NULL;
+}
+
+static void call_from_foreign_thread(void *arg)
+{
+    foreign *f = arg;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, foreign_thread, f), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    reel_loop_stop(f->loop);
+}
+
+static void test_call_soon_from_a_foreign_thread_in_debug_mode_returns_ethread(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    foreign f = {.loop = loop};
+    assert_int_equal(reel_loop_create_future(loop, &f.fut), 0);
+    assert_int_equal(reel_loop_call_soon(loop, call_from_foreign_thread, &f, NULL), 0);
+    assert_int_equal(reel_loop_run_forever(loop), 0);
+    assert_int_equal(f.soon_rc, REEL_ETHREAD);
+    assert_int_equal(f.later_rc, REEL_ETHREAD);
+    assert_int_equal(f.at_rc, REEL_ETHREAD);
+    assert_int_equal(f.reader_rc, REEL_ETHREAD);
+    assert_int_equal(f.remove_rc, REEL_ETHREAD);
+    assert_int_equal(f.set_result_rc, REEL_ETHREAD);
+    assert_int_equal(f.add_cb_rc, REEL_ETHREAD);
+    assert_false(reel_future_done(f.fut));
+    /* The thread-safe call is the one that works from anywhere. */
+    assert_int_equal(f.threadsafe_rc, 0);
+    run_once(loop);
+    assert_int_equal(f.ran, 1);
+    reel_future_release(f.fut);
+    th_loop_free(loop);
+}
+
+static void *call_soon_thread(void *arg)
+{
+    foreign *f = arg;
+    f->soon_rc = reel_loop_call_soon(f->loop, foreign_target, f, NULL);
+    return NULL;
+}
+
+static void test_call_soon_from_another_thread_is_allowed_while_the_loop_is_not_running(void **state)
+{
+    (void)state;
+    /* asyncio checks the thread only once the loop runs in one. */
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    foreign f = {.loop = loop, .soon_rc = 1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, call_soon_thread, &f), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(f.soon_rc, 0);
+    run_once(loop);
+    assert_int_equal(f.ran, 1);
+    th_loop_free(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_debug_is_off_by_default_and_settable),
+        cmocka_unit_test(test_reel_debug_env_turns_debug_on_for_new_loops),
+        cmocka_unit_test(test_slow_callback_duration_defaults_to_100ms_and_is_settable),
+        cmocka_unit_test(test_slow_callback_is_reported_with_name_and_call_site),
+        cmocka_unit_test(test_slow_timer_callback_is_reported_with_its_call_later_site),
+        cmocka_unit_test(test_slow_done_callback_is_reported_with_its_registration_site),
+        cmocka_unit_test(test_slow_callback_is_not_reported_when_debug_is_off),
+        cmocka_unit_test(test_fast_callback_is_not_reported),
+        cmocka_unit_test(test_turning_debug_on_inside_a_callback_does_not_report_it_as_slow),
+        cmocka_unit_test(test_call_soon_from_a_foreign_thread_in_debug_mode_returns_ethread),
+        cmocka_unit_test(test_call_soon_from_another_thread_is_allowed_while_the_loop_is_not_running),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

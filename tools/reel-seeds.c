@@ -1,0 +1,274 @@
+/* reel-seeds — run one scenario over many seeds.
+ *
+ *   reel-seeds [options] -- COMMAND [ARGS...]
+ *
+ * Runs COMMAND once per seed with REEL_SEED=<seed> in its environment, in
+ * parallel, and lists the seeds that failed (non-zero exit, a signal, or a
+ * timeout) with the line that reruns each one exactly. Exit status: 0 if
+ * every seed passed, 1 if any failed, 2 on a usage error.
+ *
+ * Options:
+ *   --seeds A..B     seeds A to B inclusive (default 1..100)
+ *   --count N        seeds 1..N
+ *   --jobs J         parallel runs (default: number of CPUs)
+ *   --shard K/N      run only this shard of the seeds (K in 1..N): seed s
+ *                    belongs to shard ((s - first) % N) + 1, so CI matrix
+ *                    jobs split one sweep without overlap
+ *   --timeout SEC    a run taking longer is killed and counts as failed (default 300)
+ *   --quiet          no progress line
+ *   --log DIR        keep each failing run's output in DIR/seed-<s>.log
+ *                    (otherwise output of failing runs is shown, passing runs' dropped)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { jobs_max = 256, failures_listed_max = 1000 };
+
+typedef struct job {
+    pid_t pid;
+    uint64_t seed;
+    double started;
+    char out_path[256];
+} job;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: reel-seeds [--seeds A..B | --count N] [--jobs J] [--shard K/N]\n"
+            "                  [--timeout SEC] [--quiet] [--log DIR] -- COMMAND [ARGS...]\n");
+    exit(2);
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void dump_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, stderr);
+    fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t first = 1, last = 100, shard_k = 1, shard_n = 1;
+    long jobs = sysconf(_SC_NPROCESSORS_ONLN);
+    double timeout_s = 300;
+    bool quiet = false;
+    const char *logdir = NULL;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        } else if (strcmp(a, "--seeds") == 0 && i + 1 < argc) {
+            char *dots = strstr(argv[++i], "..");
+            if (!dots)
+                usage();
+            *dots = '\0';
+            if (!parse_u64(argv[i], &first) || !parse_u64(dots + 2, &last) || last < first)
+                usage();
+        } else if (strcmp(a, "--count") == 0 && i + 1 < argc) {
+            if (!parse_u64(argv[++i], &last) || last == 0)
+                usage();
+            first = 1;
+        } else if (strcmp(a, "--jobs") == 0 && i + 1 < argc) {
+            uint64_t j;
+            if (!parse_u64(argv[++i], &j) || j == 0 || j > jobs_max)
+                usage();
+            jobs = (long)j;
+        } else if (strcmp(a, "--shard") == 0 && i + 1 < argc) {
+            char *slash = strchr(argv[++i], '/');
+            if (!slash)
+                usage();
+            *slash = '\0';
+            if (!parse_u64(argv[i], &shard_k) || !parse_u64(slash + 1, &shard_n) || shard_n == 0 ||
+                shard_k == 0 || shard_k > shard_n)
+                usage();
+        } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
+            timeout_s = atof(argv[++i]);
+            if (!(timeout_s > 0))
+                usage();
+        } else if (strcmp(a, "--quiet") == 0) {
+            quiet = true;
+        } else if (strcmp(a, "--log") == 0 && i + 1 < argc) {
+            logdir = argv[++i];
+        } else {
+            usage();
+        }
+    }
+    if (i >= argc)
+        usage();
+    char **cmd = argv + i;
+    if (jobs < 1)
+        jobs = 1;
+    if (jobs > jobs_max)
+        jobs = jobs_max;
+    if (logdir)
+        mkdir(logdir, 0777);
+
+    uint64_t total = 0;
+    for (uint64_t s = first; s <= last; s++)
+        if ((s - first) % shard_n + 1 == shard_k)
+            total++;
+
+    job running[jobs_max];
+    int nrunning = 0;
+    uint64_t next = first, done = 0, failed_count = 0;
+    uint64_t *failed = calloc(failures_listed_max, sizeof *failed);
+    double t0 = now_s();
+    char tmpdir[] = "/tmp/reel-seeds-XXXXXX";
+    if (!mkdtemp(tmpdir)) {
+        perror("reel-seeds: mkdtemp");
+        return 2;
+    }
+    bool tty = isatty(STDERR_FILENO);
+
+    while (done < total) {
+        while (nrunning < jobs && next <= last) {
+            uint64_t s = next++;
+            if ((s - first) % shard_n + 1 != shard_k)
+                continue;
+            job *j = &running[nrunning];
+            j->seed = s;
+            snprintf(j->out_path, sizeof j->out_path, "%s/seed-%llu.log", tmpdir, (unsigned long long)s);
+            pid_t pid = fork();
+            if (pid < 0) {
+                perror("reel-seeds: fork");
+                return 2;
+            }
+            if (pid == 0) {
+                char seedbuf[32];
+                snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)s);
+                setenv("REEL_SEED", seedbuf, 1);
+                int fd = open(j->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                if (fd >= 0) {
+                    dup2(fd, STDOUT_FILENO);
+                    dup2(fd, STDERR_FILENO);
+                    close(fd);
+                }
+                setpgid(0, 0);
+                execvp(cmd[0], cmd);
+                fprintf(stderr, "reel-seeds: cannot run %s: %s\n", cmd[0], strerror(errno));
+                _exit(127);
+            }
+            j->pid = pid;
+            j->started = now_s();
+            nrunning++;
+        }
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid == 0) {
+            /* Nothing finished: enforce timeouts, then wait a little. */
+            double t = now_s();
+            for (int k = 0; k < nrunning; k++)
+                if (t - running[k].started > timeout_s)
+                    kill(-running[k].pid, SIGKILL);
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("reel-seeds: waitpid");
+            return 2;
+        }
+        int k = 0;
+        while (k < nrunning && running[k].pid != pid)
+            k++;
+        if (k == nrunning)
+            continue;
+        job j = running[k];
+        running[k] = running[--nrunning];
+        done++;
+        bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (!ok) {
+            if (failed_count < failures_listed_max)
+                failed[failed_count] = j.seed;
+            failed_count++;
+            if (tty && !quiet)
+                fprintf(stderr, "\r\033[K");
+            if (WIFSIGNALED(status))
+                fprintf(stderr, "seed %llu: killed by signal %d%s\n", (unsigned long long)j.seed,
+                        WTERMSIG(status), WTERMSIG(status) == SIGKILL ? " (timeout?)" : "");
+            else
+                fprintf(stderr, "seed %llu: exit status %d\n", (unsigned long long)j.seed,
+                        WEXITSTATUS(status));
+            if (logdir) {
+                char dst[512];
+                snprintf(dst, sizeof dst, "%s/seed-%llu.log", logdir, (unsigned long long)j.seed);
+                if (rename(j.out_path, dst) != 0)
+                    dump_file(j.out_path);
+            } else if (failed_count <= 3) {
+                dump_file(j.out_path); /* the first few failures' output */
+            }
+        }
+        unlink(j.out_path);
+        if (!quiet) {
+            double el = now_s() - t0;
+            fprintf(stderr, "%s[%llu/%llu] %llu failed, %.1f s elapsed, %.1f seeds/s%s",
+                    tty ? "\r\033[K" : "", (unsigned long long)done, (unsigned long long)total,
+                    (unsigned long long)failed_count, el, el > 0 ? (double)done / el : 0.0,
+                    tty ? "" : "\n");
+        }
+    }
+    rmdir(tmpdir);
+    if (!quiet && tty)
+        fprintf(stderr, "\n");
+    printf("reel-seeds: %llu seeds (shard %llu/%llu of %llu..%llu), %llu passed, %llu failed\n",
+           (unsigned long long)total, (unsigned long long)shard_k, (unsigned long long)shard_n,
+           (unsigned long long)first, (unsigned long long)last,
+           (unsigned long long)(total - failed_count), (unsigned long long)failed_count);
+    if (failed_count) {
+        uint64_t listed = failed_count < failures_listed_max ? failed_count : failures_listed_max;
+        qsort(failed, listed, sizeof *failed, cmp_u64);
+        printf("failing seeds:");
+        for (uint64_t k = 0; k < failed_count && k < failures_listed_max; k++)
+            printf(" %llu", (unsigned long long)failed[k]);
+        printf("\nrerun one with: REEL_SEED=%llu", (unsigned long long)failed[0]);
+        for (char **c = cmd; *c; c++)
+            printf(" %s", *c);
+        printf("\n");
+    }
+    free(failed);
+    return failed_count ? 1 : 0;
+}
