@@ -371,7 +371,7 @@ size_t rt_decode(const uint8_t *p0, const uint8_t *end, reel_trace_record *rec, 
     } while (0)
     if (mask & RT_F_FD) {
         GET(v);
-        if (v < -1 || v > INT32_MAX) {
+        if (v < INT32_MIN || v > INT32_MAX) { /* any int the program passed, -5 included */
             *why = "descriptor out of range";
             return 0;
         }

@@ -485,6 +485,30 @@ static void test_malformed_records_in_a_valid_block_are_rejected(void **state)
     }
 }
 
+/* A program may hand the backend any int as a descriptor (adopt(-5) in an
+ * error test): it is recorded and read back as given, not as corruption. */
+static void test_negative_descriptors_the_program_passed_round_trip(void **state)
+{
+    (void)state;
+    char path[256];
+    th_trace_path(path, sizeof path, "negfd");
+    reel_trace_record recs[3] = {
+        {.op = REEL_TRACE_ADOPT, .fd = -5, .result = -EBADF},
+        {.op = REEL_TRACE_CLOSE, .fd = INT32_MIN, .result = -EBADF},
+        {.op = REEL_TRACE_CLOSE, .fd = -1, .result = -EBADF},
+    };
+    write_trace(path, recs, 3, true);
+    reel_trace_reader *r;
+    assert_int_equal(reel_trace_open(&r, path, NULL, 0), 0);
+    reel_trace_record rec;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(reel_trace_next(r, &rec), 1);
+        assert_int_equal(rec.fd, recs[i].fd);
+    }
+    reel_trace_close(r);
+    unlink(path);
+}
+
 static void test_writer_enforces_record_limits(void **state)
 {
     (void)state;
@@ -567,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_header_problems_are_named),
         cmocka_unit_test(test_trace_without_end_record_says_the_recording_did_not_finish),
         cmocka_unit_test(test_malformed_records_in_a_valid_block_are_rejected),
+        cmocka_unit_test(test_negative_descriptors_the_program_passed_round_trip),
         cmocka_unit_test(test_writer_enforces_record_limits),
         cmocka_unit_test(test_format_shows_call_answer_and_bytes),
     };
