@@ -48,6 +48,7 @@ typedef struct recorder {
     pthread_t loop_thread;         /* the thread that last polled */
     bool have_thread;
     bool finished;                 /* end / exit record written */
+    bool forked;                   /* this is a child after fork(): record nothing */
     uint8_t *scratch;              /* rt_data_bytes_max: gathered readv bytes, answers */
     struct recorder *next_live;
 } recorder;
@@ -75,7 +76,23 @@ static void flush_at_exit(void)
     pthread_mutex_unlock(&live_lock);
 }
 
-static void register_atexit(void) { atexit(flush_at_exit); }
+/* fork(): the child shares the trace file (and its offset) with the
+ * parent, so its records would interleave with the parent's and its copy
+ * of the block being filled would be written twice: it records nothing. */
+static void before_fork(void) { pthread_mutex_lock(&live_lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&live_lock); }
+static void after_fork_child(void)
+{
+    for (recorder *r = live_head; r; r = r->next_live)
+        r->forked = true;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void register_atexit(void)
+{
+    atexit(flush_at_exit);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
 
 static void live_add(recorder *r)
 {
@@ -111,7 +128,7 @@ static void record_failed(recorder *r, int rc)
 
 static inline void emit(recorder *r, const reel_trace_record *rec)
 {
-    if (__builtin_expect(r->failed || r->finished, 0))
+    if (__builtin_expect(r->failed || r->finished || r->forked, 0))
         return;
     int rc = rt_writer_append(r->w, rec);
     if (rc < 0)
@@ -120,7 +137,7 @@ static inline void emit(recorder *r, const reel_trace_record *rec)
 
 static void finish(recorder *r, uint32_t op)
 {
-    if (r->finished || r->failed)
+    if (r->finished || r->failed || r->forked)
         return;
     reel_trace_record t = {.op = op, .fd = -1, .arg = {(int64_t)r->callbacks, (int64_t)r->cb_hash}};
     emit(r, &t);
@@ -181,7 +198,7 @@ static int r_poll(reel_backend *b, reel_event *events, int max_events, int64_t t
     r->have_thread = true;
     uint64_t t0 = r->in->now_ns(r->inner);
     /* About to block: put what is buffered on disk if it has waited long. */
-    if (timeout_ns != 0 && !r->failed && rt_writer_pending(r->w) &&
+    if (timeout_ns != 0 && !r->failed && !r->forked && rt_writer_pending(r->w) &&
         t0 - r->last_flush_ns >= RT_FLUSH_INTERVAL_NS) {
         int rc = rt_writer_flush(r->w);
         if (rc < 0)
@@ -694,7 +711,10 @@ static void r_destroy(reel_backend *b)
     recorder *r = REC(b);
     live_remove(r);
     finish(r, REEL_TRACE_END);
-    rt_writer_close(r->w, !r->failed);
+    if (r->forked)
+        rt_writer_abandon(r->w);
+    else
+        rt_writer_close(r->w, !r->failed);
     reel_backend_destroy(r->inner);
     free(r->sites);
     free(r->scratch);
@@ -756,6 +776,8 @@ int reel_recorder_flush(reel_backend *b)
     recorder *r = REC(b);
     if (r->failed)
         return -EIO;
+    if (r->forked)
+        return -ECHILD;
     return rt_writer_flush(r->w);
 }
 

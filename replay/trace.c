@@ -557,6 +557,15 @@ uint64_t rt_writer_records(const rt_writer *w) { return w->records; }
 uint64_t rt_writer_bytes(const rt_writer *w) { return w->bytes + (w->len ? rt_block_header_bytes + w->len : 0); }
 size_t rt_writer_buffer_bytes(const rt_writer *w) { (void)w; return rt_block_header_bytes + rt_block_bytes_max; }
 
+void rt_writer_abandon(rt_writer *w)
+{
+    if (!w)
+        return;
+    close(w->fd); /* the parent's blocks are the parent's to write */
+    free(w->buf);
+    free(w);
+}
+
 int rt_writer_close(rt_writer *w, bool sync)
 {
     if (!w)

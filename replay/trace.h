@@ -187,6 +187,9 @@ bool rt_writer_pending(const rt_writer *w);
 uint64_t rt_writer_records(const rt_writer *w);
 uint64_t rt_writer_bytes(const rt_writer *w);     /* file bytes written so far */
 size_t rt_writer_buffer_bytes(const rt_writer *w); /* memory held: constant */
+/* In a child after fork(): close and free without writing anything (the
+ * block being filled is the parent's, and so is the file offset). */
+void rt_writer_abandon(rt_writer *w);
 /* Flush, optionally fsync, close and free. Returns the first error. */
 int rt_writer_close(rt_writer *w, bool sync);
 

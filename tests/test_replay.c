@@ -1243,6 +1243,48 @@ static void test_process_exiting_without_closing_its_loop_leaves_a_whole_trace(v
     unlink(path);
 }
 
+/* A child forked from a recording process records nothing (its records
+ * would interleave with the parent's) and exits without waiting for the
+ * parent's writer thread; the parent's trace stays whole. */
+static void test_forked_child_leaves_the_parents_recording_alone(void **state)
+{
+    (void)state;
+    char path[256];
+    th_trace_path(path, sizeof path, "fork");
+    reel_loop *loop = open_loop(REC, path);
+    int n = 0;
+    reel_loop_call_soon(loop, count_cb, &n, NULL);
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        reel_loop_call_soon(loop, count_cb, &n, NULL);
+        reel_loop_stop(loop);
+        reel_loop_run_forever(loop);
+        if (reel_recorder_flush(reel_loop_backend(loop)) != -ECHILD)
+            _exit(3);
+        exit(0); /* runs the atexit flush: must not wait for a writer */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    reel_loop_free(loop);
+    assert_true(th_trace_count(path) > 0);
+    reel_trace_reader *rd;
+    assert_int_equal(reel_trace_open(&rd, path, NULL, 0), 0);
+    reel_trace_record rec;
+    int rc, callbacks = 0;
+    while ((rc = reel_trace_next(rd, &rec)) == 1)
+        callbacks += rec.op == REEL_TRACE_CALLBACK;
+    assert_int_equal(rc, 0);
+    assert_int_equal(callbacks, 1); /* the parent's one callback, none of the child's */
+    reel_trace_close(rd);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1263,6 +1305,7 @@ int main(void)
         cmocka_unit_test(test_environment_switches_record_and_replay_unmodified_loops),
         cmocka_unit_test(test_flush_puts_everything_so_far_on_disk_while_recording),
         cmocka_unit_test(test_process_exiting_without_closing_its_loop_leaves_a_whole_trace),
+        cmocka_unit_test(test_forked_child_leaves_the_parents_recording_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
