@@ -55,6 +55,23 @@ typedef struct recorder {
 
 #define REC(b) ((recorder *)(b))
 
+/* Field by field: a designated initializer of this 144-byte struct becomes
+ * `rep stos` with GCC, whose start-up cost showed in the recording overhead
+ * (every recorded call makes one record). */
+static inline void rec_init(reel_trace_record *r, uint32_t op, int fd)
+{
+    r->index = r->offset = 0;
+    r->op = op;
+    r->fd = fd;
+    r->arg[0] = r->arg[1] = r->arg[2] = r->arg[3] = r->arg[4] = r->arg[5] = 0;
+    r->result = 0;
+    r->time_ns = 0;
+    r->data = r->addr = NULL;
+    r->data_len = r->addr_len = 0;
+    r->func = r->file = NULL;
+    r->line = 0;
+}
+
 /* ------------------------------------------------- live list, atexit */
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -139,7 +156,10 @@ static void finish(recorder *r, uint32_t op)
 {
     if (r->finished || r->failed || r->forked)
         return;
-    reel_trace_record t = {.op = op, .fd = -1, .arg = {(int64_t)r->callbacks, (int64_t)r->cb_hash}};
+    reel_trace_record t;
+    rec_init(&t, op, -1);
+    t.arg[0] = (int64_t)r->callbacks;
+    t.arg[1] = (int64_t)r->cb_hash;
     emit(r, &t);
     r->finished = true;
     if (!r->failed) {
@@ -151,13 +171,16 @@ static void finish(recorder *r, uint32_t op)
 
 static inline uint32_t clamp_len(size_t n, size_t max) { return (uint32_t)(n < max ? n : max); }
 
+
 /* --------------------------------------------------- time, randomness */
 
 static uint64_t r_now_ns(reel_backend *b)
 {
     recorder *r = REC(b);
     uint64_t t = r->in->now_ns(r->inner);
-    reel_trace_record rec = {.op = REEL_TRACE_NOW, .fd = -1, .result = (int64_t)t};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_NOW, -1);
+    rec.result = (int64_t)t;
     emit(r, &rec);
     return t;
 }
@@ -169,8 +192,12 @@ static int r_random(reel_backend *b, void *buf, size_t len)
     do { /* one record per chunk: a record holds at most rt_data_bytes_max */
         size_t n = len < rt_data_bytes_max ? len : rt_data_bytes_max;
         int rc = r->in->random(r->inner, p, n);
-        reel_trace_record rec = {.op = REEL_TRACE_RANDOM, .fd = -1, .arg = {(int64_t)n}, .result = rc,
-                                 .data = p, .data_len = rc == 0 ? (uint32_t)n : 0};
+        reel_trace_record rec;
+        rec_init(&rec, REEL_TRACE_RANDOM, -1);
+        rec.arg[0] = (int64_t)n;
+        rec.result = rc;
+        rec.data = p;
+        rec.data_len = rc == 0 ? (uint32_t)n : 0;
         emit(r, &rec);
         if (rc < 0)
             return rc;
@@ -186,7 +213,11 @@ static int r_watch(reel_backend *b, int fd, uint32_t old_events, uint32_t new_ev
 {
     recorder *r = REC(b);
     int rc = r->in->watch(r->inner, fd, old_events, new_events);
-    reel_trace_record rec = {.op = REEL_TRACE_WATCH, .fd = fd, .arg = {old_events, new_events}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_WATCH, fd);
+    rec.arg[0] = old_events;
+    rec.arg[1] = new_events;
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }
@@ -208,14 +239,22 @@ static int r_poll(reel_backend *b, reel_event *events, int max_events, int64_t t
     int n = r->in->poll(r->inner, events, max_events, timeout_ns);
     uint64_t t1 = r->in->now_ns(r->inner);
     uint64_t posted = atomic_load(&r->posted);
-    reel_trace_record rec = {.op = REEL_TRACE_POLL, .fd = -1,
-                             .arg = {max_events, timeout_ns, (int64_t)(t1 - t0)},
-                             .result = n, .time_ns = t0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_POLL, -1);
+    rec.arg[0] = max_events;
+    rec.arg[1] = timeout_ns;
+    rec.arg[2] = (int64_t)(t1 - t0);
+    rec.result = n;
+    rec.time_ns = t0;
     emit(r, &rec);
     for (int i = 0; i < n; i++) {
         const reel_event *ev = &events[i];
-        reel_trace_record e = {.op = REEL_TRACE_EVENT, .fd = -1,
-                               .arg = {ev->kind, ev->events, ev->id, ev->value}};
+        reel_trace_record e;
+        rec_init(&e, REEL_TRACE_EVENT, -1);
+        e.arg[0] = ev->kind;
+        e.arg[1] = ev->events;
+        e.arg[2] = ev->id;
+        e.arg[3] = ev->value;
         if (ev->kind == REEL_EV_WAKE) {
             e.arg[4] = (int64_t)posted;
             r->posted_at_wake = posted;
@@ -263,8 +302,10 @@ static size_t r_admit_posted(reel_backend *b, size_t queued)
     if (take > allowed)
         take = (size_t)allowed;
     r->admitted += take;
-    reel_trace_record rec = {.op = REEL_TRACE_ADMIT, .fd = -1, .arg = {(int64_t)queued},
-                             .result = (int64_t)take};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_ADMIT, -1);
+    rec.arg[0] = (int64_t)queued;
+    rec.result = (int64_t)take;
     emit(r, &rec);
     return take;
 }
@@ -324,8 +365,12 @@ static uint32_t site_id(recorder *r, const char *func, const char *file, int lin
     memcpy(text + fl + 1, file, gl);
     text[fl + 1 + gl] = 0;
     uint32_t id = ++r->nsites;
-    reel_trace_record rec = {.op = REEL_TRACE_SITE, .fd = -1, .arg = {id, line}, .data = text,
-                             .data_len = (uint32_t)(fl + gl + 2)};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_SITE, -1);
+    rec.arg[0] = id;
+    rec.arg[1] = line;
+    rec.data = text;
+    rec.data_len = (uint32_t)(fl + gl + 2);
     emit(r, &rec);
     uint32_t j = site_hash(func, file, line) & (r->sites_cap - 1);
     while (r->sites[j].id)
@@ -341,8 +386,10 @@ static void r_callback(reel_backend *b, const char *func, const char *file, int 
     r->cb_hash = reel_callback_hash_step(r->cb_hash, func);
     if (!r->failed && !r->finished) {
         uint32_t id = site_id(r, func, file, line);
-        reel_trace_record rec = {.op = REEL_TRACE_CALLBACK, .fd = -1, .arg = {id},
-                                 .time_ns = r->in->now_ns(r->inner)};
+        reel_trace_record rec;
+        rec_init(&rec, REEL_TRACE_CALLBACK, -1);
+        rec.arg[0] = id;
+        rec.time_ns = r->in->now_ns(r->inner);
         emit(r, &rec);
     }
     if (r->in->callback)
@@ -355,7 +402,12 @@ static int r_socket(reel_backend *b, int domain, int type, int protocol)
 {
     recorder *r = REC(b);
     int fd = r->in->socket(r->inner, domain, type, protocol);
-    reel_trace_record rec = {.op = REEL_TRACE_SOCKET, .fd = -1, .arg = {domain, type, protocol}, .result = fd};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_SOCKET, -1);
+    rec.arg[0] = domain;
+    rec.arg[1] = type;
+    rec.arg[2] = protocol;
+    rec.result = fd;
     emit(r, &rec);
     return fd;
 }
@@ -364,8 +416,13 @@ static int r_socketpair(reel_backend *b, int domain, int type, int protocol, int
 {
     recorder *r = REC(b);
     int rc = r->in->socketpair(r->inner, domain, type, protocol, fds);
-    reel_trace_record rec = {.op = REEL_TRACE_SOCKETPAIR, .fd = rc == 0 ? fds[0] : -1,
-                             .arg = {domain, type, protocol, rc == 0 ? fds[1] : -1}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_SOCKETPAIR, rc == 0 ? fds[0] : -1);
+    rec.arg[0] = domain;
+    rec.arg[1] = type;
+    rec.arg[2] = protocol;
+    rec.arg[3] = rc == 0 ? fds[1] : -1;
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }
@@ -374,8 +431,10 @@ static int r_pipe(reel_backend *b, int fds[2])
 {
     recorder *r = REC(b);
     int rc = r->in->pipe(r->inner, fds);
-    reel_trace_record rec = {.op = REEL_TRACE_PIPE, .fd = rc == 0 ? fds[0] : -1,
-                             .arg = {rc == 0 ? fds[1] : -1}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_PIPE, rc == 0 ? fds[0] : -1);
+    rec.arg[0] = rc == 0 ? fds[1] : -1;
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }
@@ -384,7 +443,9 @@ static int r_close(reel_backend *b, int fd)
 {
     recorder *r = REC(b);
     int rc = r->in->close(r->inner, fd);
-    reel_trace_record rec = {.op = REEL_TRACE_CLOSE, .fd = fd, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_CLOSE, fd);
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }
@@ -393,7 +454,9 @@ static int r_adopt(reel_backend *b, int fd)
 {
     recorder *r = REC(b);
     int rc = r->in->adopt(r->inner, fd);
-    reel_trace_record rec = {.op = REEL_TRACE_ADOPT, .fd = fd, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_ADOPT, fd);
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }
@@ -402,8 +465,11 @@ static int r_bind(reel_backend *b, int fd, const struct sockaddr *addr, socklen_
 {
     recorder *r = REC(b);
     int rc = r->in->bind(r->inner, fd, addr, len);
-    reel_trace_record rec = {.op = REEL_TRACE_BIND, .fd = fd, .result = rc, .addr = (const uint8_t *)addr,
-                             .addr_len = addr ? clamp_len(len, rt_addr_bytes_max) : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_BIND, fd);
+    rec.result = rc;
+    rec.addr = (const uint8_t *)addr;
+    rec.addr_len = addr ? clamp_len(len, rt_addr_bytes_max) : 0;
     emit(r, &rec);
     return rc;
 }
@@ -412,7 +478,10 @@ static int r_listen(reel_backend *b, int fd, int backlog)
 {
     recorder *r = REC(b);
     int rc = r->in->listen(r->inner, fd, backlog);
-    reel_trace_record rec = {.op = REEL_TRACE_LISTEN, .fd = fd, .arg = {backlog}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_LISTEN, fd);
+    rec.arg[0] = backlog;
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }
@@ -422,7 +491,11 @@ static int r_accept(reel_backend *b, int fd, struct sockaddr *addr, socklen_t *l
     recorder *r = REC(b);
     socklen_t len_in = addr && len ? *len : 0;
     int nfd = r->in->accept(r->inner, fd, addr, len);
-    reel_trace_record rec = {.op = REEL_TRACE_ACCEPT, .fd = fd, .arg = {addr != NULL, len_in}, .result = nfd};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_ACCEPT, fd);
+    rec.arg[0] = addr != NULL;
+    rec.arg[1] = len_in;
+    rec.result = nfd;
     if (nfd >= 0 && addr && len) {
         rec.arg[2] = *len;
         rec.addr = (const uint8_t *)addr;
@@ -436,8 +509,11 @@ static int r_connect(reel_backend *b, int fd, const struct sockaddr *addr, sockl
 {
     recorder *r = REC(b);
     int rc = r->in->connect(r->inner, fd, addr, len);
-    reel_trace_record rec = {.op = REEL_TRACE_CONNECT, .fd = fd, .result = rc, .addr = (const uint8_t *)addr,
-                             .addr_len = addr ? clamp_len(len, rt_addr_bytes_max) : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_CONNECT, fd);
+    rec.result = rc;
+    rec.addr = (const uint8_t *)addr;
+    rec.addr_len = addr ? clamp_len(len, rt_addr_bytes_max) : 0;
     emit(r, &rec);
     return rc;
 }
@@ -446,7 +522,10 @@ static int r_shutdown(reel_backend *b, int fd, int how)
 {
     recorder *r = REC(b);
     int rc = r->in->shutdown(r->inner, fd, how);
-    reel_trace_record rec = {.op = REEL_TRACE_SHUTDOWN, .fd = fd, .arg = {how}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_SHUTDOWN, fd);
+    rec.arg[0] = how;
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }
@@ -455,8 +534,12 @@ static ssize_t r_read(reel_backend *b, int fd, void *buf, size_t len)
 {
     recorder *r = REC(b);
     ssize_t n = r->in->read(r->inner, fd, buf, len < rt_data_bytes_max ? len : rt_data_bytes_max);
-    reel_trace_record rec = {.op = REEL_TRACE_READ, .fd = fd, .arg = {(int64_t)len}, .result = n,
-                             .data = buf, .data_len = n > 0 ? (uint32_t)n : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_READ, fd);
+    rec.arg[0] = (int64_t)len;
+    rec.result = n;
+    rec.data = buf;
+    rec.data_len = n > 0 ? (uint32_t)n : 0;
     emit(r, &rec);
     return n;
 }
@@ -466,9 +549,13 @@ static ssize_t r_write(reel_backend *b, int fd, const void *buf, size_t len)
     recorder *r = REC(b);
     ssize_t n = r->in->write(r->inner, fd, buf, len);
     size_t accepted = n > 0 ? (size_t)n : 0;
-    reel_trace_record rec = {.op = REEL_TRACE_WRITE, .fd = fd,
-                             .arg = {(int64_t)len, rt_crc32c(0, buf, accepted)}, .result = n,
-                             .data = buf, .data_len = clamp_len(len, rt_write_preview_bytes)};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_WRITE, fd);
+    rec.arg[0] = (int64_t)len;
+    rec.arg[1] = rt_crc32c(0, buf, accepted);
+    rec.result = n;
+    rec.data = buf;
+    rec.data_len = clamp_len(len, rt_write_preview_bytes);
     emit(r, &rec);
     return n;
 }
@@ -493,9 +580,13 @@ static ssize_t r_readv(reel_backend *b, int fd, const struct iovec *iov, int iov
         memcpy(r->scratch + at, v[i].iov_base, k);
         at += k;
     }
-    reel_trace_record rec = {.op = REEL_TRACE_READV, .fd = fd,
-                             .arg = {iovcnt, (int64_t)rt_iov_total(iov, iovcnt)}, .result = n,
-                             .data = r->scratch, .data_len = (uint32_t)got};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_READV, fd);
+    rec.arg[0] = iovcnt;
+    rec.arg[1] = (int64_t)rt_iov_total(iov, iovcnt);
+    rec.result = n;
+    rec.data = r->scratch;
+    rec.data_len = (uint32_t)got;
     emit(r, &rec);
     return n;
 }
@@ -507,9 +598,14 @@ static ssize_t r_writev(reel_backend *b, int fd, const struct iovec *iov, int io
     uint8_t preview[rt_write_preview_bytes];
     uint32_t plen;
     uint32_t crc = rt_iov_crc(iov, iovcnt, n > 0 ? (size_t)n : 0, preview, &plen);
-    reel_trace_record rec = {.op = REEL_TRACE_WRITEV, .fd = fd,
-                             .arg = {iovcnt, (int64_t)rt_iov_total(iov, iovcnt), crc}, .result = n,
-                             .data = preview, .data_len = plen};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_WRITEV, fd);
+    rec.arg[0] = iovcnt;
+    rec.arg[1] = (int64_t)rt_iov_total(iov, iovcnt);
+    rec.arg[2] = crc;
+    rec.result = n;
+    rec.data = preview;
+    rec.data_len = plen;
     emit(r, &rec);
     return n;
 }
@@ -521,9 +617,15 @@ static ssize_t r_recvfrom(reel_backend *b, int fd, void *buf, size_t len, int fl
     socklen_t len_in = addr && addrlen ? *addrlen : 0;
     ssize_t n = r->in->recvfrom(r->inner, fd, buf, len < rt_data_bytes_max ? len : rt_data_bytes_max,
                                 flags, addr, addrlen);
-    reel_trace_record rec = {.op = REEL_TRACE_RECVFROM, .fd = fd,
-                             .arg = {(int64_t)len, flags, addr != NULL, len_in}, .result = n,
-                             .data = buf, .data_len = n > 0 ? (uint32_t)n : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_RECVFROM, fd);
+    rec.arg[0] = (int64_t)len;
+    rec.arg[1] = flags;
+    rec.arg[2] = addr != NULL;
+    rec.arg[3] = len_in;
+    rec.result = n;
+    rec.data = buf;
+    rec.data_len = n > 0 ? (uint32_t)n : 0;
     if (n >= 0 && addr && addrlen) {
         rec.arg[4] = *addrlen;
         rec.addr = (const uint8_t *)addr;
@@ -538,11 +640,16 @@ static ssize_t r_sendto(reel_backend *b, int fd, const void *buf, size_t len, in
 {
     recorder *r = REC(b);
     ssize_t n = r->in->sendto(r->inner, fd, buf, len, flags, addr, addrlen);
-    reel_trace_record rec = {.op = REEL_TRACE_SENDTO, .fd = fd,
-                             .arg = {(int64_t)len, flags, rt_crc32c(0, buf, n > 0 ? (size_t)n : 0)},
-                             .result = n, .data = buf, .data_len = clamp_len(len, rt_write_preview_bytes),
-                             .addr = (const uint8_t *)addr,
-                             .addr_len = addr ? clamp_len(addrlen, rt_addr_bytes_max) : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_SENDTO, fd);
+    rec.arg[0] = (int64_t)len;
+    rec.arg[1] = flags;
+    rec.arg[2] = rt_crc32c(0, buf, n > 0 ? (size_t)n : 0);
+    rec.result = n;
+    rec.data = buf;
+    rec.data_len = clamp_len(len, rt_write_preview_bytes);
+    rec.addr = (const uint8_t *)addr;
+    rec.addr_len = addr ? clamp_len(addrlen, rt_addr_bytes_max) : 0;
     emit(r, &rec);
     return n;
 }
@@ -552,8 +659,13 @@ static ssize_t r_sendfile(reel_backend *b, int out_fd, int in_fd, int64_t *offse
     recorder *r = REC(b);
     int64_t off_in = offset ? *offset : -1;
     ssize_t n = r->in->sendfile(r->inner, out_fd, in_fd, offset, count);
-    reel_trace_record rec = {.op = REEL_TRACE_SENDFILE, .fd = out_fd,
-                             .arg = {in_fd, off_in, (int64_t)count, offset ? *offset : -1}, .result = n};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_SENDFILE, out_fd);
+    rec.arg[0] = in_fd;
+    rec.arg[1] = off_in;
+    rec.arg[2] = (int64_t)count;
+    rec.arg[3] = offset ? *offset : -1;
+    rec.result = n;
     emit(r, &rec);
     return n;
 }
@@ -561,7 +673,10 @@ static ssize_t r_sendfile(reel_backend *b, int out_fd, int in_fd, int64_t *offse
 static void name_record(recorder *r, uint32_t op, int fd, socklen_t len_in, int rc,
                         const struct sockaddr *addr, const socklen_t *len)
 {
-    reel_trace_record rec = {.op = op, .fd = fd, .arg = {len_in}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, op, fd);
+    rec.arg[0] = len_in;
+    rec.result = rc;
     if (rc == 0 && addr && len) {
         rec.arg[1] = *len;
         rec.addr = (const uint8_t *)addr;
@@ -592,8 +707,13 @@ static int r_setsockopt(reel_backend *b, int fd, int level, int name, const void
 {
     recorder *r = REC(b);
     int rc = r->in->setsockopt(r->inner, fd, level, name, val, len);
-    reel_trace_record rec = {.op = REEL_TRACE_SETSOCKOPT, .fd = fd, .arg = {level, name}, .result = rc,
-                             .data = val, .data_len = val ? clamp_len(len, rt_data_bytes_max) : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_SETSOCKOPT, fd);
+    rec.arg[0] = level;
+    rec.arg[1] = name;
+    rec.result = rc;
+    rec.data = val;
+    rec.data_len = val ? clamp_len(len, rt_data_bytes_max) : 0;
     emit(r, &rec);
     return rc;
 }
@@ -603,7 +723,12 @@ static int r_getsockopt(reel_backend *b, int fd, int level, int name, void *val,
     recorder *r = REC(b);
     socklen_t len_in = len ? *len : 0;
     int rc = r->in->getsockopt(r->inner, fd, level, name, val, len);
-    reel_trace_record rec = {.op = REEL_TRACE_GETSOCKOPT, .fd = fd, .arg = {level, name, len_in}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_GETSOCKOPT, fd);
+    rec.arg[0] = level;
+    rec.arg[1] = name;
+    rec.arg[2] = len_in;
+    rec.result = rc;
     if (rc == 0 && val && len) {
         rec.data = val;
         rec.data_len = clamp_len(*len < len_in ? *len : len_in, rt_data_bytes_max);
@@ -616,8 +741,11 @@ static int r_unlink(reel_backend *b, const char *path)
 {
     recorder *r = REC(b);
     int rc = r->in->unlink(r->inner, path);
-    reel_trace_record rec = {.op = REEL_TRACE_UNLINK, .fd = -1, .result = rc, .data = (const uint8_t *)path,
-                             .data_len = path ? clamp_len(strlen(path) + 1, rt_data_bytes_max) : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_UNLINK, -1);
+    rec.result = rc;
+    rec.data = (const uint8_t *)path;
+    rec.data_len = path ? clamp_len(strlen(path) + 1, rt_data_bytes_max) : 0;
     emit(r, &rec);
     return rc;
 }
@@ -626,8 +754,13 @@ static ssize_t r_pread(reel_backend *b, int fd, void *buf, size_t len, int64_t o
 {
     recorder *r = REC(b);
     ssize_t n = r->in->pread(r->inner, fd, buf, len < rt_data_bytes_max ? len : rt_data_bytes_max, offset);
-    reel_trace_record rec = {.op = REEL_TRACE_PREAD, .fd = fd, .arg = {(int64_t)len, offset}, .result = n,
-                             .data = buf, .data_len = n > 0 ? (uint32_t)n : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_PREAD, fd);
+    rec.arg[0] = (int64_t)len;
+    rec.arg[1] = offset;
+    rec.result = n;
+    rec.data = buf;
+    rec.data_len = n > 0 ? (uint32_t)n : 0;
     emit(r, &rec);
     return n;
 }
@@ -638,9 +771,13 @@ static int r_stat(reel_backend *b, const char *path, uint32_t *mode, uint64_t *i
     uint32_t m = 0;
     uint64_t i = 0;
     int rc = r->in->stat(r->inner, path, &m, &i);
-    reel_trace_record rec = {.op = REEL_TRACE_STAT, .fd = -1, .arg = {m, (int64_t)i}, .result = rc,
-                             .data = (const uint8_t *)path,
-                             .data_len = path ? clamp_len(strlen(path) + 1, rt_data_bytes_max) : 0};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_STAT, -1);
+    rec.arg[0] = m;
+    rec.arg[1] = (int64_t)i;
+    rec.result = rc;
+    rec.data = (const uint8_t *)path;
+    rec.data_len = path ? clamp_len(strlen(path) + 1, rt_data_bytes_max) : 0;
     emit(r, &rec);
     if (mode)
         *mode = m;
@@ -655,7 +792,8 @@ static int r_submit(reel_backend *b, reel_backend_req *req)
 {
     recorder *r = REC(b);
     int rc = r->in->submit(r->inner, req);
-    reel_trace_record rec = {.fd = -1};
+    reel_trace_record rec;
+    rec_init(&rec, 0, -1);
     rt_submit_fields(req, &rec, r->scratch, rt_data_bytes_max);
     rec.result = rc;
     emit(r, &rec);
@@ -672,7 +810,8 @@ static int r_spawn(reel_backend *b, const reel_spawn_opts *opts, int *pid)
 {
     recorder *r = REC(b);
     int rc = r->in->spawn(r->inner, opts, pid);
-    reel_trace_record rec = {.fd = -1};
+    reel_trace_record rec;
+    rec_init(&rec, 0, -1);
     rt_spawn_fields(opts, &rec, r->scratch, rt_data_bytes_max);
     rec.result = rc;
     rec.arg[0] = rc == 0 && pid ? *pid : 0;
@@ -684,7 +823,11 @@ static int r_kill(reel_backend *b, int pid, int sig)
 {
     recorder *r = REC(b);
     int rc = r->in->kill(r->inner, pid, sig);
-    reel_trace_record rec = {.op = REEL_TRACE_KILL, .fd = -1, .arg = {pid, sig}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_KILL, -1);
+    rec.arg[0] = pid;
+    rec.arg[1] = sig;
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }
@@ -693,7 +836,11 @@ static int r_signal_watch(reel_backend *b, int signo, bool on)
 {
     recorder *r = REC(b);
     int rc = r->in->signal_watch(r->inner, signo, on);
-    reel_trace_record rec = {.op = REEL_TRACE_SIGNAL_WATCH, .fd = -1, .arg = {signo, on}, .result = rc};
+    reel_trace_record rec;
+    rec_init(&rec, REEL_TRACE_SIGNAL_WATCH, -1);
+    rec.arg[0] = signo;
+    rec.arg[1] = on;
+    rec.result = rc;
     emit(r, &rec);
     return rc;
 }

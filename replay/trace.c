@@ -20,6 +20,7 @@
 static uint32_t crc_table[8][256];
 static bool crc_hw;
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static int crc_ready; /* set (release) once crc_init ran: skips pthread_once */
 
 static void crc_init(void)
 {
@@ -36,6 +37,7 @@ static void crc_init(void)
     __builtin_cpu_init();
     crc_hw = __builtin_cpu_supports("sse4.2");
 #endif
+    __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
 }
 
 static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
@@ -83,7 +85,8 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const ui
 
 uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len)
 {
-    pthread_once(&crc_once, crc_init);
+    if (__builtin_expect(!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE), 0))
+        pthread_once(&crc_once, crc_init);
     uint32_t c = ~crc;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (crc_hw)
