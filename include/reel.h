@@ -14,5 +14,8 @@
 #include "reel/transport.h"
 #include "reel/server.h"
 #include "reel/net.h"
+#include "reel/executor.h"
+#include "reel/signal.h"
+#include "reel/subprocess.h"
 
 #endif

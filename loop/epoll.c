@@ -1,13 +1,21 @@
 /* loop/epoll.c — the real backend: Linux epoll, eventfd for the wake
- * channel, the monotonic clock, getrandom. This is the only file in the
- * library that makes system calls (DESIGN.md, "The one seam"). */
+ * channel, the monotonic clock, getrandom, a worker pool for blocking
+ * requests, signals through a process-wide handler, children through
+ * posix_spawn and pidfds. This is the only file in the library that makes
+ * system calls (DESIGN.md, "The one seam"). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -18,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,11 +34,16 @@
 #include "reel/backend.h"
 #include "reel/error.h"
 
-/* The worker pool behind submit(): a few threads, started on demand, run
+extern char **environ;
+
+/* The worker pool behind submit(): threads started on demand (one more
+ * whenever a request finds none idle, up to eb_pool_threads_max) run
  * getaddrinfo / getnameinfo / jobs; finished requests wait in `done` until
- * poll() reports them, signalled through their own eventfd. */
+ * poll() reports them, signalled through their own eventfd. How many jobs
+ * run at once is decided above the seam (the executors' max_workers,
+ * loop/executor.c); the cap here only bounds the threads. */
 enum {
-    eb_pool_threads_max = 4,
+    eb_pool_threads_max = 128,
     eb_pool_stack_bytes = 256 * 1024,
 };
 
@@ -45,18 +59,47 @@ typedef struct eb_pool {
     bool stop;
 } eb_pool;
 
+/* A child spawn() started and poll() has not reported yet. */
+typedef struct eb_child {
+    int pid;
+    int pidfd;                      /* -1: watched through SIGCHLD instead */
+} eb_child;
+
+enum { eb_signo_max = 64 };         /* signals 1..64 */
+
 typedef struct epoll_backend {
     reel_backend base;
     int epfd;
     int wakefd;
     int use_pwait2;                 /* 1 until the kernel says ENOSYS */
     eb_pool *pool;                  /* made by the first submit() */
+    /* signals: an eventfd the process-wide handler writes to, and this
+     * backend's slot in the registry (both made on first use) */
+    int sigfd;
+    int sig_slot;                   /* -1: not registered */
+    uint8_t sig_user[eb_signo_max + 1]; /* signal_watch(signo, true) */
+    int nsig_user;
+    bool sig_chld;                  /* SIGCHLD watched for fallback children */
+    bool chld_check;                /* fallback children may have exited */
+    /* children */
+    eb_child *children;
+    int nchildren, children_cap;
+    int nfallback;                  /* children without a pidfd */
+    bool no_pidfd;                  /* REEL_EPOLL_NO_PIDFD: SIGCHLD only */
     struct epoll_event evs[256];
 } epoll_backend;
 
 #define EB(b) ((epoll_backend *)(b))
 #define WAKE_TAG UINT64_MAX
 #define DONE_TAG (UINT64_MAX - 1)
+#define SIG_TAG (UINT64_MAX - 2)
+#define CHILD_TAG (1ull << 62)      /* | pid: a child's pidfd (bit 63 clear) */
+#define IS_CHILD_TAG(u) (((u) >> 62) == 1)
+
+static void sig_backend_detach(epoll_backend *e);
+static void children_destroy(epoll_backend *e);
+static int signals_report(epoll_backend *e, reel_event *out, int room);
+static int children_report(epoll_backend *e, int pid, reel_event *out, int room);
 
 static void pool_destroy(eb_pool *p);
 
@@ -75,6 +118,8 @@ static inline int neg_errno(void) { return errno ? -errno : -EIO; }
 static void eb_destroy(reel_backend *b)
 {
     epoll_backend *e = EB(b);
+    children_destroy(e);
+    sig_backend_detach(e);
     if (e->pool)
         pool_destroy(e->pool);
     if (e->epfd >= 0)
@@ -199,11 +244,20 @@ static int eb_poll(reel_backend *b, reel_event *out, int max_events, int64_t tim
     if (n < 0)
         return errno == EINTR ? 0 : neg_errno();
     int k = 0;
-    bool done_ready = false;
+    bool done_ready = false, sig_ready = false;
     for (int i = 0; i < n; i++) {
         struct epoll_event *ev = &e->evs[i];
         if (ev->data.u64 == DONE_TAG) {
             done_ready = true; /* reported last, in the slots left over */
+            continue;
+        }
+        if (ev->data.u64 == SIG_TAG) {
+            sig_ready = true;  /* after the descriptors, before requests */
+            continue;
+        }
+        if (IS_CHILD_TAG(ev->data.u64)) {
+            int pid = (int)(ev->data.u64 & ~CHILD_TAG);
+            k += children_report(e, pid, out + k, max_events - k);
             continue;
         }
         if (ev->data.u64 == WAKE_TAG) {
@@ -220,6 +274,8 @@ static int eb_poll(reel_backend *b, reel_event *out, int max_events, int64_t tim
         if (ev->events & (EPOLLHUP | EPOLLRDHUP)) r |= REEL_IO_HUP;
         out[k++] = (reel_event){.kind = REEL_EV_IO, .events = r, .id = (int64_t)ev->data.u64};
     }
+    if (sig_ready)
+        k += signals_report(e, out + k, max_events - k);
     if (done_ready && e->pool)
         k += pool_report(e->pool, out + k, max_events - k);
     return k;
@@ -611,7 +667,651 @@ static void eb_freeaddrinfo(reel_backend *b, struct addrinfo *ai)
 static int eb_kill(reel_backend *b, int pid, int sig)
 {
     (void)b;
+    if (pid <= 0)
+        return -EINVAL; /* never a process group: only children by pid */
     SYSRET(kill(pid, sig));
+}
+
+/* ---------------------------------------------------------------- signals
+ *
+ * One sigaction handler for the whole process, shared by every epoll
+ * backend that watches a signal, in any thread. A fixed registry holds one
+ * slot per such backend: its eventfd, which signals it wants, and a count
+ * of deliveries per signal not yet reported. The handler only does atomic
+ * loads and adds and write(2) to the eventfds — all async-signal-safe, no
+ * locks — so it may interrupt anything in any thread. The backend's poll()
+ * sees its eventfd readable and turns the counts into REEL_EV_SIGNAL.
+ *
+ * Why not signalfd: it reports a signal only while the signal is blocked
+ * in every thread of the process, or a thread that does not block it takes
+ * the signal its default way (often: the process dies). reel cannot block
+ * signals in threads the program made before the loop, or in threads of
+ * other libraries, so signalfd would work only by luck.
+ *
+ * Registration (signal_watch, backend teardown) is serialised by a mutex;
+ * a slot is released by clearing its fd and then waiting until no handler
+ * is running (g_sig_active), so a handler never writes to an eventfd that
+ * was closed and reused. The first backend to watch a signal installs the
+ * handler and keeps the previous disposition; the last to stop restores
+ * it (asyncio restores SIG_DFL, or default_int_handler for SIGINT, which
+ * is the C program's previous disposition here). */
+
+enum { eb_sig_slots_max = 64 };   /* backends watching signals at once */
+
+typedef struct eb_sig_slot {
+    atomic_int fd1;                             /* eventfd + 1; 0: free */
+    atomic_uchar want[eb_signo_max + 1];        /* signal_watch'ed */
+    atomic_uchar want_chld;                     /* SIGCHLD for fallback children */
+    atomic_uint pending[eb_signo_max + 1];      /* deliveries not reported */
+} eb_sig_slot;
+
+static eb_sig_slot g_sig_slots[eb_sig_slots_max];
+static atomic_int g_sig_active;                 /* handlers running now */
+static pthread_mutex_t g_sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_sig_refs[eb_signo_max + 1];        /* backends per signal */
+static struct sigaction g_sig_prev[eb_signo_max + 1];
+
+static void eb_sig_handler(int signo)
+{
+    int saved_errno = errno;
+    atomic_fetch_add(&g_sig_active, 1);
+    if (signo > 0 && signo <= eb_signo_max) {
+        for (int i = 0; i < eb_sig_slots_max; i++) {
+            eb_sig_slot *s = &g_sig_slots[i];
+            int fd1 = atomic_load(&s->fd1);
+            if (fd1 == 0)
+                continue;
+            if (!atomic_load(&s->want[signo]) &&
+                !(signo == SIGCHLD && atomic_load(&s->want_chld)))
+                continue;
+            atomic_fetch_add(&s->pending[signo], 1);
+            uint64_t one = 1;
+            ssize_t w = write(fd1 - 1, &one, sizeof one);
+            (void)w; /* EAGAIN: saturated, still readable */
+        }
+    }
+    atomic_fetch_sub(&g_sig_active, 1);
+    errno = saved_errno;
+}
+
+/* Called with g_sig_lock held: one more backend wants signo. */
+static int sig_ref(int signo)
+{
+    if (g_sig_refs[signo]++ > 0)
+        return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = eb_sig_handler;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | (signo == SIGCHLD ? SA_NOCLDSTOP : 0);
+    if (sigaction(signo, &sa, &g_sig_prev[signo]) < 0) {
+        g_sig_refs[signo]--;
+        return neg_errno(); /* EINVAL: SIGKILL, SIGSTOP, libc-reserved */
+    }
+    return 0;
+}
+
+static void sig_unref(int signo)
+{
+    if (g_sig_refs[signo] > 0 && --g_sig_refs[signo] == 0)
+        sigaction(signo, &g_sig_prev[signo], NULL);
+}
+
+/* Called with g_sig_lock held: give this backend an eventfd and a slot. */
+static int sig_backend_attach(epoll_backend *e)
+{
+    if (e->sig_slot >= 0)
+        return 0;
+    int slot = -1;
+    for (int i = 0; i < eb_sig_slots_max && slot < 0; i++)
+        if (atomic_load(&g_sig_slots[i].fd1) == 0)
+            slot = i;
+    if (slot < 0)
+        return -ENOSPC; /* more than eb_sig_slots_max backends with signals */
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return neg_errno();
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = SIG_TAG};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int rc = neg_errno();
+        close(fd);
+        return rc;
+    }
+    eb_sig_slot *s = &g_sig_slots[slot];
+    for (int i = 0; i <= eb_signo_max; i++) {
+        atomic_store(&s->want[i], 0);
+        atomic_store(&s->pending[i], 0);
+    }
+    atomic_store(&s->want_chld, 0);
+    atomic_store(&s->fd1, fd + 1); /* last: now handlers may use it */
+    e->sigfd = fd;
+    e->sig_slot = slot;
+    return 0;
+}
+
+/* Called with g_sig_lock held: release the slot and the eventfd once
+ * nothing needs them. */
+static void sig_backend_release(epoll_backend *e)
+{
+    if (e->sig_slot < 0 || e->nsig_user > 0 || e->sig_chld)
+        return;
+    atomic_store(&g_sig_slots[e->sig_slot].fd1, 0);
+    /* A handler that read the old fd may still be about to write to it. */
+    while (atomic_load(&g_sig_active) > 0)
+        sched_yield();
+    epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->sigfd, NULL);
+    close(e->sigfd);
+    e->sigfd = -1;
+    e->sig_slot = -1;
+}
+
+/* Backend teardown: stop watching everything. */
+static void sig_backend_detach(epoll_backend *e)
+{
+    pthread_mutex_lock(&g_sig_lock);
+    for (int signo = 1; signo <= eb_signo_max; signo++) {
+        if (!e->sig_user[signo])
+            continue;
+        sig_unref(signo);
+        atomic_store(&g_sig_slots[e->sig_slot].want[signo], 0);
+        e->sig_user[signo] = 0;
+    }
+    e->nsig_user = 0;
+    if (e->sig_chld) {
+        sig_unref(SIGCHLD);
+        atomic_store(&g_sig_slots[e->sig_slot].want_chld, 0);
+        e->sig_chld = false;
+    }
+    sig_backend_release(e);
+    pthread_mutex_unlock(&g_sig_lock);
+}
+
+static int eb_signal_watch(reel_backend *b, int signo, bool on)
+{
+    epoll_backend *e = EB(b);
+    if (signo <= 0 || signo > eb_signo_max || signo >= NSIG || signo == SIGKILL ||
+        signo == SIGSTOP)
+        return -EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&g_sig_lock);
+    if (on && !e->sig_user[signo]) {
+        rc = sig_backend_attach(e);
+        if (rc == 0) {
+            eb_sig_slot *s = &g_sig_slots[e->sig_slot];
+            atomic_store(&s->want[signo], 1);
+            rc = sig_ref(signo);
+            if (rc < 0) {
+                atomic_store(&s->want[signo], 0);
+                sig_backend_release(e);
+            } else {
+                e->sig_user[signo] = 1;
+                e->nsig_user++;
+            }
+        }
+    } else if (!on && e->sig_user[signo]) {
+        sig_unref(signo);
+        atomic_store(&g_sig_slots[e->sig_slot].want[signo], 0);
+        e->sig_user[signo] = 0;
+        e->nsig_user--;
+        sig_backend_release(e);
+    }
+    pthread_mutex_unlock(&g_sig_lock);
+    return rc;
+}
+
+/* Watch SIGCHLD for children that have no pidfd, then look at them once:
+ * one may have exited before the handler was there. */
+static int sig_chld_attach(epoll_backend *e)
+{
+    int rc = 0;
+    pthread_mutex_lock(&g_sig_lock);
+    if (!e->sig_chld) {
+        rc = sig_backend_attach(e);
+        if (rc == 0) {
+            atomic_store(&g_sig_slots[e->sig_slot].want_chld, 1);
+            rc = sig_ref(SIGCHLD);
+            if (rc < 0) {
+                atomic_store(&g_sig_slots[e->sig_slot].want_chld, 0);
+                sig_backend_release(e);
+            } else {
+                e->sig_chld = true;
+            }
+        }
+    }
+    pthread_mutex_unlock(&g_sig_lock);
+    if (rc == 0) {
+        e->chld_check = true;
+        uint64_t one = 1;
+        ssize_t w = write(e->sigfd, &one, sizeof one);
+        (void)w;
+    }
+    return rc;
+}
+
+static void sig_chld_detach(epoll_backend *e)
+{
+    pthread_mutex_lock(&g_sig_lock);
+    if (e->sig_chld) {
+        sig_unref(SIGCHLD);
+        atomic_store(&g_sig_slots[e->sig_slot].want_chld, 0);
+        e->sig_chld = false;
+        sig_backend_release(e);
+    }
+    pthread_mutex_unlock(&g_sig_lock);
+}
+
+static int children_check_fallback(epoll_backend *e, reel_event *out, int room);
+
+/* The eventfd is readable: report the counted deliveries of watched
+ * signals (one event per signal, in signal-number order), and look at
+ * fallback children after a SIGCHLD. What does not fit waits: the counts
+ * stay and the eventfd is signalled again. */
+static int signals_report(epoll_backend *e, reel_event *out, int room)
+{
+    uint64_t v;
+    while (read(e->sigfd, &v, sizeof v) == (ssize_t)sizeof v) {
+    }
+    if (e->sig_slot < 0)
+        return 0;
+    eb_sig_slot *s = &g_sig_slots[e->sig_slot];
+    int k = 0;
+    bool more = false;
+    for (int signo = 1; signo <= eb_signo_max; signo++) {
+        if (atomic_load(&s->pending[signo]) == 0)
+            continue;
+        bool user = e->sig_user[signo];
+        if (user && k == room) {
+            more = true;
+            continue;
+        }
+        unsigned n = atomic_exchange(&s->pending[signo], 0);
+        if (signo == SIGCHLD && e->sig_chld)
+            e->chld_check = true;
+        if (user && n > 0)
+            out[k++] = (reel_event){.kind = REEL_EV_SIGNAL, .id = signo, .value = (int64_t)n};
+    }
+    if (e->chld_check)
+        k += children_check_fallback(e, out + k, room - k);
+    if ((more || e->chld_check) && e->sigfd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(e->sigfd, &one, sizeof one);
+        (void)w;
+    }
+    return k;
+}
+
+/* --------------------------------------------------------------- children
+ *
+ * spawn() starts a child with posix_spawn (glibc runs it with vfork
+ * semantics and reports exec errors), after resolving the program on
+ * PATH here, so a program that does not exist is -ENOENT at once on every
+ * platform the library runs on (under Valgrind too, where vfork becomes
+ * fork and the child's exec error would be lost).
+ *
+ * Each child is watched through a pidfd (pidfd_open, Linux 5.3) in the
+ * epoll set: readable when the child exits; poll() then reaps it with
+ * waitpid and reports REEL_EV_CHILD. Without pidfds (older kernels, or
+ * REEL_EPOLL_NO_PIDFD=1) the backend watches SIGCHLD through the signal
+ * registry and, after each one, tries waitpid(pid, WNOHANG) on each of its
+ * children. Either way only the backend's own children are waited for
+ * (never waitpid(-1)), so other code's children are left alone. */
+
+static atomic_int g_no_pidfd;   /* pidfd_open said ENOSYS once */
+
+static int children_reserve(epoll_backend *e)
+{
+    if (e->nchildren < e->children_cap)
+        return 0;
+    int cap = e->children_cap ? e->children_cap * 2 : 16;
+    eb_child *c = realloc(e->children, (size_t)cap * sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    e->children = c;
+    e->children_cap = cap;
+    return 0;
+}
+
+static void child_forget(epoll_backend *e, int i)
+{
+    eb_child *c = &e->children[i];
+    if (c->pidfd >= 0) {
+        epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->pidfd, NULL);
+        close(c->pidfd);
+    } else {
+        e->nfallback--;
+    }
+    e->children[i] = e->children[--e->nchildren];
+    if (e->nfallback == 0)
+        sig_chld_detach(e);
+}
+
+/* Reap child i if it has exited; 1 and the event if so. */
+static int child_try_reap(epoll_backend *e, int i, reel_event *out)
+{
+    int status = 0;
+    pid_t r;
+    do
+        r = waitpid(e->children[i].pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    int pid = e->children[i].pid;
+    if (r < 0)  /* ECHILD: someone else reaped it; asyncio reports 255 */
+        status = 255 << 8;
+    child_forget(e, i);
+    *out = (reel_event){.kind = REEL_EV_CHILD, .id = pid, .value = status};
+    return 1;
+}
+
+/* A pidfd is readable. With no room the child stays a zombie for now and
+ * the level-triggered pidfd reports it again at the next poll. */
+static int children_report(epoll_backend *e, int pid, reel_event *out, int room)
+{
+    if (room <= 0)
+        return 0;
+    for (int i = 0; i < e->nchildren; i++)
+        if (e->children[i].pid == pid && e->children[i].pidfd >= 0)
+            return child_try_reap(e, i, out);
+    return 0;
+}
+
+static int children_check_fallback(epoll_backend *e, reel_event *out, int room)
+{
+    int k = 0;
+    e->chld_check = false;
+    for (int i = 0; i < e->nchildren;) {
+        if (e->children[i].pidfd >= 0) {
+            i++;
+            continue;
+        }
+        if (k == room) {
+            e->chld_check = true; /* look again at the next poll */
+            break;
+        }
+        if (child_try_reap(e, i, &out[k]))
+            k++; /* slot i now holds another child */
+        else
+            i++;
+    }
+    return k;
+}
+
+/* destroy(): no zombie may outlive the backend. Children still running
+ * are killed, as asyncio's subprocess transport close() kills them (the
+ * loop has closed their transports already), then waited for. */
+static void children_destroy(epoll_backend *e)
+{
+    for (int i = 0; i < e->nchildren; i++) {
+        eb_child *c = &e->children[i];
+        kill(c->pid, SIGKILL);
+        int status;
+        while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (c->pidfd >= 0)
+            close(c->pidfd);
+    }
+    e->nchildren = 0;
+    e->nfallback = 0;
+    free(e->children);
+    e->children = NULL;
+    if (e->sig_chld)
+        sig_chld_detach(e);
+}
+
+/* 0 if path is a regular file we may execute, else -errno. */
+static int check_exec(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return neg_errno();
+    if (!S_ISREG(st.st_mode))
+        return -EACCES;
+    if (access(path, X_OK) < 0)
+        return neg_errno();
+    return 0;
+}
+
+/* Check candidate `path`, relative to `cwd` when the child will chdir. */
+static int check_candidate(const char *path, const char *cwd)
+{
+    if (path[0] == '/' || !cwd)
+        return check_exec(path);
+    char full[PATH_MAX];
+    int n = snprintf(full, sizeof full, "%s/%s", cwd, path);
+    if (n < 0 || (size_t)n >= sizeof full)
+        return -ENAMETOOLONG;
+    return check_exec(full);
+}
+
+/* Find what execvp would run: `file` itself if it has a '/', else the
+ * first executable file/dir on PATH (the child's PATH if envp sets one,
+ * as subprocess.Popen does). -ENOENT if none, -EACCES if only
+ * non-executable ones. */
+static int find_program(const char *file, char *const *envp, const char *cwd, char *out,
+                        size_t cap)
+{
+    if (!file || !*file)
+        return -ENOENT;
+    if (strlen(file) >= cap)
+        return -ENAMETOOLONG;
+    if (strchr(file, '/')) {
+        int rc = check_candidate(file, cwd);
+        if (rc == 0)
+            strcpy(out, file);
+        return rc;
+    }
+    const char *path = NULL;
+    if (envp) {
+        for (char *const *v = envp; *v; v++)
+            if (strncmp(*v, "PATH=", 5) == 0)
+                path = *v + 5;
+    } else {
+        path = getenv("PATH");
+    }
+    if (!path)
+        path = "/bin:/usr/bin";
+    int result = -ENOENT;
+    for (const char *p = path;;) {
+        const char *end = strchr(p, ':');
+        size_t dlen = end ? (size_t)(end - p) : strlen(p);
+        const char *dir = dlen ? p : ".";
+        if (dlen == 0)
+            dlen = 1;
+        int n = snprintf(out, cap, "%.*s/%s", (int)dlen, dir, file);
+        if (n >= 0 && (size_t)n < cap) {
+            int rc = check_candidate(out, cwd);
+            if (rc == 0)
+                return 0;
+            if (rc == -EACCES)
+                result = -EACCES;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    out[0] = '\0';
+    return result;
+}
+
+static bool fd_is_open(int fd) { return fd >= 0 && fcntl(fd, F_GETFD) >= 0; }
+
+static bool in_list(int fd, const int *list, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i] == fd)
+            return true;
+    return false;
+}
+
+/* close_fds with pass_fds: close each open descriptor above 2 that is not
+ * passed and not close-on-exec (those go at exec anyway). */
+static int add_close_others(posix_spawn_file_actions_t *fa, const reel_spawn_opts *o)
+{
+    if (o->npass_fds == 0)
+        return posix_spawn_file_actions_addclosefrom_np(fa, 3);
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 0; /* no /proc: the child inherits non-cloexec fds */
+    int dfd = dirfd(d);
+    int rc = 0;
+    struct dirent *ent;
+    while (rc == 0 && (ent = readdir(d))) {
+        char *end;
+        long fd = strtol(ent->d_name, &end, 10);
+        if (*end || end == ent->d_name || fd < 3 || fd == dfd || fd > INT_MAX)
+            continue;
+        if (in_list((int)fd, o->pass_fds, o->npass_fds))
+            continue;
+        int fl = fcntl((int)fd, F_GETFD);
+        if (fl < 0 || (fl & FD_CLOEXEC))
+            continue;
+        rc = posix_spawn_file_actions_addclose(fa, (int)fd);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int eb_spawn(reel_backend *b, const reel_spawn_opts *o, int *pid_out)
+{
+    epoll_backend *e = EB(b);
+    if (!o || !o->argv || !o->argv[0] || !pid_out)
+        return -EINVAL;
+    for (int i = 0; i < 3; i++) {
+        int fd = o->stdio[i];
+        if (fd == REEL_SPAWN_STDOUT ? i != 2 : fd < REEL_SPAWN_DEVNULL)
+            return -EINVAL;
+        if (fd >= 0 && !fd_is_open(fd))
+            return -EBADF;
+    }
+    for (int i = 0; i < o->npass_fds; i++)
+        if (!o->pass_fds || !fd_is_open(o->pass_fds[i]))
+            return -EBADF;
+    char path[PATH_MAX];
+    int rc = find_program(o->file ? o->file : o->argv[0], o->envp, o->cwd, path, sizeof path);
+    if (rc < 0)
+        return rc;
+    rc = children_reserve(e);
+    if (rc < 0)
+        return rc;
+
+    /* stdio sources below 3 that land elsewhere (say stdout -> fd 2) are
+     * moved up first, or an earlier dup2 could overwrite them. */
+    int src[3], moved[3] = {-1, -1, -1};
+    for (int i = 0; i < 3; i++) {
+        src[i] = o->stdio[i];
+        if (src[i] >= 0 && src[i] < 3 && src[i] != i) {
+            moved[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
+            if (moved[i] < 0) {
+                rc = neg_errno();
+                goto out_moved;
+            }
+            src[i] = moved[i];
+        }
+        static const uint32_t blocking[3] = {REEL_SPAWN_BLOCKING_STDIN, REEL_SPAWN_BLOCKING_STDOUT,
+                                             REEL_SPAWN_BLOCKING_STDERR};
+        if (src[i] >= 0 && (o->flags & blocking[i])) {
+            int fl = fcntl(src[i], F_GETFL);
+            if (fl >= 0 && (fl & O_NONBLOCK))
+                fcntl(src[i], F_SETFL, fl & ~O_NONBLOCK);
+        }
+    }
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    rc = -posix_spawn_file_actions_init(&fa);
+    if (rc < 0)
+        goto out_moved;
+    rc = -posix_spawnattr_init(&attr);
+    if (rc < 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        goto out_moved;
+    }
+    int err = 0;
+    for (int i = 0; i < 3 && !err; i++) {
+        if (src[i] >= 0)
+            err = posix_spawn_file_actions_adddup2(&fa, src[i], i); /* src == i: made inheritable */
+        else if (src[i] == REEL_SPAWN_DEVNULL)
+            err = posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+        else if (src[i] == REEL_SPAWN_STDOUT)
+            err = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
+    for (int i = 0; i < o->nclose_fds && !err; i++) {
+        int fd = o->close_fds[i];
+        if (fd > 2 && !in_list(fd, o->pass_fds, o->npass_fds))
+            err = posix_spawn_file_actions_addclose(&fa, fd);
+    }
+    for (int i = 0; i < o->npass_fds && !err; i++)
+        if (o->pass_fds[i] > 2)
+            err = posix_spawn_file_actions_adddup2(&fa, o->pass_fds[i], o->pass_fds[i]);
+    if (!err && (o->flags & REEL_SPAWN_CLOSE_FDS))
+        err = add_close_others(&fa, o);
+    if (!err && o->cwd)
+        err = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+    /* The child starts clean: no blocked signals, and the signals the
+     * parent ignores for its own sake back at their defaults (CPython's
+     * restore_signals). Handlers are reset by exec itself. */
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGXFSZ);
+    short sflags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (o->new_session)
+        sflags |= POSIX_SPAWN_SETSID;
+    if (!err)
+        err = posix_spawnattr_setsigmask(&attr, &none);
+    if (!err)
+        err = posix_spawnattr_setsigdefault(&attr, &defaults);
+    if (!err)
+        err = posix_spawnattr_setflags(&attr, sflags);
+    pid_t pid = -1;
+    if (!err)
+        err = posix_spawn(&pid, path, &fa, &attr, o->argv, o->envp ? o->envp : environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err) {
+        rc = -err;
+        goto out_moved;
+    }
+
+    eb_child *c = &e->children[e->nchildren];
+    c->pid = pid;
+    c->pidfd = -1;
+#ifdef SYS_pidfd_open
+    if (!e->no_pidfd && !atomic_load(&g_no_pidfd)) {
+        int pfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec */
+        if (pfd < 0 && errno == ENOSYS)
+            atomic_store(&g_no_pidfd, 1); /* the kernel has none: stop asking */
+        if (pfd >= 0) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = CHILD_TAG | (uint32_t)pid};
+            if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, pfd, &ev) == 0)
+                c->pidfd = pfd;
+            else
+                close(pfd);
+        }
+    }
+#endif
+    e->nchildren++;
+    if (c->pidfd < 0) {
+        e->nfallback++;
+        rc = sig_chld_attach(e);
+        if (rc < 0) {
+            /* Nothing would ever report it: do not leave it running. */
+            e->nchildren--;
+            e->nfallback--;
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+            }
+            goto out_moved;
+        }
+    }
+    *pid_out = pid;
+    rc = 0;
+out_moved:
+    for (int i = 0; i < 3; i++)
+        if (moved[i] >= 0)
+            close(moved[i]);
+    return rc;
 }
 
 void reel_os_log(const char *msg, size_t len)
@@ -662,9 +1362,9 @@ static const reel_backend_ops epoll_ops = {
     .stat = eb_stat,
     .submit = eb_submit,
     .freeaddrinfo = eb_freeaddrinfo,
-    .spawn = NULL,        /* subprocess issue */
+    .spawn = eb_spawn,
     .kill = eb_kill,
-    .signal_watch = NULL, /* signals issue */
+    .signal_watch = eb_signal_watch,
     .log = eb_log,
 };
 
@@ -679,6 +1379,10 @@ int reel_backend_epoll_new(reel_backend **out)
     e->base.ops = &epoll_ops;
     e->use_pwait2 = 1;
     e->wakefd = -1;
+    e->sigfd = -1;
+    e->sig_slot = -1;
+    const char *np = getenv("REEL_EPOLL_NO_PIDFD");
+    e->no_pidfd = np && *np && strcmp(np, "0") != 0;
     e->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (e->epfd < 0)
         goto fail;

@@ -144,7 +144,7 @@ struct reel_loop {
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
     void *task_state;        /* owned by loop/task.c */
-    /* Set by the executor layer (later): start shutting the default
+    /* Set by the executor layer (loop/executor.c): start shutting the default
      * executor down and give a future that completes when it has; reel_run
      * waits for it before closing the loop (asyncio's
      * shutdown_default_executor). NULL: nothing to shut down. */
@@ -153,6 +153,12 @@ struct reel_loop {
      * operations at loop close, before the backend goes */
     void (*net_on_close)(reel_loop *loop);
     void *net_state;
+    /* signals, subprocesses, executors (loop/proc.c & co): REEL_EV_SIGNAL
+     * and REEL_EV_CHILD events go to proc_event; proc_on_close runs at
+     * close before net_on_close */
+    void (*proc_event)(reel_loop *loop, const reel_event *ev);
+    void (*proc_on_close)(reel_loop *loop);
+    void *proc_state;
 
     reel_event events[rl_poll_events_max];
 };

@@ -324,6 +324,8 @@ int reel_loop_close(reel_loop *loop)
         loop->on_close(loop);
     if (loop->closed)
         return 0;
+    if (loop->proc_on_close)
+        loop->proc_on_close(loop);
     if (loop->net_on_close)
         loop->net_on_close(loop);
     loop->closed = true;
@@ -1077,9 +1079,13 @@ static int run_once(reel_loop *loop)
         case REEL_EV_DONE:
             dispatch_done(loop, ev->ptr);
             break;
+        case REEL_EV_SIGNAL:
+        case REEL_EV_CHILD:
+            /* Only schedules callbacks (loop/proc.c); unwatched: ignored. */
+            if (loop->proc_event)
+                loop->proc_event(loop, ev);
+            break;
         default:
-            /* Signals, children and async requests are handled by the
-             * layers that register them (later issues); ignore others. */
             break;
         }
     }

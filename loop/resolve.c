@@ -1,6 +1,8 @@
 /* loop/resolve.c — name resolution: getaddrinfo / getnameinfo through the
  * backend's asynchronous requests (REEL_REQ_GETADDRINFO / GETNAMEINFO;
- * the epoll backend runs them on worker threads), and the resolution step
+ * the epoll backend runs them on worker threads), counted against the
+ * default executor's max_workers as asyncio runs them in the default
+ * executor (loop/executor.c), and the resolution step
  * of create_connection & co, which skips the backend for numeric hosts as
  * asyncio's _ipaddr_info does. */
 #define _GNU_SOURCE
@@ -11,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net_internal.h"
+#include "proc_internal.h"
 
 enum res_mode { RES_ADDRLIST = 1, RES_ADDRINFO, RES_NAMEINFO };
 
@@ -21,6 +23,7 @@ struct resolve_op;
  * operation was cancelled (it is then orphaned and freed on completion). */
 typedef struct resolve_req {
     reel_backend_req req;
+    rl_exec_entry ent;       /* counted by the default executor's pool */
     reel_loop *loop;
     struct resolve_op *op;   /* NULL once orphaned */
     uint8_t mode;            /* enum res_mode */
@@ -161,6 +164,7 @@ static void deliver(resolve_op *o, resolve_req *r)
 static void req_done(reel_backend_req *req)
 {
     resolve_req *r = (resolve_req *)req;
+    rl_exec_entry_done(&r->ent);
     resolve_op *o = r->op;
     if (o) {
         o->r = NULL;
@@ -201,7 +205,7 @@ static int submit(reel_loop *loop, resolve_req *r, reel_future **out)
         req_free(r);
         return 0;
     }
-    rc = loop->ops->submit(loop->backend, &r->req);
+    rc = rl_exec_submit_lookup(loop, &r->ent, &r->req);
     if (rc < 0) {
         rl_fail(o->op.fut, rc, "cannot start name resolution: %s", reel_strerror(rc));
         req_free(r);

@@ -115,16 +115,38 @@ typedef struct reel_backend_req {
     struct reel_backend_req *next; /* backend-private queue link */
 } reel_backend_req;
 
-/* How a child process's standard descriptors are set up by spawn(). */
+/* How a child process is started by spawn(). Besides an fd to dup onto
+ * 0/1/2, a stdio entry may be one of these: */
+#define REEL_SPAWN_INHERIT (-1)  /* keep the parent's descriptor */
+#define REEL_SPAWN_DEVNULL (-2)  /* /dev/null, opened by the backend in the child */
+#define REEL_SPAWN_STDOUT  (-3)  /* stdio[2] only: a copy of the child's stdout */
+
+/* reel_spawn_opts.flags */
+enum {
+    /* Close every descriptor above 2 in the child except pass_fds
+     * (subprocess.Popen close_fds=True). Without it the child inherits
+     * every descriptor that is not close-on-exec. */
+    REEL_SPAWN_CLOSE_FDS = 1u << 0,
+    /* Clear O_NONBLOCK on stdio[i] before the spawn: set for pipe ends the
+     * caller made (non-blocking, as every backend descriptor) for the
+     * child, which expects blocking stdio. Never set for a caller's fd. */
+    REEL_SPAWN_BLOCKING_STDIN = 1u << 1,
+    REEL_SPAWN_BLOCKING_STDOUT = 1u << 2,
+    REEL_SPAWN_BLOCKING_STDERR = 1u << 3,
+};
+
 typedef struct reel_spawn_opts {
     const char *file;          /* program; searched on PATH if no '/' */
     char *const *argv;         /* NULL-terminated */
     char *const *envp;         /* NULL: inherit the environment */
     const char *cwd;           /* NULL: inherit */
-    int stdio[3];              /* fd to dup onto 0/1/2 in the child, or -1 to inherit */
+    int stdio[3];              /* fd to dup onto 0/1/2, or REEL_SPAWN_* above */
     const int *close_fds;      /* fds to close in the child (parent ends of pipes) */
     int nclose_fds;
     bool new_session;
+    uint32_t flags;            /* REEL_SPAWN_* flags above */
+    const int *pass_fds;       /* kept open (and inheritable) in the child */
+    int npass_fds;
 } reel_spawn_opts;
 
 typedef struct reel_backend_ops {
@@ -199,10 +221,27 @@ typedef struct reel_backend_ops {
     void (*freeaddrinfo)(reel_backend *b, struct addrinfo *ai);
 
     /* --- processes (exit: REEL_EV_CHILD) --- */
+    /* Start a child process; *pid on success. A program that cannot be
+     * run is an error here, not a child exiting with 127: -ENOENT (not
+     * found on PATH / no such file), -EACCES (not executable), -EBADF (a
+     * stdio or pass fd that is not open). The child starts with an empty
+     * signal mask and SIGPIPE at its default action. The backend watches
+     * the child: poll() reports its exit once, as REEL_EV_CHILD (id = pid,
+     * value = wait status as waitpid gives it), after reaping it. The
+     * child is the backend's until then: nothing else may wait for it.
+     * destroy() kills (SIGKILL) and reaps every child not yet reported,
+     * so no zombie is left. Backends without processes: -ENOTSUP. */
     int (*spawn)(reel_backend *b, const reel_spawn_opts *opts, int *pid);
+    /* Send signal sig to process pid (kill(2)). */
     int (*kill)(reel_backend *b, int pid, int sig);
 
     /* --- signals (arrival: REEL_EV_SIGNAL) --- */
+    /* Start (on) / stop (off) reporting signal signo: poll() returns
+     * REEL_EV_SIGNAL (id = signo, value = deliveries since the last
+     * report; a burst may be coalesced into one event). Idempotent.
+     * -EINVAL for a number out of 1..64, SIGKILL, SIGSTOP, or a signal
+     * the C library reserves. When no backend in the process watches a
+     * signal any more, its previous disposition is restored. */
     int (*signal_watch)(reel_backend *b, int signo, bool on);
 
     /* --- output (not an input: never recorded as one) --- */
