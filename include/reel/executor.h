@@ -111,8 +111,11 @@ void reel_executor_run_job(reel_executor_job *job);
  * thread, once, instead of run_job. */
 void reel_executor_drop_job(reel_executor_job *job);
 
-/* References (thread-safe). release() on the last one destroys the
- * executor; jobs in flight hold references of their own. NULL: no-op. */
+/* References (counted atomically). release() on the last one destroys the
+ * executor; jobs in flight hold references of their own. A thread pool's
+ * last reference must go on its loop's thread (or after its loop
+ * closed); a custom executor's may go on any thread, and its destroy
+ * callback then runs there. NULL: no-op. */
 reel_executor *reel_executor_ref(reel_executor *ex);
 void reel_executor_release(reel_executor *ex);
 
