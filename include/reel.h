@@ -10,5 +10,8 @@
 #include "reel/future.h"
 #include "reel/sim.h"
 #include "reel/task.h"
+#include "reel/transport.h"
+#include "reel/server.h"
+#include "reel/net.h"
 
 #endif

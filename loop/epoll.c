@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,22 +16,49 @@
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "reel/backend.h"
+#include "reel/error.h"
+
+/* The worker pool behind submit(): a few threads, started on demand, run
+ * getaddrinfo / getnameinfo / jobs; finished requests wait in `done` until
+ * poll() reports them, signalled through their own eventfd. */
+enum {
+    eb_pool_threads_max = 4,
+    eb_pool_stack_bytes = 256 * 1024,
+};
+
+typedef struct eb_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    reel_backend_req *queue_head, *queue_tail;  /* submitted, not started */
+    reel_backend_req *done_head, *done_tail;    /* finished, not reported */
+    pthread_t threads[eb_pool_threads_max];
+    int nthreads;
+    int idle;
+    int donefd;
+    bool stop;
+} eb_pool;
 
 typedef struct epoll_backend {
     reel_backend base;
     int epfd;
     int wakefd;
     int use_pwait2;                 /* 1 until the kernel says ENOSYS */
+    eb_pool *pool;                  /* made by the first submit() */
     struct epoll_event evs[256];
 } epoll_backend;
 
 #define EB(b) ((epoll_backend *)(b))
 #define WAKE_TAG UINT64_MAX
+#define DONE_TAG (UINT64_MAX - 1)
+
+static void pool_destroy(eb_pool *p);
 
 static inline int neg_errno(void) { return errno ? -errno : -EIO; }
 #define SYSRET(expr)                        \
@@ -46,6 +75,8 @@ static inline int neg_errno(void) { return errno ? -errno : -EIO; }
 static void eb_destroy(reel_backend *b)
 {
     epoll_backend *e = EB(b);
+    if (e->pool)
+        pool_destroy(e->pool);
     if (e->epfd >= 0)
         close(e->epfd);
     if (e->wakefd >= 0)
@@ -133,6 +164,33 @@ static int epoll_wait_ns(epoll_backend *e, int max, int64_t timeout_ns)
     return epoll_wait(e->epfd, e->evs, max, ms);
 }
 
+/* Report finished requests in the free slots of `out`; leave the rest for
+ * the next poll (the eventfd is signalled again). */
+static int pool_report(eb_pool *p, reel_event *out, int room)
+{
+    uint64_t v;
+    while (read(p->donefd, &v, sizeof v) == (ssize_t)sizeof v) {
+    }
+    int k = 0;
+    pthread_mutex_lock(&p->lock);
+    while (p->done_head && k < room) {
+        reel_backend_req *r = p->done_head;
+        p->done_head = r->next;
+        if (!p->done_head)
+            p->done_tail = NULL;
+        r->next = NULL;
+        out[k++] = (reel_event){.kind = REEL_EV_DONE, .id = (int64_t)r->id, .ptr = r};
+    }
+    bool more = p->done_head != NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (more) {
+        uint64_t one = 1;
+        ssize_t w = write(p->donefd, &one, sizeof one);
+        (void)w; /* EAGAIN: already signalled */
+    }
+    return k;
+}
+
 static int eb_poll(reel_backend *b, reel_event *out, int max_events, int64_t timeout_ns)
 {
     epoll_backend *e = EB(b);
@@ -141,8 +199,13 @@ static int eb_poll(reel_backend *b, reel_event *out, int max_events, int64_t tim
     if (n < 0)
         return errno == EINTR ? 0 : neg_errno();
     int k = 0;
+    bool done_ready = false;
     for (int i = 0; i < n; i++) {
         struct epoll_event *ev = &e->evs[i];
+        if (ev->data.u64 == DONE_TAG) {
+            done_ready = true; /* reported last, in the slots left over */
+            continue;
+        }
         if (ev->data.u64 == WAKE_TAG) {
             uint64_t v;
             while (read(e->wakefd, &v, sizeof v) == (ssize_t)sizeof v) {
@@ -157,6 +220,8 @@ static int eb_poll(reel_backend *b, reel_event *out, int max_events, int64_t tim
         if (ev->events & (EPOLLHUP | EPOLLRDHUP)) r |= REEL_IO_HUP;
         out[k++] = (reel_event){.kind = REEL_EV_IO, .events = r, .id = (int64_t)ev->data.u64};
     }
+    if (done_ready && e->pool)
+        k += pool_report(e->pool, out + k, max_events - k);
     return k;
 }
 
@@ -320,6 +385,229 @@ static int eb_unlink(reel_backend *b, const char *path)
     SYSRET(unlink(path));
 }
 
+static ssize_t eb_pread(reel_backend *b, int fd, void *buf, size_t len, int64_t offset)
+{
+    (void)b;
+    SYSRET_SSIZE(pread(fd, buf, len, (off_t)offset));
+}
+
+static int eb_stat(reel_backend *b, const char *path, uint32_t *mode, uint64_t *ino)
+{
+    (void)b;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return neg_errno();
+    if (mode)
+        *mode = (uint32_t)st.st_mode;
+    if (ino)
+        *ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+/* ------------------------------------------------------------ worker pool */
+
+/* getaddrinfo's EAI_* codes in reel's range (errno for EAI_SYSTEM). */
+static int gai_code(int rc, int saved_errno)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == EAI_SYSTEM)
+        return saved_errno ? -saved_errno : -EIO;
+    return REEL_EGAI(rc);
+}
+
+/* Run one request; any thread. */
+static void run_request(reel_backend_req *r)
+{
+    switch (r->kind) {
+    case REEL_REQ_GETADDRINFO: {
+        struct addrinfo hints = {.ai_family = r->family, .ai_socktype = r->socktype,
+                                 .ai_protocol = r->protocol, .ai_flags = r->flags};
+        r->addrinfo = NULL;
+        errno = 0;
+        int rc = getaddrinfo(r->host, r->service, &hints, &r->addrinfo);
+        r->result = gai_code(rc, errno);
+        if (rc != 0)
+            r->addrinfo = NULL;
+        break;
+    }
+    case REEL_REQ_GETNAMEINFO: {
+        errno = 0;
+        int rc = getnameinfo((const struct sockaddr *)&r->addr, r->addrlen, r->hostname,
+                             sizeof r->hostname, r->servname, sizeof r->servname, r->flags);
+        r->result = gai_code(rc, errno);
+        break;
+    }
+    case REEL_REQ_JOB:
+        r->ret = r->fn ? r->fn(r->arg) : NULL;
+        r->result = 0;
+        break;
+    default:
+        r->result = -EINVAL;
+        break;
+    }
+}
+
+/* Called with the pool lock held. */
+static void pool_finish_locked(eb_pool *p, reel_backend_req *r)
+{
+    r->next = NULL;
+    if (p->done_tail)
+        p->done_tail->next = r;
+    else
+        p->done_head = r;
+    p->done_tail = r;
+    uint64_t one = 1;
+    ssize_t w = write(p->donefd, &one, sizeof one);
+    (void)w; /* EAGAIN: the counter is saturated, still readable */
+}
+
+static void *pool_worker(void *arg)
+{
+    eb_pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->stop && !p->queue_head) {
+            p->idle++;
+            pthread_cond_wait(&p->cond, &p->lock);
+            p->idle--;
+        }
+        if (p->stop)
+            break;
+        reel_backend_req *r = p->queue_head;
+        p->queue_head = r->next;
+        if (!p->queue_head)
+            p->queue_tail = NULL;
+        pthread_mutex_unlock(&p->lock);
+        run_request(r);
+        pthread_mutex_lock(&p->lock);
+        pool_finish_locked(p, r);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static int pool_new(epoll_backend *e)
+{
+    eb_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->donefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->donefd < 0) {
+        int rc = neg_errno();
+        free(p);
+        return rc;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = DONE_TAG};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, p->donefd, &ev) < 0) {
+        int rc = neg_errno();
+        close(p->donefd);
+        free(p);
+        return rc;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    e->pool = p;
+    return 0;
+}
+
+/* Stop the workers (a running request finishes first), then hand every
+ * unreported request back through its done() (see reel/backend.h). */
+static void pool_destroy(eb_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    reel_backend_req *lists[2] = {p->done_head, p->queue_head};
+    for (int l = 0; l < 2; l++) {
+        for (reel_backend_req *r = lists[l], *next; r; r = next) {
+            next = r->next;
+            r->next = NULL;
+            if (r->kind == REEL_REQ_GETADDRINFO && r->addrinfo) {
+                freeaddrinfo(r->addrinfo);
+                r->addrinfo = NULL;
+            }
+            if (l == 1 || r->kind != REEL_REQ_JOB)
+                r->result = -ECANCELED;
+            if (r->done)
+                r->done(r);
+        }
+    }
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    close(p->donefd);
+    free(p);
+}
+
+/* Requests that cannot block (numeric names) run at once; the rest go to
+ * the workers. Either way the completion is reported by poll(). */
+static bool request_is_quick(const reel_backend_req *r)
+{
+    if (r->kind == REEL_REQ_GETADDRINFO)
+        return (r->flags & AI_NUMERICHOST) && (!r->service || (r->flags & AI_NUMERICSERV));
+    if (r->kind == REEL_REQ_GETNAMEINFO)
+        return (r->flags & (NI_NUMERICHOST | NI_NUMERICSERV)) == (NI_NUMERICHOST | NI_NUMERICSERV);
+    return false;
+}
+
+static int eb_submit(reel_backend *b, reel_backend_req *req)
+{
+    epoll_backend *e = EB(b);
+    if (!req || req->kind < REEL_REQ_GETADDRINFO || req->kind > REEL_REQ_JOB)
+        return -EINVAL;
+    if (!e->pool) {
+        int rc = pool_new(e);
+        if (rc < 0)
+            return rc;
+    }
+    eb_pool *p = e->pool;
+    req->next = NULL;
+    if (request_is_quick(req)) {
+        run_request(req);
+        pthread_mutex_lock(&p->lock);
+        pool_finish_locked(p, req);
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    pthread_mutex_lock(&p->lock);
+    if (p->idle == 0 && p->nthreads < eb_pool_threads_max) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, eb_pool_stack_bytes);
+        /* Workers must not take the loop's signals. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int rc = pthread_create(&p->threads[p->nthreads], &attr, pool_worker, p);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc == 0)
+            p->nthreads++;
+        else if (p->nthreads == 0) {
+            pthread_mutex_unlock(&p->lock);
+            return -rc;
+        }
+    }
+    if (p->queue_tail)
+        p->queue_tail->next = req;
+    else
+        p->queue_head = req;
+    p->queue_tail = req;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+static void eb_freeaddrinfo(reel_backend *b, struct addrinfo *ai)
+{
+    (void)b;
+    if (ai)
+        freeaddrinfo(ai);
+}
+
 static int eb_kill(reel_backend *b, int pid, int sig)
 {
     (void)b;
@@ -370,8 +658,10 @@ static const reel_backend_ops epoll_ops = {
     .setsockopt = eb_setsockopt,
     .getsockopt = eb_getsockopt,
     .unlink = eb_unlink,
-    .submit = NULL,       /* name resolution / executor: networking & executor issues */
-    .freeaddrinfo = NULL,
+    .pread = eb_pread,
+    .stat = eb_stat,
+    .submit = eb_submit,
+    .freeaddrinfo = eb_freeaddrinfo,
     .spawn = NULL,        /* subprocess issue */
     .kill = eb_kill,
     .signal_watch = NULL, /* signals issue */

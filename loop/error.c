@@ -1,5 +1,6 @@
 /* loop/error.c — names for error codes. */
 #define _GNU_SOURCE
+#include <netdb.h>
 #include <string.h>
 
 #include "reel/error.h"
@@ -23,6 +24,8 @@ const char *reel_strerror(int code)
     case REEL_ESENDFILE: return "sendfile not available (SendfileNotAvailableError)";
     default: break;
     }
+    if (REEL_IS_EGAI(code))
+        return gai_strerror(code - REEL_EGAI_BASE);
     if (code < 0 && code > -4096) {
         const char *s = strerrordesc_np(-code);
         if (s)

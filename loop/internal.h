@@ -144,6 +144,10 @@ struct reel_loop {
      * waits for it before closing the loop (asyncio's
      * shutdown_default_executor). NULL: nothing to shut down. */
     int (*shutdown_executor)(reel_loop *loop, reel_future **done_out);
+    /* networking (loop/net*.c): closes transports, servers and pending
+     * operations at loop close, before the backend goes */
+    void (*net_on_close)(reel_loop *loop);
+    void *net_state;
 
     reel_event events[rl_poll_events_max];
 };

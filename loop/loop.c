@@ -317,6 +317,8 @@ int reel_loop_close(reel_loop *loop)
         loop->on_close(loop);
     if (loop->closed)
         return 0;
+    if (loop->net_on_close)
+        loop->net_on_close(loop);
     loop->closed = true;
     pthread_mutex_lock(&loop->ts_lock);
     loop->ts_closed = true;
@@ -995,6 +997,17 @@ static inline void run_handle(reel_loop *loop, rl_handle *h)
     }
 }
 
+/* A backend request finished: its completion runs now, during dispatch,
+ * and only completes futures (whose callbacks are scheduled as usual).
+ * Running it here rather than from the ready queue means a request the
+ * backend has reported can never be dropped by a loop close in between. */
+static void dispatch_done(reel_loop *loop, reel_backend_req *req)
+{
+    (void)loop;
+    if (req && req->done)
+        req->done(req);
+}
+
 static int run_once(reel_loop *loop)
 {
     int64_t timeout_ns;
@@ -1020,6 +1033,9 @@ static int run_once(reel_loop *loop)
             break;
         case REEL_EV_WAKE:
             ts_drain(loop);
+            break;
+        case REEL_EV_DONE:
+            dispatch_done(loop, ev->ptr);
             break;
         default:
             /* Signals, children and async requests are handled by the

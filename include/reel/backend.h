@@ -71,7 +71,16 @@ typedef struct reel_event {
 
 /* An asynchronous backend request (name resolution, executor job). The
  * caller owns the memory and keeps it alive until poll() reports it with
- * REEL_EV_DONE; `result` is then filled in by the backend. */
+ * REEL_EV_DONE; `result` is then filled in by the backend. The loop then
+ * calls req->done(req) while dispatching the events of that poll, in the
+ * order poll reported them; done() should only complete futures (their
+ * callbacks are scheduled as usual), never run user code.
+ *
+ * A backend destroyed with requests outstanding waits for the ones
+ * running, then calls done(req) itself, from destroy(), for every request
+ * it has not reported: getaddrinfo results are freed first (addrinfo NULL)
+ * and result is -ECANCELED for all but finished jobs. The loop is closed
+ * by then, so done() must only release the caller's memory. */
 enum reel_req_kind {
     REEL_REQ_GETADDRINFO = 1,
     REEL_REQ_GETNAMEINFO,
@@ -98,6 +107,10 @@ typedef struct reel_backend_req {
     void *(*fn)(void *arg);
     void *arg;
     void *ret;
+    /* Completion: called on the loop thread (see above); `data` is the
+     * caller's. */
+    void (*done)(struct reel_backend_req *req);
+    void *data;
     struct reel_backend_req *next; /* backend-private queue link */
 } reel_backend_req;
 
@@ -123,7 +136,15 @@ typedef struct reel_backend_ops {
 
     /* --- readiness --- */
     /* Change the interest set of fd from `old_events` to `new_events`
-     * (REEL_IO_READ|REEL_IO_WRITE; 0 removes it). */
+     * (REEL_IO_READ|REEL_IO_WRITE; 0 removes it). Fails with -EPERM for a
+     * descriptor that cannot be watched (a regular file); the pipe
+     * transports rely on that to refuse files, as asyncio does.
+     *
+     * What the transports (loop/transport.c) rely on, beyond the results
+     * documented per operation: REEL_IO_ERROR / REEL_IO_HUP are reported on
+     * a watched fd whose connection failed or was reset, and on the write
+     * end of a pipe (watched for REEL_IO_READ) once its reader closed it;
+     * read() returns 0 at EOF; a failed connect shows in SO_ERROR. */
     int (*watch)(reel_backend *b, int fd, uint32_t old_events, uint32_t new_events);
     /* Wait up to timeout_ns (-1: forever, 0: do not block) and fill at most
      * max events. Returns the count (0 on timeout) or a negative code. */
@@ -165,6 +186,12 @@ typedef struct reel_backend_ops {
     int (*setsockopt)(reel_backend *b, int fd, int level, int name, const void *val, socklen_t len);
     int (*getsockopt)(reel_backend *b, int fd, int level, int name, void *val, socklen_t *len);
     int (*unlink)(reel_backend *b, const char *path);   /* Unix socket path cleanup */
+    /* Read from a file at an offset without moving its position (sendfile
+     * fallback). Regular files only; may block briefly. */
+    ssize_t (*pread)(reel_backend *b, int fd, void *buf, size_t len, int64_t offset);
+    /* The type bits (st_mode) and inode of a path, for Unix socket files:
+     * stale-socket removal and cleanup_socket. -ENOENT if absent. */
+    int (*stat)(reel_backend *b, const char *path, uint32_t *mode, uint64_t *ino);
 
     /* --- asynchronous requests (completion: REEL_EV_DONE) --- */
     int (*submit)(reel_backend *b, reel_backend_req *req);

@@ -31,6 +31,13 @@ enum {
     REEL_ESENDFILE    = -1013, /* asyncio.SendfileNotAvailableError */
 };
 
+/* Name-resolution failures (socket.gaierror) carry the getaddrinfo /
+ * getnameinfo EAI_* code (negative in glibc) shifted into their own range:
+ * REEL_EGAI(EAI_NONAME). EAI_SYSTEM is reported as the negated errno. */
+#define REEL_EGAI_BASE (-2000)
+#define REEL_EGAI(eai) (REEL_EGAI_BASE + (eai))
+#define REEL_IS_EGAI(code) ((code) < REEL_EGAI_BASE && (code) > REEL_EGAI_BASE - 1000)
+
 /* A static, human-readable name for an error code (negative errno or
  * REEL_E*). Never NULL; unknown codes give "unknown error". Thread-safe. */
 const char *reel_strerror(int code);

@@ -1,0 +1,274 @@
+/* loop/net_internal.h — private structures of the networking layer:
+ * transports (transport.c, datagram.c), servers (server.c), connection
+ * setup (net.c), sock_* calls and sendfile (sock.c), name resolution
+ * (resolve.c). Above the seam: every descriptor operation goes through
+ * loop->ops. Not installed. */
+#ifndef REEL_NET_INTERNAL_H
+#define REEL_NET_INTERNAL_H
+
+#include <netdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+#include "reel/net.h"
+#include "reel/server.h"
+#include "reel/transport.h"
+
+/* Limits, units in the names. */
+enum {
+    rl_chunk_bytes = 16 * 1024 - 32,        /* payload of one write-buffer chunk */
+    rl_chunk_pool_max_bytes = 4 << 20,      /* free chunks kept per loop */
+    rl_writev_iov_max = 64,                 /* chunks per writev */
+    rl_dgram_header_bytes = 8,              /* asyncio counts 8 per queued datagram */
+    rl_sendfile_block_bytes = 16 * 1024,    /* fallback block (asyncio: 16 KiB) */
+    rl_sendfile_native_bytes = 1 << 30,     /* one sendfile(2) call at most */
+    rl_addrs_max = 64,                      /* addresses kept from one lookup */
+};
+
+/* Intrusive doubly linked list (the node lives inside the object). */
+typedef struct rl_list {
+    struct rl_list *prev, *next;
+} rl_list;
+
+static inline void rl_list_init(rl_list *l) { l->prev = l->next = l; }
+static inline bool rl_list_empty(const rl_list *l) { return l->next == l; }
+static inline void rl_list_push(rl_list *head, rl_list *n)
+{
+    n->prev = head->prev;
+    n->next = head;
+    head->prev->next = n;
+    head->prev = n;
+}
+static inline void rl_list_del(rl_list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+#define rl_container(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* One piece of a stream transport's write buffer. */
+typedef struct rl_chunk {
+    struct rl_chunk *next;
+    uint32_t start, end;     /* unsent bytes are data[start, end) */
+    uint8_t data[rl_chunk_bytes];
+} rl_chunk;
+
+/* One queued datagram. */
+typedef struct rl_dgram {
+    struct rl_dgram *next;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;       /* 0: the connected peer */
+    size_t len;
+    uint8_t data[];
+} rl_dgram;
+
+/* A pending asynchronous operation (create_connection, sock_recv, ...).
+ * It owns one reference to its future and registers a done callback on
+ * it; whoever completes the future (the operation itself, or the user by
+ * cancelling), that callback runs cleanup() and frees the operation. At
+ * loop close every pending operation is cancelled and cleaned up. */
+typedef struct rl_op {
+    rl_list link;            /* in net->ops */
+    reel_loop *loop;
+    reel_future *fut;
+    void (*cleanup)(struct rl_op *op); /* release what it holds; not the op */
+    uint32_t refs;           /* 1 until finished + 1 per watched future */
+    bool finished;           /* cleanup ran */
+} rl_op;
+
+/* Per-loop networking state (loop->net_state). */
+typedef struct rl_net {
+    reel_loop *loop;
+    rl_list transports;      /* every live transport */
+    rl_list servers;         /* every server with sockets or clients */
+    rl_list ops;             /* pending operations */
+    uint8_t *read_buf;       /* REEL_READ_MAX_BYTES, shared by all reads */
+    rl_chunk *free_chunks;
+    size_t free_chunk_count;
+    reel_transport **fd_owner; /* fd -> transport using it */
+    uint32_t nfd_owner;
+    uint64_t next_req_id;
+    bool closing;            /* the loop is closing: refuse new work */
+} rl_net;
+
+enum rl_transport_kind {
+    RL_T_SOCKET = 1,         /* TCP / Unix stream socket */
+    RL_T_READ_PIPE,
+    RL_T_WRITE_PIPE,
+    RL_T_DATAGRAM,
+};
+
+struct reel_transport {
+    rl_list link;            /* in net->transports */
+    rl_list server_link;     /* in server->clients */
+    reel_loop *loop;
+    rl_net *net;
+    reel_server *server;     /* accepted by this server (holds a ref) */
+    reel_protocol proto;
+    uint32_t refs;           /* self (until connection_lost) + users */
+    int fd;
+    uint8_t kind;            /* enum rl_transport_kind */
+    bool closing;            /* close/abort/fatal error began */
+    bool paused;             /* pause_reading */
+    bool eof;                /* write_eof called */
+    bool protocol_paused;    /* pause_writing delivered, resume pending */
+    bool protocol_connected; /* connection_made ran */
+    bool lost;               /* connection_lost ran (or is running) */
+    bool lost_scheduled;
+    bool started;            /* start_cb ran (it holds a reference until then) */
+    bool reader_on, writer_on;
+    bool dead;               /* fd closed, out of every list */
+    bool sendfile_native;    /* sendfile in progress: writes refused */
+    uint32_t conn_lost;      /* asyncio _conn_lost */
+    int lost_err;            /* error for the scheduled connection_lost */
+    size_t high_water, low_water;
+    /* stream write buffer */
+    rl_chunk *wq_head, *wq_tail;
+    size_t wq_bytes;
+    /* datagram write queue and remote address (asyncio _address: the
+     * connected peer, or the default destination with allow_broadcast) */
+    rl_dgram *dq_head, *dq_tail;
+    size_t dq_bytes;
+    struct sockaddr_storage *raddr;
+    socklen_t raddr_len;
+    bool dgram_connected;
+    /* waiters: the creating call's future (set after connection_made) and
+     * the drain waiter of sendfile (set when the buffer is empty) */
+    reel_future *waiter;
+    reel_future *drain_waiter;
+    /* native sendfile driven by the transport's own writer (asyncio
+     * _sendfile_native); writes are refused meanwhile */
+    reel_future *sf_fut;
+    int sf_file;
+    int64_t sf_offset;
+    size_t sf_count, sf_total;
+    /* names, cached at creation as asyncio does (extra info) */
+    struct sockaddr_storage sockname, peername;
+    socklen_t sockname_len, peername_len;
+};
+
+/* A server's listening socket. */
+typedef struct rl_listener {
+    reel_server *server;
+    int fd;
+    bool reading;            /* accept reader registered */
+    reel_handle retry;       /* accept retry after EMFILE & co */
+    uint64_t unix_ino;       /* cleanup_socket: inode of the bound path */
+    char *unix_path;         /* cleanup_socket: path to remove, or NULL */
+} rl_listener;
+
+struct reel_server {
+    rl_list link;            /* in net->servers while registered */
+    reel_loop *loop;
+    rl_net *net;
+    uint32_t refs;
+    reel_protocol_factory_fn factory;
+    void *factory_arg;
+    int backlog;
+    rl_listener *listeners;  /* NULL once closed (asyncio _sockets None) */
+    size_t nlisteners;
+    bool serving;
+    bool closed;             /* close() ran (asyncio _sockets is None) */
+    bool registered;         /* in net->servers, holding a ref */
+    bool woken;              /* wait_closed waiters released (asyncio _waiters None) */
+    rl_list clients;
+    size_t nclients;
+    reel_future **waiters;   /* wait_closed futures */
+    size_t nwaiters, waiters_cap;
+    reel_future *serve_forever; /* pending serve_forever future (a ref) */
+    reel_future *sf_closing;    /* cancelled serve_forever waiting for
+                                   wait_closed (a ref) */
+};
+
+/* A resolved address (one getaddrinfo row). */
+typedef struct rl_addr {
+    int family, socktype, protocol;
+    socklen_t len;
+    struct sockaddr_storage sa;
+} rl_addr;
+
+typedef struct rl_addrlist {
+    size_t count;
+    rl_addr addrs[];
+} rl_addrlist;
+
+/* net.c — per-loop state */
+rl_net *rl_net_get(reel_loop *loop);   /* lazily made; NULL on ENOMEM */
+rl_chunk *rl_chunk_get(rl_net *net);
+void rl_chunk_put(rl_net *net, rl_chunk *c);
+int rl_fd_claim(rl_net *net, int fd, reel_transport *t);
+void rl_fd_release(rl_net *net, int fd, reel_transport *t);
+reel_transport *rl_fd_owner(rl_net *net, int fd);
+/* Fail a future with a formatted message (the code is negative). */
+void rl_fail(reel_future *fut, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Format an address as "1.2.3.4:80", "[::1]:80" or the Unix path. */
+void rl_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
+/* The exception handler with a transport / protocol context. */
+void rl_report(reel_loop *loop, const char *message, int err, reel_transport *t, int fd);
+
+/* Fill a sockaddr_un for path ('\0' first: abstract). -ENAMETOOLONG if it
+ * does not fit. */
+struct sockaddr_un;
+int rl_unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len);
+
+/* Operations. rl_op_start links the op and hooks its future's done
+ * callback; the op must be heap-allocated with `op` first. */
+int rl_op_start(rl_net *net, rl_op *op, void (*cleanup)(rl_op *op), reel_future **out);
+/* Inner futures an operation waits on: rl_op_watch registers cb(fut, op)
+ * and keeps the op's memory alive until cb has run; cb must begin with
+ * `if (!rl_op_enter(op)) return;` (false: the op finished meanwhile, and
+ * may have been freed by this call). rl_op_unwatch removes a registration
+ * that has not fired (cleanup does this before cancelling). */
+int rl_op_watch(rl_op *op, reel_future *fut, reel_future_cb cb);
+void rl_op_unwatch(rl_op *op, reel_future *fut, reel_future_cb cb);
+bool rl_op_enter(rl_op *op);
+/* Cancel an inner future the op waits on and drop it. */
+void rl_op_drop(rl_op *op, reel_future **fut, reel_future_cb cb);
+
+/* Watcher helpers that only remove a watcher when it is still ours
+ * (another call may have replaced it, as asyncio's handle check does). */
+void rl_remove_reader_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg);
+void rl_remove_writer_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg);
+
+/* transport.c */
+int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol *proto,
+                     reel_server *server, reel_future *waiter, reel_transport **out);
+void rl_transport_kill(reel_transport *t);  /* loop close */
+/* Result of a future holding a transport reference. */
+int rl_future_set_transport(reel_future *fut, reel_transport *t);
+/* Datagrams: the remote address (connected, or a default destination). */
+int rl_transport_set_raddr(reel_transport *t, const struct sockaddr *addr, socklen_t len,
+                           bool connected);
+/* Native sendfile over the transport's socket; the write buffer must be
+ * empty. The future's result is the byte count; REEL_ESENDFILE if the
+ * first sendfile(2) fails. rl_transport_sendfile_stop ends it early. */
+int rl_transport_sendfile_native(reel_transport *t, int file_fd, int64_t offset, size_t count,
+                                 reel_future **out);
+void rl_transport_sendfile_stop(reel_transport *t, int err);
+/* A future set when the write buffer is empty (sendfile). */
+int rl_transport_drain_waiter(reel_transport *t, reel_future **out);
+
+/* server.c */
+void rl_server_attach(reel_server *s, reel_transport *t);
+void rl_server_detach(reel_server *s, reel_transport *t);
+void rl_server_kill(reel_server *s);        /* loop close */
+int rl_server_new(reel_loop *loop, reel_protocol_factory_fn factory, void *arg, int backlog,
+                  const int *fds, size_t nfds, reel_server **out);
+void rl_server_set_unix_cleanup(reel_server *s, const char *path, uint64_t ino);
+int rl_future_set_server(reel_future *fut, reel_server *s);
+
+/* resolve.c — resolve host/port to addresses: numeric hosts at once
+ * (asyncio _ipaddr_info), others through the backend. The future's result
+ * is an owned rl_addrlist. */
+int rl_resolve(reel_loop *loop, const char *host, int port, int family, int type, int proto,
+               int flags, reel_future **out);
+
+#endif

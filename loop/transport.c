@@ -1,0 +1,1130 @@
+/* loop/transport.c — reel_transport: one stream implementation for TCP,
+ * Unix sockets and pipes (asyncio _SelectorSocketTransport,
+ * _UnixReadPipeTransport, _UnixWritePipeTransport) and the datagram
+ * transport (_SelectorDatagramTransport).
+ *
+ * Write path: send at once; what the fd does not take goes into a buffer
+ * of pooled chunks, flushed with writev when the fd is writable.
+ * Flow control calls pause_writing when the buffer rises above the high
+ * mark and resume_writing when it falls to the low mark (asyncio
+ * _maybe_pause_protocol / _maybe_resume_protocol).
+ * Read path: one read per readiness event, into the loop's shared read
+ * buffer, or straight into the buffer of a buffered protocol.
+ * Every descriptor operation goes through the backend. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+#define OPS(t) ((t)->loop->ops)
+#define BK(t) ((t)->loop->backend)
+
+static inline bool is_again(ssize_t n) { return n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR; }
+static inline bool is_pipe(const reel_transport *t)
+{
+    return t->kind == RL_T_READ_PIPE || t->kind == RL_T_WRITE_PIPE;
+}
+
+static void read_ready(void *arg);
+static void write_ready(void *arg);
+static void dgram_read_ready(void *arg);
+static void dgram_write_ready(void *arg);
+static void call_connection_lost(reel_transport *t, int err);
+
+/* ---------------------------------------------------------- references */
+
+reel_transport *reel_transport_ref(reel_transport *t)
+{
+    if (t)
+        t->refs++;
+    return t;
+}
+
+void reel_transport_release(reel_transport *t)
+{
+    if (!t)
+        return;
+    RL_ASSERT(t->refs > 0);
+    if (--t->refs > 0)
+        return;
+    RL_ASSERT(t->dead);
+    free(t->raddr);
+    free(t);
+}
+
+static void release_void(void *p) { reel_transport_release(p); }
+
+int rl_future_set_transport(reel_future *fut, reel_transport *t)
+{
+    reel_transport_ref(t);
+    int rc = reel_future_set_result_owned(fut, t, release_void);
+    if (rc < 0)
+        reel_transport_release(t);
+    return rc;
+}
+
+/* ---------------------------------------------------------- watchers */
+
+static int add_reader(reel_transport *t)
+{
+    if (t->reader_on)
+        return 0;
+    reel_callback_fn fn = t->kind == RL_T_DATAGRAM ? dgram_read_ready : read_ready;
+    int rc = reel_loop_add_reader(t->loop, t->fd, fn, t);
+    if (rc == 0)
+        t->reader_on = true;
+    return rc;
+}
+
+static void remove_reader(reel_transport *t)
+{
+    if (!t->reader_on)
+        return;
+    t->reader_on = false;
+    reel_loop_remove_reader(t->loop, t->fd);
+}
+
+static int add_writer(reel_transport *t)
+{
+    if (t->writer_on)
+        return 0;
+    reel_callback_fn fn = t->kind == RL_T_DATAGRAM ? dgram_write_ready : write_ready;
+    int rc = reel_loop_add_writer(t->loop, t->fd, fn, t);
+    if (rc == 0)
+        t->writer_on = true;
+    return rc;
+}
+
+static void remove_writer(reel_transport *t)
+{
+    if (!t->writer_on)
+        return;
+    t->writer_on = false;
+    reel_loop_remove_writer(t->loop, t->fd);
+}
+
+/* ------------------------------------------------------- write buffer */
+
+static void wq_clear(reel_transport *t)
+{
+    rl_chunk *c = t->wq_head;
+    while (c) {
+        rl_chunk *next = c->next;
+        rl_chunk_put(t->net, c);
+        c = next;
+    }
+    t->wq_head = t->wq_tail = NULL;
+    t->wq_bytes = 0;
+    rl_dgram *d = t->dq_head;
+    while (d) {
+        rl_dgram *next = d->next;
+        free(d);
+        d = next;
+    }
+    t->dq_head = t->dq_tail = NULL;
+    t->dq_bytes = 0;
+}
+
+/* Append iov (after skipping `skip` bytes) to the buffer: all or nothing. */
+static int wq_append(reel_transport *t, const struct iovec *iov, int iovcnt, size_t skip)
+{
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    RL_ASSERT(skip <= total);
+    total -= skip;
+    if (total == 0)
+        return 0;
+    size_t room = t->wq_tail ? rl_chunk_bytes - t->wq_tail->end : 0;
+    /* Take every chunk needed before copying, so failure changes nothing. */
+    rl_chunk *fresh = NULL, *fresh_tail = NULL;
+    for (size_t need = total > room ? total - room : 0; need > 0;) {
+        rl_chunk *c = rl_chunk_get(t->net);
+        if (!c) {
+            while (fresh) {
+                rl_chunk *next = fresh->next;
+                rl_chunk_put(t->net, fresh);
+                fresh = next;
+            }
+            return -ENOMEM;
+        }
+        c->start = c->end = 0;
+        c->next = NULL;
+        if (fresh_tail)
+            fresh_tail->next = c;
+        else
+            fresh = c;
+        fresh_tail = c;
+        need -= need < rl_chunk_bytes ? need : rl_chunk_bytes;
+    }
+    if (fresh) {
+        if (t->wq_tail)
+            t->wq_tail->next = fresh;
+        else
+            t->wq_head = fresh;
+    }
+    /* Fill the old tail's room first, then the fresh chunks in order. */
+    rl_chunk *c = t->wq_tail ? t->wq_tail : fresh;
+    for (int i = 0; i < iovcnt; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        p += skip;
+        len -= skip;
+        skip = 0;
+        while (len > 0) {
+            if (c->end == rl_chunk_bytes)
+                c = c->next;
+            size_t n = rl_chunk_bytes - c->end;
+            if (n > len)
+                n = len;
+            memcpy(c->data + c->end, p, n);
+            c->end += (uint32_t)n;
+            p += n;
+            len -= n;
+        }
+    }
+    if (fresh)
+        t->wq_tail = fresh_tail;
+    t->wq_bytes += total;
+    return 0;
+}
+
+static void wq_consume(reel_transport *t, size_t n)
+{
+    RL_ASSERT(n <= t->wq_bytes);
+    t->wq_bytes -= n;
+    while (n > 0) {
+        rl_chunk *c = t->wq_head;
+        size_t avail = c->end - c->start;
+        if (n < avail) {
+            c->start += (uint32_t)n;
+            return;
+        }
+        n -= avail;
+        t->wq_head = c->next;
+        if (!t->wq_head)
+            t->wq_tail = NULL;
+        rl_chunk_put(t->net, c);
+    }
+}
+
+static int wq_iov(const reel_transport *t, struct iovec *iov, int max)
+{
+    int n = 0;
+    for (rl_chunk *c = t->wq_head; c && n < max; c = c->next) {
+        if (c->end == c->start)
+            continue;
+        iov[n].iov_base = c->data + c->start;
+        iov[n].iov_len = c->end - c->start;
+        n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------- flow control */
+
+size_t reel_transport_get_write_buffer_size(const reel_transport *t)
+{
+    if (!t)
+        return 0;
+    return t->kind == RL_T_DATAGRAM ? t->dq_bytes : t->wq_bytes;
+}
+
+static void maybe_pause_protocol(reel_transport *t)
+{
+    if (reel_transport_get_write_buffer_size(t) <= t->high_water)
+        return;
+    if (!t->protocol_paused) {
+        t->protocol_paused = true;
+        if (t->proto.pause_writing)
+            t->proto.pause_writing(t->proto.user);
+    }
+}
+
+static void maybe_resume_protocol(reel_transport *t)
+{
+    if (t->protocol_paused && reel_transport_get_write_buffer_size(t) <= t->low_water) {
+        t->protocol_paused = false;
+        if (t->proto.resume_writing)
+            t->proto.resume_writing(t->proto.user);
+    }
+}
+
+int reel_transport_set_write_buffer_limits(reel_transport *t, size_t high, size_t low)
+{
+    if (!t)
+        return -EINVAL;
+    if (high == REEL_WRITE_LIMIT_DEFAULT)
+        high = low == REEL_WRITE_LIMIT_DEFAULT ? REEL_WRITE_HIGH_WATER_DEFAULT : 4 * low;
+    if (low == REEL_WRITE_LIMIT_DEFAULT)
+        low = high / 4;
+    if (high < low)
+        return -EINVAL; /* asyncio: ValueError high must be >= low must be >= 0 */
+    t->high_water = high;
+    t->low_water = low;
+    if (!t->dead)
+        maybe_pause_protocol(t);
+    return 0;
+}
+
+void reel_transport_get_write_buffer_limits(const reel_transport *t, size_t *low, size_t *high)
+{
+    if (low)
+        *low = t ? t->low_water : 0;
+    if (high)
+        *high = t ? t->high_water : 0;
+}
+
+/* ------------------------------------------------ closing & lifecycle */
+
+static void lost_cb(void *arg)
+{
+    reel_transport *t = arg;
+    call_connection_lost(t, t->lost_err);
+}
+
+static void schedule_lost(reel_transport *t, int err)
+{
+    if (t->lost || t->lost_scheduled)
+        return;
+    t->lost_scheduled = true;
+    t->lost_err = err;
+    if (reel_loop_call_soon(t->loop, lost_cb, t, NULL) < 0)
+        call_connection_lost(t, err); /* out of handles: do it now */
+}
+
+/* asyncio _call_connection_lost: tell the protocol, close the fd, detach
+ * from the server, drop the transport's own reference. */
+static void call_connection_lost(reel_transport *t, int err)
+{
+    if (t->lost)
+        return;
+    t->lost = true;
+    t->closing = true;
+    remove_reader(t);
+    remove_writer(t);
+    wq_clear(t);
+    if (t->drain_waiter) {
+        reel_future *w = t->drain_waiter;
+        t->drain_waiter = NULL;
+        if (!reel_future_done(w))
+            rl_fail(w, err < 0 ? err : -EPIPE, "Connection is closed by peer");
+        reel_future_release(w);
+    }
+    rl_transport_sendfile_stop(t, err < 0 ? err : -EPIPE);
+    if (t->waiter) { /* lost before connection_made ran (loop close) */
+        reel_future *w = t->waiter;
+        t->waiter = NULL;
+        if (!reel_future_done(w))
+            rl_fail(w, err < 0 ? err : REEL_ECLOSED, "transport closed before connection_made");
+        reel_future_release(w);
+    }
+    if (t->protocol_connected && t->proto.connection_lost)
+        t->proto.connection_lost(t->proto.user, err);
+    if (t->fd >= 0) {
+        rl_fd_release(t->net, t->fd, t);
+        OPS(t)->close(BK(t), t->fd);
+        t->fd = -1;
+    }
+    if (t->server) {
+        reel_server *s = t->server;
+        t->server = NULL;
+        rl_server_detach(s, t);
+    }
+    rl_list_del(&t->link);
+    t->dead = true;
+    reel_transport_release(t);
+}
+
+/* asyncio _force_close (sockets, datagrams). */
+static void force_close(reel_transport *t, int err)
+{
+    if (t->conn_lost)
+        return;
+    if (t->wq_bytes || t->dq_head) {
+        wq_clear(t);
+        remove_writer(t);
+    }
+    if (!t->closing) {
+        t->closing = true;
+        remove_reader(t);
+    }
+    t->conn_lost++;
+    schedule_lost(t, err);
+}
+
+/* asyncio _UnixReadPipeTransport/_UnixWritePipeTransport._close. */
+static void pipe_close(reel_transport *t, int err)
+{
+    t->closing = true;
+    if (t->wq_bytes) {
+        remove_writer(t);
+        wq_clear(t);
+    }
+    remove_reader(t);
+    schedule_lost(t, err);
+}
+
+static bool is_os_error(int err) { return err < 0 && err > -4096; }
+
+/* asyncio _fatal_error: OS errors are only logged in debug mode (pipes:
+ * all but EIO go to the handler); protocol failures always reach the
+ * exception handler. Then the transport is closed with the error. */
+static void fatal_error_from(reel_transport *t, int err, const char *message, bool protocol)
+{
+    bool quiet = !protocol && (is_pipe(t) ? err == -EIO : is_os_error(err));
+    if (!quiet)
+        rl_report(t->loop, message, err, t, t->fd);
+    else if (reel_loop_get_debug(t->loop))
+        reel_loop_log(t->loop, "transport fd %d: %s: %s", t->fd, message, reel_strerror(err));
+    if (is_pipe(t))
+        pipe_close(t, err);
+    else
+        force_close(t, err);
+}
+
+static void fatal_error(reel_transport *t, int err, const char *message)
+{
+    fatal_error_from(t, err, message, false);
+}
+
+/* Runs once, first: connection_made, start reading, wake the waiter. */
+static void start_cb(void *arg)
+{
+    reel_transport *t = arg;
+    t->started = true;
+    if (!t->lost && !t->protocol_connected) {
+        t->protocol_connected = true;
+        if (t->proto.connection_made)
+            t->proto.connection_made(t->proto.user, t);
+        if (!t->closing && !t->paused) {
+            int rc = add_reader(t);
+            if (rc < 0)
+                fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
+        }
+        if (t->waiter) {
+            reel_future *w = t->waiter;
+            t->waiter = NULL;
+            if (!reel_future_done(w))
+                rl_future_set_transport(w, t);
+            reel_future_release(w);
+        }
+    }
+    reel_transport_release(t);
+}
+
+int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol *proto,
+                     reel_server *server, reel_future *waiter, reel_transport **out)
+{
+    rl_net *net = rl_net_get(loop);
+    if (!net)
+        return -ENOMEM;
+    if (!net->read_buf && kind != RL_T_WRITE_PIPE) {
+        net->read_buf = malloc(REEL_READ_MAX_BYTES);
+        if (!net->read_buf)
+            return -ENOMEM;
+    }
+    reel_transport *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    int rc = rl_fd_claim(net, fd, t);
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
+    t->loop = loop;
+    t->net = net;
+    t->kind = kind;
+    t->fd = fd;
+    t->proto = *proto;
+    t->refs = 2; /* its own, and start_cb's */
+    t->high_water = REEL_WRITE_HIGH_WATER_DEFAULT;
+    t->low_water = REEL_WRITE_HIGH_WATER_DEFAULT / 4;
+    rl_list_init(&t->link);
+    rl_list_init(&t->server_link);
+    if (kind == RL_T_SOCKET || kind == RL_T_DATAGRAM) {
+        t->sockname_len = sizeof t->sockname;
+        if (loop->ops->getsockname(loop->backend, fd, (struct sockaddr *)&t->sockname,
+                                   &t->sockname_len) < 0)
+            t->sockname_len = 0;
+        t->peername_len = sizeof t->peername;
+        if (loop->ops->getpeername(loop->backend, fd, (struct sockaddr *)&t->peername,
+                                   &t->peername_len) < 0)
+            t->peername_len = 0;
+        int fam = t->sockname_len ? t->sockname.ss_family : AF_UNSPEC;
+        if (kind == RL_T_SOCKET && (fam == AF_INET || fam == AF_INET6)) {
+            int one = 1; /* asyncio _set_nodelay */
+            loop->ops->setsockopt(loop->backend, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+    }
+    rc = reel_loop_call_soon(loop, start_cb, t, NULL);
+    if (rc < 0) {
+        rl_fd_release(net, fd, t);
+        free(t);
+        return rc;
+    }
+    rl_list_push(&net->transports, &t->link);
+    if (server) {
+        t->server = server;
+        rl_server_attach(server, t);
+    }
+    t->waiter = reel_future_ref(waiter);
+    if (out)
+        *out = t;
+    return 0;
+}
+
+/* Loop close: close now, telling the protocol (connection_made first if
+ * it never ran, so it always sees the pair). */
+void rl_transport_kill(reel_transport *t)
+{
+    reel_transport_ref(t);
+    if (!t->started) { /* start_cb will be dropped with the loop's queue */
+        t->started = true;
+        reel_transport_release(t);
+    }
+    if (!t->lost) {
+        if (!t->protocol_connected) {
+            t->protocol_connected = true;
+            if (t->proto.connection_made)
+                t->proto.connection_made(t->proto.user, t);
+        }
+        call_connection_lost(t, REEL_ECLOSED);
+    }
+    reel_transport_release(t);
+}
+
+/* ------------------------------------------------------- reading */
+
+static void on_eof(reel_transport *t)
+{
+    if (t->kind == RL_T_READ_PIPE) {
+        /* asyncio: closing, stop reading, then eof_received and
+         * connection_lost, each via call_soon. */
+        t->closing = true;
+        remove_reader(t);
+        if (t->proto.eof_received)
+            t->proto.eof_received(t->proto.user); /* result ignored, as asyncio */
+        schedule_lost(t, 0);
+        return;
+    }
+    bool keep_open = t->proto.eof_received ? t->proto.eof_received(t->proto.user) : false;
+    if (t->lost || t->closing)
+        return;
+    if (keep_open)
+        remove_reader(t);
+    else
+        reel_transport_close(t);
+}
+
+static void read_ready(void *arg)
+{
+    reel_transport *t = arg;
+    if (t->conn_lost || t->lost)
+        return;
+    if (t->kind == RL_T_WRITE_PIPE) {
+        /* The reader on a write pipe only fires when the peer closed it. */
+        pipe_close(t, t->wq_bytes ? -EPIPE : 0);
+        return;
+    }
+    void *buf;
+    size_t cap;
+    bool buffered = t->proto.get_buffer != NULL;
+    if (buffered) {
+        buf = NULL;
+        cap = 0;
+        int rc = t->proto.get_buffer(t->proto.user, REEL_READ_MAX_BYTES, &buf, &cap);
+        if (rc < 0 || !buf || cap == 0) {
+            fatal_error_from(t, rc < 0 ? rc : -EINVAL,
+                             rc < 0 ? "Fatal error: protocol.get_buffer() call failed."
+                                    : "Fatal error: get_buffer() returned an empty buffer",
+                             true);
+            return;
+        }
+    } else {
+        buf = t->net->read_buf;
+        cap = REEL_READ_MAX_BYTES;
+    }
+    ssize_t n = OPS(t)->read(BK(t), t->fd, buf, cap);
+    if (n < 0) {
+        if (!is_again(n))
+            fatal_error(t, (int)n, is_pipe(t) ? "Fatal read error on pipe transport"
+                                              : "Fatal read error on socket transport");
+        return;
+    }
+    if (n == 0) {
+        on_eof(t);
+        return;
+    }
+    if (buffered) {
+        if (t->proto.buffer_updated)
+            t->proto.buffer_updated(t->proto.user, (size_t)n);
+    } else if (t->proto.data_received) {
+        t->proto.data_received(t->proto.user, buf, (size_t)n);
+    }
+}
+
+bool reel_transport_is_reading(const reel_transport *t)
+{
+    return t && t->kind != RL_T_WRITE_PIPE && !t->closing && !t->paused;
+}
+
+int reel_transport_pause_reading(reel_transport *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (t->kind == RL_T_WRITE_PIPE)
+        return -EOPNOTSUPP;
+    if (!reel_transport_is_reading(t))
+        return 0;
+    t->paused = true;
+    remove_reader(t);
+    return 0;
+}
+
+int reel_transport_resume_reading(reel_transport *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (t->kind == RL_T_WRITE_PIPE)
+        return -EOPNOTSUPP;
+    if (t->closing || !t->paused)
+        return 0;
+    t->paused = false;
+    /* Before connection_made, start_cb adds the reader. */
+    if (t->protocol_connected) {
+        int rc = add_reader(t);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------- writing */
+
+static void write_done_flushing(reel_transport *t)
+{
+    remove_writer(t);
+    if (t->drain_waiter) {
+        reel_future *w = t->drain_waiter;
+        t->drain_waiter = NULL;
+        if (!reel_future_done(w))
+            reel_future_set_result(w, NULL);
+        reel_future_release(w);
+    }
+    if (t->closing) {
+        remove_reader(t);
+        call_connection_lost(t, 0); /* frees t when nobody else holds it */
+        return;
+    }
+    if (t->eof && t->kind == RL_T_SOCKET)
+        OPS(t)->shutdown(BK(t), t->fd, SHUT_WR);
+}
+
+static void sendfile_step(reel_transport *t);
+
+static void write_ready(void *arg)
+{
+    reel_transport *t = arg;
+    if (t->conn_lost || t->lost)
+        return;
+    if (t->sf_fut) {
+        sendfile_step(t);
+        return;
+    }
+    if (t->wq_bytes == 0) { /* nothing left (e.g. emptied by abort) */
+        remove_writer(t);
+        return;
+    }
+    struct iovec iov[rl_writev_iov_max];
+    int cnt = wq_iov(t, iov, rl_writev_iov_max);
+    ssize_t n = OPS(t)->writev(BK(t), t->fd, iov, cnt);
+    if (n < 0) {
+        if (is_again(n))
+            return;
+        remove_writer(t);
+        wq_clear(t);
+        if (is_pipe(t))
+            t->conn_lost++;
+        if (t->drain_waiter) {
+            reel_future *w = t->drain_waiter;
+            t->drain_waiter = NULL;
+            rl_fail(w, (int)n, "write failed");
+            reel_future_release(w);
+        }
+        fatal_error(t, (int)n, is_pipe(t) ? "Fatal write error on pipe transport"
+                                          : "Fatal write error on socket transport");
+        return;
+    }
+    wq_consume(t, (size_t)n);
+    if (t->kind == RL_T_SOCKET || t->wq_bytes == 0) {
+        /* Pipes resume only once empty, as asyncio's do. */
+        maybe_resume_protocol(t);
+        if (t->conn_lost || t->lost)
+            return; /* resume_writing aborted or closed it */
+    }
+    if (t->wq_bytes == 0)
+        write_done_flushing(t);
+}
+
+static int check_writable(reel_transport *t)
+{
+    if (t->dead || t->lost) /* lost: even from inside connection_lost */
+        return REEL_ECLOSED;
+    if (t->kind == RL_T_READ_PIPE || t->kind == RL_T_DATAGRAM)
+        return -EOPNOTSUPP;
+    if (t->kind == RL_T_SOCKET) {
+        if (t->eof)
+            return REEL_EINVALSTATE; /* "Cannot call write() after write_eof()" */
+        if (t->sendfile_native)
+            return REEL_EINVALSTATE; /* "unable to write; sendfile is in progress" */
+    }
+    return 0;
+}
+
+/* Writes to a lost connection are counted; from the threshold on each is
+ * logged (asyncio). Returns true if the write must be dropped. */
+static bool drop_lost_write(reel_transport *t)
+{
+    bool lost = t->kind == RL_T_SOCKET ? t->conn_lost > 0 : (t->conn_lost > 0 || t->closing);
+    if (!lost)
+        return false;
+    if (t->conn_lost >= REEL_CONNLOST_WRITES_LOG_THRESHOLD)
+        reel_loop_log(t->loop, "%s", t->kind == RL_T_SOCKET
+                                         ? "socket.send() raised exception."
+                                         : "pipe closed by peer or os.write(pipe, data) raised exception.");
+    t->conn_lost++;
+    return true;
+}
+
+int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int iovcnt)
+{
+    if (!t || iovcnt < 0 || (iovcnt > 0 && !iov))
+        return -EINVAL;
+    int rc = check_writable(t);
+    if (rc < 0)
+        return rc;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (!iov[i].iov_base && iov[i].iov_len)
+            return -EINVAL;
+        total += iov[i].iov_len;
+    }
+    if (total == 0)
+        return 0;
+    if (drop_lost_write(t))
+        return REEL_ECLOSED;
+    size_t sent = 0;
+    if (t->wq_bytes == 0) {
+        ssize_t n = iovcnt == 1
+                        ? OPS(t)->write(BK(t), t->fd, iov[0].iov_base, iov[0].iov_len)
+                        : OPS(t)->writev(BK(t), t->fd, iov,
+                                         iovcnt < rl_writev_iov_max ? iovcnt : rl_writev_iov_max);
+        if (n < 0 && !is_again(n)) {
+            if (is_pipe(t))
+                t->conn_lost++;
+            fatal_error(t, (int)n, is_pipe(t) ? "Fatal write error on pipe transport"
+                                              : "Fatal write error on socket transport");
+            return (int)n;
+        }
+        sent = n > 0 ? (size_t)n : 0;
+        if (sent == total)
+            return 0;
+        rc = add_writer(t);
+        if (rc < 0) {
+            fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
+            return rc;
+        }
+    }
+    rc = wq_append(t, iov, iovcnt, sent);
+    if (rc < 0) {
+        /* Part of the data may be on the wire: the stream is broken. */
+        fatal_error(t, rc, "Fatal error: out of memory for the write buffer");
+        return rc;
+    }
+    maybe_pause_protocol(t);
+    return 0;
+}
+
+int reel_transport_write(reel_transport *t, const void *data, size_t len)
+{
+    if (!t || (!data && len))
+        return -EINVAL;
+    struct iovec iov = {(void *)data, len};
+    return reel_transport_writelines(t, &iov, 1);
+}
+
+bool reel_transport_can_write_eof(const reel_transport *t)
+{
+    return t && (t->kind == RL_T_SOCKET || t->kind == RL_T_WRITE_PIPE);
+}
+
+int reel_transport_write_eof(reel_transport *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (!reel_transport_can_write_eof(t))
+        return -EOPNOTSUPP;
+    if (t->dead || t->closing)
+        return 0;
+    if (t->kind == RL_T_WRITE_PIPE) {
+        t->closing = true;
+        if (t->wq_bytes == 0) {
+            remove_reader(t);
+            schedule_lost(t, 0);
+        }
+        return 0;
+    }
+    if (t->eof)
+        return 0;
+    t->eof = true;
+    if (t->wq_bytes == 0)
+        OPS(t)->shutdown(BK(t), t->fd, SHUT_WR);
+    return 0;
+}
+
+void reel_transport_close(reel_transport *t)
+{
+    if (!t || t->dead || t->closing)
+        return;
+    switch (t->kind) {
+    case RL_T_READ_PIPE:
+        pipe_close(t, 0);
+        return;
+    case RL_T_WRITE_PIPE:
+        reel_transport_write_eof(t);
+        return;
+    default:
+        t->closing = true;
+        remove_reader(t);
+        if (reel_transport_get_write_buffer_size(t) == 0 && !t->dq_head) {
+            t->conn_lost++;
+            remove_writer(t);
+            schedule_lost(t, 0);
+        }
+        return;
+    }
+}
+
+void reel_transport_abort(reel_transport *t)
+{
+    if (!t || t->dead)
+        return;
+    if (is_pipe(t))
+        pipe_close(t, 0);
+    else
+        force_close(t, 0);
+}
+
+bool reel_transport_is_closing(const reel_transport *t) { return !t || t->closing || t->dead; }
+
+reel_loop *reel_transport_get_loop(const reel_transport *t) { return t ? t->loop : NULL; }
+
+int reel_transport_set_protocol(reel_transport *t, const reel_protocol *proto)
+{
+    if (!t || !proto)
+        return -EINVAL;
+    t->proto = *proto;
+    return 0;
+}
+
+const reel_protocol *reel_transport_get_protocol(const reel_transport *t)
+{
+    return t ? &t->proto : NULL;
+}
+
+int rl_transport_drain_waiter(reel_transport *t, reel_future **out)
+{
+    if (t->drain_waiter)
+        return REEL_EINVALSTATE; /* asyncio: "Empty waiter is already set" */
+    reel_future *w;
+    int rc = reel_loop_create_future(t->loop, &w);
+    if (rc < 0)
+        return rc;
+    if (reel_transport_get_write_buffer_size(t) == 0)
+        reel_future_set_result(w, NULL);
+    else
+        t->drain_waiter = reel_future_ref(w);
+    *out = w;
+    return 0;
+}
+
+/* ------------------------------------------------------- extra info */
+
+static int copy_name(const reel_transport *t, const struct sockaddr_storage *src, socklen_t len,
+                     struct sockaddr_storage *addr, socklen_t *addrlen)
+{
+    if (!addr || !addrlen)
+        return -EINVAL;
+    if (is_pipe(t) || len == 0)
+        return -ENOENT;
+    memcpy(addr, src, len);
+    *addrlen = len;
+    return 0;
+}
+
+int reel_transport_get_peername(const reel_transport *t, struct sockaddr_storage *addr,
+                                socklen_t *len)
+{
+    if (!t)
+        return -EINVAL;
+    return copy_name(t, &t->peername, t->peername_len, addr, len);
+}
+
+int reel_transport_get_sockname(const reel_transport *t, struct sockaddr_storage *addr,
+                                socklen_t *len)
+{
+    if (!t)
+        return -EINVAL;
+    return copy_name(t, &t->sockname, t->sockname_len, addr, len);
+}
+
+int reel_transport_get_socket(const reel_transport *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (is_pipe(t))
+        return -ENOENT;
+    return t->fd >= 0 ? t->fd : REEL_ECLOSED;
+}
+
+int reel_transport_get_pipe(const reel_transport *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (!is_pipe(t))
+        return -ENOENT;
+    return t->fd >= 0 ? t->fd : REEL_ECLOSED;
+}
+
+/* ------------------------------------------------------- datagrams */
+
+static void dgram_read_ready(void *arg)
+{
+    reel_transport *t = arg;
+    if (t->conn_lost || t->lost)
+        return;
+    struct sockaddr_storage from;
+    socklen_t fromlen = sizeof from;
+    ssize_t n = OPS(t)->recvfrom(BK(t), t->fd, t->net->read_buf, REEL_READ_MAX_BYTES, 0,
+                                 (struct sockaddr *)&from, &fromlen);
+    if (n < 0) {
+        if (!is_again(n) && t->proto.error_received)
+            t->proto.error_received(t->proto.user, (int)n);
+        return;
+    }
+    if (fromlen > sizeof from)
+        fromlen = sizeof from;
+    if (t->proto.datagram_received)
+        t->proto.datagram_received(t->proto.user, t->net->read_buf, (size_t)n,
+                                   fromlen ? (const struct sockaddr *)&from : NULL, fromlen);
+}
+
+static ssize_t dgram_send(reel_transport *t, const void *data, size_t len,
+                          const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (t->dgram_connected)
+        return OPS(t)->sendto(BK(t), t->fd, data, len, 0, NULL, 0);
+    return OPS(t)->sendto(BK(t), t->fd, data, len, 0, addr, addrlen);
+}
+
+static bool same_addr(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
+                      socklen_t blen)
+{
+    if (a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
+                          const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (!t || (!data && len) || (addr && (addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))))
+        return -EINVAL;
+    if (t->kind != RL_T_DATAGRAM)
+        return -EOPNOTSUPP;
+    if (t->dead || t->lost)
+        return REEL_ECLOSED;
+    if (t->raddr) {
+        if (addr && !same_addr(addr, addrlen, (const struct sockaddr *)t->raddr, t->raddr_len))
+            return -EINVAL; /* asyncio: "Invalid address: must be None or <remote>" */
+        addr = (const struct sockaddr *)t->raddr;
+        addrlen = t->raddr_len;
+    }
+    if (t->conn_lost) {
+        if (t->conn_lost >= REEL_CONNLOST_WRITES_LOG_THRESHOLD)
+            reel_loop_log(t->loop, "socket.send() raised exception.");
+        t->conn_lost++;
+        return REEL_ECLOSED;
+    }
+    if (!t->dq_head) {
+        ssize_t n = dgram_send(t, data, len, addr, addrlen);
+        if (n >= 0)
+            return 0;
+        if (!is_again(n)) {
+            if (t->proto.error_received)
+                t->proto.error_received(t->proto.user, (int)n);
+            return (int)n;
+        }
+        int rc = add_writer(t);
+        if (rc < 0)
+            return rc;
+    }
+    rl_dgram *d = malloc(sizeof *d + len);
+    if (!d)
+        return -ENOMEM;
+    d->next = NULL;
+    d->len = len;
+    d->addrlen = addr ? addrlen : 0;
+    if (addr)
+        memcpy(&d->addr, addr, addrlen);
+    if (len)
+        memcpy(d->data, data, len);
+    if (t->dq_tail)
+        t->dq_tail->next = d;
+    else
+        t->dq_head = d;
+    t->dq_tail = d;
+    t->dq_bytes += len + rl_dgram_header_bytes;
+    maybe_pause_protocol(t);
+    return 0;
+}
+
+static void dgram_write_ready(void *arg)
+{
+    reel_transport *t = arg;
+    if (t->lost)
+        return;
+    while (t->dq_head) {
+        rl_dgram *d = t->dq_head;
+        ssize_t n = dgram_send(t, d->data, d->len,
+                               d->addrlen ? (const struct sockaddr *)&d->addr : NULL, d->addrlen);
+        if (n < 0 && is_again(n))
+            break; /* try again when writable */
+        t->dq_head = d->next;
+        if (!t->dq_head)
+            t->dq_tail = NULL;
+        t->dq_bytes -= d->len + rl_dgram_header_bytes;
+        free(d);
+        if (n < 0) {
+            if (t->proto.error_received)
+                t->proto.error_received(t->proto.user, (int)n);
+            return;
+        }
+    }
+    maybe_resume_protocol(t); /* may queue more */
+    if (t->lost || t->conn_lost)
+        return;
+    if (!t->dq_head) {
+        remove_writer(t);
+        if (t->closing)
+            call_connection_lost(t, 0);
+    }
+}
+
+/* Set a datagram transport's remote address (made by net.c). */
+int rl_transport_set_raddr(reel_transport *t, const struct sockaddr *addr, socklen_t len,
+                           bool connected)
+{
+    t->raddr = malloc(sizeof *t->raddr);
+    if (!t->raddr)
+        return -ENOMEM;
+    memcpy(t->raddr, addr, len);
+    t->raddr_len = len;
+    t->dgram_connected = connected;
+    return 0;
+}
+
+/* ------------------------------------------------------- sendfile */
+
+void rl_transport_sendfile_stop(reel_transport *t, int err)
+{
+    reel_future *f = t->sf_fut;
+    if (!f)
+        return;
+    t->sf_fut = NULL;
+    t->sendfile_native = false;
+    if (t->wq_bytes == 0)
+        remove_writer(t);
+    if (!reel_future_done(f)) {
+        if (err < 0)
+            rl_fail(f, err, err == -EPIPE ? "Connection is closed by peer" : "sendfile failed");
+        else
+            reel_future_set_result(f, (void *)(intptr_t)t->sf_total);
+    }
+    reel_future_release(f);
+}
+
+/* One sendfile(2) per writable event, as asyncio's
+ * _sock_sendfile_native_impl. */
+static void sendfile_step(reel_transport *t)
+{
+    if (t->sf_count && t->sf_total >= t->sf_count) {
+        rl_transport_sendfile_stop(t, 0);
+        return;
+    }
+    size_t block = t->sf_count ? t->sf_count - t->sf_total : rl_sendfile_native_bytes;
+    if (block > rl_sendfile_native_bytes)
+        block = rl_sendfile_native_bytes;
+    ssize_t n = OPS(t)->sendfile ? OPS(t)->sendfile(BK(t), t->fd, t->sf_file, &t->sf_offset, block)
+                                 : -ENOSYS;
+    if (n < 0 && is_again(n)) {
+        if (add_writer(t) < 0)
+            rl_transport_sendfile_stop(t, -EIO);
+        return;
+    }
+    if (n < 0) {
+        if (t->sf_total == 0) {
+            reel_future *f = t->sf_fut;
+            rl_fail(f, REEL_ESENDFILE, "os.sendfile call failed: %s", reel_strerror((int)n));
+            rl_transport_sendfile_stop(t, 0);
+        } else {
+            rl_transport_sendfile_stop(t, (int)n);
+        }
+        return;
+    }
+    if (n == 0) { /* EOF */
+        rl_transport_sendfile_stop(t, 0);
+        return;
+    }
+    t->sf_total += (size_t)n;
+    if (add_writer(t) < 0)
+        rl_transport_sendfile_stop(t, -EIO);
+}
+
+int rl_transport_sendfile_native(reel_transport *t, int file_fd, int64_t offset, size_t count,
+                                 reel_future **out)
+{
+    if (t->sf_fut || t->wq_bytes || t->kind != RL_T_SOCKET)
+        return REEL_EINVALSTATE;
+    if (t->dead || t->closing)
+        return REEL_ECLOSED;
+    int rc = reel_loop_create_future(t->loop, out);
+    if (rc < 0)
+        return rc;
+    t->sf_fut = reel_future_ref(*out);
+    t->sf_file = file_fd;
+    t->sf_offset = offset;
+    t->sf_count = count;
+    t->sf_total = 0;
+    t->sendfile_native = true;
+    sendfile_step(t);
+    return 0;
+}
