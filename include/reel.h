@@ -13,5 +13,6 @@
 #include "reel/transport.h"
 #include "reel/server.h"
 #include "reel/net.h"
+#include "reel/stream.h"
 
 #endif

@@ -40,7 +40,15 @@ void reel_server_release(reel_server *s)
         free(s->listeners[i].unix_path);
     free(s->listeners);
     free(s->waiters);
+    if (s->arg_free)
+        s->arg_free(s->arg_owned);
     free(s);
+}
+
+void rl_server_set_arg_free(reel_server *s, void (*fn)(void *), void *arg)
+{
+    s->arg_free = fn;
+    s->arg_owned = arg;
 }
 
 static void release_void(void *p) { reel_server_release(p); }
