@@ -688,6 +688,95 @@ static void sc_many_lines_echo_intact_with_flow_control(reel_loop *loop)
     assert_int_equal(st_run(loop, t_many_lines, NULL), 0);
 }
 
+/* ------------------------------ two hosts, a lossy network, one seed */
+
+typedef struct det {
+    int port;
+    int lines;
+} det;
+
+static int t_lines_client(void *arg, void **result)
+{
+    (void)result;
+    det *d = arg;
+    reel_connection_opts co = {.host = "10.0.0.1", .port = d->port};
+    reel_stream *s;
+    ST_CHECK(reel_open_connection(&co, 4096, &s) == 0);
+    reel_task *w;
+    ST_CHECK(reel_loop_create_task(reel_get_running_loop(), t_line_writer, s, "writer", &w) == 0);
+    reel_bytes b = REEL_BYTES_INIT;
+    for (;; d->lines++) {
+        ST_CHECK(reel_stream_readline(s, &b) == 0);
+        if (b.len == 0)
+            break;
+        ST_CHECK(d->lines < ml_lines && b.len == ml_len(d->lines) + 1);
+        for (size_t j = 0; j + 1 < b.len; j++)
+            ST_CHECK(b.data[j] == ml_byte(d->lines, j));
+    }
+    reel_bytes_free(&b);
+    ST_CHECK(reel_await(reel_task_future(w), NULL) == 0);
+    reel_task_release(w);
+    reel_stream_close(s);
+    ST_CHECK(reel_stream_wait_closed(s) == 0);
+    reel_stream_release(s);
+    return 0;
+}
+
+/* Server on host a, client on host b; reads and writes come back short
+ * or fail with EAGAIN at random, segments arrive with jitter: lines are
+ * cut anywhere, separators included. */
+static int lossy_lines_scenario(uint64_t seed, reel_sim **out, void *arg)
+{
+    det *d = arg;
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.p_short_io = 0.4;
+    cfg.p_eagain = 0.05;
+    cfg.jitter_ns = 300000;
+    if (reel_sim_new(out, &cfg) < 0)
+        return -1;
+    reel_sim_host *ha, *hb;
+    if (reel_sim_host_new(*out, "a", "10.0.0.1", &ha) < 0 ||
+        reel_sim_host_new(*out, "b", "10.0.0.2", &hb) < 0)
+        return -1;
+    reel_loop *la = reel_sim_host_loop(ha), *lb = reel_sim_host_loop(hb);
+    reel_server_opts so = {.host = "10.0.0.1", .port = 7000};
+    reel_future *f;
+    if (reel_start_server_async(la, h_echo_lines, NULL, &so, 4096, &f) < 0 ||
+        tt_run_until(la, f) < 0)
+        return -1;
+    void *srv;
+    reel_future_take_result(f, &srv);
+    reel_future_release(f);
+    d->port = 7000;
+    d->lines = 0;
+    int rc = tt_run_task(lb, t_lines_client, d, NULL);
+    reel_server_close(srv);
+    reel_server_release(srv);
+    if (rc < 0 || st_failure[0] || d->lines != ml_lines)
+        return -1;
+    return 0;
+}
+
+static void test_lines_survive_a_lossy_simulated_network_deterministically(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        st_reset();
+        det d = {0};
+        reel_sim_check_report r;
+        int rc = reel_sim_check_determinism(lossy_lines_scenario, seed, &d, &r);
+        if (rc != 0)
+            fail_msg("REEL_SEED=%llu ./test_stream_net: rc=%d (%s) %s; %s / %s",
+                     (unsigned long long)seed, rc, reel_strerror(rc), st_failure, r.first,
+                     r.second);
+        assert_false(r.diverged);
+        assert_int_equal(d.lines, ml_lines);
+        assert_true(r.events1 > 1000);
+    }
+}
+
 /* ------------------------------------------------------------ runners */
 
 #define BOTH(sc)                                                         \
@@ -731,6 +820,7 @@ int main(void)
         TESTS(sc_reading_pauses_past_twice_the_limit_and_resumes),
         TESTS(sc_a_line_over_the_limit_is_dropped_and_the_next_read),
         TESTS(sc_many_lines_echo_intact_with_flow_control),
+        cmocka_unit_test(test_lines_survive_a_lossy_simulated_network_deterministically),
     };
     if (getenv("ST_FILTER"))
         cmocka_set_test_filter(getenv("ST_FILTER"));
