@@ -186,9 +186,13 @@ void reel_stream_release(reel_stream *s)
     if (!s)
         return;
     RL_ASSERT(s->handles > 0);
-    /* asyncio StreamWriter.__del__: an unreferenced open writer closes. */
-    if (--s->handles == 0 && s->t && !reel_transport_is_closing(s->t))
+    /* asyncio StreamWriter.__del__: an unreferenced open writer closes
+     * (and says so: a ResourceWarning there, the log in debug mode here). */
+    if (--s->handles == 0 && s->t && !reel_transport_is_closing(s->t)) {
+        if (reel_loop_get_debug(s->loop))
+            reel_loop_log(s->loop, "unclosed stream %p: its transport is closed now", (void *)s);
         reel_transport_close(s->t);
+    }
     stream_unref(s);
 }
 

@@ -317,7 +317,12 @@ static int t_release_closes(void *arg, void **result)
 static void sc_releasing_an_open_client_stream_closes_it(reel_loop *loop)
 {
     eof_seen x = {0};
+    static th_log log;
+    th_log_capture(loop, &log);
+    reel_loop_set_debug(loop, true);
     assert_int_equal(st_run(loop, t_release_closes, &x), 0);
+    reel_loop_set_debug(loop, false);
+    assert_true(th_log_find(&log, "unclosed stream") >= 0); /* debug mode says so */
 }
 
 static int h_fail(reel_stream *s, void *arg)
