@@ -19,7 +19,7 @@ build:
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@./$(BUILD)/demo
+	@./$(BUILD)/demo && echo && ./$(BUILD)/replay_demo
 
 deps-test:
 	@tools/ensure-deps test
@@ -43,6 +43,13 @@ bench: deps-bench
 	@$(CMAKE) -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DREEL_BUILD_BENCH=ON -DREEL_BUILD_TESTS=OFF >/dev/null
 	@$(CMAKE) --build $(BENCH_BUILD) -j $(JOBS)
 	@tools/run-bench $(BENCH_BUILD)
+
+# Fuzz each fuzz/fuzz_*.c harness for FUZZ_SECONDS (libFuzzer, and AFL++
+# when it can be installed); fails on any crash or hang.
+FUZZ_SECONDS ?= 60
+fuzz-smoke:
+	@tools/ensure-deps fuzz || echo "fuzz-smoke: could not install AFL++; libFuzzer only"
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz-smoke
 
 install: build
 	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)

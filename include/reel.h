@@ -8,6 +8,7 @@
 #include "reel/backend.h"
 #include "reel/loop.h"
 #include "reel/future.h"
+#include "reel/replay.h"
 #include "reel/sim.h"
 #include "reel/task.h"
 #include "reel/transport.h"

@@ -136,6 +136,11 @@ struct reel_loop {
     reel_log_fn log_fn;
     void *log_arg;
 
+    /* callback-sequence hash, kept when the backend observes callbacks
+     * (ops->callback: recording, replaying) */
+    bool trace_callbacks;
+    uint64_t cb_hash, cb_count;
+
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
     void *task_state;        /* owned by loop/task.c */
@@ -204,6 +209,10 @@ int rl_future_finish(reel_future *fut, uint8_t state);
 bool rl_future_cancel_plain(reel_future *fut, const char *msg);
 int rl_error_copy(reel_error *dst, const reel_error *src);
 void rl_error_clear(reel_error *err);
+
+/* replay/env.c: a loop recording to $REEL_RECORD or replaying
+ * $REEL_REPLAY; returns 1 (and creates nothing) when neither is set. */
+int rl_env_loop_new(reel_loop **out);
 
 /* epoll.c: the OS helpers that layers above the seam may not inline */
 void reel_os_log(const char *msg, size_t len);  /* a line to stderr */

@@ -228,8 +228,13 @@ int reel_loop_new(reel_loop **out)
 {
     if (!out)
         return -EINVAL;
+    /* REEL_RECORD / REEL_REPLAY turn an unmodified program's loops into
+     * recording or replaying ones (replay/env.c). */
+    int rc = rl_env_loop_new(out);
+    if (rc <= 0)
+        return rc;
     reel_backend *b;
-    int rc = reel_backend_epoll_new(&b);
+    rc = reel_backend_epoll_new(&b);
     if (rc < 0)
         return rc;
     return reel_loop_new_with_backend(out, b);
@@ -253,6 +258,8 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
     loop->refs = 1;
     loop->slow_ns = RL_DEFAULT_SLOW_NS;
     loop->debug = env_debug();
+    loop->trace_callbacks = backend->ops->callback != NULL;
+    loop->cb_hash = REEL_CALLBACK_HASH_INIT;
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_wake_pending, 0);
     int rc = pool_grow(loop);
@@ -665,6 +672,8 @@ int reel_loop_call_soon_threadsafe_from(reel_loop *loop, const reel_site *site,
         loop->ts_head = n;
     loop->ts_tail = n;
     loop->ts_count++;
+    if (loop->ops->posted)
+        loop->ops->posted(loop->backend, loop->ts_count);
     if (out) {
         out->loop = loop;
         out->slot = idx | RL_TS_BIT;
@@ -949,6 +958,35 @@ static void dispatch_io(reel_loop *loop, int fd, uint32_t events)
 
 /* -------------------------------------------------------------- run loop */
 
+uint64_t reel_callback_hash_step(uint64_t h, const char *func)
+{
+    /* FNV-1a over the name, then folded into the running value so the
+     * order of names matters. */
+    uint64_t s = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)(func ? func : "?"); *p; p++)
+        s = (s ^ *p) * 0x100000001b3ull;
+    h = (h ^ s) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
+
+uint64_t reel_loop_callback_hash(const reel_loop *loop, uint64_t *count)
+{
+    if (count)
+        *count = loop ? loop->cb_count : 0;
+    return loop ? loop->cb_hash : REEL_CALLBACK_HASH_INIT;
+}
+
+/* The backend observes callbacks (recorder, replayer): tell it, and keep
+ * the callback-sequence hash. Off the hot path otherwise. */
+static void note_callback(reel_loop *loop, const reel_site *site)
+{
+    const char *func = site && site->func ? site->func : "?";
+    loop->cb_hash = reel_callback_hash_step(loop->cb_hash, func);
+    loop->cb_count++;
+    loop->ops->callback(loop->backend, func, site && site->file ? site->file : "?",
+                        site ? site->line : 0);
+}
+
 /* Debug mode: run the callback under the slow-callback stopwatch. Out of
  * line so the ordinary path stays short. */
 __attribute__((noinline)) static void run_handle_timed(reel_loop *loop, reel_callback_fn fn,
@@ -985,6 +1023,8 @@ static inline void run_handle(reel_loop *loop, rl_handle *h)
     else
         handle_free_slot(loop, h, slot_of(loop, h));
 
+    if (RL_UNLIKELY(loop->trace_callbacks))
+        note_callback(loop, site);
     /* Debug mode is sampled once per callback: a callback that switches it
      * on is not timed from an unset start. */
     if (RL_UNLIKELY(loop->debug)) {

@@ -130,6 +130,12 @@ struct sim_sock {
     int sndbuf, rcvbuf;
 };
 
+/* A Unix socket "file": its path and inode number. */
+typedef struct sim_upath {
+    char path[108];
+    uint64_t ino;
+} sim_upath;
+
 /* A completed async request / signal waiting for the host's poll. */
 typedef struct sim_note {
     struct sim_note *next;
@@ -171,8 +177,9 @@ struct reel_sim_host {
     bool dirty;                  /* readiness may have changed */
     bool crashing;               /* closes vanish instead of sending FIN */
     uint32_t incarnation;        /* bumped by each boot */
-    char (*unix_paths)[108];     /* bound Unix socket paths ("files") */
+    struct sim_upath *unix_paths; /* bound Unix socket paths ("files") */
     int nunix_paths;
+    uint64_t next_ino;
     uint8_t signals_watched[65]; /* by signal number */
 };
 
@@ -198,6 +205,7 @@ enum sim_ev_kind {
     EV_REFUSED,
     EV_CONNECT_TIMEOUT,
     EV_DGRAM,         /* a datagram reaches dst */
+    EV_ICMP,          /* port unreachable reaches the sender (addr: its socket, dgram->from: the peer) */
     EV_NOTE,          /* a request completes / a signal arrives at a host */
     EV_JOB,           /* run an executor job, then complete it */
     EV_CALL,          /* scripted reel_sim_at callback */
@@ -214,6 +222,7 @@ typedef struct sim_ev {
     uint64_t sock_gen;           /* guards sock against reuse */
     struct sockaddr_storage addr; /* EV_SYN / EV_DGRAM destination */
     socklen_t addrlen;
+    uint32_t src;                /* EV_DGRAM: sending host (for ICMP errors) */
     sim_dgram *dgram;
     sim_note *note;
     reel_backend_req *req;

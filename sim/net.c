@@ -423,6 +423,31 @@ static sim_sock *find_listener(sim_world *w, sim_host *h, struct in_addr ip, int
     return cand[n > 1 ? sim_rng_below(&w->rng, (uint64_t)n) : 0]; /* SO_REUSEPORT */
 }
 
+/* The datagram socket an address reaches on host h, or NULL. */
+static sim_sock *dgram_target(sim_host *h, const struct sockaddr *addr, socklen_t len)
+{
+    if (addr->sa_family == AF_UNIX) {
+        for (int fd = 0; fd < h->nfds; fd++) {
+            sim_sock *s = h->fds[fd];
+            if (s && s->kind == SK_DGRAM && s->domain == AF_UNIX && s->bound &&
+                s->local_len == len && memcmp(&s->local, addr, len) == 0)
+                return s;
+        }
+        return NULL;
+    }
+    struct in_addr ip;
+    int port;
+    if (to_inet(addr, len, h, &ip, &port) < 0)
+        return NULL;
+    for (int fd = 0; fd < h->nfds; fd++) {
+        sim_sock *s = h->fds[fd];
+        if (s && s->kind == SK_DGRAM && s->domain != AF_UNIX && s->bound &&
+            addr_port(&s->local) == port && local_matches(s, ip, h))
+            return s;
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------ accepting */
 
 static int acceptq_push(sim_sock *l, sim_sock *s)
@@ -554,22 +579,23 @@ void sim_process_event(sim_world *w, sim_ev *ev)
     case EV_DGRAM: {
         sim_dgram *d = ev->dgram;
         ev->dgram = NULL;
-        sim_sock *target = NULL;
-        if (h && h->up) {
-            struct in_addr ip;
-            int port;
-            to_inet((const struct sockaddr *)&ev->addr, ev->addrlen, h, &ip, &port);
-            for (int fd = 0; fd < h->nfds && !target; fd++) {
-                sim_sock *s = h->fds[fd];
-                if (s && s->kind == SK_DGRAM && s->bound && addr_port(&s->local) == port &&
-                    local_matches(s, ip, h))
-                    target = s;
-            }
-        }
-        if (target && target->has_peer &&
+        sim_sock *target = h && h->up ? dgram_target(h, (const struct sockaddr *)&ev->addr, ev->addrlen) : NULL;
+        if (target && target->has_peer && target->domain != AF_UNIX &&
             memcmp(&target->peer, &d->from, sizeof(struct sockaddr_in)) != 0)
             target = NULL; /* a connected UDP socket takes only its peer's datagrams */
-        if (!target || target->dq_len >= w->cfg.udp_queue_max) {
+        if (!target) {
+            /* Port unreachable: the sender's kernel hears of it (ICMP). */
+            sim_host *src = ev->src < w->nhosts ? w->hosts[ev->src] : NULL;
+            if (h && h->up && src && d->from.ss_family == AF_INET) {
+                sim_ev icmp = {.when_ns = w->now_ns + sim_link_delay(w, h, src, 0), .kind = EV_ICMP,
+                               .host = src->id, .dgram = d, .addr = ev->addr, .addrlen = ev->addrlen};
+                if (sim_schedule(w, &icmp) == 0)
+                    break;
+            }
+            free(d);
+            break;
+        }
+        if (target->dq_len >= w->cfg.udp_queue_max) {
             free(d);
             break;
         }
@@ -581,6 +607,22 @@ void sim_process_event(sim_world *w, sim_ev *ev)
         target->dq_tail = d;
         target->dq_len++;
         mark_dirty(h);
+        break;
+    }
+    case EV_ICMP: {
+        /* Only a connected UDP socket learns of it, as ECONNREFUSED. */
+        sim_dgram *d = ev->dgram;
+        if (h && h->up) {
+            for (int fd = 0; fd < h->nfds; fd++) {
+                sim_sock *s = h->fds[fd];
+                if (s && s->kind == SK_DGRAM && s->has_peer && s->domain != AF_UNIX &&
+                    addr_port(&s->local) == addr_port(&d->from) &&
+                    addr_port(&s->peer) == addr_port(&ev->addr)) {
+                    s->so_error = ECONNREFUSED;
+                    mark_dirty(h);
+                }
+            }
+        }
         break;
     }
     case EV_JOB: {
@@ -669,6 +711,8 @@ static uint32_t sock_ready(sim_world *w, sim_sock *s)
             r |= REEL_IO_HUP;
         return r;
     case SK_DGRAM:
+        if (s->so_error)
+            return REEL_IO_READ | REEL_IO_WRITE | REEL_IO_ERROR;
         return REEL_IO_WRITE | (s->dq_len ? REEL_IO_READ : 0);
     case SK_PIPE_R:
         if (rx_avail(s) || s->rx_fin)
@@ -678,7 +722,7 @@ static uint32_t sock_ready(sim_world *w, sim_sock *s)
         return r;
     case SK_PIPE_W:
         if (!s->conn->ends[0])
-            return REEL_IO_WRITE | REEL_IO_ERROR;
+            return REEL_IO_WRITE | REEL_IO_ERROR | REEL_IO_HUP;
         return s->conn->dir[1].unread_bytes < window_bytes(w) ? REEL_IO_WRITE : 0;
     }
     return 0;
@@ -731,9 +775,54 @@ static int collect(sim_host *h, reel_event *out, int max)
 
 /* ------------------------------------------------------------ the ops */
 
+/* Give back a request the loop will never see completed (backend.h:
+ * destroy calls done() for every request not yet reported). */
+static void req_cancel(reel_backend_req *req, bool finished)
+{
+    if (req->addrinfo) {
+        struct addrinfo *ai = req->addrinfo;
+        while (ai) {
+            struct addrinfo *n = ai->ai_next;
+            free(ai);
+            ai = n;
+        }
+        req->addrinfo = NULL;
+    }
+    if (!(finished && req->kind == REEL_REQ_JOB)) /* a finished job keeps its result */
+        req->result = -ECANCELED;
+    if (req->done)
+        req->done(req);
+}
+
 static void sb_destroy(reel_backend *b)
 {
     sim_host *h = HOST(b);
+    sim_world *w = h->world;
+    /* Requests still travelling as world events for this incarnation. */
+    for (uint32_t i = 0; i < w->heap_len; i++) {
+        sim_ev *ev = &w->heap[i];
+        if (ev->host != h->id || ev->incarnation != h->incarnation)
+            continue;
+        if (ev->kind == EV_JOB) {
+            reel_backend_req *req = ev->req;
+            ev->kind = 0;
+            ev->req = NULL;
+            req_cancel(req, false);
+        } else if (ev->kind == EV_NOTE && ev->note && ev->note->kind == REEL_EV_DONE) {
+            reel_backend_req *req = ev->note->ptr;
+            free(ev->note);
+            ev->note = NULL;
+            ev->kind = 0;
+            req_cancel(req, true);
+        }
+    }
+    /* ... and those completed but not yet reported by poll. */
+    for (sim_note *n = h->notes_head; n; n = n->next) {
+        if (n->kind == REEL_EV_DONE && n->ptr) {
+            req_cancel(n->ptr, true);
+            n->ptr = NULL;
+        }
+    }
     sim_host_drop_all(h, h->crashing);
     free(b);
 }
@@ -778,6 +867,9 @@ static int sb_poll(reel_backend *b, reel_event *out, int max, int64_t timeout_ns
     uint64_t deadline;
     if (timeout_ns < 0) {
         deadline = SIM_INF;
+    } else if (timeout_ns == 0) {
+        /* Not waiting still takes CPU time: the iteration's cost. */
+        deadline = w->now_ns + w->cfg.iteration_ns;
     } else {
         uint64_t now_host = sim_host_now(h);
         uint64_t until = now_host + (uint64_t)timeout_ns;
@@ -815,7 +907,7 @@ static int sb_socket(reel_backend *b, int domain, int type, int protocol)
     uint8_t kind;
     if (base == SOCK_STREAM)
         kind = SK_STREAM;
-    else if (base == SOCK_DGRAM && domain != AF_UNIX)
+    else if (base == SOCK_DGRAM)
         kind = SK_DGRAM;
     else
         return -EPROTONOSUPPORT;
@@ -1006,7 +1098,8 @@ static int sb_adopt(reel_backend *b, int fd)
 static int unix_path_find(sim_host *h, const char *path, size_t len)
 {
     for (int i = 0; i < h->nunix_paths; i++)
-        if (memcmp(h->unix_paths[i], path, len) == 0 && (len == 108 || h->unix_paths[i][len] == '\0'))
+        if (memcmp(h->unix_paths[i].path, path, len) == 0 &&
+            (len == 108 || h->unix_paths[i].path[len] == '\0'))
             return i;
     return -1;
 }
@@ -1043,12 +1136,13 @@ static int sb_bind(reel_backend *b, int fd, const struct sockaddr *addr, socklen
         if (rc == 0 && unix_path_find(h, path, n) >= 0)
             rc = -EADDRINUSE;
         if (rc == 0) {
-            char (*np)[108] = realloc(h->unix_paths, (size_t)(h->nunix_paths + 1) * sizeof *np);
+            sim_upath *np = realloc(h->unix_paths, (size_t)(h->nunix_paths + 1) * sizeof *np);
             if (!np) {
                 rc = -ENOMEM;
             } else {
                 h->unix_paths = np;
-                memcpy(np[h->nunix_paths++], path, 108);
+                memcpy(np[h->nunix_paths].path, path, 108);
+                np[h->nunix_paths++].ino = ++h->next_ino;
                 memcpy(&s->local, addr, len);
                 s->local_len = len;
                 s->bound = true;
@@ -1216,6 +1310,19 @@ static int sb_connect(reel_backend *b, int fd, const struct sockaddr *addr, sock
     }
     if (!addr) {
         rc = -EFAULT;
+        goto out;
+    }
+    if (s->kind == SK_DGRAM && s->domain == AF_UNIX) {
+        char path[108];
+        size_t n;
+        rc = addr->sa_family != AF_UNIX ? -EAFNOSUPPORT : unix_path_of(addr, len, path, &n);
+        if (rc == 0 && !dgram_target(h, addr, len))
+            rc = unix_path_find(h, path, n) >= 0 ? -ECONNREFUSED : -ENOENT;
+        if (rc == 0) {
+            memcpy(&s->peer, addr, len);
+            s->peer_len = len;
+            s->has_peer = true;
+        }
         goto out;
     }
     if (s->kind == SK_DGRAM) {
@@ -1430,9 +1537,20 @@ static ssize_t stream_write(sim_host *h, sim_sock *s, const struct iovec *iov, i
     return (ssize_t)n;
 }
 
+/* A pending asynchronous error (ICMP port unreachable) is reported once,
+ * by the next receive or send, as Linux does for connected UDP sockets. */
+static int dgram_pending_error(sim_sock *s)
+{
+    int e = s->so_error;
+    s->so_error = 0;
+    return -e;
+}
+
 static ssize_t dgram_recv(sim_host *h, sim_sock *s, void *buf, size_t len, struct sockaddr *addr,
                           socklen_t *alen)
 {
+    if (s->so_error)
+        return dgram_pending_error(s);
     int f = io_fault(h->world);
     if (f < 0)
         return f;
@@ -1450,6 +1568,51 @@ static ssize_t dgram_recv(sim_host *h, sim_sock *s, void *buf, size_t len, struc
     return (ssize_t)n;
 }
 
+static sim_dgram *dgram_new(const void *buf, size_t len)
+{
+    sim_dgram *d = malloc(sizeof *d + len);
+    if (d) {
+        memset(d, 0, sizeof *d);
+        d->len = (uint32_t)len;
+        memcpy(d->data, buf, len);
+    }
+    return d;
+}
+
+/* Unix datagrams stay on the host; the receiver must exist now. */
+static ssize_t unix_dgram_send(sim_host *h, sim_sock *s, const void *buf, size_t len,
+                               const struct sockaddr *addr, socklen_t alen)
+{
+    sim_world *w = h->world;
+    char path[108];
+    size_t n;
+    int rc = unix_path_of(addr, alen, path, &n);
+    if (rc < 0)
+        return rc;
+    if (!dgram_target(h, addr, alen))
+        return unix_path_find(h, path, n) >= 0 ? -ECONNREFUSED : -ENOENT;
+    if (len > w->cfg.udp_max_bytes)
+        return -EMSGSIZE;
+    sim_dgram *d = dgram_new(buf, len);
+    if (!d)
+        return -ENOMEM;
+    if (s->bound) {
+        memcpy(&d->from, &s->local, s->local_len);
+        d->fromlen = s->local_len;
+    } else {
+        d->from.ss_family = AF_UNIX; /* an unnamed sender */
+        d->fromlen = sizeof(sa_family_t);
+    }
+    sim_ev ev = {.when_ns = w->now_ns + w->cfg.local_latency_ns, .kind = EV_DGRAM, .host = h->id,
+                 .src = h->id, .dgram = d, .addrlen = alen};
+    memcpy(&ev.addr, addr, alen);
+    if (sim_schedule(w, &ev) < 0) {
+        free(d);
+        return -ENOMEM;
+    }
+    return (ssize_t)len;
+}
+
 static ssize_t dgram_send(sim_host *h, sim_sock *s, const void *buf, size_t len,
                           const struct sockaddr *addr, socklen_t alen)
 {
@@ -1462,6 +1625,10 @@ static ssize_t dgram_send(sim_host *h, sim_sock *s, const void *buf, size_t len,
         addr = (const struct sockaddr *)&s->peer;
         alen = s->peer_len;
     }
+    if (s->so_error)
+        return dgram_pending_error(s);
+    if (s->domain == AF_UNIX)
+        return unix_dgram_send(h, s, buf, len, addr, alen);
     rc = to_inet(addr, alen, h, &ip, &port);
     if (rc < 0)
         return rc;
@@ -1488,12 +1655,9 @@ static ssize_t dgram_send(sim_host *h, sim_sock *s, const void *buf, size_t len,
         return (ssize_t)len; /* sent; lost on the way */
     int copies = sim_rng_chance(&w->rng, w->cfg.p_udp_dup) ? 2 : 1;
     for (int i = 0; i < copies; i++) {
-        sim_dgram *d = malloc(sizeof *d + len);
+        sim_dgram *d = dgram_new(buf, len);
         if (!d)
             return -ENOMEM;
-        d->next = NULL;
-        d->len = (uint32_t)len;
-        memcpy(d->data, buf, len);
         struct in_addr from = s->local.ss_family == AF_INET ? ((struct sockaddr_in *)&s->local)->sin_addr : h->addr;
         if (from.s_addr == htonl(INADDR_ANY))
             from = dst == h ? (struct in_addr){htonl(INADDR_LOOPBACK)} : h->addr;
@@ -1501,7 +1665,8 @@ static ssize_t dgram_send(sim_host *h, sim_sock *s, const void *buf, size_t len,
         uint64_t delay = sim_link_delay(w, h, dst, len);
         if (sim_rng_chance(&w->rng, w->cfg.p_udp_reorder))
             delay += sim_rng_below(&w->rng, 5 * (w->cfg.latency_ns + 1));
-        sim_ev ev = {.when_ns = w->now_ns + delay, .kind = EV_DGRAM, .host = dst->id, .dgram = d};
+        sim_ev ev = {.when_ns = w->now_ns + delay, .kind = EV_DGRAM, .host = dst->id, .src = h->id,
+                     .dgram = d};
         set_inet(&ev.addr, &ev.addrlen, ip, port);
         if (sim_schedule(w, &ev) < 0) {
             free(d);
@@ -1721,6 +1886,22 @@ static int sb_getsockopt(reel_backend *b, int fd, int level, int name, void *val
     return 0;
 }
 
+/* Only Unix socket "files" exist in the simulation. */
+static int sb_stat(reel_backend *b, const char *path, uint32_t *mode, uint64_t *ino)
+{
+    sim_host *h = HOST(b);
+    if (!path)
+        return -EFAULT;
+    int i = unix_path_find(h, path, strnlen(path, 108));
+    if (i < 0)
+        return -ENOENT;
+    if (mode)
+        *mode = 0140755; /* S_IFSOCK */
+    if (ino)
+        *ino = h->unix_paths[i].ino;
+    return 0;
+}
+
 static int sb_unlink(reel_backend *b, const char *path)
 {
     sim_host *h = HOST(b);
@@ -1768,20 +1949,20 @@ static int resolve(sim_host *h, reel_backend_req *req)
 {
     sim_world *w = h->world;
     if (req->family != AF_UNSPEC && req->family != AF_INET)
-        return -EAFNOSUPPORT; /* the simulated network is IPv4 */
+        return REEL_EGAI(EAI_FAMILY); /* the simulated network is IPv4 */
     int port = 0;
     if (req->service && *req->service) {
         char *end;
         long p = strtol(req->service, &end, 10);
         if (*end || p < 0 || p > 65535)
-            return -ESRCH; /* unknown service name */
+            return REEL_EGAI(EAI_SERVICE); /* only numeric ports exist */
         port = (int)p;
     }
     struct in_addr ip;
     if (!req->host) {
         ip.s_addr = htonl((req->flags & AI_PASSIVE) ? INADDR_ANY : INADDR_LOOPBACK);
     } else if (!sim_resolve_name(w, req->host, &ip)) {
-        return -EHOSTUNREACH; /* no such name in the world's table */
+        return REEL_EGAI(EAI_NONAME); /* no such name in the world's table */
     }
     int types[2], ntypes = 0;
     if (req->socktype)
@@ -1923,6 +2104,8 @@ static const reel_backend_ops sim_ops = {
     .setsockopt = sb_setsockopt,
     .getsockopt = sb_getsockopt,
     .unlink = sb_unlink,
+    .pread = NULL, /* no files: sendfile falls back, and fails cleanly */
+    .stat = sb_stat,
     .submit = sb_submit,
     .freeaddrinfo = sb_freeaddrinfo,
     .spawn = sb_spawn,

@@ -118,6 +118,7 @@ void reel_sim_config_default(reel_sim_config *cfg)
     cfg->udp_max_bytes = 65507;
     cfg->udp_queue_max = 256;
     cfg->connect_timeout_ns = 10ull * 1000000000ull;
+    cfg->iteration_ns = 1000;
 }
 
 static bool prob_ok(double p) { return p >= 0.0 && p <= 1.0; } /* false for NaN */
@@ -151,21 +152,35 @@ uint64_t reel_sim_seed_from_env(uint64_t fallback)
 static void swarm_draw(sim_world *w)
 {
     reel_sim_config *c = &w->cfg;
+    uint32_t mask = c->swarm_faults ? c->swarm_faults : REEL_SIM_SWARM_ALL;
     static const double levels[] = {0.0, 0.0, 0.01, 0.05, 0.2};
     sim_rng *r = &w->rng;
-#define DRAW(field) c->field = levels[sim_rng_below(r, sizeof levels / sizeof levels[0])]
-    DRAW(p_short_io);
-    DRAW(p_eagain);
-    DRAW(p_eintr);
-    DRAW(p_udp_loss);
-    DRAW(p_udp_dup);
-    DRAW(p_udp_reorder);
-#undef DRAW
+    /* Every draw is made whatever the mask, so a seed's other choices do
+     * not shift when a family is masked out. */
+    double d[6];
+    for (int i = 0; i < 6; i++)
+        d[i] = levels[sim_rng_below(r, sizeof levels / sizeof levels[0])];
     static const uint64_t lat[] = {10000, 100000, 1000000, 20000000};
-    c->latency_ns = lat[sim_rng_below(r, 4)];
-    c->jitter_ns = sim_rng_chance(r, 0.5) ? c->latency_ns / 2 : 0;
+    uint64_t latency = lat[sim_rng_below(r, 4)];
+    bool jitter = sim_rng_chance(r, 0.5);
     static const uint32_t win[] = {4096, 65536, 262144};
-    c->stream_window_bytes = win[sim_rng_below(r, 3)];
+    uint32_t window = win[sim_rng_below(r, 3)];
+    if (mask & REEL_SIM_SWARM_IO) {
+        c->p_short_io = d[0];
+        c->p_eagain = d[1];
+        c->p_eintr = d[2];
+    }
+    if (mask & REEL_SIM_SWARM_UDP) {
+        c->p_udp_loss = d[3];
+        c->p_udp_dup = d[4];
+        c->p_udp_reorder = d[5];
+    }
+    if (mask & REEL_SIM_SWARM_LATENCY) {
+        c->latency_ns = latency;
+        c->jitter_ns = jitter ? latency / 2 : 0;
+    }
+    if (mask & REEL_SIM_SWARM_WINDOW)
+        c->stream_window_bytes = window;
 }
 
 int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)

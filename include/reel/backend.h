@@ -11,7 +11,8 @@
  *   reel_backend_epoll_new()   real Linux epoll backend (loop/epoll.c): the
  *                              only code in the library that makes syscalls;
  *   sim/                       virtual-time simulated network (later issue);
- *   replay/                    recorder decorator and replayer (later issue).
+ *   replay/                    recorder decorator and replayer
+ *                              (include/reel/replay.h).
  *
  * Conventions for every operation:
  *   - results are >= 0 on success and a negative errno (-EAGAIN, -EINPROGRESS,
@@ -206,6 +207,19 @@ typedef struct reel_backend_ops {
 
     /* --- output (not an input: never recorded as one) --- */
     void (*log)(reel_backend *b, const char *msg, size_t len);
+
+    /* --- observation hooks for the recorder and replayer (NULL: not told) --- */
+    /* Thread-safe: call_soon_threadsafe() calls this after queueing each
+     * callback, under the loop's queue lock, with the new queue length. It
+     * lets the recorder count posts (so admit_posted answers are
+     * reproducible) and the replayer wait for the program's own threads
+     * to post what the trace says had been posted. */
+    void (*posted)(reel_backend *b, size_t queued);
+    /* The loop is about to run a callback scheduled at func/file:line (the
+     * reel_site strings; "?" when unknown). Not an input: the recorder
+     * notes it (timeline, check), the replayer checks it against the
+     * trace. When set, the loop keeps reel_loop_callback_hash(). */
+    void (*callback)(reel_backend *b, const char *func, const char *file, int line);
 } reel_backend_ops;
 
 /* A backend is a table plus the state behind it; implementations embed

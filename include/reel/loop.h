@@ -231,6 +231,23 @@ void reel_loop_log(reel_loop *loop, const char *fmt, ...)
 #endif
     ;
 
+/* ------------------------------------------------- callback-sequence hash */
+
+/* A hash of the sequence of callbacks the loop has run: each callback's
+ * function name as written at its scheduling site, in the order they ran
+ * (reel_callback_hash_step over each). *count (may be NULL) receives how
+ * many. Kept only when the backend observes callbacks (a recording or
+ * replaying loop; see include/reel/replay.h); otherwise returns the initial
+ * value REEL_CALLBACK_HASH_INIT with a count of 0. A replay that ran the
+ * same callbacks in the same order ends with the same hash. No asyncio
+ * counterpart. */
+uint64_t reel_loop_callback_hash(const reel_loop *loop, uint64_t *count);
+
+#define REEL_CALLBACK_HASH_INIT 0xcbf29ce484222325ull
+/* One step of that hash: mix the function name `func` into `h`. Pure;
+ * names only (not pointers), so the value is the same in every run. */
+uint64_t reel_callback_hash_step(uint64_t h, const char *func);
+
 /* -------------------------------------------------------------- debug mode */
 
 void reel_loop_set_debug(reel_loop *loop, bool enabled);

@@ -33,9 +33,19 @@ typedef struct reel_sim_host reel_sim_host;
 
 /* Fault probabilities and network shape. Probabilities are in [0, 1];
  * times are nanoseconds of virtual time. */
+/* Fault families a swarm draw may turn on (reel_sim_config.swarm_faults). */
+enum {
+    REEL_SIM_SWARM_IO = 1u << 0,      /* short reads/writes, EAGAIN, EINTR */
+    REEL_SIM_SWARM_UDP = 1u << 1,     /* datagram loss, duplication, reordering */
+    REEL_SIM_SWARM_LATENCY = 1u << 2, /* latency and jitter */
+    REEL_SIM_SWARM_WINDOW = 1u << 3,  /* stream window size */
+    REEL_SIM_SWARM_ALL = 0xfu,
+};
+
 typedef struct reel_sim_config {
     uint64_t seed;                /* 0: take REEL_SEED or 1 */
     bool swarm;                   /* draw the fault mix from the seed (see below) */
+    uint32_t swarm_faults;        /* REEL_SIM_SWARM_* the draw may use; 0 = all */
     uint64_t latency_ns;          /* one-way latency between hosts (default 1 ms) */
     uint64_t jitter_ns;           /* extra uniform random latency (default 0) */
     uint64_t bandwidth_bytes_per_s; /* per link direction; 0 = unlimited */
@@ -51,6 +61,10 @@ typedef struct reel_sim_config {
     double p_udp_reorder;         /* a datagram is delayed past later ones */
     double p_reset;               /* per delivered segment: the connection is reset */
     uint64_t connect_timeout_ns;  /* SYN unanswered (partition): ETIMEDOUT (default 10 s) */
+    /* Virtual CPU time one iteration of the driving loop costs when it does
+     * not wait (poll timeout 0), so busy and spin-waiting loops see time
+     * pass as on a real machine (default 1 us; 0: time stands still). */
+    uint64_t iteration_ns;
     /* Where host logs go (exception handler, slow callbacks); NULL: stderr. */
     void (*log)(const char *line, void *arg);
     void *log_arg;

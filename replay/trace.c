@@ -1,0 +1,1140 @@
+/* replay/trace.c — the trace format: CRC32C, the record codec, the header,
+ * the streaming writer and the reader (layout in replay/trace.h). The
+ * reader trusts nothing: every length is checked against the limits and
+ * the data present, and a block is used only once its checksum matched. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace.h"
+
+/* ------------------------------------------------------------- CRC32C */
+
+static uint32_t crc_table[8][256];
+static bool crc_hw;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static int crc_ready; /* set (release) once crc_init ran: skips pthread_once */
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++)
+            crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^ crc_table[0][crc_table[k - 1][i] & 0xff];
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+    __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
+}
+
+static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
+{
+    while (n && ((uintptr_t)p & 7)) {
+        c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+        n--;
+    }
+    while (n >= 8) {
+        uint32_t lo = c ^ rt_get_u32(p);
+        uint32_t hi = rt_get_u32(p + 4);
+        c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+            crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+            crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+            crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+        p += 8;
+        n -= 8;
+    }
+    while (n--)
+        c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+    return c;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const uint8_t *p, size_t n)
+{
+    while (n && ((uintptr_t)p & 7)) {
+        c = __builtin_ia32_crc32qi(c, *p++);
+        n--;
+    }
+    uint64_t c64 = c;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c64 = __builtin_ia32_crc32di(c64, v);
+        p += 8;
+        n -= 8;
+    }
+    c = (uint32_t)c64;
+    while (n--)
+        c = __builtin_ia32_crc32qi(c, *p++);
+    return c;
+}
+#endif
+
+uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    if (__builtin_expect(!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE), 0))
+        pthread_once(&crc_once, crc_init);
+    uint32_t c = ~crc;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (crc_hw)
+        return ~crc_sse42(c, data, len);
+#endif
+    return ~crc_sw(c, data, len);
+}
+
+/* ------------------------------------------------------------- varints */
+
+size_t rt_put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+size_t rt_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < 10; i++) {
+        if (p + i >= end)
+            return 0;
+        uint8_t b = p[i];
+        if (i == 9 && b > 1)
+            return 0; /* more than 64 bits */
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ op table */
+
+#define F(x) RT_F_##x
+#define ARGS6 (F(A0) | F(A1) | F(A2) | F(A3) | F(A4) | F(A5))
+static const rt_op_desc op_table[REEL_TRACE_OP_COUNT] = {
+    [REEL_TRACE_NOW] = {"now", F(RESULT), 0, 0, RT_D_NONE, {0}, NULL},
+    [REEL_TRACE_RANDOM] = {"random", F(A0) | F(RESULT) | F(DATA), F(A0), 0, RT_D_BYTES, {"len"}, NULL},
+    [REEL_TRACE_WATCH] = {"watch", F(FD) | F(A0) | F(A1) | F(RESULT), F(FD) | F(A0) | F(A1), 0,
+                          RT_D_NONE, {"old", "new"}, "fd"},
+    [REEL_TRACE_POLL] = {"poll", F(A0) | F(A1) | F(A2) | F(RESULT) | F(TIME), F(A0) | F(A1),
+                         F(A2) | F(TIME), RT_D_NONE, {"max", "timeout_ns", "waited_ns"}, NULL},
+    [REEL_TRACE_EVENT] = {"event", ARGS6 | F(RESULT) | F(DATA), 0, 0, RT_D_BYTES,
+                          {"kind", "events", "id", "value", "tag", "req_kind"}, NULL},
+    [REEL_TRACE_ADMIT] = {"admit_posted", F(A0) | F(RESULT), 0, 0, RT_D_NONE, {"queued"}, NULL},
+    [REEL_TRACE_SOCKET] = {"socket", F(A0) | F(A1) | F(A2) | F(RESULT), F(A0) | F(A1) | F(A2), 0,
+                           RT_D_NONE, {"domain", "type", "protocol"}, NULL},
+    [REEL_TRACE_SOCKETPAIR] = {"socketpair", F(A0) | F(A1) | F(A2) | F(A3) | F(FD) | F(RESULT),
+                               F(A0) | F(A1) | F(A2), 0, RT_D_NONE,
+                               {"domain", "type", "protocol", "fd1"}, "fd0"},
+    [REEL_TRACE_PIPE] = {"pipe", F(FD) | F(A0) | F(RESULT), 0, 0, RT_D_NONE, {"fd1"}, "fd0"},
+    [REEL_TRACE_CLOSE] = {"close", F(FD) | F(RESULT), F(FD), 0, RT_D_NONE, {0}, "fd"},
+    [REEL_TRACE_ADOPT] = {"adopt", F(FD) | F(RESULT), F(FD), 0, RT_D_NONE, {0}, "fd"},
+    [REEL_TRACE_BIND] = {"bind", F(FD) | F(ADDR) | F(RESULT), F(FD) | F(ADDR), 0, RT_D_NONE, {0}, "fd"},
+    [REEL_TRACE_LISTEN] = {"listen", F(FD) | F(A0) | F(RESULT), F(FD) | F(A0), 0, RT_D_NONE,
+                           {"backlog"}, "fd"},
+    [REEL_TRACE_ACCEPT] = {"accept", F(FD) | F(A0) | F(A1) | F(A2) | F(RESULT) | F(ADDR),
+                           F(FD) | F(A0) | F(A1), 0, RT_D_NONE, {"want_addr", "addrlen", "addrlen_out"}, "fd"},
+    [REEL_TRACE_CONNECT] = {"connect", F(FD) | F(ADDR) | F(RESULT), F(FD) | F(ADDR), 0, RT_D_NONE,
+                            {0}, "fd"},
+    [REEL_TRACE_SHUTDOWN] = {"shutdown", F(FD) | F(A0) | F(RESULT), F(FD) | F(A0), 0, RT_D_NONE,
+                             {"how"}, "fd"},
+    [REEL_TRACE_READ] = {"read", F(FD) | F(A0) | F(RESULT) | F(DATA), F(FD) | F(A0), 0, RT_D_BYTES,
+                         {"len"}, "fd"},
+    [REEL_TRACE_WRITE] = {"write", F(FD) | F(A0) | F(A1) | F(RESULT) | F(DATA), F(FD) | F(A0) | F(A1),
+                          0, RT_D_PREVIEW, {"len", "crc"}, "fd"},
+    [REEL_TRACE_READV] = {"readv", F(FD) | F(A0) | F(A1) | F(RESULT) | F(DATA), F(FD) | F(A0) | F(A1),
+                          0, RT_D_BYTES, {"iovcnt", "len"}, "fd"},
+    [REEL_TRACE_WRITEV] = {"writev", F(FD) | F(A0) | F(A1) | F(A2) | F(RESULT) | F(DATA),
+                           F(FD) | F(A0) | F(A1) | F(A2), 0, RT_D_PREVIEW, {"iovcnt", "len", "crc"}, "fd"},
+    [REEL_TRACE_RECVFROM] = {"recvfrom",
+                             F(FD) | F(A0) | F(A1) | F(A2) | F(A3) | F(A4) | F(RESULT) | F(DATA) | F(ADDR),
+                             F(FD) | F(A0) | F(A1) | F(A2) | F(A3), 0, RT_D_BYTES,
+                             {"len", "flags", "want_addr", "addrlen", "addrlen_out"}, "fd"},
+    [REEL_TRACE_SENDTO] = {"sendto", F(FD) | F(A0) | F(A1) | F(A2) | F(ADDR) | F(RESULT) | F(DATA),
+                           F(FD) | F(A0) | F(A1) | F(A2) | F(ADDR), 0, RT_D_PREVIEW,
+                           {"len", "flags", "crc"}, "fd"},
+    [REEL_TRACE_SENDFILE] = {"sendfile", F(FD) | F(A0) | F(A1) | F(A2) | F(A3) | F(RESULT),
+                             F(FD) | F(A0) | F(A1) | F(A2), 0, RT_D_NONE,
+                             {"in_fd", "offset", "count", "offset_out"}, "out_fd"},
+    [REEL_TRACE_GETSOCKNAME] = {"getsockname", F(FD) | F(A0) | F(A1) | F(RESULT) | F(ADDR), F(FD) | F(A0),
+                                0, RT_D_NONE, {"addrlen", "addrlen_out"}, "fd"},
+    [REEL_TRACE_GETPEERNAME] = {"getpeername", F(FD) | F(A0) | F(A1) | F(RESULT) | F(ADDR), F(FD) | F(A0),
+                                0, RT_D_NONE, {"addrlen", "addrlen_out"}, "fd"},
+    [REEL_TRACE_SETSOCKOPT] = {"setsockopt", F(FD) | F(A0) | F(A1) | F(DATA) | F(RESULT),
+                               F(FD) | F(A0) | F(A1) | F(DATA), 0, RT_D_BYTES, {"level", "name"}, "fd"},
+    [REEL_TRACE_GETSOCKOPT] = {"getsockopt", F(FD) | F(A0) | F(A1) | F(A2) | F(RESULT) | F(DATA),
+                               F(FD) | F(A0) | F(A1) | F(A2), 0, RT_D_BYTES,
+                               {"level", "name", "optlen"}, "fd"},
+    [REEL_TRACE_UNLINK] = {"unlink", F(DATA) | F(RESULT), F(DATA), 0, RT_D_TEXT, {0}, NULL},
+    [REEL_TRACE_SUBMIT] = {"submit", ARGS6 | F(DATA) | F(ADDR) | F(RESULT), ARGS6 | F(DATA) | F(ADDR), 0,
+                           RT_D_TEXT, {"kind", "id", "family", "socktype", "protocol", "flags"}, NULL},
+    [REEL_TRACE_SPAWN] = {"spawn", F(DATA) | F(RESULT) | F(A0) | F(A1) | F(A2) | F(A3) | F(A4),
+                          F(DATA) | F(A1) | F(A2) | F(A3) | F(A4), 0, RT_D_TEXT,
+                          {"pid", "stdin", "stdout", "stderr", "new_session"}, NULL},
+    [REEL_TRACE_KILL] = {"kill", F(A0) | F(A1) | F(RESULT), F(A0) | F(A1), 0, RT_D_NONE, {"pid", "sig"}, NULL},
+    [REEL_TRACE_SIGNAL_WATCH] = {"signal_watch", F(A0) | F(A1) | F(RESULT), F(A0) | F(A1), 0, RT_D_NONE,
+                                 {"signo", "on"}, NULL},
+    [REEL_TRACE_CALLBACK] = {"callback", F(A0) | F(TIME), 0, F(TIME), RT_D_NONE, {"site"}, NULL},
+    [REEL_TRACE_SITE] = {"site", F(A0) | F(A1) | F(DATA), 0, 0, RT_D_TEXT, {"id", "line"}, NULL},
+    [REEL_TRACE_END] = {"end", F(A0) | F(A1), 0, 0, RT_D_NONE, {"callbacks", "callback_hash"}, NULL},
+    [REEL_TRACE_EXIT] = {"exit", F(A0) | F(A1), 0, 0, RT_D_NONE, {"callbacks", "callback_hash"}, NULL},
+    [REEL_TRACE_PREAD] = {"pread", F(FD) | F(A0) | F(A1) | F(RESULT) | F(DATA), F(FD) | F(A0) | F(A1), 0,
+                          RT_D_BYTES, {"len", "offset"}, "fd"},
+    [REEL_TRACE_STAT] = {"stat", F(DATA) | F(RESULT) | F(A0) | F(A1), F(DATA), 0, RT_D_TEXT,
+                         {"mode", "ino"}, NULL},
+};
+#undef ARGS6
+
+const rt_op_desc *rt_op(uint32_t op)
+{
+    if (op == 0 || op >= REEL_TRACE_OP_COUNT)
+        return NULL;
+    return &op_table[op];
+}
+
+const char *reel_trace_op_name(uint32_t op)
+{
+    const rt_op_desc *d = rt_op(op);
+    return d ? d->name : "?";
+}
+
+#define OFF(f) offsetof(reel_backend_ops, f)
+const size_t rt_ops_offsets[] = {
+    OFF(destroy), OFF(now_ns), OFF(random), OFF(watch), OFF(poll), OFF(wake), OFF(admit_posted),
+    OFF(socket), OFF(socketpair), OFF(pipe), OFF(close), OFF(adopt), OFF(bind), OFF(listen),
+    OFF(accept), OFF(connect), OFF(shutdown), OFF(read), OFF(write), OFF(readv), OFF(writev),
+    OFF(recvfrom), OFF(sendto), OFF(sendfile), OFF(getsockname), OFF(getpeername),
+    OFF(setsockopt), OFF(getsockopt), OFF(unlink), OFF(submit), OFF(freeaddrinfo), OFF(spawn),
+    OFF(kill), OFF(signal_watch), OFF(log), OFF(posted), OFF(callback), OFF(pread), OFF(stat),
+};
+#undef OFF
+const size_t rt_ops_count = sizeof rt_ops_offsets / sizeof rt_ops_offsets[0];
+
+uint64_t rt_ops_mask_of(const reel_backend_ops *ops)
+{
+    uint64_t mask = 0;
+    for (size_t i = 0; i < rt_ops_count; i++) {
+        void (*fp)(void);
+        memcpy(&fp, (const char *)ops + rt_ops_offsets[i], sizeof fp);
+        if (fp)
+            mask |= 1ull << i;
+    }
+    return mask;
+}
+
+/* --------------------------------------------------------------- codec */
+
+size_t rt_encode(uint8_t *p0, const reel_trace_record *rec, rt_delta *d)
+{
+    bool is_now = rec->op == REEL_TRACE_NOW;
+    uint32_t mask = 0;
+    if (rec->fd != -1)
+        mask |= RT_F_FD;
+    if (rec->result != 0 || is_now)
+        mask |= RT_F_RESULT;
+    for (int i = 0; i < 6; i++)
+        if (rec->arg[i] != 0)
+            mask |= rt_arg_bit(i);
+    if (rec->data_len)
+        mask |= RT_F_DATA;
+    if (rec->addr_len)
+        mask |= RT_F_ADDR;
+    if (rec->time_ns)
+        mask |= RT_F_TIME;
+
+    uint8_t *p = p0;
+    *p++ = (uint8_t)rec->op;
+    p += rt_put_varint(p, mask);
+    if (mask & RT_F_FD)
+        p += rt_put_varint(p, rt_zigzag(rec->fd));
+    if (mask & RT_F_RESULT) {
+        if (is_now) {
+            uint64_t now = (uint64_t)rec->result;
+            p += rt_put_varint(p, rt_zigzag((int64_t)(now - d->prev_now)));
+            d->prev_now = now;
+        } else {
+            p += rt_put_varint(p, rt_zigzag(rec->result));
+        }
+    }
+    if (mask & RT_F_A0)
+        p += rt_put_varint(p, rt_zigzag(rec->arg[0]));
+    if (mask & RT_F_A1)
+        p += rt_put_varint(p, rt_zigzag(rec->arg[1]));
+    if (mask & RT_F_DATA) {
+        p += rt_put_varint(p, rec->data_len);
+        memcpy(p, rec->data, rec->data_len);
+        p += rec->data_len;
+    }
+    if (mask & RT_F_TIME) {
+        p += rt_put_varint(p, rt_zigzag((int64_t)(rec->time_ns - d->prev_time)));
+        d->prev_time = rec->time_ns;
+    }
+    if (mask & RT_F_A2)
+        p += rt_put_varint(p, rt_zigzag(rec->arg[2]));
+    if (mask & RT_F_ADDR) {
+        p += rt_put_varint(p, rec->addr_len);
+        memcpy(p, rec->addr, rec->addr_len);
+        p += rec->addr_len;
+    }
+    for (int i = 3; i < 6; i++)
+        if (mask & rt_arg_bit(i))
+            p += rt_put_varint(p, rt_zigzag(rec->arg[i]));
+    return (size_t)(p - p0);
+}
+
+static bool get_i64(const uint8_t **p, const uint8_t *end, int64_t *v)
+{
+    uint64_t u;
+    size_t n = rt_get_varint(*p, end, &u);
+    if (!n)
+        return false;
+    *p += n;
+    *v = rt_unzigzag(u);
+    return true;
+}
+
+static bool get_bytes(const uint8_t **p, const uint8_t *end, size_t max, const uint8_t **out,
+                      uint32_t *len, const char **why)
+{
+    uint64_t n;
+    size_t k = rt_get_varint(*p, end, &n);
+    if (!k) {
+        *why = "malformed length";
+        return false;
+    }
+    *p += k;
+    if (n > max) {
+        *why = "field longer than the limit";
+        return false;
+    }
+    if (n > (uint64_t)(end - *p)) {
+        *why = "field runs past the end of its block";
+        return false;
+    }
+    *out = *p;
+    *len = (uint32_t)n;
+    *p += n;
+    return true;
+}
+
+size_t rt_decode(const uint8_t *p0, const uint8_t *end, reel_trace_record *rec, rt_delta *d,
+                 const char **why)
+{
+    const uint8_t *p = p0;
+    memset(rec, 0, sizeof *rec);
+    rec->fd = -1;
+    if (p >= end) {
+        *why = "empty record";
+        return 0;
+    }
+    rec->op = *p++;
+    if (rec->op == 0) {
+        *why = "operation 0";
+        return 0;
+    }
+    uint64_t mask;
+    size_t k = rt_get_varint(p, end, &mask);
+    if (!k) {
+        *why = "malformed field mask";
+        return 0;
+    }
+    p += k;
+    if (mask & ~(uint64_t)RT_F_ALL) {
+        *why = "unknown field bits";
+        return 0;
+    }
+    bool is_now = rec->op == REEL_TRACE_NOW;
+    int64_t v;
+#define GET(dst)                           \
+    do {                                   \
+        if (!get_i64(&p, end, &v)) {       \
+            *why = "malformed integer";    \
+            return 0;                      \
+        }                                  \
+        dst = v;                           \
+    } while (0)
+    if (mask & RT_F_FD) {
+        GET(v);
+        if (v < INT32_MIN || v > INT32_MAX) { /* any int the program passed, -5 included */
+            *why = "descriptor out of range";
+            return 0;
+        }
+        rec->fd = (int32_t)v;
+    }
+    if (mask & RT_F_RESULT) {
+        GET(v);
+        if (is_now) {
+            d->prev_now += (uint64_t)v;
+            rec->result = (int64_t)d->prev_now;
+        } else {
+            rec->result = v;
+        }
+    } else if (is_now) {
+        rec->result = (int64_t)d->prev_now;
+    }
+    if (mask & RT_F_A0)
+        GET(rec->arg[0]);
+    if (mask & RT_F_A1)
+        GET(rec->arg[1]);
+    if ((mask & RT_F_DATA) &&
+        !get_bytes(&p, end, rt_data_bytes_max, &rec->data, &rec->data_len, why))
+        return 0;
+    if (mask & RT_F_TIME) {
+        GET(v);
+        d->prev_time += (uint64_t)v;
+        rec->time_ns = d->prev_time;
+    }
+    if (mask & RT_F_A2)
+        GET(rec->arg[2]);
+    if ((mask & RT_F_ADDR) &&
+        !get_bytes(&p, end, rt_addr_bytes_max, &rec->addr, &rec->addr_len, why))
+        return 0;
+    for (int i = 3; i < 6; i++)
+        if (mask & rt_arg_bit(i))
+            GET(rec->arg[i]);
+#undef GET
+    return (size_t)(p - p0);
+}
+
+/* -------------------------------------------------------------- header */
+
+static void put_str(uint8_t *dst, size_t cap, const char *s)
+{
+    memset(dst, 0, cap);
+    size_t n = s ? strnlen(s, cap - 1) : 0;
+    rt_copy(dst, s, n);
+}
+
+void rt_header_encode(uint8_t h[rt_header_bytes], const reel_trace_info *info)
+{
+    memset(h, 0, rt_header_bytes);
+    memcpy(h, RT_MAGIC, 8);
+    rt_put_u16(h + 8, REEL_TRACE_VERSION);
+    rt_put_u16(h + 10, rt_header_bytes);
+    rt_put_u32(h + 12, info->flags);
+    rt_put_u64(h + 16, info->start_realtime_ns);
+    rt_put_u64(h + 24, info->start_monotonic_ns);
+    rt_put_u64(h + 32, info->ops_mask);
+    rt_put_u32(h + 40, (uint32_t)info->pid);
+    put_str(h + 48, 32, info->backend);
+    put_str(h + 80, 32, info->program);
+    put_str(h + 112, 64, info->host);
+    rt_put_u32(h + rt_header_bytes - 4, rt_crc32c(0, h, rt_header_bytes - 4));
+}
+
+static void get_str(char *dst, size_t cap, const uint8_t *src)
+{
+    memcpy(dst, src, cap);
+    dst[cap - 1] = '\0';
+}
+
+/* -------------------------------------------------------------- writer */
+
+struct rt_writer {
+    int fd;
+    uint8_t *buf;        /* block header + payload */
+    size_t len;          /* payload bytes */
+    uint32_t count;      /* records in the block */
+    uint64_t first;      /* index of the block's first record */
+    uint64_t records;
+    uint64_t bytes;
+    rt_delta delta;
+    int err;
+};
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno ? -errno : -EIO;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *info)
+{
+    *out = NULL;
+    rt_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->buf = malloc(rt_block_header_bytes + rt_block_bytes_max);
+    if (!w->buf) {
+        free(w);
+        return -ENOMEM;
+    }
+    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        int rc = -errno;
+        free(w->buf);
+        free(w);
+        return rc;
+    }
+    uint8_t h[rt_header_bytes];
+    rt_header_encode(h, info);
+    int rc = write_all(w->fd, h, sizeof h);
+    if (rc < 0) {
+        close(w->fd);
+        free(w->buf);
+        free(w);
+        return rc;
+    }
+    w->bytes = sizeof h;
+    *out = w;
+    return 0;
+}
+
+int rt_writer_flush(rt_writer *w)
+{
+    if (w->err)
+        return w->err;
+    if (!w->len)
+        return 0;
+    uint8_t *h = w->buf;
+    rt_put_u32(h, RT_BLOCK_MAGIC);
+    rt_put_u32(h + 4, (uint32_t)w->len);
+    rt_put_u64(h + 8, w->first);
+    rt_put_u32(h + 16, w->count);
+    uint32_t crc = rt_crc32c(0, h, 20);
+    crc = rt_crc32c(crc, h + rt_block_header_bytes, w->len);
+    rt_put_u32(h + 20, crc);
+    int rc = write_all(w->fd, h, rt_block_header_bytes + w->len);
+    if (rc < 0) {
+        w->err = rc;
+        return rc;
+    }
+    w->bytes += rt_block_header_bytes + w->len;
+    w->len = 0;
+    w->count = 0;
+    return 0;
+}
+
+int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
+{
+    if (w->err)
+        return w->err;
+    if (rec->data_len > rt_data_bytes_max || rec->addr_len > rt_addr_bytes_max)
+        return -EMSGSIZE;
+    size_t bound = rt_record_fixed_bytes_max + rec->data_len + 5 + rec->addr_len + 5;
+    if (w->len && w->len + bound > rt_block_target_bytes) {
+        int rc = rt_writer_flush(w);
+        if (rc < 0)
+            return rc;
+    }
+    if (w->len == 0) {
+        w->delta = (rt_delta){0, 0};
+        w->first = w->records;
+    }
+    w->len += rt_encode(w->buf + rt_block_header_bytes + w->len, rec, &w->delta);
+    w->count++;
+    w->records++;
+    return 0;
+}
+
+bool rt_writer_pending(const rt_writer *w) { return w->len != 0; }
+uint64_t rt_writer_records(const rt_writer *w) { return w->records; }
+uint64_t rt_writer_bytes(const rt_writer *w) { return w->bytes + (w->len ? rt_block_header_bytes + w->len : 0); }
+size_t rt_writer_buffer_bytes(const rt_writer *w) { (void)w; return rt_block_header_bytes + rt_block_bytes_max; }
+
+void rt_writer_abandon(rt_writer *w)
+{
+    if (!w)
+        return;
+    close(w->fd); /* the parent's blocks are the parent's to write */
+    free(w->buf);
+    free(w);
+}
+
+int rt_writer_close(rt_writer *w, bool sync)
+{
+    if (!w)
+        return 0;
+    int rc = rt_writer_flush(w);
+    if (sync && fsync(w->fd) < 0 && rc == 0 && errno != EINVAL && errno != EROFS)
+        rc = -errno;
+    if (close(w->fd) < 0 && rc == 0 && errno != EINTR)
+        rc = -errno;
+    free(w->buf);
+    free(w);
+    return rc;
+}
+
+/* -------------------------------------------------------------- reader */
+
+typedef struct rt_site {
+    char *func, *file;
+    int line;
+} rt_site;
+
+struct reel_trace_reader {
+    int fd;                     /* -1: reading from memory */
+    const uint8_t *mem;
+    size_t mem_len;
+    uint64_t pos;               /* offset of the next unread byte */
+    reel_trace_info info;
+    uint8_t *buf;               /* block payload */
+    size_t blk_len, cur;
+    uint64_t blk_off;           /* offset of the current block's header */
+    uint32_t blk_count, blk_seen;
+    uint64_t next_index;
+    rt_delta delta;
+    bool ended;
+    int err;
+    uint64_t err_index, err_offset;  /* where the error is */
+    char msg[512];
+    rt_site *sites;
+    uint32_t nsites, sites_cap;
+};
+
+/* Read up to n bytes from the source; returns the count (short only at
+ * the end) or -errno. */
+static ssize_t src_read(reel_trace_reader *r, void *dst, size_t n)
+{
+    if (r->fd < 0) {
+        size_t left = r->pos < r->mem_len ? r->mem_len - r->pos : 0;
+        if (n > left)
+            n = left;
+        memcpy(dst, r->mem + r->pos, n);
+        r->pos += n;
+        return (ssize_t)n;
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(r->fd, (uint8_t *)dst + got, n - got);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno ? -errno : -EIO;
+        }
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    r->pos += got;
+    return (ssize_t)got;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(reel_trace_reader *r, int code, const char *fmt, ...)
+{
+    if (!r->err) {
+        r->err_index = r->next_index;
+        r->err_offset = r->blk_len && r->cur < r->blk_len ? r->blk_off + rt_block_header_bytes + r->cur
+                                                          : r->blk_off;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+    r->err = code;
+    return code;
+}
+
+static int parse_header(reel_trace_reader *r)
+{
+    uint8_t h[rt_header_bytes_max];
+    ssize_t n = src_read(r, h, 12);
+    if (n < 0)
+        return fail(r, (int)n, "cannot read the trace: %s", reel_strerror((int)n));
+    if (n < 8 || memcmp(h, RT_MAGIC, 8) != 0)
+        return fail(r, REEL_ECORRUPT, "not a reel trace: no %s magic at byte offset 0", RT_MAGIC);
+    if (n < 12)
+        return fail(r, REEL_ECORRUPT, "trace truncated in its header (%zd of %d bytes)", n,
+                    (int)rt_header_bytes);
+    uint16_t version = rt_get_u16(h + 8);
+    uint16_t hbytes = rt_get_u16(h + 10);
+    if (version == 0)
+        return fail(r, REEL_ECORRUPT, "trace header corrupt: version 0");
+    if (version > REEL_TRACE_VERSION)
+        return fail(r, -ENOTSUP, "trace format version %u is newer than this reader (version %d)",
+                    version, REEL_TRACE_VERSION);
+    if (hbytes < rt_header_bytes || hbytes > rt_header_bytes_max)
+        return fail(r, REEL_ECORRUPT, "trace header corrupt: header size %u out of range", hbytes);
+    n = src_read(r, h + 12, hbytes - 12u);
+    if (n < 0)
+        return fail(r, (int)n, "cannot read the trace: %s", reel_strerror((int)n));
+    if ((size_t)n < hbytes - 12u)
+        return fail(r, REEL_ECORRUPT, "trace truncated in its header (%zd of %u bytes)", n + 12, hbytes);
+    uint32_t stored = rt_get_u32(h + hbytes - 4);
+    uint32_t crc = rt_crc32c(0, h, hbytes - 4u);
+    if (stored != crc)
+        return fail(r, REEL_ECORRUPT,
+                    "trace header corrupt: checksum mismatch (stored %08x, computed %08x)", stored, crc);
+    reel_trace_info *in = &r->info;
+    in->version = version;
+    in->flags = rt_get_u32(h + 12);
+    in->start_realtime_ns = rt_get_u64(h + 16);
+    in->start_monotonic_ns = rt_get_u64(h + 24);
+    in->ops_mask = rt_get_u64(h + 32);
+    in->pid = (int32_t)rt_get_u32(h + 40);
+    get_str(in->backend, sizeof in->backend, h + 48);
+    get_str(in->program, sizeof in->program, h + 80);
+    get_str(in->host, sizeof in->host, h + 112);
+    return 0;
+}
+
+static int reader_new(reel_trace_reader **out, int fd, const void *mem, size_t len, char *err,
+                      size_t err_cap)
+{
+    *out = NULL;
+    reel_trace_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        if (fd >= 0)
+            close(fd);
+        if (err && err_cap)
+            snprintf(err, err_cap, "out of memory");
+        return -ENOMEM;
+    }
+    r->fd = fd;
+    r->mem = mem;
+    r->mem_len = len;
+    r->buf = malloc(rt_block_bytes_max);
+    int rc = r->buf ? parse_header(r) : fail(r, -ENOMEM, "out of memory");
+    if (rc < 0) {
+        if (err && err_cap)
+            snprintf(err, err_cap, "%s", r->msg);
+        reel_trace_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int reel_trace_open(reel_trace_reader **out, const char *path, char *err, size_t err_cap)
+{
+    if (!out || !path)
+        return -EINVAL;
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        if (err && err_cap)
+            snprintf(err, err_cap, "cannot open %s: %s", path, reel_strerror(rc));
+        return rc;
+    }
+    return reader_new(out, fd, NULL, 0, err, err_cap);
+}
+
+int reel_trace_open_memory(reel_trace_reader **out, const void *data, size_t len, char *err,
+                           size_t err_cap)
+{
+    if (!out || (!data && len))
+        return -EINVAL;
+    return reader_new(out, -1, data ? data : "", len, err, err_cap);
+}
+
+const reel_trace_info *reel_trace_get_info(const reel_trace_reader *r) { return r ? &r->info : NULL; }
+const char *reel_trace_error(const reel_trace_reader *r) { return r && r->err ? r->msg : ""; }
+uint64_t reel_trace_records_read(const reel_trace_reader *r) { return r ? r->next_index : 0; }
+uint64_t reel_trace_bytes_read(const reel_trace_reader *r) { return r ? r->pos : 0; }
+
+void reel_trace_close(reel_trace_reader *r)
+{
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    for (uint32_t i = 0; i < r->nsites; i++) {
+        free(r->sites[i].func);
+        free(r->sites[i].file);
+    }
+    free(r->sites);
+    free(r->buf);
+    free(r);
+}
+
+void rt_reader_error_pos(const reel_trace_reader *r, uint64_t *index, uint64_t *offset)
+{
+    *index = r->err_index;
+    *offset = r->err_offset;
+}
+
+static int load_block(reel_trace_reader *r)
+{
+    uint64_t off = r->pos;
+    r->blk_off = off;
+    r->blk_len = 0;
+    r->cur = 0;
+    unsigned long long idx = (unsigned long long)r->next_index;
+    unsigned long long at = (unsigned long long)off;
+    uint8_t h[rt_block_header_bytes];
+    ssize_t n = src_read(r, h, sizeof h);
+    if (n < 0)
+        return fail(r, (int)n, "cannot read the trace at byte offset %llu: %s", at, reel_strerror((int)n));
+    if (n == 0)
+        return fail(r, REEL_ECORRUPT,
+                    "trace ends at record %llu (byte offset %llu) without an end record: "
+                    "the recording did not finish (it crashed or is still running)", idx, at);
+    if (n < (ssize_t)sizeof h)
+        return fail(r, REEL_ECORRUPT,
+                    "trace truncated at record %llu (byte offset %llu): block header has %zd of %d bytes",
+                    idx, at, n, (int)rt_block_header_bytes);
+    if (rt_get_u32(h) != RT_BLOCK_MAGIC)
+        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): bad block magic",
+                    idx, at);
+    uint32_t len = rt_get_u32(h + 4);
+    uint64_t first = rt_get_u64(h + 8);
+    uint32_t count = rt_get_u32(h + 16);
+    uint32_t stored = rt_get_u32(h + 20);
+    if (len == 0 || len > rt_block_bytes_max)
+        return fail(r, REEL_ECORRUPT,
+                    "trace corrupt at record %llu (byte offset %llu): block claims %u payload bytes "
+                    "(limit %d)", idx, at, len, (int)rt_block_bytes_max);
+    n = src_read(r, r->buf, len);
+    if (n < 0)
+        return fail(r, (int)n, "cannot read the trace at byte offset %llu: %s", at, reel_strerror((int)n));
+    if ((size_t)n < len)
+        return fail(r, REEL_ECORRUPT,
+                    "trace truncated at record %llu (byte offset %llu): block holds %zd of its %u "
+                    "payload bytes", idx, at, n, len);
+    uint32_t crc = rt_crc32c(rt_crc32c(0, h, 20), r->buf, len);
+    if (crc != stored)
+        return fail(r, REEL_ECORRUPT,
+                    "trace corrupt at record %llu (byte offset %llu): block checksum mismatch "
+                    "(stored %08x, computed %08x)", idx, at, stored, crc);
+    if (first != r->next_index)
+        return fail(r, REEL_ECORRUPT,
+                    "trace corrupt at record %llu (byte offset %llu): block starts at record %llu",
+                    idx, at, (unsigned long long)first);
+    if (count == 0 || count > len)
+        return fail(r, REEL_ECORRUPT,
+                    "trace corrupt at record %llu (byte offset %llu): block says it holds %u records",
+                    idx, at, count);
+    r->blk_len = len;
+    r->blk_count = count;
+    r->blk_seen = 0;
+    r->delta = (rt_delta){0, 0};
+    return 1;
+}
+
+/* SITE: remember func/file for later CALLBACK records. */
+static int add_site(reel_trace_reader *r, reel_trace_record *rec)
+{
+    unsigned long long idx = (unsigned long long)rec->index, at = (unsigned long long)rec->offset;
+    if (rec->arg[0] != (int64_t)r->nsites + 1 || r->nsites >= rt_sites_max)
+        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): site id %lld "
+                    "out of sequence", idx, at, (long long)rec->arg[0]);
+    const char *d = (const char *)rec->data;
+    size_t n = rec->data_len;
+    const char *z1 = n ? memchr(d, 0, n) : NULL;
+    const char *z2 = z1 ? memchr(z1 + 1, 0, n - (size_t)(z1 + 1 - d)) : NULL;
+    if (!z2 || n > rt_site_text_bytes || rec->arg[1] < 0 || rec->arg[1] > INT32_MAX)
+        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): malformed site",
+                    idx, at);
+    if (r->nsites == r->sites_cap) {
+        uint32_t cap = r->sites_cap ? r->sites_cap * 2 : 64;
+        rt_site *s = realloc(r->sites, cap * sizeof *s);
+        if (!s)
+            return fail(r, -ENOMEM, "out of memory");
+        r->sites = s;
+        r->sites_cap = cap;
+    }
+    rt_site *s = &r->sites[r->nsites];
+    s->func = strdup(d);
+    s->file = strdup(z1 + 1);
+    s->line = (int)rec->arg[1];
+    if (!s->func || !s->file) {
+        free(s->func);
+        free(s->file);
+        return fail(r, -ENOMEM, "out of memory");
+    }
+    r->nsites++;
+    rec->func = s->func;
+    rec->file = s->file;
+    rec->line = s->line;
+    return 0;
+}
+
+int reel_trace_next(reel_trace_reader *r, reel_trace_record *rec)
+{
+    if (!r || !rec)
+        return -EINVAL;
+    if (r->err)
+        return r->err;
+    if (r->ended) {
+        uint8_t probe;
+        if (r->cur < r->blk_len || src_read(r, &probe, 1) > 0)
+            return fail(r, REEL_ECORRUPT, "trace corrupt after record %llu: data after the end record",
+                        (unsigned long long)(r->next_index - 1));
+        return 0;
+    }
+    while (r->cur >= r->blk_len) {
+        if (r->blk_len && r->blk_seen != r->blk_count)
+            return fail(r, REEL_ECORRUPT,
+                        "trace corrupt at byte offset %llu: block says %u records but holds %u",
+                        (unsigned long long)r->blk_off, r->blk_count, r->blk_seen);
+        int rc = load_block(r);
+        if (rc < 0)
+            return rc;
+    }
+    unsigned long long idx = (unsigned long long)r->next_index;
+    unsigned long long at = (unsigned long long)(r->blk_off + rt_block_header_bytes + r->cur);
+    if (r->blk_seen == r->blk_count)
+        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): "
+                    "more records in the block than it says", idx, at);
+    const char *why = "malformed record";
+    size_t used = rt_decode(r->buf + r->cur, r->buf + r->blk_len, rec, &r->delta, &why);
+    if (!used)
+        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): %s", idx, at, why);
+    rec->index = r->next_index;
+    rec->offset = at;
+    switch (rec->op) {
+    case REEL_TRACE_SITE: {
+        int rc = add_site(r, rec);
+        if (rc < 0)
+            return rc;
+        break;
+    }
+    case REEL_TRACE_CALLBACK:
+        if (rec->arg[0] == 0) {
+            rec->func = rec->file = "?";
+        } else if (rec->arg[0] > 0 && rec->arg[0] <= (int64_t)r->nsites) {
+            const rt_site *s = &r->sites[rec->arg[0] - 1];
+            rec->func = s->func;
+            rec->file = s->file;
+            rec->line = s->line;
+        } else {
+            return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): callback "
+                        "names unknown site %lld", idx, at, (long long)rec->arg[0]);
+        }
+        break;
+    case REEL_TRACE_END:
+    case REEL_TRACE_EXIT:
+        r->ended = true;
+        break;
+    default:
+        break;
+    }
+    r->next_index++;
+    r->cur += used;
+    r->blk_seen++;
+    return 1;
+}
+
+/* ------------------------------------------------- getaddrinfo answers */
+
+/* Encoding: varint count, then per entry varints flags, family, socktype,
+ * protocol, then addr (varint len + bytes) and canonname (varint len +
+ * bytes). */
+int rt_encode_addrinfo(const struct addrinfo *ai, uint8_t *buf, size_t cap)
+{
+    size_t count = 0, need = 10;
+    for (const struct addrinfo *a = ai; a; a = a->ai_next) {
+        count++;
+        size_t canon = a->ai_canonname ? strlen(a->ai_canonname) : 0;
+        if (a->ai_addrlen > rt_addr_bytes_max || canon > 1024)
+            return -EMSGSIZE;
+        need += 4 * 10 + 5 + a->ai_addrlen + 5 + canon;
+    }
+    if (need > cap)
+        return -EMSGSIZE;
+    uint8_t *p = buf;
+    p += rt_put_varint(p, count);
+    for (const struct addrinfo *a = ai; a; a = a->ai_next) {
+        p += rt_put_varint(p, rt_zigzag(a->ai_flags));
+        p += rt_put_varint(p, rt_zigzag(a->ai_family));
+        p += rt_put_varint(p, rt_zigzag(a->ai_socktype));
+        p += rt_put_varint(p, rt_zigzag(a->ai_protocol));
+        p += rt_put_varint(p, a->ai_addrlen);
+        rt_copy(p, a->ai_addr, a->ai_addrlen);
+        p += a->ai_addrlen;
+        size_t canon = a->ai_canonname ? strlen(a->ai_canonname) : 0;
+        p += rt_put_varint(p, canon);
+        memcpy(p, a->ai_canonname ? a->ai_canonname : "", canon);
+        p += canon;
+    }
+    return (int)(p - buf);
+}
+
+void rt_free_addrinfo(struct addrinfo *ai)
+{
+    while (ai) {
+        struct addrinfo *next = ai->ai_next;
+        free(ai->ai_canonname);
+        free(ai->ai_addr);
+        free(ai);
+        ai = next;
+    }
+}
+
+int rt_decode_addrinfo(const uint8_t *p, size_t len, struct addrinfo **out)
+{
+    const uint8_t *end = p + len;
+    *out = NULL;
+    uint64_t count;
+    size_t k = rt_get_varint(p, end, &count);
+    if (!k || count > len)
+        return REEL_ECORRUPT;
+    p += k;
+    struct addrinfo *head = NULL, **tail = &head;
+    const char *why;
+    for (uint64_t i = 0; i < count; i++) {
+        int64_t f[4];
+        for (int j = 0; j < 4; j++)
+            if (!get_i64(&p, end, &f[j]) || f[j] < INT32_MIN || f[j] > INT32_MAX)
+                goto bad;
+        const uint8_t *addr, *canon;
+        uint32_t alen, clen;
+        if (!get_bytes(&p, end, rt_addr_bytes_max, &addr, &alen, &why) ||
+            !get_bytes(&p, end, 1024, &canon, &clen, &why))
+            goto bad;
+        struct addrinfo *a = calloc(1, sizeof *a);
+        if (!a) {
+            rt_free_addrinfo(head);
+            return -ENOMEM;
+        }
+        *tail = a;
+        tail = &a->ai_next;
+        a->ai_flags = (int)f[0];
+        a->ai_family = (int)f[1];
+        a->ai_socktype = (int)f[2];
+        a->ai_protocol = (int)f[3];
+        a->ai_addrlen = alen;
+        a->ai_addr = calloc(1, alen ? alen : 1);
+        if (!a->ai_addr) {
+            rt_free_addrinfo(head);
+            return -ENOMEM;
+        }
+        memcpy(a->ai_addr, addr, alen);
+        if (clen) {
+            a->ai_canonname = strndup((const char *)canon, clen);
+            if (!a->ai_canonname) {
+                rt_free_addrinfo(head);
+                return -ENOMEM;
+            }
+        }
+    }
+    *out = head;
+    return 0;
+bad:
+    rt_free_addrinfo(head);
+    return REEL_ECORRUPT;
+}
+
+/* ------------------------------------------ structured call arguments */
+
+/* Append a string and its NUL (NULL is written as the one-byte "\1" so it
+ * differs from ""); returns the new length, or cap+1 when full. */
+static size_t put_text(uint8_t *buf, size_t len, size_t cap, const char *str)
+{
+    const char *s = str ? str : "\1";
+    size_t n = strlen(s) + 1;
+    if (len > cap || n > cap - len)
+        return cap + 1;
+    memcpy(buf + len, s, n);
+    return len + n;
+}
+
+void rt_submit_fields(const reel_backend_req *req, reel_trace_record *rec, uint8_t *buf, size_t cap)
+{
+    rec->op = REEL_TRACE_SUBMIT;
+    rec->arg[0] = req->kind;
+    rec->arg[1] = (int64_t)req->id;
+    size_t len = 0;
+    switch (req->kind) {
+    case REEL_REQ_GETADDRINFO:
+        rec->arg[2] = req->family;
+        rec->arg[3] = req->socktype;
+        rec->arg[4] = req->protocol;
+        rec->arg[5] = req->flags;
+        len = put_text(buf, len, cap, req->host);
+        len = put_text(buf, len, cap, req->service);
+        break;
+    case REEL_REQ_GETNAMEINFO:
+        rec->arg[5] = req->flags;
+        rec->addr = (const uint8_t *)&req->addr;
+        rec->addr_len = req->addrlen <= rt_addr_bytes_max ? (uint32_t)req->addrlen : rt_addr_bytes_max;
+        break;
+    default:
+        break;
+    }
+    rec->data = buf;
+    rec->data_len = len <= cap ? (uint32_t)len : 0;
+}
+
+void rt_spawn_fields(const reel_spawn_opts *o, reel_trace_record *rec, uint8_t *buf, size_t cap)
+{
+    rec->op = REEL_TRACE_SPAWN;
+    rec->arg[1] = o->stdio[0];
+    rec->arg[2] = o->stdio[1];
+    rec->arg[3] = o->stdio[2];
+    rec->arg[4] = o->new_session;
+    size_t len = put_text(buf, 0, cap, o->file);
+    for (size_t i = 0; o->argv && o->argv[i] && i < 4096; i++)
+        len = put_text(buf, len, cap, o->argv[i]);
+    rec->data = buf;
+    rec->data_len = len <= cap ? (uint32_t)len : (uint32_t)cap;
+}
+
+int rt_done_answer(const reel_backend_req *req, uint8_t *buf, size_t cap)
+{
+    if (req->result < 0)
+        return 0;
+    switch (req->kind) {
+    case REEL_REQ_GETADDRINFO:
+        return rt_encode_addrinfo(req->addrinfo, buf, cap);
+    case REEL_REQ_GETNAMEINFO: {
+        size_t h = strnlen(req->hostname, sizeof req->hostname - 1);
+        size_t s = strnlen(req->servname, sizeof req->servname - 1);
+        if (h + s + 2 > cap)
+            return -EMSGSIZE;
+        memcpy(buf, req->hostname, h);
+        buf[h] = 0;
+        memcpy(buf + h + 1, req->servname, s);
+        buf[h + 1 + s] = 0;
+        return (int)(h + s + 2);
+    }
+    default:
+        return 0;
+    }
+}
+
+size_t rt_iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t t = 0;
+    for (int i = 0; i < iovcnt; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
+uint32_t rt_iov_crc(const struct iovec *iov, int iovcnt, size_t n, uint8_t *preview, uint32_t *plen)
+{
+    uint32_t crc = 0;
+    *plen = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        size_t k = iov[i].iov_len;
+        if (*plen < rt_write_preview_bytes) {
+            size_t p = k < rt_write_preview_bytes - *plen ? k : rt_write_preview_bytes - *plen;
+            rt_copy(preview + *plen, iov[i].iov_base, p);
+            *plen += (uint32_t)p;
+        }
+        size_t c = k < n ? k : n;
+        crc = rt_crc32c(crc, iov[i].iov_base, c);
+        n -= c;
+    }
+    return crc;
+}

@@ -1,0 +1,232 @@
+/* replay/trace.h — the trace format's private side: limits, the record
+ * codec, the streaming writer, CRC32C, and the table that says, for each
+ * operation, which fields it uses and which of them are the call's inputs
+ * (compared in replay) rather than its answer.
+ *
+ * File layout (all integers little-endian):
+ *
+ *   header (rt_header_bytes, self-sized by header_bytes):
+ *     0  magic "REELTRCE"      8  u16 version      10 u16 header_bytes
+ *     12 u32 flags             16 u64 start_realtime_ns
+ *     24 u64 start_monotonic_ns                     32 u64 ops_mask
+ *     40 i32 pid               44 u32 reserved     48 char backend[32]
+ *     80 char program[32]      112 char host[64]   176..188 reserved
+ *     header_bytes-4: u32 CRC32C of every byte before it
+ *
+ *   blocks, each:
+ *     0 u32 magic "RBLK"   4 u32 payload_bytes   8 u64 first_record
+ *     16 u32 record_count  20 u32 CRC32C(bytes 0..20 ++ payload)
+ *     payload: record_count records
+ *
+ *   record:
+ *     u8 op, varint field mask (RT_F_*), then the present fields in mask
+ *     order: fd, result, a0, a1, data, time, a2, addr, a3, a4, a5.
+ *     Integers are zigzag varints; data and addr are varint length + bytes.
+ *     NOW results and times are deltas from the previous one in the same
+ *     block (blocks decode on their own, apart from SITE names).
+ *
+ * A block is written whole (one write(2)) once it reaches
+ * rt_block_target_bytes, when the loop is about to block after
+ * rt_flush_interval_ns without a flush, and at close; a crash loses at
+ * most the block being filled, and a torn block fails its checksum.
+ */
+#ifndef REEL_REPLAY_TRACE_H
+#define REEL_REPLAY_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "reel/replay.h"
+
+/* Limits, with their units in their names. */
+enum {
+    rt_header_bytes = 192,               /* header written by this version */
+    rt_header_bytes_max = 4096,          /* largest header a reader accepts */
+    rt_block_header_bytes = 24,
+    rt_block_target_bytes = 64 * 1024,   /* a block is flushed once this full */
+    rt_data_bytes_max = 256 * 1024,      /* bytes in one record's data field */
+    rt_addr_bytes_max = 128,             /* sizeof(struct sockaddr_storage) */
+    rt_record_fixed_bytes_max = 128,     /* op + mask + 11 varints, rounded up */
+    rt_record_bytes_max = rt_record_fixed_bytes_max + rt_data_bytes_max + 5 + rt_addr_bytes_max + 5,
+    rt_block_bytes_max = rt_block_target_bytes + rt_record_bytes_max, /* payload */
+    rt_write_preview_bytes = 16,         /* bytes of written data kept for reports */
+    rt_sites_max = 16384,                /* distinct callback sites per trace */
+    rt_site_text_bytes = 512,            /* func + file of one site */
+    rt_iov_max = 64,                     /* iovecs of one recorded readv */
+};
+#define RT_FLUSH_INTERVAL_NS 100000000ull   /* flush before blocking if older */
+
+#define RT_MAGIC "REELTRCE"
+#define RT_BLOCK_MAGIC 0x4b4c4252u          /* "RBLK" little-endian */
+
+/* Field bits of a record's mask, in encoding order. */
+enum {
+    RT_F_FD = 1u << 0,
+    RT_F_RESULT = 1u << 1,
+    RT_F_A0 = 1u << 2,
+    RT_F_A1 = 1u << 3,
+    RT_F_DATA = 1u << 4,
+    RT_F_TIME = 1u << 5,
+    RT_F_A2 = 1u << 6,
+    RT_F_ADDR = 1u << 7,
+    RT_F_A3 = 1u << 8,
+    RT_F_A4 = 1u << 9,
+    RT_F_A5 = 1u << 10,
+    RT_F_ALL = (1u << 11) - 1,
+};
+static inline uint32_t rt_arg_bit(int i)
+{
+    static const uint32_t bits[6] = {RT_F_A0, RT_F_A1, RT_F_A2, RT_F_A3, RT_F_A4, RT_F_A5};
+    return bits[i];
+}
+
+/* How an op's data field reads. */
+enum {
+    RT_D_NONE = 0,
+    RT_D_BYTES,    /* answer bytes (read, received, random, option value) */
+    RT_D_PREVIEW,  /* the first bytes the program wrote (not compared: the crc is) */
+    RT_D_TEXT,     /* NUL-separated strings given by the program (compared) */
+    RT_D_ANSWER,   /* an encoded request answer (DONE events) */
+};
+
+typedef struct rt_op_desc {
+    const char *name;
+    uint16_t fields;     /* RT_F_* the op uses */
+    uint16_t inputs;     /* of those, the call's arguments: compared in replay */
+    uint16_t annot;      /* recorder annotations: never compared (timing) */
+    uint8_t data;        /* RT_D_* */
+    const char *arg[6];  /* names of a0..a5 */
+    const char *fd_name; /* name of the fd field ("fd", "out", "fd0") */
+} rt_op_desc;
+
+/* The descriptor of `op`, or NULL for an unknown op. */
+const rt_op_desc *rt_op(uint32_t op);
+
+/* Backend ops, in ops_mask bit order (append only: part of the format). */
+extern const size_t rt_ops_offsets[];
+extern const size_t rt_ops_count;
+uint64_t rt_ops_mask_of(const reel_backend_ops *ops);
+
+/* CRC32C (Castagnoli), hardware-assisted where the CPU has it. Start with
+ * crc = 0; feed pieces by passing the previous value. */
+uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len);
+
+/* Varints (LEB128) and zigzag. put returns bytes written (<= 10); get
+ * returns bytes read, or 0 if malformed or past end. */
+size_t rt_put_varint(uint8_t *p, uint64_t v);
+size_t rt_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v);
+static inline uint64_t rt_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t rt_unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* memcpy that allows (NULL, 0), which recorded empty fields are. */
+static inline void rt_copy(void *dst, const void *src, size_t n)
+{
+    if (n)
+        __builtin_memcpy(dst, src, n);
+}
+
+/* Little-endian fixed-width helpers. */
+static inline void rt_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void rt_put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void rt_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t rt_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t rt_get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+static inline uint64_t rt_get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Delta state of the codec, reset at each block. */
+typedef struct rt_delta {
+    uint64_t prev_now;
+    uint64_t prev_time;
+} rt_delta;
+
+/* Encode rec at p (room for rt_record_bytes_max); returns bytes written.
+ * The caller checks data/addr against the limits first. */
+size_t rt_encode(uint8_t *p, const reel_trace_record *rec, rt_delta *d);
+/* Decode one record from [p, end): returns bytes consumed, or 0 and a
+ * reason in *why. rec->data/addr point into the buffer. */
+size_t rt_decode(const uint8_t *p, const uint8_t *end, reel_trace_record *rec, rt_delta *d,
+                 const char **why);
+
+/* Encode / decode the header. */
+void rt_header_encode(uint8_t out[rt_header_bytes], const reel_trace_info *info);
+
+/* ---- the streaming writer ---- */
+typedef struct rt_writer rt_writer;
+
+/* Create `path` (truncating) and write the header. */
+int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *info);
+/* Append one record; completes and writes the block first when the record
+ * would not fit. -EMSGSIZE if data/addr exceed the limits; a write error
+ * is returned and sticky. */
+int rt_writer_append(rt_writer *w, const reel_trace_record *rec);
+/* Write the block being filled, if any. */
+int rt_writer_flush(rt_writer *w);
+bool rt_writer_pending(const rt_writer *w);
+uint64_t rt_writer_records(const rt_writer *w);
+uint64_t rt_writer_bytes(const rt_writer *w);     /* file bytes written so far */
+size_t rt_writer_buffer_bytes(const rt_writer *w); /* memory held: constant */
+/* In a child after fork(): close and free without writing anything (the
+ * block being filled is the parent's, and so is the file offset). */
+void rt_writer_abandon(rt_writer *w);
+/* Flush, optionally fsync, close and free. Returns the first error. */
+int rt_writer_close(rt_writer *w, bool sync);
+
+/* ---- the reader's private side ---- */
+/* Record index and byte offset where the reader's error is. */
+void rt_reader_error_pos(const reel_trace_reader *r, uint64_t *index, uint64_t *offset);
+
+/* ---- calls whose arguments are structures: the recorder and the replayer
+ * build the same record from them (data in buf, cap >= rt_data_bytes_max) ---- */
+void rt_submit_fields(const reel_backend_req *req, reel_trace_record *rec, uint8_t *buf, size_t cap);
+void rt_spawn_fields(const reel_spawn_opts *o, reel_trace_record *rec, uint8_t *buf, size_t cap);
+/* Vector writes: the bytes asked for, and the CRC32C of the first `n`
+ * (those accepted) with the first rt_write_preview_bytes into preview. */
+size_t rt_iov_total(const struct iovec *iov, int iovcnt);
+uint32_t rt_iov_crc(const struct iovec *iov, int iovcnt, size_t n, uint8_t *preview, uint32_t *plen);
+/* The answer a completed request carries (DONE event data); -EMSGSIZE if
+ * it does not fit. */
+int rt_done_answer(const reel_backend_req *req, uint8_t *buf, size_t cap);
+
+/* replayer.c: where divergence reports go besides the API. */
+void rt_replayer_attach_loop(reel_backend *b, reel_loop *loop);
+
+/* ---- formatting helpers shared by reports and tools ---- */
+/* "127.0.0.1:80", "[::1]:80", "unix:/path", "unix:@name", or "family=N". */
+size_t rt_format_addr(const uint8_t *addr, uint32_t len, char *buf, size_t cap);
+/* reel_trace_format, or with answer = false the call alone, as the
+ * program made it (no "#index", no result). */
+size_t rt_format_call(const reel_trace_record *rec, char *buf, size_t cap, bool answer);
+/* The symbolic errno name of a negative code ("EAGAIN"), or NULL. */
+const char *rt_errno_name(int64_t code);
+
+/* ---- request answers (DONE events), encoded into the data field ---- */
+struct addrinfo;
+/* Encode a getaddrinfo answer; returns bytes (<= cap) or -EMSGSIZE. */
+int rt_encode_addrinfo(const struct addrinfo *ai, uint8_t *buf, size_t cap);
+/* Decode into a list allocated with malloc (free with rt_free_addrinfo). */
+int rt_decode_addrinfo(const uint8_t *p, size_t len, struct addrinfo **out);
+void rt_free_addrinfo(struct addrinfo *ai);
+
+#endif
