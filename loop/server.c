@@ -432,7 +432,7 @@ static void sf_destroy(reel_future *fut)
     free(sf);
 }
 
-static const rl_future_vt sf_vt = {sf_cancel, sf_destroy};
+static const rl_future_vt sf_vt = {.cancel = sf_cancel, .destroy = sf_destroy};
 
 int reel_server_serve_forever(reel_server *s, reel_future **out)
 {

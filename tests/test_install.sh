@@ -7,6 +7,13 @@ build=${1:?build dir}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+# A sanitized build's library needs its runtime in the consumer too.
+san=""
+if grep -q '^REEL_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  san="-fsanitize=address,undefined"
+fi
+cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)
+cc=${cc:-cc}
 mkdir -p "$tmp/app"
 cat > "$tmp/app/main.c" <<'C'
 #include <reel.h>
@@ -16,7 +23,7 @@ C
 # pkg-config (static link, so the test needs no LD_LIBRARY_PATH)
 if command -v pkg-config >/dev/null; then
   export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
-  cc "$tmp/app/main.c" -o "$tmp/app/pc" -static-libgcc $(pkg-config --cflags reel) \
+  "$cc" $san "$tmp/app/main.c" -o "$tmp/app/pc" $(pkg-config --cflags reel) \
      "$tmp/prefix/lib/libreel.a" $(pkg-config --libs-only-l --static reel | sed 's/-lreel//')
   "$tmp/app/pc" || { echo "FAIL: pkg-config build did not run"; exit 1; }
   echo "install: pkg-config consumer builds and runs"
@@ -29,7 +36,8 @@ find_package(reel REQUIRED)
 add_executable(app main.c)
 target_link_libraries(app reel::reel_static)
 CM
-cmake -S "$tmp/app" -B "$tmp/app/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake -S "$tmp/app" -B "$tmp/app/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_C_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" >/dev/null
 cmake --build "$tmp/app/build" >/dev/null
 "$tmp/app/build/app" || { echo "FAIL: find_package build did not run"; exit 1; }
 echo "install: find_package(reel) consumer builds and runs"

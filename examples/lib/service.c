@@ -186,30 +186,39 @@ int svc_client_task(void *arg, void **result)
     reel_transport_close(p.t);
     reel_await(p.lost, NULL);
     reel_future_release(p.lost);
+    reel_transport_release(p.t); /* await_take handed us the future's reference */
     return rc;
 }
 
 int svc_run_clients(reel_loop *loop, svc_client *clients, int n)
 {
-    reel_future *futs[64];
-    if (n > 64)
+    reel_future *futs[64] = {0};
+    if (n <= 0 || n > 64)
         return -EINVAL;
-    for (int i = 0; i < n; i++) {
+    int rc = 0, made = 0;
+    for (; made < n && rc == 0; made++) {
         reel_task *task;
         char name[32];
-        snprintf(name, sizeof name, "client-%d", clients[i].id);
-        int rc = reel_loop_create_task(loop, svc_client_task, &clients[i], name, &task);
+        snprintf(name, sizeof name, "client-%d", clients[made].id);
+        rc = reel_loop_create_task(loop, svc_client_task, &clients[made], name, &task);
         if (rc < 0)
-            return rc;
-        futs[i] = reel_task_future(task);
+            break;
+        futs[made] = reel_task_future(task);
     }
-    reel_future *all;
-    int rc = reel_gather(futs, (size_t)n, true, &all);
-    if (rc == 0) {
-        rc = reel_loop_run_until_complete(loop, all);
+    if (rc < 0) {
+        for (int i = 0; i < made; i++)
+            reel_future_cancel(futs[i], NULL); /* let what started wind down */
+    }
+    /* Wait for every task that was made, even after a failure. */
+    reel_future *all = NULL;
+    if (made > 0) {
+        int grc = reel_gather(futs, (size_t)made, true, &all);
+        int run = grc == 0 ? reel_loop_run_until_complete(loop, all) : grc;
+        if (rc == 0)
+            rc = run;
         reel_future_release(all);
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < made; i++) {
         reel_task_release(reel_task_from_future(futs[i]));
         if (rc == 0 && (clients[i].error || clients[i].completed != clients[i].rounds))
             rc = clients[i].error ? clients[i].error : -EPROTO;
