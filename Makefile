@@ -19,7 +19,7 @@ build:
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@./$(BUILD)/demo && echo && ./$(BUILD)/replay_demo
+	@./$(BUILD)/demo
 
 deps-test:
 	@tools/ensure-deps test

@@ -4,7 +4,8 @@
  * main thread): N connections, each sending 1 KiB messages one at a time
  * and waiting for the echo, a fixed number of times. Reports messages per
  * second, MiB/s and the ratios (targets: reel >= libuv, reel >= 0.9 x raw
- * epoll). Self-contained; links reel_static and libuv.
+ * epoll). The load generator and the reel server are shared with
+ * bench_streams (bench/echo_load.c); links reel_static and libuv.
  *
  *   bench_echo [--conns N] [--msgs M] [--size BYTES] [--reps R] [--quick]
  */
@@ -27,153 +28,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "echo_load.h"
 #include "reel.h"
 
-enum { read_buf_bytes = 64 * 1024, max_events = 256 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
-
-/* A server runs in its own thread; start() binds 127.0.0.1:0, publishes
- * the port, then serves until stop() is called from the main thread. */
-typedef struct server {
-    const char *name;
-    void *(*run)(void *self);
-    void (*stop)(struct server *s);
-    int port;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t ready;
-    bool started;
-    void *impl;
-} server;
-
-static void server_publish(server *s, int port)
-{
-    pthread_mutex_lock(&s->lock);
-    s->port = port;
-    s->started = true;
-    pthread_cond_signal(&s->ready);
-    pthread_mutex_unlock(&s->lock);
-}
-
-static void server_start(server *s)
-{
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->ready, NULL);
-    if (pthread_create(&s->thread, NULL, s->run, s) != 0)
-        die("pthread_create");
-    pthread_mutex_lock(&s->lock);
-    while (!s->started)
-        pthread_cond_wait(&s->ready, &s->lock);
-    pthread_mutex_unlock(&s->lock);
-    if (s->port <= 0) {
-        fprintf(stderr, "%s server failed to start\n", s->name);
-        exit(1);
-    }
-}
-
-/* CPU time the server's thread has used so far. */
-static uint64_t server_cpu_ns(const server *s)
-{
-    clockid_t clk;
-    struct timespec ts;
-    if (pthread_getcpuclockid(s->thread, &clk) != 0 || clock_gettime(clk, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void server_join(server *s)
-{
-    s->stop(s);
-    pthread_join(s->thread, NULL);
-}
-
-/* ------------------------------------------------------------- reel */
-
-typedef struct reel_conn {
-    reel_transport *t;
-} reel_conn;
-
-static void reel_made(void *user, reel_transport *t) { ((reel_conn *)user)->t = t; }
-static void reel_data(void *user, const void *data, size_t len)
-{
-    reel_transport_write(((reel_conn *)user)->t, data, len);
-}
-static void reel_lost(void *user, int err)
-{
-    (void)err;
-    free(user);
-}
-
-static int reel_factory(void *arg, reel_protocol *out)
-{
-    (void)arg;
-    reel_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    *out = (reel_protocol){.user = c, .connection_made = reel_made,
-                           .data_received = reel_data, .connection_lost = reel_lost};
-    return 0;
-}
-
-typedef struct reel_impl {
-    reel_loop *loop;
-} reel_impl;
-
-static void reel_stop_cb(void *arg) { reel_loop_stop(arg); }
-
-static void *reel_run(void *self)
-{
-    server *s = self;
-    reel_impl *im = s->impl;
-    if (reel_loop_new(&im->loop) < 0)
-        die("reel_loop_new");
-    reel_server_opts o = {.host = "127.0.0.1", .backlog = 1024};
-    reel_future *f;
-    if (reel_loop_create_server(im->loop, reel_factory, NULL, &o, &f) < 0 ||
-        reel_loop_run_until_complete(im->loop, f) < 0) {
-        server_publish(s, -1);
-        return NULL;
-    }
-    void *res;
-    reel_future_take_result(f, &res);
-    reel_future_release(f);
-    reel_server *srv = res;
-    int fd;
-    reel_server_sockets(srv, &fd, 1);
-    struct sockaddr_in sin;
-    socklen_t len = sizeof sin;
-    getsockname(fd, (struct sockaddr *)&sin, &len);
-    server_publish(s, ntohs(sin.sin_port));
-    reel_loop_run_forever(im->loop);
-    reel_server_close(srv);
-    reel_server_abort_clients(srv);
-    reel_future *w;
-    if (reel_server_wait_closed(srv, &w) == 0) {
-        reel_loop_run_until_complete(im->loop, w);
-        reel_future_release(w);
-    }
-    reel_server_release(srv);
-    reel_loop_free(im->loop);
-    return NULL;
-}
-
-static void reel_stop(server *s)
-{
-    reel_impl *im = s->impl;
-    reel_loop_call_soon_threadsafe(im->loop, reel_stop_cb, im->loop, NULL);
-}
+enum { read_buf_bytes = echo_read_buf_bytes, max_events = 256 };
 
 /* ------------------------------------------------------------- libuv */
 
@@ -260,7 +118,7 @@ static void uv_on_stop(uv_async_t *a)
 
 static void *uv_run_server(void *self)
 {
-    server *s = self;
+    echo_server *s = self;
     uv_impl *im = s->impl;
     uv_loop_init(&im->loop);
     im->loop.data = im;
@@ -270,18 +128,18 @@ static void *uv_run_server(void *self)
     uv_ip4_addr("127.0.0.1", 0, &sin);
     if (uv_tcp_bind(&im->listener, (struct sockaddr *)&sin, 0) != 0 ||
         uv_listen((uv_stream_t *)&im->listener, 1024, uv_on_conn) != 0) {
-        server_publish(s, -1);
+        echo_server_publish(s, -1);
         return NULL;
     }
     int len = sizeof sin;
     uv_tcp_getsockname(&im->listener, (struct sockaddr *)&sin, &len);
-    server_publish(s, ntohs(sin.sin_port));
+    echo_server_publish(s, ntohs(sin.sin_port));
     uv_run(&im->loop, UV_RUN_DEFAULT);
     uv_loop_close(&im->loop);
     return NULL;
 }
 
-static void uv_stop_server(server *s)
+static void uv_stop_server(echo_server *s)
 {
     uv_impl *im = s->impl;
     uv_async_send(&im->stop);
@@ -310,7 +168,7 @@ static void raw_close(raw_impl *im, raw_conn *c)
 
 static void *raw_run(void *self)
 {
-    server *s = self;
+    echo_server *s = self;
     raw_impl *im = s->impl;
     im->ep = epoll_create1(EPOLL_CLOEXEC);
     im->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -319,7 +177,7 @@ static void *raw_run(void *self)
     setsockopt(im->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(im->lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(im->lfd, 1024) < 0) {
-        server_publish(s, -1);
+        echo_server_publish(s, -1);
         return NULL;
     }
     socklen_t len = sizeof sin;
@@ -328,7 +186,7 @@ static void *raw_run(void *self)
     epoll_ctl(im->ep, EPOLL_CTL_ADD, im->lfd, &ev);
     ev.data.ptr = &im->stopfd;
     epoll_ctl(im->ep, EPOLL_CTL_ADD, im->stopfd, &ev);
-    server_publish(s, ntohs(sin.sin_port));
+    echo_server_publish(s, ntohs(sin.sin_port));
     struct epoll_event evs[max_events];
     raw_conn *all[65536] = {0};
     for (bool running = true; running;) {
@@ -401,176 +259,40 @@ static void *raw_run(void *self)
     return NULL;
 }
 
-static void raw_stop(server *s)
+static void raw_stop(echo_server *s)
 {
     raw_impl *im = s->impl;
     uint64_t one = 1;
     if (write(im->stopfd, &one, sizeof one) < 0)
-        die("eventfd write");
-}
-
-/* ---------------------------------------------------- load generator */
-
-typedef struct client {
-    int fd;
-    size_t got;              /* bytes of the current echo received */
-    long done;               /* messages completed */
-} client;
-
-static void send_msg(int fd, const char *msg, size_t size)
-{
-    size_t off = 0;
-    while (off < size) {
-        ssize_t w = write(fd, msg + off, size - off);
-        if (w > 0)
-            off += (size_t)w;
-        else if (w < 0 && errno != EAGAIN && errno != EINTR)
-            die("client write");
-    }
-}
-
-/* N connections, each doing `msgs` round trips of `size` bytes; returns the
- * time from the first send to the last echo. */
-static uint64_t run_load(int port, int nconns, long msgs, size_t size)
-{
-    client *cl = calloc((size_t)nconns, sizeof *cl);
-    char *msg = malloc(size);
-    memset(msg, 'x', size);
-    static char buf[read_buf_bytes];
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int one = 1;
-    for (int i = 0; i < nconns; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0)
-            die("client connect");
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-            die("fcntl");
-        cl[i].fd = fd;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cl[i]};
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-    }
-    uint64_t t0 = now_ns();
-    for (int i = 0; i < nconns; i++)
-        send_msg(cl[i].fd, msg, size);
-    int active = nconns;
-    struct epoll_event evs[max_events];
-    while (active > 0) {
-        int n = epoll_wait(ep, evs, max_events, 10000);
-        if (n <= 0)
-            die("client stalled");
-        for (int i = 0; i < n; i++) {
-            client *c = evs[i].data.ptr;
-            ssize_t r = read(c->fd, buf, sizeof buf);
-            if (r <= 0) {
-                if (r < 0 && (errno == EAGAIN || errno == EINTR))
-                    continue;
-                die("client read");
-            }
-            c->got += (size_t)r;
-            while (c->got >= size) {
-                c->got -= size;
-                if (++c->done == msgs)
-                    active--;
-                else
-                    send_msg(c->fd, msg, size);
-            }
-        }
-    }
-    uint64_t elapsed = now_ns() - t0;
-    for (int i = 0; i < nconns; i++)
-        close(cl[i].fd);
-    close(ep);
-    free(cl);
-    free(msg);
-    return elapsed;
+        echo_die("eventfd write");
 }
 
 /* ------------------------------------------------------------- main */
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
     int nconns = 100, reps = 5;
     long msgs = 5000;
     size_t size = 1024;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--conns") && i + 1 < argc)
-            nconns = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--msgs") && i + 1 < argc)
-            msgs = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--size") && i + 1 < argc)
-            size = (size_t)atol(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick"))
-            nconns = 10, msgs = 500, reps = 1;
-        else {
-            fprintf(stderr, "usage: %s [--conns N] [--msgs M] [--size BYTES] [--reps R] [--quick]\n", argv[0]);
-            return 2;
-        }
-    }
-    if (nconns < 1 || msgs < 1 || size < 1 || size > read_buf_bytes || reps < 1)
+    if (!echo_parse_args(argc, argv, &nconns, &msgs, &size, &reps))
         return 2;
-    if (getenv("REEL_BENCH_REPS"))
-        reps = atoi(getenv("REEL_BENCH_REPS")) > 0 ? atoi(getenv("REEL_BENCH_REPS")) : reps;
-
-    static reel_impl reel_im;
+    static echo_reel_impl reel_im;
     static uv_impl uv_im;
     static raw_impl raw_im;
-    server servers[3] = {
-        {.name = "reel", .run = reel_run, .stop = reel_stop, .impl = &reel_im},
+    echo_server servers[3] = {
+        {.name = "reel", .run = echo_reel_protocol_run, .stop = echo_reel_stop, .impl = &reel_im},
         {.name = "libuv", .run = uv_run_server, .stop = uv_stop_server, .impl = &uv_im},
         {.name = "raw epoll", .run = raw_run, .stop = raw_stop, .impl = &raw_im},
     };
-    for (int s = 0; s < 3; s++)
-        server_start(&servers[s]);
-
-    /* Warm up each once, then alternate so noise falls on all alike. The
-     * server thread's CPU time per message is measured too: on a shared
-     * machine it is much steadier than wall-clock throughput. */
-    uint64_t *times = calloc((size_t)(3 * reps), sizeof *times);
-    uint64_t *cpu = calloc((size_t)(3 * reps), sizeof *cpu);
-    for (int s = 0; s < 3; s++)
-        run_load(servers[s].port, nconns, msgs / 10 + 1, size);
-    for (int r = 0; r < reps; r++) {
-        for (int s = 0; s < 3; s++) {
-            uint64_t c0 = server_cpu_ns(&servers[s]);
-            times[s * reps + r] = run_load(servers[s].port, nconns, msgs, size);
-            cpu[s * reps + r] = server_cpu_ns(&servers[s]) - c0;
-        }
-    }
-    for (int s = 0; s < 3; s++)
-        server_join(&servers[s]);
-
-    double total_msgs = (double)nconns * (double)msgs;
-    double best[3], median[3], cpu_best[3];
     printf("bench_echo: %d connections x %ld round trips of %zu bytes, best of %d\n",
            nconns, msgs, size, reps);
-    printf("%-10s %12s %9s %10s %16s\n", "server", "msgs/s", "MiB/s", "(median)", "server CPU ns/msg");
-    for (int s = 0; s < 3; s++) {
-        qsort(times + s * reps, (size_t)reps, sizeof *times, cmp_u64);
-        qsort(cpu + s * reps, (size_t)reps, sizeof *cpu, cmp_u64);
-        best[s] = total_msgs / ((double)times[s * reps] / 1e9);
-        median[s] = total_msgs / ((double)times[s * reps + reps / 2] / 1e9);
-        cpu_best[s] = (double)cpu[s * reps] / total_msgs;
-        printf("%-10s %12.0f %9.1f %10.0f %16.0f\n", servers[s].name, best[s],
-               best[s] * (double)size * 2 / (1 << 20), median[s], cpu_best[s]);
-    }
+    echo_result r[3];
+    echo_compare(servers, 3, nconns, msgs, size, reps, r);
     printf("throughput  reel/libuv = %.2f (target >= 1.00), reel/raw epoll = %.2f (target >= 0.90)\n",
-           best[0] / best[1], best[0] / best[2]);
+           r[0].best_msgs_s / r[1].best_msgs_s, r[0].best_msgs_s / r[2].best_msgs_s);
     printf("  (medians) reel/libuv = %.2f, reel/raw epoll = %.2f\n",
-           median[0] / median[1], median[0] / median[2]);
+           r[0].median_msgs_s / r[1].median_msgs_s, r[0].median_msgs_s / r[2].median_msgs_s);
     printf("server CPU  reel/libuv = %.2f, reel/raw epoll = %.2f (as throughput ratios: cost of the other / cost of reel)\n",
-           cpu_best[1] / cpu_best[0], cpu_best[2] / cpu_best[0]);
-    free(times);
-    free(cpu);
+           r[1].cpu_ns_per_msg / r[0].cpu_ns_per_msg, r[2].cpu_ns_per_msg / r[0].cpu_ns_per_msg);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "reel/transport.h"
 #include "reel/server.h"
 #include "reel/net.h"
+#include "reel/stream.h"
 #include "reel/executor.h"
 #include "reel/signal.h"
 #include "reel/subprocess.h"

@@ -168,6 +168,8 @@ struct reel_server {
     uint32_t refs;
     reel_protocol_factory_fn factory;
     void *factory_arg;
+    void (*arg_free)(void *);  /* frees arg_owned when the server goes */
+    void *arg_owned;
     int backlog;
     rl_listener *listeners;  /* NULL once closed (asyncio _sockets None) */
     size_t nlisteners;
@@ -213,6 +215,9 @@ void rl_fail(reel_future *fut, int code, const char *fmt, ...)
 void rl_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
 /* The exception handler with a transport / protocol context. */
 void rl_report(reel_loop *loop, const char *message, int err, reel_transport *t, int fd);
+/* Have fn(arg) called when the server is destroyed (layers above, e.g.
+ * streams, free their factory's argument with it). */
+void rl_server_set_arg_free(reel_server *s, void (*fn)(void *), void *arg);
 
 /* Fill a sockaddr_un for path ('\0' first: abstract). -ENAMETOOLONG if it
  * does not fit. */

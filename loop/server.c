@@ -40,7 +40,15 @@ void reel_server_release(reel_server *s)
         free(s->listeners[i].unix_path);
     free(s->listeners);
     free(s->waiters);
+    if (s->arg_free)
+        s->arg_free(s->arg_owned);
     free(s);
+}
+
+void rl_server_set_arg_free(reel_server *s, void (*fn)(void *), void *arg)
+{
+    s->arg_free = fn;
+    s->arg_owned = arg;
 }
 
 static void release_void(void *p) { reel_server_release(p); }
@@ -424,7 +432,7 @@ static void sf_destroy(reel_future *fut)
     free(sf);
 }
 
-static const rl_future_vt sf_vt = {sf_cancel, sf_destroy};
+static const rl_future_vt sf_vt = {.cancel = sf_cancel, .destroy = sf_destroy};
 
 int reel_server_serve_forever(reel_server *s, reel_future **out)
 {

@@ -1,0 +1,70 @@
+/* bench/echo_load.h — what the TCP echo benchmarks share (bench_echo,
+ * bench_streams): servers that each run in their own thread on
+ * 127.0.0.1, one load generator (plain epoll, in the calling thread), and
+ * a comparison that runs the load against each server in turn.
+ *
+ * The load: N connections, each sending a message of `size` bytes ending
+ * in '\n' (so line-based servers can echo it too) and waiting for the
+ * whole echo before sending the next, `msgs` times. */
+#ifndef REEL_BENCH_ECHO_LOAD_H
+#define REEL_BENCH_ECHO_LOAD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { echo_read_buf_bytes = 64 * 1024 };
+
+uint64_t echo_now_ns(void);
+void echo_die(const char *what);
+
+/* A server runs in its own thread; run() binds 127.0.0.1:0, publishes the
+ * port (echo_server_publish; -1 on failure), then serves until stop() is
+ * called from the main thread. */
+typedef struct echo_server {
+    const char *name;
+    void *(*run)(void *self);
+    void (*stop)(struct echo_server *s);
+    void *impl;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    bool started;
+} echo_server;
+
+void echo_server_publish(echo_server *s, int port);
+void echo_server_start(echo_server *s);   /* returns once the port is known */
+void echo_server_join(echo_server *s);    /* stop and join */
+
+/* reel's protocol-level echo: data_received writes the bytes straight
+ * back on the transport. `impl` must point to an echo_reel_impl. */
+typedef struct echo_reel_impl {
+    void *loop;
+} echo_reel_impl;
+void *echo_reel_protocol_run(void *self);
+void echo_reel_stop(echo_server *s);   /* stops any server whose impl is an echo_reel_impl */
+
+/* Drive the load against 127.0.0.1:port; returns the time from the first
+ * send to the last echo. Exits on errors. */
+uint64_t echo_run_load(int port, int nconns, long msgs, size_t size);
+
+/* The results of echo_compare per server. */
+typedef struct echo_result {
+    double best_msgs_s, median_msgs_s;
+    double cpu_ns_per_msg;     /* best of the server thread's CPU time / msg */
+} echo_result;
+
+/* Start the n servers, warm each up, run the load `reps` times against
+ * each in turn (alternating, so noise falls on all alike), stop them, and
+ * print one line per server. res[i] gets server i's numbers. */
+void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t size, int reps,
+                  echo_result *res);
+
+/* Parse the shared options (--conns N --msgs M --size BYTES --reps R
+ * --quick; REEL_BENCH_REPS). Returns false (after printing usage) on a bad
+ * option. */
+bool echo_parse_args(int argc, char **argv, int *nconns, long *msgs, size_t *size, int *reps);
+
+#endif
