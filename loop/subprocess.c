@@ -549,7 +549,7 @@ bool reel_subprocess_is_closing(const reel_subprocess *p) { return !p || p->clos
 
 reel_loop *reel_subprocess_get_loop(const reel_subprocess *p) { return p ? p->loop : NULL; }
 
-int reel_subprocess_wait_future(reel_subprocess *p, reel_future **out)
+int reel_subprocess_wait_async(reel_subprocess *p, reel_future **out)
 {
     if (!p || !out)
         return -EINVAL;
@@ -627,7 +627,7 @@ int reel_subprocess_wait(reel_subprocess *p, int *returncode)
     if (!reel_current_task())
         return REEL_ENOTASK;
     reel_future *fut;
-    int rc = reel_subprocess_wait_future(p, &fut);
+    int rc = reel_subprocess_wait_async(p, &fut);
     if (rc < 0)
         return rc;
     void *r = NULL;

@@ -551,7 +551,7 @@ static void test_loop_close_kills_and_reaps_running_children(void **state)
     assert_int_equal(reel_loop_run_until_complete(loop, f[1]), 0);
     reel_subprocess *p0 = reel_subprocess_ref(r[0].p);
     reel_future *w;
-    assert_int_equal(reel_subprocess_wait_future(p0, &w), 0);
+    assert_int_equal(reel_subprocess_wait_async(p0, &w), 0);
     double t0 = now_s();
     th_loop_free(loop);
     assert_true(now_s() - t0 < SAFETY_S / 2);

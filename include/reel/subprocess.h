@@ -145,7 +145,7 @@ void reel_subprocess_release(reel_subprocess *p);
  * when the child has exited (asyncio Process.wait, 3.14 semantics: the
  * exit alone, not the pipes). Done at once if it has. The caller owns a
  * reference. Returns 0, -EINVAL, REEL_ECLOSED, -ENOMEM. */
-int reel_subprocess_wait_future(reel_subprocess *p, reel_future **out);
+int reel_subprocess_wait_async(reel_subprocess *p, reel_future **out);
 
 /* ------------------------------------------------------ inside a task */
 
