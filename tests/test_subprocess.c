@@ -601,6 +601,37 @@ static void test_sigchld_fallback_without_pidfd_reaps_every_child(void **state)
     assert_no_children();
 }
 
+/* A child the program forks itself stays the program's to wait for, with
+ * pidfds and with the SIGCHLD fallback alike. */
+static void others_children_left_alone(bool fallback)
+{
+    if (fallback)
+        setenv("REEL_EPOLL_NO_PIDFD", "1", 1);
+    reel_loop *loop = th_loop_new();
+    unsetenv("REEL_EPOLL_NO_PIDFD");
+    pid_t mine = fork();
+    assert_true(mine >= 0);
+    if (mine == 0)
+        _exit(42);
+    rec r;
+    reel_subprocess *p = start_sh(loop, &r, "sleep 0.05", NULL);
+    run_until_lost(loop, &r);
+    reel_subprocess_release(p);
+    th_loop_free(loop);
+    int status = 0;
+    assert_int_equal(waitpid(mine, &status, 0), mine);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 42);
+    assert_no_children();
+}
+
+static void test_children_forked_elsewhere_are_left_to_their_owner(void **state)
+{
+    (void)state;
+    others_children_left_alone(false);
+    others_children_left_alone(true);
+}
+
 /* ----------------------------------------------------------- bad input */
 
 static void expect_start_error(reel_loop *loop, const char *const *argv,
@@ -758,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_fifty_concurrent_children_each_report_their_own_exit),
         cmocka_unit_test(test_loop_close_kills_and_reaps_running_children),
         cmocka_unit_test(test_sigchld_fallback_without_pidfd_reaps_every_child),
+        cmocka_unit_test(test_children_forked_elsewhere_are_left_to_their_owner),
         cmocka_unit_test(test_missing_executable_fails_at_spawn_with_enoent),
         cmocka_unit_test(test_fds_that_are_not_open_fail_with_ebadf),
         cmocka_unit_test(test_bad_arguments_are_rejected_without_a_future),

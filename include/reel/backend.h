@@ -240,8 +240,9 @@ typedef struct reel_backend_ops {
      * REEL_EV_SIGNAL (id = signo, value = deliveries since the last
      * report; a burst may be coalesced into one event). Idempotent.
      * -EINVAL for a number out of 1..64, SIGKILL, SIGSTOP, or a signal
-     * the C library reserves. When no backend in the process watches a
-     * signal any more, its previous disposition is restored. */
+     * the C library reserves; epoll: -ENOSPC past 64 backends watching
+     * signals at once. When no backend in the process watches a signal
+     * any more, its previous disposition is restored. */
     int (*signal_watch)(reel_backend *b, int signo, bool on);
 
     /* --- output (not an input: never recorded as one) --- */

@@ -31,7 +31,8 @@ extern "C" {
  * Returns 0, or -EINVAL for a number out of 1..64 and for signals that
  * cannot be caught (SIGKILL, SIGSTOP, and those the C library reserves:
  * asyncio's RuntimeError "sig N cannot be caught"), REEL_ECLOSED,
- * -ENOTSUP / -ENOSYS on a backend without signals, -ENOMEM. */
+ * -ENOSYS on a backend without signals, -ENOSPC when 64 loops of the
+ * process already watch signals (epoll's registry is fixed), -ENOMEM. */
 #define reel_loop_add_signal_handler(loop, signo, fn, arg) \
     reel_loop_add_signal_handler_from((loop), REEL_SITE(fn), (signo), (fn), (arg))
 int reel_loop_add_signal_handler_from(reel_loop *loop, const reel_site *site, int signo,
