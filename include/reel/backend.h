@@ -10,7 +10,7 @@
  * Backends shipped with reel:
  *   reel_backend_epoll_new()   real Linux epoll backend (loop/epoll.c): the
  *                              only code in the library that makes syscalls;
- *   sim/                       virtual-time simulated network (later issue);
+ *   sim/                       virtual-time simulated network (reel/sim.h);
  *   replay/                    recorder decorator and replayer
  *                              (include/reel/replay.h).
  *
