@@ -755,7 +755,7 @@ static void drainers_remove(reel_stream *s, reel_future *w)
 {
     for (size_t i = 0; i < s->ndrainers; i++)
         if (s->drainers[i] == w) {
-            memmove(s->drainers + i, s->drainers + i + 1, (s->ndrainers - i - 1) * sizeof *w);
+            memmove(s->drainers + i, s->drainers + i + 1, (s->ndrainers - i - 1) * sizeof *s->drainers);
             s->ndrainers--;
             reel_future_release(w);
             return;

@@ -137,7 +137,17 @@ TH_SCENARIO(sc_sock_cancel_recv)
     assert_int_equal(th_wait_release(loop, s, NULL), 0);
     void *res;
     assert_int_equal(th_wait_release(loop, r, &res), 0);
-    assert_int_equal(reel_net_int(res), 2);
+    /* a stream may deliver the two bytes in two reads (the simulator's
+     * short reads under a swarm fault mix do) */
+    size_t got = (size_t)reel_net_int(res);
+    while (got < 2) {
+        assert_int_equal(reel_loop_sock_recv(loop, sv[0], buf + got, sizeof buf - got, &r), 0);
+        assert_int_equal(th_wait_release(loop, r, &res), 0);
+        assert_true(reel_net_int(res) > 0);
+        got += (size_t)reel_net_int(res);
+    }
+    assert_int_equal(got, 2);
+    assert_memory_equal(buf, "yo", 2);
     /* cancelling a pending sendall: the writer goes too */
     b->ops->close(b, sv[0]);
     b->ops->close(b, sv[1]);
