@@ -255,6 +255,12 @@ static void deliver_seg(sim_world *w, sim_conn *c, int d)
     sim_seg *seg = dir->head;
     if (!seg)
         return;
+    if (seg->arrive_ns > w->now_ns) {
+        /* The event was for a segment a reset since dropped: the new head
+         * (the RST) is not due yet. */
+        dir_kick(w, c, d);
+        return;
+    }
     uint64_t until;
     if (sim_link_blocked(w, c->hosts[d]->id, c->hosts[1 - d]->id, &until)) {
         uint64_t retry = w->now_ns + SIM_RETRANSMIT_NS;
@@ -1429,6 +1435,11 @@ static int sb_shutdown(reel_backend *b, int fd, int how)
         rc = s->kind == SK_DGRAM ? 0 : -ENOTCONN;
     if (rc == 0 && s->kind == SK_STREAM) {
         if (how != SHUT_WR) {
+            /* Unread input is dropped; it no longer fills the writer's window. */
+            sim_conn *c = s->conn;
+            c->dir[1 - s->side].unread_bytes -= rx_avail(s);
+            if (c->ends[1 - s->side])
+                mark_dirty(c->ends[1 - s->side]->host);
             s->rd_shut = true;
             rx_discard(s);
         }

@@ -429,6 +429,31 @@ static void test_sim_unix_socket_and_pipe_within_a_host(void **state)
     reel_sim_free(sim);
 }
 
+static void test_sim_shutdown_read_releases_the_writers_window(void **state)
+{
+    (void)state;
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.stream_window_bytes = 4096;
+    reel_sim *sim;
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    reel_sim_host *h;
+    assert_int_equal(reel_sim_host_new(sim, "a", "10.0.0.1", &h), 0);
+    reel_backend *b = reel_loop_backend(reel_sim_host_loop(h));
+    int p[2];
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_STREAM, 0, p), 0);
+    char buf[4096] = {0};
+    assert_int_equal(b->ops->write(b, p[0], buf, sizeof buf), (ssize_t)sizeof buf);
+    assert_int_equal(b->ops->write(b, p[0], buf, 1), -EAGAIN); /* window full */
+    assert_int_equal(reel_sim_run(sim, reel_sim_now_ns(sim) + MS, NULL, NULL), 0);
+    /* The reader stops reading: what it holds is dropped, the window opens. */
+    assert_int_equal(b->ops->shutdown(b, p[1], SHUT_RD), 0);
+    assert_int_equal(b->ops->write(b, p[0], buf, 100), 100);
+    assert_int_equal(reel_sim_run(sim, reel_sim_now_ns(sim) + MS, NULL, NULL), 0);
+    assert_int_equal(b->ops->write(b, p[0], buf, sizeof buf), (ssize_t)sizeof buf);
+    reel_sim_free(sim);
+}
+
 /* ---------------------------------------------------------- clocks */
 
 static void test_sim_clock_jump_and_drift_per_host(void **state)
@@ -637,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_sim_short_io_eagain_eintr_small_window_lose_no_byte),
         cmocka_unit_test(test_sim_udp_roundtrip_and_loss),
         cmocka_unit_test(test_sim_unix_socket_and_pipe_within_a_host),
+        cmocka_unit_test(test_sim_shutdown_read_releases_the_writers_window),
         cmocka_unit_test(test_sim_clock_jump_and_drift_per_host),
         cmocka_unit_test(test_sim_rejects_bad_configuration_and_unknown_hosts),
         cmocka_unit_test(test_sim_same_seed_same_hash_different_seed_different_hash),
