@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdlib.h>
+#include <stdio.h>
 #include "helpers.h"
 
 static void sleep_ms(int ms)
@@ -302,6 +304,14 @@ static void *post_until_closed_thread(void *arg)
 static void test_call_soon_threadsafe_racing_close_gets_eclosed(void **state)
 {
     (void)state;
+    if (getenv("REEL_REPLAY")) {
+        /* How many loop iterations run here depends on other threads'
+         * progress (the posted counter), which no trace can give back:
+         * replay reports such races as divergence (docs/replay.md). */
+        printf("[ skipped  ] thread timing decides the loop's iterations; not replayable\n");
+        skip();
+        return;
+    }
     static closer_race c;
     memset(&c, 0, sizeof c);
     c.loop = th_loop_new();
