@@ -26,40 +26,9 @@ static int server_port(reel_server *srv)
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-typedef struct flow {
-    reel_future *go; /* the server starts reading when done */
-    size_t total;
-    size_t got;
-    int drained;
-    reel_stream *s;
-} flow;
-
-static int h_read_when_told(reel_stream *s, void *arg)
-{
-    flow *fl = arg;
-    int rc = reel_await(fl->go, NULL);
-    if (rc < 0)
-        return rc;
-    reel_bytes b = REEL_BYTES_INIT;
-    rc = reel_stream_read(s, -1, &b);
-    fl->got = b.len;
-    reel_bytes_free(&b);
-    reel_stream_close(s);
-    return rc;
-}
-
-static int t_drainer(void *arg, void **result)
-{
-    (void)result;
-    flow *fl = arg;
-    int rc = reel_stream_drain(fl->s);
-    if (rc == 0)
-        fl->drained++;
-    return rc;
-}
 
 /* Fill the connection until the stream's writer is paused. */
-static int fill_until_paused(flow *fl)
+static int fill_until_paused(st_flow *fl)
 {
     reel_transport *t = reel_stream_transport(fl->s);
     ST_CHECK(reel_transport_set_write_buffer_limits(t, 4096, 1024) == 0);
@@ -79,19 +48,19 @@ static int fill_until_paused(flow *fl)
 static int t_cancel_first_drainer(void *arg, void **result)
 {
     (void)result;
-    flow *fl = arg;
+    st_flow *fl = arg;
     reel_loop *loop = reel_get_running_loop();
     ST_CHECK(reel_loop_create_future(loop, &fl->go) == 0);
     reel_server_opts so = {.host = "127.0.0.1"};
     reel_server *srv = NULL;
-    ST_CHECK(reel_start_server(h_read_when_told, fl, &so, LIMIT, &srv) == 0);
+    ST_CHECK(reel_start_server(st_h_read_when_told, fl, &so, LIMIT, &srv) == 0);
     reel_connection_opts co = {.host = "127.0.0.1", .port = server_port(srv)};
     ST_CHECK(reel_open_connection(&co, LIMIT, &fl->s) == 0);
     ST_CHECK(fill_until_paused(fl) == 0);
     enum { n = 5 };
     reel_task *d[n];
     for (int i = 0; i < n; i++)
-        ST_CHECK(reel_loop_create_task(loop, t_drainer, fl, NULL, &d[i]) == 0);
+        ST_CHECK(reel_loop_create_task(loop, st_t_drainer, fl, NULL, &d[i]) == 0);
     ST_CHECK(reel_sleep(0.01) == 0);
     ST_CHECK(fl->drained == 0);
     /* Cancel a drainer that is not the last one waiting. */
@@ -119,7 +88,7 @@ static int t_cancel_first_drainer(void *arg, void **result)
 
 static void sc_cancelling_one_of_several_drainers_keeps_the_others(reel_loop *loop)
 {
-    flow fl = {0};
+    st_flow fl = {0};
     assert_int_equal(st_run(loop, t_cancel_first_drainer, &fl), 0);
 }
 

@@ -396,45 +396,14 @@ static void sc_drain_fails_once_the_peer_has_gone(reel_loop *loop)
     assert_int_equal(st_run(loop, t_drain_raises, NULL), 0);
 }
 
-typedef struct flow {
-    reel_future *go;          /* the server starts reading when done */
-    size_t total;
-    size_t got;
-    int drained;
-    reel_stream *s;
-} flow;
-
-static int h_read_when_told(reel_stream *s, void *arg)
-{
-    flow *fl = arg;
-    int rc = reel_await(fl->go, NULL);
-    if (rc < 0)
-        return rc;
-    reel_bytes b = REEL_BYTES_INIT;
-    rc = reel_stream_read(s, -1, &b);
-    fl->got = b.len;
-    reel_bytes_free(&b);
-    reel_stream_close(s);
-    return rc;
-}
-
-static int t_drainer(void *arg, void **result)
-{
-    (void)result;
-    flow *fl = arg;
-    int rc = reel_stream_drain(fl->s);
-    if (rc == 0)
-        fl->drained++;
-    return rc;
-}
 
 static int t_multiple_drain(void *arg, void **result)
 {
     (void)result;
-    flow *fl = arg;
+    st_flow *fl = arg;
     ST_CHECK(reel_loop_create_future(reel_get_running_loop(), &fl->go) == 0);
     int port;
-    reel_server *srv = serve(h_read_when_told, fl, LIMIT, &port);
+    reel_server *srv = serve(st_h_read_when_told, fl, LIMIT, &port);
     ST_CHECK(srv);
     ST_CHECK(connect_to(port, LIMIT, &fl->s) == 0);
     reel_transport *t = reel_stream_transport(fl->s);
@@ -454,7 +423,7 @@ static int t_multiple_drain(void *arg, void **result)
     /* Ten tasks drain at once (cpython issue 74116); all resume. */
     reel_task *d[10];
     for (int i = 0; i < 10; i++)
-        ST_CHECK(reel_loop_create_task(reel_get_running_loop(), t_drainer, fl, NULL, &d[i]) == 0);
+        ST_CHECK(reel_loop_create_task(reel_get_running_loop(), st_t_drainer, fl, NULL, &d[i]) == 0);
     ST_CHECK(reel_sleep(0.01) == 0);
     ST_CHECK(fl->drained == 0);
     ST_CHECK(reel_future_set_result(fl->go, NULL) == 0);
@@ -474,7 +443,7 @@ static int t_multiple_drain(void *arg, void **result)
 
 static void sc_several_drains_wait_for_one_resume(reel_loop *loop)
 {
-    flow fl = {0};
+    st_flow fl = {0};
     assert_int_equal(st_run(loop, t_multiple_drain, &fl), 0);
 }
 

@@ -58,3 +58,27 @@ void st_on_sim(st_scenario_fn sc, const char *name)
     reel_sim_free(sim);
     st_assert_clean();
 }
+
+int st_h_read_when_told(reel_stream *s, void *arg)
+{
+    st_flow *fl = arg;
+    int rc = reel_await(fl->go, NULL);
+    if (rc < 0)
+        return rc;
+    reel_bytes b = REEL_BYTES_INIT;
+    rc = reel_stream_read(s, -1, &b);
+    fl->got = b.len;
+    reel_bytes_free(&b);
+    reel_stream_close(s);
+    return rc;
+}
+
+int st_t_drainer(void *arg, void **result)
+{
+    (void)result;
+    st_flow *fl = arg;
+    int rc = reel_stream_drain(fl->s);
+    if (rc == 0)
+        fl->drained++;
+    return rc;
+}

@@ -42,4 +42,17 @@ typedef void (*st_scenario_fn)(reel_loop *loop);
 void st_on_epoll(st_scenario_fn sc);
 void st_on_sim(st_scenario_fn sc, const char *name);
 
+/* A flow-control fixture: the server handler (st_h_read_when_told) reads
+ * everything only once `go` completes, so a client's writes back up and
+ * drainers (st_t_drainer tasks) wait. */
+typedef struct st_flow {
+    reel_future *go;
+    size_t total;
+    size_t got;
+    int drained;
+    reel_stream *s;
+} st_flow;
+int st_h_read_when_told(reel_stream *s, void *arg); /* arg: st_flow* */
+int st_t_drainer(void *arg, void **result);         /* arg: st_flow* */
+
 #endif
