@@ -216,10 +216,6 @@ bool rl_future_cancel_plain(reel_future *fut, const char *msg);
 int rl_error_copy(reel_error *dst, const reel_error *src);
 void rl_error_clear(reel_error *err);
 
-/* replay/env.c: a loop recording to $REEL_RECORD or replaying
- * $REEL_REPLAY; returns 1 (and creates nothing) when neither is set. */
-int rl_env_loop_new(reel_loop **out);
-
 /* epoll.c: the OS helpers that layers above the seam may not inline */
 void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
 /* epoll.c: memory for task stacks (system calls live beside the backend).

@@ -224,22 +224,6 @@ static bool env_debug(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-int reel_loop_new(reel_loop **out)
-{
-    if (!out)
-        return -EINVAL;
-    /* REEL_RECORD / REEL_REPLAY turn an unmodified program's loops into
-     * recording or replaying ones (replay/env.c). */
-    int rc = rl_env_loop_new(out);
-    if (rc <= 0)
-        return rc;
-    reel_backend *b;
-    rc = reel_backend_epoll_new(&b);
-    if (rc < 0)
-        return rc;
-    return reel_loop_new_with_backend(out, b);
-}
-
 int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
 {
     if (!out || !backend || !backend->ops) {

@@ -58,7 +58,9 @@ typedef struct reel_handle {
 
 /* ---------------------------------------------------------------- lifecycle */
 
-/* Create a loop on the real epoll backend (asyncio.new_event_loop). The
+/* Create a loop on the real epoll backend (asyncio.new_event_loop), or a
+ * recording / replaying one when REEL_RECORD / REEL_REPLAY is set
+ * (reel/replay.h; this factory lives in replay/env.c, above the core). The
  * REEL_DEBUG environment variable (non-empty, not "0") turns on debug mode.
  * Returns 0 and *out, or a negative code. */
 int reel_loop_new(reel_loop **out);
