@@ -31,6 +31,7 @@ enum {
     rl_prefetch_ahead = 4,             /* timer slots fetched ahead of use */
     rl_log_message_bytes = 1024,       /* one log line, truncation marked */
     rl_error_message_bytes = 4096,     /* longest error message kept */
+    rl_close_rounds_max = 64,          /* cleanup callback rounds at close */
 };
 #define RL_TS_BIT 0x80000000u
 #define RL_DEFAULT_SLOW_NS 100000000ull /* asyncio slow_callback_duration */
@@ -46,6 +47,7 @@ enum {
     RL_HF_CANCELLED = 1u << 0,
     RL_HF_PERSIST = 1u << 1,   /* fd watcher handle: survives running */
     RL_HF_FUTCB = 1u << 2,     /* future done callback: fn(arg2, arg) */
+    RL_HF_CLOSE_RUN = 1u << 3, /* FUTCB that still runs at loop close */
 };
 
 /* One cache line each: chunks are 64-byte aligned (see pool_grow). */
@@ -96,6 +98,7 @@ struct reel_loop {
     const reel_backend_ops *ops;
     uint32_t refs;            /* the owner + one per live future */
     bool running, stopping, closed, debug;
+    bool closing;             /* reel_loop_close() began: no new tasks */
     pthread_t thread;         /* valid while running */
     uint64_t slow_ns;
 
@@ -170,6 +173,7 @@ typedef struct rl_done_cb {
     reel_future_cb fn;
     void *arg;
     const reel_site *site;
+    bool close_run;          /* rl_future_add_cleanup_callback */
 } rl_done_cb;
 
 /* Hooks that let a task (which is a future) change cancel and destroy. */
@@ -204,6 +208,15 @@ bool rl_loop_has_ready(const reel_loop *loop);
 bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns);
 rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
 int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
+/* future.c: a done callback of the library's own that releases what it
+ * holds (an operation, a follow-up future). Unlike other callbacks, it
+ * still runs during reel_loop_close() if its future is done by then (also
+ * when closing completed it), so nothing it owns leaks at close. It must
+ * not resume tasks or call user code that expects a running loop. */
+#define rl_future_add_cleanup_callback(fut, cb, arg) \
+    rl_future_add_cleanup_callback_from((fut), REEL_SITE(cb), (cb), (arg))
+int rl_future_add_cleanup_callback_from(reel_future *fut, const reel_site *site,
+                                        reel_future_cb cb, void *arg);
 int rl_check_thread(reel_loop *loop);
 void rl_loop_ref(reel_loop *loop);
 void rl_loop_unref(reel_loop *loop);

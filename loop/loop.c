@@ -294,6 +294,35 @@ static void handle_discard(reel_loop *loop, rl_handle *h)
         reel_future_release(fut);
 }
 
+/* Close time: run the library's cleanup callbacks (RL_HF_CLOSE_RUN, see
+ * rl_future_add_cleanup_callback) that are ready, including those that
+ * closing transports and operations just scheduled and those they
+ * schedule in turn, so that what they own is released; drop every other
+ * ready callback unrun, as asyncio drops its ready queue. Not traced: the
+ * program does not see these. */
+static void run_close_cleanups(reel_loop *loop)
+{
+    for (int round = 0; round < rl_close_rounds_max && loop->ring_count; round++) {
+        uint32_t n = loop->ring_count;
+        while (n--) {
+            rl_handle *h = ring_pop(loop);
+            uint8_t want = RL_HF_FUTCB | RL_HF_CLOSE_RUN;
+            if ((h->flags & (want | RL_HF_CANCELLED)) != want) {
+                if (h->flags & RL_HF_PERSIST)
+                    h->flags &= (uint8_t)~RL_HF_PERSIST;
+                handle_discard(loop, h);
+                continue;
+            }
+            reel_future_cb fn = (reel_future_cb)(void (*)(void))h->fn;
+            void *arg = h->arg;
+            reel_future *fut = h->arg2;
+            handle_free_slot(loop, h, slot_of(loop, h));
+            fn(fut, arg);
+            reel_future_release(fut);
+        }
+    }
+}
+
 int reel_loop_close(reel_loop *loop)
 {
     if (!loop)
@@ -302,6 +331,7 @@ int reel_loop_close(reel_loop *loop)
         return REEL_ERUNNING;
     if (loop->closed)
         return 0;
+    loop->closing = true;
     /* Let the task layer cancel and release what it owns first. Task code
      * runs in there and may itself close the loop: then it is done. */
     if (loop->on_close)
@@ -312,6 +342,7 @@ int reel_loop_close(reel_loop *loop)
         loop->proc_on_close(loop);
     if (loop->net_on_close)
         loop->net_on_close(loop);
+    run_close_cleanups(loop);
     loop->closed = true;
     pthread_mutex_lock(&loop->ts_lock);
     loop->ts_closed = true;
@@ -470,7 +501,7 @@ int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *c
     h->arg = cb->arg;
     h->arg2 = reel_future_ref(fut);
     h->site = cb->site;
-    h->flags = RL_HF_FUTCB;
+    h->flags = cb->close_run ? RL_HF_FUTCB | RL_HF_CLOSE_RUN : RL_HF_FUTCB;
     int rc = ring_push(loop, h);
     if (rc < 0) {
         handle_free_slot(loop, h, slot);

@@ -776,6 +776,12 @@ static void proto_made(void *user, reel_transport *t)
     reel_stream_ref(s); /* the handler's, dropped by handler_task */
     reel_task *task;
     int rc = reel_loop_create_task(s->loop, handler_task, s, "stream-handler", &task);
+    if (rc == REEL_ECLOSED) {
+        /* The loop is closing: the connection closes with it, unhandled. */
+        reel_transport_close(t);
+        reel_stream_release(s);
+        return;
+    }
     if (rc < 0) {
         reel_context ctx = REEL_CONTEXT_INIT;
         ctx.message = "Unhandled exception in client_connected_cb";
@@ -800,7 +806,9 @@ static int handler_task(void *arg, void **result)
         /* asyncio 3.12+: a cancelled handler's connection is closed; a
          * failed one is reported, then closed. Reported here, the task's
          * own error is taken care of (asyncio's callback retrieves it). */
-        if (rc != REEL_ECANCELLED) {
+        if (rc == REEL_ECLOSED && s->loop->closing) {
+            rc = 0; /* torn down by the loop's close, as it was told */
+        } else if (rc != REEL_ECANCELLED) {
             reel_context ctx = REEL_CONTEXT_INIT;
             ctx.message = "Unhandled exception in client_connected_cb";
             ctx.error = rc;
@@ -1093,7 +1101,7 @@ int reel_stream_wait_closed_async(reel_stream *s, reel_future **out)
     rc = reel_loop_create_future(s->loop, &f);
     if (rc < 0)
         return rc;
-    rc = reel_future_add_done_callback(s->closed, follow_closed, reel_future_ref(f));
+    rc = rl_future_add_cleanup_callback(s->closed, follow_closed, reel_future_ref(f));
     if (rc < 0) {
         reel_future_release(f);
         reel_future_release(f);
@@ -1203,8 +1211,8 @@ static int open_async(reel_loop *loop, rs_connect_fn make_conn, const void *opts
     }
     if (rc == 0) {
         o->pending = 2;
-        rc = reel_future_add_done_callback(o->inner, open_inner_done, o);
-        if (rc == 0 && reel_future_add_done_callback(o->fut, open_fut_done, o) < 0) {
+        rc = rl_future_add_cleanup_callback(o->inner, open_inner_done, o);
+        if (rc == 0 && rl_future_add_cleanup_callback(o->fut, open_fut_done, o) < 0) {
             o->pending = 1; /* open_inner_done cleans up */
             reel_future_cancel(o->inner, NULL);
             reel_future_cancel(o->fut, NULL);
@@ -1329,7 +1337,7 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
         return -ENOMEM;
     *sv = (rs_serve){loop, fn, arg, limit};
     int rc = create(loop, serve_factory, sv, opts, out);
-    if (rc == 0 && (rc = reel_future_add_done_callback(*out, serve_created, sv)) < 0) {
+    if (rc == 0 && (rc = rl_future_add_cleanup_callback(*out, serve_created, sv)) < 0) {
         /* The server may come to exist: let it keep sv (a small leak)
          * rather than risk its factory using freed memory. */
         return 0;

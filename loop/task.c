@@ -34,8 +34,8 @@ rl_tasks *rl_tasks_get(reel_loop *loop)
 {
     if (loop->task_state)
         return loop->task_state;
-    if (loop->closed)
-        return NULL;   /* on_close has run: nothing would free it */
+    if (loop->closed || loop->closing)
+        return NULL;   /* on_close has run or is running: nothing would free it */
     rl_tasks *ts = calloc(1, sizeof *ts);
     if (!ts)
         return NULL;
@@ -163,7 +163,7 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
         *out = NULL;
     if (!loop || !fn)
         return -EINVAL;
-    if (loop->closed)
+    if (loop->closed || (loop->closing && !loop->task_state))
         return REEL_ECLOSED;
     int rc = rl_check_thread(loop);
     if (rc < 0)
