@@ -156,6 +156,13 @@ struct reel_loop {
      * operations at loop close, before the backend goes */
     void (*net_on_close)(reel_loop *loop);
     void *net_state;
+    /* networking: at close, before tasks are torn down, close every
+     * transport and deliver connection_lost while the tasks' stacks (where
+     * protocol state may live) still exist */
+    void (*net_close_transports)(reel_loop *loop);
+    /* networking, debug mode: a task's stack [lo, lo + bytes) is about to
+     * go; detach (and report) protocols whose user pointer lies in it */
+    void (*net_stack_gone)(reel_loop *loop, const void *lo, size_t bytes, const char *task_name);
     /* signals, subprocesses, executors (loop/proc.c & co): REEL_EV_SIGNAL
      * and REEL_EV_CHILD events go to proc_event; proc_on_close runs at
      * close before net_on_close */

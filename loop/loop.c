@@ -332,6 +332,11 @@ int reel_loop_close(reel_loop *loop)
     if (loop->closed)
         return 0;
     loop->closing = true;
+    /* Transports first: connection_lost runs while the tasks that may own
+     * the protocols' state (on their stacks) are still suspended, not
+     * after they have returned (transport.h, "Lifetimes"). */
+    if (loop->net_close_transports)
+        loop->net_close_transports(loop);
     /* Let the task layer cancel and release what it owns first. Task code
      * runs in there and may itself close the loop: then it is done. */
     if (loop->on_close)

@@ -128,6 +128,8 @@ struct reel_transport {
     /* names, cached at creation as asyncio does (extra info) */
     struct sockaddr_storage sockname, peername;
     socklen_t sockname_len, peername_len;
+    /* reel_transport_close_wait callers: set once connection_lost returned */
+    reel_future *lost_waiter;
 };
 
 /* A server's listening socket. */

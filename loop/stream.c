@@ -764,6 +764,14 @@ static void drainers_remove(reel_stream *s, reel_future *w)
 
 static int handler_task(void *arg, void **result);
 
+/* The handler's reference goes when its task is done, also when the task
+ * never ran (cancelled first, or torn down by a closing loop). */
+static void handler_done(reel_future *task, void *arg)
+{
+    (void)task;
+    reel_stream_release(arg);
+}
+
 static void proto_made(void *user, reel_transport *t)
 {
     reel_stream *s = user;
@@ -773,9 +781,16 @@ static void proto_made(void *user, reel_transport *t)
     if (!s->server_side)
         return;
     /* asyncio: client_connected_cb's coroutine becomes a task. */
-    reel_stream_ref(s); /* the handler's, dropped by handler_task */
+    reel_stream_ref(s); /* the handler's, dropped when its task is done */
     reel_task *task;
-    int rc = reel_loop_create_task(s->loop, handler_task, s, "stream-handler", &task);
+    int rc = s->loop->closing ? REEL_ECLOSED
+                              : reel_loop_create_task(s->loop, handler_task, s, "stream-handler",
+                                                      &task);
+    if (rc == 0 && (rc = rl_future_add_cleanup_callback(reel_task_future(task), handler_done,
+                                                        s)) < 0) {
+        reel_task_cancel(task, NULL);
+        reel_task_release(task);
+    }
     if (rc == REEL_ECLOSED) {
         /* The loop is closing: the connection closes with it, unhandled. */
         reel_transport_close(t);
@@ -818,7 +833,6 @@ static int handler_task(void *arg, void **result)
         }
         reel_transport_close(s->t);
     }
-    reel_stream_release(s);
     return rc;
 }
 
@@ -841,10 +855,6 @@ static void proto_lost(void *user, int err)
         drainers_wake(s, err);
     s->connected = false;
     if (s->task) {
-        /* A handler task that ended without ever running (cancelled or
-         * dropped by a closing loop) never drops its reference. */
-        if (!s->task_started && reel_future_done(reel_task_future(s->task)))
-            reel_stream_release(s);
         reel_task_release(s->task);
         s->task = NULL;
     }

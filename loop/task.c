@@ -279,6 +279,10 @@ static void task_finish(reel_task *t, int rc, void *result)
 {
     reel_future *fut = &t->fut;
     rl_tasks *ts = fut->loop->task_state;
+    /* Debug mode: protocols whose state lived on this stack are detached
+     * and reported before the stack goes (transport.h, "Lifetimes"). */
+    if (RL_UNLIKELY(fut->loop->debug) && fut->loop->net_stack_gone && t->stack_lo)
+        fut->loop->net_stack_gone(fut->loop, t->stack_lo, t->stack_bytes, t->name);
     task_release_stack(t);
     list_unlink(ts, t);
     RL_ASSERT(fut->state == RL_F_PENDING);

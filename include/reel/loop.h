@@ -85,8 +85,14 @@ int reel_loop_run_until_complete(reel_loop *loop, reel_future *fut);
  * Called before run_forever, makes it run exactly one iteration. */
 void reel_loop_stop(reel_loop *loop);
 
-/* Close the loop (asyncio close): drop every pending callback and timer,
- * forget all fd watchers, destroy the backend. Idempotent. Returns
+/* Close the loop (asyncio close). In order: close every transport and
+ * call its connection_lost (while pending tasks are still suspended, so
+ * protocol state on their stacks is alive); resume each pending task once
+ * with REEL_ECLOSED (task.h); close subprocesses, executors, pending
+ * operations and servers; run the library's own cleanup callbacks those
+ * made ready, so nothing it allocated leaks; drop every other pending
+ * callback and timer, forget all fd watchers, destroy the backend.
+ * (docs/guide.md, "Lifecycle".) Idempotent. Returns
  * REEL_ERUNNING (and does nothing) while the loop runs. The loop object
  * itself stays valid for is_closed() and friends until reel_loop_free(). */
 int reel_loop_close(reel_loop *loop);
