@@ -12,6 +12,7 @@
  * (a bounded wait on a condition variable, REEL_REPLAY_WAIT_MS). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -240,6 +241,16 @@ static bool same_call(const reel_trace_record *rec, const reel_trace_record *a)
     return true;
 }
 
+/* What most often makes a program diverge: it learnt something outside
+ * the loop. The classic one is a system call on a descriptor the loop
+ * owns, which in a replay is the recorded number but not a real socket. */
+static const char likely_cause[] =
+    ".\n  likely cause: the program used a value it got outside the loop. A descriptor the "
+    "loop owns is, in a replay, the recorded number but not a real socket, so a system call "
+    "made on it directly (getsockname(2), getpeername(2), ioctl(2), ...) answers differently; "
+    "ask the loop instead (reel_server_get_sockname, reel_transport_get_sockname/_peername, "
+    "reel_stream_get_sockname). Clocks, randomness and files read directly differ too";
+
 /* Consume the next record if the call matches it; otherwise stop. The
  * returned record (and its data) stays valid until the next peek. */
 static const reel_trace_record *match(replayer *p, const reel_trace_record *actual)
@@ -257,9 +268,10 @@ static const reel_trace_record *match(replayer *p, const reel_trace_record *actu
                  "the recording ends here (its loop was %s), the program goes on",
                  rec->op == REEL_TRACE_END ? "closed" : "still open at exit");
         else
-            stop(p, REEL_EDIVERGED, rec->index, rec->offset, rec, actual,
+            stop(p, REEL_EDIVERGED, rec->index, rec->offset, rec, actual, "%s%s",
                  rec->op != actual->op ? "the program made another call than the recording"
-                                       : "the call's arguments differ from the recording");
+                                       : "the call's arguments differ from the recording",
+                 likely_cause);
         return NULL;
     }
     p->have_cur = false;
@@ -953,6 +965,44 @@ static uint64_t wait_from_env(void)
     return ms * 1000000ull;
 }
 
+/* The running program's name as the recorder writes it (the kernel's
+ * comm: the executable's name, at most 15 bytes); "" if unknown. */
+static void own_program_name(char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = '\0';
+}
+
+/* A trace replays only in the program that recorded it: refuse another
+ * one up front, naming both, rather than diverge somewhere in the middle.
+ * REEL_REPLAY_ANY_PROGRAM=1 skips the check (a renamed binary). */
+static int check_program(const char *path, const reel_trace_info *info)
+{
+    const char *any = getenv("REEL_REPLAY_ANY_PROGRAM");
+    if (!info->program[0] || (any && *any && strcmp(any, "0") != 0))
+        return 0;
+    char self[64];
+    own_program_name(self, sizeof self);
+    if (!self[0] || strncmp(self, info->program, sizeof info->program) == 0)
+        return 0;
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "reel: cannot replay %s: it was recorded by program '%s', this is '%s' "
+                     "(REEL_REPLAY_ANY_PROGRAM=1 replays it anyway)\n",
+                     path, info->program, self);
+    ssize_t w = write(STDERR_FILENO, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
+    (void)w;
+    return -EPERM;
+}
+
 int reel_backend_replayer_new(const char *path, reel_backend **out)
 {
     if (!out || !path)
@@ -966,6 +1016,11 @@ int reel_backend_replayer_new(const char *path, reel_backend **out)
         int n = snprintf(line, sizeof line, "reel: cannot replay %s: %s\n", path, err);
         ssize_t w = write(STDERR_FILENO, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
         (void)w;
+        return rc;
+    }
+    rc = check_program(path, reel_trace_get_info(rd));
+    if (rc < 0) {
+        reel_trace_close(rd);
         return rc;
     }
     replayer *p = calloc(1, sizeof *p);
