@@ -48,6 +48,8 @@ typedef struct replayer {
     uint64_t callbacks, cb_hash;
     reel_loop *loop;            /* where reports are logged, if known */
     uint8_t *scratch;           /* rt_data_bytes_max */
+    uint64_t *written;          /* by fd: bytes written so far (reports) */
+    size_t nwritten;
 } replayer;
 
 #define RP(b) ((replayer *)(b))
@@ -251,6 +253,76 @@ static const char likely_cause[] =
     "ask the loop instead (reel_server_get_sockname, reel_transport_get_sockname/_peername, "
     "reel_stream_get_sockname). Clocks, randomness and files read directly differ too";
 
+/* Writes: bytes the program has written on each fd, so that a write that
+ * differs can be placed in the stream. */
+enum { rp_written_fds_max = 1 << 16 };
+
+static void note_written(replayer *p, int fd, int64_t n)
+{
+    if (fd < 0 || fd >= rp_written_fds_max || n <= 0)
+        return;
+    if ((size_t)fd >= p->nwritten) {
+        size_t cap = p->nwritten ? p->nwritten : 64;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        uint64_t *w = realloc(p->written, cap * sizeof *w);
+        if (!w)
+            return; /* reports lose the offset, nothing else */
+        memset(w + p->nwritten, 0, (cap - p->nwritten) * sizeof *w);
+        p->written = w;
+        p->nwritten = cap;
+    }
+    p->written[fd] += (uint64_t)n;
+}
+
+static uint64_t written_on(const replayer *p, int fd)
+{
+    return fd >= 0 && (size_t)fd < p->nwritten ? p->written[fd] : 0;
+}
+
+/* For write, writev and sendto: the argument holding the length and the
+ * one holding the CRC32C of the bytes; false for other ops. */
+static bool write_args(uint32_t op, int *len_arg, int *crc_arg)
+{
+    switch (op) {
+    case REEL_TRACE_WRITE:
+        *len_arg = 0, *crc_arg = 1;
+        return true;
+    case REEL_TRACE_WRITEV:
+        *len_arg = 1, *crc_arg = 2;
+        return true;
+    case REEL_TRACE_SENDTO:
+        *len_arg = 0, *crc_arg = 2;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The program wrote other bytes (or another length) on the same fd than
+ * the recording: say which write, where in the stream, and both CRCs. */
+static bool stop_on_write(replayer *p, const reel_trace_record *rec, const reel_trace_record *actual)
+{
+    int la, ca;
+    if (rec->op != actual->op || rec->fd != actual->fd || !write_args(rec->op, &la, &ca))
+        return false;
+    const rt_op_desc *d = rt_op(rec->op);
+    /* The recorded crc covers the bytes the recording wrote; the program's
+     * covers as many of its own (replayer.c: accepted_by). */
+    int64_t rec_n = rec->result > 0 ? rec->result : 0, own_n = actual->arg[la];
+    if (own_n > rec_n)
+        own_n = rec_n;
+    stop(p, REEL_EDIVERGED, rec->index, rec->offset, rec, actual,
+         "the program wrote other bytes than the recording: %s on fd %d at byte %llu of what "
+         "it wrote there, asked %lld bytes (recorded %lld): the recorded %lld bytes have crc32c "
+         "%08llx, the program's %lld bytes %08llx",
+         d ? d->name : "write", rec->fd, (unsigned long long)written_on(p, rec->fd),
+         (long long)actual->arg[la], (long long)rec->arg[la], (long long)rec_n,
+         (unsigned long long)(uint32_t)rec->arg[ca], (long long)own_n,
+         (unsigned long long)(uint32_t)actual->arg[ca]);
+    return true;
+}
+
 /* Consume the next record if the call matches it; otherwise stop. The
  * returned record (and its data) stays valid until the next peek. */
 static const reel_trace_record *match(replayer *p, const reel_trace_record *actual)
@@ -263,6 +335,8 @@ static const reel_trace_record *match(replayer *p, const reel_trace_record *actu
         return NULL;
     }
     if (!same_call(rec, actual)) {
+        if (stop_on_write(p, rec, actual))
+            return NULL;
         if (rec->op == REEL_TRACE_END || rec->op == REEL_TRACE_EXIT)
             stop(p, REEL_EDIVERGED, rec->index, rec->offset, rec, actual,
                  "the recording ends here (its loop was %s), the program goes on",
@@ -537,8 +611,11 @@ static int p_pipe(reel_backend *b, int fds[2])
 
 static int p_close(reel_backend *b, int fd)
 {
+    replayer *p = RP(b);
+    if (fd >= 0 && (size_t)fd < p->nwritten)
+        p->written[fd] = 0; /* the number may be reused: a new stream */
     reel_trace_record a = {.op = REEL_TRACE_CLOSE, .fd = fd};
-    return (int)simple(RP(b), &a);
+    return (int)simple(p, &a);
 }
 
 static int p_adopt(reel_backend *b, int fd)
@@ -640,6 +717,7 @@ static ssize_t p_write(reel_backend *b, int fd, const void *buf, size_t len)
         return p->stopped;
     if (rec->result > (int64_t)len)
         return inconsistent(p, rec, &a, "more written than asked");
+    note_written(p, fd, rec->result);
     return rec->result;
 }
 
@@ -679,6 +757,7 @@ static ssize_t p_writev(reel_backend *b, int fd, const struct iovec *iov, int io
         return p->stopped;
     if (rec->result > (int64_t)total)
         return inconsistent(p, rec, &a, "more written than asked");
+    note_written(p, fd, rec->result);
     return rec->result;
 }
 
@@ -714,6 +793,7 @@ static ssize_t p_sendto(reel_backend *b, int fd, const void *buf, size_t len, in
         return p->stopped;
     if (rec->result > (int64_t)len)
         return inconsistent(p, rec, &a, "more sent than asked");
+    note_written(p, fd, rec->result);
     return rec->result;
 }
 
@@ -895,6 +975,7 @@ static void p_destroy(reel_backend *b)
     pthread_cond_destroy(&p->cv);
     free(p->reqs);
     free(p->scratch);
+    free(p->written);
     free(p->path);
     free(p);
 }
