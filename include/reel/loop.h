@@ -252,9 +252,12 @@ uint64_t reel_callback_hash_step(uint64_t h, const char *func);
 
 void reel_loop_set_debug(reel_loop *loop, bool enabled);
 bool reel_loop_get_debug(const reel_loop *loop);
-/* Callbacks running longer than this are logged in debug mode
- * (asyncio slow_callback_duration; default 0.1 s). */
-void reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds);
+/* Callbacks and task steps running longer than this are logged in debug
+ * mode (asyncio slow_callback_duration; default 0.1 s), and so is a poll
+ * that overruns its timeout by this much (asyncio's slow-selector log; a
+ * poll with no timeout is never slow). Returns 0, or -EINVAL for NaN, a
+ * negative value or a NULL loop (reel_last_error() names which). */
+int reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds);
 double reel_loop_get_slow_callback_duration(const reel_loop *loop);
 
 #ifdef __cplusplus
