@@ -245,6 +245,8 @@ int rl_poll_timed(reel_loop *loop, reel_event *events, int max, int64_t timeout_
 /* asyncio's repr of a task: "<Task pending name='Task-1' coro=<fn() running
  * at a.c:12> created at a.c:40>" (task.c). Always NUL-terminates. */
 void rl_task_repr(reel_future *task, char *buf, size_t cap);
+/* True while a task of `loop` runs in this thread (task.c). */
+bool rl_task_running_on(const reel_loop *loop);
 /* Set this thread's reel_last_error() (task.c); message may be NULL. */
 void rl_set_last_error(int code, const char *message);
 

@@ -372,15 +372,20 @@ int reel_loop_close(reel_loop *loop)
     return 0;
 }
 
-void reel_loop_free(reel_loop *loop)
+int reel_loop_free(reel_loop *loop)
 {
     if (!loop)
-        return;
-    RL_ASSERT(!loop->running);
-    if (loop->running)
-        return;
+        return 0;
+    /* From one of its own callbacks or tasks (also a task that the close
+     * resumes): the memory is in use further up this very stack. */
+    if (loop->running || rl_task_running_on(loop)) {
+        rl_set_last_error(REEL_ERUNNING, "reel_loop_free: the loop is running (called from "
+                                         "one of its own callbacks or tasks)");
+        return REEL_ERUNNING;
+    }
     reel_loop_close(loop);
     rl_loop_unref(loop);
+    return 0;
 }
 
 void reel_backend_destroy(reel_backend *b)

@@ -482,6 +482,11 @@ int reel_task_set_name(reel_task *task, const char *name)
 
 reel_task *reel_current_task(void) { return tls_current; }
 
+bool rl_task_running_on(const reel_loop *loop)
+{
+    return tls_current && tls_current->fut.loop == loop;
+}
+
 void reel_task_note_site_(const reel_site *site)
 {
     if (tls_current)

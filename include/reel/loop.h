@@ -90,9 +90,12 @@ void reel_loop_stop(reel_loop *loop);
 int reel_loop_close(reel_loop *loop);
 
 /* Close (if needed) and release the loop object. Futures that still hold
- * the loop keep its memory alive until they are released. NULL is a no-op.
- * Must not be called on a running loop. */
-void reel_loop_free(reel_loop *loop);
+ * the loop keep its memory alive until they are released. NULL is a no-op
+ * (returns 0). Called on a running loop — from one of its own callbacks or
+ * tasks, including a task being closed by reel_loop_close — it does nothing
+ * and returns REEL_ERUNNING (asyncio: "Cannot close a running event
+ * loop"); free it after run_forever / run_until_complete returns. */
+int reel_loop_free(reel_loop *loop);
 
 bool reel_loop_is_running(const reel_loop *loop);
 bool reel_loop_is_closed(const reel_loop *loop);
