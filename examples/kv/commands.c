@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kv_internal.h"
 
 const char kv_err_wrongtype[] = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const char kv_err_syntax[] = "ERR syntax error";

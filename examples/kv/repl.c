@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kv_internal.h"
 
 typedef struct kv_attempt {
     kv_server *s;       /* NULL once the server stopped caring */

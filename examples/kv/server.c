@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kv_internal.h"
 
 void kv_link_init(kv_link *l) { l->prev = l->next = l; }
 

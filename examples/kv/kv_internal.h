@@ -1,4 +1,4 @@
-/* examples/kv/internal.h — what server.c, commands.c and repl.c share. */
+/* examples/kv/kv_internal.h — what server.c, commands.c and repl.c share. */
 #ifndef KV_INTERNAL_H
 #define KV_INTERNAL_H
 
