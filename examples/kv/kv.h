@@ -64,6 +64,8 @@ typedef struct kv_stats {
     uint64_t connections_received;
     uint64_t connections_rejected;  /* over max_clients */
     uint64_t commands_processed;
+    uint64_t reads;                 /* data_received calls from clients */
+    uint64_t reply_writes;          /* transport writes of replies to clients */
     uint64_t protocol_errors;       /* connections closed for bad RESP / limits */
     uint64_t output_limit_closes;   /* clients closed for unread output */
     uint64_t expired_keys;

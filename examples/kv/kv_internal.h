@@ -32,7 +32,8 @@ struct kv_conn {
     int role;
     bool closing;
     bool blocked;           /* in WAIT: input waits in qbuf */
-    bool in_batch;          /* inside process(): flush at its end */
+    bool draining;          /* after a protocol error: reply sent, input discarded */
+    reel_handle linger_timer;
     /* role REPLICA */
     uint64_t ack_offset;    /* the replica has applied this much */
     uint64_t sent_offset;   /* we have handed it this much */
@@ -123,6 +124,11 @@ void kv_conn_discard(kv_conn *c);
 void kv_link_init(kv_link *l);
 void kv_link_insert(kv_link *head, kv_link *n);
 void kv_link_remove(kv_link *n);
+/* After a protocol error the reply is sent, our side shut down, and input
+ * discarded until the client closes, for at most this long: closing with
+ * unread input would make TCP reset the connection and could destroy the
+ * error reply before the client reads it. */
+#define KV_LINGER_NS 1000000000ull
 #define KV_CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* repl.c */

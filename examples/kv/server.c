@@ -102,12 +102,21 @@ void kv_conn_flush(kv_conn *c)
         st->reply_hash = h;
         st->reply_bytes += c->out.len;
     }
+    if (c->role == KV_ROLE_CLIENT)
+        c->srv->stats.reply_writes++;
     reel_transport_write(c->t, c->out.p, c->out.len);
     c->out.len = 0;
     /* A large buffer is given back so an idle client costs little. */
     if (c->out.cap > 64 * 1024) {
         kv_buf_free(&c->out);
     }
+}
+
+static void linger_expired(void *arg)
+{
+    kv_conn *c = arg;
+    c->linger_timer = (reel_handle){0};
+    kv_conn_close(c, true);
 }
 
 static void protocol_error(kv_conn *c, const char *msg)
@@ -119,7 +128,13 @@ static void protocol_error(kv_conn *c, const char *msg)
     if (c->srv->cfg.log)
         reel_loop_log(c->srv->loop, "reel-kv: closing a client: %s", msg);
     kv_conn_flush(c);
-    kv_conn_close(c, false);
+    c->draining = true;
+    c->qbuf.len = 0;
+    if (!c->t || reel_transport_write_eof(c->t) < 0) {
+        kv_conn_close(c, false);
+        return;
+    }
+    reel_loop_call_later_ns(c->srv->loop, KV_LINGER_NS, linger_expired, c, &c->linger_timer);
 }
 
 /* ------------------------------------------------------------ running */
@@ -179,7 +194,7 @@ static size_t process(kv_conn *c, const uint8_t *buf, size_t len)
     size_t pos = 0;
     uint64_t applied = 0;
     c->need = 0;
-    while (pos < len && !c->blocked && !c->closing) {
+    while (pos < len && !c->blocked && !c->closing && !c->draining) {
         size_t used, need;
         const char *err;
         int rc = kv_resp_parse(buf + pos, len - pos, &c->cmd, &used, &need, &err);
@@ -214,24 +229,26 @@ static void run_queued(kv_conn *c)
         return;
     size_t used = process(c, c->qbuf.p, c->qbuf.len);
     if (!c->closing)
-        kv_buf_consume(&c->qbuf, used);
+        kv_buf_consume(&c->qbuf, c->draining ? c->qbuf.len : used);
 }
 
 static void conn_data(void *user, const void *data, size_t len)
 {
     kv_conn *c = user;
-    if (c->closing || !c->srv)
+    if (c->closing || !c->srv || c->draining)
         return;
     kv_server *s = c->srv;
     if (c->role == KV_ROLE_PRIMARY_LINK)
         c->last_rx_ns = reel_loop_time_ns(s->loop);
+    else if (c->role == KV_ROLE_CLIENT)
+        s->stats.reads++;
     if (c->qbuf.len + len > KV_QUERY_MAX_BYTES) {
         protocol_error(c, "Protocol error: query buffer limit reached");
         return;
     }
     if (c->qbuf.len == 0 && !c->blocked) {
         size_t used = process(c, data, len);
-        if (used < len && !c->closing && kv_buf_add(&c->qbuf, (const uint8_t *)data + used, len - used) < 0)
+        if (used < len && !c->closing && !c->draining && kv_buf_add(&c->qbuf, (const uint8_t *)data + used, len - used) < 0)
             kv_conn_close(c, true);
     } else {
         if (kv_buf_add(&c->qbuf, data, len) < 0) {
@@ -288,6 +305,7 @@ static void conn_lost(void *user, int err)
     (void)err;
     kv_conn *c = user;
     kv_server *s = c->srv;
+    reel_handle_cancel(c->linger_timer);
     if (s) {
         s->nclients--;
         kv_link_remove(&c->wnode);
@@ -468,6 +486,7 @@ void kv_server_free(kv_server *s)
         kv_link_remove(&c->rnode);
         kv_link_remove(&c->wnode);
         reel_handle_cancel(c->wait_timer);
+        reel_handle_cancel(c->linger_timer);
         c->srv = NULL;
         c->closing = true;
         if (c->t)
