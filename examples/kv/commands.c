@@ -190,11 +190,14 @@ static void cmd_info(kv_ctx *x)
     if (all || arg_is(x, 1, "stats")) {
         n = snprintf(line, sizeof line,
                      "# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
-                     "rejected_connections:%llu\r\nexpired_keys:%llu\r\n\r\n",
+                     "rejected_connections:%llu\r\nexpired_keys:%llu\r\ntotal_error_replies:%llu\r\n"
+                     "client_output_limit_closes:%llu\r\nprotocol_errors:%llu\r\n\r\n",
                      (unsigned long long)s->stats.connections_received,
                      (unsigned long long)s->stats.commands_processed,
                      (unsigned long long)s->stats.connections_rejected,
-                     (unsigned long long)s->db.expired_keys);
+                     (unsigned long long)s->db.expired_keys, (unsigned long long)s->stats.error_replies,
+                     (unsigned long long)s->stats.output_limit_closes,
+                     (unsigned long long)s->stats.protocol_errors);
         kv_buf_add(&b, line, (size_t)n);
     }
     if (all || arg_is(x, 1, "replication"))

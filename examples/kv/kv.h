@@ -41,6 +41,11 @@ typedef struct kv_config {
     uint64_t repl_retry_ns;
     bool log;                     /* log connections and replication via the loop */
     bool hash_replies;            /* keep kv_stats.reply_hash (record/replay checks) */
+    /* Called with every byte a client sends, before parsing (conn_id counts
+     * connections from 1). reel-kv --capture-dir uses it to save real
+     * client traffic as a fuzz corpus. NULL: off. */
+    void (*on_input)(void *arg, uint64_t conn_id, const void *data, size_t len);
+    void *on_input_arg;
 } kv_config;
 
 void kv_config_default(kv_config *cfg);
@@ -66,6 +71,7 @@ typedef struct kv_stats {
     uint64_t commands_processed;
     uint64_t reads;                 /* data_received calls from clients */
     uint64_t reply_writes;          /* transport writes of replies to clients */
+    uint64_t error_replies;         /* -ERR/-WRONGTYPE/... replies (INFO total_error_replies) */
     uint64_t protocol_errors;       /* connections closed for bad RESP / limits */
     uint64_t output_limit_closes;   /* clients closed for unread output */
     uint64_t expired_keys;

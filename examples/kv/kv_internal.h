@@ -30,6 +30,7 @@ struct kv_conn {
     kv_cmd cmd;
     size_t need;            /* do not re-parse before qbuf holds this many */
     int role;
+    uint64_t id;            /* 1, 2, ... in accept order */
     bool closing;
     bool blocked;           /* in WAIT: input waits in qbuf */
     bool draining;          /* after a protocol error: reply sent, input discarded */

@@ -1,7 +1,7 @@
 /* reel-kv — a replicated Redis-protocol server on reel.
  *
  *   reel-kv [--port N] [--bind ADDR] [--replicaof HOST PORT] [--maxclients N]
- *           [--client-output-max-bytes N] [--log]
+ *           [--client-output-max-bytes N] [--capture-dir DIR] [--log]
  *
  * Serves RESP2 on ADDR:N (default 127.0.0.1:6379) on one epoll loop until
  * SIGINT or SIGTERM. With REEL_RECORD=trace the run is recorded; with
@@ -20,7 +20,7 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: reel-kv [--port N] [--bind ADDR] [--replicaof HOST PORT] [--maxclients N]\n"
-                    "               [--client-output-max-bytes N] [--log]\n");
+                    "               [--client-output-max-bytes N] [--capture-dir DIR] [--log]\n");
     exit(2);
 }
 
@@ -33,6 +33,25 @@ static long num_arg(const char *s, long lo, long hi)
         usage();
     }
     return v;
+}
+
+/* --capture-dir: each client's bytes go to DIR/conn-N (up to 1 MiB per
+ * connection): real redis-cli / redis-benchmark traffic for the fuzz
+ * corpus. */
+static const char *capture_dir;
+
+static void capture(void *arg, uint64_t conn_id, const void *data, size_t len)
+{
+    (void)arg;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/conn-%llu", capture_dir, (unsigned long long)conn_id);
+    FILE *f = fopen(path, "ab");
+    if (!f)
+        return;
+    long at = ftell(f);
+    if (at >= 0 && at < (1 << 20))
+        fwrite(data, 1, len, f);
+    fclose(f);
 }
 
 static void on_signal(void *arg) { reel_loop_stop(arg); }
@@ -63,7 +82,10 @@ int main(int argc, char **argv)
             cfg.max_clients = (size_t)num_arg(argv[++i], 1, 1000000);
         else if (!strcmp(argv[i], "--client-output-max-bytes") && i + 1 < argc)
             cfg.client_output_max_bytes = (size_t)num_arg(argv[++i], 1024, 1L << 40);
-        else if (!strcmp(argv[i], "--log"))
+        else if (!strcmp(argv[i], "--capture-dir") && i + 1 < argc) {
+            capture_dir = argv[++i];
+            cfg.on_input = capture;
+        } else if (!strcmp(argv[i], "--log"))
             cfg.log = true;
         else
             usage();

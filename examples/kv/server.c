@@ -167,6 +167,7 @@ static void execute(kv_conn *c)
                 .now_ns = reel_loop_time_ns(s->loop)};
     x.from_primary = c->role == KV_ROLE_PRIMARY_LINK;
     x.out = x.from_primary ? &s->discard : &c->out;
+    size_t before = x.out->len;
     s->stats.commands_processed++;
     const kv_command *cmd = kv_command_lookup(x.argv[0], x.lens[0]);
     if (!cmd) {
@@ -183,6 +184,8 @@ static void execute(kv_conn *c)
         if (x.dirty && !s->is_replica)
             kv_propagate(s, x.argc, x.argv, x.lens);
     }
+    if (x.out->len > before && x.out->p[before] == '-')
+        s->stats.error_replies++;
     if (x.from_primary)
         s->discard.len = 0;
 }
@@ -242,6 +245,8 @@ static void conn_data(void *user, const void *data, size_t len)
         c->last_rx_ns = reel_loop_time_ns(s->loop);
     else if (c->role == KV_ROLE_CLIENT)
         s->stats.reads++;
+    if (s->cfg.on_input && c->role == KV_ROLE_CLIENT)
+        s->cfg.on_input(s->cfg.on_input_arg, c->id, data, len);
     if (c->qbuf.len + len > KV_QUERY_MAX_BYTES) {
         protocol_error(c, "Protocol error: query buffer limit reached");
         return;
@@ -350,8 +355,11 @@ kv_conn *kv_conn_new(kv_server *s, int role, reel_protocol *proto)
 static int conn_factory(void *arg, reel_protocol *out)
 {
     kv_server *s = arg;
-    s->stats.connections_received++;
-    return kv_conn_new(s, KV_ROLE_CLIENT, out) ? 0 : -ENOMEM;
+    kv_conn *c = kv_conn_new(s, KV_ROLE_CLIENT, out);
+    if (!c)
+        return -ENOMEM;
+    c->id = ++s->stats.connections_received;
+    return 0;
 }
 
 /* ------------------------------------------------------------- timers */
