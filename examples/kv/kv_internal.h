@@ -67,6 +67,7 @@ struct kv_server {
     char replid[41];
     uint64_t epoch;         /* cluster controller's term, see repl.c */
     bool data_complete;     /* holds a whole copy (a primary, or synced) */
+    uint64_t data_epoch;    /* epoch of the stream our data comes from */
     struct kv_attempt *attempt; /* the connect in flight to our primary */
     reel_handle expire_timer, ping_timer;
     bool freeing;

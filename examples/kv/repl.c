@@ -325,6 +325,8 @@ void kv_cmd_kvfullsync(kv_ctx *x)
     memcpy(s->replid, x->argv[1], n);
     s->replid[n] = 0;
     s->repl_offset = (uint64_t)off;
+    long long ep;
+    s->data_epoch = kv_parse_ll(x->argv[3], x->lens[3], &ep) && ep >= 0 ? (uint64_t)ep : 0;
     c->syncing = true;
 }
 
@@ -539,16 +541,21 @@ void kv_cmd_replicaof(kv_ctx *x)
 
 /* ---------------------------------------------- controller commands */
 
-/* KVSTATUS -> [role, epoch, offset, complete]: what a controller needs
- * to choose whom to promote. */
+/* KVSTATUS -> [role, epoch, offset, complete, data_epoch, primary, link]:
+ * what a controller needs to choose whom to promote. Offsets of two nodes
+ * compare only within one data_epoch (the epoch of the primary whose
+ * stream the data came from); a newer data_epoch wins over any offset. */
 void kv_cmd_kvstatus(kv_ctx *x)
 {
     kv_server *s = x->srv;
-    kv_reply_array(x->out, 4);
+    kv_reply_array(x->out, 7);
     kv_reply_bulk_str(x->out, s->is_replica ? "replica" : "primary");
     kv_reply_int(x->out, (long long)s->epoch);
     kv_reply_int(x->out, (long long)s->repl_offset);
     kv_reply_int(x->out, s->data_complete ? 1 : 0);
+    kv_reply_int(x->out, (long long)s->data_epoch);
+    kv_reply_bulk_str(x->out, s->is_replica && s->primary_host ? s->primary_host : "");
+    kv_reply_int(x->out, s->link_state == KV_LINK_UP ? 1 : 0);
 }
 
 static bool take_epoch(kv_ctx *x, size_t i)
@@ -587,6 +594,7 @@ void kv_cmd_kvpromote(kv_ctx *x)
     if (!take_epoch(x, 1))
         return;
     promote(x->srv);
+    x->srv->data_epoch = x->srv->epoch;
     kv_reply_simple(x->out, "OK");
 }
 
