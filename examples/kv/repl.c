@@ -269,7 +269,8 @@ void kv_cmd_kvsync(kv_ctx *x)
     const uint8_t *end[1] = {(const uint8_t *)"KVSNAPEND"};
     size_t endlen[1] = {9};
     kv_write_command(x->out, 1, end, endlen);
-    c->sent_offset = c->ack_offset = s->repl_offset;
+    c->sent_offset = s->repl_offset;
+    c->ack_offset = 0; /* counted by WAIT only once it acknowledged the copy */
     if (s->cfg.log)
         reel_loop_log(s->loop, "reel-kv: replica attached at offset %llu (%zu keys copied)",
                       (unsigned long long)s->repl_offset, s->db.keys.count);
