@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench fuzz-smoke install clean deps-test deps-bench
+.PHONY: all build demo test memcheck asan bench fuzz-smoke fuzz-planted install clean deps-test deps-bench
 
 all: build
 
@@ -50,6 +50,13 @@ FUZZ_SECONDS ?= 60
 fuzz-smoke:
 	@tools/ensure-deps fuzz || echo "fuzz-smoke: could not install AFL++; libFuzzer only"
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz-smoke
+
+# The planted defects of fuzz/planted/ must each be found within
+# PLANTED_SECONDS (default 60) by libFuzzer through the fuzz kit.
+PLANTED_SECONDS ?= 60
+fuzz-planted:
+	@tools/ensure-deps fuzz || true
+	@PLANTED_SECONDS=$(PLANTED_SECONDS) tools/fuzz-planted
 
 install: build
 	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
