@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench fuzz-smoke install clean deps-test deps-bench kv-sweep kv-sweep-bug
+.PHONY: all build demo test memcheck asan bench fuzz-smoke fuzz-planted install clean deps-test deps-bench kv-sweep kv-sweep-bug
 
 all: build
 
@@ -56,6 +56,14 @@ FUZZ_SECONDS ?= 60
 fuzz-smoke:
 	@tools/ensure-deps fuzz || echo "fuzz-smoke: could not install AFL++; libFuzzer only"
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz-smoke
+
+# The planted defects of fuzz/planted/ must each be found within
+# PLANTED_SECONDS (default 60) by libFuzzer through the fuzz kit.
+PLANTED_SECONDS ?= 60
+fuzz-planted:
+	@tools/ensure-deps fuzz || true
+	@PLANTED_SECONDS=$(PLANTED_SECONDS) tools/fuzz-planted
+
 
 # reel-kv's simulated cluster under faults over many seeds (ctest runs 8):
 # KV_SEEDS seeds must show 0 violations; kv-sweep-bug builds a planted bug
