@@ -30,6 +30,7 @@ enum {
     rl_poll_events_max = 256,          /* events taken per poll */
     rl_prefetch_ahead = 4,             /* timer slots fetched ahead of use */
     rl_log_message_bytes = 1024,       /* one log line, truncation marked */
+    rl_last_error_message_bytes = 256, /* reel_last_error()'s message, cut to fit */
     rl_error_message_bytes = 4096,     /* longest error message kept */
     rl_close_rounds_max = 64,          /* cleanup callback rounds at close */
 };
@@ -147,6 +148,11 @@ struct reel_loop {
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
     void *task_state;        /* owned by loop/task.c */
+    /* Debug mode: while a callback runs under the slow-callback stopwatch
+     * (step_watch), the first task it steps, with a reference, so the
+     * report names the task rather than task.c's step callback. */
+    bool step_watch;
+    reel_future *stepped_task;
     /* Set by the executor layer (loop/executor.c): start shutting the default
      * executor down and give a future that completes when it has; reel_run
      * waits for it before closing the loop (asyncio's
@@ -248,5 +254,16 @@ void reel_os_stack_free(void *lo, size_t usable_bytes, size_t guard_bytes);
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);
+/* Debug mode: a callback that stepped a task took took_ns (report.c). */
+void rl_report_slow_task(reel_loop *loop, reel_future *task, uint64_t took_ns);
+/* Debug mode: poll with the slow-selector stopwatch (report.c). */
+int rl_poll_timed(reel_loop *loop, reel_event *events, int max, int64_t timeout_ns);
+/* asyncio's repr of a task: "<Task pending name='Task-1' coro=<fn() running
+ * at a.c:12> created at a.c:40>" (task.c). Always NUL-terminates. */
+void rl_task_repr(reel_future *task, char *buf, size_t cap);
+/* True while a task of `loop` runs in this thread (task.c). */
+bool rl_task_running_on(const reel_loop *loop);
+/* Set this thread's reel_last_error() (task.c); message may be NULL. */
+void rl_set_last_error(int code, const char *message);
 
 #endif

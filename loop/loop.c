@@ -392,15 +392,20 @@ int reel_loop_close(reel_loop *loop)
     return 0;
 }
 
-void reel_loop_free(reel_loop *loop)
+int reel_loop_free(reel_loop *loop)
 {
     if (!loop)
-        return;
-    RL_ASSERT(!loop->running);
-    if (loop->running)
-        return;
+        return 0;
+    /* From one of its own callbacks or tasks (also a task that the close
+     * resumes): the memory is in use further up this very stack. */
+    if (loop->running || rl_task_running_on(loop)) {
+        rl_set_last_error(REEL_ERUNNING, "reel_loop_free: the loop is running (called from "
+                                         "one of its own callbacks or tasks)");
+        return REEL_ERUNNING;
+    }
     reel_loop_close(loop);
     rl_loop_unref(loop);
+    return 0;
 }
 
 void reel_backend_destroy(reel_backend *b)
@@ -1016,17 +1021,26 @@ __attribute__((noinline)) static void run_handle_timed(reel_loop *loop, reel_cal
                                                        const reel_site *site)
 {
     uint64_t t0 = clock_ns(loop);
+    loop->step_watch = true;
     if (flags & RL_HF_FUTCB) {
         ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
         reel_future_release(arg2);
     } else {
         fn(arg);
     }
+    loop->step_watch = false;
+    reel_future *task = loop->stepped_task;   /* a task step: name the task */
+    loop->stepped_task = NULL;
     if (loop->debug && !loop->closed) {
         uint64_t took = clock_ns(loop) - t0;
-        if (took >= loop->slow_ns)
-            rl_report_slow(loop, site, took);
+        if (took >= loop->slow_ns) {
+            if (task)
+                rl_report_slow_task(loop, task, took);
+            else
+                rl_report_slow(loop, site, took);
+        }
     }
+    reel_future_release(task);
 }
 
 static inline void run_handle(reel_loop *loop, rl_handle *h)
@@ -1084,7 +1098,9 @@ static int run_once(reel_loop *loop)
         timeout_ns = -1;
     }
 
-    int n = loop->ops->poll(loop->backend, loop->events, rl_poll_events_max, timeout_ns);
+    int n = RL_UNLIKELY(loop->debug)
+                ? rl_poll_timed(loop, loop->events, rl_poll_events_max, timeout_ns)
+                : loop->ops->poll(loop->backend, loop->events, rl_poll_events_max, timeout_ns);
     if (RL_UNLIKELY(n < 0) && n != -EINTR)
         return n;
     for (int i = 0; i < n; i++) {

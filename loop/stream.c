@@ -132,7 +132,7 @@ static int stream_alloc(reel_loop *loop, ssize_t limit, reel_stream **out)
     if (!loop || !out)
         return -EINVAL;
     if (limit <= 0)
-        return -EINVAL;
+        limit = REEL_STREAM_LIMIT_DEFAULT;   /* C has no default arguments */
     reel_stream *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
@@ -1207,7 +1207,7 @@ static int open_async(reel_loop *loop, rs_connect_fn make_conn, const void *opts
     if (!loop || !opts)
         return -EINVAL;
     if (limit <= 0)
-        return fail_new(loop, -EINVAL, "Limit cannot be <= 0", out);
+        limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_open *o = calloc(1, sizeof *o);
     if (!o)
         return -ENOMEM;
@@ -1341,7 +1341,7 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
     if (!loop || !fn || !opts)
         return -EINVAL;
     if (limit <= 0)
-        return fail_new(loop, -EINVAL, "Limit cannot be <= 0", out);
+        limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_serve *sv = calloc(1, sizeof *sv);
     if (!sv)
         return -ENOMEM;

@@ -685,8 +685,10 @@ static void write_ready(void *arg)
 
 static int check_writable(reel_transport *t)
 {
-    if (t->dead || t->lost) /* lost: even from inside connection_lost */
+    if (t->dead || t->lost) { /* lost: even from inside connection_lost */
+        rl_set_last_error(REEL_ECLOSED, "write on a closed transport");
         return REEL_ECLOSED;
+    }
     if (t->kind == RL_T_READ_PIPE || t->kind == RL_T_DATAGRAM)
         return -EOPNOTSUPP;
     if (t->kind == RL_T_SOCKET) {

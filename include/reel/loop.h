@@ -98,9 +98,12 @@ void reel_loop_stop(reel_loop *loop);
 int reel_loop_close(reel_loop *loop);
 
 /* Close (if needed) and release the loop object. Futures that still hold
- * the loop keep its memory alive until they are released. NULL is a no-op.
- * Must not be called on a running loop. */
-void reel_loop_free(reel_loop *loop);
+ * the loop keep its memory alive until they are released. NULL is a no-op
+ * (returns 0). Called on a running loop — from one of its own callbacks or
+ * tasks, including a task being closed by reel_loop_close — it does nothing
+ * and returns REEL_ERUNNING (asyncio: "Cannot close a running event
+ * loop"); free it after run_forever / run_until_complete returns. */
+int reel_loop_free(reel_loop *loop);
 
 bool reel_loop_is_running(const reel_loop *loop);
 bool reel_loop_is_closed(const reel_loop *loop);
@@ -260,9 +263,12 @@ uint64_t reel_callback_hash_step(uint64_t h, const char *func);
 
 void reel_loop_set_debug(reel_loop *loop, bool enabled);
 bool reel_loop_get_debug(const reel_loop *loop);
-/* Callbacks running longer than this are logged in debug mode
- * (asyncio slow_callback_duration; default 0.1 s). */
-void reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds);
+/* Callbacks and task steps running longer than this are logged in debug
+ * mode (asyncio slow_callback_duration; default 0.1 s), and so is a poll
+ * that overruns its timeout by this much (asyncio's slow-selector log; a
+ * poll with no timeout is never slow). Returns 0, or -EINVAL for NaN, a
+ * negative value or a NULL loop (reel_last_error() names which). */
+int reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds);
 double reel_loop_get_slow_callback_duration(const reel_loop *loop);
 
 #ifdef __cplusplus
