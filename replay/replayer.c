@@ -1048,6 +1048,7 @@ static uint64_t wait_from_env(void)
 
 /* The running program's name as the recorder writes it (the kernel's
  * comm: the executable's name, at most 15 bytes); "" if unknown. */
+enum { rp_comm_bytes_max = 15 };
 static void own_program_name(char *buf, size_t cap)
 {
     buf[0] = '\0';
@@ -1065,14 +1066,33 @@ static void own_program_name(char *buf, size_t cap)
 /* A trace replays only in the program that recorded it: refuse another
  * one up front, naming both, rather than diverge somewhere in the middle.
  * REEL_REPLAY_ANY_PROGRAM=1 skips the check (a renamed binary). */
+static bool same_name(const char *a, const char *b)
+{
+    return strncmp(a, b, rp_comm_bytes_max) == 0;
+}
+
+/* Under Valgrind the kernel's comm is the tool's ("memcheck-amd64-"). */
+static bool valgrind_name(const char *name)
+{
+    static const char *const tools[] = {"memcheck-", "helgrind-", "drd-",  "massif-", "cachegrind-",
+                                        "callgrind-", "dhat-",     "none-", "exp-",    "lackey-"};
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
+        if (strncmp(name, tools[i], strlen(tools[i])) == 0)
+            return true;
+    return false;
+}
+
 static int check_program(const char *path, const reel_trace_info *info)
 {
     const char *any = getenv("REEL_REPLAY_ANY_PROGRAM");
-    if (!info->program[0] || (any && *any && strcmp(any, "0") != 0))
+    if (!info->program[0] || valgrind_name(info->program) ||
+        (any && *any && strcmp(any, "0") != 0))
         return 0;
     char self[64];
     own_program_name(self, sizeof self);
-    if (!self[0] || strncmp(self, info->program, sizeof info->program) == 0)
+    /* The executable's name as invoked: what comm says outside Valgrind. */
+    const char *invoked = program_invocation_short_name;
+    if (!self[0] || same_name(self, info->program) || (invoked && same_name(invoked, info->program)))
         return 0;
     char line[512];
     int n = snprintf(line, sizeof line,
