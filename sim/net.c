@@ -346,6 +346,11 @@ void sim_process_event(sim_world *w, sim_ev *ev)
     case EV_CALL:
         ev->fn(w, ev->arg);
         break;
+    case EV_FAULT:
+    case EV_FAULT_END:
+    case EV_QUIET:
+        sim_fault_event(w, ev);
+        break;
     default:
         break;
     }
@@ -445,6 +450,15 @@ static int collect(sim_host *h, reel_event *out, int max)
         }
         out[k++] = (reel_event){.kind = REEL_EV_IO, .events = ev, .id = fd};
     }
+    /* Perturbation: asyncio promises no order between the events of one
+     * poll (descriptors, completions), so a swarm run draws it. */
+    if (w->perturb)
+        for (int i = k - 1; i > 0; i--) {
+            int j = (int)sim_rng_below(&w->rng, (uint64_t)i + 1);
+            reel_event t = out[i];
+            out[i] = out[j];
+            out[j] = t;
+        }
     /* Level-triggered: while anything was ready, look again next time. */
     h->dirty = k > 0 || more || h->notes_head;
     sim_note_event(w, W_POLL, h, k, 0);
@@ -581,14 +595,30 @@ static int sb_poll(reel_backend *b, reel_event *out, int max, int64_t timeout_ns
         /* Not waiting still takes CPU time: the iteration's cost. */
         deadline = w->now_ns + w->cfg.iteration_ns;
     } else {
+        /* A timer wakes its loop at or after its deadline: late_ns drawn. */
+        sim_draw_late(w, h);
         uint64_t now_host = sim_host_now(h);
-        uint64_t until = now_host + (uint64_t)timeout_ns;
+        uint64_t until = now_host + (uint64_t)timeout_ns + h->late_ns;
         deadline = sim_world_from_host(h, until < now_host ? SIM_INF : until);
     }
+    uint64_t t0 = w->now_ns;
     sim_host *outer = w->driver;
     w->driver = h;
     int rc = sim_drive(w, h, deadline, NULL, NULL);
     w->driver = outer;
+    /* The driving loop's own livelock: it keeps finding I/O ready and
+     * never lets virtual time move (a level-triggered reader that never
+     * reads). Other hosts are watched by sim_drive. */
+    if (rc == 0 && w->now_ns == t0 && w->idle_rounds_at_ns == t0) {
+        if (++w->idle_rounds > w->livelock_rounds) {
+            sim_report_livelock(w, h, w->idle_rounds - 1);
+            w->idle_rounds = 0;
+            return -ELOOP;
+        }
+    } else {
+        w->idle_rounds = 0;
+        w->idle_rounds_at_ns = w->now_ns;
+    }
     if (rc < 0) {
         if (rc == -EDEADLK) {
             char msg[200];
