@@ -386,7 +386,8 @@ static uint32_t sock_ready(sim_world *w, sim_sock *s)
             return r | REEL_IO_WRITE | REEL_IO_ERROR | REEL_IO_HUP;
         if (!s->wr_shut) {
             sim_conn *c = s->conn;
-            bool peer_gone = c->local && !c->ends[1 - s->side];
+            /* as sim_stream_write: only a Unix peer's close is known at once */
+            bool peer_gone = c->local && s->domain == AF_UNIX && !c->ends[1 - s->side];
             if (peer_gone || c->dir[s->side].unread_bytes < sim_window_bytes(w))
                 r |= REEL_IO_WRITE;
         }

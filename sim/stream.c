@@ -108,6 +108,10 @@ void sim_rx_discard(sim_sock *s)
 
 static void sock_set_reset(sim_sock *s, int err)
 {
+    /* Linux (tcp_reset): a reset reaching a socket that already got the
+     * peer's FIN (CLOSE_WAIT) reports EPIPE, not ECONNRESET. */
+    if (err == ECONNRESET && s->rx_fin)
+        err = EPIPE;
     s->reset = true;
     s->so_error = err;
     if (s->state == SS_CONNECTING)
@@ -174,9 +178,11 @@ void sim_deliver_seg(sim_world *w, sim_conn *c, int d)
     sim_note_event(w, W_EV, c->hosts[1 - d], EV_SEG, (int64_t)(c->id << 8 | (uint64_t)d << 4 |
                    (uint64_t)seg->fin << 1 | seg->rst) ^ ((int64_t)seg->len << 32));
     if (!recv) {
-        /* The receiving end is gone: a live kernel answers with RST; a
-         * crashed machine says nothing. */
-        if (!c->silent[1 - d] && !seg->rst && send) {
+        /* The receiving end is gone. Data reaching it is answered with
+         * RST by a live kernel; a bare FIN is acknowledged (the closed end
+         * sits in FIN_WAIT/TIME_WAIT), so the peer still reads what it was
+         * sent. A crashed machine says nothing. */
+        if (!c->silent[1 - d] && !seg->rst && seg->len > 0 && send) {
             sock_set_reset(send, ECONNRESET);
             sim_dir_clear(dir);
         }
@@ -550,8 +556,11 @@ ssize_t sim_stream_write(sim_host *h, sim_sock *s, const struct iovec *iov, int 
     if (s->wr_shut)
         return -EPIPE;
     sim_conn *c = s->conn;
-    if (c->local && !c->ends[1 - s->side])
-        return -EPIPE; /* local peer closed: the kernel knows at once */
+    /* A Unix stream, socketpair or pipe whose peer closed: the kernel
+     * knows at once. TCP over loopback learns it from the peer's RST, so
+     * the first write after the peer's close succeeds, as on Linux. */
+    if (c->local && s->domain == AF_UNIX && !c->ends[1 - s->side])
+        return -EPIPE;
     int f = sim_io_fault(w);
     if (f < 0)
         return f;
