@@ -81,6 +81,7 @@ int sim_dir_send(sim_world *w, sim_conn *c, int d, const void *data, size_t len,
         arrive = dir->last_arrive_ns;
     dir->last_arrive_ns = arrive;
     s->arrive_ns = arrive;
+    s->sent_ns = w->now_ns;
     if (dir->tail)
         dir->tail->next = s;
     else
@@ -177,6 +178,19 @@ void sim_deliver_seg(sim_world *w, sim_conn *c, int d)
     sim_sock *send = c->ends[d];
     sim_note_event(w, W_EV, c->hosts[1 - d], EV_SEG, (int64_t)(c->id << 8 | (uint64_t)d << 4 |
                    (uint64_t)seg->fin << 1 | seg->rst) ^ ((int64_t)seg->len << 32));
+    if (w->logf) {
+        if (seg->rst)
+            sim_trace(w, c->hosts[1 - d], "rst conn=%llu from=%s", (unsigned long long)c->id,
+                      c->hosts[d]->name);
+        else if (seg->fin)
+            sim_trace(w, c->hosts[1 - d], "fin conn=%llu from=%s", (unsigned long long)c->id,
+                      c->hosts[d]->name);
+        else if (w->cfg.log_deliveries)
+            sim_trace(w, c->hosts[1 - d], "deliver conn=%llu from=%s bytes=%u sent=%llu.%09llu",
+                      (unsigned long long)c->id, c->hosts[d]->name, seg->len,
+                      (unsigned long long)(seg->sent_ns / 1000000000ull),
+                      (unsigned long long)(seg->sent_ns % 1000000000ull));
+    }
     if (!recv) {
         /* The receiving end is gone. Data reaching it is answered with
          * RST by a live kernel; a bare FIN is acknowledged (the closed end
@@ -304,6 +318,7 @@ void sim_ev_syn(sim_world *w, sim_ev *ev)
     uint64_t at = w->now_ns + sim_link_delay(w, dst, src, 0);
     c->dir[1].last_arrive_ns = at;
     schedule_conn(w, EV_SYNACK, c, 0, src->id, at);
+    sim_trace(w, dst, "accept-queue conn=%llu from=%s", (unsigned long long)c->id, src->name);
 }
 
 void sim_conn_reset_all(sim_host *h)
