@@ -29,6 +29,9 @@ enum {
 #define SIM_INF UINT64_MAX
 #define SIM_RETRANSMIT_NS 200000000ull   /* stream segment retry across a partition */
 #define SIM_SYN_RETRY_NS 1000000000ull   /* connection attempt retry */
+#define sim_buggify_site_on 0.5          /* a site is enabled for a run */
+#define sim_buggify_fire 0.25            /* an enabled site fires per call */
+#define sim_swarm_quiet_default_ns 10000000000ull /* swarm: faults stop at 10 s */
 
 /* ------------------------------------------------------------------ PRNG */
 
@@ -181,6 +184,8 @@ struct reel_sim_host {
     int nunix_paths;
     uint64_t next_ino;
     uint8_t signals_watched[65]; /* by signal number */
+    bool protect;                /* the swarm leaves it alone */
+    uint64_t paused_until_ns;    /* world time its process resumes (0: running) */
 };
 
 /* A name in the resolver table. */
@@ -269,7 +274,20 @@ struct reel_sim {
     bool history_overflow;
     /* sockets are freed lazily: events may name them */
     uint64_t sock_gen;
+    /* phases */
+    uint64_t quiet_at_ns;        /* SIM_INF: no quiet phase */
+    bool liveness_failed;
+    char liveness_msg[256];
+    /* REEL_BUGGIFY sites seen so far, and whether each is on */
+    struct sim_buggify_site *bsites;
+    uint32_t nbsites, bsites_cap;
+    bool buggify_on;             /* swarm drew BUGGIFY for this run */
 };
+
+typedef struct sim_buggify_site {
+    uint64_t key;                /* hash of file name and line */
+    bool on;
+} sim_buggify_site;
 
 /* world.c */
 uint64_t sim_host_now(sim_host *h);
@@ -306,7 +324,7 @@ enum sim_what {
 enum sim_op {
     OP_SOCKET = 1, OP_CLOSE, OP_BIND, OP_LISTEN, OP_ACCEPT, OP_CONNECT, OP_SHUTDOWN,
     OP_READ, OP_WRITE, OP_RECVFROM, OP_SENDTO, OP_PIPE, OP_SOCKETPAIR, OP_SUBMIT,
-    OP_RANDOM, OP_WATCH, OP_GETSOCKOPT, OP_SETSOCKOPT,
+    OP_RANDOM, OP_WATCH, OP_GETSOCKOPT, OP_SETSOCKOPT, OP_BUGGIFY,
 };
 
 #endif

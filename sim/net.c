@@ -850,6 +850,40 @@ static int sb_random(reel_backend *b, void *buf, size_t len)
     return 0;
 }
 
+/* REEL_BUGGIFY: a site is switched on or off the first time it is
+ * reached (so the draw does not depend on which sites exist in the
+ * binary), and an enabled site fires one call in four. */
+static bool sb_buggify(reel_backend *b, const char *file, int line)
+{
+    sim_host *h = HOST(b);
+    sim_world *w = h->world;
+    if (!w->buggify_on)
+        return false;
+    uint64_t key = sim_mix((uint64_t)line);
+    for (const char *p = file; *p; p++)
+        key = sim_mix(key ^ (uint8_t)*p);
+    sim_buggify_site *site = NULL;
+    for (uint32_t i = 0; i < w->nbsites; i++)
+        if (w->bsites[i].key == key)
+            site = &w->bsites[i];
+    if (!site) {
+        if (w->nbsites == w->bsites_cap) {
+            uint32_t ncap = w->bsites_cap ? w->bsites_cap * 2 : 16;
+            sim_buggify_site *ns = realloc(w->bsites, ncap * sizeof *ns);
+            if (!ns)
+                return false;
+            w->bsites = ns;
+            w->bsites_cap = ncap;
+        }
+        site = &w->bsites[w->nbsites++];
+        site->key = key;
+        site->on = sim_rng_chance(&w->rng, sim_buggify_site_on);
+    }
+    bool fire = site->on && sim_rng_chance(&w->rng, sim_buggify_fire);
+    note(h, OP_BUGGIFY, line, fire);
+    return fire;
+}
+
 static int sb_watch(reel_backend *b, int fd, uint32_t old_events, uint32_t new_events)
 {
     sim_host *h = HOST(b);
@@ -2089,6 +2123,7 @@ static const reel_backend_ops sim_ops = {
     .destroy = sb_destroy,
     .now_ns = sb_now_ns,
     .random = sb_random,
+    .buggify = sb_buggify,
     .watch = sb_watch,
     .poll = sb_poll,
     .wake = sb_wake,

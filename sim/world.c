@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,17 +135,42 @@ static int config_check(const reel_sim_config *c)
     return 0;
 }
 
-uint64_t reel_sim_seed_from_env(uint64_t fallback)
+int reel_sim_seed_parse_env(uint64_t *seed, char *err, size_t errcap)
 {
     const char *s = getenv("REEL_SEED");
     if (!s || !*s)
-        return fallback;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return fallback;
-    return (uint64_t)v;
+        return 1;
+    /* Decimal only: "016" is sixteen, "0x10" and "08z" are mistakes, not
+     * seeds in another base or a silent default. */
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            break;
+        v = v * 10 + d;
+    }
+    if (*p || v == 0) {
+        if (err && errcap)
+            snprintf(err, errcap,
+                     "reel sim: REEL_SEED=\"%.40s\" is not a seed: use a decimal number "
+                     "from 1 to 18446744073709551615", s);
+        return -EINVAL;
+    }
+    *seed = v;
+    return 0;
+}
+
+uint64_t reel_sim_seed_from_env(uint64_t fallback)
+{
+    uint64_t v;
+    char err[160];
+    int rc = reel_sim_seed_parse_env(&v, err, sizeof err);
+    if (rc == 0)
+        return v;
+    if (rc < 0)
+        reel_os_log(err, strlen(err));
+    return fallback;
 }
 
 /* Swarm testing: each seed picks its own mix of faults, so a sweep covers
@@ -200,16 +226,57 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
     if (!w)
         return -ENOMEM;
     w->cfg = c;
-    w->seed = reel_sim_seed_from_env(c.seed ? c.seed : 1);
+    /* REEL_SEED picks the seed of worlds that ask for it (seed 0) only: a
+     * world created with its own seed keeps it, so one repro line never
+     * changes the other worlds of the same program. */
+    w->seed = c.seed;
+    if (!w->seed) {
+        char err[160];
+        rc = reel_sim_seed_parse_env(&w->seed, err, sizeof err);
+        if (rc < 0) {
+            reel_os_log(err, strlen(err));
+            free(w);
+            return -EINVAL;
+        }
+        if (rc > 0)
+            w->seed = 1;
+    }
     w->cfg.seed = w->seed;
     sim_rng_seed(&w->rng, w->seed);
     w->hash = sim_mix(w->seed);
     w->next_conn_id = 1;
     w->keep_history = tls_keep_history;
+    w->quiet_at_ns = c.faults_until_ns ? c.faults_until_ns : c.swarm ? sim_swarm_quiet_default_ns : SIM_INF;
     if (c.swarm)
         swarm_draw(w);
     *out = w;
     return 0;
+}
+
+uint64_t reel_sim_quiet_at_ns(const reel_sim *sim) { return sim ? sim->quiet_at_ns : SIM_INF; }
+
+int reel_sim_fail_liveness(reel_sim *sim, const char *fmt, ...)
+{
+    if (!sim)
+        return REEL_ELIVENESS;
+    if (!sim->liveness_failed) {
+        sim->liveness_failed = true;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(sim->liveness_msg, sizeof sim->liveness_msg, fmt ? fmt : "?", ap);
+        va_end(ap);
+        char line[512];
+        int n = snprintf(line, sizeof line, "reel sim: LIVENESS FAILURE at t=%.6f s: %s (rerun: REEL_SEED=%llu)",
+                         (double)sim->now_ns / 1e9, sim->liveness_msg, (unsigned long long)sim->seed);
+        sim_log(sim, line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        sim_note_event(sim, W_FAULT, NULL, 20, 0);
+    }
+    return REEL_ELIVENESS;
+}
+
+const char *reel_sim_liveness_failure(const reel_sim *sim)
+{
+    return sim && sim->liveness_failed ? sim->liveness_msg : NULL;
 }
 
 uint64_t reel_sim_seed(const reel_sim *sim) { return sim->seed; }
@@ -280,6 +347,16 @@ static sim_host *host_find(sim_world *w, const char *name)
 }
 
 reel_sim_host *reel_sim_host_find(reel_sim *sim, const char *name) { return host_find(sim, name); }
+
+int reel_sim_host_protect(reel_sim_host *host)
+{
+    if (!host)
+        return -EINVAL;
+    host->protect = true;
+    return 0;
+}
+
+bool reel_sim_host_is_protected(const reel_sim_host *host) { return host && host->protect; }
 reel_loop *reel_sim_host_loop(reel_sim_host *host) { return host && host->up ? host->loop : NULL; }
 const char *reel_sim_host_name(const reel_sim_host *host) { return host->name; }
 bool reel_sim_host_is_up(const reel_sim_host *host) { return host->up; }
@@ -446,6 +523,18 @@ int reel_sim_crash(reel_sim *sim, const char *name)
         return REEL_ERUNNING;
     sim_note_event(sim, W_FAULT, h, 2, 0);
     host_down(h, true);
+    return 0;
+}
+
+int reel_sim_pause(reel_sim *sim, const char *name, uint64_t duration_ns)
+{
+    sim_host *h = sim ? host_find(sim, name) : NULL;
+    if (!h)
+        return -ENOENT;
+    uint64_t until = sim->now_ns + duration_ns < sim->now_ns ? SIM_INF : sim->now_ns + duration_ns;
+    if (until > h->paused_until_ns)
+        h->paused_until_ns = until;
+    sim_note_event(sim, W_FAULT, h, 9, (int64_t)duration_ns);
     return 0;
 }
 
@@ -845,6 +934,7 @@ void reel_sim_free(reel_sim *sim)
     free(sim->heap);
     free(sim->names);
     free(sim->links);
+    free(sim->bsites);
     free(sim->history);
     free(sim);
 }

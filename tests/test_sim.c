@@ -619,16 +619,48 @@ static void test_sim_seed_comes_from_env_and_repro_line_names_it(void **state)
 {
     (void)state;
     setenv("REEL_SEED", "987", 1);
-    reel_sim *sim = world(5, false);
+    reel_sim *sim = world(0, false);
+    reel_sim *own = world(5, false);
     unsetenv("REEL_SEED");
     assert_int_equal(reel_sim_seed(sim), 987);
+    assert_int_equal(reel_sim_seed(own), 5); /* an explicit seed is kept */
     char line[128];
     assert_int_equal(reel_sim_repro(sim, "./test_x", line, sizeof line), 0);
     assert_string_equal(line, "REEL_SEED=987 ./test_x");
     reel_sim_free(sim);
-    sim = world(5, false);
-    assert_int_equal(reel_sim_seed(sim), 5);
+    reel_sim_free(own);
+    sim = world(0, false);
+    assert_int_equal(reel_sim_seed(sim), 1);
     reel_sim_free(sim);
+}
+
+static void test_sim_reel_seed_is_decimal_and_malformed_is_an_error(void **state)
+{
+    (void)state;
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    reel_sim *sim = NULL;
+    setenv("REEL_SEED", "016", 1);
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    assert_int_equal(reel_sim_seed(sim), 16); /* not octal 14 */
+    reel_sim_free(sim);
+    static const char *const bad[] = {"08z", "0x10", "-3", "0", " 5", "18446744073709551616"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("REEL_SEED", bad[i], 1);
+        char err[160] = "";
+        uint64_t seed = 0;
+        assert_int_equal(reel_sim_seed_parse_env(&seed, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "REEL_SEED"));
+        assert_non_null(strstr(err, "decimal"));
+        sim = NULL;
+        assert_int_equal(reel_sim_new(&sim, &cfg), -EINVAL);
+        assert_null(sim);
+    }
+    setenv("REEL_SEED", "08", 1);
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    assert_int_equal(reel_sim_seed(sim), 8);
+    reel_sim_free(sim);
+    unsetenv("REEL_SEED");
 }
 
 static void test_sim_random_bytes_come_from_the_seed(void **state)
@@ -669,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_sim_determinism_check_passes_on_1000_seeds),
         cmocka_unit_test(test_sim_determinism_check_names_the_first_divergent_event),
         cmocka_unit_test(test_sim_seed_comes_from_env_and_repro_line_names_it),
+        cmocka_unit_test(test_sim_reel_seed_is_decimal_and_malformed_is_an_error),
         cmocka_unit_test(test_sim_random_bytes_come_from_the_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
