@@ -10,6 +10,8 @@
 #include "common.h"
 
 enum { bug_line_limit_bytes = 4096, bug_failure_detail_bytes = 512 };
+/* Without a quiet phase from the world (not in swarm mode): this long. */
+#define bug_fault_phase_default_ns (10 * BUG_SEC)
 
 static char failure_kind[64];
 static char failure_detail[bug_failure_detail_bytes];
@@ -34,9 +36,22 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
 }
 
 
-int bug_world_run(reel_sim *sim, uint64_t virtual_ns, bool (*done)(void *), void *arg)
+static bool quiet;
+
+bool bug_quiet(void) { return quiet; }
+
+static void quiet_begins(reel_sim *sim, void *arg) { quiet = true; }
+
+bool bug_world_run(reel_sim *sim, uint64_t grace_ns, bool (*done)(void *), void *arg)
 {
-    return reel_sim_run(sim, reel_sim_now_ns(sim) + virtual_ns, done, arg);
+    uint64_t quiet_at = reel_sim_quiet_at_ns(sim);
+    if (quiet_at == UINT64_MAX)
+        quiet_at = reel_sim_now_ns(sim) + bug_fault_phase_default_ns;
+    quiet = false;
+    if (reel_sim_at(sim, quiet_at, quiet_begins, NULL) < 0)
+        return false;
+    reel_sim_run(sim, quiet_at + grace_ns, done, arg);
+    return done(arg);
 }
 
 void bug_failf(const char *kind, const char *fmt, ...)

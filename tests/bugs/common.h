@@ -35,8 +35,15 @@
  * argv[1] when given (decimal), else REEL_SEED, else 1. */
 int bug_world_new(reel_sim **out, int argc, char **argv);
 
-/* Run the world until done(arg) or `virtual_ns` of virtual time from now. */
-int bug_world_run(reel_sim *sim, uint64_t virtual_ns, bool (*done)(void *), void *arg);
+/* Run the world in its two phases: the workload runs through the fault
+ * phase (the swarm's faults start only before reel_sim_quiet_at_ns); once
+ * the quiet phase begins bug_quiet() is true and every fault has healed,
+ * so each client is expected to complete one more operation and stop.
+ * Runs until done(arg), or until `grace_ns` of virtual time into the
+ * quiet phase. Returns true if done(arg) came true (else: liveness). */
+bool bug_world_run(reel_sim *sim, uint64_t grace_ns, bool (*done)(void *), void *arg);
+/* Whether the quiet phase has begun (read by the programs' clients). */
+bool bug_quiet(void);
 
 /* Record the first failure of this run (later ones are ignored): `kind`
  * is the stable name, the detail is printf-style. */
