@@ -182,10 +182,11 @@ static bool acked_key[keys_max];
 static int put(app *a, reel_stream **s, reel_bytes *line, int key)
 {
     int rc = 0;
-    if (!*s)
+    if (!*s) {
         rc = bug_connect(a->current->name, kv_port, REQUEST_TIMEOUT_S, s);
-    if (rc == 0 && a->current == &backup && !backup.promoted)
-        rc = bug_ask(*s, line, REQUEST_TIMEOUT_S, "PROMOTE");
+        if (rc == 0 && a->current == &backup) /* (again on every connection: idempotent) */
+            rc = bug_ask(*s, line, REQUEST_TIMEOUT_S, "PROMOTE");
+    }
     if (rc == 0)
         rc = bug_ask(*s, line, REQUEST_TIMEOUT_S, "PUT %d", key);
     if (rc == 0 && strcmp(bug_str(line), "OK") != 0)
