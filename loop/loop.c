@@ -278,6 +278,8 @@ bool reel_loop_is_closed(const reel_loop *loop) { return !loop || loop->closed; 
 reel_loop *reel_get_running_loop(void) { return tls_running_loop; }
 reel_backend *reel_loop_backend(reel_loop *loop) { return !loop || loop->closed ? NULL : loop->backend; }
 
+const reel_site *rl_loop_last_site(const reel_loop *loop) { return loop->last_site; }
+
 uint64_t reel_loop_random(reel_loop *loop)
 {
     uint64_t v = 0;
@@ -1042,6 +1044,7 @@ static inline void run_handle(reel_loop *loop, rl_handle *h)
     else
         handle_free_slot(loop, h, slot_of(loop, h));
 
+    loop->last_site = site;
     if (RL_UNLIKELY(loop->trace_callbacks))
         note_callback(loop, site);
     /* Debug mode is sampled once per callback: a callback that switches it

@@ -209,6 +209,25 @@ static void swarm_draw(sim_world *w)
         c->stream_window_bytes = window;
 }
 
+/* The log's first lines: what the seed drew. */
+static void log_config(sim_world *w)
+{
+    static const char *const fam[FAM_COUNT] = {"partition", "clog", "spike", "reset",
+                                               "crash", "pause", "clock"};
+    const reel_sim_config *c = &w->cfg;
+    sim_trace(w, NULL, "world seed=%llu swarm=%d latency=%.6f jitter=%.6f window=%u "
+              "p_short_io=%g p_eagain=%g p_eintr=%g p_udp_loss=%g p_udp_dup=%g p_udp_reorder=%g "
+              "perturb=%d buggify=%d quiet_at=%.6f",
+              (unsigned long long)w->seed, c->swarm, (double)c->latency_ns / 1e9,
+              (double)c->jitter_ns / 1e9, c->stream_window_bytes, c->p_short_io, c->p_eagain,
+              c->p_eintr, c->p_udp_loss, c->p_udp_dup, c->p_udp_reorder, w->perturb, w->buggify_on,
+              w->quiet_at_ns == SIM_INF ? -1.0 : (double)w->quiet_at_ns / 1e9);
+    for (int f = 0; f < FAM_COUNT; f++)
+        if (w->fam_interval_ns[f])
+            sim_trace(w, NULL, "swarm family=%s mean_gap=%.6f", fam[f],
+                      (double)w->fam_interval_ns[f] / 1e9);
+}
+
 int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
 {
     if (!out)
@@ -247,8 +266,26 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
     w->next_conn_id = 1;
     w->keep_history = tls_keep_history;
     w->quiet_at_ns = c.faults_until_ns ? c.faults_until_ns : c.swarm ? sim_swarm_quiet_default_ns : SIM_INF;
-    if (c.swarm)
+    w->livelock_rounds = c.livelock_rounds ? c.livelock_rounds : sim_rounds_without_progress_max;
+    rc = sim_log_open(w);
+    if (rc < 0) {
+        char msg[300];
+        int n = snprintf(msg, sizeof msg, "reel sim: cannot open the simulator log %s: %s",
+                         c.log_path ? c.log_path : getenv("REEL_SIM_LOG"), strerror(-rc));
+        reel_os_log(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        free(w);
+        return rc;
+    }
+    if (c.swarm) {
         swarm_draw(w);
+        sim_swarm_draw_timed(w);
+    }
+    if (w->quiet_at_ns != SIM_INF) {
+        sim_ev ev = {.when_ns = w->quiet_at_ns, .kind = EV_QUIET, .host = UINT32_MAX};
+        sim_schedule(w, &ev);
+    }
+    if (w->logf)
+        log_config(w);
     *out = w;
     return 0;
 }
@@ -416,7 +453,7 @@ bool sim_resolve_name(sim_world *w, const char *name, struct in_addr *out)
     return false;
 }
 
-static int host_boot(sim_host *h)
+int sim_host_boot(sim_host *h)
 {
     h->incarnation++;
     sim_backend *b;
@@ -431,6 +468,8 @@ static int host_boot(sim_host *h)
     h->loop = loop;
     h->up = true;
     sim_note_event(h->world, W_FAULT, h, 1, 0);
+    if (h->incarnation > 1)
+        sim_trace(h->world, h, "restart incarnation=%u", h->incarnation);
     if (h->boot) {
         rc = h->boot(h, loop, h->prog_arg);
         if (rc < 0)
@@ -472,7 +511,7 @@ int reel_sim_host_new(reel_sim *sim, const char *name, const char *addr, reel_si
     hosts[sim->nhosts++] = h;
     int rc = reel_sim_add_name(sim, name, addr);
     if (rc == 0)
-        rc = host_boot(h);
+        rc = sim_host_boot(h);
     if (rc < 0)
         return rc;
     if (out)
@@ -512,18 +551,24 @@ static void host_down(sim_host *h, bool crash)
     h->dirty = false;
 }
 
+int sim_host_crash(sim_host *h)
+{
+    if (!h->up)
+        return 0;
+    if (reel_loop_is_running(h->loop))
+        return REEL_ERUNNING;
+    sim_note_event(h->world, W_FAULT, h, 2, 0);
+    sim_trace(h->world, h, "crash");
+    host_down(h, true);
+    return 0;
+}
+
 int reel_sim_crash(reel_sim *sim, const char *name)
 {
     sim_host *h = sim ? host_find(sim, name) : NULL;
     if (!h)
         return -ENOENT;
-    if (!h->up)
-        return 0;
-    if (reel_loop_is_running(h->loop))
-        return REEL_ERUNNING;
-    sim_note_event(sim, W_FAULT, h, 2, 0);
-    host_down(h, true);
-    return 0;
+    return sim_host_crash(h);
 }
 
 int reel_sim_pause(reel_sim *sim, const char *name, uint64_t duration_ns)
@@ -535,6 +580,7 @@ int reel_sim_pause(reel_sim *sim, const char *name, uint64_t duration_ns)
     if (until > h->paused_until_ns)
         h->paused_until_ns = until;
     sim_note_event(sim, W_FAULT, h, 9, (int64_t)duration_ns);
+    sim_trace(sim, h, "pause dur=%.6f", (double)duration_ns / 1e9);
     return 0;
 }
 
@@ -545,7 +591,7 @@ int reel_sim_restart(reel_sim *sim, const char *name)
         return -ENOENT;
     if (h->up)
         return -EBUSY;
-    return host_boot(h);
+    return sim_host_boot(h);
 }
 
 int reel_sim_clock_jump(reel_sim *sim, const char *name, uint64_t delta_ns)
@@ -644,6 +690,8 @@ uint64_t sim_link_delay(sim_world *w, const sim_host *a, const sim_host *b, size
         bw = l->bandwidth_bytes_per_s;
     }
     uint64_t d = lat + (jit ? sim_rng_below(&w->rng, jit + 1) : 0);
+    if (l && l->spike_until_ns > w->now_ns)
+        d += l->spike_ns;
     if (bw)
         d += (uint64_t)((unsigned __int128)bytes * 1000000000ull / bw);
     return d;
@@ -799,14 +847,19 @@ int reel_sim_at(reel_sim *sim, uint64_t at_ns, reel_sim_fn fn, void *arg)
 
 /* ---------------------------------------------------------------- driving */
 
-static bool host_has_work(sim_host *h)
+static inline bool host_paused(const sim_world *w, const sim_host *h)
 {
-    if (!h->up || reel_loop_is_running(h->loop))
+    return h->paused_until_ns > w->now_ns;
+}
+
+static bool host_has_work(sim_world *w, sim_host *h)
+{
+    if (!h->up || reel_loop_is_running(h->loop) || host_paused(w, h))
         return false;
     if (rl_loop_has_ready(h->loop) || h->dirty || h->notes_head || atomic_load(&h->woken))
         return true;
     uint64_t when;
-    return rl_loop_next_timer(h->loop, &when) && when <= sim_host_now(h);
+    return rl_loop_next_timer(h->loop, &when) && when + h->late_ns <= sim_host_now(h);
 }
 
 /* Driver-side check: does the driving host have something for its poll? */
@@ -822,9 +875,14 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
         sim_host *h = w->hosts[i];
         if (!h->up || h == driver)
             continue;
+        if (host_paused(w, h)) {
+            if (h->paused_until_ns < t)
+                t = h->paused_until_ns;
+            continue;
+        }
         uint64_t when;
         if (rl_loop_next_timer(h->loop, &when)) {
-            uint64_t ww = sim_world_from_host(h, when);
+            uint64_t ww = sim_world_from_host(h, when + h->late_ns);
             if (ww < t)
                 t = ww;
         }
@@ -832,11 +890,39 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
     return t;
 }
 
+/* Perturbation: how late (never early) the host's next timer wakes it. */
+void sim_draw_late(sim_world *w, sim_host *h)
+{
+    if (w->perturb)
+        h->late_ns = sim_rng_chance(&w->rng, 0.5) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
+}
+
+/* A host keeps running without virtual time advancing: say which, and the
+ * callback it ran last. */
+void sim_report_livelock(sim_world *w, sim_host *h, uint64_t rounds)
+{
+    const reel_site *site = h && h->up ? rl_loop_last_site(h->loop) : NULL;
+    char msg[512];
+    int n = snprintf(msg, sizeof msg,
+                     "reel sim: livelock: host %s ran %llu rounds without virtual time advancing "
+                     "(t=%.6f s); the callback that keeps running: %s (scheduled at %s:%d); "
+                     "rerun: REEL_SEED=%llu",
+                     h ? h->name : "?", (unsigned long long)rounds, (double)w->now_ns / 1e9,
+                     site && site->func ? site->func : "?", site && site->file ? site->file : "?",
+                     site ? site->line : 0, (unsigned long long)w->seed);
+    sim_log(w, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    sim_trace(w, h, "livelock rounds=%llu callback=%s", (unsigned long long)rounds,
+              site && site->func ? site->func : "?");
+}
+
 int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)(void *), void *arg)
 {
     uint64_t rounds = 0;
+    sim_host *busiest = NULL;
     for (;;) {
-        /* 1. Network events that are due. */
+        if (w->liveness_failed)
+            return REEL_ELIVENESS;
+        /* 1. Network events (and timed faults) that are due. */
         while (w->heap_len && w->heap[0].when_ns <= w->now_ns) {
             sim_ev ev = heap_pop(w);
             sim_process_event(w, &ev);
@@ -845,7 +931,7 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
         bool progressed = false;
         for (uint32_t i = 0; i < w->nhosts; i++) {
             sim_host *h = w->hosts[i];
-            if (h == driver || !host_has_work(h))
+            if (h == driver || !host_has_work(w, h))
                 continue;
             sim_note_event(w, W_STEP, h, 0, 0);
             sim_host *outer = w->stepping;
@@ -858,30 +944,37 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
                                  h->name, reel_strerror(rc));
                 sim_log(w, msg, (size_t)n);
             }
+            sim_draw_late(w, h);
+            busiest = h;
             progressed = true;
         }
-        /* 3. Back to the driver if it has something, or its time is up. */
-        if (driver && driver->up && driver_has_io(driver))
+        /* 3. Back to the driver if it has something, or its time is up —
+         * unless its process is paused: then the world goes on without it. */
+        bool driver_paused = driver && host_paused(w, driver);
+        uint64_t deadline = deadline_ns;
+        if (driver_paused && driver->paused_until_ns > deadline)
+            deadline = driver->paused_until_ns;
+        if (driver && driver->up && !driver_paused && driver_has_io(driver))
             return 0;
         if (done && done(arg))
             return 0;
-        if (w->now_ns >= deadline_ns)
+        if (w->liveness_failed)
+            return REEL_ELIVENESS;
+        if (w->now_ns >= deadline)
             return 0;
         if (progressed || (w->heap_len && w->heap[0].when_ns <= w->now_ns)) {
-            if (++rounds > sim_rounds_without_progress_max) {
-                static const char msg[] =
-                    "reel sim: livelock: hosts keep running without virtual time advancing";
-                sim_log(w, msg, sizeof msg - 1);
+            if (++rounds > w->livelock_rounds) {
+                sim_report_livelock(w, busiest, rounds - 1);
                 return -ELOOP;
             }
             continue;
         }
         /* 4. Everyone is idle: jump to the next thing that will happen. */
         uint64_t t = next_wakeup(w, driver);
-        if (deadline_ns < t)
-            t = deadline_ns;
-        if (t == SIM_INF)
-            return -EDEADLK;
+        if (t == SIM_INF && (done || deadline == SIM_INF))
+            return -EDEADLK; /* nothing can ever happen again: a hang */
+        if (deadline < t)
+            t = deadline;
         if (t > w->now_ns) {
             w->now_ns = t;
             rounds = 0;
@@ -894,19 +987,20 @@ int reel_sim_run(reel_sim *sim, uint64_t until_ns, bool (*done)(void *arg), void
 {
     if (!sim)
         return -EINVAL;
+    if (sim->liveness_failed)
+        return REEL_ELIVENESS;
     if (done && done(arg))
         return 0;
     int rc = sim_drive(sim, NULL, until_ns, done, arg);
-    if (rc == -EDEADLK && until_ns == SIM_INF)
-        return rc;
     if (rc == -EDEADLK) {
-        /* Nothing more will happen, but time may still pass until the
-         * deadline: that is not a hang. */
-        if (sim->now_ns < until_ns) {
-            sim->now_ns = until_ns;
-            sim_note_event(sim, W_TIME, NULL, (int64_t)until_ns, 0);
-        }
-        return 0;
+        char msg[200];
+        int n = snprintf(msg, sizeof msg,
+                         "reel sim: the world is hung at t=%.6f s: no host, timer, packet or fault "
+                         "can change anything, and the run's condition is still false "
+                         "(rerun: REEL_SEED=%llu)",
+                         (double)sim->now_ns / 1e9, (unsigned long long)sim->seed);
+        sim_log(sim, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        sim_trace(sim, NULL, "hung");
     }
     return rc;
 }
@@ -935,6 +1029,8 @@ void reel_sim_free(reel_sim *sim)
     free(sim->names);
     free(sim->links);
     free(sim->bsites);
+    free(sim->sched);
+    sim_log_close(sim);
     free(sim->history);
     free(sim);
 }

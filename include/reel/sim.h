@@ -78,6 +78,10 @@ typedef struct reel_sim_config {
      * not wait (poll timeout 0), so busy and spin-waiting loops see time
      * pass as on a real machine (default 1 us; 0: time stands still). */
     uint64_t iteration_ns;
+    /* Livelock guard: a world whose hosts run this many rounds without
+     * virtual time advancing fails with -ELOOP, naming the host and the
+     * callback that keeps running (0: 1,000,000). */
+    uint64_t livelock_rounds;
     /* Fault phase / quiet phase. Timed faults start only before this
      * world time; at it every partition and clog heals, latency spikes
      * end, paused hosts resume and crashed hosts restart, so a program
