@@ -39,6 +39,9 @@ int sim_log_open(sim_world *w)
     if (!w->logf)
         return err;
     w->log_path = strdup(path);
+    const char *dl = getenv("REEL_SIM_LOG_DELIVERIES");
+    if (dl && *dl && strcmp(dl, "0") != 0)
+        w->cfg.log_deliveries = true;
     char line[160];
     int n = snprintf(line, sizeof line,
                      "# reel sim log: seed %llu; world time in seconds, host (- for the world), event\n",

@@ -58,6 +58,7 @@ typedef struct reel_sim sim_world;
 typedef struct sim_seg {
     struct sim_seg *next;
     uint64_t arrive_ns;
+    uint64_t sent_ns;            /* for the log's message flows */
     uint32_t len;
     uint8_t fin;
     uint8_t rst;

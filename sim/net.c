@@ -243,6 +243,8 @@ void sim_process_event(sim_world *w, sim_ev *ev)
         if (s && s->state == SS_CONNECTING) {
             s->state = SS_CONNECTED;
             sim_mark_dirty(s->host);
+            sim_trace(w, s->host, "connected conn=%llu to=%s", (unsigned long long)ev->conn->id,
+                      ev->conn->hosts[1] ? ev->conn->hosts[1]->name : "?");
         }
         break;
     }
@@ -253,6 +255,8 @@ void sim_process_event(sim_world *w, sim_ev *ev)
             s->state = SS_CLOSED_ERR;
             s->so_error = ev->kind == EV_REFUSED ? ECONNREFUSED : ETIMEDOUT;
             sim_mark_dirty(s->host);
+            sim_trace(w, s->host, "connect-failed conn=%llu error=%s", (unsigned long long)ev->conn->id,
+                      ev->kind == EV_REFUSED ? "ECONNREFUSED" : "ETIMEDOUT");
         }
         break;
     }
@@ -274,6 +278,10 @@ void sim_process_event(sim_world *w, sim_ev *ev)
             }
             free(d);
             break;
+        }
+        if (w->cfg.log_deliveries && w->logf) {
+            sim_host *from = ev->src < w->nhosts ? w->hosts[ev->src] : NULL;
+            sim_trace(w, h, "dgram from=%s bytes=%u", from ? from->name : "?", d->len);
         }
         if (target->dq_len >= w->cfg.udp_queue_max) {
             free(d);
@@ -386,7 +394,8 @@ static uint32_t sock_ready(sim_world *w, sim_sock *s)
             return r | REEL_IO_WRITE | REEL_IO_ERROR | REEL_IO_HUP;
         if (!s->wr_shut) {
             sim_conn *c = s->conn;
-            bool peer_gone = c->local && !c->ends[1 - s->side];
+            /* as sim_stream_write: only a Unix peer's close is known at once */
+            bool peer_gone = c->local && s->domain == AF_UNIX && !c->ends[1 - s->side];
             if (peer_gone || c->dir[s->side].unread_bytes < sim_window_bytes(w))
                 r |= REEL_IO_WRITE;
         }

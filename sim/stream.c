@@ -81,6 +81,7 @@ int sim_dir_send(sim_world *w, sim_conn *c, int d, const void *data, size_t len,
         arrive = dir->last_arrive_ns;
     dir->last_arrive_ns = arrive;
     s->arrive_ns = arrive;
+    s->sent_ns = w->now_ns;
     if (dir->tail)
         dir->tail->next = s;
     else
@@ -108,6 +109,10 @@ void sim_rx_discard(sim_sock *s)
 
 static void sock_set_reset(sim_sock *s, int err)
 {
+    /* Linux (tcp_reset): a reset reaching a socket that already got the
+     * peer's FIN (CLOSE_WAIT) reports EPIPE, not ECONNRESET. */
+    if (err == ECONNRESET && s->rx_fin)
+        err = EPIPE;
     s->reset = true;
     s->so_error = err;
     if (s->state == SS_CONNECTING)
@@ -173,10 +178,25 @@ void sim_deliver_seg(sim_world *w, sim_conn *c, int d)
     sim_sock *send = c->ends[d];
     sim_note_event(w, W_EV, c->hosts[1 - d], EV_SEG, (int64_t)(c->id << 8 | (uint64_t)d << 4 |
                    (uint64_t)seg->fin << 1 | seg->rst) ^ ((int64_t)seg->len << 32));
+    if (w->logf) {
+        if (seg->rst)
+            sim_trace(w, c->hosts[1 - d], "rst conn=%llu from=%s", (unsigned long long)c->id,
+                      c->hosts[d]->name);
+        else if (seg->fin)
+            sim_trace(w, c->hosts[1 - d], "fin conn=%llu from=%s", (unsigned long long)c->id,
+                      c->hosts[d]->name);
+        else if (w->cfg.log_deliveries)
+            sim_trace(w, c->hosts[1 - d], "deliver conn=%llu from=%s bytes=%u sent=%llu.%09llu",
+                      (unsigned long long)c->id, c->hosts[d]->name, seg->len,
+                      (unsigned long long)(seg->sent_ns / 1000000000ull),
+                      (unsigned long long)(seg->sent_ns % 1000000000ull));
+    }
     if (!recv) {
-        /* The receiving end is gone: a live kernel answers with RST; a
-         * crashed machine says nothing. */
-        if (!c->silent[1 - d] && !seg->rst && send) {
+        /* The receiving end is gone. Data reaching it is answered with
+         * RST by a live kernel; a bare FIN is acknowledged (the closed end
+         * sits in FIN_WAIT/TIME_WAIT), so the peer still reads what it was
+         * sent. A crashed machine says nothing. */
+        if (!c->silent[1 - d] && !seg->rst && seg->len > 0 && send) {
             sock_set_reset(send, ECONNRESET);
             sim_dir_clear(dir);
         }
@@ -298,6 +318,7 @@ void sim_ev_syn(sim_world *w, sim_ev *ev)
     uint64_t at = w->now_ns + sim_link_delay(w, dst, src, 0);
     c->dir[1].last_arrive_ns = at;
     schedule_conn(w, EV_SYNACK, c, 0, src->id, at);
+    sim_trace(w, dst, "accept-queue conn=%llu from=%s", (unsigned long long)c->id, src->name);
 }
 
 void sim_conn_reset_all(sim_host *h)
@@ -550,8 +571,11 @@ ssize_t sim_stream_write(sim_host *h, sim_sock *s, const struct iovec *iov, int 
     if (s->wr_shut)
         return -EPIPE;
     sim_conn *c = s->conn;
-    if (c->local && !c->ends[1 - s->side])
-        return -EPIPE; /* local peer closed: the kernel knows at once */
+    /* A Unix stream, socketpair or pipe whose peer closed: the kernel
+     * knows at once. TCP over loopback learns it from the peer's RST, so
+     * the first write after the peer's close succeeds, as on Linux. */
+    if (c->local && s->domain == AF_UNIX && !c->ends[1 - s->side])
+        return -EPIPE;
     int f = sim_io_fault(w);
     if (f < 0)
         return f;

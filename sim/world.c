@@ -324,8 +324,15 @@ const reel_sim_config *reel_sim_get_config(const reel_sim *sim) { return &sim->c
 
 int reel_sim_repro(const reel_sim *sim, const char *what, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap, "REEL_SEED=%llu %s", (unsigned long long)sim->seed,
-                     what ? what : "");
+    /* A line to paste into a shell: it reruns the failure, and says how
+     * to get the world's log (the comment is ignored by the shell). */
+    int n;
+    if (sim->log_path)
+        n = snprintf(buf, cap, "REEL_SEED=%llu REEL_SIM_LOG=%s %s", (unsigned long long)sim->seed,
+                     sim->log_path, what ? what : "");
+    else
+        n = snprintf(buf, cap, "REEL_SEED=%llu %s  # REEL_SIM_LOG=sim.log in front also logs what the world did",
+                     (unsigned long long)sim->seed, what ? what : "");
     return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
 }
 

@@ -650,9 +650,9 @@ static void test_sim_seed_comes_from_env_and_repro_line_names_it(void **state)
     unsetenv("REEL_SEED");
     assert_int_equal(reel_sim_seed(sim), 987);
     assert_int_equal(reel_sim_seed(own), 5); /* an explicit seed is kept */
-    char line[128];
+    char line[160];
     assert_int_equal(reel_sim_repro(sim, "./test_x", line, sizeof line), 0);
-    assert_string_equal(line, "REEL_SEED=987 ./test_x");
+    assert_string_equal(line, "REEL_SEED=987 ./test_x  # REEL_SIM_LOG=sim.log in front also logs what the world did");
     reel_sim_free(sim);
     reel_sim_free(own);
     sim = world(0, false);
