@@ -1,5 +1,7 @@
 /* sim/world.c — the simulated world: one virtual clock, one PRNG, hosts,
- * the event queue that drives them, faults, and the determinism check.
+ * the event queue that drives them, scripted faults, and the determinism
+ * check. The swarm's timed faults, the quiet phase and the log are in
+ * sim/fault.c; the network in sim/net.c and its siblings.
  *
  * Driving: the loop of whichever host is run (or reel_sim_run) calls
  * sim_drive(), which repeatedly processes due network events, steps every

@@ -276,7 +276,12 @@ int main(int argc, char **argv)
         printf("\nrerun one with: REEL_SEED=%llu", (unsigned long long)failed[0]);
         for (char **c = cmd; *c; c++)
             printf(" %s", *c);
-        printf("\n");
+        printf("\nand see what its world did: REEL_SEED=%llu REEL_SIM_LOG=seed-%llu.log",
+               (unsigned long long)failed[0], (unsigned long long)failed[0]);
+        for (char **c = cmd; *c; c++)
+            printf(" %s", *c);
+        printf("\n  (build/reel-simlog perfetto seed-%llu.log > trace.json for a timeline)\n",
+               (unsigned long long)failed[0]);
     }
     free(failed);
     return failed_count ? 1 : 0;
