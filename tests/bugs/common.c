@@ -74,11 +74,10 @@ int bug_finish_variant(reel_sim *sim, const char *prog, const char *variant, con
     reel_sim_repro(sim, argv0, repro, sizeof repro);
     int status = 0;
     if (bug_failed()) {
-        printf("%s: FAIL %s\n  %s\n  virtual time %.3f s, seed %llu, hash %016llx\n  rerun: %s\n"
-               "  with the world's log: REEL_SIM_LOG=%s-%llu.log %s\n",
+        printf("%s: FAIL %s\n  %s\n  virtual time %.3f s, seed %llu, hash %016llx\n  rerun: %s\n",
                prog, failure_kind, failure_detail, reel_sim_now_ns(sim) / 1e9,
                (unsigned long long)reel_sim_seed(sim), (unsigned long long)reel_sim_hash(sim),
-               repro, prog, (unsigned long long)reel_sim_seed(sim), repro);
+               repro);
         status = 1;
     } else {
         printf("%s: ok (%s) %s; seed %llu, %.3f s virtual\n", prog, variant, summary,
