@@ -371,11 +371,14 @@ static int fail_now(reel_loop *loop, reel_future **out, int code, const char *fm
     return 0;
 }
 
-static int check_common(reel_loop *loop, reel_future **out)
+/* `call` names the public call in reel_last_error()'s message. */
+static int check_common(const char *call, reel_loop *loop, const reel_protocol *proto,
+                        reel_future **out)
 {
-    if (!loop || !out)
-        return -EINVAL;
-    *out = NULL;
+    if (out)
+        *out = NULL;
+    if (!loop || !proto || !out)
+        return rl_einval_null(call, !loop ? "loop" : !proto ? "protocol" : "out");
     if (reel_loop_is_closed(loop))
         return REEL_ECLOSED;
     if (!rl_net_get(loop))
@@ -628,11 +631,11 @@ static bool valid_port(int port) { return port >= 0 && port <= 65535; }
 int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
                                 const reel_connection_opts *opts, reel_future **out)
 {
-    int rc = check_common(loop, out);
+    int rc = check_common("reel_loop_create_connection", loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto || !opts)
-        return -EINVAL;
+    if (!opts)
+        return rl_einval_null("reel_loop_create_connection", "opts");
     if ((opts->host || opts->port) && opts->has_sock)
         return fail_now(loop, out, -EINVAL, "host/port and sock can not be specified at the same time");
     if (opts->has_sock) {
@@ -684,7 +687,7 @@ int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
 int rl_unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
 {
     if (!path)
-        return -EINVAL;
+        return rl_einval("a Unix socket path is NULL");
     memset(un, 0, sizeof *un);
     un->sun_family = AF_UNIX;
     size_t n = path[0] == '\0' ? 1 + strlen(path + 1) : strlen(path);
@@ -698,11 +701,11 @@ int rl_unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
 int reel_loop_create_unix_connection(reel_loop *loop, const reel_protocol *proto,
                                      const reel_unix_connection_opts *opts, reel_future **out)
 {
-    int rc = check_common(loop, out);
+    int rc = check_common("reel_loop_create_unix_connection", loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto || !opts)
-        return -EINVAL;
+    if (!opts)
+        return rl_einval_null("reel_loop_create_unix_connection", "opts");
     if (opts->path && opts->has_sock)
         return fail_now(loop, out, -EINVAL, "path and sock can not be specified at the same time");
     if (opts->has_sock) {
@@ -751,11 +754,9 @@ int reel_loop_create_unix_connection(reel_loop *loop, const reel_protocol *proto
 int reel_loop_connect_accepted_socket(reel_loop *loop, const reel_protocol *proto, int fd,
                                       reel_future **out)
 {
-    int rc = check_common(loop, out);
+    int rc = check_common("reel_loop_connect_accepted_socket", loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto)
-        return -EINVAL;
     int type = 0;
     rc = loop->ops->adopt(loop->backend, fd);
     if (rc == 0)
@@ -949,11 +950,11 @@ static rl_addrlist *unix_list(const char *path, int *err)
 int reel_loop_create_datagram_endpoint(reel_loop *loop, const reel_protocol *proto,
                                        const reel_datagram_opts *o, reel_future **out)
 {
-    int rc = check_common(loop, out);
+    int rc = check_common("reel_loop_create_datagram_endpoint", loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto || !o)
-        return -EINVAL;
+    if (!o)
+        return rl_einval_null("reel_loop_create_datagram_endpoint", "opts");
     bool has_local = o->local_host || o->local_port;
     bool has_remote = o->remote_host || o->remote_port;
     if (o->has_sock) {
@@ -1040,11 +1041,11 @@ static void noop_cb(void *arg) { (void)arg; }
 static int connect_pipe(reel_loop *loop, const reel_protocol *proto, int fd, uint8_t kind,
                         reel_future **out)
 {
-    int rc = check_common(loop, out);
+    int rc = check_common(kind == RL_T_READ_PIPE ? "reel_loop_connect_read_pipe"
+                                                 : "reel_loop_connect_write_pipe",
+                          loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto)
-        return -EINVAL;
     rc = loop->ops->adopt(loop->backend, fd);
     if (rc < 0)
         return fail_now(loop, out, rc, "invalid pipe fd %d: %s", fd, reel_strerror(rc));

@@ -214,7 +214,8 @@ int reel_server_get_sockname(const reel_server *s, size_t i, struct sockaddr_sto
                              socklen_t *len)
 {
     if (!s || !addr || !len)
-        return -EINVAL;
+        return rl_einval(!s ? "reel_server_get_sockname: s is NULL"
+                            : "reel_server_get_sockname: addr or len is NULL");
     if (is_closed(s))
         return REEL_ECLOSED;
     if (i >= s->nlisteners)
@@ -293,9 +294,10 @@ void reel_server_abort_clients(reel_server *s)
 
 int reel_server_wait_closed(reel_server *s, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!s || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_server_wait_closed", !s ? "s" : "out");
     reel_future *w;
     int rc = reel_loop_create_future(s->loop, &w);
     if (rc < 0)
@@ -368,9 +370,10 @@ static void tick_schedule(tick_op *t, reel_server *s, bool result_server)
 
 int reel_server_start_serving(reel_server *s, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!s || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_server_start_serving", !s ? "s" : "out");
     if (s->loop->closed)
         return REEL_ECLOSED;
     int rc = start_serving_now(s);
@@ -457,9 +460,10 @@ static const rl_future_vt sf_vt = {.cancel = sf_cancel, .destroy = sf_destroy};
 
 int reel_server_serve_forever(reel_server *s, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!s || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_server_serve_forever", !s ? "s" : "out");
     if (s->loop->closed)
         return REEL_ECLOSED;
     if (s->serve_forever || s->sf_closing || is_closed(s)) {
@@ -722,12 +726,17 @@ static void srv_resolved(reel_future *fut, void *arg)
         srv_bind_all(so);
 }
 
-static int check_args(reel_loop *loop, reel_protocol_factory_fn factory, const void *opts,
-                      reel_future **out)
+/* `call` names the public call in reel_last_error()'s message. */
+static int check_args(const char *call, reel_loop *loop, reel_protocol_factory_fn factory,
+                      const void *opts, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!loop || !factory || !opts || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null(call, !loop      ? "loop"
+                                    : !factory ? "protocol_factory"
+                                    : !opts    ? "opts"
+                                               : "out");
     if (reel_loop_is_closed(loop))
         return REEL_ECLOSED;
     if (!rl_net_get(loop))
@@ -795,7 +804,7 @@ static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, voi
 int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
                             const reel_server_opts *o, reel_future **out)
 {
-    int rc = check_args(loop, factory, o, out);
+    int rc = check_args("reel_loop_create_server", loop, factory, o, out);
     if (rc < 0)
         return rc;
     bool has_hostport = o->host || o->hosts || o->port;
@@ -877,7 +886,7 @@ int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, v
 int reel_loop_create_unix_server(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
                                  const reel_unix_server_opts *o, reel_future **out)
 {
-    int rc = check_args(loop, factory, o, out);
+    int rc = check_args("reel_loop_create_unix_server", loop, factory, o, out);
     if (rc < 0)
         return rc;
     char msg[512];

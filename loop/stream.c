@@ -130,7 +130,7 @@ static void drop_op(reel_stream *s);
 static int stream_alloc(reel_loop *loop, ssize_t limit, reel_stream **out)
 {
     if (!loop || !out)
-        return -EINVAL;
+        return rl_einval_null("reel_stream_new", !loop ? "loop" : "out");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;   /* C has no default arguments */
     reel_stream *s = calloc(1, sizeof *s);
@@ -383,7 +383,8 @@ static int feed(reel_stream *s, const void *data, size_t len)
 int reel_stream_feed_data(reel_stream *s, const void *data, size_t len)
 {
     if (!s || (!data && len))
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_feed_data: s is NULL"
+                            : "reel_stream_feed_data: data is NULL with a nonzero len");
     return feed(s, data, len);
 }
 
@@ -398,12 +399,16 @@ void reel_stream_feed_eof(reel_stream *s)
 
 bool reel_stream_at_eof(const reel_stream *s) { return s && rsb_at_eof(&s->buf); }
 
-int reel_stream_exception(const reel_stream *s) { return s ? s->exc : -EINVAL; }
+int reel_stream_exception(const reel_stream *s)
+{
+    return s ? s->exc : rl_einval("reel_stream_exception: s is NULL");
+}
 
 int reel_stream_set_exception(reel_stream *s, int code)
 {
     if (!s || code >= 0)
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_set_exception: s is NULL"
+                            : "reel_stream_set_exception: code must be negative");
     s->exc = code;
     wake_waiter(s);
     op_poll(s);
@@ -454,6 +459,8 @@ static int set_last(reel_stream *s, int rc, const rsb_result *r)
     } else if (s->last.message != s->last_msg) {
         s->last.message = NULL;
     }
+    if (rc == -EINVAL)   /* a rejected argument: reel_last_error() names it too */
+        rl_set_last_error(rc, s->last.message);
     return rc;
 }
 
@@ -496,7 +503,8 @@ static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps,
 static int read_begin(reel_stream *s, reel_bytes *out)
 {
     if (!s || !out)
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_read*: s (the stream) is NULL"
+                            : "reel_stream_read*: out (the reel_bytes) is NULL");
     last_reset(s);
     if (!in_task())
         return REEL_ENOTASK;
@@ -668,9 +676,9 @@ static int start_op(reel_stream *s, int kind, size_t n, const reel_span *seps, s
 static int async_begin(reel_stream *s, reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_stream_*_async: out is NULL");
     *out = NULL;
-    return s ? 0 : -EINVAL;
+    return s ? 0 : rl_einval("reel_stream_*_async: s (the stream) is NULL");
 }
 
 int reel_stream_read_async(reel_stream *s, ssize_t n, reel_future **out)
@@ -924,7 +932,7 @@ static int stream_for_connection(reel_loop *loop, ssize_t limit, reel_stream **o
 static int writer(const reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_write/close/get_*: s (the stream) is NULL");
     return s->t ? 0 : -ENOTCONN;
 }
 
@@ -942,7 +950,7 @@ int reel_stream_writelines(reel_stream *s, const reel_span *bufs, size_t n)
     if (rc < 0)
         return rc;
     if (!bufs && n)
-        return -EINVAL;
+        return rl_einval("reel_stream_writelines: bufs is NULL with a nonzero n");
     struct iovec iov[rs_writelines_batch];
     while (n > 0) {
         size_t k = n < rs_writelines_batch ? n : rs_writelines_batch;
@@ -996,7 +1004,7 @@ int reel_stream_get_sockname(const reel_stream *s, struct sockaddr_storage *addr
 int reel_stream_drain(reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_drain: s is NULL");
     if (!in_task())
         return REEL_ENOTASK;
     if (s->exc)
@@ -1124,7 +1132,7 @@ int reel_stream_wait_closed_async(reel_stream *s, reel_future **out)
 int reel_stream_wait_closed(reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_wait_closed: s is NULL");
     if (!in_task())
         return REEL_ENOTASK;
     reel_future *f;
@@ -1202,10 +1210,10 @@ static int open_async(reel_loop *loop, rs_connect_fn make_conn, const void *opts
                       reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_open_connection: out is NULL");
     *out = NULL;
     if (!loop || !opts)
-        return -EINVAL;
+        return rl_einval_null("reel_open_connection", !loop ? "loop" : "opts");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_open *o = calloc(1, sizeof *o);
@@ -1255,7 +1263,7 @@ int reel_open_unix_connection_async(reel_loop *loop, const reel_unix_connection_
 static int open_await(rs_connect_fn make_conn, const void *opts, ssize_t limit, reel_stream **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_open_connection: out is NULL");
     *out = NULL;
     if (!in_task())
         return REEL_ENOTASK;
@@ -1336,10 +1344,11 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
                        const void *opts, ssize_t limit, reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_start_server: out is NULL");
     *out = NULL;
     if (!loop || !fn || !opts)
-        return -EINVAL;
+        return rl_einval_null("reel_start_server", !loop ? "loop" : !fn ? "client_connected_cb"
+                                                                        : "opts");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_serve *sv = calloc(1, sizeof *sv);
@@ -1374,7 +1383,7 @@ static int serve_await(rs_serve_fn create, reel_stream_handler_fn fn, void *arg,
                        const void *opts, ssize_t limit, reel_server **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_start_server: out is NULL");
     *out = NULL;
     if (!in_task())
         return REEL_ENOTASK;

@@ -955,9 +955,10 @@ static uint64_t wait_from_env(void)
 
 int reel_backend_replayer_new(const char *path, reel_backend **out)
 {
+    if (out)
+        *out = NULL;
     if (!out || !path)
         return -EINVAL;
-    *out = NULL;
     char err[512];
     reel_trace_reader *rd;
     int rc = reel_trace_open(&rd, path, err, sizeof err);
