@@ -24,6 +24,7 @@
 #include "internal.h"
 #include "net_internal.h"
 #include "streambuf.h"
+#include "task_internal.h"
 
 enum {
     rs_sep_bytes_inline = 16,       /* separators kept without an allocation */
@@ -72,6 +73,7 @@ struct reel_stream {
     /* server side */
     reel_stream_handler_fn handler;
     void *handler_arg;
+    const reel_site *handler_site; /* names the handler in its task's reports, or NULL */
     reel_task *task;         /* the handler's task (a reference) */
     bool task_started;
 };
@@ -791,9 +793,11 @@ static void proto_made(void *user, reel_transport *t)
     /* asyncio: client_connected_cb's coroutine becomes a task. */
     reel_stream_ref(s); /* the handler's, dropped when its task is done */
     reel_task *task;
-    int rc = s->loop->closing ? REEL_ECLOSED
-                              : reel_loop_create_task(s->loop, handler_task, s, "stream-handler",
-                                                      &task);
+    int rc = REEL_ECLOSED;
+    if (!s->loop->closing) {
+        reel_task_note_create_(s->handler_site);   /* reports name the user's handler */
+        rc = reel_loop_create_task(s->loop, handler_task, s, "stream-handler", &task);
+    }
     if (rc == 0 && (rc = rl_future_add_cleanup_callback(reel_task_future(task), handler_done,
                                                         s)) < 0) {
         reel_task_cancel(task, NULL);
@@ -1297,6 +1301,7 @@ typedef struct rs_serve {
     reel_stream_handler_fn fn;
     void *arg;
     ssize_t limit;
+    const reel_site *handler_site;   /* the start_server macro's, or NULL */
 } rs_serve;
 
 static int serve_factory(void *arg, reel_protocol *out)
@@ -1311,6 +1316,7 @@ static int serve_factory(void *arg, reel_protocol *out)
     s->server_side = true;
     s->handler = sv->fn;
     s->handler_arg = sv->arg;
+    s->handler_site = sv->handler_site;
     stream_protocol(s, out);
     return 0;
 }
@@ -1340,8 +1346,11 @@ static int serve_unix(reel_loop *loop, reel_protocol_factory_fn factory, void *a
     return reel_loop_create_unix_server(loop, factory, arg, opts, out);
 }
 
+/* handler_site: the handler's name and the start_server line, from the
+ * macro (or NULL); each connection's task reports them (coro=<handle_echo()>). */
 static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_fn fn, void *arg,
-                       const void *opts, ssize_t limit, reel_future **out)
+                       const void *opts, ssize_t limit, const reel_site *handler_site,
+                       reel_future **out)
 {
     if (!out)
         return rl_einval("reel_start_server: out is NULL");
@@ -1354,7 +1363,7 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
     rs_serve *sv = calloc(1, sizeof *sv);
     if (!sv)
         return -ENOMEM;
-    *sv = (rs_serve){loop, fn, arg, limit};
+    *sv = (rs_serve){loop, fn, arg, limit, handler_site};
     int rc = create(loop, serve_factory, sv, opts, out);
     if (rc == 0 && (rc = rl_future_add_cleanup_callback(*out, serve_created, sv)) < 0) {
         /* The server may come to exist: let it keep sv (a small leak)
@@ -1369,26 +1378,27 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
 int reel_start_server_async(reel_loop *loop, reel_stream_handler_fn fn, void *arg,
                             const reel_server_opts *opts, ssize_t limit, reel_future **out)
 {
-    return serve_async(loop, serve_tcp, fn, arg, opts, limit, out);
+    return serve_async(loop, serve_tcp, fn, arg, opts, limit, rl_task_take_create_site(), out);
 }
 
 int reel_start_unix_server_async(reel_loop *loop, reel_stream_handler_fn fn, void *arg,
                                  const reel_unix_server_opts *opts, ssize_t limit,
                                  reel_future **out)
 {
-    return serve_async(loop, serve_unix, fn, arg, opts, limit, out);
+    return serve_async(loop, serve_unix, fn, arg, opts, limit, rl_task_take_create_site(), out);
 }
 
 static int serve_await(rs_serve_fn create, reel_stream_handler_fn fn, void *arg,
                        const void *opts, ssize_t limit, reel_server **out)
 {
+    const reel_site *handler_site = rl_task_take_create_site();
     if (!out)
         return rl_einval("reel_start_server: out is NULL");
     *out = NULL;
     if (!in_task())
         return REEL_ENOTASK;
     reel_future *f;
-    int rc = serve_async(reel_get_running_loop(), create, fn, arg, opts, limit, &f);
+    int rc = serve_async(reel_get_running_loop(), create, fn, arg, opts, limit, handler_site, &f);
     if (rc < 0)
         return rc;
     void *res = NULL;
