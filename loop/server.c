@@ -570,6 +570,7 @@ typedef struct srv_op {
     reel_future **res;
     rl_addrlist **lists;
     size_t pending;
+    const reel_site *site;   /* create_server's, for the server */
 } srv_op;
 
 static void srv_resolved(reel_future *fut, void *arg);
@@ -686,6 +687,8 @@ static void srv_bind_all(srv_op *so)
     }
     reel_server *s;
     int rc = rl_server_new(loop, so->factory, so->arg, o->backlog, fds, nfds, &s);
+    if (rc == 0)
+        s->created_at = so->site;
     if (rc < 0) {
         close_fds(loop, fds, nfds);
         free(fds);
@@ -775,8 +778,8 @@ static int sock_check(reel_loop *loop, int fd, int want_family)
 
 /* A server on an existing socket: no lookup. */
 static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, void *arg, int fd,
-                          bool ours, int backlog, int start_serving, reel_future **out,
-                          srv_op **made)
+                          bool ours, int backlog, int start_serving, const reel_site *site,
+                          reel_future **out, srv_op **made)
 {
     srv_op *so = calloc(1, sizeof *so);
     if (!so)
@@ -788,6 +791,8 @@ static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, voi
     }
     reel_server *s;
     rc = rl_server_new(loop, factory, arg, backlog, &fd, 1, &s);
+    if (rc == 0)
+        s->created_at = site;
     if (rc < 0) {
         if (ours)
             loop->ops->close(loop->backend, fd);
@@ -804,6 +809,7 @@ static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, voi
 int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
                             const reel_server_opts *o, reel_future **out)
 {
+    const reel_site *site = rl_net_take_site();
     int rc = check_args("reel_loop_create_server", loop, factory, o, out);
     if (rc < 0)
         return rc;
@@ -818,7 +824,7 @@ int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, v
                                  rc == -EINVAL ? "A Stream Socket was expected"
                                                : "invalid sock");
         return server_on_sock(loop, factory, arg, o->sock, false, o->backlog, o->start_serving,
-                              out, NULL);
+                              site, out, NULL);
     }
     if (o->port < 0 || o->port > 65535)
         return failed_future(loop, out, -EINVAL, "port must be 0-65535");
@@ -827,6 +833,7 @@ int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, v
         return -ENOMEM;
     so->factory = factory;
     so->arg = arg;
+    so->site = site;
     so->o = *o;
     so->o.host = NULL;
     so->o.hosts = NULL;
@@ -886,6 +893,7 @@ int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, v
 int reel_loop_create_unix_server(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
                                  const reel_unix_server_opts *o, reel_future **out)
 {
+    const reel_site *site = rl_net_take_site();
     int rc = check_args("reel_loop_create_unix_server", loop, factory, o, out);
     if (rc < 0)
         return rc;
@@ -935,7 +943,7 @@ int reel_loop_create_unix_server(reel_loop *loop, reel_protocol_factory_fn facto
     }
     srv_op *so = NULL;
     rc = server_on_sock(loop, factory, arg, fd, o->path != NULL, o->backlog, o->start_serving,
-                        out, &so);
+                        site, out, &so);
     if (rc < 0) {
         if (o->path)
             loop->ops->close(loop->backend, fd);

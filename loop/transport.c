@@ -453,6 +453,7 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
     t->kind = kind;
     t->fd = fd;
     t->proto = *proto;
+    t->created_at = server ? server->created_at : NULL;
     t->refs = 2; /* its own, and start_cb's */
     t->high_water = REEL_WRITE_HIGH_WATER_DEFAULT;
     t->low_water = REEL_WRITE_HIGH_WATER_DEFAULT / 4;

@@ -246,20 +246,27 @@ int reel_stream_wait_closed_async(reel_stream *s, reel_future **out);
 #define reel_stream_drain(s) REEL_AWAIT_AT_(reel_stream_drain(s))
 #define reel_stream_wait_closed(s) REEL_AWAIT_AT_(reel_stream_wait_closed(s))
 #define reel_open_connection(opts, limit, out) \
-    REEL_AWAIT_AT_(reel_open_connection((opts), (limit), (out)))
+    (reel_net_note_site_(REEL_HERE),          \
+     REEL_AWAIT_AT_(reel_open_connection((opts), (limit), (out))))
 #define reel_open_unix_connection(opts, limit, out) \
-    REEL_AWAIT_AT_(reel_open_unix_connection((opts), (limit), (out)))
-#define reel_start_server(fn, arg, opts, limit, out) \
-    (reel_task_note_create_(REEL_SITE(fn)),         \
+    (reel_net_note_site_(REEL_HERE),               \
+     REEL_AWAIT_AT_(reel_open_unix_connection((opts), (limit), (out))))
+#define reel_open_connection_async(loop, opts, limit, out) \
+    (reel_net_note_site_(REEL_HERE), reel_open_connection_async((loop), (opts), (limit), (out)))
+#define reel_open_unix_connection_async(loop, opts, limit, out) \
+    (reel_net_note_site_(REEL_HERE),                           \
+     reel_open_unix_connection_async((loop), (opts), (limit), (out)))
+#define reel_start_server(fn, arg, opts, limit, out)                       \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_net_note_site_(REEL_SITE(fn)), \
      REEL_AWAIT_AT_(reel_start_server((fn), (arg), (opts), (limit), (out))))
-#define reel_start_unix_server(fn, arg, opts, limit, out) \
-    (reel_task_note_create_(REEL_SITE(fn)),              \
+#define reel_start_unix_server(fn, arg, opts, limit, out)                  \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_net_note_site_(REEL_SITE(fn)), \
      REEL_AWAIT_AT_(reel_start_unix_server((fn), (arg), (opts), (limit), (out))))
-#define reel_start_server_async(loop, fn, arg, opts, limit, out) \
-    (reel_task_note_create_(REEL_SITE(fn)),                     \
+#define reel_start_server_async(loop, fn, arg, opts, limit, out)           \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_net_note_site_(REEL_SITE(fn)), \
      reel_start_server_async((loop), (fn), (arg), (opts), (limit), (out)))
-#define reel_start_unix_server_async(loop, fn, arg, opts, limit, out) \
-    (reel_task_note_create_(REEL_SITE(fn)),                          \
+#define reel_start_unix_server_async(loop, fn, arg, opts, limit, out)      \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_net_note_site_(REEL_SITE(fn)), \
      reel_start_unix_server_async((loop), (fn), (arg), (opts), (limit), (out)))
 #endif
 
