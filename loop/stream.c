@@ -24,6 +24,7 @@
 #include "internal.h"
 #include "net_internal.h"
 #include "streambuf.h"
+#include "task_internal.h"
 
 enum {
     rs_sep_bytes_inline = 16,       /* separators kept without an allocation */
@@ -73,6 +74,7 @@ struct reel_stream {
     /* server side */
     reel_stream_handler_fn handler;
     void *handler_arg;
+    const reel_site *handler_site; /* names the handler in its task's reports, or NULL */
     reel_task *task;         /* the handler's task (a reference) */
     bool task_started;
 };
@@ -131,7 +133,7 @@ static void drop_op(reel_stream *s);
 static int stream_alloc(reel_loop *loop, ssize_t limit, reel_stream **out)
 {
     if (!loop || !out)
-        return -EINVAL;
+        return rl_einval_null("reel_stream_new", !loop ? "loop" : "out");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;   /* C has no default arguments */
     reel_stream *s = calloc(1, sizeof *s);
@@ -411,7 +413,8 @@ static int feed(reel_stream *s, const void *data, size_t len)
 int reel_stream_feed_data(reel_stream *s, const void *data, size_t len)
 {
     if (!s || (!data && len))
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_feed_data: s is NULL"
+                            : "reel_stream_feed_data: data is NULL with a nonzero len");
     return feed(s, data, len);
 }
 
@@ -426,12 +429,16 @@ void reel_stream_feed_eof(reel_stream *s)
 
 bool reel_stream_at_eof(const reel_stream *s) { return s && rsb_at_eof(&s->buf); }
 
-int reel_stream_exception(const reel_stream *s) { return s ? s->exc : -EINVAL; }
+int reel_stream_exception(const reel_stream *s)
+{
+    return s ? s->exc : rl_einval("reel_stream_exception: s is NULL");
+}
 
 int reel_stream_set_exception(reel_stream *s, int code)
 {
     if (!s || code >= 0)
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_set_exception: s is NULL"
+                            : "reel_stream_set_exception: code must be negative");
     s->exc = code;
     wake_waiter(s);
     op_kick(s);
@@ -482,6 +489,8 @@ static int set_last(reel_stream *s, int rc, const rsb_result *r)
     } else if (s->last.message != s->last_msg) {
         s->last.message = NULL;
     }
+    if (rc == -EINVAL)   /* a rejected argument: reel_last_error() names it too */
+        rl_set_last_error(rc, s->last.message);
     return rc;
 }
 
@@ -524,7 +533,8 @@ static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps,
 static int read_begin(reel_stream *s, reel_bytes *out)
 {
     if (!s || !out)
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_read*: s (the stream) is NULL"
+                            : "reel_stream_read*: out (the reel_bytes) is NULL");
     last_reset(s);
     if (!in_task())
         return REEL_ENOTASK;
@@ -707,9 +717,9 @@ static int start_op(reel_stream *s, int kind, size_t n, const reel_span *seps, s
 static int async_begin(reel_stream *s, reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_stream_*_async: out is NULL");
     *out = NULL;
-    return s ? 0 : -EINVAL;
+    return s ? 0 : rl_einval("reel_stream_*_async: s (the stream) is NULL");
 }
 
 int reel_stream_read_async(reel_stream *s, ssize_t n, reel_future **out)
@@ -822,9 +832,11 @@ static void proto_made(void *user, reel_transport *t)
     /* asyncio: client_connected_cb's coroutine becomes a task. */
     reel_stream_ref(s); /* the handler's, dropped when its task is done */
     reel_task *task;
-    int rc = s->loop->closing ? REEL_ECLOSED
-                              : reel_loop_create_task(s->loop, handler_task, s, "stream-handler",
-                                                      &task);
+    int rc = REEL_ECLOSED;
+    if (!s->loop->closing) {
+        reel_task_note_create_(s->handler_site);   /* reports name the user's handler */
+        rc = reel_loop_create_task(s->loop, handler_task, s, "stream-handler", &task);
+    }
     if (rc == 0 && (rc = rl_future_add_cleanup_callback(reel_task_future(task), handler_done,
                                                         s)) < 0) {
         reel_task_cancel(task, NULL);
@@ -963,7 +975,7 @@ static int stream_for_connection(reel_loop *loop, ssize_t limit, reel_stream **o
 static int writer(const reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_write/close/get_*: s (the stream) is NULL");
     return s->t ? 0 : -ENOTCONN;
 }
 
@@ -981,7 +993,7 @@ int reel_stream_writelines(reel_stream *s, const reel_span *bufs, size_t n)
     if (rc < 0)
         return rc;
     if (!bufs && n)
-        return -EINVAL;
+        return rl_einval("reel_stream_writelines: bufs is NULL with a nonzero n");
     struct iovec iov[rs_writelines_batch];
     while (n > 0) {
         size_t k = n < rs_writelines_batch ? n : rs_writelines_batch;
@@ -1035,7 +1047,7 @@ int reel_stream_get_sockname(const reel_stream *s, struct sockaddr_storage *addr
 int reel_stream_drain(reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_drain: s is NULL");
     if (!in_task())
         return REEL_ENOTASK;
     if (s->exc)
@@ -1163,7 +1175,7 @@ int reel_stream_wait_closed_async(reel_stream *s, reel_future **out)
 int reel_stream_wait_closed(reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_wait_closed: s is NULL");
     if (!in_task())
         return REEL_ENOTASK;
     reel_future *f;
@@ -1241,10 +1253,10 @@ static int open_async(reel_loop *loop, rs_connect_fn make_conn, const void *opts
                       reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_open_connection: out is NULL");
     *out = NULL;
     if (!loop || !opts)
-        return -EINVAL;
+        return rl_einval_null("reel_open_connection", !loop ? "loop" : "opts");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_open *o = calloc(1, sizeof *o);
@@ -1294,7 +1306,7 @@ int reel_open_unix_connection_async(reel_loop *loop, const reel_unix_connection_
 static int open_await(rs_connect_fn make_conn, const void *opts, ssize_t limit, reel_stream **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_open_connection: out is NULL");
     *out = NULL;
     if (!in_task())
         return REEL_ENOTASK;
@@ -1328,6 +1340,7 @@ typedef struct rs_serve {
     reel_stream_handler_fn fn;
     void *arg;
     ssize_t limit;
+    const reel_site *handler_site;   /* the start_server macro's, or NULL */
 } rs_serve;
 
 static int serve_factory(void *arg, reel_protocol *out)
@@ -1342,6 +1355,7 @@ static int serve_factory(void *arg, reel_protocol *out)
     s->server_side = true;
     s->handler = sv->fn;
     s->handler_arg = sv->arg;
+    s->handler_site = sv->handler_site;
     stream_protocol(s, out);
     return 0;
 }
@@ -1371,20 +1385,24 @@ static int serve_unix(reel_loop *loop, reel_protocol_factory_fn factory, void *a
     return reel_loop_create_unix_server(loop, factory, arg, opts, out);
 }
 
+/* handler_site: the handler's name and the start_server line, from the
+ * macro (or NULL); each connection's task reports them (coro=<handle_echo()>). */
 static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_fn fn, void *arg,
-                       const void *opts, ssize_t limit, reel_future **out)
+                       const void *opts, ssize_t limit, const reel_site *handler_site,
+                       reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_start_server: out is NULL");
     *out = NULL;
     if (!loop || !fn || !opts)
-        return -EINVAL;
+        return rl_einval_null("reel_start_server", !loop ? "loop" : !fn ? "client_connected_cb"
+                                                                        : "opts");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_serve *sv = calloc(1, sizeof *sv);
     if (!sv)
         return -ENOMEM;
-    *sv = (rs_serve){loop, fn, arg, limit};
+    *sv = (rs_serve){loop, fn, arg, limit, handler_site};
     int rc = create(loop, serve_factory, sv, opts, out);
     if (rc == 0 && (rc = rl_future_add_cleanup_callback(*out, serve_created, sv)) < 0) {
         /* The server may come to exist: let it keep sv (a small leak)
@@ -1399,26 +1417,27 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
 int reel_start_server_async(reel_loop *loop, reel_stream_handler_fn fn, void *arg,
                             const reel_server_opts *opts, ssize_t limit, reel_future **out)
 {
-    return serve_async(loop, serve_tcp, fn, arg, opts, limit, out);
+    return serve_async(loop, serve_tcp, fn, arg, opts, limit, rl_task_take_create_site(), out);
 }
 
 int reel_start_unix_server_async(reel_loop *loop, reel_stream_handler_fn fn, void *arg,
                                  const reel_unix_server_opts *opts, ssize_t limit,
                                  reel_future **out)
 {
-    return serve_async(loop, serve_unix, fn, arg, opts, limit, out);
+    return serve_async(loop, serve_unix, fn, arg, opts, limit, rl_task_take_create_site(), out);
 }
 
 static int serve_await(rs_serve_fn create, reel_stream_handler_fn fn, void *arg,
                        const void *opts, ssize_t limit, reel_server **out)
 {
+    const reel_site *handler_site = rl_task_take_create_site();
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_start_server: out is NULL");
     *out = NULL;
     if (!in_task())
         return REEL_ENOTASK;
     reel_future *f;
-    int rc = serve_async(reel_get_running_loop(), create, fn, arg, opts, limit, &f);
+    int rc = serve_async(reel_get_running_loop(), create, fn, arg, opts, limit, handler_site, &f);
     if (rc < 0)
         return rc;
     void *res = NULL;

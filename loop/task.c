@@ -102,7 +102,7 @@ static int stack_size(const reel_task_opts *opts, size_t *bytes)
 {
     size_t want = opts && opts->stack_bytes ? opts->stack_bytes : REEL_TASK_STACK_DEFAULT_BYTES;
     if (want > REEL_TASK_STACK_MAX_BYTES)
-        return -EINVAL;
+        return rl_einval("reel_task_new: opts->stack_bytes is above REEL_TASK_STACK_MAX_BYTES");
     if (want < REEL_TASK_STACK_MIN_BYTES)
         want = REEL_TASK_STACK_MIN_BYTES;
     size_t page = page_bytes();
@@ -171,14 +171,14 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
         *out = NULL;
     if (!loop || !fn) {
         tls_create_site = NULL;
-        return -EINVAL;
+        return rl_einval(!loop ? "reel_task_new: loop is NULL" : "reel_task_new: fn is NULL");
     }
     if (loop->closed || (loop->closing && !loop->task_state))
         return REEL_ECLOSED;
     int rc = rl_check_thread(loop);
     if (rc < 0)
         return rc;
-    size_t bytes;
+    size_t bytes = 0;
     if ((rc = stack_size(opts, &bytes)) < 0)
         return rc;
     rl_tasks *ts = rl_tasks_get(loop);
@@ -241,7 +241,10 @@ int reel_loop_create_task_ex(reel_loop *loop, reel_task_fn fn, void *arg, const 
         *out = NULL;
     if (!loop || !fn || loop->closed) {
         tls_create_site = NULL;
-        return !loop || !fn ? -EINVAL : REEL_ECLOSED;
+        if (!loop || !fn)
+            return rl_einval(!loop ? "reel_loop_create_task: loop is NULL"
+                                   : "reel_loop_create_task: fn is NULL");
+        return REEL_ECLOSED;
     }
     rl_tasks *ts = loop->task_state;
     if (!ts || !ts->factory)
@@ -252,7 +255,7 @@ int reel_loop_create_task_ex(reel_loop *loop, reel_task_fn fn, void *arg, const 
     if (rc < 0)
         return rc;
     if (!t)
-        return -EINVAL;   /* a factory must return a task */
+        return rl_einval("reel_loop_create_task: the task factory returned 0 and no task");
     if (out)
         *out = t;
     else
@@ -269,7 +272,7 @@ int reel_loop_create_task(reel_loop *loop, reel_task_fn fn, void *arg, const cha
 int reel_loop_set_task_factory(reel_loop *loop, reel_task_factory_fn fn, void *factory_arg)
 {
     if (!loop)
-        return -EINVAL;
+        return rl_einval("reel_loop_set_task_factory: loop is NULL");
     if (!fn && !loop->task_state)
         return 0;
     if (loop->closed)
@@ -480,7 +483,7 @@ const char *reel_task_get_name(reel_task *task)
 int reel_task_set_name(reel_task *task, const char *name)
 {
     if (!task)
-        return -EINVAL;
+        return rl_einval("reel_task_set_name: task is NULL");
     char *copy = NULL;
     if (name && !(copy = copy_string(name)))
         return -ENOMEM;
@@ -566,7 +569,7 @@ void rl_task_repr(reel_future *fut, char *buf, size_t cap)
 int reel_loop_print_tasks(reel_loop *loop)
 {
     if (!loop)
-        return -EINVAL;
+        return rl_einval("reel_loop_print_tasks: loop is NULL");
     rl_tasks *ts = loop->task_state;
     size_t n = ts ? ts->count : 0;
     reel_loop_log(loop, "%zu task%s pending", n, n == 1 ? "" : "s");
@@ -608,6 +611,19 @@ void rl_set_last_error(int code, const char *message)
     }
 }
 
+int rl_einval(const char *message)
+{
+    rl_set_last_error(-EINVAL, message);
+    return -EINVAL;
+}
+
+int rl_einval_null(const char *call, const char *arg)
+{
+    char msg[rl_last_error_message_bytes];
+    snprintf(msg, sizeof msg, "%s: %s is NULL", call, arg);
+    return rl_einval(msg);
+}
+
 /* An await took fut's error: keep its code, message and detail for
  * reel_last_error (asyncio: the exception an `except` clause catches). */
 static void last_error_from(const reel_future *fut, int rc)
@@ -643,11 +659,14 @@ size_t reel_all_tasks(reel_loop *loop, reel_task **out, size_t cap)
 
 int reel_await(reel_future *fut, void **result)
 {
+    if (result)
+        *result = NULL;   /* stays NULL unless fut has a result */
     reel_task *t = tls_current;
     if (RL_UNLIKELY(!t))
         return REEL_ENOTASK;
     if (RL_UNLIKELY(!fut || fut->loop != t->fut.loop))
-        return -EINVAL;
+        return rl_einval(!fut ? "reel_await: fut is NULL"
+                              : "reel_await: fut belongs to a different loop than the task");
     if (RL_UNLIKELY(fut == &t->fut))
         return -EDEADLK;   /* asyncio: "Task cannot await on itself" */
     if (fut->state != RL_F_PENDING) {
@@ -676,8 +695,10 @@ int reel_await(reel_future *fut, void **result)
 
 int reel_await_take(reel_future *fut, void **result)
 {
+    if (result)
+        *result = NULL;
     if (!fut)
-        return -EINVAL;
+        return rl_einval("reel_await_take: fut is NULL");
     void *r = NULL;
     int rc = reel_await(fut, &r);
     if (rc == 0)
@@ -723,7 +744,7 @@ int reel_sleep_ns(uint64_t delay_ns)
 int reel_sleep(double seconds)
 {
     if (isnan(seconds))
-        return -EINVAL;
+        return rl_einval("reel_sleep: seconds is NaN");
     uint64_t ns = 0;
     if (seconds > 0)
         ns = seconds >= 1.8e10 ? UINT64_MAX : (uint64_t)(seconds * 1e9);

@@ -1106,9 +1106,10 @@ static int check_program(const char *path, const reel_trace_info *info)
 
 int reel_backend_replayer_new(const char *path, reel_backend **out)
 {
+    if (out)
+        *out = NULL;
     if (!out || !path)
         return -EINVAL;
-    *out = NULL;
     char err[512];
     reel_trace_reader *rd;
     int rc = reel_trace_open(&rd, path, err, sizeof err);
