@@ -16,7 +16,7 @@ srcs=("$root"/loop/*.c "$root"/loop/*.S "$root"/sim/*.c "$root"/replay/*.c
 rc=0
 build_one() { # name compiler flags...
   local name=$1 cc=$2; shift 2
-  "$cc" -std=gnu11 "$@" -I"$root/include" -I"$root/tests" -I"$root/loop" "${srcs[@]}" \
+  "$cc" -std=gnu11 "$@" -DREEL_BUILDING_LIBRARY=1 -I"$root/include" -I"$root/tests" -I"$root/loop" "${srcs[@]}" \
     -lpthread -lm -o "$tmp/$name" 2>"$tmp/$name.log" || { echo "FAIL: $name build"; cat "$tmp/$name.log"; return 1; }
 }
 pids=()
