@@ -450,6 +450,36 @@ static void test_fuzz_conn_drives_a_stream_handler_across_chunks(void **state)
     assert_int_equal(res.leaked, 0);
 }
 
+static int failing_handler(reel_stream *st, void *arg)
+{
+    (void)st, (void)arg;
+    return -EPROTO;   /* asyncio: an exception escaping client_connected_cb */
+}
+
+static void test_fuzz_conn_counts_exceptions_and_can_abort_on_them(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_EOF);
+    script_chunk(&s, 0, "x", 1);
+    size_t n = script_bytes(&s);
+    reel_fuzz_conn_opts o = {.handler = failing_handler};
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+    assert_int_equal(res.exceptions, 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        o.abort_on_exception = true;
+        reel_fuzz_conn_run_bytes(&o, s.bytes, n, NULL);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
 /* Hostile protocols: every callback closes or aborts the transport (a
  * reference keeps the pointer valid past connection_lost); all callbacks
  * NULL. Many inputs, no crash, nothing leaked. */
@@ -682,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_conn_runs_timers_in_virtual_time_and_captures_output),
         cmocka_unit_test(test_fuzz_conn_counts_output_past_the_capture_limit),
         cmocka_unit_test(test_fuzz_conn_drives_a_stream_handler_across_chunks),
+        cmocka_unit_test(test_fuzz_conn_counts_exceptions_and_can_abort_on_them),
         cmocka_unit_test(test_fuzz_conn_survives_protocols_that_close_from_every_callback),
         cmocka_unit_test(test_fuzz_conn_reports_a_leak_in_connection_lost),
         cmocka_unit_test(test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default),
