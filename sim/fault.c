@@ -148,6 +148,8 @@ void sim_swarm_draw_timed(sim_world *w)
 
 static sim_fault *sched_add(sim_world *w, const sim_fault *f)
 {
+    if (w->nsched >= sim_faults_max)
+        return NULL; /* a very long fault phase: later faults are not drawn */
     if (w->nsched == w->sched_cap) {
         uint32_t ncap = w->sched_cap ? w->sched_cap * 2 : 32;
         sim_fault *ns = realloc(w->sched, ncap * sizeof *ns);

@@ -24,6 +24,7 @@ enum {
     sim_name_bytes = 64,
     sim_names_max = 4096,
     sim_pending_done_max = 65536,
+    sim_faults_max = 100000,                            /* timed faults per run */
     sim_ephemeral_port_first = 32768,
 };
 #define SIM_INF UINT64_MAX
