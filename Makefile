@@ -14,11 +14,16 @@ PREFIX     ?= /usr/local
 
 all: build
 
+# Each target configures the one build dir with what it needs and builds
+# only that: the demo and install need no test tools (no libcmocka-dev);
+# `make build` / `make test` build everything, tests included.
 build:
-	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=ON -DREEL_BUILD_EXAMPLES=ON >/dev/null
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 
-demo: build
+demo:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=OFF -DREEL_BUILD_EXAMPLES=ON >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) --target demo reel-trace
 	@./$(BUILD)/demo
 
 deps-test:
@@ -51,7 +56,9 @@ fuzz-smoke:
 	@tools/ensure-deps fuzz || echo "fuzz-smoke: could not install AFL++; libFuzzer only"
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz-smoke
 
-install: build
+install:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=OFF -DREEL_BUILD_EXAMPLES=OFF >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:
