@@ -7,7 +7,11 @@
  *   benchmark | reel | libuv | reel/libuv
  *
  * Values are rates or times; each row says which direction is better and
- * the ratio is oriented so that > 1.00 always means reel is ahead. */
+ * the ratio is oriented so that > 1.00 always means reel is ahead. Rows
+ * from bench_interleave print the median of the interleaved runs with the
+ * fastest and slowest in brackets, and every table prints the machine's
+ * load average before and after it: on a shared machine a number means
+ * little without both. */
 #ifndef REEL_BENCH_COMMON_H
 #define REEL_BENCH_COMMON_H
 
@@ -52,6 +56,23 @@ typedef uint64_t (*bench_run_fn)(void *ctx);
 bool bench_best_of(int reps, int n, const bench_run_fn *fns, void *const *ctxs,
                    uint64_t *best_ns);
 
+/* Interleaved repetitions, reported honestly: the median run and the
+ * range (fastest and slowest), not only the best. */
+enum { bench_reps_max = 64 };
+typedef struct bench_stats {
+    uint64_t med_ns, min_ns, max_ns; /* median, fastest, slowest run */
+    int runs;
+} bench_stats;
+
+/* Run each contestant once untimed (warm-up), then `reps` rounds (at most
+ * bench_reps_max) of one run of each in turn, so that noise from other
+ * processes falls on all alike; st[i] gets contestant i's median and
+ * range. Returns false if any run failed. */
+bool bench_interleave(int reps, int n, const bench_run_fn *fns, void *const *ctxs, bench_stats *st);
+
+/* Median and range of `n` samples (sorted in place). */
+bench_stats bench_stats_of(uint64_t *ns, int n);
+
 /* The table. */
 typedef enum { BENCH_HIGHER_BETTER, BENCH_LOWER_BETTER } bench_direction;
 
@@ -60,6 +81,15 @@ void bench_table_begin(const char *title, const char *col_a, const char *col_b);
  * LOWER_BETTER it is b/a: either way > 1 means column a is ahead. */
 void bench_table_row(const char *name, double a, double b, const char *unit,
                      bench_direction dir);
+/* A row from measured runs: each column prints its median and [min-max].
+ * A value is scale * 1e9 / ns for HIGHER_BETTER rows (a rate: scale is the
+ * operations of one run) and ns * scale for LOWER_BETTER rows (a time:
+ * scale converts a run's ns to the unit). The ratio is of the medians. */
+void bench_table_row_stats(const char *name, const bench_stats *a, const bench_stats *b, double scale,
+                           const char *unit, bench_direction dir);
+/* The machine's load average (/proc/loadavg: 1, 5, 15 minutes) as text. */
+const char *bench_loadavg(char *buf, unsigned cap);
+
 /* A free-form line under the table (notes, footnotes). */
 void bench_table_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void bench_table_end(void);

@@ -21,6 +21,10 @@
 
 static uint32_t crc_table[8][256];
 static bool crc_hw;
+/* Three-lane hardware CRC: lanes of crc_lane_bytes, joined by shifting a
+ * lane's register over the next lane's bytes (a linear map: crc_shift). */
+enum { crc_lane_bytes = 128 };
+static uint32_t crc_shift[4][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static int crc_ready; /* set (release) once crc_init ran: skips pthread_once */
 
@@ -35,11 +39,27 @@ static void crc_init(void)
     for (uint32_t i = 0; i < 256; i++)
         for (int k = 1; k < 8; k++)
             crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^ crc_table[0][crc_table[k - 1][i] & 0xff];
+    /* crc_shift[k][b]: the raw register (b << 8k) run over crc_lane_bytes
+     * zero bytes. The register update is linear, so running any register
+     * over those bytes is the XOR of its four bytes' entries. */
+    for (int k = 0; k < 4; k++)
+        for (uint32_t b = 0; b < 256; b++) {
+            uint32_t c = b << (8 * k);
+            for (int i = 0; i < crc_lane_bytes; i++)
+                c = crc_table[0][c & 0xff] ^ (c >> 8);
+            crc_shift[k][b] = c;
+        }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     crc_hw = __builtin_cpu_supports("sse4.2");
 #endif
     __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t crc_shift_lane(uint32_t c)
+{
+    return crc_shift[0][c & 0xff] ^ crc_shift[1][(c >> 8) & 0xff] ^ crc_shift[2][(c >> 16) & 0xff] ^
+           crc_shift[3][c >> 24];
 }
 
 static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
@@ -70,6 +90,23 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const ui
         c = __builtin_ia32_crc32qi(c, *p++);
         n--;
     }
+    /* The instruction takes 3 cycles but can start every cycle: three
+     * independent lanes keep it busy. */
+    while (n >= 3 * crc_lane_bytes) {
+        uint64_t a = c, b = 0, d = 0;
+        for (int i = 0; i < crc_lane_bytes; i += 8) {
+            uint64_t x, y, z;
+            memcpy(&x, p + i, 8);
+            memcpy(&y, p + crc_lane_bytes + i, 8);
+            memcpy(&z, p + 2 * crc_lane_bytes + i, 8);
+            a = __builtin_ia32_crc32di(a, x);
+            b = __builtin_ia32_crc32di(b, y);
+            d = __builtin_ia32_crc32di(d, z);
+        }
+        c = crc_shift_lane(crc_shift_lane((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)d;
+        p += 3 * crc_lane_bytes;
+        n -= 3 * crc_lane_bytes;
+    }
     uint64_t c64 = c;
     while (n >= 8) {
         uint64_t v;
@@ -84,6 +121,13 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const ui
     return c;
 }
 #endif
+
+uint32_t rt_crc32c_portable(uint32_t crc, const void *data, size_t len)
+{
+    if (__builtin_expect(!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE), 0))
+        pthread_once(&crc_once, crc_init);
+    return ~crc_sw(~crc, data, len);
+}
 
 uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len)
 {
@@ -481,8 +525,23 @@ struct rt_writer {
     uint8_t *win;        /* current window */
     uint64_t win_off;
     size_t win_len;
-    uint64_t file_len;   /* bytes allocated to the file */
+    uint64_t file_len;   /* bytes allocated to the file (helper's, once it runs) */
     size_t page;
+    /* The helper thread maps, allocates and faults in the next window
+     * while the loop thread fills this one, and unmaps the old ones: the
+     * page-cache work (allocating, zeroing, dirtying pages) stays off the
+     * loop thread. */
+    pthread_t helper;
+    bool helper_on;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool want, stop;     /* a window is asked for / the helper must exit */
+    uint64_t next_off;   /* the window asked for or prepared */
+    size_t next_len;
+    uint8_t *next;       /* prepared window, or NULL */
+    int next_err;
+    uint8_t *drop;       /* a window to unmap */
+    size_t drop_len;
     /* buffered */
     uint8_t *buf;
     uint64_t bytes;      /* file bytes written */
@@ -502,6 +561,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     }
     return 0;
 }
+
+static void stop_helper(rt_writer *w);
 
 static inline size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
@@ -566,40 +627,140 @@ static int grow_file(rt_writer *w, uint64_t len)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-/* Map the window holding [off, off + room); the old one stays mapped (the
- * caller unmaps it once the block in it is sealed). Returns the old window. */
-static int map_window(rt_writer *w, uint64_t off, size_t room, uint8_t **old, size_t *old_len)
+enum { block_room_bytes = rt_block_header_bytes + rt_block_bytes_max + 8 };
+
+/* Prepare one window: allocate the file to cover it, map it, fault it in. */
+static uint8_t *prepare_window(rt_writer *w, uint64_t off, size_t len, int *err)
 {
-    uint64_t start = off & ~(uint64_t)(w->page - 1);
-    size_t len = rt_window_bytes;
-    while (start + len < off + room)
-        len += rt_window_bytes;
-    int rc = grow_file(w, start + len);
-    if (rc < 0)
-        return rc;
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, (off_t)start);
-    if (m == MAP_FAILED)
-        return -errno;
-    /* Fault the window in now, in one call, rather than one page at a time
-     * in the middle of records; old kernels without it fault on demand. */
-    (void)madvise(m, len, MADV_POPULATE_WRITE);
+    *err = grow_file(w, off + len);
+    if (*err < 0)
+        return NULL;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, (off_t)off);
+    if (m == MAP_FAILED) {
+        *err = -errno;
+        return NULL;
+    }
+    (void)madvise(m, len, MADV_POPULATE_WRITE); /* kernels before 5.14: faults on demand */
+    return m;
+}
+
+static void *helper_main(void *arg)
+{
+    rt_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && !w->want && !w->drop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->drop) {
+            uint8_t *d = w->drop;
+            size_t n = w->drop_len;
+            w->drop = NULL;
+            pthread_mutex_unlock(&w->mu);
+            munmap(d, n);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        if (w->stop)
+            break;
+        uint64_t off = w->next_off;
+        size_t len = w->next_len;
+        pthread_mutex_unlock(&w->mu);
+        int err;
+        uint8_t *m = prepare_window(w, off, len, &err);
+        pthread_mutex_lock(&w->mu);
+        w->next = m;
+        w->next_err = err;
+        w->want = false;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Ask the helper for the window after the current one: it starts early
+ * enough that any block the current window cannot hold starts in it. */
+static void ask_next_window(rt_writer *w)
+{
+    if (!w->helper_on)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->next_off = (w->win_off + w->win_len - block_room_bytes) & ~(uint64_t)(w->page - 1);
+    w->next_len = rt_window_bytes + 2 * (size_t)block_room_bytes;
+    w->want = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Move to a window holding [off, off + block_room_bytes): the prepared one
+ * if it does (waiting for the helper if it is still at work), else map it
+ * here. The old window is unmapped (by the helper) after the caller sealed
+ * the block in it: see roll_mapped. */
+static int next_window(rt_writer *w, uint64_t off, uint8_t **old, size_t *old_len)
+{
+    uint8_t *m = NULL;
+    int err = 0;
+    uint64_t m_off = 0;
+    size_t m_len = 0;
+    if (w->helper_on) {
+        pthread_mutex_lock(&w->mu);
+        while (w->want)
+            pthread_cond_wait(&w->cv, &w->mu);
+        m = w->next;
+        err = w->next_err;
+        m_off = w->next_off;
+        m_len = w->next_len;
+        w->next = NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (m && (off < m_off || off + block_room_bytes > m_off + m_len)) {
+            munmap(m, m_len); /* not where the block is (cannot happen: see ask_next_window) */
+            m = NULL;
+        }
+    }
+    if (!m) {
+        if (err < 0)
+            return err;
+        /* No helper (or a miss): a window of our own. The helper is idle
+         * now, so the file length is ours to change. */
+        m_off = off & ~(uint64_t)(w->page - 1);
+        m_len = rt_window_bytes + (size_t)block_room_bytes;
+        m = prepare_window(w, m_off, m_len, &err);
+        if (!m)
+            return err;
+    }
     *old = w->win;
     *old_len = w->win_len;
     w->win = m;
-    w->win_off = start;
-    w->win_len = len;
+    w->win_off = m_off;
+    w->win_len = m_len;
     return 0;
+}
+
+static void drop_window(rt_writer *w, uint8_t *m, size_t len)
+{
+    if (!m)
+        return;
+    if (!w->helper_on) {
+        munmap(m, len);
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (w->drop) /* the helper has not got to the previous one yet */
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->drop = m;
+    w->drop_len = len;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* Mapped: seal the block being filled and start the next one after it. */
 static int roll_mapped(rt_writer *w)
 {
     uint64_t off = w->blk_off + align8(rt_block_header_bytes + w->len);
-    size_t room = rt_block_header_bytes + rt_block_bytes_max + 8;
+    size_t room = block_room_bytes;
     uint8_t *old = NULL, *prev = w->blk;
     size_t old_len = 0;
     if (off + room > w->win_off + w->win_len) {
-        int rc = map_window(w, off, room, &old, &old_len);
+        int rc = next_window(w, off, &old, &old_len);
         if (rc < 0)
             return rc;
     }
@@ -608,8 +769,10 @@ static int roll_mapped(rt_writer *w)
     /* Sealed only once the next block exists: a reader that finds a sealed
      * block can rely on one after it. */
     set_state(prev, RT_BLOCK_SEALED);
-    if (old)
-        munmap(old, old_len);
+    if (old) {
+        drop_window(w, old, old_len);
+        ask_next_window(w);
+    }
     return 0;
 }
 
@@ -656,12 +819,16 @@ int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *inf
             w->hdr = rc == 0 ? m : NULL;
         }
         if (rc == 0)
-            rc = map_window(w, 0, rt_header_bytes + rt_block_header_bytes + rt_block_bytes_max + 8, &old, &old_len);
+            rc = next_window(w, rt_header_bytes, &old, &old_len);
         if (rc == 0) {
             w->mapped = true;
             memcpy(w->hdr, h, sizeof h);
             w->blk_off = rt_header_bytes;
             block_start(w, w->win + rt_header_bytes);
+            pthread_mutex_init(&w->mu, NULL);
+            pthread_cond_init(&w->cv, NULL);
+            w->helper_on = pthread_create(&w->helper, NULL, helper_main, w) == 0;
+            ask_next_window(w);
         } else {
             /* Not mappable after all: write it instead, from the start. */
             if (w->hdr)
@@ -730,7 +897,9 @@ uint64_t rt_writer_records(const rt_writer *w) { return w->records; }
 uint64_t rt_writer_bytes(const rt_writer *w) { return w->blk_off + rt_block_header_bytes + w->len; }
 size_t rt_writer_buffer_bytes(const rt_writer *w)
 {
-    return w->mapped ? w->win_len : rt_block_header_bytes + rt_block_bytes_max + 8;
+    /* Mapped: at most the current window and the one prepared after it. */
+    return w->mapped ? 2 * (rt_window_bytes + 2 * (size_t)block_room_bytes)
+                     : rt_block_header_bytes + rt_block_bytes_max + 8;
 }
 bool rt_writer_mapped(const rt_writer *w) { return w->mapped; }
 
@@ -751,11 +920,32 @@ void rt_writer_on_signal(rt_writer *w, int signo)
     (void)k;
 }
 
+/* Stop the helper; whatever it prepared is unmapped. */
+static void stop_helper(rt_writer *w)
+{
+    if (!w->helper_on)
+        return;
+    pthread_mutex_lock(&w->mu);
+    while (w->want || w->drop)
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->helper, NULL);
+    w->helper_on = false;
+    if (w->next)
+        munmap(w->next, w->next_len);
+    w->next = NULL;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
 void rt_writer_abandon(rt_writer *w)
 {
     if (!w)
         return;
-    /* The parent's blocks are the parent's to write: unmap, write nothing. */
+    /* After fork() the helper thread is not in this process: forget it.
+     * The parent's blocks are the parent's to write: unmap, write nothing. */
     if (w->win)
         munmap(w->win, w->win_len);
     if (w->hdr)
@@ -771,6 +961,7 @@ int rt_writer_end(rt_writer *w)
         return w->err;
     if (!w->mapped)
         return rt_writer_flush(w);
+    stop_helper(w); /* it must not extend the file again */
     /* Cut the file where the records end (it was extended ahead). */
     if (ftruncate(w->fd, (off_t)rt_writer_bytes(w)) < 0)
         w->err = -errno;
@@ -783,6 +974,7 @@ int rt_writer_close(rt_writer *w, bool sync)
 {
     if (!w)
         return 0;
+    stop_helper(w);
     int rc = w->err;
     if (w->mapped) {
         rc = rt_writer_end(w);

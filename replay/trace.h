@@ -145,6 +145,8 @@ uint64_t rt_ops_mask_of(const reel_backend_ops *ops);
 /* CRC32C (Castagnoli), hardware-assisted where the CPU has it. Start with
  * crc = 0; feed pieces by passing the previous value. */
 uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len);
+/* The table-driven version alone (what CPUs without the instruction use). */
+uint32_t rt_crc32c_portable(uint32_t crc, const void *data, size_t len);
 
 /* Varints (LEB128) and zigzag. put returns bytes written (<= 10); get
  * returns bytes read, or 0 if malformed or past end. */

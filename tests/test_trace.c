@@ -75,6 +75,28 @@ static void test_crc32c_matches_known_vectors(void **state)
         assert_int_equal(rt_crc32c(rt_crc32c(0, buf, cut), buf + cut, sizeof buf - cut), whole);
 }
 
+/* The hardware path (three lanes joined by a shift, where the CPU has the
+ * instruction) and the portable tables agree on every length, alignment
+ * and way of splitting a buffer into pieces. */
+static void test_crc32c_hardware_and_portable_paths_agree(void **state)
+{
+    (void)state;
+    static uint8_t buf[5000];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    for (size_t len = 0; len < 1700; len += (len < 800 ? 1 : 37))
+        for (size_t off = 0; off < 9; off += 4) {
+            uint32_t want = rt_crc32c_portable(0, buf + off, len);
+            assert_int_equal(rt_crc32c(0, buf + off, len), want);
+            size_t cut = len / 3;
+            assert_int_equal(rt_crc32c(rt_crc32c(0, buf + off, cut), buf + off + cut, len - cut), want);
+        }
+    assert_int_equal(rt_crc32c(0, buf, sizeof buf), rt_crc32c_portable(0, buf, sizeof buf));
+}
+
 static void test_varints_round_trip_and_reject_overlong(void **state)
 {
     (void)state;
@@ -609,6 +631,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_matches_known_vectors),
+        cmocka_unit_test(test_crc32c_hardware_and_portable_paths_agree),
         cmocka_unit_test(test_varints_round_trip_and_reject_overlong),
         cmocka_unit_test(test_every_op_round_trips_through_a_file),
         cmocka_unit_test(test_long_trace_streams_in_bounded_blocks),
