@@ -34,7 +34,8 @@ static void usage(FILE *f, const char *prog, const char *extra)
 {
     fprintf(f,
             "usage: %s [--reps N] [--quick] [--only WORD]\n"
-            "  --reps N     timed repetitions per workload, best kept (default 5, or REEL_BENCH_REPS)\n"
+            "  --reps N     timed, interleaved repetitions per workload (default 5, or REEL_BENCH_REPS):\n"
+            "               rows show the median and [min-max]\n"
             "  --quick      small workloads (smoke runs, valgrind, callgrind)\n"
             "  --only WORD  run only the workloads whose name contains WORD\n",
             prog);
@@ -75,26 +76,6 @@ bool bench_parse_args(int argc, char **argv, bench_opts *opts, int *exit_code,
 bool bench_selected(const bench_opts *opts, const char *name)
 {
     return !opts->only || strstr(name, opts->only) != NULL;
-}
-
-bool bench_best_of(int reps, int n, const bench_run_fn *fns, void *const *ctxs,
-                   uint64_t *best_ns)
-{
-    for (int i = 0; i < n; i++) {
-        best_ns[i] = UINT64_MAX;
-        if (fns[i](ctxs[i]) == 0)
-            return false;
-    }
-    for (int r = 0; r < reps; r++) {
-        for (int i = 0; i < n; i++) {
-            uint64_t t = fns[i](ctxs[i]);
-            if (t == 0)
-                return false;
-            if (t < best_ns[i])
-                best_ns[i] = t;
-        }
-    }
-    return true;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -139,6 +120,25 @@ bool bench_interleave(int reps, int n, const bench_run_fn *fns, void *const *ctx
         }
     for (int i = 0; i < n; i++)
         st[i] = bench_stats_of(samples[i], reps);
+    return true;
+}
+
+bool bench_best_of(int reps, int n, const bench_run_fn *fns, void *const *ctxs,
+                   uint64_t *best_ns)
+{
+    enum { contestants_max = 8 };
+    bench_stats st[contestants_max];
+    if (n > contestants_max || !bench_interleave(reps, n, fns, ctxs, st))
+        return false;
+    /* The median, not the fastest: one lucky run says little on a shared
+     * machine. The range goes under the table. */
+    printf("  (runs of the next row(s), ms, median [min-max] of %d interleaved:", st[0].runs);
+    for (int i = 0; i < n; i++) {
+        best_ns[i] = st[i].med_ns;
+        printf(" #%d %.3g [%.3g-%.3g]", i + 1, (double)st[i].med_ns / 1e6, (double)st[i].min_ns / 1e6,
+               (double)st[i].max_ns / 1e6);
+    }
+    printf(")\n");
     return true;
 }
 

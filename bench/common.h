@@ -25,8 +25,8 @@ uint64_t bench_now_ns(void);
 void bench_sleep_until_ns(uint64_t deadline_ns);
 
 /* Options every benchmark accepts:
- *   --reps N     timed repetitions per workload, best kept (default 5,
- *                or REEL_BENCH_REPS)
+ *   --reps N     timed, interleaved repetitions per workload (default 5,
+ *                or REEL_BENCH_REPS); rows show the median and [min-max]
  *   --quick      smaller workloads (for smoke runs, valgrind, callgrind)
  *   --only WORD  run only workloads whose name contains WORD
  *   --help       print the options and the workload names */
@@ -49,10 +49,10 @@ bool bench_selected(const bench_opts *opts, const char *name);
  * teardown stay out), or 0 on failure. */
 typedef uint64_t (*bench_run_fn)(void *ctx);
 
-/* Run each contestant once untimed (warm-up: pools, caches, page faults),
- * then `reps` times alternating between them so that noise from other
- * processes falls on both alike. best_ns[i] gets the fastest run of
- * contestant i. Returns false if any run failed. */
+/* bench_interleave (below) for callers that want one number per
+ * contestant: best_ns[i] gets contestant i's MEDIAN run (the name is
+ * historical), and a line with each one's median [min-max] is printed
+ * before the row(s) that use them. Returns false if any run failed. */
 bool bench_best_of(int reps, int n, const bench_run_fn *fns, void *const *ctxs,
                    uint64_t *best_ns);
 

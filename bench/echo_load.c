@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -240,6 +241,12 @@ static int cmp_u64(const void *a, const void *b)
 void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t size, int reps,
                   echo_result *res)
 {
+    /* Each connection is two descriptors here (client end, server end). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     for (int s = 0; s < n; s++)
         echo_server_start(&servers[s]);
     /* Warm up each once, then alternate so noise falls on all alike. The
