@@ -123,26 +123,49 @@ static int scenario_run(scenario *s)
     return reel_loop_run_forever(s->loop);
 }
 
+static char self_exe[4096]; /* this program (readlink: Valgrind gives the real one) */
+
+/* The recording program, run as `test_record_crash --child PATH SIG STEP
+ * LOGFD` (a fresh process image: Valgrind does not follow it, so the
+ * threads a killed process leaves are not reported as its leaks). */
+static int child_main(char **argv)
+{
+    const char *path = argv[2];
+    int sig = atoi(argv[3]), crash_step = atoi(argv[4]), fd = atoi(argv[5]);
+    shared_log *log = mmap(NULL, sizeof *log, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (log == MAP_FAILED)
+        return 89;
+    /* A plain program: the default action for the signal (a sanitizer
+     * may have put its own handler there). */
+    signal(sig, SIG_DFL);
+    scenario s = {.crash_step = crash_step, .crash_sig = sig, .log = log};
+    if (reel_loop_new_recording(&s.loop, path) < 0)
+        return 90;
+    scenario_run(&s);
+    return 91; /* not reached: the child dies of its signal */
+}
+
 /* Record in a child that dies of `sig`: at step `crash_step` inside a
  * callback, or (crash_step 0) sent by this process once the child is idle.
  * Returns the last step the child logged. */
 static int record_and_kill(const char *path, int sig, int crash_step, int *status)
 {
-    shared_log *log = mmap(NULL, sizeof *log, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int fd = memfd_create("record-crash-log", 0);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, sizeof(shared_log)), 0);
+    shared_log *log = mmap(NULL, sizeof *log, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     assert_true(log != MAP_FAILED);
-    memset((void *)log, 0, sizeof *log);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* A plain program: the default action for the signal (CMocka
-         * catches SIGSEGV for its own reports). */
-        signal(sig, SIG_DFL);
-        scenario s = {.crash_step = crash_step, .crash_sig = sig, .log = log};
-        if (reel_loop_new_recording(&s.loop, path) < 0)
-            _exit(90);
-        scenario_run(&s);
-        _exit(91); /* not reached: the child dies of its signal */
+        char a[3][16];
+        snprintf(a[0], sizeof a[0], "%d", sig);
+        snprintf(a[1], sizeof a[1], "%d", crash_step);
+        snprintf(a[2], sizeof a[2], "%d", fd);
+        execl(self_exe, "test_record_crash", "--child", path, a[0], a[1], a[2], (char *)NULL);
+        _exit(88);
     }
+    close(fd);
     if (!crash_step) {
         uint64_t deadline = th_wall_ns() + 20000000000ull;
         while (!log->idle && th_wall_ns() < deadline)
@@ -247,8 +270,14 @@ static void test_abort_inside_a_callback_keeps_everything_before_it(void **state
     crash_case(SIGABRT, rounds + 8);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 6 && strcmp(argv[1], "--child") == 0)
+        return child_main(argv);
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n <= 0)
+        return 1;
+    self_exe[n] = '\0';
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm_while_idle_keeps_the_whole_burst),
         cmocka_unit_test(test_sigint_while_idle_keeps_the_whole_burst),
