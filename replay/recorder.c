@@ -10,7 +10,10 @@
  *
  * The trace file is written from the loop's thread only: wake() and
  * posted(), the two calls other threads make, record nothing (posted()
- * bumps an atomic counter). If writing the trace fails (disk full), the
+ * bumps an atomic counter). Each record is in the kernel's page cache
+ * once recorded (replay/trace.h, "Crash safety"), so a killed or crashed
+ * process leaves every call it completed; fatal signals are noted in the
+ * trace (on_fatal_signal). If writing the trace fails (disk full), the
  * recorder says so once through the log and goes on forwarding. */
 #define _GNU_SOURCE
 #include <errno.h>
