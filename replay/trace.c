@@ -502,9 +502,10 @@ static void get_str(char *dst, size_t cap, const uint8_t *src)
  * mapped in windows; each record is encoded straight into the mapping and
  * then committed by one 8-byte store of the block's (length, CRC). The
  * bytes are in the page cache the moment the store retires, so a killed
- * process leaves every committed record behind, and the loop thread never
- * makes a system call per record or per block: only when it moves to the
- * next window (every rt_window_bytes).
+ * process leaves every committed record behind, and the loop thread makes
+ * no system call per record or per block: a helper thread prepares the
+ * next window (allocates, maps, faults it in) and unmaps the old one, so
+ * moving on every rt_window_bytes is a pointer swap.
  *
  * buffered (a pipe, a terminal, anything that cannot be mapped): one block
  * in memory, written whole with write(2) when full, before the loop
