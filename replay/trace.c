@@ -915,9 +915,11 @@ void rt_writer_on_signal(rt_writer *w, int signo)
         __atomic_store_n((uint32_t *)(void *)(w->hdr + rt_header_signal_at), v, __ATOMIC_RELEASE);
         return;
     }
+    /* The header is already out: a regular file takes the signal word in
+     * place; a pipe cannot (pwrite fails with ESPIPE, harmlessly). */
     ssize_t k = pwrite(w->fd, b, 4, rt_header_signal_at);
-    if (w->len && !w->err)
-        k = pwrite(w->fd, w->blk, rt_block_header_bytes + w->len, (off_t)w->blk_off);
+    if (w->len && !w->err) /* the committed part of the block, appended */
+        k = write(w->fd, w->blk, rt_block_header_bytes + w->len);
     (void)k;
 }
 

@@ -14,11 +14,14 @@
  * with the logged one. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -234,6 +237,86 @@ static void crash_case(int sig, int crash_step)
     unlink(path);
 }
 
+/* A trace written to a pipe (the buffered writer): the SIGTERM handler
+ * writes the block being filled, so the copy the reader end made holds
+ * the whole burst. (The signal cannot be noted in a header already sent.) */
+static void test_sigterm_recording_to_a_pipe_writes_its_last_block(void **state)
+{
+    (void)state;
+    char fifo[256], path[256];
+    th_trace_path(fifo, sizeof fifo, "fifo");
+    th_trace_path(path, sizeof path, "fifocopy");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int fd = memfd_create("record-crash-log", 0);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, sizeof(shared_log)), 0);
+    shared_log *log = mmap(NULL, sizeof *log, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(log != MAP_FAILED);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char a[16];
+        snprintf(a, sizeof a, "%d", fd);
+        execl(self_exe, "test_record_crash", "--child", fifo, "15", "0", a, (char *)NULL);
+        _exit(88);
+    }
+    close(fd);
+    int rd = open(fifo, O_RDONLY);
+    assert_true(rd >= 0);
+    size_t cap = 8u << 20, len = 0;
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    bool killed = false;
+    uint64_t deadline = th_wall_ns() + 30000000000ull;
+    for (;;) {
+        struct pollfd p = {rd, POLLIN, 0};
+        if (poll(&p, 1, 20) > 0) {
+            ssize_t n = read(rd, buf + len, cap - len);
+            if (n <= 0)
+                break; /* EOF: the child is gone */
+            len += (size_t)n;
+            assert_true(len < cap);
+        }
+        if (!killed && log->idle) {
+            usleep(50000);
+            kill(pid, SIGTERM);
+            killed = true;
+        }
+        assert_true(th_wall_ns() < deadline);
+    }
+    close(rd);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGTERM);
+    int logged = log->last_step;
+    munmap((void *)log, sizeof *log);
+    assert_true(logged >= 2 * rounds);
+    assert_int_equal(th_write_file(path, buf, len), 0);
+    free(buf);
+    unlink(fifo);
+
+    reel_trace_reader *r;
+    assert_int_equal(reel_trace_open(&r, path, NULL, 0), 0);
+    reel_trace_record rec;
+    int rc;
+    while ((rc = reel_trace_next(r, &rec)) == 1) {
+    }
+    if (rc != 0)
+        fail_msg("%s", reel_trace_error(r));
+    assert_true(reel_trace_unfinished(r, NULL));
+    reel_trace_close(r);
+
+    scenario s = {.replaying = true};
+    assert_int_equal(reel_loop_new_replaying(&s.loop, path), 0);
+    th_log tl;
+    th_log_capture(s.loop, &tl);
+    assert_int_equal(scenario_run(&s), REEL_EDIVERGED);
+    assert_int_equal(s.step, logged);
+    reel_loop_free(s.loop);
+    unlink(path);
+}
+
 static void test_sigterm_while_idle_keeps_the_whole_burst(void **state)
 {
     (void)state;
@@ -285,6 +368,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sigkill_inside_a_callback_keeps_everything_before_it),
         cmocka_unit_test(test_segfault_inside_a_callback_keeps_everything_before_it),
         cmocka_unit_test(test_abort_inside_a_callback_keeps_everything_before_it),
+        cmocka_unit_test(test_sigterm_recording_to_a_pipe_writes_its_last_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
