@@ -329,7 +329,13 @@ static const reel_trace_record *match(replayer *p, const reel_trace_record *actu
 {
     const reel_trace_record *rec = peek(p, actual);
     if (!rec) {
-        if (!p->stopped)
+        int sig;
+        if (!p->stopped && reel_trace_unfinished(p->rd, &sig))
+            stop(p, REEL_EDIVERGED, reel_trace_records_read(p->rd), reel_trace_bytes_read(p->rd), NULL,
+                 actual, "the recording ends here: the recorded process did not finish (%s%s)",
+                 sig > 0 ? "killed by " : "killed, crashed or still running",
+                 sig > 0 ? strsignal(sig) : "");
+        else if (!p->stopped)
             stop(p, REEL_EDIVERGED, reel_trace_records_read(p->rd), reel_trace_bytes_read(p->rd), NULL,
                  actual, "the program made a call after the end of the recording");
         return NULL;
@@ -1198,6 +1204,12 @@ int reel_replayer_status_get(reel_backend *b, reel_replay_status *out)
     out->records = p->consumed;
     out->callbacks = p->callbacks;
     out->callback_hash = p->cb_hash;
+    int sig = 0;
+    if (!next && reel_trace_unfinished(p->rd, &sig)) {
+        out->at_end = true;
+        out->unfinished = true;
+        out->recorded_signal = sig;
+    }
     if (next && (next->op == REEL_TRACE_END || next->op == REEL_TRACE_EXIT)) {
         out->at_end = true;
         out->recorded_hash_known = true;
