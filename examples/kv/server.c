@@ -296,9 +296,21 @@ static void conn_made(void *user, reel_transport *t)
     }
 }
 
-static void conn_free(kv_conn *c)
+/* Take c off the server's client list (its count with it). */
+static void conn_unlist(kv_conn *c)
 {
+    if (!c->node.next)
+        return;
     kv_link_remove(&c->node);
+    if (c->srv)
+        c->srv->nclients--;
+}
+
+void kv_conn_unref(kv_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    conn_unlist(c);
     kv_buf_free(&c->qbuf);
     kv_buf_free(&c->out);
     kv_cmd_free(&c->cmd);
@@ -312,7 +324,7 @@ static void conn_lost(void *user, int err)
     kv_server *s = c->srv;
     reel_handle_cancel(c->linger_timer);
     if (s) {
-        s->nclients--;
+        conn_unlist(c);
         kv_link_remove(&c->wnode);
         reel_handle_cancel(c->wait_timer);
         if (c->role == KV_ROLE_REPLICA) {
@@ -322,20 +334,13 @@ static void conn_lost(void *user, int err)
         if (c->role == KV_ROLE_PRIMARY_LINK)
             kv_repl_conn_lost(c);
     }
-    conn_free(c);
+    kv_conn_unref(c);
 }
 
 static bool conn_eof(void *user)
 {
     (void)user;
     return false; /* the client is done: close (after flushing replies) */
-}
-
-void kv_conn_discard(kv_conn *c)
-{
-    if (c->srv)
-        c->srv->nclients--;
-    conn_free(c);
 }
 
 kv_conn *kv_conn_new(kv_server *s, int role, reel_protocol *proto)
@@ -345,6 +350,7 @@ kv_conn *kv_conn_new(kv_server *s, int role, reel_protocol *proto)
         return NULL;
     c->srv = s;
     c->role = role;
+    c->refs = 1;
     kv_link_insert(&s->clients, &c->node);
     s->nclients++;
     *proto = (reel_protocol){.user = c, .connection_made = conn_made, .data_received = conn_data,
