@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kv_demo.h"
 #include "reel.h"
 #include "service.h"
 
@@ -419,6 +420,9 @@ int main(void)
 
     printf("\n4. record a real run, replay it\n");
     demo_record_replay();
+
+    printf("\n5. reel-kv: a Redis-protocol server, real clients, a cluster under faults (docs/kv.md)\n");
+    failures += kv_demo();
 
     printf(failures ? "\ndemo: %d check(s) FAILED\n" : "\ndemo: all checks passed\n", failures);
     return failures ? 1 : 0;

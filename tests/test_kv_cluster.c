@@ -4,9 +4,11 @@
  * quiet. Every seed must keep every acknowledged write and a
  * linearizable history per key, and recover. KV_CLUSTER_SEEDS=N sweeps N
  * seeds (ctest runs a few; `make kv-sweep` runs 1,000); REEL_SEED=N
- * reruns one seed with its fault schedule printed. */
+ * reruns one seed with its fault schedule printed; KV_CLUSTER_BUG=
+ * promote_stale turns the planted controller bug on. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "helpers.h"
 #include "helpers/kv_cluster.h"
@@ -29,6 +31,8 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
         kv_cluster_opts o;
         kv_cluster_opts_default(&o);
         o.verbose = verbose;
+        if (getenv("KV_CLUSTER_BUG") && strcmp(getenv("KV_CLUSTER_BUG"), "promote_stale") == 0)
+            o.bug_promote_stale = true; /* rerun a seed the demo or kv-sweep-bug found */
         kv_cluster_result r;
         assert_int_equal(kv_cluster_run(seed, &o, &r), 0);
         acked += r.acked_ops;

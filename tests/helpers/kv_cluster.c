@@ -273,14 +273,13 @@ static void failover(cluster *cl, rconn *conns, status *sts)
     for (int i = 0; i < nnodes; i++) {
         if (i == cl->primary || !sts[i].complete)
             continue;
-#ifdef KV_BUG_PROMOTE_STALE
-        if (best < 0) /* planted bug: the first with a whole copy, not the newest */
+        if (cl->o.bug_promote_stale) {
+            if (best < 0) /* planted bug: the first with a whole copy, not the newest */
+                best = i;
+        } else if (best < 0 || sts[i].data_epoch > sts[best].data_epoch ||
+                   (sts[i].data_epoch == sts[best].data_epoch && sts[i].offset > sts[best].offset)) {
             best = i;
-#else
-        if (best < 0 || sts[i].data_epoch > sts[best].data_epoch ||
-            (sts[i].data_epoch == sts[best].data_epoch && sts[i].offset > sts[best].offset))
-            best = i;
-#endif
+        }
     }
     if (best < 0) {
         say(cl, "controller: no node with a whole copy, failover waits");
@@ -628,6 +627,9 @@ void kv_cluster_opts_default(kv_cluster_opts *o)
     o->faults_until_ns = 20000000000ull;
     o->quiet_ns = 30000000000ull;
     o->faults = true;
+#ifdef KV_BUG_PROMOTE_STALE
+    o->bug_promote_stale = true;
+#endif
 }
 
 int kv_cluster_run(uint64_t seed, const kv_cluster_opts *opts, kv_cluster_result *res)

@@ -14,8 +14,9 @@
  * node is moved to a new epoch (KVFENCE, so none acknowledges the old
  * primary's stream any more), then the one with the newest data (data
  * epoch, then offset) is promoted and the rest follow it. With
- * REEL_KV_BUG=promote_stale (a compile flag) it promotes the first node
- * that has a whole copy instead: the planted bug the sweep must find.
+ * opts.bug_promote_stale (on by default in a REEL_KV_BUG=promote_stale
+ * build) it promotes the first node that has a whole copy instead: the
+ * planted bug the sweep must find.
  *
  * Checks after the quiet phase: (a) no write acknowledged by WAIT 1 is
  * lost (each key's final value is one a last write could have left);
@@ -36,6 +37,8 @@ typedef struct kv_cluster_opts {
     uint64_t quiet_ns;        /* time allowed to recover after (default 30 s) */
     bool faults;              /* timed faults on (default true via kv_cluster_opts_default) */
     bool verbose;             /* print the fault schedule and failovers */
+    bool bug_promote_stale;   /* the planted bug (default: on when built with
+                                 REEL_KV_BUG=promote_stale) */
 } kv_cluster_opts;
 
 void kv_cluster_opts_default(kv_cluster_opts *o);
