@@ -10,15 +10,20 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench fuzz-smoke install clean deps-test deps-bench kv-sweep kv-sweep-bug
+.PHONY: all build demo test memcheck asan bench fuzz-smoke fuzz-planted install clean deps-test deps-bench kv-sweep kv-sweep-bug
 
 all: build
 
+# Each target configures the one build dir with what it needs and builds
+# only that: the demo and install need no test tools (no libcmocka-dev);
+# `make build` / `make test` build everything, tests included.
 build:
-	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=ON -DREEL_BUILD_EXAMPLES=ON >/dev/null
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 
-demo: build
+demo:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=OFF -DREEL_BUILD_EXAMPLES=ON >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) --target demo reel-trace
 	@./$(BUILD)/demo
 
 deps-test:
@@ -52,6 +57,14 @@ fuzz-smoke:
 	@tools/ensure-deps fuzz || echo "fuzz-smoke: could not install AFL++; libFuzzer only"
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz-smoke
 
+# The planted defects of fuzz/planted/ must each be found within
+# PLANTED_SECONDS (default 60) by libFuzzer through the fuzz kit.
+PLANTED_SECONDS ?= 60
+fuzz-planted:
+	@tools/ensure-deps fuzz || true
+	@PLANTED_SECONDS=$(PLANTED_SECONDS) tools/fuzz-planted
+
+
 # reel-kv's simulated cluster under faults over many seeds (ctest runs 8):
 # KV_SEEDS seeds must show 0 violations; kv-sweep-bug builds a planted bug
 # (KV_BUG=promote_stale or wait_counts_sent) and must find it.
@@ -66,7 +79,9 @@ kv-sweep-bug:
 		echo "kv-sweep-bug: the planted bug $(KV_BUG) was NOT found in $(KV_SEEDS) seeds"; exit 1; \
 	else echo "kv-sweep-bug: planted bug $(KV_BUG) found (rerun a seed: REEL_SEED=N build-kv-bug/test_kv_cluster)"; fi
 
-install: build
+install:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=OFF -DREEL_BUILD_EXAMPLES=OFF >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:

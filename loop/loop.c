@@ -224,22 +224,6 @@ static bool env_debug(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-int reel_loop_new(reel_loop **out)
-{
-    if (!out)
-        return -EINVAL;
-    /* REEL_RECORD / REEL_REPLAY turn an unmodified program's loops into
-     * recording or replaying ones (replay/env.c). */
-    int rc = rl_env_loop_new(out);
-    if (rc <= 0)
-        return rc;
-    reel_backend *b;
-    rc = reel_backend_epoll_new(&b);
-    if (rc < 0)
-        return rc;
-    return reel_loop_new_with_backend(out, b);
-}
-
 int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
 {
     if (!out || !backend || !backend->ops) {
@@ -310,6 +294,35 @@ static void handle_discard(reel_loop *loop, rl_handle *h)
         reel_future_release(fut);
 }
 
+/* Close time: run the library's cleanup callbacks (RL_HF_CLOSE_RUN, see
+ * rl_future_add_cleanup_callback) that are ready, including those that
+ * closing transports and operations just scheduled and those they
+ * schedule in turn, so that what they own is released; drop every other
+ * ready callback unrun, as asyncio drops its ready queue. Not traced: the
+ * program does not see these. */
+static void run_close_cleanups(reel_loop *loop)
+{
+    for (int round = 0; round < rl_close_rounds_max && loop->ring_count; round++) {
+        uint32_t n = loop->ring_count;
+        while (n--) {
+            rl_handle *h = ring_pop(loop);
+            uint8_t want = RL_HF_FUTCB | RL_HF_CLOSE_RUN;
+            if ((h->flags & (want | RL_HF_CANCELLED)) != want) {
+                if (h->flags & RL_HF_PERSIST)
+                    h->flags &= (uint8_t)~RL_HF_PERSIST;
+                handle_discard(loop, h);
+                continue;
+            }
+            reel_future_cb fn = (reel_future_cb)(void (*)(void))h->fn;
+            void *arg = h->arg;
+            reel_future *fut = h->arg2;
+            handle_free_slot(loop, h, slot_of(loop, h));
+            fn(fut, arg);
+            reel_future_release(fut);
+        }
+    }
+}
+
 int reel_loop_close(reel_loop *loop)
 {
     if (!loop)
@@ -318,6 +331,12 @@ int reel_loop_close(reel_loop *loop)
         return REEL_ERUNNING;
     if (loop->closed)
         return 0;
+    loop->closing = true;
+    /* Transports first: connection_lost runs while the tasks that may own
+     * the protocols' state (on their stacks) are still suspended, not
+     * after they have returned (transport.h, "Lifetimes"). */
+    if (loop->net_close_transports)
+        loop->net_close_transports(loop);
     /* Let the task layer cancel and release what it owns first. Task code
      * runs in there and may itself close the loop: then it is done. */
     if (loop->on_close)
@@ -328,6 +347,7 @@ int reel_loop_close(reel_loop *loop)
         loop->proc_on_close(loop);
     if (loop->net_on_close)
         loop->net_on_close(loop);
+    run_close_cleanups(loop);
     loop->closed = true;
     pthread_mutex_lock(&loop->ts_lock);
     loop->ts_closed = true;
@@ -372,15 +392,20 @@ int reel_loop_close(reel_loop *loop)
     return 0;
 }
 
-void reel_loop_free(reel_loop *loop)
+int reel_loop_free(reel_loop *loop)
 {
     if (!loop)
-        return;
-    RL_ASSERT(!loop->running);
-    if (loop->running)
-        return;
+        return 0;
+    /* From one of its own callbacks or tasks (also a task that the close
+     * resumes): the memory is in use further up this very stack. */
+    if (loop->running || rl_task_running_on(loop)) {
+        rl_set_last_error(REEL_ERUNNING, "reel_loop_free: the loop is running (called from "
+                                         "one of its own callbacks or tasks)");
+        return REEL_ERUNNING;
+    }
     reel_loop_close(loop);
     rl_loop_unref(loop);
+    return 0;
 }
 
 void reel_backend_destroy(reel_backend *b)
@@ -486,7 +511,7 @@ int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *c
     h->arg = cb->arg;
     h->arg2 = reel_future_ref(fut);
     h->site = cb->site;
-    h->flags = RL_HF_FUTCB;
+    h->flags = cb->close_run ? RL_HF_FUTCB | RL_HF_CLOSE_RUN : RL_HF_FUTCB;
     int rc = ring_push(loop, h);
     if (rc < 0) {
         handle_free_slot(loop, h, slot);
@@ -996,17 +1021,26 @@ __attribute__((noinline)) static void run_handle_timed(reel_loop *loop, reel_cal
                                                        const reel_site *site)
 {
     uint64_t t0 = clock_ns(loop);
+    loop->step_watch = true;
     if (flags & RL_HF_FUTCB) {
         ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
         reel_future_release(arg2);
     } else {
         fn(arg);
     }
+    loop->step_watch = false;
+    reel_future *task = loop->stepped_task;   /* a task step: name the task */
+    loop->stepped_task = NULL;
     if (loop->debug && !loop->closed) {
         uint64_t took = clock_ns(loop) - t0;
-        if (took >= loop->slow_ns)
-            rl_report_slow(loop, site, took);
+        if (took >= loop->slow_ns) {
+            if (task)
+                rl_report_slow_task(loop, task, took);
+            else
+                rl_report_slow(loop, site, took);
+        }
     }
+    reel_future_release(task);
 }
 
 static inline void run_handle(reel_loop *loop, rl_handle *h)
@@ -1064,7 +1098,9 @@ static int run_once(reel_loop *loop)
         timeout_ns = -1;
     }
 
-    int n = loop->ops->poll(loop->backend, loop->events, rl_poll_events_max, timeout_ns);
+    int n = RL_UNLIKELY(loop->debug)
+                ? rl_poll_timed(loop, loop->events, rl_poll_events_max, timeout_ns)
+                : loop->ops->poll(loop->backend, loop->events, rl_poll_events_max, timeout_ns);
     if (RL_UNLIKELY(n < 0) && n != -EINTR)
         return n;
     for (int i = 0; i < n; i++) {

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "internal.h"
+#include "list.h"
 #include "reel/net.h"
 #include "reel/server.h"
 #include "reel/transport.h"
@@ -27,28 +28,6 @@ enum {
     rl_sendfile_native_bytes = 1 << 30,     /* one sendfile(2) call at most */
     rl_addrs_max = 64,                      /* addresses kept from one lookup */
 };
-
-/* Intrusive doubly linked list (the node lives inside the object). */
-typedef struct rl_list {
-    struct rl_list *prev, *next;
-} rl_list;
-
-static inline void rl_list_init(rl_list *l) { l->prev = l->next = l; }
-static inline bool rl_list_empty(const rl_list *l) { return l->next == l; }
-static inline void rl_list_push(rl_list *head, rl_list *n)
-{
-    n->prev = head->prev;
-    n->next = head;
-    head->prev->next = n;
-    head->prev = n;
-}
-static inline void rl_list_del(rl_list *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = n;
-}
-#define rl_container(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* One piece of a stream transport's write buffer. */
 typedef struct rl_chunk {
@@ -149,6 +128,8 @@ struct reel_transport {
     /* names, cached at creation as asyncio does (extra info) */
     struct sockaddr_storage sockname, peername;
     socklen_t sockname_len, peername_len;
+    /* reel_transport_close_wait callers: set once connection_lost returned */
+    reel_future *lost_waiter;
 };
 
 /* A server's listening socket. */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "net_internal.h"
+#include "reel/task.h"
 
 #define OPS(t) ((t)->loop->ops)
 #define BK(t) ((t)->loop->backend)
@@ -329,6 +330,13 @@ static void call_connection_lost(reel_transport *t, int err)
     }
     if (t->protocol_connected && t->proto.connection_lost)
         t->proto.connection_lost(t->proto.user, err);
+    if (t->lost_waiter) {
+        reel_future *w = t->lost_waiter;
+        t->lost_waiter = NULL;
+        if (!reel_future_done(w))
+            reel_future_set_result(w, NULL);
+        reel_future_release(w);
+    }
     if (t->fd >= 0) {
         rl_fd_release(t->net, t->fd, t);
         OPS(t)->close(BK(t), t->fd);
@@ -677,8 +685,10 @@ static void write_ready(void *arg)
 
 static int check_writable(reel_transport *t)
 {
-    if (t->dead || t->lost) /* lost: even from inside connection_lost */
+    if (t->dead || t->lost) { /* lost: even from inside connection_lost */
+        rl_set_last_error(REEL_ECLOSED, "write on a closed transport");
         return REEL_ECLOSED;
+    }
     if (t->kind == RL_T_READ_PIPE || t->kind == RL_T_DATAGRAM)
         return -EOPNOTSUPP;
     if (t->kind == RL_T_SOCKET) {
@@ -825,6 +835,38 @@ void reel_transport_abort(reel_transport *t)
 }
 
 bool reel_transport_is_closing(const reel_transport *t) { return !t || t->closing || t->dead; }
+
+int reel_transport_close_wait(reel_transport *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (!reel_current_task())
+        return REEL_ENOTASK;
+    if (t->lost)
+        return 0;
+    int rc = 0;
+    reel_future *w = t->lost_waiter;
+    if (!w) {
+        rc = reel_loop_create_future(t->loop, &w);
+        if (rc == 0)
+            t->lost_waiter = w;
+    }
+    reel_transport_ref(t);
+    reel_transport_close(t);
+    if (rc == 0 && !t->lost) {
+        reel_future_ref(w);
+        rc = reel_await_take(w, NULL);
+    }
+    if (!t->lost) {
+        /* Interrupted (cancelled, loop closing) or out of memory: keep the
+         * promise anyway. The protocol is detached, so it is never called
+         * again, and the transport is aborted. */
+        memset(&t->proto, 0, sizeof t->proto);
+        reel_transport_abort(t);
+    }
+    reel_transport_release(t);
+    return rc;
+}
 
 reel_loop *reel_transport_get_loop(const reel_transport *t) { return t ? t->loop : NULL; }
 
