@@ -358,7 +358,7 @@ kv_conn *kv_conn_new(kv_server *s, int role, reel_protocol *proto)
     return c;
 }
 
-static int conn_factory(void *arg, reel_protocol *out)
+int kv_server_protocol_factory(void *arg, reel_protocol *out)
 {
     kv_server *s = arg;
     kv_conn *c = kv_conn_new(s, KV_ROLE_CLIENT, out);
@@ -442,21 +442,23 @@ int kv_server_new(reel_loop *loop, const kv_config *cfg, kv_server **out)
     }
     s->db.on_expire = on_expire;
     s->db.on_expire_arg = s;
-    reel_server_opts o = {.host = s->cfg.host, .port = s->cfg.port};
-    rc = reel_loop_create_server(loop, conn_factory, s, &o, &s->starting);
-    if (rc < 0) {
-        kv_db_free(&s->db);
-        free(s);
-        return rc;
+    if (!s->cfg.no_listen) {
+        reel_server_opts o = {.host = s->cfg.host, .port = s->cfg.port};
+        rc = reel_loop_create_server(loop, kv_server_protocol_factory, s, &o, &s->starting);
+        if (rc < 0) {
+            kv_db_free(&s->db);
+            free(s);
+            return rc;
+        }
+        reel_future_add_done_callback(s->starting, started, s);
     }
-    reel_future_add_done_callback(s->starting, started, s);
     reel_loop_call_later_ns(loop, s->cfg.active_expire_interval_ns, expire_tick, s, &s->expire_timer);
     kv_repl_start(s);
     *out = s;
     return 0;
 }
 
-bool kv_server_started(kv_server *s) { return s->server || s->start_error; }
+bool kv_server_started(kv_server *s) { return s->server || s->start_error || s->cfg.no_listen; }
 int kv_server_error(kv_server *s) { return s->start_error; }
 
 int kv_server_port(kv_server *s)
