@@ -25,7 +25,7 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
         seeds = 1;
         verbose = true;
     }
-    int failed = 0, acked = 0, unknown = 0, failovers = 0, crashes = 0, partitions = 0;
+    int failed = 0, inconclusive = 0, acked = 0, unknown = 0, failovers = 0, crashes = 0, partitions = 0;
     for (int i = 0; i < seeds; i++) {
         uint64_t seed = first + (uint64_t)i;
         kv_cluster_opts o;
@@ -40,6 +40,10 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
         failovers += r.failovers;
         crashes += r.crashes;
         partitions += r.partitions;
+        if (r.ok && r.inconclusive) {
+            inconclusive++;
+            printf("inconclusive REEL_SEED=%llu: %s\n", (unsigned long long)seed, r.why);
+        }
         if (!r.ok) {
             failed++;
             printf("VIOLATION REEL_SEED=%llu build/test_kv_cluster: %s\n", (unsigned long long)seed, r.why);
@@ -48,10 +52,13 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
                 break;
         }
     }
-    printf("kv cluster: %d seeds, %d violations; %d acknowledged ops, %d unknown outcomes, %d failovers, "
+    printf("kv cluster: %d seeds, %d violations, %d inconclusive; %d acknowledged ops, %d unknown outcomes, %d failovers, "
            "%d crashes, %d partitions\n",
-           seeds, failed, acked, unknown, failovers, crashes, partitions);
+           seeds, failed, inconclusive, acked, unknown, failovers, crashes, partitions);
     assert_int_equal(failed, 0);
+    /* A history the checker cannot decide within its budget proves
+     * nothing either way; they must stay rare. */
+    assert_true(inconclusive * 100 <= seeds);
     assert_true(acked > 0);
 }
 

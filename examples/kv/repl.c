@@ -374,8 +374,14 @@ static void connected(reel_future *fut, void *arg)
     void *res = NULL;
     int rc = reel_future_result(fut, &res);
     reel_transport *t = res;
-    s->attempt = NULL;
     free(a);
+    if (!s) { /* abandoned while this callback was already queued */
+        if (rc == 0)
+            reel_transport_close(t);
+        reel_future_release(fut);
+        return;
+    }
+    s->attempt = NULL;
     reel_protocol proto;
     kv_conn *c = rc == 0 ? kv_conn_new(s, KV_ROLE_PRIMARY_LINK, &proto) : NULL;
     if (!c) {
@@ -428,11 +434,12 @@ static void drop_attempt(kv_server *s)
     if (!a)
         return;
     s->attempt = NULL;
-    reel_future_remove_done_callback(a->fut, connected, a);
+    if (reel_future_remove_done_callback(a->fut, connected, a) == 0) {
+        /* Done already, connected() queued: it cleans up when it runs. */
+        a->s = NULL;
+        return;
+    }
     reel_future_cancel(a->fut, NULL);
-    void *res = NULL;
-    if (reel_future_result(a->fut, &res) == 0 && res)
-        reel_transport_close(res); /* it had connected already */
     reel_future_release(a->fut);
     free(a);
 }

@@ -5,10 +5,12 @@
  * n2 and n3 its replicas), a controller host that fails over when the
  * primary stops answering, and client hosts running a random workload of
  * SET / GET / INCR on a few keys, each followed by WAIT 1. The seed also
- * draws the per-operation swarm (short I/O, EAGAIN, latency, windows) and
- * a schedule of timed faults until faults_until: crashes and restarts,
- * partitions, clogged links, clock jumps and drift, connection resets.
- * Then everything heals and the quiet phase must bring the cluster back.
+ * draws the simulator's default swarm on the nodes (all but crashes:
+ * partitions, clogs, resets, pauses, clock faults, spikes, late timers,
+ * short I/O) and the test's own schedule until faults_until: crashes and
+ * restarts (one copy lost at a time), partitions from the controller,
+ * clogs, clock jumps. Then everything heals and the quiet phase must bring
+ * the cluster back.
  *
  * The controller (kv_cluster.c) fences before it promotes: every other
  * node is moved to a new epoch (KVFENCE, so none acknowledges the old
@@ -45,6 +47,9 @@ void kv_cluster_opts_default(kv_cluster_opts *o);
 
 typedef struct kv_cluster_result {
     bool ok;
+    bool inconclusive;        /* a key's history exceeded the checker's search
+                                 budget (many writes of unknown outcome):
+                                 neither proven nor refuted; ok stays true */
     char why[512];            /* the first violation */
     int acked_ops, unknown_ops, failovers, crashes, partitions;
     uint64_t hash;            /* the world's event hash */
