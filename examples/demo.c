@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kv_demo.h"
 #include "reel.h"
 #include "service.h"
 
@@ -525,6 +526,9 @@ int main(void)
 
     printf("\n5. the simulator finds a bug by itself (swarm: every fault family, nothing scripted)\n");
     demo_swarm_finds_a_bug();
+
+    printf("\n6. reel-kv: a Redis-protocol server, real clients, a cluster under faults (docs/kv.md)\n");
+    failures += kv_demo();
 
     printf(failures ? "\ndemo: %d check(s) FAILED\n" : "\ndemo: all checks passed\n", failures);
     return failures ? 1 : 0;

@@ -4,9 +4,11 @@
  * quiet. Every seed must keep every acknowledged write and a
  * linearizable history per key, and recover. KV_CLUSTER_SEEDS=N sweeps N
  * seeds (ctest runs a few; `make kv-sweep` runs 1,000); REEL_SEED=N
- * reruns one seed with its fault schedule printed. */
+ * reruns one seed with its fault schedule printed; KV_CLUSTER_BUG=
+ * promote_stale turns the planted controller bug on. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "helpers.h"
 #include "helpers/kv_cluster.h"
@@ -23,12 +25,14 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
         seeds = 1;
         verbose = true;
     }
-    int failed = 0, acked = 0, unknown = 0, failovers = 0, crashes = 0, partitions = 0;
+    int failed = 0, inconclusive = 0, acked = 0, unknown = 0, failovers = 0, crashes = 0, partitions = 0;
     for (int i = 0; i < seeds; i++) {
         uint64_t seed = first + (uint64_t)i;
         kv_cluster_opts o;
         kv_cluster_opts_default(&o);
         o.verbose = verbose;
+        if (getenv("KV_CLUSTER_BUG") && strcmp(getenv("KV_CLUSTER_BUG"), "promote_stale") == 0)
+            o.bug_promote_stale = true; /* rerun a seed the demo or kv-sweep-bug found */
         kv_cluster_result r;
         assert_int_equal(kv_cluster_run(seed, &o, &r), 0);
         acked += r.acked_ops;
@@ -36,6 +40,10 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
         failovers += r.failovers;
         crashes += r.crashes;
         partitions += r.partitions;
+        if (r.ok && r.inconclusive) {
+            inconclusive++;
+            printf("inconclusive REEL_SEED=%llu: %s\n", (unsigned long long)seed, r.why);
+        }
         if (!r.ok) {
             failed++;
             printf("VIOLATION REEL_SEED=%llu build/test_kv_cluster: %s\n", (unsigned long long)seed, r.why);
@@ -44,10 +52,13 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
                 break;
         }
     }
-    printf("kv cluster: %d seeds, %d violations; %d acknowledged ops, %d unknown outcomes, %d failovers, "
+    printf("kv cluster: %d seeds, %d violations, %d inconclusive; %d acknowledged ops, %d unknown outcomes, %d failovers, "
            "%d crashes, %d partitions\n",
-           seeds, failed, acked, unknown, failovers, crashes, partitions);
+           seeds, failed, inconclusive, acked, unknown, failovers, crashes, partitions);
     assert_int_equal(failed, 0);
+    /* A history the checker cannot decide within its budget proves
+     * nothing either way; they must stay rare. */
+    assert_true(inconclusive * 100 <= seeds);
     assert_true(acked > 0);
 }
 

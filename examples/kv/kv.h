@@ -32,6 +32,8 @@ typedef struct kv_config {
     int replicaof_port;
     bool fenced;                  /* start as a read-only node with no primary,
                                      waiting for a controller (cluster tests) */
+    bool no_listen;               /* serve only connections handed over through
+                                     kv_server_protocol_factory (fuzzing) */
     size_t client_output_max_bytes;
     size_t replica_output_max_bytes;
     size_t max_clients;
@@ -56,6 +58,10 @@ typedef struct kv_server kv_server;
  * the primary). Listening completes one loop iteration later (asyncio's
  * create_server); kv_server_port() answers from then on. */
 int kv_server_new(reel_loop *loop, const kv_config *cfg, kv_server **out);
+/* The protocol factory the listener uses (reel_protocol_factory_fn, arg:
+ * the kv_server): serve reel-kv over any stream transport, e.g. a Unix
+ * server or the fuzz kit's connection. */
+int kv_server_protocol_factory(void *arg, reel_protocol *out);
 /* Close listener, clients and links; free everything. NULL is a no-op. */
 void kv_server_free(kv_server *s);
 /* The listening port, or a negative code while not (yet) listening. */

@@ -31,6 +31,7 @@ struct kv_conn {
     size_t need;            /* do not re-parse before qbuf holds this many */
     int role;
     uint64_t id;            /* 1, 2, ... in accept order */
+    int refs;               /* 1: the transport's, dropped in connection_lost */
     bool closing;
     bool blocked;           /* in WAIT: input waits in qbuf */
     bool draining;          /* after a protocol error: reply sent, input discarded */
@@ -120,9 +121,9 @@ void kv_conn_flush(kv_conn *c);
 void kv_conn_close(kv_conn *c, bool abort_now);
 void kv_conn_resume(kv_conn *c);         /* after WAIT: run what is queued */
 /* A connection object for an accepted client or our primary link; fills
- * *proto. kv_conn_discard frees one whose transport never came. */
+ * *proto. Freed by kv_conn_unref once its transport is lost. */
 kv_conn *kv_conn_new(kv_server *s, int role, reel_protocol *proto);
-void kv_conn_discard(kv_conn *c);
+void kv_conn_unref(kv_conn *c);
 void kv_link_init(kv_link *l);
 void kv_link_insert(kv_link *head, kv_link *n);
 void kv_link_remove(kv_link *n);

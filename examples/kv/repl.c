@@ -26,9 +26,13 @@
 
 #include "kv_internal.h"
 
+/* A connect in flight to our primary. Until it completes, the transport
+ * (if one is made) runs a protocol with no callbacks and no memory behind
+ * it, so cancelling the attempt at any moment leaves nothing dangling; the
+ * kv_conn is made, and the protocol switched to it, once connected. */
 typedef struct kv_attempt {
-    kv_server *s;       /* NULL once the server stopped caring */
-    kv_conn *c;
+    kv_server *s;
+    reel_future *fut;
 } kv_attempt;
 
 static void connect_primary(kv_server *s);
@@ -351,7 +355,7 @@ static void retry_cb(void *arg)
 {
     kv_server *s = arg;
     s->retry_timer = (reel_handle){0};
-    if (s->is_replica && s->primary_host && !s->link)
+    if (s->is_replica && s->primary_host && !s->link && !s->attempt)
         connect_primary(s);
 }
 
@@ -367,27 +371,31 @@ static void connected(reel_future *fut, void *arg)
 {
     kv_attempt *a = arg;
     kv_server *s = a->s;
-    kv_conn *c = a->c;
-    int rc = reel_future_result(fut, NULL);
-    reel_future_release(fut);
+    void *res = NULL;
+    int rc = reel_future_result(fut, &res);
+    reel_transport *t = res;
     free(a);
-    if (s)
-        s->attempt = NULL;
-    if (rc < 0) {
-        /* No transport was made, so no connection_lost will free it. */
-        kv_conn_discard(c);
-        if (s) {
-            if (s->link == c)
-                s->link = NULL;
-            s->link_state = KV_LINK_NONE;
-            schedule_retry(s);
-        }
+    if (!s) { /* abandoned while this callback was already queued */
+        if (rc == 0)
+            reel_transport_close(t);
+        reel_future_release(fut);
         return;
     }
-    if (!s || s->link != c) {
-        kv_conn_close(c, true);
+    s->attempt = NULL;
+    reel_protocol proto;
+    kv_conn *c = rc == 0 ? kv_conn_new(s, KV_ROLE_PRIMARY_LINK, &proto) : NULL;
+    if (!c) {
+        if (rc == 0)
+            reel_transport_close(t);
+        reel_future_release(fut);
+        s->link_state = KV_LINK_NONE;
+        schedule_retry(s);
         return;
     }
+    c->t = t; /* the transport lives until connection_lost, which frees c */
+    reel_transport_set_protocol(t, &proto);
+    reel_future_release(fut);
+    s->link = c;
     s->link_state = KV_LINK_SYNCING;
     c->last_rx_ns = reel_loop_time_ns(s->loop);
     char ep[24];
@@ -400,42 +408,47 @@ static void connected(reel_future *fut, void *arg)
 
 static void connect_primary(kv_server *s)
 {
-    reel_protocol proto;
-    kv_conn *c = kv_conn_new(s, KV_ROLE_PRIMARY_LINK, &proto);
     kv_attempt *a = calloc(1, sizeof *a);
-    if (!c || !a) {
-        if (c)
-            kv_conn_discard(c);
-        free(a);
+    if (!a) {
         schedule_retry(s);
         return;
     }
     a->s = s;
-    a->c = c;
+    static const reel_protocol pending = {0};
     reel_connection_opts o = {.host = s->primary_host, .port = s->primary_port};
-    reel_future *fut;
-    int rc = reel_loop_create_connection(s->loop, &proto, &o, &fut);
+    int rc = reel_loop_create_connection(s->loop, &pending, &o, &a->fut);
     if (rc < 0) {
-        kv_conn_discard(c);
         free(a);
         schedule_retry(s);
         return;
     }
-    s->link = c;
     s->attempt = a;
     s->link_state = KV_LINK_CONNECTING;
-    reel_future_add_done_callback(fut, connected, a);
+    reel_future_add_done_callback(a->fut, connected, a);
+}
+
+/* Abandon a connect in flight; cancelling closes a transport it made. */
+static void drop_attempt(kv_server *s)
+{
+    kv_attempt *a = s->attempt;
+    if (!a)
+        return;
+    s->attempt = NULL;
+    if (reel_future_remove_done_callback(a->fut, connected, a) == 0) {
+        /* Done already, connected() queued: it cleans up when it runs. */
+        a->s = NULL;
+        return;
+    }
+    reel_future_cancel(a->fut, NULL);
+    reel_future_release(a->fut);
+    free(a);
 }
 
 /* Forget the link (it closes in the background). */
 static void drop_link(kv_server *s)
 {
     reel_handle_cancel(s->retry_timer);
-    if (s->attempt) {
-        s->attempt->s = NULL; /* connected() discards or closes it */
-        s->attempt = NULL;
-        s->link = NULL;
-    }
+    drop_attempt(s);
     if (s->link) {
         kv_conn *c = s->link;
         s->link = NULL;
@@ -664,10 +677,7 @@ void kv_repl_stop(kv_server *s)
 {
     reel_handle_cancel(s->ping_timer);
     reel_handle_cancel(s->retry_timer);
-    if (s->attempt) {
-        s->attempt->s = NULL;
-        s->attempt = NULL;
-    }
+    drop_attempt(s);
     s->link = NULL;
 }
 

@@ -296,9 +296,21 @@ static void conn_made(void *user, reel_transport *t)
     }
 }
 
-static void conn_free(kv_conn *c)
+/* Take c off the server's client list (its count with it). */
+static void conn_unlist(kv_conn *c)
 {
+    if (!c->node.next)
+        return;
     kv_link_remove(&c->node);
+    if (c->srv)
+        c->srv->nclients--;
+}
+
+void kv_conn_unref(kv_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    conn_unlist(c);
     kv_buf_free(&c->qbuf);
     kv_buf_free(&c->out);
     kv_cmd_free(&c->cmd);
@@ -312,7 +324,7 @@ static void conn_lost(void *user, int err)
     kv_server *s = c->srv;
     reel_handle_cancel(c->linger_timer);
     if (s) {
-        s->nclients--;
+        conn_unlist(c);
         kv_link_remove(&c->wnode);
         reel_handle_cancel(c->wait_timer);
         if (c->role == KV_ROLE_REPLICA) {
@@ -322,20 +334,13 @@ static void conn_lost(void *user, int err)
         if (c->role == KV_ROLE_PRIMARY_LINK)
             kv_repl_conn_lost(c);
     }
-    conn_free(c);
+    kv_conn_unref(c);
 }
 
 static bool conn_eof(void *user)
 {
     (void)user;
     return false; /* the client is done: close (after flushing replies) */
-}
-
-void kv_conn_discard(kv_conn *c)
-{
-    if (c->srv)
-        c->srv->nclients--;
-    conn_free(c);
 }
 
 kv_conn *kv_conn_new(kv_server *s, int role, reel_protocol *proto)
@@ -345,6 +350,7 @@ kv_conn *kv_conn_new(kv_server *s, int role, reel_protocol *proto)
         return NULL;
     c->srv = s;
     c->role = role;
+    c->refs = 1;
     kv_link_insert(&s->clients, &c->node);
     s->nclients++;
     *proto = (reel_protocol){.user = c, .connection_made = conn_made, .data_received = conn_data,
@@ -352,7 +358,7 @@ kv_conn *kv_conn_new(kv_server *s, int role, reel_protocol *proto)
     return c;
 }
 
-static int conn_factory(void *arg, reel_protocol *out)
+int kv_server_protocol_factory(void *arg, reel_protocol *out)
 {
     kv_server *s = arg;
     kv_conn *c = kv_conn_new(s, KV_ROLE_CLIENT, out);
@@ -436,21 +442,23 @@ int kv_server_new(reel_loop *loop, const kv_config *cfg, kv_server **out)
     }
     s->db.on_expire = on_expire;
     s->db.on_expire_arg = s;
-    reel_server_opts o = {.host = s->cfg.host, .port = s->cfg.port};
-    rc = reel_loop_create_server(loop, conn_factory, s, &o, &s->starting);
-    if (rc < 0) {
-        kv_db_free(&s->db);
-        free(s);
-        return rc;
+    if (!s->cfg.no_listen) {
+        reel_server_opts o = {.host = s->cfg.host, .port = s->cfg.port};
+        rc = reel_loop_create_server(loop, kv_server_protocol_factory, s, &o, &s->starting);
+        if (rc < 0) {
+            kv_db_free(&s->db);
+            free(s);
+            return rc;
+        }
+        reel_future_add_done_callback(s->starting, started, s);
     }
-    reel_future_add_done_callback(s->starting, started, s);
     reel_loop_call_later_ns(loop, s->cfg.active_expire_interval_ns, expire_tick, s, &s->expire_timer);
     kv_repl_start(s);
     *out = s;
     return 0;
 }
 
-bool kv_server_started(kv_server *s) { return s->server || s->start_error; }
+bool kv_server_started(kv_server *s) { return s->server || s->start_error || s->cfg.no_listen; }
 int kv_server_error(kv_server *s) { return s->start_error; }
 
 int kv_server_port(kv_server *s)

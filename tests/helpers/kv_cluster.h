@@ -5,17 +5,20 @@
  * n2 and n3 its replicas), a controller host that fails over when the
  * primary stops answering, and client hosts running a random workload of
  * SET / GET / INCR on a few keys, each followed by WAIT 1. The seed also
- * draws the per-operation swarm (short I/O, EAGAIN, latency, windows) and
- * a schedule of timed faults until faults_until: crashes and restarts,
- * partitions, clogged links, clock jumps and drift, connection resets.
- * Then everything heals and the quiet phase must bring the cluster back.
+ * draws the simulator's default swarm on the nodes (all but crashes:
+ * partitions, clogs, resets, pauses, clock faults, spikes, late timers,
+ * short I/O) and the test's own schedule until faults_until: crashes and
+ * restarts (one copy lost at a time), partitions from the controller,
+ * clogs, clock jumps. Then everything heals and the quiet phase must bring
+ * the cluster back.
  *
  * The controller (kv_cluster.c) fences before it promotes: every other
  * node is moved to a new epoch (KVFENCE, so none acknowledges the old
  * primary's stream any more), then the one with the newest data (data
  * epoch, then offset) is promoted and the rest follow it. With
- * REEL_KV_BUG=promote_stale (a compile flag) it promotes the first node
- * that has a whole copy instead: the planted bug the sweep must find.
+ * opts.bug_promote_stale (on by default in a REEL_KV_BUG=promote_stale
+ * build) it promotes the first node that has a whole copy instead: the
+ * planted bug the sweep must find.
  *
  * Checks after the quiet phase: (a) no write acknowledged by WAIT 1 is
  * lost (each key's final value is one a last write could have left);
@@ -36,12 +39,17 @@ typedef struct kv_cluster_opts {
     uint64_t quiet_ns;        /* time allowed to recover after (default 30 s) */
     bool faults;              /* timed faults on (default true via kv_cluster_opts_default) */
     bool verbose;             /* print the fault schedule and failovers */
+    bool bug_promote_stale;   /* the planted bug (default: on when built with
+                                 REEL_KV_BUG=promote_stale) */
 } kv_cluster_opts;
 
 void kv_cluster_opts_default(kv_cluster_opts *o);
 
 typedef struct kv_cluster_result {
     bool ok;
+    bool inconclusive;        /* a key's history exceeded the checker's search
+                                 budget (many writes of unknown outcome):
+                                 neither proven nor refuted; ok stays true */
     char why[512];            /* the first violation */
     int acked_ops, unknown_ops, failovers, crashes, partitions;
     uint64_t hash;            /* the world's event hash */
