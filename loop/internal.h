@@ -144,6 +144,7 @@ struct reel_loop {
      * (ops->callback: recording, replaying) */
     bool trace_callbacks;
     uint64_t cb_hash, cb_count;
+    const reel_site *last_site; /* the callback run last (the simulator's livelock report) */
 
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
@@ -216,6 +217,8 @@ struct reel_future {
  * run one iteration of a loop that is not running, as if it were, with
  * reel_get_running_loop() answering it; restores the caller's loop. */
 int rl_loop_step(reel_loop *loop);
+/* Where the callback the loop ran last was scheduled, or NULL. */
+const reel_site *rl_loop_last_site(const reel_loop *loop);
 /* True if the loop has callbacks ready to run now. */
 bool rl_loop_has_ready(const reel_loop *loop);
 /* The earliest timer deadline (backend clock), false if no timers. */
@@ -245,6 +248,10 @@ void rl_error_clear(reel_error *err);
 
 /* epoll.c: the OS helpers that layers above the seam may not inline */
 void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
+/* A buffered file the simulator writes its log to (NULL and *err on failure). */
+void *reel_os_logfile_open(const char *path, int *err);
+void reel_os_logfile_write(void *f, const char *buf, size_t len);
+void reel_os_logfile_close(void *f);
 /* epoll.c: memory for task stacks (system calls live beside the backend).
  * alloc maps guard_bytes of PROT_NONE below usable_bytes of read-write
  * memory (2 mappings), committed lazily; *lo_out is the lowest usable byte.

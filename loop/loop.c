@@ -264,6 +264,25 @@ bool reel_loop_is_closed(const reel_loop *loop) { return !loop || loop->closed; 
 reel_loop *reel_get_running_loop(void) { return tls_running_loop; }
 reel_backend *reel_loop_backend(reel_loop *loop) { return !loop || loop->closed ? NULL : loop->backend; }
 
+const reel_site *rl_loop_last_site(const reel_loop *loop) { return loop->last_site; }
+
+uint64_t reel_loop_random(reel_loop *loop)
+{
+    uint64_t v = 0;
+    if (!loop || loop->closed || !loop->backend->ops->random)
+        return 0;
+    if (loop->backend->ops->random(loop->backend, &v, sizeof v) < 0)
+        return 0;
+    return v;
+}
+
+bool reel_loop_buggify_at(reel_loop *loop, const char *file, int line)
+{
+    if (!loop || loop->closed || !loop->backend->ops->buggify)
+        return false;
+    return loop->backend->ops->buggify(loop->backend, file ? file : "?", line);
+}
+
 void rl_loop_ref(reel_loop *loop) { loop->refs++; }
 
 static void loop_release_memory(reel_loop *loop)
@@ -1069,6 +1088,7 @@ static inline void run_handle(reel_loop *loop, rl_handle *h)
     else
         handle_free_slot(loop, h, slot_of(loop, h));
 
+    loop->last_site = site;
     if (RL_UNLIKELY(loop->trace_callbacks))
         note_callback(loop, site);
     /* Debug mode is sampled once per callback: a callback that switches it

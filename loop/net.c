@@ -196,9 +196,9 @@ int rl_op_start(rl_net *net, rl_op *op, void (*cleanup)(rl_op *op), reel_future 
     return 0;
 }
 
-int rl_op_watch(rl_op *op, reel_future *fut, reel_future_cb cb)
+int rl_op_watch_from(rl_op *op, reel_future *fut, reel_future_cb cb, const reel_site *site)
 {
-    int rc = reel_future_add_done_callback(fut, cb, op);
+    int rc = reel_future_add_done_callback_from(fut, site, cb, op);
     if (rc == 0)
         op->refs++;
     return rc;

@@ -217,7 +217,8 @@ int rl_op_start(rl_net *net, rl_op *op, void (*cleanup)(rl_op *op), reel_future 
  * `if (!rl_op_enter(op)) return;` (false: the op finished meanwhile, and
  * may have been freed by this call). rl_op_unwatch removes a registration
  * that has not fired (cleanup does this before cancelling). */
-int rl_op_watch(rl_op *op, reel_future *fut, reel_future_cb cb);
+#define rl_op_watch(op, fut, cb) rl_op_watch_from((op), (fut), (cb), REEL_SITE(cb))
+int rl_op_watch_from(rl_op *op, reel_future *fut, reel_future_cb cb, const reel_site *site);
 void rl_op_unwatch(rl_op *op, reel_future *fut, reel_future_cb cb);
 bool rl_op_enter(rl_op *op);
 /* Cancel an inner future the op waits on and drop it. */

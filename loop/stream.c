@@ -62,6 +62,7 @@ struct reel_stream {
     int exc;                 /* StreamReader._exception: 0 or a code */
     reel_future *waiter;     /* await-style read waiting for data (borrowed) */
     rs_op op;
+    bool op_kicked;          /* op_poll_cb is scheduled (holds a ref) */
     reel_error last;         /* the last failed await-style read */
     char last_msg[128];
     /* FlowControlMixin */
@@ -250,11 +251,15 @@ static void drop_op(reel_stream *s)
 }
 
 /* The future-style read, if its future was cancelled by its owner, is
- * forgotten (it consumed nothing). */
+ * forgotten and consumes nothing: what read(-1) had already taken goes
+ * back in front of the buffer. Every read checks this first. */
 static bool op_pending(reel_stream *s)
 {
-    if (s->op.fut && reel_future_done(s->op.fut))
+    if (s->op.fut && reel_future_done(s->op.fut)) {
+        if (s->op.acc.len && rsb_unread(&s->buf, s->op.acc.data, s->op.acc.len) < 0)
+            reel_stream_set_exception(s, -ENOMEM); /* never lose them silently */
         drop_op(s);
+    }
     return s->op.fut != NULL;
 }
 
@@ -364,6 +369,29 @@ static void op_poll(reel_stream *s)
     resume_for_wait(s);
 }
 
+/* asyncio's timing for the future-style read: feed_data / feed_eof /
+ * set_exception only wake it, and it completes when the loop next runs,
+ * from everything fed by then (as a task woken by the waiter would). */
+static void op_poll_cb(void *arg)
+{
+    reel_stream *s = arg;
+    s->op_kicked = false;
+    op_poll(s);
+    stream_unref(s);
+}
+
+static void op_kick(reel_stream *s)
+{
+    if (s->op_kicked || !op_pending(s))
+        return;
+    if (reel_loop_call_soon(s->loop, op_poll_cb, s, NULL) < 0) {
+        op_poll(s); /* closed loop or no handle: decide it now */
+        return;
+    }
+    s->op_kicked = true;
+    s->refs++;
+}
+
 /* asyncio feed_data: buffer, wake the reader, pause past 2 * limit. */
 static int feed(reel_stream *s, const void *data, size_t len)
 {
@@ -371,7 +399,7 @@ static int feed(reel_stream *s, const void *data, size_t len)
     if (rc < 0 || len == 0)
         return rc;
     wake_waiter(s);
-    op_poll(s);
+    op_kick(s);
     if (s->t && s->connected && !s->read_paused && !s->cannot_pause &&
         rsb_len(&s->buf) > 2 * s->buf.limit) {
         if (reel_transport_pause_reading(s->t) == -EOPNOTSUPP)
@@ -396,7 +424,7 @@ void reel_stream_feed_eof(reel_stream *s)
         return;
     rsb_feed_eof(&s->buf);
     wake_waiter(s);
-    op_poll(s);
+    op_kick(s);
 }
 
 bool reel_stream_at_eof(const reel_stream *s) { return s && rsb_at_eof(&s->buf); }
@@ -413,7 +441,7 @@ int reel_stream_set_exception(reel_stream *s, int code)
                             : "reel_stream_set_exception: code must be negative");
     s->exc = code;
     wake_waiter(s);
-    op_poll(s);
+    op_kick(s);
     return 0;
 }
 
@@ -510,6 +538,7 @@ static int read_begin(reel_stream *s, reel_bytes *out)
     last_reset(s);
     if (!in_task())
         return REEL_ENOTASK;
+    (void)op_pending(s); /* a cancelled future-style read gives its bytes back */
     return 0;
 }
 
@@ -523,6 +552,12 @@ int reel_stream_read(reel_stream *s, ssize_t n, reel_bytes *out)
         return set_last(s, s->exc, NULL);
     if (n >= 0)
         return await_read(s, RS_READ, (size_t)n, NULL, 0, out, "read");
+    /* A second read(-1) while another read waits fails at once and takes
+     * nothing (asyncio takes the buffered blocks, then raises and loses
+     * them); with EOF buffered it returns everything, as asyncio does.
+     * The future-style form does the same. */
+    if ((s->waiter || op_pending(s)) && !s->buf.eof)
+        return set_last(s, wait_for_data(s, "read"), NULL);
     /* read(-1): read(limit) until it gives nothing (asyncio). */
     for (;;) {
         if (s->exc) {
@@ -532,6 +567,10 @@ int reel_stream_read(reel_stream *s, ssize_t n, reel_bytes *out)
         if (rsb_len(&s->buf) == 0 && !s->buf.eof) {
             rc = wait_for_data(s, "read");
             if (rc < 0) {
+                /* Cancelled, closed or failed: what it took goes back, so
+                 * the next read gets it (asyncio loses it). */
+                if (out->len && rsb_unread(&s->buf, out->data, out->len) < 0)
+                    reel_stream_set_exception(s, -ENOMEM);
                 out->len = 0;
                 return set_last(s, rc, NULL);
             }

@@ -202,6 +202,10 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
     rl_future_init(&t->fut, loop, &task_vt);
     t->created_at = tls_create_site;
     tls_create_site = NULL;
+    if (t->created_at)
+        t->step_site = *t->created_at;
+    else
+        t->step_site = (reel_site){"task", "?", 0};
     t->fn = fn;
     t->arg = arg;
     t->result_free = opts ? opts->result_free : NULL;
@@ -211,7 +215,7 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
     t->phase = RL_T_SCHEDULED;
     rl_fiber_init(&t->fiber, s.lo, s.bytes, task_main, t);
     /* asyncio Task.__init__: loop.call_soon(self.__step). */
-    rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+    rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
     if (rc < 0) {
         reel_future_release(&t->fut);   /* never started: destroy frees it all */
         return rc;
@@ -298,7 +302,7 @@ static void task_finish(reel_task *t, int rc, void *result)
     /* Debug mode: protocols whose state lived on this stack are detached
      * and reported before the stack goes (transport.h, "Lifetimes"). */
     if (RL_UNLIKELY(fut->loop->debug) && fut->loop->net_stack_gone && t->stack_lo)
-        fut->loop->net_stack_gone(fut->loop, t->stack_lo, t->stack_bytes, t->name);
+        fut->loop->net_stack_gone(fut->loop, t->stack_lo, t->stack_bytes, reel_task_get_name(t));
     task_release_stack(t);
     list_unlink(ts, t);
     RL_ASSERT(fut->state == RL_F_PENDING);
@@ -415,7 +419,8 @@ static bool task_vt_cancel(reel_future *fut, const char *msg)
     set_cancel_msg(t, msg);
     if (t->waiter && reel_future_cancel(t->waiter, msg))
         return true;   /* its wakeup will deliver REEL_ECANCELLED */
-    if (t->sleeping && reel_loop_call_soon(fut->loop, task_resume_cancelled_cb, t, NULL) == 0) {
+    if (t->sleeping && reel_loop_call_soon_from(fut->loop, &t->step_site, task_resume_cancelled_cb,
+                                                t, NULL) == 0) {
         /* The sleep "future" is cancelled: drop the timer, wake up now. */
         reel_handle_cancel(t->sleep_handle);
         t->sleep_handle = (reel_handle){0};
@@ -672,7 +677,7 @@ int reel_await(reel_future *fut, void **result)
     }
     if (RL_UNLIKELY(t->closing))
         return REEL_ECLOSED;
-    int rc = reel_future_add_done_callback(fut, task_wakeup, t);
+    int rc = reel_future_add_done_callback_from(fut, &t->step_site, task_wakeup, t);
     if (RL_UNLIKELY(rc < 0))
         return rc;
     reel_future_ref(fut);
@@ -716,19 +721,20 @@ int reel_sleep_ns(uint64_t delay_ns)
     if (delay_ns == 0) {
         /* asyncio sleep(0): a bare yield; the next step delivers a pending
          * cancellation. */
-        rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+        rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
         if (RL_UNLIKELY(rc < 0))
             return rc;
         return task_suspend(t, RL_T_SCHEDULED);
     }
     if (t->must_cancel) {
         /* asyncio: the sleep future is cancelled as soon as it is awaited. */
-        rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+        rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
         if (RL_UNLIKELY(rc < 0))
             return rc;
         return task_suspend(t, RL_T_SCHEDULED);
     }
-    rc = reel_loop_call_later_ns(loop, delay_ns, task_sleep_done, t, &t->sleep_handle);
+    rc = reel_loop_call_later_ns_from(loop, &t->step_site, delay_ns, task_sleep_done, t,
+                                      &t->sleep_handle);
     if (RL_UNLIKELY(rc < 0))
         return rc;
     t->sleeping = true;

@@ -74,8 +74,9 @@ static int add_reader(reel_transport *t)
 {
     if (t->reader_on)
         return 0;
-    reel_callback_fn fn = t->kind == RL_T_DATAGRAM ? dgram_read_ready : read_ready;
-    int rc = reel_loop_add_reader(t->loop, t->fd, fn, t);
+    /* Named sites: the callback trace says which transport event ran. */
+    int rc = t->kind == RL_T_DATAGRAM ? reel_loop_add_reader(t->loop, t->fd, dgram_read_ready, t)
+                                      : reel_loop_add_reader(t->loop, t->fd, read_ready, t);
     if (rc == 0)
         t->reader_on = true;
     return rc;
@@ -93,8 +94,8 @@ static int add_writer(reel_transport *t)
 {
     if (t->writer_on)
         return 0;
-    reel_callback_fn fn = t->kind == RL_T_DATAGRAM ? dgram_write_ready : write_ready;
-    int rc = reel_loop_add_writer(t->loop, t->fd, fn, t);
+    int rc = t->kind == RL_T_DATAGRAM ? reel_loop_add_writer(t->loop, t->fd, dgram_write_ready, t)
+                                      : reel_loop_add_writer(t->loop, t->fd, write_ready, t);
     if (rc == 0)
         t->writer_on = true;
     return rc;

@@ -36,6 +36,7 @@ enum {
     REEL_ENOTASK      = -1011, /* a task-only call made outside a task */
     REEL_ECORRUPT     = -1012, /* a trace or input file is corrupt or truncated */
     REEL_ESENDFILE    = -1013, /* asyncio.SendfileNotAvailableError */
+    REEL_ELIVENESS    = -1014, /* simulator: the program reported a liveness failure */
 };
 
 /* Name-resolution failures (socket.gaierror) carry the getaddrinfo /

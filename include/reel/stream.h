@@ -34,9 +34,20 @@
  * Await style: the detail of a failed read (consumed, expected, message)
  * is reel_stream_last_error(). Future style: reel_future_exception().
  *
- * Reads on a stream are one at a time, as in asyncio: a second read while
- * one is waiting for data fails with -EBUSY. A read that is cancelled
- * before it completes consumes nothing.
+ * Timing, both styles (asyncio's): feed_data / feed_eof / set_exception
+ * only wake a waiting read; it completes when the loop next runs, from
+ * everything fed by then. A read the buffer already decides completes at
+ * once (a future-style call then returns a done future).
+ *
+ * Reads on a stream are one at a time, as in asyncio: a second read that
+ * would have to wait while one is waiting fails with -EBUSY (one the buffer
+ * answers is answered); a second read(-1) fails with -EBUSY at once and
+ * takes nothing unless EOF is buffered. A read woken but not yet run still
+ * counts as waiting. A readline/readuntil that waits while another read
+ * takes bytes searches again from the start of the buffer. A read that is
+ * cancelled before it completes consumes nothing; a cancelled read(-1)
+ * puts back what it had taken. (docs/streams.md, "When reads complete, and
+ * reads that overlap", says where asyncio differs.)
  *
  * The limit (REEL_STREAM_LIMIT_DEFAULT, 64 KiB, when given as 0) bounds what
  * readline/readuntil return, not counting the separator; reading from the
