@@ -18,8 +18,15 @@ void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
     rl_loop_ref(loop);
 }
 
+/* The create_future macro's call site, taken by the next create_future. */
+static __thread const reel_site *tls_future_site;
+
+void reel_future_note_site_(const reel_site *site) { tls_future_site = site; }
+
 int reel_loop_create_future(reel_loop *loop, reel_future **out)
 {
+    const reel_site *site = tls_future_site;
+    tls_future_site = NULL;
     if (out)
         *out = NULL;
     if (!loop || !out)
@@ -31,6 +38,7 @@ int reel_loop_create_future(reel_loop *loop, reel_future **out)
     if (!fut)
         return -ENOMEM;
     rl_future_init(fut, loop, NULL);
+    fut->created_at = site;
     *out = fut;
     return 0;
 }

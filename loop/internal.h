@@ -209,6 +209,7 @@ struct reel_future {
     rl_done_cb cb_inline[2];
     rl_done_cb *cbs;          /* cb_inline or heap */
     uint32_t ncbs, cbs_cap;
+    const reel_site *created_at; /* create_future's call site (debug reports), or NULL */
 };
 
 /* loop.c */

@@ -104,7 +104,10 @@ void reel_loop_default_exception_handler(reel_loop *loop, const reel_context *ct
         char repr[rl_log_message_bytes / 2];
         rl_task_repr(ctx->task, repr, sizeof repr);
         APPEND("\n  task: %s", repr);
-    } else if (ctx->future)
+    } else if (ctx->future && ctx->future->created_at)
+        APPEND("\n  future: <Future %s at %p created at %s:%d>", future_state_name(ctx->future),
+               (void *)ctx->future, ctx->future->created_at->file, ctx->future->created_at->line);
+    else if (ctx->future)
         APPEND("\n  future: <Future %s at %p>", future_state_name(ctx->future), (void *)ctx->future);
     if (ctx->handle)
         APPEND("\n  handle: <Handle %s() scheduled at %s:%d>", ctx->handle->func,

@@ -409,6 +409,27 @@ static void test_never_retrieved_task_error_names_the_task_and_its_function(void
     th_loop_free(loop);
 }
 
+static void test_never_retrieved_future_error_names_where_the_future_was_created(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    th_log log;
+    th_log_capture(loop, &log);
+    reel_future *f;
+    int line = __LINE__ + 1;
+    assert_int_equal(reel_loop_create_future(loop, &f), 0);
+    assert_int_equal(reel_future_set_exception(f, -EIO, "disk on fire"), 0);
+    const void *was = f;
+    reel_future_release(f);   /* the error was never looked at */
+    int i = th_log_find(&log, "Future exception was never retrieved");
+    assert_true(i >= 0);
+    char want[256];
+    snprintf(want, sizeof want, "future: <Future failed at %p created at %s:%d>", was, __FILE__,
+             line);
+    assert_non_null(strstr(log.lines[i], want));
+    th_loop_free(loop);
+}
+
 static int sleeper_line;
 
 static int sleeper(void *arg, void **result)
@@ -769,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_pending_task_at_close_is_reported_with_name_function_and_where_it_waits),
         cmocka_unit_test(test_never_retrieved_task_error_names_the_task_and_its_function),
         cmocka_unit_test(test_print_tasks_lists_name_state_suspension_site_and_await_chain),
+        cmocka_unit_test(test_never_retrieved_future_error_names_where_the_future_was_created),
         cmocka_unit_test(test_stream_awaits_and_handler_tasks_name_the_users_code_epoll),
         cmocka_unit_test(test_stream_awaits_and_handler_tasks_name_the_users_code_sim),
         cmocka_unit_test(test_unclosed_transports_at_close_name_who_made_them_epoll),

@@ -106,7 +106,8 @@ static void test_default_handler_writes_message_and_fields_to_the_log(void **sta
     snprintf(want, sizeof want, "error: %s (%d)", reel_strerror(-ECONNRESET), -ECONNRESET);
     assert_non_null(strstr(out, want));
     assert_non_null(strstr(out, "detail: peer went away"));
-    snprintf(want, sizeof want, "future: <Future pending at %p>", (void *)fut);
+    snprintf(want, sizeof want, "future: <Future pending at %p created at %s:", (void *)fut,
+             __FILE__);
     assert_non_null(strstr(out, want));
     assert_non_null(strstr(out, "handle: <Handle on_data() scheduled at proto.c:42>"));
     snprintf(want, sizeof want, "transport: %p", (void *)&transport);

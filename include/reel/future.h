@@ -29,8 +29,12 @@ extern "C" {
 
 typedef void (*reel_future_cb)(reel_future *fut, void *arg);
 
-/* Create a pending future bound to loop (asyncio create_future). */
+/* Create a pending future bound to loop (asyncio create_future). With
+ * reel/task.h included (reel.h does) this is a macro that notes the call
+ * site, so an error never retrieved from the future is reported with
+ * "created at file:line", as asyncio's debug mode does. */
 int reel_loop_create_future(reel_loop *loop, reel_future **out);
+void reel_future_note_site_(const reel_site *site);
 
 /* Reference counting. release() on the last reference destroys the future
  * (freeing an owned result); NULL is a no-op. */

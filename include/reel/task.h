@@ -361,6 +361,9 @@ void reel_task_note_create_(const reel_site *site);
 #define reel_sleep_ns(delay_ns) (reel_task_note_site_(REEL_HERE), reel_sleep_ns(delay_ns))
 #define reel_wait_for(fut, timeout, result) \
     (reel_task_note_site_(REEL_HERE), reel_wait_for((fut), (timeout), (result)))
+/* reel/future.h's create_future; here because REEL_HERE is. */
+#define reel_loop_create_future(loop, out) \
+    (reel_future_note_site_(REEL_HERE), reel_loop_create_future((loop), (out)))
 #endif
 
 #ifdef __cplusplus
