@@ -1,7 +1,8 @@
 # Thin wrapper over CMake. The commands a new user runs:
 #   make demo   build and run the demo
 #   make test   build and run every test (installs missing test tools)
-# Also: make memcheck, make asan, make bench, make fuzz-smoke, make install.
+# Also: make memcheck, make asan, make bench, make bugbench, make fuzz-smoke,
+# make install.
 MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -10,7 +11,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench fuzz-smoke install clean deps-test deps-bench
+.PHONY: all build demo test memcheck asan bench bugbench fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug
 
 all: build
 
@@ -48,6 +49,13 @@ bench: deps-bench
 	@$(CMAKE) -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DREEL_BUILD_BENCH=ON -DREEL_BUILD_TESTS=OFF >/dev/null
 	@$(CMAKE) --build $(BENCH_BUILD) -j $(JOBS)
 	@tools/run-bench $(BENCH_BUILD)
+	@bench/kv_vs_redis.sh $(BENCH_BUILD)
+
+# How the default swarm finds the planted bugs (tests/bugs/): each bug and
+# its fixed variant over seeds 1..BUGBENCH_SEEDS; prints a table.
+BUGBENCH_SEEDS ?= 2000
+bugbench: deps-test build
+	@tools/bugbench $(BUILD) $(BUGBENCH_SEEDS) $(JOBS)
 
 # Fuzz each fuzz/fuzz_*.c harness for FUZZ_SECONDS (libFuzzer, and AFL++
 # when it can be installed); fails on any crash or hang.
@@ -56,10 +64,32 @@ fuzz-smoke:
 	@tools/ensure-deps fuzz || echo "fuzz-smoke: could not install AFL++; libFuzzer only"
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz-smoke
 
+# The planted defects of fuzz/planted/ must each be found within
+# PLANTED_SECONDS (default 60) by libFuzzer through the fuzz kit.
+PLANTED_SECONDS ?= 60
+fuzz-planted:
+	@tools/ensure-deps fuzz || true
+	@PLANTED_SECONDS=$(PLANTED_SECONDS) tools/fuzz-planted
+
+
+# reel-kv's simulated cluster under faults over many seeds (ctest runs 8):
+# KV_SEEDS seeds must show 0 violations; kv-sweep-bug builds a planted bug
+# (KV_BUG=promote_stale or wait_counts_sent) and must find it.
+KV_SEEDS ?= 1000
+KV_BUG   ?= promote_stale
+kv-sweep: build
+	@KV_CLUSTER_SEEDS=$(KV_SEEDS) ./$(BUILD)/test_kv_cluster
+kv-sweep-bug:
+	@$(CMAKE) -S . -B build-kv-bug -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_KV_BUG=$(KV_BUG) >/dev/null
+	@$(CMAKE) --build build-kv-bug -j $(JOBS) --target test_kv_cluster
+	@if KV_CLUSTER_SEEDS=$(KV_SEEDS) ./build-kv-bug/test_kv_cluster; then \
+		echo "kv-sweep-bug: the planted bug $(KV_BUG) was NOT found in $(KV_SEEDS) seeds"; exit 1; \
+	else echo "kv-sweep-bug: planted bug $(KV_BUG) found (rerun a seed: REEL_SEED=N build-kv-bug/test_kv_cluster)"; fi
+
 install:
 	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=OFF -DREEL_BUILD_EXAMPLES=OFF >/dev/null
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-kv-bug

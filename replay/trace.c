@@ -1147,9 +1147,10 @@ static int reader_new(reel_trace_reader **out, int fd, const void *mem, size_t l
 
 int reel_trace_open(reel_trace_reader **out, const char *path, char *err, size_t err_cap)
 {
+    if (out)
+        *out = NULL;
     if (!out || !path)
         return -EINVAL;
-    *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int rc = -errno;
@@ -1163,6 +1164,8 @@ int reel_trace_open(reel_trace_reader **out, const char *path, char *err, size_t
 int reel_trace_open_memory(reel_trace_reader **out, const void *data, size_t len, char *err,
                            size_t err_cap)
 {
+    if (out)
+        *out = NULL;
     if (!out || (!data && len))
         return -EINVAL;
     return reader_new(out, -1, data ? data : "", len, err, err_cap);

@@ -24,7 +24,10 @@
  * Environment switches, read by reel_loop_new():
  *   REEL_RECORD=path   record every loop the program creates to `path`
  *                      (the second loop to path.1, the third path.2, ...);
- *   REEL_REPLAY=path   replay them from the same files.
+ *   REEL_REPLAY=path   replay them from the same files; a trace recorded by
+ *                      another program (the header's program name) is
+ *                      refused up front, naming both, unless
+ *                      REEL_REPLAY_ANY_PROGRAM=1.
  *
  * Determinism rules a replayed program must keep (docs/replay.md):
  *   - descriptors are the recorded numbers; descriptors the program creates
@@ -69,8 +72,9 @@ extern "C" {
 int reel_loop_new_recording(reel_loop **out, const char *path);
 
 /* Create a loop that replays the trace at `path`. Returns 0 and *out,
- * -errno if the file cannot be read, or REEL_ECORRUPT if its header is not
- * a valid trace (the reason goes to stderr). */
+ * -errno if the file cannot be read, REEL_ECORRUPT if its header is not
+ * a valid trace, or -EPERM if another program recorded it (see
+ * REEL_REPLAY_ANY_PROGRAM above); the reason goes to stderr. */
 int reel_loop_new_replaying(reel_loop **out, const char *path);
 
 /* ---------------------------------------------------------- backends */
