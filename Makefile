@@ -11,7 +11,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench bugbench fuzz-smoke fuzz-planted install clean deps-test deps-bench kv-sweep kv-sweep-bug
+.PHONY: all build demo test memcheck asan bench bugbench fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug
 
 all: build
 

@@ -274,5 +274,11 @@ void rl_task_repr(reel_future *task, char *buf, size_t cap);
 bool rl_task_running_on(const reel_loop *loop);
 /* Set this thread's reel_last_error() (task.c); message may be NULL. */
 void rl_set_last_error(int code, const char *message);
+/* Reject a bad argument: reel_last_error() gets `message`, which names the
+ * call and the argument ("reel_loop_call_soon: fn is NULL"), and the
+ * caller returns the -EINVAL this returns (task.c). */
+int rl_einval(const char *message);
+/* rl_einval with the message "<call>: <arg> is NULL". */
+int rl_einval_null(const char *call, const char *arg);
 
 #endif
