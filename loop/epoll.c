@@ -1335,6 +1335,32 @@ void reel_os_logfile_write(void *f, const char *buf, size_t len)
         (void)fwrite(buf, 1, len, f);
 }
 
+/* Read a whole (small) file: the simulator's schedule files. */
+int reel_os_file_read(const char *path, size_t max_bytes, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    char *buf = malloc(max_bytes + 1);
+    if (!buf) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    size_t n = fread(buf, 1, max_bytes + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n > max_bytes) {
+        free(buf);
+        return bad ? -EIO : -EFBIG;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
 void reel_os_logfile_close(void *f)
 {
     if (f)

@@ -251,6 +251,8 @@ void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
 void *reel_os_logfile_open(const char *path, int *err);
 void reel_os_logfile_write(void *f, const char *buf, size_t len);
 void reel_os_logfile_close(void *f);
+/* Read a whole file of at most max_bytes into *out (malloc'd, NUL-ended). */
+int reel_os_file_read(const char *path, size_t max_bytes, char **out, size_t *len);
 /* epoll.c: memory for task stacks (system calls live beside the backend).
  * alloc maps guard_bytes of PROT_NONE below usable_bytes of read-write
  * memory (2 mappings), committed lazily; *lo_out is the lowest usable byte.

@@ -193,7 +193,8 @@ static uint32_t unprotected_count(sim_world *w)
     return n;
 }
 
-static bool on_side_a(const sim_fault *f, uint32_t id) { return (f->side_a >> (id & 63)) & 1; }
+static bool on_side(uint64_t mask, uint32_t id) { return (mask >> (id & 63)) & 1; }
+static bool on_side_a(const sim_fault *f, uint32_t id) { return on_side(f->side_a, id); }
 
 static void partition_apply(sim_world *w, const sim_fault *f, bool cut)
 {
@@ -203,7 +204,7 @@ static void partition_apply(sim_world *w, const sim_fault *f, bool cut)
             continue;
         for (uint32_t j = 0; j < w->nhosts; j++) {
             sim_host *y = w->hosts[j];
-            if (y->protect || on_side_a(f, y->id))
+            if (y->protect || !on_side(f->side_b, y->id) || on_side_a(f, y->id))
                 continue;
             sim_link *l = sim_link_get(w, x->id, y->id, cut);
             if (l)
@@ -227,7 +228,8 @@ static void describe_sides(sim_world *w, const sim_fault *f, char *buf, size_t c
         bool first = true;
         for (uint32_t i = 0; i < w->nhosts && off + 1 < cap; i++) {
             sim_host *h = w->hosts[i];
-            if (h->protect || on_side_a(f, h->id) != (side == 0))
+            if (h->protect || !on_side(side == 0 ? f->side_a : f->side_b, h->id) ||
+                (side == 1 && on_side_a(f, h->id)))
                 continue;
             int n = snprintf(buf + off, cap - off, "%s%s", first ? "" : ",", h->name);
             off += n > 0 ? (size_t)n : 0;
@@ -273,6 +275,7 @@ static bool draw_fault(sim_world *w, int fam, sim_fault *f)
         if (!nb)
             mask &= ~(1ull << (first & 63));
         f->side_a = mask;
+        f->side_b = ~mask;
         return true;
     }
     case FAM_CLOG:
@@ -332,17 +335,71 @@ static bool draw_fault(sim_world *w, int fam, sim_fault *f)
     }
 }
 
+static const char *const kind_names[] = {
+    [FK_PARTITION] = "partition", [FK_CLOG] = "clog", [FK_SPIKE] = "spike", [FK_RESET] = "reset",
+    [FK_CRASH] = "crash", [FK_PAUSE] = "pause", [FK_CLOCK_JUMP] = "clock-jump",
+    [FK_CLOCK_DRIFT] = "clock-drift",
+};
+
+#define SECS(ns) (unsigned long long)((ns) / 1000000000ull), (unsigned long long)((ns) % 1000000000ull)
+
+/* One line of the schedule file (REEL_SIM_SCHEDULE_OUT): the fault as it
+ * was applied, in the format sim_schedule_open reads back. */
+static void schedule_write(sim_world *w, const sim_fault *f, uint64_t dur_ns, const char *sides)
+{
+    char line[1200];
+    const sim_host *a = w->hosts[f->a], *b = w->hosts[f->b];
+    int n = 0;
+    switch (f->kind) {
+    case FK_PARTITION:
+        n = snprintf(line, sizeof line, "%llu.%09llu %s - sides=%s dur=%llu.%09llu\n", SECS(f->start_ns),
+                     f->one_way ? "partition-one-way" : "partition", sides, SECS(dur_ns));
+        break;
+    case FK_CLOG:
+        n = snprintf(line, sizeof line, "%llu.%09llu clog %s to=%s dur=%llu.%09llu\n", SECS(f->start_ns),
+                     a->name, b->name, SECS(dur_ns));
+        break;
+    case FK_SPIKE:
+        n = snprintf(line, sizeof line, "%llu.%09llu spike %s to=%s extra=%llu.%09llu dur=%llu.%09llu\n",
+                     SECS(f->start_ns), a->name, b->name, SECS((uint64_t)f->arg), SECS(dur_ns));
+        break;
+    case FK_RESET:
+        n = snprintf(line, sizeof line, "%llu.%09llu reset %s\n", SECS(f->start_ns), a->name);
+        break;
+    case FK_CRASH:
+    case FK_PAUSE:
+        n = snprintf(line, sizeof line, "%llu.%09llu %s %s dur=%llu.%09llu\n", SECS(f->start_ns),
+                     kind_names[f->kind], a->name, SECS(dur_ns));
+        break;
+    case FK_CLOCK_JUMP:
+        n = snprintf(line, sizeof line, "%llu.%09llu clock-jump %s by=%llu.%09llu\n", SECS(f->start_ns),
+                     a->name, SECS((uint64_t)f->arg));
+        break;
+    case FK_CLOCK_DRIFT:
+        n = snprintf(line, sizeof line, "%llu.%09llu clock-drift %s ppm=%lld dur=%llu.%09llu\n",
+                     SECS(f->start_ns), a->name, (long long)f->arg, SECS(dur_ns));
+        break;
+    }
+    if (n > 0 && (size_t)n < sizeof line)
+        reel_os_logfile_write(w->sched_out, line, (size_t)n);
+}
+
 static void fault_start(sim_world *w, sim_fault *f, uint32_t index)
 {
     sim_host *a = w->hosts[f->a], *b = w->hosts[f->b];
     uint64_t end = f->start_ns + f->dur_ns;
     if (end > w->quiet_at_ns)
         end = w->quiet_at_ns;
+    if (end < f->start_ns)
+        end = f->start_ns; /* a schedule file's line after the quiet time */
     double dur_s = (double)(end - f->start_ns) / 1e9;
-    char sides[512];
+    char sides[512] = "";
+    if (f->kind == FK_PARTITION)
+        describe_sides(w, f, sides, sizeof sides);
+    if (w->sched_out)
+        schedule_write(w, f, end - f->start_ns, sides);
     switch (f->kind) {
     case FK_PARTITION:
-        describe_sides(w, f, sides, sizeof sides);
         partition_apply(w, f, true);
         sim_trace(w, NULL, "fault-start id=%u kind=partition%s sides=%s dur=%.6f", index,
                   f->one_way ? "-one-way" : "", sides, dur_s);
@@ -466,10 +523,302 @@ static void quiet(sim_world *w)
     sim_note_event(w, W_FAULT, NULL, 30, 0);
 }
 
+/* ------------------------------------------------------ schedule files */
+
+static sim_host *host_named(sim_world *w, const char *name)
+{
+    for (uint32_t i = 0; i < w->nhosts; i++)
+        if (strcmp(w->hosts[i]->name, name) == 0)
+            return w->hosts[i];
+    return NULL;
+}
+
+static void schedule_fail(sim_world *w, const sim_file_fault *ff, const char *what, const char *name)
+{
+    char msg[300];
+    int n = snprintf(msg, sizeof msg, "reel sim: schedule line %d: %s \"%s\" (at t=%.6f s)", ff->line, what,
+                     name, (double)w->now_ns / 1e9);
+    sim_log(w, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    if (!w->schedule_error)
+        w->schedule_error = -ENOENT;
+}
+
+/* Names to a side mask; false (and a reported error) for an unknown host. */
+static bool side_mask(sim_world *w, const sim_file_fault *ff, const char *list, uint64_t *mask)
+{
+    char name[sim_name_bytes];
+    *mask = 0;
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), p);
+        sim_host *h = host_named(w, name);
+        if (!h) {
+            schedule_fail(w, ff, "no host named", name);
+            return false;
+        }
+        *mask |= 1ull << (h->id & 63);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+static void file_fault_fire(sim_world *w, const sim_file_fault *ff)
+{
+    sim_fault f = ff->f;
+    f.start_ns = w->now_ns;
+    if (f.kind == FK_PARTITION) {
+        if (!side_mask(w, ff, ff->sides[0], &f.side_a) || !side_mask(w, ff, ff->sides[1], &f.side_b))
+            return;
+    } else {
+        sim_host *a = host_named(w, ff->a);
+        if (!a) {
+            schedule_fail(w, ff, "no host named", ff->a);
+            return;
+        }
+        f.a = a->id;
+        if (f.kind == FK_CLOG || f.kind == FK_SPIKE) {
+            sim_host *b = host_named(w, ff->b);
+            if (!b) {
+                schedule_fail(w, ff, "no host named", ff->b);
+                return;
+            }
+            f.b = b->id;
+        }
+        if (f.kind == FK_CRASH && (!a->boot || !a->up || reel_loop_is_running(a->loop))) {
+            schedule_fail(w, ff, "cannot crash (no program, down, or driving the world)", ff->a);
+            return;
+        }
+    }
+    uint32_t index = w->nsched;
+    sim_fault *e = sched_add(w, &f);
+    if (e)
+        fault_start(w, e, index);
+}
+
+/* "12.5", "0.000001", "3": seconds to nanoseconds, exactly; false if not. */
+static bool parse_secs(const char *s, size_t len, uint64_t *ns)
+{
+    uint64_t whole = 0, frac = 0;
+    size_t i = 0;
+    int digits = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+        if (whole > UINT64_MAX / 10 / 1000000000ull)
+            return false;
+        whole = whole * 10 + (uint64_t)(s[i] - '0');
+    }
+    int fd = 0;
+    if (i < len && s[i] == '.') {
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, fd++) {
+            if (fd >= 9)
+                return false;
+            frac = frac * 10 + (uint64_t)(s[i] - '0');
+        }
+    }
+    if (i != len || (digits == 0 && fd == 0))
+        return false;
+    for (; fd < 9; fd++)
+        frac *= 10;
+    *ns = whole * 1000000000ull + frac;
+    return true;
+}
+
+/* key=value among the words after the third; value copied (bounded). */
+static bool file_field(const char *rest, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    for (const char *p = rest; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            size_t v = n - klen - 1;
+            if (v >= cap)
+                return false;
+            memcpy(out, p + klen + 1, v);
+            out[v] = '\0';
+            return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
+static int parse_line(sim_world *w, char *text, int lineno, uint64_t prev_ns, sim_file_fault *ff,
+                      char *err, size_t errcap)
+{
+    memset(ff, 0, sizeof *ff);
+    ff->line = lineno;
+    char t[40], kind[40], host[sim_name_bytes];
+    int off = 0;
+    if (sscanf(text, "%39s %39s %63s %n", t, kind, host, &off) < 3) {
+        snprintf(err, errcap, "line %d: want \"<seconds> <kind> <host|-> key=value...\"", lineno);
+        return -EINVAL;
+    }
+    const char *rest = off ? text + off : "";
+    uint64_t at;
+    if (!parse_secs(t, strlen(t), &at)) {
+        snprintf(err, errcap, "line %d: \"%s\" is not a time in seconds", lineno, t);
+        return -EINVAL;
+    }
+    if (at < prev_ns) {
+        snprintf(err, errcap, "line %d: time %s is before the previous line's", lineno, t);
+        return -EINVAL;
+    }
+    sim_fault *f = &ff->f;
+    f->start_ns = at;
+    static const struct { const char *name; uint8_t kind; bool one_way, dur, to; } kinds[] = {
+        {"partition", FK_PARTITION, false, true, false}, {"partition-one-way", FK_PARTITION, true, true, false},
+        {"clog", FK_CLOG, false, true, true}, {"spike", FK_SPIKE, false, true, true},
+        {"reset", FK_RESET, false, false, false}, {"crash", FK_CRASH, false, true, false},
+        {"pause", FK_PAUSE, false, true, false}, {"clock-jump", FK_CLOCK_JUMP, false, false, false},
+        {"clock-drift", FK_CLOCK_DRIFT, false, true, false},
+    };
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof kinds / sizeof kinds[0]); i++)
+        if (strcmp(kinds[i].name, kind) == 0)
+            k = i;
+    if (k < 0) {
+        snprintf(err, errcap, "line %d: unknown fault kind \"%s\"", lineno, kind);
+        return -EINVAL;
+    }
+    f->kind = kinds[k].kind;
+    f->one_way = kinds[k].one_way;
+    char v[600];
+    if (kinds[k].dur) {
+        if (!file_field(rest, "dur", v, sizeof v) || !parse_secs(v, strlen(v), &f->dur_ns) || !f->dur_ns) {
+            snprintf(err, errcap, "line %d: %s needs dur=<seconds> (more than 0)", lineno, kind);
+            return -EINVAL;
+        }
+    }
+    if (f->kind == FK_PARTITION) {
+        char *sep;
+        if (!file_field(rest, "sides", v, sizeof v) ||
+            !(sep = strstr(v, f->one_way ? "->" : "|")) || sep == v || !sep[f->one_way ? 2 : 1]) {
+            snprintf(err, errcap, "line %d: %s needs sides=a,b%sc,d", lineno, kind, f->one_way ? "->" : "|");
+            return -EINVAL;
+        }
+        *sep = '\0';
+        snprintf(ff->sides[0], sizeof ff->sides[0], "%s", v);
+        snprintf(ff->sides[1], sizeof ff->sides[1], "%s", sep + (f->one_way ? 2 : 1));
+        return 0;
+    }
+    if (strcmp(host, "-") == 0 || strlen(host) >= sizeof ff->a) {
+        snprintf(err, errcap, "line %d: %s needs a host", lineno, kind);
+        return -EINVAL;
+    }
+    snprintf(ff->a, sizeof ff->a, "%s", host);
+    if (kinds[k].to && !file_field(rest, "to", ff->b, sizeof ff->b)) {
+        snprintf(err, errcap, "line %d: %s needs to=<host>", lineno, kind);
+        return -EINVAL;
+    }
+    uint64_t ns;
+    if (f->kind == FK_SPIKE) {
+        if (!file_field(rest, "extra", v, sizeof v) || !parse_secs(v, strlen(v), &ns)) {
+            snprintf(err, errcap, "line %d: spike needs extra=<seconds>", lineno);
+            return -EINVAL;
+        }
+        f->arg = (int64_t)ns;
+    } else if (f->kind == FK_CLOCK_JUMP) {
+        if (!file_field(rest, "by", v, sizeof v) || !parse_secs(v, strlen(v), &ns)) {
+            snprintf(err, errcap, "line %d: clock-jump needs by=<seconds>", lineno);
+            return -EINVAL;
+        }
+        f->arg = (int64_t)ns;
+    } else if (f->kind == FK_CLOCK_DRIFT) {
+        char *end;
+        long long ppm = file_field(rest, "ppm", v, sizeof v) ? strtoll(v, &end, 10) : 0;
+        if (!ppm || *end || ppm <= -1000000 || ppm > 1000000) {
+            snprintf(err, errcap, "line %d: clock-drift needs ppm=<-999999..1000000, not 0>", lineno);
+            return -EINVAL;
+        }
+        f->arg = ppm;
+    }
+    (void)w;
+    return 0;
+}
+
+/* REEL_SIM_SCHEDULE_OUT / cfg.schedule_out_path: write the schedule as
+ * faults start. REEL_SIM_SCHEDULE / cfg.schedule_path: read one; its faults
+ * are then the run's only timed faults. */
+int sim_schedule_open(sim_world *w)
+{
+    const char *out = w->cfg.schedule_out_path;
+    if (!out || !*out)
+        out = getenv("REEL_SIM_SCHEDULE_OUT");
+    if (out && *out) {
+        int err;
+        w->sched_out = reel_os_logfile_open(out, &err);
+        if (!w->sched_out)
+            return err;
+        char line[160];
+        int n = snprintf(line, sizeof line,
+                         "# reel sim schedule: seed %llu; <seconds> <kind> <host|-> key=value...\n",
+                         (unsigned long long)w->seed);
+        reel_os_logfile_write(w->sched_out, line, (size_t)n);
+    }
+    const char *in = w->cfg.schedule_path;
+    if (!in || !*in)
+        in = getenv("REEL_SIM_SCHEDULE");
+    if (!in || !*in)
+        return 0;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = reel_os_file_read(in, sim_schedule_file_max_bytes, &text, &len);
+    char err[300] = "";
+    if (rc < 0) {
+        snprintf(err, sizeof err, "cannot read: %s", strerror(-rc));
+    } else {
+        int lineno = 0;
+        uint64_t prev = 0;
+        for (char *p = text; p && *p && rc == 0;) {
+            char *nl = strchr(p, '\n');
+            if (nl)
+                *nl = '\0';
+            lineno++;
+            if (*p && *p != '#') {
+                if (w->nfile_faults >= sim_faults_max) {
+                    snprintf(err, sizeof err, "line %d: more than %d faults", lineno, (int)sim_faults_max);
+                    rc = -EINVAL;
+                    break;
+                }
+                sim_file_fault *nf = realloc(w->file_faults, (w->nfile_faults + 1) * sizeof *nf);
+                if (!nf) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                w->file_faults = nf;
+                rc = parse_line(w, p, lineno, prev, &nf[w->nfile_faults], err, sizeof err);
+                if (rc == 0)
+                    prev = nf[w->nfile_faults++].f.start_ns;
+            }
+            p = nl ? nl + 1 : NULL;
+        }
+    }
+    free(text);
+    if (rc < 0) {
+        char msg[420];
+        int n = snprintf(msg, sizeof msg, "reel sim: schedule %s: %s", in, err[0] ? err : strerror(-rc));
+        reel_os_log(msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        return rc;
+    }
+    for (uint32_t i = 0; i < w->nfile_faults; i++) {
+        sim_ev ev = {.when_ns = w->file_faults[i].f.start_ns, .kind = EV_FAULT_FILE, .host = UINT32_MAX,
+                     .fault = i};
+        rc = sim_schedule(w, &ev);
+        if (rc < 0)
+            return rc;
+    }
+    return 1; /* running from a file */
+}
+
 void sim_fault_event(sim_world *w, sim_ev *ev)
 {
     switch (ev->kind) {
     case EV_FAULT: {
+        if (w->from_file)
+            break;
         int fam = ev->d;
         sim_fault f;
         if (draw_fault(w, fam, &f) && w->now_ns < w->quiet_at_ns) {
@@ -487,6 +836,10 @@ void sim_fault_event(sim_world *w, sim_ev *ev)
         break;
     case EV_QUIET:
         quiet(w);
+        break;
+    case EV_FAULT_FILE:
+        if (ev->fault < w->nfile_faults)
+            file_fault_fire(w, &w->file_faults[ev->fault]);
         break;
     }
 }

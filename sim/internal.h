@@ -25,6 +25,7 @@ enum {
     sim_names_max = 4096,
     sim_pending_done_max = 65536,
     sim_faults_max = 100000,                            /* timed faults per run */
+    sim_schedule_file_max_bytes = 16 * 1024 * 1024,
     sim_ephemeral_port_first = 32768,
 };
 #define SIM_INF UINT64_MAX
@@ -231,6 +232,7 @@ enum sim_ev_kind {
     EV_FAULT,         /* the swarm's next timed fault of family d */
     EV_FAULT_END,     /* fault schedule entry `fault` ends */
     EV_QUIET,         /* the quiet phase begins */
+    EV_FAULT_FILE,    /* entry `fault` of a schedule file starts */
 };
 
 typedef struct sim_ev {
@@ -282,6 +284,7 @@ typedef struct sim_fault {
     uint64_t start_ns, dur_ns;   /* dur 0: instantaneous (reset, clock jump) */
     uint32_t a, b;               /* host ids: the host, or the link a -> b */
     uint64_t side_a;             /* partition: host ids (mod 64) on side A */
+    uint64_t side_b;             /* ... and on side B */
     int64_t arg;                 /* spike ns, jump ns, drift ppm */
 } sim_fault;
 
@@ -334,10 +337,25 @@ struct reel_sim {
     uint64_t livelock_rounds;
     uint64_t idle_rounds;        /* driver polls returned at the same time */
     uint64_t idle_rounds_at_ns;
+    /* schedules as data: written (REEL_SIM_SCHEDULE_OUT), or read
+     * (REEL_SIM_SCHEDULE) and then the only timed faults of the run */
+    void *sched_out;
+    struct sim_file_fault *file_faults;
+    uint32_t nfile_faults;
+    int schedule_error;          /* a schedule entry could not apply */
+    bool from_file;              /* the timed faults come from a schedule file */
     /* the simulator log (REEL_SIM_LOG / cfg.log_path) */
     void *logf;                  /* reel_os_logfile_* */
     char *log_path;
 };
+
+/* One line of a schedule file, hosts still by name. */
+typedef struct sim_file_fault {
+    sim_fault f;
+    int line;
+    char a[sim_name_bytes], b[sim_name_bytes];
+    char sides[2][512];          /* partition: comma-separated names */
+} sim_file_fault;
 
 typedef struct sim_buggify_site {
     uint64_t key;                /* hash of file name and line */
@@ -364,6 +382,7 @@ void sim_event_release(sim_ev *ev);
 void sim_swarm_draw_timed(sim_world *w);
 void sim_fault_event(sim_world *w, sim_ev *ev);
 int sim_log_open(sim_world *w);
+int sim_schedule_open(sim_world *w);
 void sim_log_close(sim_world *w);
 void sim_trace(sim_world *w, const sim_host *h, const char *fmt, ...)
 #if defined(__GNUC__)

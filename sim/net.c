@@ -357,6 +357,7 @@ void sim_process_event(sim_world *w, sim_ev *ev)
     case EV_FAULT:
     case EV_FAULT_END:
     case EV_QUIET:
+    case EV_FAULT_FILE:
         sim_fault_event(w, ev);
         break;
     default:

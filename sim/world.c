@@ -321,6 +321,26 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         swarm_draw(w);
         sim_swarm_draw_timed(w);
     }
+    rc = sim_schedule_open(w);
+    if (rc < 0) {
+        sim_log_close(w);
+        reel_os_logfile_close(w->sched_out);
+        free(w->file_faults);
+        while (w->heap_len)
+            w->heap_len--; /* only fault events so far: nothing to release */
+        free(w->heap);
+        free(w);
+        return rc;
+    }
+    if (rc == 1) {
+        /* Running from a schedule file: its faults and nothing else. */
+        w->from_file = true;
+        reel_sim_config *wc = &w->cfg;
+        wc->p_short_io = wc->p_eagain = wc->p_eintr = 0;
+        wc->p_udp_loss = wc->p_udp_dup = wc->p_udp_reorder = wc->p_reset = 0;
+        w->perturb = false;
+        w->buggify_on = false;
+    }
     if (w->quiet_at_ns != SIM_INF) {
         sim_ev ev = {.when_ns = w->quiet_at_ns, .kind = EV_QUIET, .host = UINT32_MAX};
         sim_schedule(w, &ev);
@@ -970,6 +990,8 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
     for (;;) {
         if (w->liveness_failed)
             return REEL_ELIVENESS;
+        if (w->schedule_error)
+            return w->schedule_error;
         /* 1. Network events (and timed faults) that are due. */
         while (w->heap_len && w->heap[0].when_ns <= w->now_ns) {
             sim_ev ev = heap_pop(w);
@@ -1078,6 +1100,8 @@ void reel_sim_free(reel_sim *sim)
     free(sim->links);
     free(sim->bsites);
     free(sim->sched);
+    free(sim->file_faults);
+    reel_os_logfile_close(sim->sched_out);
     sim_log_close(sim);
     free(sim->history);
     free((void *)sim->cfg.schedule_bytes);

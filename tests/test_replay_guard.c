@@ -243,19 +243,21 @@ uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len);
 
 static uint32_t get_u32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 
-/* Fix the checksum of the block holding byte `at` (trace.h's layout). */
+/* Fix the checksum of the block holding byte `at` (replay/trace.h's
+ * version 2 layout: 8-byte aligned blocks, payload_bytes at +16, the CRC at
+ * +20 over the first_record field and the payload). */
 static void fix_block_crc(uint8_t *t, size_t len, size_t at)
 {
     size_t pos = (size_t)(t[10] | t[11] << 8);
     while (pos + 24 <= len) {
-        size_t payload = get_u32(t + pos + 4);
+        size_t payload = get_u32(t + pos + 16);
         if (at >= pos + 24 && at < pos + 24 + payload) {
-            uint32_t c = rt_crc32c(rt_crc32c(0, t + pos, 20), t + pos + 24, payload);
+            uint32_t c = rt_crc32c(rt_crc32c(0, t + pos + 8, 8), t + pos + 24, payload);
             for (int i = 0; i < 4; i++)
                 t[pos + 20 + i] = (uint8_t)(c >> (8 * i));
             return;
         }
-        pos += 24 + payload;
+        pos += (24 + payload + 7) & ~(size_t)7;
     }
     fail_msg("no block holds byte %zu", at);
 }

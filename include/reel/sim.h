@@ -94,6 +94,18 @@ typedef struct reel_sim_config {
      * sim-json turns it into a Chrome/Perfetto timeline. */
     const char *log_path;
     bool log_deliveries;          /* also log every stream segment and datagram */
+    /* Schedules as data. schedule_out_path (or REEL_SIM_SCHEDULE_OUT):
+     * write each timed fault the run makes, one line each, as it starts.
+     * schedule_path (or REEL_SIM_SCHEDULE): run the timed faults of such a
+     * file instead of drawing them; with it, no fault is drawn at all (no
+     * timed fault, no per-operation fault, no perturbation, no BUGGIFY),
+     * while the world's shape (latency, window) is still drawn from the
+     * seed. A malformed file or times out of order: reel_sim_new fails
+     * with -EINVAL naming the line; a host that does not exist when its
+     * line is due: the run fails with -ENOENT naming the line. Per-op
+     * decisions are not part of the file yet. */
+    const char *schedule_path;
+    const char *schedule_out_path;
     /* Where host logs go (exception handler, slow callbacks); NULL: stderr. */
     void (*log)(const char *line, void *arg);
     void *log_arg;

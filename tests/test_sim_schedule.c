@@ -1,0 +1,228 @@
+/* Schedules as data (the start of issue 12): a run writes the timed
+ * faults it makes to a file (REEL_SIM_SCHEDULE_OUT / schedule_out_path),
+ * and a run from such a file (REEL_SIM_SCHEDULE / schedule_path) makes
+ * exactly those faults and no others, identically every time. A bad file
+ * is an error naming the line. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+#define SEC 1000000000ull
+#define MS 1000000ull
+
+enum { hosts_n = 4 };
+
+typedef struct prog {
+    reel_loop *loop;
+    int boots;
+    uint64_t ticks;
+} prog;
+
+static void tick(void *arg)
+{
+    prog *p = arg;
+    p->ticks++;
+    reel_loop_call_later(p->loop, 0.01, tick, p, NULL);
+}
+
+static int boot(reel_sim_host *host, reel_loop *loop, void *arg)
+{
+    (void)host;
+    prog *p = arg;
+    p->loop = loop;
+    p->boots++;
+    return reel_loop_call_later(loop, 0.01, tick, p, NULL);
+}
+
+typedef struct lines {
+    char text[8192];
+} lines;
+
+static void capture(const char *line, void *arg)
+{
+    lines *l = arg;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s\n", line);
+}
+
+static char *tmpfile_path(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "/tmp/reel-sched-%d-XXXXXX", (int)getpid());
+    int fd = mkstemp(buf);
+    assert_true(fd >= 0);
+    close(fd);
+    return buf;
+}
+
+static char *slurp(const char *path)
+{
+    static char text[2][65536];
+    static int which;
+    char *t = text[which ^= 1];
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(t, 1, sizeof text[0] - 1, f);
+    t[n] = '\0';
+    fclose(f);
+    return t;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A swarm world of four ticking hosts; returns reel_sim_run's result. */
+static int run_world(uint64_t seed, const char *in, const char *out, prog p[hosts_n], uint64_t *hash,
+                     lines *log)
+{
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.swarm = true;
+    cfg.faults_until_ns = 3 * SEC;
+    cfg.schedule_path = in;
+    cfg.schedule_out_path = out;
+    if (log) {
+        memset(log, 0, sizeof *log);
+        cfg.log = capture;
+        cfg.log_arg = log;
+    }
+    reel_sim *sim;
+    int rc = reel_sim_new(&sim, &cfg);
+    if (rc < 0)
+        return rc;
+    memset(p, 0, sizeof(prog) * hosts_n);
+    for (int i = 0; i < hosts_n; i++) {
+        char name[8], addr[16];
+        snprintf(name, sizeof name, "h%d", i);
+        snprintf(addr, sizeof addr, "10.0.0.%d", i + 1);
+        reel_sim_host *h;
+        assert_int_equal(reel_sim_host_new(sim, name, addr, &h), 0);
+        assert_int_equal(reel_sim_host_set_program(h, boot, NULL, &p[i]), 0);
+    }
+    rc = reel_sim_run(sim, 4 * SEC, NULL, NULL);
+    *hash = reel_sim_hash(sim);
+    reel_sim_free(sim);
+    return rc;
+}
+
+static int count_lines(const char *text)
+{
+    int n = 0;
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+static void test_a_written_schedule_reruns_the_same_faults_identically(void **state)
+{
+    (void)state;
+    char a[64], b[64], c[64];
+    tmpfile_path(a, sizeof a);
+    tmpfile_path(b, sizeof b);
+    tmpfile_path(c, sizeof c);
+    int checked = 0;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        prog p[hosts_n];
+        uint64_t h0, h1, h2;
+        assert_int_equal(run_world(seed, NULL, a, p, &h0, NULL), 0);
+        char *first = slurp(a);
+        if (count_lines(first) < 3)
+            continue; /* a calm seed */
+        checked++;
+        assert_int_equal(run_world(seed, a, b, p, &h1, NULL), 0);
+        assert_int_equal(run_world(seed, a, c, p, &h2, NULL), 0);
+        assert_string_equal(slurp(a), slurp(b)); /* the same faults at the same times */
+        assert_string_equal(slurp(b), slurp(c));
+        assert_true(h1 == h2);                    /* and the same run, every time */
+    }
+    assert_true(checked >= 3);
+    unlink(a);
+    unlink(b);
+    unlink(c);
+}
+
+static void test_an_edited_schedule_makes_only_its_faults(void **state)
+{
+    (void)state;
+    char in[64], out[64];
+    tmpfile_path(in, sizeof in);
+    tmpfile_path(out, sizeof out);
+    spit(in, "# one crash, edited by hand\n1.0 crash h1 dur=0.5\n");
+    prog p[hosts_n];
+    uint64_t h;
+    assert_int_equal(run_world(7, in, out, p, &h, NULL), 0);
+    assert_int_equal(p[1].boots, 2);
+    for (int i = 0; i < hosts_n; i++)
+        if (i != 1)
+            assert_int_equal(p[i].boots, 1);
+    /* h1 missed half a second of 10 ms ticks */
+    assert_in_range(p[0].ticks - p[1].ticks, 40, 60);
+    char *written = slurp(out);
+    assert_non_null(strstr(written, "1.000000000 crash h1 dur=0.500000000\n"));
+    assert_int_equal(count_lines(written), 2); /* header + the one fault */
+    unlink(in);
+    unlink(out);
+}
+
+static void test_a_malformed_schedule_is_an_error_naming_the_line(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "1.0 pause h1\n",                             /* no dur */
+        "0.5 pause h1 dur=0.1\n0.4 reset h2\n",       /* out of order */
+        "x pause h1 dur=0.1\n",                       /* not a time */
+        "1.0 meteor h1 dur=1\n",                      /* unknown kind */
+        "1.0 partition - sides=h1h2 dur=1\n",         /* no separator */
+        "1.0 clog h1 dur=1\n",                        /* no to= */
+        "1.0 clock-drift h1 ppm=0 dur=1\n",           /* no drift */
+        "1.0000000001 reset h1\n",                    /* finer than ns */
+        "1.0\n",                                      /* truncated */
+    };
+    char in[64];
+    tmpfile_path(in, sizeof in);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        spit(in, bad[i]);
+        prog p[hosts_n];
+        uint64_t h;
+        assert_int_equal(run_world(1, in, NULL, p, &h, NULL), -EINVAL);
+    }
+    unlink(in);
+    prog p[hosts_n];
+    uint64_t h;
+    assert_int_equal(run_world(1, "/nonexistent/schedule", NULL, p, &h, NULL), -ENOENT);
+}
+
+static void test_a_schedule_naming_an_unknown_host_fails_the_run_with_the_line(void **state)
+{
+    (void)state;
+    char in[64];
+    tmpfile_path(in, sizeof in);
+    spit(in, "0.2 reset h0\n0.5 pause nosuch dur=1\n");
+    prog p[hosts_n];
+    uint64_t h;
+    lines log;
+    assert_int_equal(run_world(1, in, NULL, p, &h, &log), -ENOENT);
+    assert_non_null(strstr(log.text, "schedule line 2: no host named \"nosuch\""));
+    unlink(in);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_written_schedule_reruns_the_same_faults_identically),
+        cmocka_unit_test(test_an_edited_schedule_makes_only_its_faults),
+        cmocka_unit_test(test_a_malformed_schedule_is_an_error_naming_the_line),
+        cmocka_unit_test(test_a_schedule_naming_an_unknown_host_fails_the_run_with_the_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
