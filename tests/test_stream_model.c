@@ -81,7 +81,8 @@ static bool m_try(model *m)
     sm_sep s2[2] = {{(const uint8_t *)"|", 1}, {(const uint8_t *)"ab", 2}};
     switch (m->r.kind) {
     case K_READ_ALL:
-        memcpy(m->acc + m->nacc, m->s.buf, m->s.len);
+        if (m->s.len) /* an empty model buffer may be NULL */
+            memcpy(m->acc + m->nacc, m->s.buf, m->s.len);
         m->nacc += m->s.len;
         m->s.len = 0;
         if (!m->s.eof)
@@ -106,7 +107,8 @@ static void m_cancelled(model *m)
 {
     if (m->nacc) { /* put back in front */
         uint8_t tmp[4096];
-        memcpy(tmp, m->s.buf, m->s.len);
+        if (m->s.len)
+            memcpy(tmp, m->s.buf, m->s.len);
         size_t had = m->s.len;
         m->s.len = 0;
         sm_feed(&m->s, m->acc, m->nacc);
