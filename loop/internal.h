@@ -45,14 +45,12 @@ enum {
 enum {
     RL_HF_CANCELLED = 1u << 0,
     RL_HF_PERSIST = 1u << 1,   /* fd watcher handle: survives running */
-    RL_HF_FUTCB = 1u << 2,     /* future done callback: fn(arg2, arg) */
 };
 
 /* One cache line each: chunks are 64-byte aligned (see pool_grow). */
 typedef struct rl_handle {
     _Alignas(64) reel_callback_fn fn;
     void *arg;
-    void *arg2;              /* the future, for RL_HF_FUTCB */
     const reel_site *site;
     uint64_t when_ns;
     uint32_t heap_index;
@@ -62,6 +60,22 @@ typedef struct rl_handle {
     uint8_t flags;
     uint8_t last_cancelled;  /* outcome of generation gen-1 */
 } rl_handle;
+
+/* One entry of the ready ring. A callback nobody can cancel (call_soon
+ * without an out handle, a future's done callback) lives in the entry
+ * itself and never touches the handle pool; a callback with a handle (one
+ * the caller may cancel, a timer, an fd watcher) is a pooled rl_handle the
+ * entry points to. 32 bytes, two per cache line:
+ *   fn != NULL, ptr == NULL   fn(arg)
+ *   fn != NULL, ptr != NULL   a future's done callback: fn(ptr, arg), then
+ *                             the entry's reference on the future is dropped
+ *   fn == NULL                ptr is the pooled rl_handle */
+typedef struct rl_ready {
+    reel_callback_fn fn;
+    void *arg;
+    const reel_site *site;
+    void *ptr;
+} rl_ready;
 
 typedef struct rl_timer {
     uint64_t when_ns;
@@ -109,8 +123,8 @@ struct reel_loop {
     uint32_t nfree;
 
     /* ready ring (FIFO), power-of-two capacity */
-    rl_handle **ring;
-    uint32_t ring_mask, ring_head, ring_count;
+    rl_ready *ring;
+    uint32_t ring_mask, ring_head, ring_tail;
 
     /* timer heap (4-ary, min on (when_ns, seq)) */
     rl_timer *heap;

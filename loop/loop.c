@@ -64,7 +64,6 @@ static inline rl_handle *handle_alloc(reel_loop *loop, uint32_t *slot_out)
         return NULL;
     rl_handle *h = loop->free_handles[--loop->nfree];
     h->flags = 0;
-    h->arg2 = NULL;
     *slot_out = h->slot;
     return h;
 }
@@ -85,7 +84,6 @@ static inline void handle_free_slot(reel_loop *loop, rl_handle *h, uint32_t slot
      * every scheduler sets these anew, so Release skips the stores. */
     h->fn = NULL;
     h->arg = NULL;
-    h->arg2 = NULL;
 #endif
     RL_ASSERT(h->slot == slot && loop->nfree < loop->nchunks * rl_handle_chunk_count);
     (void)slot;
@@ -94,6 +92,13 @@ static inline void handle_free_slot(reel_loop *loop, rl_handle *h, uint32_t slot
 
 /* ------------------------------------------------------------- ready ring */
 
+/* ring_head and ring_tail run freely (masked on use), so a push writes
+ * only the tail and a pop only the head. */
+static inline uint32_t ring_len(const reel_loop *loop)
+{
+    return loop->ring_tail - loop->ring_head;
+}
+
 /* Out of line and cold: keeps the push fast path free of register spills. */
 __attribute__((noinline, cold)) static int ring_grow(reel_loop *loop)
 {
@@ -101,38 +106,56 @@ __attribute__((noinline, cold)) static int ring_grow(reel_loop *loop)
     uint32_t ncap = cap ? cap * 2 : 1024;
     if (ncap <= cap)
         return -ENOMEM;
-    rl_handle **ring = malloc((size_t)ncap * sizeof *ring);
+    rl_ready *ring = malloc((size_t)ncap * sizeof *ring);
     if (!ring)
         return -ENOMEM;
-    for (uint32_t i = 0; i < loop->ring_count; i++)
+    uint32_t n = ring_len(loop);
+    for (uint32_t i = 0; i < n; i++)
         ring[i] = loop->ring[(loop->ring_head + i) & loop->ring_mask];
     free(loop->ring);
     loop->ring = ring;
     loop->ring_head = 0;
+    loop->ring_tail = n;
     loop->ring_mask = ncap - 1;
     return 0;
 }
 
+static inline int ring_reserve(reel_loop *loop)
+{
+    if (RL_UNLIKELY(!loop->ring || ring_len(loop) > loop->ring_mask))
+        return ring_grow(loop);
+    return 0;
+}
+
+/* Append an entry; the caller made room with ring_reserve. */
+static inline void ring_append(reel_loop *loop, reel_callback_fn fn, void *arg,
+                               const reel_site *site, void *ptr)
+{
+    rl_ready *e = &loop->ring[loop->ring_tail & loop->ring_mask];
+    e->fn = fn;
+    e->arg = arg;
+    e->site = site;
+    e->ptr = ptr;
+    loop->ring_tail++;
+}
+
+/* Queue a pooled handle (a cancellable callback, a due timer, a watcher). */
 static inline int ring_push(reel_loop *loop, rl_handle *h)
 {
-    if (RL_UNLIKELY(!loop->ring || loop->ring_count > loop->ring_mask)) {
-        int rc = ring_grow(loop);
-        if (rc < 0)
-            return rc;
-    }
-    loop->ring[(loop->ring_head + loop->ring_count) & loop->ring_mask] = h;
-    loop->ring_count++;
+    int rc = ring_reserve(loop);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    ring_append(loop, NULL, NULL, NULL, h);
     h->state = RL_H_READY;
     return 0;
 }
 
-static inline rl_handle *ring_pop(reel_loop *loop)
+static inline rl_ready ring_pop(reel_loop *loop)
 {
-    RL_ASSERT(loop->ring_count > 0);
-    rl_handle *h = loop->ring[loop->ring_head];
-    loop->ring_head = (loop->ring_head + 1) & loop->ring_mask;
-    loop->ring_count--;
-    return h;
+    RL_ASSERT(ring_len(loop) > 0);
+    rl_ready e = loop->ring[loop->ring_head & loop->ring_mask];
+    loop->ring_head++;
+    return e;
 }
 
 /* ------------------------------------------------------------- timer heap */
@@ -300,14 +323,23 @@ void rl_loop_unref(reel_loop *loop)
         loop_release_memory(loop);
 }
 
-/* Drop a handle that will never run, releasing what it holds. */
+/* Drop a handle that will never run. */
 static void handle_discard(reel_loop *loop, rl_handle *h)
 {
-    reel_future *fut = (h->flags & RL_HF_FUTCB) ? h->arg2 : NULL;
     h->flags |= RL_HF_CANCELLED;
     handle_free_slot(loop, h, slot_of(loop, h));
-    if (fut)
-        reel_future_release(fut);
+}
+
+/* Drop a ready entry that will never run, releasing what it holds. */
+static void ready_discard(reel_loop *loop, rl_ready e)
+{
+    if (!e.fn) {
+        rl_handle *h = e.ptr;
+        h->flags &= (uint8_t)~RL_HF_PERSIST;
+        handle_discard(loop, h);
+    } else if (e.ptr) {
+        reel_future_release(e.ptr);
+    }
 }
 
 int reel_loop_close(reel_loop *loop)
@@ -337,12 +369,8 @@ int reel_loop_close(reel_loop *loop)
     pthread_mutex_unlock(&loop->ts_lock);
     (void)n; /* ts nodes live in the ts pool, freed with the loop memory */
 
-    while (loop->ring_count) {
-        rl_handle *h = ring_pop(loop);
-        if (h->flags & RL_HF_PERSIST)
-            h->flags &= (uint8_t)~RL_HF_PERSIST;
-        handle_discard(loop, h);
-    }
+    while (ring_len(loop))
+        ready_discard(loop, ring_pop(loop));
     while (loop->heap_len) {
         rl_handle *h = loop->heap[loop->heap_len - 1].h;
         loop->heap_len--;
@@ -362,7 +390,7 @@ int reel_loop_close(reel_loop *loop)
     loop->nwatchers = 0;
     free(loop->ring);
     loop->ring = NULL;
-    loop->ring_count = 0;
+    loop->ring_head = loop->ring_tail = 0;
     free(loop->heap);
     loop->heap = NULL;
     loop->heap_cap = 0;
@@ -433,6 +461,14 @@ __attribute__((noinline)) static int call_soon_general(reel_loop *loop, const re
         return rc;
     if (RL_UNLIKELY(!fn))
         return -EINVAL;
+    if (!out) {
+        /* Nobody can cancel it: it needs no pool slot. */
+        rc = ring_reserve(loop);
+        if (RL_UNLIKELY(rc < 0))
+            return rc;
+        ring_append(loop, fn, arg, site, NULL);
+        return 0;
+    }
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
     if (RL_UNLIKELY(!h))
@@ -452,25 +488,30 @@ __attribute__((noinline)) static int call_soon_general(reel_loop *loop, const re
 int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
                              reel_callback_fn fn, void *arg, reel_handle *out)
 {
-    /* The common case — an open loop not in debug mode, a free pool slot
-     * and room in the ring — makes no calls, so it needs no stack frame. */
-    if (RL_UNLIKELY(!loop || !fn || loop->closed || loop->debug || loop->nfree == 0 ||
-                    loop->ring_count > loop->ring_mask))
+    /* The common case — an open loop not in debug mode, room in the ring,
+     * and no handle asked for (so nobody can cancel the callback and it
+     * lives in the ring entry itself) — makes no calls and touches no pool
+     * slot. With a handle, the general path takes a pooled one. */
+    if (RL_UNLIKELY(!loop || !fn || loop->closed || loop->debug ||
+                    ring_len(loop) > loop->ring_mask))
         return call_soon_general(loop, site, fn, arg, out);
     RL_ASSERT(loop->ring); /* NULL only once closed */
+    if (RL_LIKELY(!out)) {
+        ring_append(loop, fn, arg, site, NULL);
+        return 0;
+    }
+    if (RL_UNLIKELY(loop->nfree == 0))
+        return call_soon_general(loop, site, fn, arg, out);
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
     h->fn = fn;
     h->arg = arg;
     h->site = site;
-    loop->ring[(loop->ring_head + loop->ring_count) & loop->ring_mask] = h;
-    loop->ring_count++;
     h->state = RL_H_READY;
-    if (out) {
-        out->loop = loop;
-        out->slot = slot;
-        out->gen = h->gen;
-    }
+    ring_append(loop, NULL, NULL, NULL, h);
+    out->loop = loop;
+    out->slot = slot;
+    out->gen = h->gen;
     return 0;
 }
 
@@ -478,21 +519,13 @@ int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *c
 {
     if (loop->closed)
         return REEL_ECLOSED;
-    uint32_t slot;
-    rl_handle *h = handle_alloc(loop, &slot);
-    if (!h)
-        return -ENOMEM;
-    h->fn = (reel_callback_fn)(void (*)(void))cb->fn;
-    h->arg = cb->arg;
-    h->arg2 = reel_future_ref(fut);
-    h->site = cb->site;
-    h->flags = RL_HF_FUTCB;
-    int rc = ring_push(loop, h);
-    if (rc < 0) {
-        handle_free_slot(loop, h, slot);
-        reel_future_release(fut);
-    }
-    return rc;
+    /* Done callbacks have no handle: they live in the ring entry. */
+    int rc = ring_reserve(loop);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    ring_append(loop, (reel_callback_fn)(void (*)(void))cb->fn, cb->arg, cb->site,
+                reel_future_ref(fut));
+    return 0;
 }
 
 int reel_loop_call_at_ns_from(reel_loop *loop, const reel_site *site, uint64_t when_ns,
@@ -723,12 +756,8 @@ static void ts_drain(reel_loop *loop)
             ts_free(loop, n, ts_index(loop, n));
             continue;
         }
-        uint32_t slot;
-        rl_handle *h = handle_alloc(loop, &slot);
-        if (!h || ring_push(loop, h) < 0) {
+        if (ring_reserve(loop) < 0) {
             /* Out of memory: put it back and retry on the next wake. */
-            if (h)
-                handle_free_slot(loop, h, slot);
             n->next = loop->ts_head;
             loop->ts_head = n;
             if (!loop->ts_tail)
@@ -739,9 +768,7 @@ static void ts_drain(reel_loop *loop)
             break;
         }
         n->state = RL_TS_ADMITTED;
-        h->fn = ts_trampoline;
-        h->arg = n;
-        h->site = n->site;
+        ring_append(loop, ts_trampoline, n, n->site, NULL);
     }
     if (loop->ts_count && take < queued)
         loop->ops->wake(loop->backend);
@@ -991,14 +1018,14 @@ static void note_callback(reel_loop *loop, const reel_site *site)
 
 /* Debug mode: run the callback under the slow-callback stopwatch. Out of
  * line so the ordinary path stays short. */
-__attribute__((noinline)) static void run_handle_timed(reel_loop *loop, reel_callback_fn fn,
-                                                       void *arg, void *arg2, uint8_t flags,
-                                                       const reel_site *site)
+__attribute__((noinline)) static void run_timed(reel_loop *loop, reel_callback_fn fn,
+                                                void *arg, reel_future *fut,
+                                                const reel_site *site)
 {
     uint64_t t0 = clock_ns(loop);
-    if (flags & RL_HF_FUTCB) {
-        ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
-        reel_future_release(arg2);
+    if (fut) {
+        ((reel_future_cb)(void (*)(void))fn)(fut, arg);
+        reel_future_release(fut);
     } else {
         fn(arg);
     }
@@ -1009,33 +1036,38 @@ __attribute__((noinline)) static void run_handle_timed(reel_loop *loop, reel_cal
     }
 }
 
-static inline void run_handle(reel_loop *loop, rl_handle *h)
+static inline void run_ready(reel_loop *loop, rl_ready e)
 {
-    uint8_t flags = h->flags;
-    if (RL_UNLIKELY(flags & RL_HF_CANCELLED)) {
-        handle_discard(loop, h);
-        return;
+    reel_future *fut = NULL;
+    if (e.fn) {
+        fut = e.ptr;
+    } else {
+        rl_handle *h = e.ptr;
+        uint8_t flags = h->flags;
+        if (RL_UNLIKELY(flags & RL_HF_CANCELLED)) {
+            handle_discard(loop, h);
+            return;
+        }
+        e.fn = h->fn;
+        e.arg = h->arg;
+        e.site = h->site;
+        if (flags & RL_HF_PERSIST)
+            h->state = RL_H_IDLE;
+        else
+            handle_free_slot(loop, h, slot_of(loop, h));
     }
-    reel_callback_fn fn = h->fn;
-    void *arg = h->arg;
-    void *arg2 = h->arg2;
-    const reel_site *site = h->site;
-    if (flags & RL_HF_PERSIST)
-        h->state = RL_H_IDLE;
-    else
-        handle_free_slot(loop, h, slot_of(loop, h));
 
     if (RL_UNLIKELY(loop->trace_callbacks))
-        note_callback(loop, site);
+        note_callback(loop, e.site);
     /* Debug mode is sampled once per callback: a callback that switches it
      * on is not timed from an unset start. */
     if (RL_UNLIKELY(loop->debug)) {
-        run_handle_timed(loop, fn, arg, arg2, flags, site);
-    } else if (flags & RL_HF_FUTCB) {
-        ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
-        reel_future_release(arg2);
+        run_timed(loop, e.fn, e.arg, fut, e.site);
+    } else if (fut) {
+        ((reel_future_cb)(void (*)(void))e.fn)(fut, e.arg);
+        reel_future_release(fut);
     } else {
-        fn(arg);
+        e.fn(e.arg);
     }
 }
 
@@ -1053,7 +1085,7 @@ static void dispatch_done(reel_loop *loop, reel_backend_req *req)
 static int run_once(reel_loop *loop)
 {
     int64_t timeout_ns;
-    if (loop->ring_count || loop->stopping) {
+    if (ring_len(loop) || loop->stopping) {
         timeout_ns = 0;
     } else if (loop->heap_len) {
         uint64_t now = clock_ns(loop);
@@ -1105,11 +1137,9 @@ static int run_once(reel_loop *loop)
 
     /* Run only what is ready now; callbacks scheduled by these run in the
      * next iteration (asyncio's ntodo). */
-    uint32_t ntodo = loop->ring_count;
-    while (ntodo-- && !loop->closed) {
-        rl_handle *h = ring_pop(loop);
-        run_handle(loop, h);
-    }
+    uint32_t ntodo = ring_len(loop);
+    while (ntodo-- && !loop->closed)
+        run_ready(loop, ring_pop(loop));
     return 0;
 }
 
@@ -1153,7 +1183,7 @@ int rl_loop_step(reel_loop *loop)
     return rc;
 }
 
-bool rl_loop_has_ready(const reel_loop *loop) { return !loop->closed && loop->ring_count > 0; }
+bool rl_loop_has_ready(const reel_loop *loop) { return !loop->closed && ring_len(loop) > 0; }
 
 bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns)
 {
