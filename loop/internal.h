@@ -30,6 +30,14 @@ enum {
     rl_poll_events_max = 256,          /* events taken per poll */
     rl_prefetch_ahead = 4,             /* timer slots fetched ahead of use */
     rl_log_message_bytes = 1024,       /* one log line, truncation marked */
+    /* A busy loop (callbacks already ready, so the poll would not wait)
+     * polls only every rl_busy_poll_iterations-th iteration, or once
+     * rl_busy_poll_callbacks callbacks ran since the last poll, whichever
+     * comes first: counts, never time, so the rule is deterministic and a
+     * replay skips the same polls the recording did. */
+    rl_busy_poll_iterations = 8,
+    rl_busy_poll_callbacks = 64,
+    rl_future_cache_count = 64,        /* freed plain futures kept for reuse */
     rl_error_message_bytes = 4096,     /* longest error message kept */
 };
 #define RL_TS_BIT 0x80000000u
@@ -121,6 +129,16 @@ struct reel_loop {
      * cache line, and the next one is known early enough to prefetch. */
     rl_handle **free_handles; /* capacity: every slot of every chunk */
     uint32_t nfree;
+
+    /* Plain futures (reel_loop_create_future) freed and kept for the next
+     * create: an await per future must not cost a malloc and a free.
+     * future_cache_max is 0 under ASan, and Valgrind's memcheck sees a
+     * kept future as inaccessible: both still catch a use after release. */
+    reel_future *future_cache[rl_future_cache_count];
+    uint32_t nfuture_cache, future_cache_max;
+
+    /* busy-iteration poll skipping (see rl_busy_poll_iterations) */
+    uint32_t polls_skipped, ran_since_poll;
 
     /* ready ring (FIFO), power-of-two capacity */
     rl_ready *ring;
@@ -218,7 +236,12 @@ bool rl_loop_has_ready(const reel_loop *loop);
 bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns);
 rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
 int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
-int rl_check_thread(reel_loop *loop);
+int rl_check_thread_slow(reel_loop *loop);
+/* asyncio checks the thread only in debug mode. */
+static inline int rl_check_thread(reel_loop *loop)
+{
+    return RL_UNLIKELY(loop->debug) ? rl_check_thread_slow(loop) : 0;
+}
 void rl_loop_ref(reel_loop *loop);
 void rl_loop_unref(reel_loop *loop);
 
@@ -243,6 +266,11 @@ void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
 size_t reel_os_page_size(void);
 int reel_os_stack_alloc(size_t usable_bytes, size_t guard_bytes, void **lo_out);
 void reel_os_stack_free(void *lo, size_t usable_bytes, size_t guard_bytes);
+
+/* fiber.c: true under AddressSanitizer, where pools that recycle memory
+ * step aside so every object keeps its own allocation. (Under Valgrind
+ * they mark what they keep as inaccessible instead.) */
+bool rl_sanitized(void);
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);

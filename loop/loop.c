@@ -283,6 +283,7 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
     loop->debug = env_debug();
     loop->trace_callbacks = backend->ops->callback != NULL;
     loop->cb_hash = REEL_CALLBACK_HASH_INIT;
+    loop->future_cache_max = rl_sanitized() ? 0 : rl_future_cache_count;
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_wake_pending, 0);
     int rc = pool_grow(loop);
@@ -309,6 +310,8 @@ static void loop_release_memory(reel_loop *loop)
         free(loop->chunks[c]);
     free(loop->chunks);
     free(loop->free_handles);
+    for (uint32_t i = 0; i < loop->nfuture_cache; i++)
+        free(loop->future_cache[i]);   /* free() of a NOACCESS block is fine */
     for (uint32_t c = 0; c < loop->ts_nchunks; c++)
         free(loop->ts_chunks[c]);
     free(loop->ts_chunks);
@@ -419,7 +422,7 @@ void reel_backend_destroy(reel_backend *b)
 
 /* ---------------------------------------------------------------- checks */
 
-int rl_check_thread(reel_loop *loop)
+int rl_check_thread_slow(reel_loop *loop)
 {
     /* asyncio checks the thread only in debug mode, and only once the loop
      * has a thread (it is running). */
@@ -436,7 +439,7 @@ static inline int check_schedule(reel_loop *loop)
     if (RL_UNLIKELY(loop->closed))
         return REEL_ECLOSED;
     if (RL_UNLIKELY(loop->debug))
-        return rl_check_thread(loop);
+        return rl_check_thread_slow(loop);
     return 0;
 }
 
@@ -1082,8 +1085,28 @@ static void dispatch_done(reel_loop *loop, reel_backend_req *req)
         req->done(req);
 }
 
+/* Whether this iteration may skip its poll: only when callbacks are ready
+ * (the poll would not wait), the loop is not stopping (a stopping loop's
+ * last iteration still looks at I/O), and the last poll was fewer than
+ * rl_busy_poll_iterations iterations and rl_busy_poll_callbacks callbacks
+ * ago. A non-blocking poll is most of a short iteration's cost; this bound
+ * keeps asyncio's fairness: I/O waits at most a few short iterations
+ * behind a callback storm, and a long iteration always polls. */
+static inline bool busy_skip_poll(reel_loop *loop)
+{
+    return ring_len(loop) && !loop->stopping &&
+           loop->polls_skipped + 1 < rl_busy_poll_iterations &&
+           loop->ran_since_poll < rl_busy_poll_callbacks;
+}
+
 static int run_once(reel_loop *loop)
 {
+    if (busy_skip_poll(loop)) {
+        loop->polls_skipped++;
+        goto timers;
+    }
+    loop->polls_skipped = 0;
+    loop->ran_since_poll = 0;
     int64_t timeout_ns;
     if (ring_len(loop) || loop->stopping) {
         timeout_ns = 0;
@@ -1122,6 +1145,7 @@ static int run_once(reel_loop *loop)
         }
     }
 
+timers:
     if (loop->heap_len) {
         uint64_t now = clock_ns(loop);
         while (loop->heap_len && loop->heap[0].when_ns <= now) {
@@ -1138,6 +1162,7 @@ static int run_once(reel_loop *loop)
     /* Run only what is ready now; callbacks scheduled by these run in the
      * next iteration (asyncio's ntodo). */
     uint32_t ntodo = ring_len(loop);
+    loop->ran_since_poll += ntodo;
     while (ntodo-- && !loop->closed)
         run_ready(loop, ring_pop(loop));
     return 0;

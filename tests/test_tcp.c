@@ -20,6 +20,7 @@ RUN(sc_tcp_connection_refused)
 RUN(sc_tcp_flow_control_marks)
 RUN(sc_tcp_buffered_protocol)
 RUN(sc_tcp_pause_resume_reading)
+RUN(sc_tcp_reader_served_while_a_task_spins_on_sleep0)
 RUN(sc_tcp_write_after_close)
 RUN(sc_tcp_writelines_vectored)
 RUN(sc_tcp_extra_info)
@@ -42,6 +43,7 @@ int main(void)
         cmocka_unit_test(test_sc_tcp_flow_control_marks),
         cmocka_unit_test(test_sc_tcp_buffered_protocol),
         cmocka_unit_test(test_sc_tcp_pause_resume_reading),
+        cmocka_unit_test(test_sc_tcp_reader_served_while_a_task_spins_on_sleep0),
         cmocka_unit_test(test_sc_tcp_write_after_close),
         cmocka_unit_test(test_sc_tcp_writelines_vectored),
         cmocka_unit_test(test_sc_tcp_extra_info),

@@ -145,6 +145,7 @@ TH_SCENARIO(sc_tcp_connection_refused);
 TH_SCENARIO(sc_tcp_flow_control_marks);
 TH_SCENARIO(sc_tcp_buffered_protocol);
 TH_SCENARIO(sc_tcp_pause_resume_reading);
+TH_SCENARIO(sc_tcp_reader_served_while_a_task_spins_on_sleep0);
 TH_SCENARIO(sc_tcp_write_after_close);
 TH_SCENARIO(sc_tcp_writelines_vectored);
 TH_SCENARIO(sc_tcp_extra_info);

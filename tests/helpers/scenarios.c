@@ -13,6 +13,7 @@ const th_net_scenario th_net_scenarios[] = {
     SC(sc_tcp_flow_control_marks),
     SC(sc_tcp_buffered_protocol),
     SC(sc_tcp_pause_resume_reading),
+    SC(sc_tcp_reader_served_while_a_task_spins_on_sleep0),
     SC(sc_tcp_write_after_close),
     SC(sc_tcp_writelines_vectored),
     SC(sc_tcp_extra_info),

@@ -289,6 +289,61 @@ TH_SCENARIO(sc_tcp_pause_resume_reading)
     pair_close(loop, &pr);
 }
 
+/* asyncio's fairness: a task that spins on sleep(0) keeps the loop busy
+ * (a callback is always ready), yet a reader whose data is waiting is
+ * served within a few iterations, whatever the loop does to make busy
+ * iterations cheap. The spinner gives up after spin_cap_count spins, so a
+ * starved reader fails the test instead of hanging it. */
+enum { spin_cap_count = 100000, spin_served_within_count = 100 };
+
+typedef struct spinner {
+    const uint64_t *received;
+    uint64_t want;
+    uint64_t spins;
+} spinner;
+
+static void set_done_cb(void *arg) { reel_future_set_result(arg, NULL); }
+
+static int spin_until_served(void *arg, void **result)
+{
+    (void)result;
+    spinner *sp = arg;
+    while (*sp->received < sp->want && sp->spins < spin_cap_count) {
+        int rc = reel_sleep(0);
+        if (rc < 0)
+            return rc;
+        sp->spins++;
+    }
+    return 0;
+}
+
+TH_SCENARIO(sc_tcp_reader_served_while_a_task_spins_on_sleep0)
+{
+    pair pr;
+    pair_open(loop, &pr, NULL);
+    assert_int_equal(reel_transport_pause_reading(pr.sp->t), 0);
+    assert_int_equal(reel_transport_write(pr.cli.t, "fair", 4), 0);
+    /* Let the bytes reach the server's socket (loop time, a safety margin
+     * for the simulator's latencies): a spinning loop stops the
+     * simulator's clock, as a busy CPU would. */
+    reel_future *slept;
+    assert_int_equal(reel_loop_create_future(loop, &slept), 0);
+    assert_int_equal(reel_loop_call_later(loop, 1.0, set_done_cb, slept, NULL), 0);
+    assert_int_equal(th_wait_release(loop, slept, NULL), 0);
+    assert_int_equal(pr.sp->received, 0);
+
+    spinner sp = {.received = &pr.sp->received, .want = 4};
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, spin_until_served, &sp, "spinner", &t), 0);
+    pr.sp->target = 4;
+    assert_int_equal(reel_transport_resume_reading(pr.sp->t), 0);
+    assert_int_equal(th_wait(loop, reel_task_future(t)), 0);
+    reel_task_release(t);
+    assert_int_equal(pr.sp->received, 4);
+    assert_true(sp.spins < spin_served_within_count);
+    pair_close(loop, &pr);
+}
+
 TH_SCENARIO(sc_tcp_write_after_close)
 {
     th_log log;
