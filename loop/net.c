@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,7 +140,7 @@ void rl_report(reel_loop *loop, const char *message, int err, reel_transport *t,
     ctx.message = message;
     ctx.error = err;
     ctx.transport = t;
-    ctx.protocol = t ? t->proto.user : NULL;
+    ctx.protocol = t ? t->user : NULL;
     ctx.fd = fd;
     reel_loop_call_exception_handler(loop, &ctx);
 }
@@ -253,6 +254,34 @@ void rl_remove_reader_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg
 void rl_remove_writer_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg)
 {
     remove_watcher_if(loop, fd, false, fn, arg);
+}
+
+/* A server's connections all carry the same callbacks: one shared table
+ * instead of 88 bytes in each transport. Process-wide so that a table
+ * outlives the loop as long as a transport might point to it. */
+static pthread_mutex_t proto_lock = PTHREAD_MUTEX_INITIALIZER;
+static reel_protocol *proto_tables[rl_proto_tables_max];
+static size_t proto_ntables;
+
+const reel_protocol *rl_proto_intern(const reel_protocol *p)
+{
+    reel_protocol key = *p;
+    key.user = NULL;
+    const reel_protocol *found = NULL;
+    pthread_mutex_lock(&proto_lock);
+    for (size_t i = 0; i < proto_ntables && !found; i++)
+        if (memcmp(proto_tables[i], &key, sizeof key) == 0)
+            found = proto_tables[i];
+    if (!found && proto_ntables < rl_proto_tables_max) {
+        reel_protocol *copy = malloc(sizeof *copy);
+        if (copy) {
+            *copy = key;
+            proto_tables[proto_ntables++] = copy;
+            found = copy;
+        }
+    }
+    pthread_mutex_unlock(&proto_lock);
+    return found;
 }
 
 /* Loop close: cancel pending operations, close servers and transports.

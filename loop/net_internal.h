@@ -26,6 +26,7 @@ enum {
     rl_sendfile_block_bytes = 16 * 1024,    /* fallback block (asyncio: 16 KiB) */
     rl_sendfile_native_bytes = 1 << 30,     /* one sendfile(2) call at most */
     rl_addrs_max = 64,                      /* addresses kept from one lookup */
+    rl_proto_tables_max = 1024,             /* distinct protocol tables interned */
 };
 
 /* Intrusive doubly linked list (the node lives inside the object). */
@@ -102,33 +103,10 @@ enum rl_transport_kind {
     RL_T_DATAGRAM,
 };
 
-struct reel_transport {
-    rl_list link;            /* in net->transports */
-    rl_list server_link;     /* in server->clients */
-    reel_loop *loop;
-    rl_net *net;
-    reel_server *server;     /* accepted by this server (holds a ref) */
-    reel_protocol proto;
-    uint32_t refs;           /* self (until connection_lost) + users */
-    int fd;
-    uint8_t kind;            /* enum rl_transport_kind */
-    bool closing;            /* close/abort/fatal error began */
-    bool paused;             /* pause_reading */
-    bool eof;                /* write_eof called */
-    bool protocol_paused;    /* pause_writing delivered, resume pending */
-    bool protocol_connected; /* connection_made ran */
-    bool lost;               /* connection_lost ran (or is running) */
-    bool lost_scheduled;
-    bool started;            /* start_cb ran (it holds a reference until then) */
-    bool reader_on, writer_on;
-    bool dead;               /* fd closed, out of every list */
-    bool sendfile_native;    /* sendfile in progress: writes refused */
-    uint32_t conn_lost;      /* asyncio _conn_lost */
-    int lost_err;            /* error for the scheduled connection_lost */
-    size_t high_water, low_water;
-    /* stream write buffer */
-    rl_chunk *wq_head, *wq_tail;
-    size_t wq_bytes;
+/* What only some transports use, allocated on first use so an idle TCP
+ * connection does not carry it: datagram state (always there for a
+ * datagram transport), sendfile, and the socket's names. */
+typedef struct rl_transport_ext {
     /* datagram write queue and remote address (asyncio _address: the
      * connected peer, or the default destination with allow_broadcast) */
     rl_dgram *dq_head, *dq_tail;
@@ -136,9 +114,13 @@ struct reel_transport {
     struct sockaddr_storage *raddr;
     socklen_t raddr_len;
     bool dgram_connected;
-    /* waiters: the creating call's future (set after connection_made) and
-     * the drain waiter of sendfile (set when the buffer is empty) */
+    bool names_fetched;      /* sockname/peername below are valid */
+    /* the creating call's future (set after connection_made) */
     reel_future *waiter;
+    /* the protocol table when it could not be interned, and the view
+     * reel_transport_get_protocol hands out (table + user) */
+    reel_protocol own_proto, proto_view;
+    /* the drain waiter of sendfile (set when the buffer is empty) */
     reel_future *drain_waiter;
     /* native sendfile driven by the transport's own writer (asyncio
      * _sendfile_native); writes are refused meanwhile */
@@ -146,9 +128,43 @@ struct reel_transport {
     int sf_file;
     int64_t sf_offset;
     size_t sf_count, sf_total;
-    /* names, cached at creation as asyncio does (extra info) */
-    struct sockaddr_storage sockname, peername;
+    /* names (extra info), fetched from the backend on first ask rather
+     * than at creation as asyncio does: most connections never ask, and
+     * the two calls were a third of an accept's system calls */
     socklen_t sockname_len, peername_len;
+    struct sockaddr_storage sockname, peername;
+} rl_transport_ext;
+
+struct reel_transport {
+    rl_list link;            /* in net->transports */
+    rl_list server_link;     /* in server->clients */
+    reel_loop *loop;
+    reel_server *server;     /* accepted by this server (holds a ref) */
+    /* The protocol: its callbacks (an interned table whose user is NULL:
+     * every connection of a server shares one) and its user pointer. */
+    const reel_protocol *pvt;
+    void *user;
+    uint32_t refs;           /* self (until connection_lost) + users */
+    int fd;
+    uint32_t conn_lost;      /* asyncio _conn_lost */
+    int lost_err;            /* error for the scheduled connection_lost */
+    uint8_t kind;            /* enum rl_transport_kind */
+    bool closing : 1;        /* close/abort/fatal error began */
+    bool paused : 1;         /* pause_reading */
+    bool eof : 1;            /* write_eof called */
+    bool protocol_paused : 1; /* pause_writing delivered, resume pending */
+    bool protocol_connected : 1; /* connection_made ran */
+    bool lost : 1;           /* connection_lost ran (or is running) */
+    bool lost_scheduled : 1;
+    bool started : 1;        /* start_cb ran (it holds a reference until then) */
+    bool reader_on : 1, writer_on : 1;
+    bool dead : 1;           /* fd closed, out of every list */
+    bool sendfile_native : 1; /* sendfile in progress: writes refused */
+    size_t high_water, low_water;
+    /* stream write buffer */
+    rl_chunk *wq_head, *wq_tail;
+    size_t wq_bytes;
+    rl_transport_ext *x;     /* NULL until needed (see rl_transport_ext) */
 };
 
 /* A server's listening socket. */
@@ -197,6 +213,11 @@ typedef struct rl_addrlist {
     size_t count;
     rl_addr addrs[];
 } rl_addrlist;
+
+/* net.c — protocol tables, interned process-wide (never freed; at most
+ * rl_proto_tables_max): the table equal to p's callbacks, with user NULL,
+ * or NULL when the registry is full or out of memory. */
+const reel_protocol *rl_proto_intern(const reel_protocol *p);
 
 /* net.c — per-loop state */
 rl_net *rl_net_get(reel_loop *loop);   /* lazily made; NULL on ENOMEM */

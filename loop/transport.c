@@ -52,11 +52,41 @@ void reel_transport_release(reel_transport *t)
     if (--t->refs > 0)
         return;
     RL_ASSERT(t->dead);
-    free(t->raddr);
+    if (t->x) {
+        free(t->x->raddr);
+        free(t->x);
+    }
     free(t);
 }
 
 static void release_void(void *p) { reel_transport_release(p); }
+
+static inline rl_net *net_of(const reel_transport *t) { return t->loop->net_state; }
+
+/* The transport's rarely used part, made on first use; NULL: no memory. */
+static rl_transport_ext *ext(reel_transport *t)
+{
+    if (!t->x)
+        t->x = calloc(1, sizeof *t->x);
+    return t->x;
+}
+
+/* Point the transport at proto's callbacks (interned, or its own copy
+ * when the registry is full) and user. */
+static int transport_set_proto(reel_transport *t, const reel_protocol *proto)
+{
+    const reel_protocol *vt = rl_proto_intern(proto);
+    if (!vt) {
+        if (!ext(t))
+            return -ENOMEM;
+        t->x->own_proto = *proto;
+        t->x->own_proto.user = NULL;
+        vt = &t->x->own_proto;
+    }
+    t->pvt = vt;
+    t->user = proto->user;
+    return 0;
+}
 
 int rl_future_set_transport(reel_future *fut, reel_transport *t)
 {
@@ -114,19 +144,21 @@ static void wq_clear(reel_transport *t)
     rl_chunk *c = t->wq_head;
     while (c) {
         rl_chunk *next = c->next;
-        rl_chunk_put(t->net, c);
+        rl_chunk_put(net_of(t), c);
         c = next;
     }
     t->wq_head = t->wq_tail = NULL;
     t->wq_bytes = 0;
-    rl_dgram *d = t->dq_head;
+    if (!t->x)
+        return;
+    rl_dgram *d = t->x->dq_head;
     while (d) {
         rl_dgram *next = d->next;
         free(d);
         d = next;
     }
-    t->dq_head = t->dq_tail = NULL;
-    t->dq_bytes = 0;
+    t->x->dq_head = t->x->dq_tail = NULL;
+    t->x->dq_bytes = 0;
 }
 
 /* Append iov (after skipping `skip` bytes) to the buffer: all or nothing. */
@@ -143,11 +175,11 @@ static int wq_append(reel_transport *t, const struct iovec *iov, int iovcnt, siz
     /* Take every chunk needed before copying, so failure changes nothing. */
     rl_chunk *fresh = NULL, *fresh_tail = NULL;
     for (size_t need = total > room ? total - room : 0; need > 0;) {
-        rl_chunk *c = rl_chunk_get(t->net);
+        rl_chunk *c = rl_chunk_get(net_of(t));
         if (!c) {
             while (fresh) {
                 rl_chunk *next = fresh->next;
-                rl_chunk_put(t->net, fresh);
+                rl_chunk_put(net_of(t), fresh);
                 fresh = next;
             }
             return -ENOMEM;
@@ -212,7 +244,7 @@ static void wq_consume(reel_transport *t, size_t n)
         t->wq_head = c->next;
         if (!t->wq_head)
             t->wq_tail = NULL;
-        rl_chunk_put(t->net, c);
+        rl_chunk_put(net_of(t), c);
     }
 }
 
@@ -235,7 +267,7 @@ size_t reel_transport_get_write_buffer_size(const reel_transport *t)
 {
     if (!t)
         return 0;
-    return t->kind == RL_T_DATAGRAM ? t->dq_bytes : t->wq_bytes;
+    return t->kind == RL_T_DATAGRAM ? t->x->dq_bytes : t->wq_bytes; /* datagram: x is set */
 }
 
 static void maybe_pause_protocol(reel_transport *t)
@@ -244,8 +276,8 @@ static void maybe_pause_protocol(reel_transport *t)
         return;
     if (!t->protocol_paused) {
         t->protocol_paused = true;
-        if (t->proto.pause_writing)
-            t->proto.pause_writing(t->proto.user);
+        if (t->pvt->pause_writing)
+            t->pvt->pause_writing(t->user);
     }
 }
 
@@ -253,8 +285,8 @@ static void maybe_resume_protocol(reel_transport *t)
 {
     if (t->protocol_paused && reel_transport_get_write_buffer_size(t) <= t->low_water) {
         t->protocol_paused = false;
-        if (t->proto.resume_writing)
-            t->proto.resume_writing(t->proto.user);
+        if (t->pvt->resume_writing)
+            t->pvt->resume_writing(t->user);
     }
 }
 
@@ -312,25 +344,25 @@ static void call_connection_lost(reel_transport *t, int err)
     remove_reader(t);
     remove_writer(t);
     wq_clear(t);
-    if (t->drain_waiter) {
-        reel_future *w = t->drain_waiter;
-        t->drain_waiter = NULL;
+    if (t->x && t->x->drain_waiter) {
+        reel_future *w = t->x->drain_waiter;
+        t->x->drain_waiter = NULL;
         if (!reel_future_done(w))
             rl_fail(w, err < 0 ? err : -EPIPE, "Connection is closed by peer");
         reel_future_release(w);
     }
     rl_transport_sendfile_stop(t, err < 0 ? err : -EPIPE);
-    if (t->waiter) { /* lost before connection_made ran (loop close) */
-        reel_future *w = t->waiter;
-        t->waiter = NULL;
+    if (t->x && t->x->waiter) { /* lost before connection_made ran (loop close) */
+        reel_future *w = t->x->waiter;
+        t->x->waiter = NULL;
         if (!reel_future_done(w))
             rl_fail(w, err < 0 ? err : REEL_ECLOSED, "transport closed before connection_made");
         reel_future_release(w);
     }
-    if (t->protocol_connected && t->proto.connection_lost)
-        t->proto.connection_lost(t->proto.user, err);
+    if (t->protocol_connected && t->pvt->connection_lost)
+        t->pvt->connection_lost(t->user, err);
     if (t->fd >= 0) {
-        rl_fd_release(t->net, t->fd, t);
+        rl_fd_release(net_of(t), t->fd, t);
         OPS(t)->close(BK(t), t->fd);
         t->fd = -1;
     }
@@ -349,7 +381,7 @@ static void force_close(reel_transport *t, int err)
 {
     if (t->conn_lost)
         return;
-    if (t->wq_bytes || t->dq_head) {
+    if (t->wq_bytes || (t->x && t->x->dq_head)) {
         wq_clear(t);
         remove_writer(t);
     }
@@ -403,16 +435,16 @@ static void start_cb(void *arg)
     t->started = true;
     if (!t->lost && !t->protocol_connected) {
         t->protocol_connected = true;
-        if (t->proto.connection_made)
-            t->proto.connection_made(t->proto.user, t);
+        if (t->pvt->connection_made)
+            t->pvt->connection_made(t->user, t);
         if (!t->closing && !t->paused) {
             int rc = add_reader(t);
             if (rc < 0)
                 fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
         }
-        if (t->waiter) {
-            reel_future *w = t->waiter;
-            t->waiter = NULL;
+        if (t->x && t->x->waiter) {
+            reel_future *w = t->x->waiter;
+            t->x->waiter = NULL;
             if (!reel_future_done(w))
                 rl_future_set_transport(w, t);
             reel_future_release(w);
@@ -441,33 +473,35 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
         return rc;
     }
     t->loop = loop;
-    t->net = net;
     t->kind = kind;
     t->fd = fd;
-    t->proto = *proto;
+    rc = transport_set_proto(t, proto);
+    if (rc < 0) {
+        rl_fd_release(net, fd, t);
+        free(t->x);
+        free(t);
+        return rc;
+    }
     t->refs = 2; /* its own, and start_cb's */
     t->high_water = REEL_WRITE_HIGH_WATER_DEFAULT;
     t->low_water = REEL_WRITE_HIGH_WATER_DEFAULT / 4;
     rl_list_init(&t->link);
     rl_list_init(&t->server_link);
-    if (kind == RL_T_SOCKET || kind == RL_T_DATAGRAM) {
-        t->sockname_len = sizeof t->sockname;
-        if (loop->ops->getsockname(loop->backend, fd, (struct sockaddr *)&t->sockname,
-                                   &t->sockname_len) < 0)
-            t->sockname_len = 0;
-        t->peername_len = sizeof t->peername;
-        if (loop->ops->getpeername(loop->backend, fd, (struct sockaddr *)&t->peername,
-                                   &t->peername_len) < 0)
-            t->peername_len = 0;
-        int fam = t->sockname_len ? t->sockname.ss_family : AF_UNSPEC;
-        if (kind == RL_T_SOCKET && (fam == AF_INET || fam == AF_INET6)) {
-            int one = 1; /* asyncio _set_nodelay */
-            loop->ops->setsockopt(loop->backend, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
+    if ((kind == RL_T_DATAGRAM || waiter) && !ext(t)) {
+        rl_fd_release(net, fd, t);
+        free(t);
+        return -ENOMEM;
+    }
+    if (kind == RL_T_SOCKET) {
+        /* asyncio _set_nodelay, for TCP; a Unix socket refuses it, and
+         * that answer is ignored (cheaper than asking the family). */
+        int one = 1;
+        (void)loop->ops->setsockopt(loop->backend, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     rc = reel_loop_call_soon(loop, start_cb, t, NULL);
     if (rc < 0) {
         rl_fd_release(net, fd, t);
+        free(t->x);
         free(t);
         return rc;
     }
@@ -476,7 +510,8 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
         t->server = server;
         rl_server_attach(server, t);
     }
-    t->waiter = reel_future_ref(waiter);
+    if (waiter)
+        t->x->waiter = reel_future_ref(waiter);
     if (out)
         *out = t;
     return 0;
@@ -494,8 +529,8 @@ void rl_transport_kill(reel_transport *t)
     if (!t->lost) {
         if (!t->protocol_connected) {
             t->protocol_connected = true;
-            if (t->proto.connection_made)
-                t->proto.connection_made(t->proto.user, t);
+            if (t->pvt->connection_made)
+                t->pvt->connection_made(t->user, t);
         }
         call_connection_lost(t, REEL_ECLOSED);
     }
@@ -511,12 +546,12 @@ static void on_eof(reel_transport *t)
          * connection_lost, each via call_soon. */
         t->closing = true;
         remove_reader(t);
-        if (t->proto.eof_received)
-            t->proto.eof_received(t->proto.user); /* result ignored, as asyncio */
+        if (t->pvt->eof_received)
+            t->pvt->eof_received(t->user); /* result ignored, as asyncio */
         schedule_lost(t, 0);
         return;
     }
-    bool keep_open = t->proto.eof_received ? t->proto.eof_received(t->proto.user) : false;
+    bool keep_open = t->pvt->eof_received ? t->pvt->eof_received(t->user) : false;
     if (t->lost || t->closing)
         return;
     if (keep_open)
@@ -537,11 +572,11 @@ static void read_ready(void *arg)
     }
     void *buf;
     size_t cap;
-    bool buffered = t->proto.get_buffer != NULL;
+    bool buffered = t->pvt->get_buffer != NULL;
     if (buffered) {
         buf = NULL;
         cap = 0;
-        int rc = t->proto.get_buffer(t->proto.user, REEL_READ_MAX_BYTES, &buf, &cap);
+        int rc = t->pvt->get_buffer(t->user, REEL_READ_MAX_BYTES, &buf, &cap);
         if (rc < 0 || !buf || cap == 0) {
             fatal_error_from(t, rc < 0 ? rc : -EINVAL,
                              rc < 0 ? "Fatal error: protocol.get_buffer() call failed."
@@ -550,7 +585,7 @@ static void read_ready(void *arg)
             return;
         }
     } else {
-        buf = t->net->read_buf;
+        buf = net_of(t)->read_buf;
         cap = REEL_READ_MAX_BYTES;
     }
     ssize_t n = OPS(t)->read(BK(t), t->fd, buf, cap);
@@ -565,10 +600,10 @@ static void read_ready(void *arg)
         return;
     }
     if (buffered) {
-        if (t->proto.buffer_updated)
-            t->proto.buffer_updated(t->proto.user, (size_t)n);
-    } else if (t->proto.data_received) {
-        t->proto.data_received(t->proto.user, buf, (size_t)n);
+        if (t->pvt->buffer_updated)
+            t->pvt->buffer_updated(t->user, (size_t)n);
+    } else if (t->pvt->data_received) {
+        t->pvt->data_received(t->user, buf, (size_t)n);
     }
 }
 
@@ -613,9 +648,9 @@ int reel_transport_resume_reading(reel_transport *t)
 static void write_done_flushing(reel_transport *t)
 {
     remove_writer(t);
-    if (t->drain_waiter) {
-        reel_future *w = t->drain_waiter;
-        t->drain_waiter = NULL;
+    if (t->x && t->x->drain_waiter) {
+        reel_future *w = t->x->drain_waiter;
+        t->x->drain_waiter = NULL;
         if (!reel_future_done(w))
             reel_future_set_result(w, NULL);
         reel_future_release(w);
@@ -636,7 +671,7 @@ static void write_ready(void *arg)
     reel_transport *t = arg;
     if (t->conn_lost || t->lost)
         return;
-    if (t->sf_fut) {
+    if (t->x && t->x->sf_fut) {
         sendfile_step(t);
         return;
     }
@@ -654,9 +689,9 @@ static void write_ready(void *arg)
         wq_clear(t);
         if (is_pipe(t))
             t->conn_lost++;
-        if (t->drain_waiter) {
-            reel_future *w = t->drain_waiter;
-            t->drain_waiter = NULL;
+        if (t->x && t->x->drain_waiter) {
+            reel_future *w = t->x->drain_waiter;
+            t->x->drain_waiter = NULL;
             rl_fail(w, (int)n, "write failed");
             reel_future_release(w);
         }
@@ -805,7 +840,7 @@ void reel_transport_close(reel_transport *t)
     default:
         t->closing = true;
         remove_reader(t);
-        if (reel_transport_get_write_buffer_size(t) == 0 && !t->dq_head) {
+        if (reel_transport_get_write_buffer_size(t) == 0 && !(t->x && t->x->dq_head)) {
             t->conn_lost++;
             remove_writer(t);
             schedule_lost(t, 0);
@@ -832,18 +867,25 @@ int reel_transport_set_protocol(reel_transport *t, const reel_protocol *proto)
 {
     if (!t || !proto)
         return -EINVAL;
-    t->proto = *proto;
-    return 0;
+    return transport_set_proto(t, proto);
 }
 
-const reel_protocol *reel_transport_get_protocol(const reel_transport *t)
+const reel_protocol *reel_transport_get_protocol(const reel_transport *ct)
 {
-    return t ? &t->proto : NULL;
+    reel_transport *t = (reel_transport *)ct; /* the view is not the transport's state */
+    if (!t || !ext(t))
+        return NULL;
+    t->x->proto_view = *t->pvt;
+    t->x->proto_view.user = t->user;
+    return &t->x->proto_view;
 }
 
 int rl_transport_drain_waiter(reel_transport *t, reel_future **out)
 {
-    if (t->drain_waiter)
+    rl_transport_ext *x = ext(t);
+    if (!x)
+        return -ENOMEM;
+    if (x->drain_waiter)
         return REEL_EINVALSTATE; /* asyncio: "Empty waiter is already set" */
     reel_future *w;
     int rc = reel_loop_create_future(t->loop, &w);
@@ -852,7 +894,7 @@ int rl_transport_drain_waiter(reel_transport *t, reel_future **out)
     if (reel_transport_get_write_buffer_size(t) == 0)
         reel_future_set_result(w, NULL);
     else
-        t->drain_waiter = reel_future_ref(w);
+        t->x->drain_waiter = reel_future_ref(w);
     *out = w;
     return 0;
 }
@@ -871,12 +913,35 @@ static int copy_name(const reel_transport *t, const struct sockaddr_storage *src
     return 0;
 }
 
+/* The names, asked of the backend the first time either is wanted (NULL:
+ * never asked while the socket was open, or out of memory). */
+static const rl_transport_ext *names(const reel_transport *ct)
+{
+    reel_transport *t = (reel_transport *)ct; /* the cache is not the transport's state */
+    if (t->x && t->x->names_fetched)
+        return t->x;
+    if (is_pipe(t) || t->fd < 0 || !ext(t))
+        return NULL;
+    rl_transport_ext *x = t->x;
+    x->sockname_len = sizeof x->sockname;
+    if (OPS(t)->getsockname(BK(t), t->fd, (struct sockaddr *)&x->sockname, &x->sockname_len) < 0)
+        x->sockname_len = 0;
+    x->peername_len = sizeof x->peername;
+    if (OPS(t)->getpeername(BK(t), t->fd, (struct sockaddr *)&x->peername, &x->peername_len) < 0)
+        x->peername_len = 0;
+    x->names_fetched = true;
+    return x;
+}
+
 int reel_transport_get_peername(const reel_transport *t, struct sockaddr_storage *addr,
                                 socklen_t *len)
 {
     if (!t)
         return -EINVAL;
-    return copy_name(t, &t->peername, t->peername_len, addr, len);
+    const rl_transport_ext *x = names(t);
+    if (!x && !is_pipe(t) && t->fd < 0)
+        return REEL_ECLOSED;
+    return copy_name(t, x ? &x->peername : NULL, x ? x->peername_len : 0, addr, len);
 }
 
 int reel_transport_get_sockname(const reel_transport *t, struct sockaddr_storage *addr,
@@ -884,7 +949,10 @@ int reel_transport_get_sockname(const reel_transport *t, struct sockaddr_storage
 {
     if (!t)
         return -EINVAL;
-    return copy_name(t, &t->sockname, t->sockname_len, addr, len);
+    const rl_transport_ext *x = names(t);
+    if (!x && !is_pipe(t) && t->fd < 0)
+        return REEL_ECLOSED;
+    return copy_name(t, x ? &x->sockname : NULL, x ? x->sockname_len : 0, addr, len);
 }
 
 int reel_transport_get_socket(const reel_transport *t)
@@ -914,24 +982,24 @@ static void dgram_read_ready(void *arg)
         return;
     struct sockaddr_storage from;
     socklen_t fromlen = sizeof from;
-    ssize_t n = OPS(t)->recvfrom(BK(t), t->fd, t->net->read_buf, REEL_READ_MAX_BYTES, 0,
+    ssize_t n = OPS(t)->recvfrom(BK(t), t->fd, net_of(t)->read_buf, REEL_READ_MAX_BYTES, 0,
                                  (struct sockaddr *)&from, &fromlen);
     if (n < 0) {
-        if (!is_again(n) && t->proto.error_received)
-            t->proto.error_received(t->proto.user, (int)n);
+        if (!is_again(n) && t->pvt->error_received)
+            t->pvt->error_received(t->user, (int)n);
         return;
     }
     if (fromlen > sizeof from)
         fromlen = sizeof from;
-    if (t->proto.datagram_received)
-        t->proto.datagram_received(t->proto.user, t->net->read_buf, (size_t)n,
+    if (t->pvt->datagram_received)
+        t->pvt->datagram_received(t->user, net_of(t)->read_buf, (size_t)n,
                                    fromlen ? (const struct sockaddr *)&from : NULL, fromlen);
 }
 
 static ssize_t dgram_send(reel_transport *t, const void *data, size_t len,
                           const struct sockaddr *addr, socklen_t addrlen)
 {
-    if (t->dgram_connected)
+    if (t->x->dgram_connected)
         return OPS(t)->sendto(BK(t), t->fd, data, len, 0, NULL, 0);
     return OPS(t)->sendto(BK(t), t->fd, data, len, 0, addr, addrlen);
 }
@@ -962,11 +1030,11 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         return -EOPNOTSUPP;
     if (t->dead || t->lost)
         return REEL_ECLOSED;
-    if (t->raddr) {
-        if (addr && !same_addr(addr, addrlen, (const struct sockaddr *)t->raddr, t->raddr_len))
+    if (t->x->raddr) {
+        if (addr && !same_addr(addr, addrlen, (const struct sockaddr *)t->x->raddr, t->x->raddr_len))
             return -EINVAL; /* asyncio: "Invalid address: must be None or <remote>" */
-        addr = (const struct sockaddr *)t->raddr;
-        addrlen = t->raddr_len;
+        addr = (const struct sockaddr *)t->x->raddr;
+        addrlen = t->x->raddr_len;
     }
     if (t->conn_lost) {
         if (t->conn_lost >= REEL_CONNLOST_WRITES_LOG_THRESHOLD)
@@ -974,13 +1042,13 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         t->conn_lost++;
         return REEL_ECLOSED;
     }
-    if (!t->dq_head) {
+    if (!t->x->dq_head) {
         ssize_t n = dgram_send(t, data, len, addr, addrlen);
         if (n >= 0)
             return 0;
         if (!is_again(n)) {
-            if (t->proto.error_received)
-                t->proto.error_received(t->proto.user, (int)n);
+            if (t->pvt->error_received)
+                t->pvt->error_received(t->user, (int)n);
             return (int)n;
         }
         int rc = add_writer(t);
@@ -997,12 +1065,12 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         memcpy(&d->addr, addr, addrlen);
     if (len)
         memcpy(d->data, data, len);
-    if (t->dq_tail)
-        t->dq_tail->next = d;
+    if (t->x->dq_tail)
+        t->x->dq_tail->next = d;
     else
-        t->dq_head = d;
-    t->dq_tail = d;
-    t->dq_bytes += len + rl_dgram_header_bytes;
+        t->x->dq_head = d;
+    t->x->dq_tail = d;
+    t->x->dq_bytes += len + rl_dgram_header_bytes;
     maybe_pause_protocol(t);
     return 0;
 }
@@ -1012,27 +1080,27 @@ static void dgram_write_ready(void *arg)
     reel_transport *t = arg;
     if (t->lost)
         return;
-    while (t->dq_head) {
-        rl_dgram *d = t->dq_head;
+    while (t->x->dq_head) {
+        rl_dgram *d = t->x->dq_head;
         ssize_t n = dgram_send(t, d->data, d->len,
                                d->addrlen ? (const struct sockaddr *)&d->addr : NULL, d->addrlen);
         if (n < 0 && is_again(n))
             break; /* try again when writable */
-        t->dq_head = d->next;
-        if (!t->dq_head)
-            t->dq_tail = NULL;
-        t->dq_bytes -= d->len + rl_dgram_header_bytes;
+        t->x->dq_head = d->next;
+        if (!t->x->dq_head)
+            t->x->dq_tail = NULL;
+        t->x->dq_bytes -= d->len + rl_dgram_header_bytes;
         free(d);
         if (n < 0) {
-            if (t->proto.error_received)
-                t->proto.error_received(t->proto.user, (int)n);
+            if (t->pvt->error_received)
+                t->pvt->error_received(t->user, (int)n);
             return;
         }
     }
     maybe_resume_protocol(t); /* may queue more */
     if (t->lost || t->conn_lost)
         return;
-    if (!t->dq_head) {
+    if (!t->x->dq_head) {
         remove_writer(t);
         if (t->closing)
             call_connection_lost(t, 0);
@@ -1043,12 +1111,12 @@ static void dgram_write_ready(void *arg)
 int rl_transport_set_raddr(reel_transport *t, const struct sockaddr *addr, socklen_t len,
                            bool connected)
 {
-    t->raddr = malloc(sizeof *t->raddr);
-    if (!t->raddr)
+    t->x->raddr = malloc(sizeof *t->x->raddr);
+    if (!t->x->raddr)
         return -ENOMEM;
-    memcpy(t->raddr, addr, len);
-    t->raddr_len = len;
-    t->dgram_connected = connected;
+    memcpy(t->x->raddr, addr, len);
+    t->x->raddr_len = len;
+    t->x->dgram_connected = connected;
     return 0;
 }
 
@@ -1056,10 +1124,10 @@ int rl_transport_set_raddr(reel_transport *t, const struct sockaddr *addr, sockl
 
 void rl_transport_sendfile_stop(reel_transport *t, int err)
 {
-    reel_future *f = t->sf_fut;
+    reel_future *f = t->x ? t->x->sf_fut : NULL;
     if (!f)
         return;
-    t->sf_fut = NULL;
+    t->x->sf_fut = NULL;
     t->sendfile_native = false;
     if (t->wq_bytes == 0)
         remove_writer(t);
@@ -1067,7 +1135,7 @@ void rl_transport_sendfile_stop(reel_transport *t, int err)
         if (err < 0)
             rl_fail(f, err, err == -EPIPE ? "Connection is closed by peer" : "sendfile failed");
         else
-            reel_future_set_result(f, (void *)(intptr_t)t->sf_total);
+            reel_future_set_result(f, (void *)(intptr_t)t->x->sf_total);
     }
     reel_future_release(f);
 }
@@ -1076,14 +1144,14 @@ void rl_transport_sendfile_stop(reel_transport *t, int err)
  * _sock_sendfile_native_impl. */
 static void sendfile_step(reel_transport *t)
 {
-    if (t->sf_count && t->sf_total >= t->sf_count) {
+    if (t->x->sf_count && t->x->sf_total >= t->x->sf_count) {
         rl_transport_sendfile_stop(t, 0);
         return;
     }
-    size_t block = t->sf_count ? t->sf_count - t->sf_total : rl_sendfile_native_bytes;
+    size_t block = t->x->sf_count ? t->x->sf_count - t->x->sf_total : rl_sendfile_native_bytes;
     if (block > rl_sendfile_native_bytes)
         block = rl_sendfile_native_bytes;
-    ssize_t n = OPS(t)->sendfile ? OPS(t)->sendfile(BK(t), t->fd, t->sf_file, &t->sf_offset, block)
+    ssize_t n = OPS(t)->sendfile ? OPS(t)->sendfile(BK(t), t->fd, t->x->sf_file, &t->x->sf_offset, block)
                                  : -ENOSYS;
     if (n < 0 && is_again(n)) {
         if (add_writer(t) < 0)
@@ -1091,8 +1159,8 @@ static void sendfile_step(reel_transport *t)
         return;
     }
     if (n < 0) {
-        if (t->sf_total == 0) {
-            reel_future *f = t->sf_fut;
+        if (t->x->sf_total == 0) {
+            reel_future *f = t->x->sf_fut;
             rl_fail(f, REEL_ESENDFILE, "os.sendfile call failed: %s", reel_strerror((int)n));
             rl_transport_sendfile_stop(t, 0);
         } else {
@@ -1104,7 +1172,7 @@ static void sendfile_step(reel_transport *t)
         rl_transport_sendfile_stop(t, 0);
         return;
     }
-    t->sf_total += (size_t)n;
+    t->x->sf_total += (size_t)n;
     if (add_writer(t) < 0)
         rl_transport_sendfile_stop(t, -EIO);
 }
@@ -1112,18 +1180,20 @@ static void sendfile_step(reel_transport *t)
 int rl_transport_sendfile_native(reel_transport *t, int file_fd, int64_t offset, size_t count,
                                  reel_future **out)
 {
-    if (t->sf_fut || t->wq_bytes || t->kind != RL_T_SOCKET)
+    if ((t->x && t->x->sf_fut) || t->wq_bytes || t->kind != RL_T_SOCKET)
         return REEL_EINVALSTATE;
     if (t->dead || t->closing)
         return REEL_ECLOSED;
+    if (!ext(t))
+        return -ENOMEM;
     int rc = reel_loop_create_future(t->loop, out);
     if (rc < 0)
         return rc;
-    t->sf_fut = reel_future_ref(*out);
-    t->sf_file = file_fd;
-    t->sf_offset = offset;
-    t->sf_count = count;
-    t->sf_total = 0;
+    t->x->sf_fut = reel_future_ref(*out);
+    t->x->sf_file = file_fd;
+    t->x->sf_offset = offset;
+    t->x->sf_count = count;
+    t->x->sf_total = 0;
     t->sendfile_native = true;
     sendfile_step(t);
     return 0;

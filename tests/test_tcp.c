@@ -24,6 +24,7 @@ RUN(sc_tcp_reader_served_while_a_task_spins_on_sleep0)
 RUN(sc_tcp_write_after_close)
 RUN(sc_tcp_writelines_vectored)
 RUN(sc_tcp_extra_info)
+RUN(sc_tcp_protocol_tables_shared_users_own)
 RUN(sc_tcp_close_flushes_buffer)
 RUN(sc_tcp_set_protocol)
 RUN(sc_tcp_peer_vanishes_mid_write)
@@ -47,6 +48,7 @@ int main(void)
         cmocka_unit_test(test_sc_tcp_write_after_close),
         cmocka_unit_test(test_sc_tcp_writelines_vectored),
         cmocka_unit_test(test_sc_tcp_extra_info),
+        cmocka_unit_test(test_sc_tcp_protocol_tables_shared_users_own),
         cmocka_unit_test(test_sc_tcp_close_flushes_buffer),
         cmocka_unit_test(test_sc_tcp_set_protocol),
         cmocka_unit_test(test_sc_tcp_peer_vanishes_mid_write),

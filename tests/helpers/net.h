@@ -149,6 +149,7 @@ TH_SCENARIO(sc_tcp_reader_served_while_a_task_spins_on_sleep0);
 TH_SCENARIO(sc_tcp_write_after_close);
 TH_SCENARIO(sc_tcp_writelines_vectored);
 TH_SCENARIO(sc_tcp_extra_info);
+TH_SCENARIO(sc_tcp_protocol_tables_shared_users_own);
 TH_SCENARIO(sc_tcp_close_flushes_buffer);
 TH_SCENARIO(sc_tcp_set_protocol);
 TH_SCENARIO(sc_tcp_peer_vanishes_mid_write);

@@ -17,6 +17,7 @@ const th_net_scenario th_net_scenarios[] = {
     SC(sc_tcp_write_after_close),
     SC(sc_tcp_writelines_vectored),
     SC(sc_tcp_extra_info),
+    SC(sc_tcp_protocol_tables_shared_users_own),
     SC(sc_tcp_close_flushes_buffer),
     SC(sc_tcp_set_protocol),
     SC(sc_tcp_peer_vanishes_mid_write),

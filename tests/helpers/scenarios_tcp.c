@@ -407,7 +407,56 @@ TH_SCENARIO(sc_tcp_extra_info)
     assert_ptr_equal(reel_transport_get_protocol(pr.cli.t)->user, &pr.cli);
     assert_int_equal(reel_transport_get_peername(pr.cli.t, NULL, &l1), -EINVAL);
     assert_int_equal(reel_transport_sendto(pr.cli.t, "x", 1, NULL, 0), -EOPNOTSUPP);
-    pair_close(loop, &pr);
+    /* Names are fetched on first ask and kept: the client's stay readable
+     * after close; the server side's were asked too. */
+    reel_transport_close(pr.cli.t);
+    assert_int_equal(th_wait(loop, pr.cli.lost), 0);
+    struct sockaddr_storage after;
+    socklen_t la = 0;
+    assert_int_equal(reel_transport_get_peername(pr.cli.t, &after, &la), 0);
+    assert_int_equal(la, l1);
+    assert_memory_equal(&after, &cpeer, la);
+    assert_int_equal(reel_transport_get_sockname(pr.cli.t, &after, &la), 0);
+    assert_memory_equal(&after, &csock, la);
+    th_peer_fini(&pr.cli);
+    th_server_fini(&pr.srv);
+}
+
+/* Two connections of one server share their protocol's callback table,
+ * yet each reports its own user; set_protocol changes only its own. */
+TH_SCENARIO(sc_tcp_protocol_tables_shared_users_own)
+{
+    th_server srv;
+    th_server_init(&srv, loop, 2);
+    int port = th_server_start_tcp(&srv, "127.0.0.1");
+    th_peer a, b;
+    th_peer_init(&a, loop);
+    th_peer_init(&b, loop);
+    assert_int_equal(th_connect(loop, &a, "127.0.0.1", port), 0);
+    assert_int_equal(th_connect(loop, &b, "127.0.0.1", port), 0);
+    th_wait_count(loop, &srv.made, 2);
+    assert_int_equal(th_wait(loop, srv.peers[1].made), 0);
+    reel_transport *s0 = srv.peers[0].t, *s1 = srv.peers[1].t;
+    assert_ptr_equal(reel_transport_get_protocol(s0)->user, &srv.peers[0]);
+    assert_ptr_equal(reel_transport_get_protocol(s1)->user, &srv.peers[1]);
+    assert_ptr_equal(reel_transport_get_protocol(s0)->data_received,
+                     reel_transport_get_protocol(s1)->data_received);
+    reel_protocol other = srv.peers[0].proto;
+    other.user = &b;
+    other.eof_received = NULL;
+    assert_int_equal(reel_transport_set_protocol(s0, &other), 0);
+    assert_ptr_equal(reel_transport_get_protocol(s0)->user, &b);
+    assert_null(reel_transport_get_protocol(s0)->eof_received);
+    assert_ptr_equal(reel_transport_get_protocol(s1)->user, &srv.peers[1]);
+    assert_ptr_equal(reel_transport_get_protocol(s1)->eof_received, srv.peers[1].proto.eof_received);
+    assert_int_equal(reel_transport_set_protocol(s0, &srv.peers[0].proto), 0);
+    reel_transport_close(a.t);
+    reel_transport_close(b.t);
+    assert_int_equal(th_wait(loop, a.lost), 0);
+    assert_int_equal(th_wait(loop, b.lost), 0);
+    th_peer_fini(&a);
+    th_peer_fini(&b);
+    th_server_fini(&srv);
 }
 
 TH_SCENARIO(sc_tcp_close_flushes_buffer)
