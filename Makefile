@@ -10,15 +10,20 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench fuzz-smoke install clean deps-test deps-bench
+.PHONY: all build demo test memcheck asan bench fuzz-smoke fuzz-planted install clean deps-test deps-bench kv-sweep kv-sweep-bug
 
 all: build
 
+# Each target configures the one build dir with what it needs and builds
+# only that: the demo and install need no test tools (no libcmocka-dev);
+# `make build` / `make test` build everything, tests included.
 build:
-	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=ON -DREEL_BUILD_EXAMPLES=ON >/dev/null
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 
-demo: build
+demo:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=OFF -DREEL_BUILD_EXAMPLES=ON >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) --target demo reel-trace
 	@./$(BUILD)/demo
 
 deps-test:
@@ -43,6 +48,7 @@ bench: deps-bench
 	@$(CMAKE) -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DREEL_BUILD_BENCH=ON -DREEL_BUILD_TESTS=OFF >/dev/null
 	@$(CMAKE) --build $(BENCH_BUILD) -j $(JOBS)
 	@tools/run-bench $(BENCH_BUILD)
+	@bench/kv_vs_redis.sh $(BENCH_BUILD)
 
 # Fuzz each fuzz/fuzz_*.c harness for FUZZ_SECONDS (libFuzzer, and AFL++
 # when it can be installed); fails on any crash or hang.
@@ -51,8 +57,32 @@ fuzz-smoke:
 	@tools/ensure-deps fuzz || echo "fuzz-smoke: could not install AFL++; libFuzzer only"
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz-smoke
 
-install: build
+# The planted defects of fuzz/planted/ must each be found within
+# PLANTED_SECONDS (default 60) by libFuzzer through the fuzz kit.
+PLANTED_SECONDS ?= 60
+fuzz-planted:
+	@tools/ensure-deps fuzz || true
+	@PLANTED_SECONDS=$(PLANTED_SECONDS) tools/fuzz-planted
+
+
+# reel-kv's simulated cluster under faults over many seeds (ctest runs 8):
+# KV_SEEDS seeds must show 0 violations; kv-sweep-bug builds a planted bug
+# (KV_BUG=promote_stale or wait_counts_sent) and must find it.
+KV_SEEDS ?= 1000
+KV_BUG   ?= promote_stale
+kv-sweep: build
+	@KV_CLUSTER_SEEDS=$(KV_SEEDS) ./$(BUILD)/test_kv_cluster
+kv-sweep-bug:
+	@$(CMAKE) -S . -B build-kv-bug -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_KV_BUG=$(KV_BUG) >/dev/null
+	@$(CMAKE) --build build-kv-bug -j $(JOBS) --target test_kv_cluster
+	@if KV_CLUSTER_SEEDS=$(KV_SEEDS) ./build-kv-bug/test_kv_cluster; then \
+		echo "kv-sweep-bug: the planted bug $(KV_BUG) was NOT found in $(KV_SEEDS) seeds"; exit 1; \
+	else echo "kv-sweep-bug: planted bug $(KV_BUG) found (rerun a seed: REEL_SEED=N build-kv-bug/test_kv_cluster)"; fi
+
+install:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=OFF -DREEL_BUILD_EXAMPLES=OFF >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-kv-bug

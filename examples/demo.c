@@ -384,13 +384,18 @@ static void demo_record_replay(void)
            (unsigned long long)n1, (unsigned long long)h1, rec_wall * 1e3, reel_strerror(rc));
     printf("  replayed, no network, no waiting: %llu callbacks, hash %016llx, %.2f ms (%s)\n",
            (unsigned long long)n2, (unsigned long long)h2, rep_wall * 1e3, reel_strerror(rc2));
-    printf("  replay matched: %s; %.0fx faster; trace %ld bytes (REEL_DEMO_KEEP_TRACE=1 keeps %s\n"
-           "    for build/reel-trace dump|stats|perfetto)\n",
+    printf("  replay matched: %s; %.0fx faster\n",
            h1 == h2 && n1 == n2 ? "yes (callback hashes identical)" : "NO",
-           rep_wall > 0 ? rec_wall / rep_wall : 0.0, bytes, path);
+           rep_wall > 0 ? rec_wall / rep_wall : 0.0);
     CHECK(rc == 0 && rc2 == 0 && h1 == h2 && n1 == n2, "replay matches the recording");
-    if (getenv("REEL_DEMO_KEEP_TRACE") == NULL)
+    if (getenv("REEL_DEMO_KEEP_TRACE")) {
+        printf("  trace kept: %s (%ld bytes); look at it with build/reel-trace dump|stats|perfetto\n",
+               path, bytes);
+    } else {
         unlink(path);
+        printf("  trace (%ld bytes) deleted; REEL_DEMO_KEEP_TRACE=1 keeps it for build/reel-trace\n",
+               bytes);
+    }
 }
 
 int main(void)

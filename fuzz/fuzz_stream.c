@@ -13,7 +13,9 @@
  * After every step the two must agree on the outcome, the bytes returned,
  * `consumed`, `expected` and the buffer contents; and every byte fed is
  * accounted for exactly once: returned, dropped by readline's overrun, or
- * still buffered. Builds with libFuzzer, AFL++ (fuzz/driver.c, persistent
+ * still buffered, and the buffer frees all it allocated (the fuzz kit's
+ * leak check). The input is read front to back through the kit's
+ * provider (reel/fuzz.h), one byte per decision. Builds with libFuzzer, AFL++ (fuzz/driver.c, persistent
  * mode) or plain (fuzz/driver.c replays fuzz/corpus/stream/: a ctest). */
 #include <errno.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "../loop/streambuf.h"
+#include "reel/fuzz.h"
 #include "stream_model.h"
 
 #define CHECK(c)                                                            \
@@ -37,17 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { max_seps = 3, max_sep_bytes = 8 };
 
-typedef struct input {
-    const uint8_t *p;
-    size_t left;
-} input;
+typedef reel_fuzz_input input;
 
+/* The next byte from the front (0 once the input is used up). */
 static unsigned next(input *in)
 {
-    if (in->left == 0)
-        return 0;
-    in->left--;
-    return *in->p++;
+    const uint8_t *p;
+    return reel_fuzz_bytes(in, 1, &p) ? *p : 0;
 }
 
 /* The read in progress. */
@@ -162,16 +161,27 @@ static void start(op *o, int kind)
     o->scan = (rsb_scan)RSB_SCAN_INIT;
 }
 
+static void run(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    input in = {data, size};
+    reel_fuzz_leak_check_begin();
+    run(data, size);
+    CHECK(reel_fuzz_leak_check_end() == 0);
+    return 0;
+}
+
+static void run(const uint8_t *data, size_t size)
+{
+    input in;
+    reel_fuzz_input_init(&in, data, size);
     unsigned l0 = next(&in), l1 = next(&in);
     size_t limit = l0 < 0xc0 ? 1 + l0 % 64 : 1 + ((l0 - 0xc0) * 256 + l1) % 70000;
     world w;
     memset(&w, 0, sizeof w);
     if (l0 == 0xbf) { /* asyncio: "Limit cannot be <= 0" */
         CHECK(rsb_init(&w.b, 0) == -EINVAL);
-        return 0;
+        return;
     }
     CHECK(rsb_init(&w.b, limit) == 0);
     sm_init(&w.m, limit);
@@ -180,14 +190,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t chunk[256];
     size_t steps = 0;
 
-    while (in.left > 0 && steps++ < 4096) {
+    while (in.size > 0 && steps++ < 4096) {
         unsigned c = next(&in);
         switch (c % 8) {
         case 0:
         case 1: { /* feed raw / feed from the alphabet */
             size_t n = next(&in);
-            if (n > in.left)
-                n = in.left;
+            if (n > in.size)
+                n = in.size;
             for (size_t i = 0; i < n; i++) {
                 unsigned x = next(&in);
                 chunk[i] = c % 8 == 0 ? (uint8_t)x : alphabet[x & 3];
@@ -264,5 +274,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(w.fed == w.out);
     rsb_free(&w.b);
     sm_free(&w.m);
-    return 0;
 }

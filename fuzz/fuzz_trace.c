@@ -4,13 +4,16 @@
  * text and JSON, decodes request answers, and checks the reader's promises:
  * records come in order, no field exceeds its limit, an error is sticky and
  * explained with a position. Any crash, sanitizer report or failed check is
- * a finding. Builds with libFuzzer, AFL++ (fuzz/driver.c, persistent mode)
- * or plain (fuzz/driver.c replays a corpus directory: a ctest). */
+ * a finding, and so is memory the reader did not free (the fuzz kit's
+ * leak check, reel/fuzz.h). Builds with libFuzzer, AFL++ (fuzz/driver.c,
+ * persistent mode) or plain (fuzz/driver.c replays a corpus directory: a
+ * ctest). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../replay/trace.h"
+#include "reel/fuzz.h"
 
 #define CHECK(c) \
     do {         \
@@ -20,7 +23,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int read_trace(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    reel_fuzz_leak_check_begin();
+    read_trace(data, size);
+    CHECK(reel_fuzz_leak_check_end() == 0);
+    return 0;
+}
+
+static int read_trace(const uint8_t *data, size_t size)
 {
     reel_trace_reader *r;
     char err[256];

@@ -14,7 +14,7 @@ const char *reel_strerror(int code)
     case REEL_ELIMIT: return "separator not found within the limit (LimitOverrunError)";
     case REEL_EINCOMPLETE: return "EOF before enough bytes were read (IncompleteReadError)";
     case REEL_EDIVERGED: return "replay diverged from the trace";
-    case REEL_ECLOSED: return "event loop is closed";
+    case REEL_ECLOSED: return "closed (the event loop, or the transport or stream used)";
     case REEL_ERUNNING: return "event loop is already running";
     case REEL_ESTOPPED: return "event loop stopped before the future completed";
     case REEL_ETHREAD: return "non-thread-safe operation invoked from another thread";

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_internal.h"
 #include "proc_internal.h"
 #include "reel/task.h"
 

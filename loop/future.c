@@ -116,6 +116,9 @@ static void report_unretrieved(reel_future *fut)
     reel_loop *loop = fut->loop;
     if (loop->closed)
         return;
+    /* Failed by the loop's own close: nobody is left to retrieve it. */
+    if (loop->closing && fut->err.code == REEL_ECLOSED)
+        return;
     bool is_task = fut->vt && fut->vt->is_task;
     reel_context ctx = REEL_CONTEXT_INIT;
     ctx.message = is_task ? "Task exception was never retrieved"
@@ -282,15 +285,15 @@ const reel_error *reel_future_exception(reel_future *fut)
     return &fut->err;
 }
 
-int reel_future_add_done_callback_from(reel_future *fut, const reel_site *site,
-                                       reel_future_cb cb, void *arg)
+static int add_done_callback(reel_future *fut, const reel_site *site, reel_future_cb cb,
+                             void *arg, bool close_run)
 {
     if (!fut || !cb)
         return -EINVAL;
     int rc = rl_check_thread(fut->loop);
     if (rc < 0)
         return rc;
-    rl_done_cb entry = {cb, arg, site};
+    rl_done_cb entry = {cb, arg, site, close_run};
     if (fut->state != RL_F_PENDING)
         return rl_schedule_future_cb(fut->loop, fut, &entry);
     if (fut->ncbs == fut->cbs_cap) {
@@ -306,6 +309,18 @@ int reel_future_add_done_callback_from(reel_future *fut, const reel_site *site,
     }
     fut->cbs[fut->ncbs++] = entry;
     return 0;
+}
+
+int reel_future_add_done_callback_from(reel_future *fut, const reel_site *site,
+                                       reel_future_cb cb, void *arg)
+{
+    return add_done_callback(fut, site, cb, arg, false);
+}
+
+int rl_future_add_cleanup_callback_from(reel_future *fut, const reel_site *site,
+                                        reel_future_cb cb, void *arg)
+{
+    return add_done_callback(fut, site, cb, arg, true);
 }
 
 int reel_future_remove_done_callback(reel_future *fut, reel_future_cb cb, void *arg)

@@ -38,7 +38,9 @@ enum {
     rl_busy_poll_iterations = 8,
     rl_busy_poll_callbacks = 64,
     rl_future_cache_count = 64,        /* freed plain futures kept for reuse */
+    rl_last_error_message_bytes = 256, /* reel_last_error()'s message, cut to fit */
     rl_error_message_bytes = 4096,     /* longest error message kept */
+    rl_close_rounds_max = 64,          /* cleanup callback rounds at close */
 };
 #define RL_TS_BIT 0x80000000u
 #define RL_DEFAULT_SLOW_NS 100000000ull /* asyncio slow_callback_duration */
@@ -118,6 +120,7 @@ struct reel_loop {
     const reel_backend_ops *ops;
     uint32_t refs;            /* the owner + one per live future */
     bool running, stopping, closed, debug;
+    bool closing;             /* reel_loop_close() began: no new tasks */
     pthread_t thread;         /* valid while running */
     uint64_t slow_ns;
 
@@ -176,6 +179,11 @@ struct reel_loop {
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
     void *task_state;        /* owned by loop/task.c */
+    /* Debug mode: while a callback runs under the slow-callback stopwatch
+     * (step_watch), the first task it steps, with a reference, so the
+     * report names the task rather than task.c's step callback. */
+    bool step_watch;
+    reel_future *stepped_task;
     /* Set by the executor layer (loop/executor.c): start shutting the default
      * executor down and give a future that completes when it has; reel_run
      * waits for it before closing the loop (asyncio's
@@ -185,6 +193,13 @@ struct reel_loop {
      * operations at loop close, before the backend goes */
     void (*net_on_close)(reel_loop *loop);
     void *net_state;
+    /* networking: at close, before tasks are torn down, close every
+     * transport and deliver connection_lost while the tasks' stacks (where
+     * protocol state may live) still exist */
+    void (*net_close_transports)(reel_loop *loop);
+    /* networking, debug mode: a task's stack [lo, lo + bytes) is about to
+     * go; detach (and report) protocols whose user pointer lies in it */
+    void (*net_stack_gone)(reel_loop *loop, const void *lo, size_t bytes, const char *task_name);
     /* signals, subprocesses, executors (loop/proc.c & co): REEL_EV_SIGNAL
      * and REEL_EV_CHILD events go to proc_event; proc_on_close runs at
      * close before net_on_close */
@@ -202,6 +217,7 @@ typedef struct rl_done_cb {
     reel_future_cb fn;
     void *arg;
     const reel_site *site;
+    bool close_run;          /* rl_future_add_cleanup_callback */
 } rl_done_cb;
 
 /* Hooks that let a task (which is a future) change cancel and destroy. */
@@ -242,6 +258,15 @@ static inline int rl_check_thread(reel_loop *loop)
 {
     return RL_UNLIKELY(loop->debug) ? rl_check_thread_slow(loop) : 0;
 }
+/* future.c: a done callback of the library's own that releases what it
+ * holds (an operation, a follow-up future). Unlike other callbacks, it
+ * still runs during reel_loop_close() if its future is done by then (also
+ * when closing completed it), so nothing it owns leaks at close. It must
+ * not resume tasks or call user code that expects a running loop. */
+#define rl_future_add_cleanup_callback(fut, cb, arg) \
+    rl_future_add_cleanup_callback_from((fut), REEL_SITE(cb), (cb), (arg))
+int rl_future_add_cleanup_callback_from(reel_future *fut, const reel_site *site,
+                                        reel_future_cb cb, void *arg);
 void rl_loop_ref(reel_loop *loop);
 void rl_loop_unref(reel_loop *loop);
 
@@ -252,10 +277,6 @@ int rl_future_finish(reel_future *fut, uint8_t state);
 bool rl_future_cancel_plain(reel_future *fut, const char *msg);
 int rl_error_copy(reel_error *dst, const reel_error *src);
 void rl_error_clear(reel_error *err);
-
-/* replay/env.c: a loop recording to $REEL_RECORD or replaying
- * $REEL_REPLAY; returns 1 (and creates nothing) when neither is set. */
-int rl_env_loop_new(reel_loop **out);
 
 /* epoll.c: the OS helpers that layers above the seam may not inline */
 void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
@@ -274,5 +295,16 @@ bool rl_sanitized(void);
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);
+/* Debug mode: a callback that stepped a task took took_ns (report.c). */
+void rl_report_slow_task(reel_loop *loop, reel_future *task, uint64_t took_ns);
+/* Debug mode: poll with the slow-selector stopwatch (report.c). */
+int rl_poll_timed(reel_loop *loop, reel_event *events, int max, int64_t timeout_ns);
+/* asyncio's repr of a task: "<Task pending name='Task-1' coro=<fn() running
+ * at a.c:12> created at a.c:40>" (task.c). Always NUL-terminates. */
+void rl_task_repr(reel_future *task, char *buf, size_t cap);
+/* True while a task of `loop` runs in this thread (task.c). */
+bool rl_task_running_on(const reel_loop *loop);
+/* Set this thread's reel_last_error() (task.c); message may be NULL. */
+void rl_set_last_error(int code, const char *message);
 
 #endif

@@ -247,22 +247,6 @@ static bool env_debug(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-int reel_loop_new(reel_loop **out)
-{
-    if (!out)
-        return -EINVAL;
-    /* REEL_RECORD / REEL_REPLAY turn an unmodified program's loops into
-     * recording or replaying ones (replay/env.c). */
-    int rc = rl_env_loop_new(out);
-    if (rc <= 0)
-        return rc;
-    reel_backend *b;
-    rc = reel_backend_epoll_new(&b);
-    if (rc < 0)
-        return rc;
-    return reel_loop_new_with_backend(out, b);
-}
-
 int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
 {
     if (!out || !backend || !backend->ops) {
@@ -333,6 +317,18 @@ static void handle_discard(reel_loop *loop, rl_handle *h)
     handle_free_slot(loop, h, slot_of(loop, h));
 }
 
+/* A done-callback entry's future (the low bit of ptr tags a cleanup
+ * callback, see rl_future_add_cleanup_callback). */
+static inline reel_future *ready_future(const rl_ready *e)
+{
+    return (reel_future *)((uintptr_t)e->ptr & ~(uintptr_t)1);
+}
+
+static inline bool ready_close_run(const rl_ready *e)
+{
+    return e->fn && ((uintptr_t)e->ptr & 1u);
+}
+
 /* Drop a ready entry that will never run, releasing what it holds. */
 static void ready_discard(reel_loop *loop, rl_ready e)
 {
@@ -341,7 +337,30 @@ static void ready_discard(reel_loop *loop, rl_ready e)
         h->flags &= (uint8_t)~RL_HF_PERSIST;
         handle_discard(loop, h);
     } else if (e.ptr) {
-        reel_future_release(e.ptr);
+        reel_future_release(ready_future(&e));
+    }
+}
+
+/* Close time: run the library's cleanup callbacks (RL_HF_CLOSE_RUN, see
+ * rl_future_add_cleanup_callback) that are ready, including those that
+ * closing transports and operations just scheduled and those they
+ * schedule in turn, so that what they own is released; drop every other
+ * ready callback unrun, as asyncio drops its ready queue. Not traced: the
+ * program does not see these. */
+static void run_close_cleanups(reel_loop *loop)
+{
+    for (int round = 0; round < rl_close_rounds_max && ring_len(loop); round++) {
+        uint32_t n = ring_len(loop);
+        while (n--) {
+            rl_ready e = ring_pop(loop);
+            if (!ready_close_run(&e)) {
+                ready_discard(loop, e);
+                continue;
+            }
+            reel_future *fut = ready_future(&e);
+            ((reel_future_cb)(void (*)(void))e.fn)(fut, e.arg);
+            reel_future_release(fut);
+        }
     }
 }
 
@@ -353,6 +372,12 @@ int reel_loop_close(reel_loop *loop)
         return REEL_ERUNNING;
     if (loop->closed)
         return 0;
+    loop->closing = true;
+    /* Transports first: connection_lost runs while the tasks that may own
+     * the protocols' state (on their stacks) are still suspended, not
+     * after they have returned (transport.h, "Lifetimes"). */
+    if (loop->net_close_transports)
+        loop->net_close_transports(loop);
     /* Let the task layer cancel and release what it owns first. Task code
      * runs in there and may itself close the loop: then it is done. */
     if (loop->on_close)
@@ -363,6 +388,7 @@ int reel_loop_close(reel_loop *loop)
         loop->proc_on_close(loop);
     if (loop->net_on_close)
         loop->net_on_close(loop);
+    run_close_cleanups(loop);
     loop->closed = true;
     pthread_mutex_lock(&loop->ts_lock);
     loop->ts_closed = true;
@@ -403,15 +429,20 @@ int reel_loop_close(reel_loop *loop)
     return 0;
 }
 
-void reel_loop_free(reel_loop *loop)
+int reel_loop_free(reel_loop *loop)
 {
     if (!loop)
-        return;
-    RL_ASSERT(!loop->running);
-    if (loop->running)
-        return;
+        return 0;
+    /* From one of its own callbacks or tasks (also a task that the close
+     * resumes): the memory is in use further up this very stack. */
+    if (loop->running || rl_task_running_on(loop)) {
+        rl_set_last_error(REEL_ERUNNING, "reel_loop_free: the loop is running (called from "
+                                         "one of its own callbacks or tasks)");
+        return REEL_ERUNNING;
+    }
     reel_loop_close(loop);
     rl_loop_unref(loop);
+    return 0;
 }
 
 void reel_backend_destroy(reel_backend *b)
@@ -522,12 +553,13 @@ int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *c
 {
     if (loop->closed)
         return REEL_ECLOSED;
-    /* Done callbacks have no handle: they live in the ring entry. */
+    /* Done callbacks have no handle: they live in the ring entry. A
+     * cleanup callback (runs at close) tags the future pointer's low bit. */
     int rc = ring_reserve(loop);
     if (RL_UNLIKELY(rc < 0))
         return rc;
-    ring_append(loop, (reel_callback_fn)(void (*)(void))cb->fn, cb->arg, cb->site,
-                reel_future_ref(fut));
+    uintptr_t tagged = (uintptr_t)reel_future_ref(fut) | (cb->close_run ? 1u : 0u);
+    ring_append(loop, (reel_callback_fn)(void (*)(void))cb->fn, cb->arg, cb->site, (void *)tagged);
     return 0;
 }
 
@@ -1026,24 +1058,33 @@ __attribute__((noinline)) static void run_timed(reel_loop *loop, reel_callback_f
                                                 const reel_site *site)
 {
     uint64_t t0 = clock_ns(loop);
+    loop->step_watch = true;
     if (fut) {
         ((reel_future_cb)(void (*)(void))fn)(fut, arg);
         reel_future_release(fut);
     } else {
         fn(arg);
     }
+    loop->step_watch = false;
+    reel_future *task = loop->stepped_task;   /* a task step: name the task */
+    loop->stepped_task = NULL;
     if (loop->debug && !loop->closed) {
         uint64_t took = clock_ns(loop) - t0;
-        if (took >= loop->slow_ns)
-            rl_report_slow(loop, site, took);
+        if (took >= loop->slow_ns) {
+            if (task)
+                rl_report_slow_task(loop, task, took);
+            else
+                rl_report_slow(loop, site, took);
+        }
     }
+    reel_future_release(task);
 }
 
 static inline void run_ready(reel_loop *loop, rl_ready e)
 {
     reel_future *fut = NULL;
     if (e.fn) {
-        fut = e.ptr;
+        fut = ready_future(&e);
     } else {
         rl_handle *h = e.ptr;
         uint8_t flags = h->flags;
@@ -1119,7 +1160,9 @@ static int run_once(reel_loop *loop)
         timeout_ns = -1;
     }
 
-    int n = loop->ops->poll(loop->backend, loop->events, rl_poll_events_max, timeout_ns);
+    int n = RL_UNLIKELY(loop->debug)
+                ? rl_poll_timed(loop, loop->events, rl_poll_events_max, timeout_ns)
+                : loop->ops->poll(loop->backend, loop->events, rl_poll_events_max, timeout_ns);
     if (RL_UNLIKELY(n < 0) && n != -EINTR)
         return n;
     for (int i = 0; i < n; i++) {

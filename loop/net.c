@@ -19,6 +19,8 @@
 /* ---------------------------------------------------- per-loop state */
 
 static void net_on_close(reel_loop *loop);
+static void net_close_transports(reel_loop *loop);
+static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const char *task_name);
 
 rl_net *rl_net_get(reel_loop *loop)
 {
@@ -33,6 +35,8 @@ rl_net *rl_net_get(reel_loop *loop)
     rl_list_init(&net->ops);
     loop->net_state = net;
     loop->net_on_close = net_on_close;
+    loop->net_close_transports = net_close_transports;
+    loop->net_stack_gone = net_stack_gone;
     return net;
 }
 
@@ -260,7 +264,9 @@ void rl_remove_writer_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg
  * instead of 88 bytes in each transport. Process-wide so that a table
  * outlives the loop as long as a transport might point to it. */
 static pthread_mutex_t proto_lock = PTHREAD_MUTEX_INITIALIZER;
-static reel_protocol *proto_tables[rl_proto_tables_max];
+/* Static storage, not the heap: nothing to free, nothing that looks leaked
+ * to an allocation-counting harness; untouched pages cost nothing. */
+static reel_protocol proto_tables[rl_proto_tables_max];
 static size_t proto_ntables;
 
 const reel_protocol *rl_proto_intern(const reel_protocol *p)
@@ -270,18 +276,49 @@ const reel_protocol *rl_proto_intern(const reel_protocol *p)
     const reel_protocol *found = NULL;
     pthread_mutex_lock(&proto_lock);
     for (size_t i = 0; i < proto_ntables && !found; i++)
-        if (memcmp(proto_tables[i], &key, sizeof key) == 0)
-            found = proto_tables[i];
+        if (memcmp(&proto_tables[i], &key, sizeof key) == 0)
+            found = &proto_tables[i];
     if (!found && proto_ntables < rl_proto_tables_max) {
-        reel_protocol *copy = malloc(sizeof *copy);
-        if (copy) {
-            *copy = key;
-            proto_tables[proto_ntables++] = copy;
-            found = copy;
-        }
+        proto_tables[proto_ntables] = key;
+        found = &proto_tables[proto_ntables++];
     }
     pthread_mutex_unlock(&proto_lock);
     return found;
+}
+
+/* Loop close, before the tasks go: every transport is closed and its
+ * connection_lost delivered now (rl_transport_kill). */
+static void net_close_transports(reel_loop *loop)
+{
+    rl_net *net = loop->net_state;
+    net->closing = true;
+    while (!rl_list_empty(&net->transports))
+        rl_transport_kill(rl_container(net->transports.next, reel_transport, link));
+}
+
+/* Debug mode: a task's stack is going. A protocol whose state lives in it
+ * would have its callbacks write into freed (or reused) stack memory: its
+ * transport is detached from it, aborted, and the mistake reported. */
+static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const char *task_name)
+{
+    rl_net *net = loop->net_state;
+    const char *b = lo, *e = b + bytes;
+    for (rl_list *n = net->transports.next; n != &net->transports;) {
+        reel_transport *t = rl_container(n, reel_transport, link);
+        n = n->next;
+        const char *u = t->user;
+        if (t->lost || u < b || u >= e)
+            continue;
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "protocol state on a finished task's stack: user %p of transport %p lies "
+                 "on the stack of task '%s', which has returned; transport aborted, protocol "
+                 "detached (see reel_transport_close_wait)",
+                 (const void *)u, (void *)t, task_name ? task_name : "?");
+        rl_report(loop, msg, REEL_ECLOSED, t, t->fd);
+        rl_transport_detach_protocol(t);
+        reel_transport_abort(t);
+    }
 }
 
 /* Loop close: cancel pending operations, close servers and transports.
@@ -315,6 +352,8 @@ static void net_on_close(reel_loop *loop)
     free(net);
     loop->net_state = NULL;
     loop->net_on_close = NULL;
+    loop->net_close_transports = NULL;
+    loop->net_stack_gone = NULL;
 }
 
 /* ---------------------------------------------------------- helpers */

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "internal.h"
+#include "list.h"
 #include "reel/net.h"
 #include "reel/server.h"
 #include "reel/transport.h"
@@ -26,30 +27,8 @@ enum {
     rl_sendfile_block_bytes = 16 * 1024,    /* fallback block (asyncio: 16 KiB) */
     rl_sendfile_native_bytes = 1 << 30,     /* one sendfile(2) call at most */
     rl_addrs_max = 64,                      /* addresses kept from one lookup */
-    rl_proto_tables_max = 1024,             /* distinct protocol tables interned */
+    rl_proto_tables_max = 256,              /* distinct protocol tables interned */
 };
-
-/* Intrusive doubly linked list (the node lives inside the object). */
-typedef struct rl_list {
-    struct rl_list *prev, *next;
-} rl_list;
-
-static inline void rl_list_init(rl_list *l) { l->prev = l->next = l; }
-static inline bool rl_list_empty(const rl_list *l) { return l->next == l; }
-static inline void rl_list_push(rl_list *head, rl_list *n)
-{
-    n->prev = head->prev;
-    n->next = head;
-    head->prev->next = n;
-    head->prev = n;
-}
-static inline void rl_list_del(rl_list *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = n;
-}
-#define rl_container(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* One piece of a stream transport's write buffer. */
 typedef struct rl_chunk {
@@ -117,6 +96,8 @@ typedef struct rl_transport_ext {
     bool names_fetched;      /* sockname/peername below are valid */
     /* the creating call's future (set after connection_made) */
     reel_future *waiter;
+    /* reel_transport_close_wait callers: set once connection_lost returned */
+    reel_future *lost_waiter;
     /* the protocol table when it could not be interned, and the view
      * reel_transport_get_protocol hands out (table + user) */
     reel_protocol own_proto, proto_view;
@@ -214,9 +195,9 @@ typedef struct rl_addrlist {
     rl_addr addrs[];
 } rl_addrlist;
 
-/* net.c — protocol tables, interned process-wide (never freed; at most
- * rl_proto_tables_max): the table equal to p's callbacks, with user NULL,
- * or NULL when the registry is full or out of memory. */
+/* net.c — protocol tables, interned process-wide in static storage (at
+ * most rl_proto_tables_max): the table equal to p's callbacks, with user
+ * NULL, or NULL when the registry is full. */
 const reel_protocol *rl_proto_intern(const reel_protocol *p);
 
 /* net.c — per-loop state */
@@ -268,6 +249,8 @@ void rl_remove_writer_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg
 int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol *proto,
                      reel_server *server, reel_future *waiter, reel_transport **out);
 void rl_transport_kill(reel_transport *t);  /* loop close */
+/* Never call the protocol again (all callbacks NULL, user NULL). */
+void rl_transport_detach_protocol(reel_transport *t);
 /* Result of a future holding a transport reference. */
 int rl_future_set_transport(reel_future *fut, reel_transport *t);
 /* Datagrams: the remote address (connected, or a default destination). */

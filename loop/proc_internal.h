@@ -5,7 +5,8 @@
 #ifndef REEL_PROC_INTERNAL_H
 #define REEL_PROC_INTERNAL_H
 
-#include "net_internal.h"
+#include "internal.h"
+#include "list.h"
 #include "reel/executor.h"
 #include "reel/signal.h"
 #include "reel/subprocess.h"

@@ -1,6 +1,8 @@
 /* loop/report.c — the exception handler, the loop's log, and debug-mode
  * slow-callback reports (asyncio's call_exception_handler and logger). */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,9 +100,11 @@ void reel_loop_default_exception_handler(reel_loop *loop, const reel_context *ct
         APPEND("\n  error: %s (%d)", reel_strerror(ctx->error), ctx->error);
     if (ctx->detail && ctx->detail->message)
         APPEND("\n  detail: %s", ctx->detail->message);
-    if (ctx->task)
-        APPEND("\n  task: <Task %s at %p>", future_state_name(ctx->task), (void *)ctx->task);
-    else if (ctx->future)
+    if (ctx->task) {
+        char repr[rl_log_message_bytes / 2];
+        rl_task_repr(ctx->task, repr, sizeof repr);
+        APPEND("\n  task: %s", repr);
+    } else if (ctx->future)
         APPEND("\n  future: <Future %s at %p>", future_state_name(ctx->future), (void *)ctx->future);
     if (ctx->handle)
         APPEND("\n  handle: <Handle %s() scheduled at %s:%d>", ctx->handle->func,
@@ -132,13 +136,22 @@ void reel_loop_set_debug(reel_loop *loop, bool enabled)
 }
 bool reel_loop_get_debug(const reel_loop *loop) { return loop && loop->debug; }
 
-void reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds)
+int reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds)
 {
-    if (!loop)
-        return;
-    if (!(seconds >= 0))  /* also rejects NaN */
-        seconds = 0;
+    if (!loop) {
+        rl_set_last_error(-EINVAL, "set_slow_callback_duration: loop is NULL");
+        return -EINVAL;
+    }
+    if (isnan(seconds)) {
+        rl_set_last_error(-EINVAL, "slow_callback_duration must be a number, not NaN");
+        return -EINVAL;
+    }
+    if (seconds < 0) {
+        rl_set_last_error(-EINVAL, "slow_callback_duration must be >= 0");
+        return -EINVAL;
+    }
     loop->slow_ns = seconds >= 1.8e10 ? UINT64_MAX : (uint64_t)(seconds * 1e9);
+    return 0;
 }
 
 double reel_loop_get_slow_callback_duration(const reel_loop *loop)
@@ -153,4 +166,28 @@ void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns)
                       site->func, site->file, site->line, (double)took_ns / 1e9);
     else
         reel_loop_log(loop, "Executing <Handle> took %.3f seconds", (double)took_ns / 1e9);
+}
+
+void rl_report_slow_task(reel_loop *loop, reel_future *task, uint64_t took_ns)
+{
+    char repr[rl_log_message_bytes / 2];
+    rl_task_repr(task, repr, sizeof repr);
+    reel_loop_log(loop, "Executing %s took %.3f seconds", repr, (double)took_ns / 1e9);
+}
+
+/* asyncio debug mode logs an I/O selector that takes too long. A poll may
+ * wait as long as its timeout; one that overruns it (or a non-blocking poll
+ * that takes) by slow_callback_duration or more is reported. A poll with
+ * no timeout is waiting for work, never slow. */
+int rl_poll_timed(reel_loop *loop, reel_event *events, int max, int64_t timeout_ns)
+{
+    uint64_t t0 = loop->ops->now_ns(loop->backend);
+    int n = loop->ops->poll(loop->backend, events, max, timeout_ns);
+    uint64_t took = loop->ops->now_ns(loop->backend) - t0;
+    if (timeout_ns >= 0 && loop->debug && !loop->closed &&
+        took >= (uint64_t)timeout_ns && took - (uint64_t)timeout_ns >= loop->slow_ns)
+        reel_loop_log(loop, "Slow selector: poll %.3f ms took %.3f ms: %d event%s",
+                      (double)timeout_ns / 1e6, (double)took / 1e6, n < 0 ? 0 : n,
+                      n == 1 ? "" : "s");
+    return n;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_internal.h"
 #include "proc_internal.h"
 
 enum res_mode { RES_ADDRLIST = 1, RES_ADDRINFO, RES_NAMEINFO };

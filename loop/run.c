@@ -64,6 +64,9 @@ int reel_run_ex(reel_task_fn main_fn, void *arg, const reel_run_opts *opts, void
 {
     if (result)
         *result = NULL;
+    /* The reel_run macro's call site, for the main task's debug reports;
+     * taken now so no other task (one a loop factory makes) gets it. */
+    const reel_site *site = rl_task_take_create_site();
     if (!main_fn)
         return -EINVAL;
     if (reel_get_running_loop())
@@ -81,6 +84,7 @@ int reel_run_ex(reel_task_fn main_fn, void *arg, const reel_run_opts *opts, void
         reel_loop_set_debug(loop, false);
 
     reel_task *main_task = NULL;
+    reel_task_note_create_(site);
     rc = reel_loop_create_task(loop, main_fn, arg, NULL, &main_task);
     if (rc == 0) {
         rc = reel_loop_run_until_complete(loop, reel_task_future(main_task));

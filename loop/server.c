@@ -210,6 +210,27 @@ size_t reel_server_sockets(const reel_server *s, int *fds, size_t max)
     return s->nlisteners;
 }
 
+int reel_server_get_sockname(const reel_server *s, size_t i, struct sockaddr_storage *addr,
+                             socklen_t *len)
+{
+    if (!s || !addr || !len)
+        return -EINVAL;
+    if (is_closed(s))
+        return REEL_ECLOSED;
+    if (i >= s->nlisteners)
+        return -ENOENT;
+    /* Through the backend, so a replay answers it from the trace. */
+    reel_backend *b = reel_loop_backend(s->loop);
+    if (!b)
+        return REEL_ECLOSED;
+    socklen_t cap = *len < (socklen_t)sizeof *addr ? *len : (socklen_t)sizeof *addr;
+    int rc = b->ops->getsockname(b, s->listeners[i].fd, (struct sockaddr *)addr, &cap);
+    if (rc < 0)
+        return rc;
+    *len = cap;
+    return 0;
+}
+
 /* ------------------------------------------------------------ closing */
 
 void reel_server_close(reel_server *s)

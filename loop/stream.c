@@ -132,7 +132,7 @@ static int stream_alloc(reel_loop *loop, ssize_t limit, reel_stream **out)
     if (!loop || !out)
         return -EINVAL;
     if (limit <= 0)
-        return -EINVAL;
+        limit = REEL_STREAM_LIMIT_DEFAULT;   /* C has no default arguments */
     reel_stream *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
@@ -764,6 +764,14 @@ static void drainers_remove(reel_stream *s, reel_future *w)
 
 static int handler_task(void *arg, void **result);
 
+/* The handler's reference goes when its task is done, also when the task
+ * never ran (cancelled first, or torn down by a closing loop). */
+static void handler_done(reel_future *task, void *arg)
+{
+    (void)task;
+    reel_stream_release(arg);
+}
+
 static void proto_made(void *user, reel_transport *t)
 {
     reel_stream *s = user;
@@ -773,9 +781,22 @@ static void proto_made(void *user, reel_transport *t)
     if (!s->server_side)
         return;
     /* asyncio: client_connected_cb's coroutine becomes a task. */
-    reel_stream_ref(s); /* the handler's, dropped by handler_task */
+    reel_stream_ref(s); /* the handler's, dropped when its task is done */
     reel_task *task;
-    int rc = reel_loop_create_task(s->loop, handler_task, s, "stream-handler", &task);
+    int rc = s->loop->closing ? REEL_ECLOSED
+                              : reel_loop_create_task(s->loop, handler_task, s, "stream-handler",
+                                                      &task);
+    if (rc == 0 && (rc = rl_future_add_cleanup_callback(reel_task_future(task), handler_done,
+                                                        s)) < 0) {
+        reel_task_cancel(task, NULL);
+        reel_task_release(task);
+    }
+    if (rc == REEL_ECLOSED) {
+        /* The loop is closing: the connection closes with it, unhandled. */
+        reel_transport_close(t);
+        reel_stream_release(s);
+        return;
+    }
     if (rc < 0) {
         reel_context ctx = REEL_CONTEXT_INIT;
         ctx.message = "Unhandled exception in client_connected_cb";
@@ -800,7 +821,9 @@ static int handler_task(void *arg, void **result)
         /* asyncio 3.12+: a cancelled handler's connection is closed; a
          * failed one is reported, then closed. Reported here, the task's
          * own error is taken care of (asyncio's callback retrieves it). */
-        if (rc != REEL_ECANCELLED) {
+        if (rc == REEL_ECLOSED && s->loop->closing) {
+            rc = 0; /* torn down by the loop's close, as it was told */
+        } else if (rc != REEL_ECANCELLED) {
             reel_context ctx = REEL_CONTEXT_INIT;
             ctx.message = "Unhandled exception in client_connected_cb";
             ctx.error = rc;
@@ -810,7 +833,6 @@ static int handler_task(void *arg, void **result)
         }
         reel_transport_close(s->t);
     }
-    reel_stream_release(s);
     return rc;
 }
 
@@ -833,10 +855,6 @@ static void proto_lost(void *user, int err)
         drainers_wake(s, err);
     s->connected = false;
     if (s->task) {
-        /* A handler task that ended without ever running (cancelled or
-         * dropped by a closing loop) never drops its reference. */
-        if (!s->task_started && reel_future_done(reel_task_future(s->task)))
-            reel_stream_release(s);
         reel_task_release(s->task);
         s->task = NULL;
     }
@@ -1093,7 +1111,7 @@ int reel_stream_wait_closed_async(reel_stream *s, reel_future **out)
     rc = reel_loop_create_future(s->loop, &f);
     if (rc < 0)
         return rc;
-    rc = reel_future_add_done_callback(s->closed, follow_closed, reel_future_ref(f));
+    rc = rl_future_add_cleanup_callback(s->closed, follow_closed, reel_future_ref(f));
     if (rc < 0) {
         reel_future_release(f);
         reel_future_release(f);
@@ -1189,7 +1207,7 @@ static int open_async(reel_loop *loop, rs_connect_fn make_conn, const void *opts
     if (!loop || !opts)
         return -EINVAL;
     if (limit <= 0)
-        return fail_new(loop, -EINVAL, "Limit cannot be <= 0", out);
+        limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_open *o = calloc(1, sizeof *o);
     if (!o)
         return -ENOMEM;
@@ -1203,8 +1221,8 @@ static int open_async(reel_loop *loop, rs_connect_fn make_conn, const void *opts
     }
     if (rc == 0) {
         o->pending = 2;
-        rc = reel_future_add_done_callback(o->inner, open_inner_done, o);
-        if (rc == 0 && reel_future_add_done_callback(o->fut, open_fut_done, o) < 0) {
+        rc = rl_future_add_cleanup_callback(o->inner, open_inner_done, o);
+        if (rc == 0 && rl_future_add_cleanup_callback(o->fut, open_fut_done, o) < 0) {
             o->pending = 1; /* open_inner_done cleans up */
             reel_future_cancel(o->inner, NULL);
             reel_future_cancel(o->fut, NULL);
@@ -1323,13 +1341,13 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
     if (!loop || !fn || !opts)
         return -EINVAL;
     if (limit <= 0)
-        return fail_new(loop, -EINVAL, "Limit cannot be <= 0", out);
+        limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_serve *sv = calloc(1, sizeof *sv);
     if (!sv)
         return -ENOMEM;
     *sv = (rs_serve){loop, fn, arg, limit};
     int rc = create(loop, serve_factory, sv, opts, out);
-    if (rc == 0 && (rc = reel_future_add_done_callback(*out, serve_created, sv)) < 0) {
+    if (rc == 0 && (rc = rl_future_add_cleanup_callback(*out, serve_created, sv)) < 0) {
         /* The server may come to exist: let it keep sv (a small leak)
          * rather than risk its factory using freed memory. */
         return 0;

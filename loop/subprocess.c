@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "net_internal.h"
 #include "proc_internal.h"
 #include "reel/task.h"
 

@@ -26,6 +26,14 @@ static __thread reel_task *tls_current
 
 static void task_step(reel_task *t);
 
+/* The create_task macro's call site, taken by the next reel_task_new. */
+static __thread const reel_site *tls_create_site;
+
+/* The last error an await took in this thread (reel_last_error). The
+ * message is copied into the fixed buffer: no allocation on error paths. */
+static __thread reel_error tls_last_err;
+static __thread char tls_last_msg[rl_last_error_message_bytes];
+
 /* ----------------------------------------------------------- loop state */
 
 static void tasks_on_close(reel_loop *loop);
@@ -34,8 +42,8 @@ rl_tasks *rl_tasks_get(reel_loop *loop)
 {
     if (loop->task_state)
         return loop->task_state;
-    if (loop->closed)
-        return NULL;   /* on_close has run: nothing would free it */
+    if (loop->closed || loop->closing)
+        return NULL;   /* on_close has run or is running: nothing would free it */
     rl_tasks *ts = calloc(1, sizeof *ts);
     if (!ts)
         return NULL;
@@ -161,9 +169,11 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
 {
     if (out)
         *out = NULL;
-    if (!loop || !fn)
+    if (!loop || !fn) {
+        tls_create_site = NULL;
         return -EINVAL;
-    if (loop->closed)
+    }
+    if (loop->closed || (loop->closing && !loop->task_state))
         return REEL_ECLOSED;
     int rc = rl_check_thread(loop);
     if (rc < 0)
@@ -190,6 +200,8 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
         return rc;
     }
     rl_future_init(&t->fut, loop, &task_vt);
+    t->created_at = tls_create_site;
+    tls_create_site = NULL;
     t->fn = fn;
     t->arg = arg;
     t->result_free = opts ? opts->result_free : NULL;
@@ -223,15 +235,16 @@ int reel_loop_create_task_ex(reel_loop *loop, reel_task_fn fn, void *arg, const 
 {
     if (out)
         *out = NULL;
-    if (!loop || !fn)
-        return -EINVAL;
-    if (loop->closed)
-        return REEL_ECLOSED;
+    if (!loop || !fn || loop->closed) {
+        tls_create_site = NULL;
+        return !loop || !fn ? -EINVAL : REEL_ECLOSED;
+    }
     rl_tasks *ts = loop->task_state;
     if (!ts || !ts->factory)
         return reel_task_new(loop, fn, arg, name, opts, out);
     reel_task *t = NULL;
     int rc = ts->factory(loop, fn, arg, name, opts, &t, ts->factory_arg);
+    tls_create_site = NULL;   /* a factory that made no task leaves it unused */
     if (rc < 0)
         return rc;
     if (!t)
@@ -279,6 +292,10 @@ static void task_finish(reel_task *t, int rc, void *result)
 {
     reel_future *fut = &t->fut;
     rl_tasks *ts = fut->loop->task_state;
+    /* Debug mode: protocols whose state lived on this stack are detached
+     * and reported before the stack goes (transport.h, "Lifetimes"). */
+    if (RL_UNLIKELY(fut->loop->debug) && fut->loop->net_stack_gone && t->stack_lo)
+        fut->loop->net_stack_gone(fut->loop, t->stack_lo, t->stack_bytes, t->name);
     task_release_stack(t);
     list_unlink(ts, t);
     RL_ASSERT(fut->state == RL_F_PENDING);
@@ -327,6 +344,9 @@ static void task_step(reel_task *t)
         }
         t->started = true;
     }
+    reel_loop *loop = t->fut.loop;
+    if (RL_UNLIKELY(loop->step_watch) && !loop->stepped_task)
+        loop->stepped_task = reel_future_ref(&t->fut);   /* debug: name it if slow */
     reel_task *prev = tls_current;
     tls_current = t;
     t->phase = RL_T_RUNNING;
@@ -466,6 +486,141 @@ int reel_task_set_name(reel_task *task, const char *name)
 
 reel_task *reel_current_task(void) { return tls_current; }
 
+bool rl_task_running_on(const reel_loop *loop)
+{
+    return tls_current && tls_current->fut.loop == loop;
+}
+
+void reel_task_note_site_(const reel_site *site)
+{
+    if (tls_current)
+        tls_current->at = site;
+}
+
+void reel_task_note_create_(const reel_site *site) { tls_create_site = site; }
+
+const reel_site *rl_task_take_create_site(void)
+{
+    const reel_site *site = tls_create_site;
+    tls_create_site = NULL;
+    return site;
+}
+
+const reel_site *reel_task_get_site(const reel_task *task, const reel_site **created_at)
+{
+    if (created_at)
+        *created_at = task ? task->created_at : NULL;
+    return task ? task->at : NULL;
+}
+
+/* --------------------------------------------------------- debug reports */
+
+static const char *task_state_name(const reel_task *t)
+{
+    switch (t->fut.state) {
+    case RL_F_PENDING: return t->cancel_requests ? "cancelling" : "pending";
+    case RL_F_CANCELLED: return "cancelled";
+    default: return "finished";
+    }
+}
+
+void rl_task_repr(reel_future *fut, char *buf, size_t cap)
+{
+    reel_task *t = reel_task_from_future(fut);
+    if (!t) {
+        snprintf(buf, cap, "<Future at %p>", (void *)fut);
+        return;
+    }
+    const reel_site *c = t->created_at;
+    const reel_site *at = t->at ? t->at : c;
+    char fn[96];
+    if (c && c->func)
+        snprintf(fn, sizeof fn, "%s()", c->func);
+    else
+        snprintf(fn, sizeof fn, "<task function %p>", (void *)(uintptr_t)t->fn);
+    char where[160] = "";
+    if (fut->state != RL_F_PENDING)
+        snprintf(where, sizeof where, " done");
+    else if (!t->started)
+        snprintf(where, sizeof where, " not started");
+    else if (at && at->func && c && c->func && strcmp(at->func, c->func) != 0)
+        snprintf(where, sizeof where, " running at %s:%d in %s()", at->file, at->line, at->func);
+    else if (at)
+        snprintf(where, sizeof where, " running at %s:%d", at->file, at->line);
+    char created[160] = "";
+    if (c)
+        snprintf(created, sizeof created, " created at %s:%d", c->file, c->line);
+    char exc[128] = "";
+    if (fut->state == RL_F_ERROR)
+        snprintf(exc, sizeof exc, " exception=<%s%s%s>", reel_strerror(fut->err.code),
+                 fut->err.message ? ": " : "", fut->err.message ? fut->err.message : "");
+    snprintf(buf, cap, "<Task %s name='%s' coro=<%s%s>%s%s>", task_state_name(t),
+             reel_task_get_name(t), fn, where, exc, created);
+}
+
+int reel_loop_print_tasks(reel_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    rl_tasks *ts = loop->task_state;
+    size_t n = ts ? ts->count : 0;
+    reel_loop_log(loop, "%zu task%s pending", n, n == 1 ? "" : "s");
+    for (reel_task *t = ts ? ts->head : NULL; t; t = t->next) {
+        char repr[rl_log_message_bytes / 2];
+        rl_task_repr(&t->fut, repr, sizeof repr);
+        /* What it waits for: the next link of its await chain. */
+        char waits[rl_log_message_bytes / 4] = "";
+        reel_task *w = t->waiter ? reel_task_from_future(t->waiter) : NULL;
+        if (w)
+            snprintf(waits, sizeof waits, " awaiting <Task %s name='%s'>", task_state_name(w),
+                     reel_task_get_name(w));
+        else if (t->waiter)
+            snprintf(waits, sizeof waits, " awaiting <Future %s at %p>",
+                     t->waiter->state == RL_F_PENDING ? "pending" : "done", (void *)t->waiter);
+        else if (t->sleeping)
+            snprintf(waits, sizeof waits, " sleeping");
+        else if (t->phase == RL_T_SCHEDULED)
+            snprintf(waits, sizeof waits, " scheduled");
+        else if (t->phase == RL_T_RUNNING)
+            snprintf(waits, sizeof waits, " running now");
+        reel_loop_log(loop, "  %s%s", repr, waits);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ last error */
+
+const reel_error *reel_last_error(void) { return &tls_last_err; }
+
+void rl_set_last_error(int code, const char *message)
+{
+    reel_error *e = &tls_last_err;
+    free(e->partial);
+    *e = (reel_error){.code = code};
+    if (message) {
+        snprintf(tls_last_msg, sizeof tls_last_msg, "%s", message);
+        e->message = tls_last_msg;
+    }
+}
+
+/* An await took fut's error: keep its code, message and detail for
+ * reel_last_error (asyncio: the exception an `except` clause catches). */
+static void last_error_from(const reel_future *fut, int rc)
+{
+    const reel_error *src = &fut->err;
+    bool same = src->code == rc;
+    rl_set_last_error(rc, same ? src->message : NULL);
+    if (!same)
+        return;
+    reel_error *e = &tls_last_err;
+    e->consumed = src->consumed;
+    e->expected = src->expected;
+    if (src->partial_len && (e->partial = malloc(src->partial_len))) {
+        memcpy(e->partial, src->partial, src->partial_len);
+        e->partial_len = src->partial_len;
+    }
+}
+
 size_t reel_all_tasks(reel_loop *loop, reel_task **out, size_t cap)
 {
     rl_tasks *ts = loop ? loop->task_state : NULL;
@@ -490,8 +645,12 @@ int reel_await(reel_future *fut, void **result)
         return -EINVAL;
     if (RL_UNLIKELY(fut == &t->fut))
         return -EDEADLK;   /* asyncio: "Task cannot await on itself" */
-    if (fut->state != RL_F_PENDING)
-        return reel_future_result(fut, result);
+    if (fut->state != RL_F_PENDING) {
+        int done_rc = reel_future_result(fut, result);
+        if (RL_UNLIKELY(done_rc < 0))
+            last_error_from(fut, done_rc);
+        return done_rc;
+    }
     if (RL_UNLIKELY(t->closing))
         return REEL_ECLOSED;
     int rc = reel_future_add_done_callback(fut, task_wakeup, t);
@@ -504,6 +663,8 @@ int reel_await(reel_future *fut, void **result)
     rc = task_suspend(t, RL_T_WAITING);
     if (rc == 0 && result)
         *result = t->resume_result;
+    else if (RL_UNLIKELY(rc < 0))
+        last_error_from(fut, rc);
     reel_future_release(fut);
     return rc;
 }

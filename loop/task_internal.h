@@ -33,6 +33,8 @@ struct reel_task {
     reel_future *waiter;           /* the future awaited (asyncio _fut_waiter) */
     reel_handle sleep_handle;      /* reel_sleep's timer while sleeping */
     char *name;                    /* set name, or NULL for "Task-<seq>" */
+    const reel_site *created_at;   /* create_task's call site (func: the task fn) */
+    const reel_site *at;           /* the user's last await-style call, or NULL */
     uint64_t seq;
     char *cancel_msg;              /* last cancel message */
     int cancel_requests;           /* asyncio _num_cancels_requested */
@@ -68,6 +70,9 @@ typedef struct rl_tasks {
     void *factory_arg;
     bool closing;
 } rl_tasks;
+
+/* Take (and clear) the call site a create_task / reel_run macro noted. */
+const reel_site *rl_task_take_create_site(void);
 
 /* The loop's task state, created if needed; NULL when out of memory. */
 rl_tasks *rl_tasks_get(reel_loop *loop);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "net_internal.h"
+#include "reel/task.h"
 
 #define OPS(t) ((t)->loop->ops)
 #define BK(t) ((t)->loop->backend)
@@ -361,6 +362,13 @@ static void call_connection_lost(reel_transport *t, int err)
     }
     if (t->protocol_connected && t->pvt->connection_lost)
         t->pvt->connection_lost(t->user, err);
+    if (t->x && t->x->lost_waiter) {
+        reel_future *w = t->x->lost_waiter;
+        t->x->lost_waiter = NULL;
+        if (!reel_future_done(w))
+            reel_future_set_result(w, NULL);
+        reel_future_release(w);
+    }
     if (t->fd >= 0) {
         rl_fd_release(net_of(t), t->fd, t);
         OPS(t)->close(BK(t), t->fd);
@@ -712,8 +720,10 @@ static void write_ready(void *arg)
 
 static int check_writable(reel_transport *t)
 {
-    if (t->dead || t->lost) /* lost: even from inside connection_lost */
+    if (t->dead || t->lost) { /* lost: even from inside connection_lost */
+        rl_set_last_error(REEL_ECLOSED, "write on a closed transport");
         return REEL_ECLOSED;
+    }
     if (t->kind == RL_T_READ_PIPE || t->kind == RL_T_DATAGRAM)
         return -EOPNOTSUPP;
     if (t->kind == RL_T_SOCKET) {
@@ -861,7 +871,46 @@ void reel_transport_abort(reel_transport *t)
 
 bool reel_transport_is_closing(const reel_transport *t) { return !t || t->closing || t->dead; }
 
+int reel_transport_close_wait(reel_transport *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (!reel_current_task())
+        return REEL_ENOTASK;
+    if (t->lost)
+        return 0;
+    int rc = ext(t) ? 0 : -ENOMEM;
+    reel_future *w = t->x ? t->x->lost_waiter : NULL;
+    if (!w && rc == 0) {
+        rc = reel_loop_create_future(t->loop, &w);
+        if (rc == 0)
+            t->x->lost_waiter = w;
+    }
+    reel_transport_ref(t);
+    reel_transport_close(t);
+    if (rc == 0 && !t->lost) {
+        reel_future_ref(w);
+        rc = reel_await_take(w, NULL);
+    }
+    if (!t->lost) {
+        /* Interrupted (cancelled, loop closing) or out of memory: keep the
+         * promise anyway. The protocol is detached, so it is never called
+         * again, and the transport is aborted. */
+        rl_transport_detach_protocol(t);
+        reel_transport_abort(t);
+    }
+    reel_transport_release(t);
+    return rc;
+}
+
 reel_loop *reel_transport_get_loop(const reel_transport *t) { return t ? t->loop : NULL; }
+
+void rl_transport_detach_protocol(reel_transport *t)
+{
+    static const reel_protocol none;
+    t->pvt = &none;
+    t->user = NULL;
+}
 
 int reel_transport_set_protocol(reel_transport *t, const reel_protocol *proto)
 {

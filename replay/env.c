@@ -1,7 +1,10 @@
-/* replay/env.c — recording and replaying loops, and the environment
- * switches that turn an unmodified program's loops into them:
- * REEL_RECORD=path / REEL_REPLAY=path (read by reel_loop_new()). The n-th
- * loop a process creates (from 0) uses path for n = 0 and path.n after. */
+/* replay/env.c — the loop factory: reel_loop_new() picks the backend a
+ * loop runs on. It sits above the core and the backends (the core,
+ * loop/loop.c, knows only the backend table and never calls into
+ * replay/). The environment switches REEL_RECORD=path / REEL_REPLAY=path
+ * turn an unmodified program's loops into recording or replaying ones;
+ * the n-th loop a process creates (from 0) uses path for n = 0 and path.n
+ * after. Without them a loop runs on epoll. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -83,7 +86,9 @@ static void say(const char *fmt, const char *a, const char *b)
     }
 }
 
-int rl_env_loop_new(reel_loop **out)
+/* A loop recording to $REEL_RECORD or replaying $REEL_REPLAY; returns 1
+ * (and creates nothing) when neither is set. */
+static int env_loop_new(reel_loop **out)
 {
     const char *rec = getenv("REEL_RECORD");
     const char *rep = getenv("REEL_REPLAY");
@@ -104,4 +109,18 @@ int rl_env_loop_new(reel_loop **out)
     if (rc < 0 && recording)
         say("reel: cannot record to %s: %s\n", path, reel_strerror(rc));
     return rc;
+}
+
+int reel_loop_new(reel_loop **out)
+{
+    if (!out)
+        return -EINVAL;
+    int rc = env_loop_new(out);
+    if (rc <= 0)
+        return rc;
+    reel_backend *b;
+    rc = reel_backend_epoll_new(&b);
+    if (rc < 0)
+        return rc;
+    return reel_loop_new_with_backend(out, b);
 }

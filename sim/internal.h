@@ -34,9 +34,17 @@ enum {
 
 typedef struct sim_rng {
     uint64_t s[4];
+    /* Schedule fuzzing: draws come from these bytes first (one byte per
+     * draw), then from s[]. Not owned (the world owns the copy). */
+    const uint8_t *bytes;
+    size_t nbytes, pos;
 } sim_rng;
 
 void sim_rng_seed(sim_rng *r, uint64_t seed);
+/* Draw from `bytes` first, then from a xoshiro seeded from their hash. */
+void sim_rng_seed_bytes(sim_rng *r, const uint8_t *bytes, size_t n);
+/* The hash sim_rng_seed_bytes seeds the fallback with (the world's seed). */
+uint64_t sim_rng_bytes_hash(const uint8_t *bytes, size_t n);
 uint64_t sim_rng_next(sim_rng *r);
 /* Uniform in [0, n); 0 when n == 0. */
 uint64_t sim_rng_below(sim_rng *r, uint64_t n);

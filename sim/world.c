@@ -40,13 +40,35 @@ void sim_rng_seed(sim_rng *r, uint64_t seed)
     uint64_t x = seed;
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&x);
+    r->bytes = NULL;
+    r->nbytes = r->pos = 0;
+}
+
+uint64_t sim_rng_bytes_hash(const uint8_t *bytes, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ n; /* FNV-1a, then mixed */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ bytes[i]) * 0x100000001b3ull;
+    return sim_mix(h);
+}
+
+void sim_rng_seed_bytes(sim_rng *r, const uint8_t *bytes, size_t n)
+{
+    sim_rng_seed(r, sim_rng_bytes_hash(bytes, n));
+    r->bytes = bytes;
+    r->nbytes = n;
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-/* xoshiro256** */
+/* xoshiro256**, or the next schedule byte. A byte b becomes b repeated
+ * over 64 bits, so one byte decides one draw across its whole range:
+ * below(n) ~ b * n / 256 and chance(p) is true for b < 256 * p (0 always
+ * fires a fault that is possible at all). */
 uint64_t sim_rng_next(sim_rng *r)
 {
+    if (r->pos < r->nbytes)
+        return r->bytes[r->pos++] * 0x0101010101010101ull;
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
@@ -131,6 +153,8 @@ static int config_check(const reel_sim_config *c)
         return -EINVAL;
     if (c->stream_window_bytes == 0 || c->udp_max_bytes == 0 || c->udp_queue_max == 0)
         return -EINVAL;
+    if (c->schedule_len > REEL_SIM_SCHEDULE_MAX_BYTES || (!c->schedule_bytes && c->schedule_len))
+        return -EINVAL;
     return 0;
 }
 
@@ -200,9 +224,23 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
     if (!w)
         return -ENOMEM;
     w->cfg = c;
-    w->seed = reel_sim_seed_from_env(c.seed ? c.seed : 1);
+    if (c.schedule_bytes) {
+        /* Schedule fuzzing: the bytes are the seed (REEL_SEED does not
+         * apply), so the input file alone reproduces the run. */
+        uint8_t *copy = malloc(c.schedule_len ? c.schedule_len : 1);
+        if (!copy) {
+            free(w);
+            return -ENOMEM;
+        }
+        memcpy(copy, c.schedule_bytes, c.schedule_len);
+        w->cfg.schedule_bytes = copy;
+        w->seed = sim_rng_bytes_hash(copy, c.schedule_len);
+        sim_rng_seed_bytes(&w->rng, copy, c.schedule_len);
+    } else {
+        w->seed = reel_sim_seed_from_env(c.seed ? c.seed : 1);
+        sim_rng_seed(&w->rng, w->seed);
+    }
     w->cfg.seed = w->seed;
-    sim_rng_seed(&w->rng, w->seed);
     w->hash = sim_mix(w->seed);
     w->next_conn_id = 1;
     w->keep_history = tls_keep_history;
@@ -846,6 +884,7 @@ void reel_sim_free(reel_sim *sim)
     free(sim->names);
     free(sim->links);
     free(sim->history);
+    free((void *)sim->cfg.schedule_bytes);
     free(sim);
 }
 

@@ -98,11 +98,24 @@ static void test_slow_callback_duration_defaults_to_100ms_and_is_settable(void *
     assert_true(reel_loop_get_slow_callback_duration(loop) == 0.05);
     reel_loop_set_slow_callback_duration(loop, 2.5);
     assert_true(reel_loop_get_slow_callback_duration(loop) == 2.5);
-    /* Nonsense values are clamped, never stored as garbage. */
-    reel_loop_set_slow_callback_duration(loop, -1);
+    assert_int_equal(reel_loop_set_slow_callback_duration(loop, 0), 0);
     assert_true(reel_loop_get_slow_callback_duration(loop) == 0.0);
-    reel_loop_set_slow_callback_duration(loop, NAN);
-    assert_true(reel_loop_get_slow_callback_duration(loop) == 0.0);
+    th_loop_free(loop);
+}
+
+static void test_slow_callback_duration_rejects_nan_and_negative_naming_the_argument(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    assert_int_equal(reel_loop_set_slow_callback_duration(loop, 2.5), 0);
+    assert_int_equal(reel_loop_set_slow_callback_duration(loop, NAN), -EINVAL);
+    assert_int_equal(reel_last_error()->code, -EINVAL);
+    assert_string_equal(reel_last_error()->message,
+                        "slow_callback_duration must be a number, not NaN");
+    assert_int_equal(reel_loop_set_slow_callback_duration(loop, -1), -EINVAL);
+    assert_string_equal(reel_last_error()->message, "slow_callback_duration must be >= 0");
+    /* A rejected value leaves the setting as it was. */
+    assert_true(reel_loop_get_slow_callback_duration(loop) == 2.5);
     th_loop_free(loop);
 }
 
@@ -285,6 +298,211 @@ static void call_from_foreign_thread(void *arg)
     reel_loop_stop(f->loop);
 }
 
+
+/* ------------------------------------------- reports that name user code */
+
+static int slow_task_create_line, slow_task_await_line;
+
+static int slow_task(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    reel_sleep(0);                       /* the first step ends here, fast */
+    busy_wait_ms(150);                   /* the second step is slow ... */
+    slow_task_await_line = __LINE__ + 1;
+    return reel_sleep(0);                /* ... and suspends here */
+}
+
+static void test_slow_task_step_names_the_task_its_function_and_the_await_line(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    reel_loop_set_slow_callback_duration(loop, 0.05);
+    th_log log;
+    th_log_capture(loop, &log);
+    reel_task *t;
+    slow_task_create_line = __LINE__ + 1;
+    assert_int_equal(reel_loop_create_task(loop, slow_task, NULL, "slowpoke", &t), 0);
+    for (int i = 0; i < 3; i++)
+        run_once(loop);
+    assert_int_equal(log.count, 1);
+    char want[512];
+    snprintf(want, sizeof want,
+             "Executing <Task pending name='slowpoke' coro=<slow_task() running at %s:%d> "
+             "created at %s:%d> took ",
+             __FILE__, slow_task_await_line, __FILE__, slow_task_create_line);
+    assert_memory_equal(log.lines[0], want, strlen(want));
+    double took = 0;
+    assert_int_equal(sscanf(log.lines[0] + strlen(want), "%lf", &took), 1);
+    assert_true(took >= 0.15);
+    assert_true(reel_future_done(reel_task_future(t)));
+    reel_task_release(t);
+    th_loop_free(loop);
+}
+
+static int helper_await_line;
+
+static int wait_in_helper(reel_future *f)
+{
+    helper_await_line = __LINE__ + 1;
+    return reel_await(f, NULL);
+}
+
+static int stuck_task(void *arg, void **result)
+{
+    (void)result;
+    return wait_in_helper(arg);
+}
+
+static void test_pending_task_at_close_is_reported_with_name_function_and_where_it_waits(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    th_log log;
+    th_log_capture(loop, &log);
+    reel_future *never;
+    assert_int_equal(reel_loop_create_future(loop, &never), 0);
+    int line = __LINE__ + 1;
+    assert_int_equal(reel_loop_create_task(loop, stuck_task, never, "stuck", NULL), 0);
+    run_once(loop);
+    assert_int_equal(reel_loop_close(loop), 0);
+    int i = th_log_find(&log, "Task was destroyed but it is pending!");
+    assert_true(i >= 0);
+    char want[512];
+    snprintf(want, sizeof want,
+             "task: <Task pending name='stuck' coro=<stuck_task() running at %s:%d in "
+             "wait_in_helper()> created at %s:%d>",
+             __FILE__, helper_await_line, __FILE__, line);
+    assert_non_null(strstr(log.lines[i], want));
+    reel_future_release(never);
+    th_loop_free(loop);
+}
+
+static int failing_task(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    return -EIO;
+}
+
+static void test_never_retrieved_task_error_names_the_task_and_its_function(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    th_log log;
+    th_log_capture(loop, &log);
+    reel_task *t;
+    int line = __LINE__ + 1;
+    assert_int_equal(reel_loop_create_task(loop, failing_task, NULL, NULL, &t), 0);
+    run_once(loop);
+    reel_task_release(t);   /* the error was never looked at */
+    int i = th_log_find(&log, "Task exception was never retrieved");
+    assert_true(i >= 0);
+    char want[512];
+    snprintf(want, sizeof want,
+             "task: <Task finished name='Task-1' coro=<failing_task() done> "
+             "exception=<%s> created at %s:%d>",
+             reel_strerror(-EIO), __FILE__, line);
+    assert_non_null(strstr(log.lines[i], want));
+    th_loop_free(loop);
+}
+
+static int sleeper_line;
+
+static int sleeper(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    sleeper_line = __LINE__ + 1;
+    return reel_sleep(3600);
+}
+
+static int awaiter_line;
+
+static int awaiter(void *arg, void **result)
+{
+    (void)result;
+    awaiter_line = __LINE__ + 1;
+    return reel_await(reel_task_future(arg), NULL);
+}
+
+static void test_print_tasks_lists_name_state_suspension_site_and_await_chain(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    th_log log;
+    th_log_capture(loop, &log);
+    reel_task *a, *b;
+    int line_a = __LINE__ + 1;
+    assert_int_equal(reel_loop_create_task(loop, sleeper, NULL, "worker", &a), 0);
+    int line_b = __LINE__ + 1;
+    assert_int_equal(reel_loop_create_task(loop, awaiter, a, NULL, &b), 0);
+    run_once(loop);
+    assert_int_equal(reel_loop_print_tasks(loop), 0);
+    assert_int_equal(log.count, 3);
+    assert_string_equal(log.lines[0], "2 tasks pending");
+    char want[512];
+    snprintf(want, sizeof want,
+             "  <Task pending name='worker' coro=<sleeper() running at %s:%d> created at %s:%d> "
+             "sleeping",
+             __FILE__, sleeper_line, __FILE__, line_a);
+    assert_string_equal(log.lines[1], want);
+    snprintf(want, sizeof want,
+             "  <Task pending name='Task-2' coro=<awaiter() running at %s:%d> created at %s:%d> "
+             "awaiting <Task pending name='worker'>",
+             __FILE__, awaiter_line, __FILE__, line_b);
+    assert_string_equal(log.lines[2], want);
+    reel_task_cancel(a, NULL);
+    for (int i = 0; i < 3; i++)
+        run_once(loop);
+    reel_task_release(a);
+    reel_task_release(b);
+    th_loop_free(loop);
+}
+
+/* A backend whose poll is slow: the real epoll one, 120 ms late. */
+static reel_backend_ops slow_poll_ops;
+static int (*real_poll)(reel_backend *, reel_event *, int, int64_t);
+
+static int slow_poll(reel_backend *b, reel_event *ev, int max, int64_t timeout_ns)
+{
+    int n = real_poll(b, ev, max, timeout_ns);
+    busy_wait_ms(120);
+    return n;
+}
+
+static void test_slow_selector_is_reported_in_debug_mode(void **state)
+{
+    (void)state;
+    reel_backend *b;
+    assert_int_equal(reel_backend_epoll_new(&b), 0);
+    slow_poll_ops = *b->ops;
+    real_poll = slow_poll_ops.poll;
+    slow_poll_ops.poll = slow_poll;
+    b->ops = &slow_poll_ops;
+    reel_loop *loop;
+    assert_int_equal(reel_loop_new_with_backend(&loop, b), 0);
+    reel_loop_set_debug(loop, true);
+    reel_loop_set_slow_callback_duration(loop, 0.05);
+    th_log log;
+    th_log_capture(loop, &log);
+    int n = 0;
+    assert_int_equal(reel_loop_call_soon(loop, fast_callback, &n, NULL), 0);
+    run_once(loop);   /* a ready callback: poll(0), 120 ms late */
+    assert_int_equal(n, 1);
+    assert_int_equal(log.count, 1);
+    double timeout_ms = -1, took_ms = -1;
+    assert_int_equal(sscanf(log.lines[0], "Slow selector: poll %lf ms took %lf ms: 0 events",
+                            &timeout_ms, &took_ms), 2);
+    assert_true(timeout_ms == 0.0);
+    assert_true(took_ms >= 120.0);
+    /* Not in debug mode: nothing. */
+    reel_loop_set_debug(loop, false);
+    assert_int_equal(reel_loop_call_soon(loop, fast_callback, &n, NULL), 0);
+    run_once(loop);
+    assert_int_equal(log.count, 1);
+    reel_loop_free(loop);
+}
+
 static void test_call_soon_from_a_foreign_thread_in_debug_mode_returns_ethread(void **state)
 {
     (void)state;
@@ -339,7 +557,13 @@ int main(void)
         cmocka_unit_test(test_debug_is_off_by_default_and_settable),
         cmocka_unit_test(test_reel_debug_env_turns_debug_on_for_new_loops),
         cmocka_unit_test(test_slow_callback_duration_defaults_to_100ms_and_is_settable),
+        cmocka_unit_test(test_slow_callback_duration_rejects_nan_and_negative_naming_the_argument),
         cmocka_unit_test(test_slow_callback_is_reported_with_name_and_call_site),
+        cmocka_unit_test(test_slow_task_step_names_the_task_its_function_and_the_await_line),
+        cmocka_unit_test(test_pending_task_at_close_is_reported_with_name_function_and_where_it_waits),
+        cmocka_unit_test(test_never_retrieved_task_error_names_the_task_and_its_function),
+        cmocka_unit_test(test_print_tasks_lists_name_state_suspension_site_and_await_chain),
+        cmocka_unit_test(test_slow_selector_is_reported_in_debug_mode),
         cmocka_unit_test(test_slow_timer_callback_is_reported_with_its_call_later_site),
         cmocka_unit_test(test_slow_done_callback_is_reported_with_its_registration_site),
         cmocka_unit_test(test_slow_callback_is_not_reported_when_debug_is_off),

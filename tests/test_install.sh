@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# cmake --install puts the library, headers, reel.pc and the CMake package
-# where a consumer finds them: a program builds and runs against the
-# installed reel through pkg-config and through find_package(reel).
+# cmake --install puts the library, headers, reel.pc, reel-static.pc and the
+# CMake package where a consumer finds them. A program is built against the
+# installed reel in a prefix that is NOT in the loader's path, and RUN:
+#   shared, pkg-config + the rpath variable (README "Installing");
+#   static, pkg-config --static with reel-static;
+#   find_package(reel) with reel::reel and with reel::reel_static.
 set -eu
 build=${1:?build dir}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+unset LD_LIBRARY_PATH
 # A sanitized build's library needs its runtime in the consumer too.
 san=""
 if grep -q '^REEL_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
@@ -16,28 +21,58 @@ cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null
 cc=${cc:-cc}
 mkdir -p "$tmp/app"
 cat > "$tmp/app/main.c" <<'C'
+#include <stdio.h>
 #include <reel.h>
 static int main_task(void *arg, void **result) { (void)arg; (void)result; return reel_sleep(0.001); }
-int main(void) { return reel_run(main_task, NULL, NULL) == 0 ? 0 : 1; }
+int main(void)
+{
+    int rc = reel_run(main_task, NULL, NULL);
+    printf("app ran: %s\n", reel_strerror(rc));
+    return rc == 0 ? 0 : 1;
+}
 C
-# pkg-config (static link, so the test needs no LD_LIBRARY_PATH)
+# run NAME BINARY: the program starts and prints what it should.
+run() {
+  out=$("$2" 2>&1) || fail "$1: did not run: $out"
+  [ "${out#app ran: }" != "$out" ] || fail "$1: printed '$out'"
+  echo "install: $1 builds and runs"
+}
+pc=$(find "$tmp/prefix" -name reel.pc | head -1)
+[ -n "$pc" ] || fail "reel.pc not installed"
+[ -f "$(dirname "$pc")/reel-static.pc" ] || fail "reel-static.pc not installed"
 if command -v pkg-config >/dev/null; then
-  export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
-  "$cc" $san "$tmp/app/main.c" -o "$tmp/app/pc" $(pkg-config --cflags reel) \
-     "$tmp/prefix/lib/libreel.a" $(pkg-config --libs-only-l --static reel | sed 's/-lreel//')
-  "$tmp/app/pc" || { echo "FAIL: pkg-config build did not run"; exit 1; }
-  echo "install: pkg-config consumer builds and runs"
+  export PKG_CONFIG_PATH=$(dirname "$pc")
+  # Shared, exactly as the README's install section says.
+  "$cc" $san "$tmp/app/main.c" -o "$tmp/app/shared" $(pkg-config --cflags --libs reel) \
+     $(pkg-config --variable=rpath reel)
+  readelf -d "$tmp/app/shared" | grep -q 'NEEDED.*libreel\.so' || fail "shared: not linked to libreel.so"
+  run "pkg-config shared (rpath from pkg-config --variable=rpath reel)" "$tmp/app/shared"
+  # Without the rpath the loader cannot find it: the case the README explains.
+  "$cc" $san "$tmp/app/main.c" -o "$tmp/app/norpath" $(pkg-config --cflags --libs reel)
+  if "$tmp/app/norpath" >/dev/null 2>&1; then
+    echo "install: note: $tmp/prefix is in the loader's path here; rpath case not distinguishable"
+  fi
+  # Static.
+  "$cc" $san "$tmp/app/main.c" -o "$tmp/app/static" $(pkg-config --static --cflags --libs reel-static)
+  if readelf -d "$tmp/app/static" | grep -q 'NEEDED.*libreel'; then fail "static: still needs libreel.so"; fi
+  run "pkg-config --static reel-static" "$tmp/app/static"
+else
+  echo "install: pkg-config not installed; pkg-config consumers not checked"
 fi
-# CMake package
-cat > "$tmp/app/CMakeLists.txt" <<'CM'
+# CMake package, shared and static.
+for target in reel::reel reel::reel_static; do
+  dir="$tmp/app/cmake-${target#reel::}"
+  mkdir -p "$dir"
+  cp "$tmp/app/main.c" "$dir/"
+  cat > "$dir/CMakeLists.txt" <<CM
 cmake_minimum_required(VERSION 3.25)
 project(app C)
 find_package(reel REQUIRED)
 add_executable(app main.c)
-target_link_libraries(app reel::reel_static)
+target_link_libraries(app $target)
 CM
-cmake -S "$tmp/app" -B "$tmp/app/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_C_COMPILER="$cc" \
-  -DCMAKE_C_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" >/dev/null
-cmake --build "$tmp/app/build" >/dev/null
-"$tmp/app/build/app" || { echo "FAIL: find_package build did not run"; exit 1; }
-echo "install: find_package(reel) consumer builds and runs"
+  cmake -S "$dir" -B "$dir/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_C_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" >/dev/null
+  cmake --build "$dir/build" >/dev/null
+  run "find_package(reel) with $target" "$dir/build/app"
+done

@@ -526,6 +526,50 @@ static void test_null_loop_is_rejected_without_crashing(void **state)
     assert_string_equal(t.seq, "");
 }
 
+
+/* reel_loop_free on the loop from one of its own tasks or callbacks:
+ * REEL_ERUNNING with a message, nothing freed (it used to assert). */
+typedef struct free_probe {
+    reel_loop *loop;
+    int in_task, in_close, in_callback;
+    bool message_ok;
+} free_probe;
+
+static int free_own_loop_task(void *arg, void **result)
+{
+    (void)result;
+    free_probe *p = arg;
+    p->in_task = reel_loop_free(p->loop);
+    p->message_ok = reel_last_error()->code == REEL_ERUNNING && reel_last_error()->message &&
+                    strstr(reel_last_error()->message, "reel_loop_free: the loop is running");
+    reel_loop_stop(p->loop);
+    if (reel_sleep(3600) == REEL_ECLOSED)   /* still pending at close */
+        p->in_close = reel_loop_free(p->loop);
+    return 0;
+}
+
+static void free_own_loop_cb(void *arg)
+{
+    free_probe *p = arg;
+    p->in_callback = reel_loop_free(p->loop);
+}
+
+static void test_loop_free_from_its_own_task_or_callback_returns_erunning(void **state)
+{
+    (void)state;
+    free_probe p = {.loop = th_loop_new()};
+    assert_int_equal(reel_loop_create_task(p.loop, free_own_loop_task, &p, NULL, NULL), 0);
+    assert_int_equal(reel_loop_call_soon(p.loop, free_own_loop_cb, &p, NULL), 0);
+    assert_int_equal(reel_loop_run_forever(p.loop), 0);
+    assert_int_equal(p.in_task, REEL_ERUNNING);
+    assert_true(p.message_ok);
+    assert_int_equal(p.in_callback, REEL_ERUNNING);
+    assert_int_equal(reel_loop_close(p.loop), 0);   /* resumes the sleeping task */
+    assert_int_equal(p.in_close, REEL_ERUNNING);
+    assert_int_equal(reel_loop_free(p.loop), 0);
+    assert_int_equal(reel_loop_free(NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_get_running_loop_is_null_outside_run),
         cmocka_unit_test(test_get_running_loop_is_the_loop_inside_a_callback_and_null_in_other_threads),
         cmocka_unit_test(test_null_loop_is_rejected_without_crashing),
+        cmocka_unit_test(test_loop_free_from_its_own_task_or_callback_returns_erunning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -209,16 +209,59 @@ static void test_read_after_set_exception_fails_with_it(void **state)
     th_loop_free(loop);
 }
 
-static void test_invalid_limit_is_refused(void **state)
+static void test_bad_stream_new_arguments_are_refused_and_leave_out_null(void **state)
 {
     (void)state;
     reel_loop *loop = th_loop_new();
     reel_stream *s = (reel_stream *)1;
-    assert_int_equal(reel_stream_new(loop, 0, &s), -EINVAL);
-    assert_null(s);
-    assert_int_equal(reel_stream_new(loop, -1, &s), -EINVAL);
     assert_int_equal(reel_stream_new(NULL, 1, &s), -EINVAL);
+    assert_null(s);
+    assert_int_equal(reel_stream_new(loop, 1, NULL), -EINVAL);
     th_loop_free(loop);
+}
+
+/* A line of n bytes then a newline: readline gives it back, or fails with
+ * REEL_ELIMIT when n is over the limit. */
+static int t_line_of(void *arg, void **result)
+{
+    (void)result;
+    ctx *c = arg;
+    size_t n = (size_t)c->rc;
+    int rc = reel_stream_readline(c->s, &c->b);
+    if (rc < 0)
+        return rc;
+    ST_CHECK(c->b.len == n + 1);
+    return 0;
+}
+
+static int readline_of_length(ssize_t limit, size_t n)
+{
+    reel_loop *loop = th_loop_new();
+    ctx c;
+    ctx_init(&c, loop, limit);
+    char *line = malloc(n + 2);
+    assert_non_null(line);
+    memset(line, 'x', n);
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    feed(c.s, line);
+    free(line);
+    c.rc = (int)n;
+    int rc = st_run(loop, t_line_of, &c);
+    ctx_fini(&c);
+    th_loop_free(loop);
+    return rc;
+}
+
+static void test_limit_zero_or_negative_means_the_64k_default(void **state)
+{
+    (void)state;
+    st_reset();
+    for (ssize_t limit = 0; limit >= -1; limit--) {
+        assert_int_equal(readline_of_length(limit, REEL_STREAM_LIMIT_DEFAULT), 0);
+        assert_int_equal(readline_of_length(limit, REEL_STREAM_LIMIT_DEFAULT + 1), REEL_ELIMIT);
+    }
+    assert_int_equal(REEL_STREAM_LIMIT_DEFAULT, 64 * 1024);
 }
 
 static int t_read_limit(void *arg, void **result)
@@ -969,7 +1012,8 @@ int main(void)
         cmocka_unit_test(test_read_at_eof_returns_empty),
         cmocka_unit_test(test_read_until_eof_collects_every_chunk),
         cmocka_unit_test(test_read_after_set_exception_fails_with_it),
-        cmocka_unit_test(test_invalid_limit_is_refused),
+        cmocka_unit_test(test_bad_stream_new_arguments_are_refused_and_leave_out_null),
+        cmocka_unit_test(test_limit_zero_or_negative_means_the_64k_default),
         cmocka_unit_test(test_read_and_readexactly_are_not_bounded_by_the_limit),
         cmocka_unit_test(test_reads_outside_a_task_are_refused),
         cmocka_unit_test(test_readline_waits_for_the_newline_across_chunks),

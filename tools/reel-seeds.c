@@ -17,7 +17,11 @@
  *   --timeout SEC    a run taking longer is killed and counts as failed (default 300)
  *   --quiet          no progress line
  *   --log DIR        keep each failing run's output in DIR/seed-<s>.log
- *                    (otherwise output of failing runs is shown, passing runs' dropped)
+ *                    (created if missing; an error if it cannot be)
+ *   --show N         without --log, print the output of the first N failing
+ *                    runs (default 3; 0 prints none)
+ * Passing runs' output is dropped. Seeds are 0 .. 2^64-1; a bad argument
+ * is reported by name with exit status 2.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,22 +53,46 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void usage(void)
+static const char usage_text[] =
+    "usage: reel-seeds [--seeds A..B | --count N] [--jobs J] [--shard K/N]\n"
+    "                  [--timeout SEC] [--quiet] [--log DIR] [--show N] -- COMMAND [ARGS...]\n";
+
+/* A bad argument: say which and why, then the usage, and exit 2. */
+static void usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr,
-            "usage: reel-seeds [--seeds A..B | --count N] [--jobs J] [--shard K/N]\n"
-            "                  [--timeout SEC] [--quiet] [--log DIR] -- COMMAND [ARGS...]\n");
+    fprintf(stderr, "reel-seeds: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage_text);
     exit(2);
 }
 
+/* A decimal 0 .. 2^64-1: digits only (strtoull would take "-1" as 2^64-1). */
 static bool parse_u64(const char *s, uint64_t *out)
 {
+    if (*s < '0' || *s > '9')
+        return false;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end)
+    if (errno || *end)
         return false;
     *out = v;
+    return true;
+}
+
+/* How many of first..last belong to shard k of n; false if that does not
+ * fit in 64 bits (only 0..2^64-1 unsharded). */
+static bool shard_total(uint64_t first, uint64_t last, uint64_t k, uint64_t n, uint64_t *total)
+{
+    uint64_t span = last - first;   /* seeds - 1 */
+    if (span < k - 1) {
+        *total = 0;
+        return true;
+    }
+    uint64_t t = (span - (k - 1)) / n;
+    if (t == UINT64_MAX)
+        return false;
+    *total = t + 1;
     return true;
 }
 
@@ -94,65 +122,96 @@ int main(int argc, char **argv)
     bool quiet = false;
     const char *logdir = NULL;
     int i = 1;
+    uint64_t show = 3;
     for (; i < argc; i++) {
         const char *a = argv[i];
+        bool has_value = i + 1 < argc;
         if (strcmp(a, "--") == 0) {
             i++;
             break;
-        } else if (strcmp(a, "--seeds") == 0 && i + 1 < argc) {
-            char *dots = strstr(argv[++i], "..");
+        } else if (strcmp(a, "--seeds") == 0 && has_value) {
+            const char *v = argv[++i];
+            char *dots = strstr(argv[i], "..");
             if (!dots)
-                usage();
+                usage_error("--seeds %s: expected A..B", v);
             *dots = '\0';
-            if (!parse_u64(argv[i], &first) || !parse_u64(dots + 2, &last) || last < first)
-                usage();
-        } else if (strcmp(a, "--count") == 0 && i + 1 < argc) {
+            if (!parse_u64(argv[i], &first) || !parse_u64(dots + 2, &last)) {
+                *dots = '.';
+                usage_error("--seeds %s: A and B must be numbers 0..18446744073709551615", v);
+            }
+            if (last < first) {
+                *dots = '.';
+                usage_error("--seeds %s: B is smaller than A", v);
+            }
+        } else if (strcmp(a, "--count") == 0 && has_value) {
             if (!parse_u64(argv[++i], &last) || last == 0)
-                usage();
+                usage_error("--count %s: expected a number 1..18446744073709551615", argv[i]);
             first = 1;
-        } else if (strcmp(a, "--jobs") == 0 && i + 1 < argc) {
+        } else if (strcmp(a, "--jobs") == 0 && has_value) {
             uint64_t j;
             if (!parse_u64(argv[++i], &j) || j == 0 || j > jobs_max)
-                usage();
+                usage_error("--jobs %s: expected a number 1..256", argv[i]);
             jobs = (long)j;
-        } else if (strcmp(a, "--shard") == 0 && i + 1 < argc) {
-            char *slash = strchr(argv[++i], '/');
+        } else if (strcmp(a, "--shard") == 0 && has_value) {
+            const char *v = argv[++i];
+            char *slash = strchr(argv[i], '/');
             if (!slash)
-                usage();
+                usage_error("--shard %s: expected K/N", v);
             *slash = '\0';
-            if (!parse_u64(argv[i], &shard_k) || !parse_u64(slash + 1, &shard_n) || shard_n == 0 ||
-                shard_k == 0 || shard_k > shard_n)
-                usage();
-        } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
-            timeout_s = atof(argv[++i]);
-            if (!(timeout_s > 0))
-                usage();
+            bool ok = parse_u64(argv[i], &shard_k) && parse_u64(slash + 1, &shard_n) &&
+                      shard_n != 0 && shard_k != 0 && shard_k <= shard_n;
+            *slash = '/';
+            if (!ok)
+                usage_error("--shard %s: expected K/N with 1 <= K <= N", v);
+        } else if (strcmp(a, "--timeout") == 0 && has_value) {
+            char *end;
+            timeout_s = strtod(argv[++i], &end);
+            if (end == argv[i] || *end || !(timeout_s > 0) || timeout_s > 1e9)
+                usage_error("--timeout %s: expected seconds > 0", argv[i]);
+        } else if (strcmp(a, "--show") == 0 && has_value) {
+            if (!parse_u64(argv[++i], &show))
+                usage_error("--show %s: expected a number of failing runs (0 or more)", argv[i]);
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = true;
-        } else if (strcmp(a, "--log") == 0 && i + 1 < argc) {
+        } else if (strcmp(a, "--log") == 0 && has_value) {
             logdir = argv[++i];
+        } else if (strncmp(a, "--", 2) == 0 && !has_value &&
+                   (!strcmp(a, "--seeds") || !strcmp(a, "--count") || !strcmp(a, "--jobs") ||
+                    !strcmp(a, "--shard") || !strcmp(a, "--timeout") || !strcmp(a, "--show") ||
+                    !strcmp(a, "--log"))) {
+            usage_error("%s: needs a value", a);
         } else {
-            usage();
+            usage_error("%s: unknown option (the command goes after --)", a);
         }
     }
     if (i >= argc)
-        usage();
+        usage_error("%s", "no command: give it after --");
     char **cmd = argv + i;
     if (jobs < 1)
         jobs = 1;
     if (jobs > jobs_max)
         jobs = jobs_max;
-    if (logdir)
-        mkdir(logdir, 0777);
+    if (logdir) {
+        struct stat st;
+        if (mkdir(logdir, 0777) != 0 && !(errno == EEXIST && stat(logdir, &st) == 0 && S_ISDIR(st.st_mode))) {
+            fprintf(stderr, "reel-seeds: --log %s: cannot create the directory: %s\n", logdir,
+                    strerror(errno == EEXIST ? ENOTDIR : errno));
+            return 2;
+        }
+    }
 
-    uint64_t total = 0;
-    for (uint64_t s = first; s <= last; s++)
-        if ((s - first) % shard_n + 1 == shard_k)
-            total++;
+    uint64_t total;
+    if (!shard_total(first, last, shard_k, shard_n, &total)) {
+        fprintf(stderr, "reel-seeds: %llu..%llu is 2^64 seeds, one more than can be counted\n",
+                (unsigned long long)first, (unsigned long long)last);
+        return 2;
+    }
 
     job running[jobs_max];
     int nrunning = 0;
-    uint64_t next = first, done = 0, failed_count = 0;
+    /* The shard's seeds are first+k-1, then every n-th; `launched` counts
+     * them so the walk never wraps past 2^64-1. */
+    uint64_t next = first + (shard_k - 1), launched = 0, done = 0, failed_count = 0;
     uint64_t *failed = calloc(failures_listed_max, sizeof *failed);
     double t0 = now_s();
     char tmpdir[] = "/tmp/reel-seeds-XXXXXX";
@@ -163,10 +222,10 @@ int main(int argc, char **argv)
     bool tty = isatty(STDERR_FILENO);
 
     while (done < total) {
-        while (nrunning < jobs && next <= last) {
-            uint64_t s = next++;
-            if ((s - first) % shard_n + 1 != shard_k)
-                continue;
+        while (nrunning < jobs && launched < total) {
+            uint64_t s = next;
+            if (++launched < total)
+                next += shard_n;
             job *j = &running[nrunning];
             j->seed = s;
             snprintf(j->out_path, sizeof j->out_path, "%s/seed-%llu.log", tmpdir, (unsigned long long)s);
@@ -238,8 +297,8 @@ int main(int argc, char **argv)
                 snprintf(dst, sizeof dst, "%s/seed-%llu.log", logdir, (unsigned long long)j.seed);
                 if (rename(j.out_path, dst) != 0)
                     dump_file(j.out_path);
-            } else if (failed_count <= 3) {
-                dump_file(j.out_path); /* the first few failures' output */
+            } else if (failed_count <= show) {
+                dump_file(j.out_path); /* the first --show failures' output */
             }
         }
         unlink(j.out_path);

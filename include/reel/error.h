@@ -21,7 +21,8 @@ enum {
     REEL_ELIMIT       = -1003, /* asyncio.LimitOverrunError (detail: consumed) */
     REEL_EINCOMPLETE  = -1004, /* asyncio.IncompleteReadError (detail: partial, expected) */
     REEL_EDIVERGED    = -1005, /* replay: the program asked what the trace does not hold */
-    REEL_ECLOSED      = -1006, /* the loop (or object) is closed */
+    REEL_ECLOSED      = -1006, /* the loop, or the transport/stream used, is closed;
+                                  reel_last_error() says which */
     REEL_ERUNNING     = -1007, /* the loop is already running */
     REEL_ESTOPPED     = -1008, /* run_until_complete: loop stopped before the future completed */
     REEL_ETHREAD      = -1009, /* debug mode: non-thread-safe call from a foreign thread */

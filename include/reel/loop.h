@@ -58,7 +58,9 @@ typedef struct reel_handle {
 
 /* ---------------------------------------------------------------- lifecycle */
 
-/* Create a loop on the real epoll backend (asyncio.new_event_loop). The
+/* Create a loop on the real epoll backend (asyncio.new_event_loop), or a
+ * recording / replaying one when REEL_RECORD / REEL_REPLAY is set
+ * (reel/replay.h; this factory lives in replay/env.c, above the core). The
  * REEL_DEBUG environment variable (non-empty, not "0") turns on debug mode.
  * Returns 0 and *out, or a negative code. */
 int reel_loop_new(reel_loop **out);
@@ -83,16 +85,25 @@ int reel_loop_run_until_complete(reel_loop *loop, reel_future *fut);
  * Called before run_forever, makes it run exactly one iteration. */
 void reel_loop_stop(reel_loop *loop);
 
-/* Close the loop (asyncio close): drop every pending callback and timer,
- * forget all fd watchers, destroy the backend. Idempotent. Returns
+/* Close the loop (asyncio close). In order: close every transport and
+ * call its connection_lost (while pending tasks are still suspended, so
+ * protocol state on their stacks is alive); resume each pending task once
+ * with REEL_ECLOSED (task.h); close subprocesses, executors, pending
+ * operations and servers; run the library's own cleanup callbacks those
+ * made ready, so nothing it allocated leaks; drop every other pending
+ * callback and timer, forget all fd watchers, destroy the backend.
+ * (docs/guide.md, "Lifecycle".) Idempotent. Returns
  * REEL_ERUNNING (and does nothing) while the loop runs. The loop object
  * itself stays valid for is_closed() and friends until reel_loop_free(). */
 int reel_loop_close(reel_loop *loop);
 
 /* Close (if needed) and release the loop object. Futures that still hold
- * the loop keep its memory alive until they are released. NULL is a no-op.
- * Must not be called on a running loop. */
-void reel_loop_free(reel_loop *loop);
+ * the loop keep its memory alive until they are released. NULL is a no-op
+ * (returns 0). Called on a running loop — from one of its own callbacks or
+ * tasks, including a task being closed by reel_loop_close — it does nothing
+ * and returns REEL_ERUNNING (asyncio: "Cannot close a running event
+ * loop"); free it after run_forever / run_until_complete returns. */
+int reel_loop_free(reel_loop *loop);
 
 bool reel_loop_is_running(const reel_loop *loop);
 bool reel_loop_is_closed(const reel_loop *loop);
@@ -252,9 +263,12 @@ uint64_t reel_callback_hash_step(uint64_t h, const char *func);
 
 void reel_loop_set_debug(reel_loop *loop, bool enabled);
 bool reel_loop_get_debug(const reel_loop *loop);
-/* Callbacks running longer than this are logged in debug mode
- * (asyncio slow_callback_duration; default 0.1 s). */
-void reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds);
+/* Callbacks and task steps running longer than this are logged in debug
+ * mode (asyncio slow_callback_duration; default 0.1 s), and so is a poll
+ * that overruns its timeout by this much (asyncio's slow-selector log; a
+ * poll with no timeout is never slow). Returns 0, or -EINVAL for NaN, a
+ * negative value or a NULL loop (reel_last_error() names which). */
+int reel_loop_set_slow_callback_duration(reel_loop *loop, double seconds);
 double reel_loop_get_slow_callback_duration(const reel_loop *loop);
 
 #ifdef __cplusplus

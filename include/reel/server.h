@@ -70,6 +70,16 @@ int reel_server_wait_closed(reel_server *s, reel_future **out);
  * stay owned by the server. */
 size_t reel_server_sockets(const reel_server *s, int *fds, size_t max);
 
+/* The address listening socket i (0 <= i < reel_server_sockets()) is bound
+ * to: asyncio's server.sockets[i].getsockname(), e.g. to learn the port
+ * the system chose for port 0. It asks the backend, never the OS
+ * directly, so it replays (calling getsockname(2) on the fd yourself does
+ * not: in a replay the fd is not a real socket). *len is the size of
+ * *addr on entry and the address's length on return. Returns 0,
+ * REEL_ECLOSED once closed, -ENOENT for i past the last socket, -EINVAL. */
+int reel_server_get_sockname(const reel_server *s, size_t i, struct sockaddr_storage *addr,
+                             socklen_t *len);
+
 /* Number of connected client transports (not in asyncio; for tests and
  * monitoring). */
 size_t reel_server_client_count(const reel_server *s);

@@ -68,7 +68,19 @@ typedef struct reel_sim_config {
     /* Where host logs go (exception handler, slow callbacks); NULL: stderr. */
     void (*log)(const char *line, void *arg);
     void *log_arg;
+    /* Schedule fuzzing: when schedule_bytes is not NULL, every draw of the
+     * world's PRNG (latencies, faults, short I/O, perturbations, swarm
+     * mix, BUGGIFY) takes its next byte from here instead, and once they
+     * run out a PRNG seeded from a hash of them takes over; `seed` and
+     * REEL_SEED are ignored (the bytes are the seed). The world copies
+     * them (at most REEL_SIM_SCHEDULE_MAX_BYTES, else -EINVAL). See
+     * reel/fuzz.h for the harness that feeds a fuzzer's input here. */
+    const uint8_t *schedule_bytes;
+    size_t schedule_len;
 } reel_sim_config;
+
+/* The longest schedule_bytes a world accepts. */
+#define REEL_SIM_SCHEDULE_MAX_BYTES (1u << 20)
 
 /* The defaults above; `swarm` off, seed 0 (REEL_SEED or 1). */
 void reel_sim_config_default(reel_sim_config *cfg);

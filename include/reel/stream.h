@@ -26,7 +26,7 @@
  *                     bytes (await style: in the reel_bytes; future style:
  *                     reel_error.partial) and `expected` is n, or SIZE_MAX
  *                     for readuntil (asyncio's None)
- *   -EINVAL           ValueError (bad limit, separator, size)
+ *   -EINVAL           ValueError (bad separator, size)
  *   -EBUSY            RuntimeError: a read while another waits for data
  *   -ECONNRESET       drain() after the connection was lost
  *   the connection's error (e.g. -ECONNRESET) once it is lost with one
@@ -38,7 +38,7 @@
  * one is waiting for data fails with -EBUSY. A read that is cancelled
  * before it completes consumes nothing.
  *
- * The limit (default REEL_STREAM_LIMIT_DEFAULT, 64 KiB) bounds what
+ * The limit (REEL_STREAM_LIMIT_DEFAULT, 64 KiB, when given as 0) bounds what
  * readline/readuntil return, not counting the separator; reading from the
  * transport pauses when more than twice the limit is buffered and resumes
  * once it is read down to the limit (or a read has to wait).
@@ -69,7 +69,7 @@
 extern "C" {
 #endif
 
-/* asyncio's _DEFAULT_LIMIT. */
+/* asyncio's _DEFAULT_LIMIT, in bytes; a limit <= 0 means this. */
 #define REEL_STREAM_LIMIT_DEFAULT 65536
 
 /* Borrowed bytes: a separator for readuntil, a buffer for writelines. */
@@ -100,8 +100,10 @@ typedef struct reel_stream reel_stream;
 /* ------------------------------------------------------------ streams */
 
 /* A stream with no transport (asyncio StreamReader(limit=limit)): data
- * comes only from reel_stream_feed_data / feed_eof. limit <= 0: -EINVAL
- * (asyncio "Limit cannot be <= 0"). Writer calls on it return -ENOTCONN. */
+ * comes only from reel_stream_feed_data / feed_eof. limit <= 0 means
+ * REEL_STREAM_LIMIT_DEFAULT (asyncio's default argument, 64 KiB), here and
+ * in every call below that takes a limit. Writer calls on it return
+ * -ENOTCONN. On failure *out is NULL. */
 int reel_stream_new(reel_loop *loop, ssize_t limit, reel_stream **out);
 reel_stream *reel_stream_ref(reel_stream *s);
 void reel_stream_release(reel_stream *s);

@@ -144,6 +144,13 @@ int reel_task_uncancel(reel_task *task);
 const char *reel_task_get_name(reel_task *task);
 int reel_task_set_name(reel_task *task, const char *name);
 
+/* Where the task was created (*created_at: the create_task / reel_run call
+ * site, whose func is the task function's name) and where it last made an
+ * await-style call (returned; NULL before its first). Both come from the
+ * call-site macros at the end of this header; NULL when the call was made
+ * without them. Static, never freed. */
+const reel_site *reel_task_get_site(const reel_task *task, const reel_site **created_at);
+
 /* The task running in the calling thread, or NULL outside tasks (asyncio
  * current_task). Borrowed. */
 reel_task *reel_current_task(void);
@@ -156,6 +163,17 @@ reel_task *reel_current_task(void);
 size_t reel_all_tasks(reel_loop *loop, reel_task **out, size_t cap);
 
 /* ------------------------------------------------------- inside a task */
+
+/* The detail of the error the last failing await in this thread took —
+ * what asyncio's `except ... as e` would hold: the code, the message (for
+ * example "Connect call failed ('127.0.0.1', 8888): Connection refused"),
+ * consumed / expected / partial for LimitOverrun / IncompleteRead. Also set
+ * by calls that reject an argument, with a message naming it. Like errno:
+ * read it right after a call returned an error; the next failure
+ * overwrites it, and a success does not clear it. Never NULL; borrowed
+ * (the thread owns it). Each thread has its own, and a task runs on its
+ * loop's thread, so a task reads its own await's error. */
+const reel_error *reel_last_error(void);
 
 /* Wait for fut (asyncio `await fut`). Returns 0 with its result in
  * *result (if not NULL; borrowed from the future), or its error code, or
@@ -280,6 +298,19 @@ enum { REEL_RUN_DEBUG_DEFAULT = 0, REEL_RUN_DEBUG_ON = 1, REEL_RUN_DEBUG_OFF = 2
 int reel_run(reel_task_fn main_fn, void *arg, void **result);
 int reel_run_ex(reel_task_fn main_fn, void *arg, const reel_run_opts *opts, void **result);
 
+/* ------------------------------------------------------- debug reports */
+
+/* Print every pending task of the loop to its log, one line each, in
+ * creation order (asyncio 3.14's print_call_graph over all_tasks): name,
+ * state, the task function, where it is suspended, where it was created,
+ * and what it awaits (the next link of its await chain: another task by
+ * name, a future, a sleep):
+ *   2 tasks pending
+ *     <Task pending name='Task-1' coro=<main_task() running at app.c:30>
+ *       created at app.c:50> awaiting <Task pending name='worker'>
+ * Returns 0 or -EINVAL. */
+int reel_loop_print_tasks(reel_loop *loop);
+
 /* ------------------------------------------------- loop close and debug
  *
  * reel_loop_close() with tasks still pending (asyncio: closing the loop
@@ -296,6 +327,41 @@ int reel_run_ex(reel_task_fn main_fn, void *arg, const reel_run_opts *opts, void
  * reel_future_result or reel_future_exception) is reported when it is
  * destroyed ("Task exception was never retrieved", ctx.task), once.
  */
+
+/* ------------------------------------------------------ call-site macros
+ *
+ * Like the scheduling calls of reel/loop.h, the calls that create tasks and
+ * the await-style calls are macros that note their call site first, so
+ * debug mode names the user's code: the task function and file:line it was
+ * created at, and the file:line (and function) where it is suspended —
+ *   Executing <Task pending name='Task-1' coro=<main_task() running at
+ *   app.c:12> created at app.c:40> took 0.120 seconds
+ * Each expands to (note the site, call the function of the same name);
+ * (reel_await)(...) calls the function without noting. Off inside the
+ * library itself and without GNU C (statement expressions). */
+void reel_task_note_site_(const reel_site *site);
+void reel_task_note_create_(const reel_site *site);
+
+#if defined(__GNUC__) && !defined(REEL_BUILDING_LIBRARY)
+#define REEL_HERE \
+    ({ static const reel_site reel_here_ = {__func__, __FILE__, __LINE__}; &reel_here_; })
+#define reel_loop_create_task(loop, fn, arg, name, out) \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_loop_create_task((loop), (fn), (arg), (name), (out)))
+#define reel_loop_create_task_ex(loop, fn, arg, name, opts, out)                          \
+    (reel_task_note_create_(REEL_SITE(fn)),                                               \
+     reel_loop_create_task_ex((loop), (fn), (arg), (name), (opts), (out)))
+#define reel_run(fn, arg, result) \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_run((fn), (arg), (result)))
+#define reel_run_ex(fn, arg, opts, result) \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_run_ex((fn), (arg), (opts), (result)))
+#define reel_await(fut, result) (reel_task_note_site_(REEL_HERE), reel_await((fut), (result)))
+#define reel_await_take(fut, result) \
+    (reel_task_note_site_(REEL_HERE), reel_await_take((fut), (result)))
+#define reel_sleep(seconds) (reel_task_note_site_(REEL_HERE), reel_sleep(seconds))
+#define reel_sleep_ns(delay_ns) (reel_task_note_site_(REEL_HERE), reel_sleep_ns(delay_ns))
+#define reel_wait_for(fut, timeout, result) \
+    (reel_task_note_site_(REEL_HERE), reel_wait_for((fut), (timeout), (result)))
+#endif
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,8 @@
  * Order of events, as in asyncio: connection_made runs first (scheduled
  * with call_soon when the transport is made); reading starts right after
  * it; then data_received* / eof_received; connection_lost runs exactly once,
- * last, scheduled with call_soon after close(), abort() or a fatal error.
+ * last, scheduled with call_soon after close(), abort() or a fatal error
+ * — except at loop close, where it is called directly (see "Lifetimes").
  *
  * Lifetime: a transport lives until its connection_lost callback has
  * returned (asyncio drops its references there); after that the pointer
@@ -22,6 +23,26 @@
  * a transport holds such a reference until the future is destroyed (or the
  * result taken with reel_future_take_result, which hands the reference to
  * you). The fd belongs to the transport and is closed by it.
+ *
+ * Lifetimes — where protocol state may live. The protocol's user pointer
+ * must stay valid until connection_lost has returned. A literal
+ * translation of asyncio's examples keeps the protocol's state in a local
+ * variable of the task that calls create_connection and awaits a future
+ * connection_lost sets; that is safe only if the task cannot stop waiting
+ * early. The rules reel keeps, and the one the program keeps:
+ *   - at reel_loop_close(), every transport is closed and connection_lost
+ *     delivered *before* pending tasks are torn down, while their stacks
+ *     still exist;
+ *   - a task that may return before connection_lost (a timeout, a cancel)
+ *     must end the connection first: reel_transport_close_wait(t) closes
+ *     it and returns once connection_lost has run (or the protocol has been
+ *     detached), after which the locals may go;
+ *   - otherwise keep the state on the heap and free it in connection_lost.
+ * In debug mode (reel_loop_set_debug, REEL_DEBUG=1), when a task returns
+ * while a live transport's user pointer lies in that task's stack, the
+ * exception handler is told ("protocol state on a finished task's stack:
+ * ..."), the protocol is detached and the transport aborted, instead of
+ * its callbacks writing into a dead stack.
  *
  * Errors: `err` arguments are 0 (asyncio's None) or a negative code.
  */
@@ -100,6 +121,16 @@ void reel_transport_release(reel_transport *t);
  * flushed in the background, then the fd is closed and connection_lost(0)
  * is called. Idempotent. Pipes: a write pipe is closed like write_eof. */
 void reel_transport_close(reel_transport *t);
+/* Close the transport and wait until its connection_lost callback has
+ * returned (inside a task; no asyncio equivalent: asyncio programs await
+ * a future their connection_lost sets, see "Lifetimes" above). When it
+ * returns, however it returns, the protocol is never called again: if the
+ * wait is interrupted (the task is cancelled, the loop closes) the
+ * protocol is detached and the transport aborted. So protocol state in
+ * the task's local variables may go once it returns. Returns 0,
+ * REEL_ENOTASK outside a task, -EINVAL for NULL, or the wait's error
+ * (REEL_ECANCELLED, REEL_ECLOSED). Needs no reference: it holds one. */
+int reel_transport_close_wait(reel_transport *t);
 /* True once close/abort/an error began closing it (asyncio is_closing). */
 bool reel_transport_is_closing(const reel_transport *t);
 /* The loop the transport runs on. */

@@ -365,6 +365,10 @@ TH_SCENARIO(sc_tcp_write_after_close)
     /* after connection_lost our reference keeps the pointer valid */
     assert_true(reel_transport_is_closing(pr.cli.t));
     assert_int_equal(reel_transport_write(pr.cli.t, "x", 1), REEL_ECLOSED);
+    /* The error says the transport is closed, not the event loop. */
+    assert_int_equal(reel_last_error()->code, REEL_ECLOSED);
+    assert_string_equal(reel_last_error()->message, "write on a closed transport");
+    assert_null(strstr(reel_strerror(REEL_ECLOSED), "event loop is closed"));
     assert_int_equal(reel_transport_get_socket(pr.cli.t), REEL_ECLOSED);
     reel_transport_abort(pr.cli.t); /* harmless */
     assert_int_equal(th_wait(loop, pr.sp->lost), 0);

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# kv_vs_redis.sh BUILD_DIR — reel-kv beside Debian's redis-server, raced by
+# redis-benchmark (part of `make bench`).
+#
+# Both servers run at once on their own ports, redis-server with
+# persistence off (--save '' --appendonly no). Each repetition runs every
+# (test, pipeline) cell against both servers, alternating which goes first,
+# so load from elsewhere on the machine falls on both alike. Prints, per
+# test and -P, the median requests/s over the repetitions with min–max,
+# and the ratio of the medians reel-kv / redis-server; then the memory per
+# key (RSS growth after loading KV_BENCH_KEYS small keys by redis-cli
+# --pipe, divided by the key count) for both. Also prints the load
+# average before and after: on a shared machine the numbers are noisy.
+#
+# Environment: KV_BENCH_REPS (5), KV_BENCH_N requests per run (100000),
+# KV_BENCH_CLIENTS (50), KV_BENCH_KEYS (1000000), KV_BENCH_TESTS
+# (set,get,incr,lpush,lrange_100).
+set -u
+build=${1:?usage: kv_vs_redis.sh BUILD_DIR}
+kv=$build/reel-kv
+reps=${KV_BENCH_REPS:-5}
+n=${KV_BENCH_N:-100000}
+clients=${KV_BENCH_CLIENTS:-50}
+nkeys=${KV_BENCH_KEYS:-1000000}
+tests=${KV_BENCH_TESTS:-set,get,incr,lpush,lrange_100}
+for t in redis-server redis-benchmark redis-cli; do
+  command -v $t >/dev/null || { echo "kv_vs_redis: $t missing (tools/ensure-deps bench)"; exit 1; }
+done
+[ -x "$kv" ] || { echo "kv_vs_redis: $kv not built"; exit 1; }
+tmp=$(mktemp -d)
+kvpid= rpid=
+cleanup() { kill $kvpid $rpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    redis-cli -p $p PING >/dev/null 2>&1 || { echo $p; return; }
+  done
+}
+
+"$kv" --port 0 > "$tmp/kv.log" 2>&1 &
+kvpid=$!
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+  --logfile "$tmp/redis.log" &
+rpid=$!
+for _ in $(seq 100); do
+  grep -q "ready on" "$tmp/kv.log" && redis-cli -p "$rport" PING >/dev/null 2>&1 && break
+  sleep 0.05
+done
+kport=$(sed -n 's/.*ready on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/kv.log")
+[ -n "$kport" ] || { echo "kv_vs_redis: reel-kv did not start"; exit 1; }
+echo
+echo "== reel-kv vs redis-server $(redis-server --version | grep -o 'v=[0-9.]*'): redis-benchmark -c $clients -n $n, $reps interleaved repetitions"
+echo "   $(nproc) CPU(s); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# results: one line per run: server test P rps
+run() { # run SERVER PORT P
+  redis-benchmark -p "$2" -c "$clients" -n "$n" -P "$3" -t "$tests" --csv 2>/dev/null |
+    awk -F'","' -v s="$1" -v p="$3" 'NR > 1 { gsub(/"/, "", $1); gsub(/ .*/, "", $1); gsub(/"/, "", $2); print s, $1, p, $2 }' \
+    >> "$tmp/results"
+}
+for rep in $(seq "$reps"); do
+  for P in 1 16; do
+    if [ $((rep % 2)) = 1 ]; then run kv "$kport" $P; run redis "$rport" $P
+    else run redis "$rport" $P; run kv "$kport" $P; fi
+  done
+done
+
+printf '\n%-12s %3s  %-30s %-30s %s\n' test -P "reel-kv req/s median (min-max)" "redis-server req/s median (min-max)" ratio
+stat() { # stat SERVER TEST P -> "median min max"
+  awk -v s="$1" -v t="$2" -v p="$3" '$1 == s && $2 == t && $3 == p { print $4 }' "$tmp/results" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 0 0"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+}
+for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
+  for P in 1 16; do
+    read -r km kmin kmax < <(stat kv "$t" $P)
+    read -r rm rmin rmax < <(stat redis "$t" $P)
+    ratio=$(awk -v a="$km" -v b="$rm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    printf '%-12s %3s  %-30s %-30s %s\n' "$t" $P "$(printf '%.0f (%.0f-%.0f)' "$km" "$kmin" "$kmax")" \
+      "$(printf '%.0f (%.0f-%.0f)' "$rm" "$rmin" "$rmax")" "$ratio"
+  done
+done
+
+# Memory per key: RSS growth after loading nkeys keys "key:<i>" = "value".
+rss_kib() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
+awk -v n="$nkeys" 'BEGIN { for (i = 0; i < n; i++) { k = "key:" i; printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$5\r\nvalue\r\n", length(k), k } }' > "$tmp/keys.resp"
+for s in kv redis; do
+  if [ $s = kv ]; then pid=$kvpid port=$kport; else pid=$rpid port=$rport; fi
+  redis-cli -p "$port" FLUSHALL >/dev/null
+  sleep 0.2
+  before=$(rss_kib $pid)
+  redis-cli -p "$port" --pipe < "$tmp/keys.resp" > /dev/null
+  after=$(rss_kib $pid)
+  keys=$(redis-cli -p "$port" DBSIZE)
+  awk -v s=$s -v b="$before" -v a="$after" -v k="$keys" \
+    'BEGIN { printf "memory %-13s %d keys: RSS +%d KiB = %.1f bytes per key\n", (s == "kv" ? "reel-kv" : "redis-server"), k, a - b, (a - b) * 1024 / (k ? k : 1) }'
+  redis-cli -p "$port" FLUSHALL >/dev/null
+done
+echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg) (rerun on a quiet machine for numbers to quote)"

@@ -1,0 +1,48 @@
+/* fuzz/kit/schedule.c — schedule fuzzing (reel/fuzz.h): a fuzzer's input
+ * becomes every decision of a simulated world (reel_sim_config's
+ * schedule_bytes), and a scenario runs on it with leak checking. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "reel/fuzz.h"
+
+void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t size)
+{
+    static const uint8_t no_bytes[1];
+    reel_sim_config_default(cfg);
+    cfg->schedule_bytes = data ? data : no_bytes;
+    cfg->schedule_len = data ? size : 0;
+    if (cfg->schedule_len > REEL_SIM_SCHEDULE_MAX_BYTES)
+        cfg->schedule_len = REEL_SIM_SCHEDULE_MAX_BYTES;
+}
+
+int reel_fuzz_schedule_run(reel_fuzz_scenario_fn scenario, void *arg, const uint8_t *data,
+                           size_t size)
+{
+    if (!scenario) {
+        fprintf(stderr, "reel-fuzz: reel_fuzz_schedule_run without a scenario\n");
+        abort();
+    }
+    reel_sim_config cfg;
+    reel_fuzz_schedule_config(&cfg, data, size);
+    char why[512] = "";
+    bool count = reel_fuzz_leak_check_available();
+    if (count)
+        reel_fuzz_leak_check_begin();
+    int rc = scenario(&cfg, arg, why, sizeof why);
+    long leaked = count ? reel_fuzz_leak_check_end() : 0;
+    if (rc != 0) {
+        fprintf(stderr,
+                "reel-fuzz: the scenario failed on this schedule (%d): %s\n"
+                "reel-fuzz: rerun it from the input file: <harness> <file> (plain build, "
+                "fuzz/driver.c) or <libfuzzer-harness> <file>\n",
+                rc, why[0] ? why : "no reason given");
+        abort();
+    }
+    if (leaked > 0) {
+        fprintf(stderr, "reel-fuzz: LEAK: %ld allocation%s made by the scenario %s not freed\n",
+                leaked, leaked == 1 ? "" : "s", leaked == 1 ? "was" : "were");
+        abort();
+    }
+    return 0;
+}

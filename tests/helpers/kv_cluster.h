@@ -1,0 +1,53 @@
+/* tests/helpers/kv_cluster.h — a simulated reel-kv cluster under faults,
+ * with a history checker.
+ *
+ * One world per seed: three reel-kv nodes n1..n3 (n1 the first primary,
+ * n2 and n3 its replicas), a controller host that fails over when the
+ * primary stops answering, and client hosts running a random workload of
+ * SET / GET / INCR on a few keys, each followed by WAIT 1. The seed also
+ * draws the per-operation swarm (short I/O, EAGAIN, latency, windows) and
+ * a schedule of timed faults until faults_until: crashes and restarts,
+ * partitions, clogged links, clock jumps and drift, connection resets.
+ * Then everything heals and the quiet phase must bring the cluster back.
+ *
+ * The controller (kv_cluster.c) fences before it promotes: every other
+ * node is moved to a new epoch (KVFENCE, so none acknowledges the old
+ * primary's stream any more), then the one with the newest data (data
+ * epoch, then offset) is promoted and the rest follow it. With
+ * REEL_KV_BUG=promote_stale (a compile flag) it promotes the first node
+ * that has a whole copy instead: the planted bug the sweep must find.
+ *
+ * Checks after the quiet phase: (a) no write acknowledged by WAIT 1 is
+ * lost (each key's final value is one a last write could have left);
+ * (b) each key's history is linearizable (tests/helpers/linearizability.h);
+ * (c) liveness: the final reads succeed once faults stop. */
+#ifndef REEL_TEST_KV_CLUSTER_H
+#define REEL_TEST_KV_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kv_cluster_opts {
+    int clients;              /* client hosts (default 2) */
+    int ops_per_client;       /* default 60 */
+    int keys;                 /* default 3 */
+    uint64_t faults_until_ns; /* default 20 s */
+    uint64_t quiet_ns;        /* time allowed to recover after (default 30 s) */
+    bool faults;              /* timed faults on (default true via kv_cluster_opts_default) */
+    bool verbose;             /* print the fault schedule and failovers */
+} kv_cluster_opts;
+
+void kv_cluster_opts_default(kv_cluster_opts *o);
+
+typedef struct kv_cluster_result {
+    bool ok;
+    char why[512];            /* the first violation */
+    int acked_ops, unknown_ops, failovers, crashes, partitions;
+    uint64_t hash;            /* the world's event hash */
+} kv_cluster_result;
+
+/* Run one seed. Returns 0 and fills *res (res->ok: every check passed). */
+int kv_cluster_run(uint64_t seed, const kv_cluster_opts *opts, kv_cluster_result *res);
+
+#endif

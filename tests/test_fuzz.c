@@ -1,0 +1,681 @@
+/* The fuzz kit (reel/fuzz.h): the data provider on bad and edge input, the
+ * fuzz connection (chunk boundaries, endings, virtual time, buffered
+ * protocols, stream handlers, hostile protocols, leaks), and schedule
+ * fuzzing (a world's draws from bytes).
+ *
+ * CMakeLists.txt links this test with reel_fuzz, which brings the
+ * allocation-counting wrappers the leak check needs. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "reel/fuzz.h"
+
+/* ============================================================ provider */
+
+static void test_fuzz_input_zero_bytes_gives_defined_results(void **state)
+{
+    (void)state;
+    reel_fuzz_input in;
+    reel_fuzz_input_init(&in, (const uint8_t *)"", 0);
+    assert_int_equal(reel_fuzz_uint(&in, 7, 100), 7);
+    assert_int_equal(reel_fuzz_int(&in, -5, 5), -5);
+    assert_false(reel_fuzz_bool(&in));
+    assert_int_equal(reel_fuzz_enum(&in, 3), 0);
+    assert_true(reel_fuzz_double(&in, -2.5, 9.0) == -2.5);
+    assert_true(reel_fuzz_probability(&in) == 0.0);
+    const uint8_t *p = (const uint8_t *)"x";
+    assert_int_equal(reel_fuzz_bytes(&in, 10, &p), 0);
+    assert_null(p);
+    assert_int_equal(reel_fuzz_bytes_some(&in, 10, &p), 0);
+    assert_int_equal(reel_fuzz_bytes_rest(&in, &p), 0);
+    uint8_t buf[4] = {1, 2, 3, 4};
+    assert_int_equal(reel_fuzz_copy(&in, buf, sizeof buf), 0);
+    assert_memory_equal(buf, "\0\0\0\0", 4);
+    /* NULL data is an empty input, whatever the size says. */
+    reel_fuzz_input_init(&in, NULL, 1000);
+    assert_int_equal(reel_fuzz_remaining(&in), 0);
+    assert_int_equal(reel_fuzz_uint(&in, 3, 9), 3);
+}
+
+static void test_fuzz_input_huge_lengths_are_clamped_to_what_is_left(void **state)
+{
+    (void)state;
+    const uint8_t data[] = "abcdefgh";
+    reel_fuzz_input in;
+    reel_fuzz_input_init(&in, data, 8);
+    const uint8_t *p;
+    assert_int_equal(reel_fuzz_bytes(&in, 3, &p), 3);
+    assert_memory_equal(p, "abc", 3);
+    assert_int_equal(reel_fuzz_bytes(&in, SIZE_MAX, &p), 5);
+    assert_memory_equal(p, "defgh", 5);
+    assert_int_equal(reel_fuzz_remaining(&in), 0);
+    reel_fuzz_input_init(&in, data, 8);
+    size_t n = reel_fuzz_bytes_some(&in, SIZE_MAX, &p);
+    assert_true(n <= reel_fuzz_remaining(&in) + n && n <= 8);
+    uint8_t big[64];
+    reel_fuzz_input_init(&in, data, 8);
+    assert_int_equal(reel_fuzz_copy(&in, big, sizeof big), 8);
+    assert_memory_equal(big, "abcdefgh", 8);
+    assert_int_equal(big[8], 0);
+    assert_int_equal(big[63], 0);
+}
+
+static void test_fuzz_input_numbers_come_from_the_end_bytes_from_the_front(void **state)
+{
+    (void)state;
+    const uint8_t data[] = {'h', 'i', 0x01, 0x02, 0x05};
+    reel_fuzz_input in;
+    reel_fuzz_input_init(&in, data, sizeof data);
+    assert_int_equal(reel_fuzz_uint(&in, 0, 255), 5);          /* one byte: the last */
+    assert_int_equal(reel_fuzz_uint(&in, 0, 65535), 0x0201);   /* two: last first */
+    const uint8_t *p;
+    assert_int_equal(reel_fuzz_bytes_rest(&in, &p), 2);
+    assert_memory_equal(p, "hi", 2);
+}
+
+static void test_fuzz_input_values_stay_in_range_for_any_bytes(void **state)
+{
+    (void)state;
+    uint8_t data[64];
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 2000; round++) {
+        for (size_t i = 0; i < sizeof data; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            data[i] = (uint8_t)x;
+        }
+        reel_fuzz_input in;
+        reel_fuzz_input_init(&in, data, (size_t)(x % sizeof data));
+        uint64_t u = reel_fuzz_uint(&in, 10, 20);
+        assert_true(u >= 10 && u <= 20);
+        int64_t s = reel_fuzz_int(&in, INT64_MIN, INT64_MAX);
+        (void)s; /* any value is in range; must not trap */
+        int64_t s2 = reel_fuzz_int(&in, -3, 3);
+        assert_true(s2 >= -3 && s2 <= 3);
+        assert_true(reel_fuzz_enum(&in, 5) < 5);
+        assert_int_equal(reel_fuzz_enum(&in, 0), 0);
+        assert_int_equal(reel_fuzz_uint(&in, 9, 1), 9);  /* min > max: min */
+        double d = reel_fuzz_double(&in, -DBL_MAX, DBL_MAX);
+        assert_true(isfinite(d));
+        double e = reel_fuzz_double(&in, 0.25, 0.5);
+        assert_true(e >= 0.25 && e <= 0.5);
+        assert_true(reel_fuzz_double(&in, NAN, 1.0) != 0.5); /* NaN bound: min (NaN) */
+        assert_true(reel_fuzz_double(&in, 1.0, 0.0) == 1.0);
+        double pr = reel_fuzz_probability(&in);
+        assert_true(pr >= 0.0 && pr <= 1.0);
+        const uint8_t *p;
+        size_t before = reel_fuzz_remaining(&in);
+        size_t n = reel_fuzz_bytes_some(&in, 10, &p);
+        assert_true(n <= 10 && n <= before);
+    }
+}
+
+static void test_fuzz_input_same_bytes_same_values(void **state)
+{
+    (void)state;
+    const uint8_t data[] = "the same input twice";
+    uint64_t a[6], b[6];
+    for (int run = 0; run < 2; run++) {
+        uint64_t *o = run ? b : a;
+        reel_fuzz_input in;
+        reel_fuzz_input_init(&in, data, sizeof data);
+        o[0] = reel_fuzz_uint(&in, 0, 1000);
+        o[1] = reel_fuzz_bool(&in);
+        o[2] = (uint64_t)(reel_fuzz_double(&in, 0, 1e6));
+        const uint8_t *p;
+        o[3] = reel_fuzz_bytes_some(&in, 8, &p);
+        o[4] = p ? p[0] : 0;
+        o[5] = reel_fuzz_remaining(&in);
+    }
+    assert_memory_equal(a, b, sizeof a);
+}
+
+/* ========================================================= leak checks */
+
+static void test_fuzz_leak_check_counts_what_is_not_freed(void **state)
+{
+    (void)state;
+    assert_true(reel_fuzz_leak_check_available());
+    reel_fuzz_leak_check_begin();
+    void *a = malloc(10), *b = calloc(2, 8);
+    char *c = strdup("leak");
+    b = realloc(b, 100);
+    free(a);
+    void *d = aligned_alloc(64, 128);
+    free(d);
+    long live = reel_fuzz_leak_check_end();
+    assert_int_equal(live, 2);
+    free(b);
+    free(c);
+}
+
+/* ===================================================== fuzz connection */
+
+/* An input for the fuzz connection, built the way the kit reads it:
+ * control from the end (ending; then per chunk: gap, length), payload
+ * from the front. */
+typedef struct script {
+    uint8_t bytes[4096];
+    uint8_t tail[512];
+    size_t nfront, ntail;
+} script;
+
+static void script_init(script *s, int ending)
+{
+    memset(s, 0, sizeof *s);
+    s->tail[s->ntail++] = (uint8_t)ending;
+}
+
+static void script_chunk(script *s, int gap, const char *data, size_t len)
+{
+    s->tail[s->ntail++] = (uint8_t)gap;
+    s->tail[s->ntail++] = (uint8_t)((len - 1) >> 8);  /* uint(1, 4096): 2 bytes */
+    s->tail[s->ntail++] = (uint8_t)((len - 1) & 0xff);
+    memcpy(s->bytes + s->nfront, data, len);
+    s->nfront += len;
+}
+
+/* The whole input: front, then the tail reversed (it is read backwards). */
+static size_t script_bytes(script *s)
+{
+    for (size_t i = 0; i < s->ntail; i++)
+        s->bytes[s->nfront + i] = s->tail[s->ntail - 1 - i];
+    return s->nfront + s->ntail;
+}
+
+/* A protocol that records what it is told. */
+typedef struct rec {
+    reel_transport *t;
+    int made, eofs, lost, lost_err;
+    size_t lens[32];
+    int nchunks;
+    uint8_t data[8192];
+    size_t len;
+    uint8_t bufspace[8192];
+    bool order_ok;
+} rec;
+
+static void rec_made(void *u, reel_transport *t)
+{
+    rec *r = u;
+    r->t = t;
+    r->made++;
+    r->order_ok = r->made == 1 && r->lost == 0;
+}
+static void rec_data(void *u, const void *d, size_t n)
+{
+    rec *r = u;
+    if (r->nchunks < 32)
+        r->lens[r->nchunks++] = n;
+    memcpy(r->data + r->len, d, n);
+    r->len += n;
+}
+static bool rec_eof(void *u)
+{
+    ((rec *)u)->eofs++;
+    return false;
+}
+static void rec_lost(void *u, int err)
+{
+    rec *r = u;
+    r->lost++;
+    r->lost_err = err;
+}
+
+static void test_fuzz_conn_rejects_bad_options_before_running(void **state)
+{
+    (void)state;
+    reel_fuzz_input in;
+    reel_fuzz_input_init(&in, (const uint8_t *)"abc", 3);
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run(NULL, &in, &res), -EINVAL);
+    reel_fuzz_conn_opts none = {0};
+    assert_int_equal(reel_fuzz_conn_run(&none, &in, &res), -EINVAL);   /* NULL protocol */
+    reel_protocol p = {0};
+    reel_fuzz_conn_opts two = {.protocol = &p, .handler = (reel_stream_handler_fn)1};
+    assert_int_equal(reel_fuzz_conn_run(&two, &in, &res), -EINVAL);
+    reel_fuzz_conn_opts ok = {.protocol = &p};
+    assert_int_equal(reel_fuzz_conn_run(&ok, NULL, &res), -EINVAL);
+    reel_fuzz_conn_opts badmode = {.protocol = &p, .leak_mode = 7};
+    assert_int_equal(reel_fuzz_conn_run(&badmode, &in, &res), -EINVAL);
+    assert_int_equal(reel_fuzz_remaining(&in), 3); /* nothing consumed */
+}
+
+static void test_fuzz_conn_delivers_the_chunks_the_input_chooses_then_eof(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_EOF);
+    script_chunk(&s, 0, "ab", 2);
+    script_chunk(&s, 1, "cde", 3);
+    script_chunk(&s, 2, "f", 1);
+    size_t n = script_bytes(&s);
+    rec r = {0};
+    reel_protocol p = {.user = &r, .connection_made = rec_made, .data_received = rec_data,
+                       .eof_received = rec_eof, .connection_lost = rec_lost};
+    reel_fuzz_conn_opts o = {.protocol = &p, .leak_mode = REEL_FUZZ_LEAK_REPORT};
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+    assert_int_equal(res.chunks, 3);
+    assert_int_equal(res.input_bytes, 6);
+    assert_int_equal(res.ending, REEL_FUZZ_END_EOF);
+    assert_int_equal(r.nchunks, 3);
+    assert_int_equal(r.lens[0], 2);
+    assert_int_equal(r.lens[1], 3);
+    assert_int_equal(r.lens[2], 1);
+    assert_memory_equal(r.data, "abcdef", 6);
+    assert_int_equal(r.made, 1);
+    assert_true(r.order_ok);
+    assert_int_equal(r.eofs, 1);
+    assert_int_equal(r.lost, 1);
+    assert_int_equal(r.lost_err, 0);
+    assert_true(res.peer_saw_eof);   /* eof_received returned false: closed */
+    assert_int_equal(res.leaked, 0);
+}
+
+static void test_fuzz_conn_reset_ending_reaches_the_protocol(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_RESET);
+    script_chunk(&s, 0, "hello", 5);
+    size_t n = script_bytes(&s);
+    rec r = {0};
+    reel_protocol p = {.user = &r, .connection_made = rec_made, .data_received = rec_data,
+                       .eof_received = rec_eof, .connection_lost = rec_lost};
+    reel_fuzz_conn_opts o = {.protocol = &p};
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+    assert_int_equal(r.len, 5);
+    assert_int_equal(r.eofs, 0);
+    assert_int_equal(r.lost, 1);
+    assert_int_equal(r.lost_err, -ECONNRESET);
+}
+
+/* Buffered protocol: the chunks land in the buffer it hands out. */
+static int rec_get_buffer(void *u, size_t hint, void **buf, size_t *len)
+{
+    rec *r = u;
+    (void)hint;
+    *buf = r->bufspace;
+    *len = 4;   /* small on purpose: a chunk may take several reads */
+    return 0;
+}
+static void rec_updated(void *u, size_t n) { rec_data(u, ((rec *)u)->bufspace, n); }
+
+static void test_fuzz_conn_feeds_a_buffered_protocol(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_EOF);
+    script_chunk(&s, 0, "abc", 3);
+    script_chunk(&s, 3, "defghij", 7);
+    size_t n = script_bytes(&s);
+    rec r = {0};
+    reel_protocol p = {.user = &r, .connection_made = rec_made, .get_buffer = rec_get_buffer,
+                       .buffer_updated = rec_updated, .eof_received = rec_eof,
+                       .connection_lost = rec_lost};
+    reel_fuzz_conn_opts o = {.protocol = &p};
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+    assert_int_equal(r.len, 10);
+    assert_memory_equal(r.data, "abcdefghij", 10);
+    assert_int_equal(r.nchunks, 3);   /* abc | defg, hij: 4 bytes a buffer */
+    assert_int_equal(r.lens[0], 3);
+    assert_int_equal(r.lens[1], 4);
+    assert_int_equal(r.lens[2], 3);
+    assert_int_equal(r.eofs, 1);
+    assert_int_equal(r.lost, 1);
+    assert_true(res.virtual_ns >= 61000000000ull); /* gap 3 jumped a minute */
+}
+
+/* A protocol that replies after a 30 s timer: virtual time makes it cheap,
+ * and the reply is captured. */
+typedef struct idle {
+    reel_transport *t;
+    reel_handle h;
+} idle;
+static void idle_fire(void *arg)
+{
+    idle *s = arg;
+    reel_transport_write(s->t, "timeout\n", 8);
+    reel_transport_close(s->t);
+}
+static void idle_made(void *u, reel_transport *t)
+{
+    idle *s = u;
+    s->t = t;
+    reel_loop_call_later(reel_transport_get_loop(t), 30.0, idle_fire, s, &s->h);
+}
+static void idle_data(void *u, const void *d, size_t n) { reel_transport_write(((idle *)u)->t, d, n); }
+static void idle_lost(void *u, int err)
+{
+    (void)err;
+    reel_handle_cancel(((idle *)u)->h);
+}
+
+static void test_fuzz_conn_runs_timers_in_virtual_time_and_captures_output(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_NONE);
+    script_chunk(&s, 0, "echo\n", 5);
+    size_t n = script_bytes(&s);
+    idle st = {0};
+    reel_protocol p = {.user = &st, .connection_made = idle_made, .data_received = idle_data,
+                       .connection_lost = idle_lost};
+    reel_fuzz_conn_opts o = {.protocol = &p};
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+    assert_int_equal(res.output_len, 13);
+    assert_memory_equal(res.output, "echo\ntimeout\n", 13);
+    assert_false(res.output_truncated);
+    assert_true(res.peer_saw_eof);
+    assert_true(res.virtual_ns >= 30000000000ull);
+}
+
+static void test_fuzz_conn_counts_output_past_the_capture_limit(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_EOF);
+    script_chunk(&s, 0, "0123456789", 10);
+    size_t n = script_bytes(&s);
+    idle st = {0};
+    reel_protocol p = {.user = &st, .connection_made = idle_made, .data_received = idle_data,
+                       .connection_lost = idle_lost};
+    reel_fuzz_conn_opts o = {.protocol = &p, .output_max_bytes = 4};
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+    assert_int_equal(res.output_len, 4);
+    assert_true(res.output_truncated);
+    assert_true(res.output_total_bytes >= 10);
+    assert_memory_equal(res.output, "0123", 4);
+}
+
+/* A stream handler: readline, readuntil with several separators,
+ * readexactly, write + drain. */
+static int handler(reel_stream *st, void *arg)
+{
+    (void)arg;
+    reel_bytes b = REEL_BYTES_INIT;
+    int rc = reel_stream_readline(st, &b);
+    if (rc == 0) {
+        reel_stream_write(st, b.data, b.len);
+        reel_span seps[2] = {REEL_SPAN_LIT(";"), REEL_SPAN_LIT("!!")};
+        rc = reel_stream_readuntil_any(st, seps, 2, &b);
+    }
+    if (rc == 0) {
+        reel_stream_write(st, b.data, b.len);
+        rc = reel_stream_readexactly(st, 3, &b);
+    }
+    if (rc == 0) {
+        reel_stream_write(st, b.data, b.len);
+        rc = reel_stream_drain(st);
+    }
+    reel_bytes_free(&b);
+    reel_stream_close(st);
+    return rc;
+}
+
+static void test_fuzz_conn_drives_a_stream_handler_across_chunks(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_EOF);
+    script_chunk(&s, 0, "li", 2);
+    script_chunk(&s, 1, "ne\nab!", 6);
+    script_chunk(&s, 0, "!xy", 3);
+    script_chunk(&s, 2, "z", 1);
+    size_t n = script_bytes(&s);
+    reel_fuzz_conn_opts o = {.handler = handler};
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+    assert_int_equal(res.output_len, 12);
+    assert_memory_equal(res.output, "line\nab!!xyz", 12);
+    assert_int_equal(res.exceptions, 0);
+    assert_int_equal(res.leaked, 0);
+}
+
+/* Hostile protocols: every callback closes or aborts the transport (a
+ * reference keeps the pointer valid past connection_lost); all callbacks
+ * NULL. Many inputs, no crash, nothing leaked. */
+typedef struct closer {
+    reel_transport *t;
+    bool abort;
+} closer;
+static void cl_close(closer *c)
+{
+    if (!c->t)
+        return;
+    if (c->abort)
+        reel_transport_abort(c->t);
+    else
+        reel_transport_close(c->t);
+    reel_transport_write(c->t, "x", 1);
+    reel_transport_pause_reading(c->t);
+    reel_transport_resume_reading(c->t);
+}
+static void cc_made(void *u, reel_transport *t)
+{
+    closer *c = u;
+    c->t = reel_transport_ref(t);
+    cl_close(c);
+}
+static void cc_data(void *u, const void *d, size_t n) { (void)d, (void)n, cl_close(u); }
+static bool cc_eof(void *u)
+{
+    cl_close(u);
+    return true;
+}
+static void cc_pause(void *u) { cl_close(u); }
+static void cc_lost(void *u, int err)
+{
+    closer *c = u;
+    (void)err;
+    cl_close(c);
+    reel_transport_release(c->t);
+    c->t = NULL;
+}
+static int cc_get_buffer(void *u, size_t hint, void **buf, size_t *len)
+{
+    static uint8_t space[64];
+    (void)hint;
+    cl_close(u);
+    *buf = space;
+    *len = sizeof space;
+    return 0;
+}
+static void cc_updated(void *u, size_t n) { (void)n, cl_close(u); }
+
+static void test_fuzz_conn_survives_protocols_that_close_from_every_callback(void **state)
+{
+    (void)state;
+    uint8_t data[300];
+    uint64_t x = 2463534242ull;
+    for (int round = 0; round < 120; round++) {
+        for (size_t i = 0; i < sizeof data; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            data[i] = (uint8_t)x;
+        }
+        closer c = {.abort = round % 2};
+        reel_protocol plain = {.user = &c, .connection_made = cc_made, .data_received = cc_data,
+                               .eof_received = cc_eof, .connection_lost = cc_lost,
+                               .pause_writing = cc_pause, .resume_writing = cc_pause};
+        reel_protocol buffered = plain;
+        buffered.get_buffer = cc_get_buffer;
+        buffered.buffer_updated = cc_updated;
+        reel_protocol nothing = {0};
+        const reel_protocol *which[3] = {&plain, &buffered, &nothing};
+        reel_fuzz_conn_opts o = {.protocol = which[round % 3], .leak_mode = REEL_FUZZ_LEAK_REPORT,
+                                 .max_chunk_bytes = 64};
+        reel_fuzz_conn_result res;
+        assert_int_equal(reel_fuzz_conn_run_bytes(&o, data, (size_t)(x % sizeof data), &res), 0);
+        assert_int_equal(res.leaked, 0);
+        assert_null(c.t);
+    }
+}
+
+/* The planted leak: connection_lost frees the state only on a clean close. */
+static void lk_lost(void *u, int err)
+{
+    if (err == 0)
+        free(u);
+}
+static int lk_factory(void *arg, reel_protocol *out)
+{
+    (void)arg;
+    void *st = malloc(32);
+    *out = (reel_protocol){.user = st, .connection_lost = lk_lost};
+    return st ? 0 : -ENOMEM;
+}
+
+static void test_fuzz_conn_reports_a_leak_in_connection_lost(void **state)
+{
+    (void)state;
+    for (int ending = 0; ending < 3; ending++) {
+        script s;
+        script_init(&s, ending);
+        script_chunk(&s, 0, "data", 4);
+        size_t n = script_bytes(&s);
+        reel_fuzz_conn_opts o = {.factory = lk_factory, .leak_mode = REEL_FUZZ_LEAK_REPORT};
+        reel_fuzz_conn_result res;
+        assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+        /* Only the reset path loses the state (teardown aborts the others
+         * too, but abort reports err 0 to connection_lost). */
+        assert_int_equal(res.leaked, ending == REEL_FUZZ_END_RESET ? 1 : 0);
+    }
+}
+
+static void test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_RESET);
+    script_chunk(&s, 0, "data", 4);
+    size_t n = script_bytes(&s);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        reel_fuzz_conn_opts o = {.factory = lk_factory};
+        reel_fuzz_conn_run_bytes(&o, s.bytes, n, NULL);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+/* ==================================================== schedule fuzzing */
+
+static int hash_scenario(const reel_sim_config *cfg, void *arg, char *why, size_t cap)
+{
+    reel_sim_config c = *cfg;
+    c.swarm = true;
+    reel_sim *sim;
+    if (reel_sim_new(&sim, &c) < 0)
+        return -1;
+    uint64_t *out = arg;
+    out[0] = reel_sim_hash(sim);
+    out[1] = reel_sim_get_config(sim)->latency_ns;
+    out[2] = (uint64_t)(reel_sim_get_config(sim)->p_short_io * 1000);
+    reel_sim_free(sim);
+    (void)why, (void)cap;
+    return 0;
+}
+
+static void test_sim_schedule_bytes_decide_the_draws_and_the_seed(void **state)
+{
+    (void)state;
+    uint64_t a[3], b[3], z[3], f[3];
+    const uint8_t ones[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                              0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    const uint8_t zeros[16] = {0};
+    setenv("REEL_SEED", "12345", 1);   /* ignored with schedule bytes */
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, a, ones, sizeof ones), 0);
+    unsetenv("REEL_SEED");
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, b, ones, sizeof ones), 0);
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, z, zeros, sizeof zeros), 0);
+    assert_memory_equal(a, b, sizeof a);
+    /* Byte 0xff picks the last option of each swarm draw, 0x00 the first. */
+    assert_int_equal(a[1], 20000000);  /* latency: the largest of the four */
+    assert_int_equal(z[1], 10000);     /* latency: the smallest */
+    assert_int_equal(a[2], 200);       /* short I/O at the top level */
+    assert_int_equal(z[2], 0);
+    assert_true(a[0] != z[0]);
+    /* Out of bytes: a PRNG seeded from them, still deterministic. */
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, f, ones, 2), 0);
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, b, ones, 2), 0);
+    assert_memory_equal(f, b, sizeof f);
+}
+
+static void test_sim_schedule_bytes_bad_config_is_rejected(void **state)
+{
+    (void)state;
+    reel_sim_config c;
+    reel_sim_config_default(&c);
+    c.schedule_len = 4;   /* no bytes */
+    reel_sim *sim;
+    assert_int_equal(reel_sim_new(&sim, &c), -EINVAL);
+    static uint8_t big[1];
+    c.schedule_bytes = big;
+    c.schedule_len = (size_t)REEL_SIM_SCHEDULE_MAX_BYTES + 1;
+    assert_int_equal(reel_sim_new(&sim, &c), -EINVAL);
+}
+
+static int failing_scenario(const reel_sim_config *cfg, void *arg, char *why, size_t cap)
+{
+    (void)cfg, (void)arg;
+    snprintf(why, cap, "planted failure");
+    return -1;
+}
+
+static void test_fuzz_schedule_run_aborts_when_the_scenario_fails(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        reel_fuzz_schedule_run(failing_scenario, NULL, (const uint8_t *)"x", 1);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fuzz_input_zero_bytes_gives_defined_results),
+        cmocka_unit_test(test_fuzz_input_huge_lengths_are_clamped_to_what_is_left),
+        cmocka_unit_test(test_fuzz_input_numbers_come_from_the_end_bytes_from_the_front),
+        cmocka_unit_test(test_fuzz_input_values_stay_in_range_for_any_bytes),
+        cmocka_unit_test(test_fuzz_input_same_bytes_same_values),
+        cmocka_unit_test(test_fuzz_leak_check_counts_what_is_not_freed),
+        cmocka_unit_test(test_fuzz_conn_rejects_bad_options_before_running),
+        cmocka_unit_test(test_fuzz_conn_delivers_the_chunks_the_input_chooses_then_eof),
+        cmocka_unit_test(test_fuzz_conn_reset_ending_reaches_the_protocol),
+        cmocka_unit_test(test_fuzz_conn_feeds_a_buffered_protocol),
+        cmocka_unit_test(test_fuzz_conn_runs_timers_in_virtual_time_and_captures_output),
+        cmocka_unit_test(test_fuzz_conn_counts_output_past_the_capture_limit),
+        cmocka_unit_test(test_fuzz_conn_drives_a_stream_handler_across_chunks),
+        cmocka_unit_test(test_fuzz_conn_survives_protocols_that_close_from_every_callback),
+        cmocka_unit_test(test_fuzz_conn_reports_a_leak_in_connection_lost),
+        cmocka_unit_test(test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default),
+        cmocka_unit_test(test_sim_schedule_bytes_decide_the_draws_and_the_seed),
+        cmocka_unit_test(test_sim_schedule_bytes_bad_config_is_rejected),
+        cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
