@@ -348,6 +348,8 @@ static void net_on_close(reel_loop *loop)
         free(c);
     }
     free(net->read_buf);
+    free(net->dgram_bufs);
+    free(net->dgram_addrs);
     free(net->fd_owner);
     free(net);
     loop->net_state = NULL;

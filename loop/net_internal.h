@@ -28,6 +28,8 @@ enum {
     rl_sendfile_native_bytes = 1 << 30,     /* one sendfile(2) call at most */
     rl_addrs_max = 64,                      /* addresses kept from one lookup */
     rl_proto_tables_max = 256,              /* distinct protocol tables interned */
+    rl_dgram_batch_count = 16,              /* datagrams read per readiness event */
+    rl_dgram_slot_bytes = 65536,            /* > the largest UDP payload (65,527) */
 };
 
 /* One piece of a stream transport's write buffer. */
@@ -67,6 +69,10 @@ typedef struct rl_net {
     rl_list servers;         /* every server with sockets or clients */
     rl_list ops;             /* pending operations */
     uint8_t *read_buf;       /* REEL_READ_MAX_BYTES, shared by all reads */
+    /* batched datagram reads: rl_dgram_batch_count slots of
+     * rl_dgram_slot_bytes (pages committed as touched) and their sources */
+    uint8_t *dgram_bufs;
+    struct sockaddr_storage *dgram_addrs;
     rl_chunk *free_chunks;
     size_t free_chunk_count;
     reel_transport **fd_owner; /* fd -> transport using it */
@@ -93,6 +99,10 @@ typedef struct rl_transport_ext {
     struct sockaddr_storage *raddr;
     socklen_t raddr_len;
     bool dgram_connected;
+    bool dgram_batch;        /* read with recv_batch (UDP: no datagram exceeds a slot) */
+    /* datagrams read in a batch but not yet delivered because the protocol
+     * paused reading meanwhile; delivered first when reading resumes */
+    rl_dgram *rq_head, *rq_tail;
     bool names_fetched;      /* sockname/peername below are valid */
     /* the creating call's future (set after connection_made) */
     reel_future *waiter;

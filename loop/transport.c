@@ -33,6 +33,7 @@ static inline bool is_pipe(const reel_transport *t)
 static void read_ready(void *arg);
 static void write_ready(void *arg);
 static void dgram_read_ready(void *arg);
+static const rl_transport_ext *names(const reel_transport *ct);
 static void dgram_write_ready(void *arg);
 static void call_connection_lost(reel_transport *t, int err);
 
@@ -160,6 +161,12 @@ static void wq_clear(reel_transport *t)
     }
     t->x->dq_head = t->x->dq_tail = NULL;
     t->x->dq_bytes = 0;
+    for (d = t->x->rq_head; d;) {  /* read but undelivered: closing drops them */
+        rl_dgram *next = d->next;
+        free(d);
+        d = next;
+    }
+    t->x->rq_head = t->x->rq_tail = NULL;
 }
 
 /* Append iov (after skipping `skip` bytes) to the buffer: all or nothing. */
@@ -500,6 +507,12 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
         free(t);
         return -ENOMEM;
     }
+    if (kind == RL_T_DATAGRAM) {
+        /* Batched reads only where no datagram can exceed a slot: UDP. */
+        const rl_transport_ext *x = names(t);
+        int fam = x && x->sockname_len ? x->sockname.ss_family : AF_UNSPEC;
+        t->x->dgram_batch = loop->ops->recv_batch && (fam == AF_INET || fam == AF_INET6);
+    }
     if (kind == RL_T_SOCKET) {
         /* asyncio _set_nodelay, for TCP; a Unix socket refuses it, and
          * that answer is ignored (cheaper than asking the family). */
@@ -633,6 +646,17 @@ int reel_transport_pause_reading(reel_transport *t)
     return 0;
 }
 
+static void dgram_read_ready(void *arg);
+static bool dgram_deliver_held(reel_transport *t);
+
+static void dgram_held_cb(void *arg)
+{
+    reel_transport *t = arg;
+    if (t->x->rq_head)
+        dgram_deliver_held(t);
+    reel_transport_release(t);
+}
+
 int reel_transport_resume_reading(reel_transport *t)
 {
     if (!t)
@@ -647,6 +671,11 @@ int reel_transport_resume_reading(reel_transport *t)
         int rc = add_reader(t);
         if (rc < 0)
             return rc;
+        /* Datagrams a batch read while paused: the socket may have nothing
+         * more to wake the reader, so deliver them on the next iteration. */
+        if (t->x && t->x->rq_head &&
+            reel_loop_call_soon(t->loop, dgram_held_cb, reel_transport_ref(t), NULL) < 0)
+            reel_transport_release(t);
     }
     return 0;
 }
@@ -1024,10 +1053,108 @@ int reel_transport_get_pipe(const reel_transport *t)
 
 /* ------------------------------------------------------- datagrams */
 
+static bool dgram_deliverable(const reel_transport *t)
+{
+    return !t->conn_lost && !t->lost && !t->closing && !t->paused;
+}
+
+/* Deliver what an earlier batch read but could not hand over (reading was
+ * paused meanwhile). False if the protocol paused or closed again. */
+static bool dgram_deliver_held(reel_transport *t)
+{
+    rl_transport_ext *x = t->x;
+    while (x->rq_head && dgram_deliverable(t)) {
+        rl_dgram *d = x->rq_head;
+        x->rq_head = d->next;
+        if (!x->rq_head)
+            x->rq_tail = NULL;
+        if (t->pvt->datagram_received)
+            t->pvt->datagram_received(t->user, d->data, d->len,
+                                      d->addrlen ? (const struct sockaddr *)&d->addr : NULL,
+                                      d->addrlen);
+        free(d);
+    }
+    return !x->rq_head;
+}
+
+/* Keep a read datagram for later (see rq_head). */
+static int dgram_hold(reel_transport *t, const reel_mmsg *m)
+{
+    rl_dgram *d = malloc(sizeof *d + m->len);
+    if (!d)
+        return -ENOMEM;
+    d->next = NULL;
+    d->len = m->len;
+    d->addrlen = m->addrlen <= sizeof d->addr ? m->addrlen : 0;
+    memcpy(&d->addr, m->addr, d->addrlen);
+    memcpy(d->data, m->buf, m->len);
+    if (t->x->rq_tail)
+        t->x->rq_tail->next = d;
+    else
+        t->x->rq_head = d;
+    t->x->rq_tail = d;
+    return 0;
+}
+
+/* Read up to rl_dgram_batch_count datagrams with one backend call and
+ * deliver them in order. If the protocol pauses reading on the way, the
+ * rest are kept and delivered first on resume; if it closes, they go with
+ * the socket's unread data. False: batches are not available. */
+static bool dgram_read_batch(reel_transport *t)
+{
+    rl_net *net = net_of(t);
+    if (!net->dgram_bufs) {
+        net->dgram_bufs = malloc((size_t)rl_dgram_batch_count * rl_dgram_slot_bytes);
+        net->dgram_addrs = malloc(rl_dgram_batch_count * sizeof *net->dgram_addrs);
+        if (!net->dgram_bufs || !net->dgram_addrs) {
+            free(net->dgram_bufs);
+            free(net->dgram_addrs);
+            net->dgram_bufs = NULL;
+            net->dgram_addrs = NULL;
+            return false;
+        }
+    }
+    reel_mmsg m[rl_dgram_batch_count];
+    for (unsigned i = 0; i < rl_dgram_batch_count; i++)
+        m[i] = (reel_mmsg){net->dgram_bufs + (size_t)i * rl_dgram_slot_bytes, rl_dgram_slot_bytes,
+                           (struct sockaddr *)&net->dgram_addrs[i], sizeof net->dgram_addrs[i], 0};
+    int r = OPS(t)->recv_batch(BK(t), t->fd, m, rl_dgram_batch_count);
+    if (r < 0) {
+        if (!is_again(r) && t->pvt->error_received)
+            t->pvt->error_received(t->user, r);
+        return true;
+    }
+    reel_transport_ref(t);
+    for (int i = 0; i < r; i++) {
+        if (t->conn_lost || t->lost || t->closing)
+            break;
+        if (t->paused) {
+            if (dgram_hold(t, &m[i]) < 0 && t->pvt->error_received)
+                t->pvt->error_received(t->user, -ENOMEM);
+            continue;
+        }
+        if (m[i].flags & MSG_TRUNC) {  /* cannot happen for UDP; never deliver a cut one */
+            if (t->pvt->error_received)
+                t->pvt->error_received(t->user, -EMSGSIZE);
+            continue;
+        }
+        socklen_t fromlen = m[i].addrlen <= sizeof net->dgram_addrs[i] ? m[i].addrlen : 0;
+        if (t->pvt->datagram_received)
+            t->pvt->datagram_received(t->user, m[i].buf, m[i].len,
+                                      fromlen ? m[i].addr : NULL, fromlen);
+    }
+    reel_transport_release(t);
+    return true;
+}
+
 static void dgram_read_ready(void *arg)
 {
     reel_transport *t = arg;
     if (t->conn_lost || t->lost)
+        return;
+    if (t->x->rq_head && !dgram_deliver_held(t))
+        return;
+    if (t->x->dgram_batch && dgram_read_batch(t))
         return;
     struct sockaddr_storage from;
     socklen_t fromlen = sizeof from;
@@ -1124,11 +1251,42 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
     return 0;
 }
 
+/* Send queued datagrams with one backend call; false when the backend has
+ * no batches, or the first send failed (the one-by-one loop then reports
+ * it as usual). */
+static bool dgram_send_batch(reel_transport *t)
+{
+    rl_transport_ext *x = t->x;
+    if (!OPS(t)->send_batch || !x->dq_head || !x->dq_head->next)
+        return false;
+    reel_mmsg m[rl_dgram_batch_count];
+    unsigned n = 0;
+    for (rl_dgram *d = x->dq_head; d && n < rl_dgram_batch_count; d = d->next, n++) {
+        bool to_addr = d->addrlen && !x->dgram_connected;
+        m[n] = (reel_mmsg){d->data, d->len, to_addr ? (struct sockaddr *)&d->addr : NULL,
+                           to_addr ? d->addrlen : 0, 0};
+    }
+    int r = OPS(t)->send_batch(BK(t), t->fd, m, n);
+    if (r <= 0)
+        return false;
+    for (int i = 0; i < r; i++) {
+        rl_dgram *d = x->dq_head;
+        x->dq_head = d->next;
+        if (!x->dq_head)
+            x->dq_tail = NULL;
+        x->dq_bytes -= d->len + rl_dgram_header_bytes;
+        free(d);
+    }
+    return true;
+}
+
 static void dgram_write_ready(void *arg)
 {
     reel_transport *t = arg;
     if (t->lost)
         return;
+    while (dgram_send_batch(t))
+        ;
     while (t->x->dq_head) {
         rl_dgram *d = t->x->dq_head;
         ssize_t n = dgram_send(t, d->data, d->len,

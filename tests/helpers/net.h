@@ -168,6 +168,7 @@ TH_SCENARIO(sc_server_factory_refuses);
 TH_SCENARIO(sc_server_dual_stack_hosts);
 /* scenarios_udp.c */
 TH_SCENARIO(sc_udp_round_trip);
+TH_SCENARIO(sc_udp_burst_in_order_and_pause_mid_batch);
 TH_SCENARIO(sc_udp_connected_endpoint);
 TH_SCENARIO(sc_udp_oversize_datagram);
 TH_SCENARIO(sc_udp_refused_reported);

@@ -34,6 +34,7 @@ const th_net_scenario th_net_scenarios[] = {
     SC(sc_server_factory_refuses),
     SC(sc_server_dual_stack_hosts),
     SC(sc_udp_round_trip),
+    SC(sc_udp_burst_in_order_and_pause_mid_batch),
     SC(sc_udp_connected_endpoint),
     SC(sc_udp_oversize_datagram),
     SC(sc_udp_refused_reported),
