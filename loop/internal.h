@@ -140,6 +140,12 @@ struct reel_loop {
     reel_future *future_cache[rl_future_cache_count];
     uint32_t nfuture_cache, future_cache_max;
 
+    /* Set by the networking layer: writes made during an iteration are
+     * sent together when it ends (and before the next poll); flush_pending
+     * says some are waiting. */
+    void (*flush)(reel_loop *loop);
+    bool flush_pending;
+
     /* busy-iteration poll skipping (see rl_busy_poll_iterations) */
     uint32_t polls_skipped, ran_since_poll;
 

@@ -1142,6 +1142,11 @@ static inline bool busy_skip_poll(reel_loop *loop)
 
 static int run_once(reel_loop *loop)
 {
+    /* Writes made since the last iteration (outside the loop, or by its
+     * last callbacks if that iteration did not end normally) go out before
+     * the poll can wait for their answers. */
+    if (RL_UNLIKELY(loop->flush_pending))
+        loop->flush(loop);
     if (busy_skip_poll(loop)) {
         loop->polls_skipped++;
         goto timers;
@@ -1149,7 +1154,7 @@ static int run_once(reel_loop *loop)
     loop->polls_skipped = 0;
     loop->ran_since_poll = 0;
     int64_t timeout_ns;
-    if (ring_len(loop) || loop->stopping) {
+    if (ring_len(loop) || loop->stopping || loop->flush_pending) {
         timeout_ns = 0;
     } else if (loop->heap_len) {
         uint64_t now = clock_ns(loop);
@@ -1208,6 +1213,9 @@ timers:
     loop->ran_since_poll += ntodo;
     while (ntodo-- && !loop->closed)
         run_ready(loop, ring_pop(loop));
+    /* The writes this iteration's callbacks made, one writev per transport. */
+    if (RL_UNLIKELY(loop->flush_pending) && !loop->closed)
+        loop->flush(loop);
     return 0;
 }
 

@@ -22,6 +22,13 @@ static void net_on_close(reel_loop *loop);
 static void net_close_transports(reel_loop *loop);
 static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const char *task_name);
 
+static void net_flush(reel_loop *loop)
+{
+    loop->flush_pending = false;
+    if (loop->net_state)
+        rl_transport_flush_all(loop->net_state);
+}
+
 rl_net *rl_net_get(reel_loop *loop)
 {
     if (loop->net_state)
@@ -37,6 +44,7 @@ rl_net *rl_net_get(reel_loop *loop)
     loop->net_on_close = net_on_close;
     loop->net_close_transports = net_close_transports;
     loop->net_stack_gone = net_stack_gone;
+    loop->flush = net_flush;
     return net;
 }
 
@@ -347,6 +355,15 @@ static void net_on_close(reel_loop *loop)
         net->free_chunks = c->next;
         free(c);
     }
+    loop->flush_pending = false;
+    while (net->flush_head) {   /* closed transports: nothing left to send */
+        reel_transport *t = net->flush_head;
+        net->flush_head = t->flush_next;
+        t->flush_next = NULL;
+        t->flush_queued = false;
+        reel_transport_release(t);
+    }
+    net->flush_tail = NULL;
     free(net->read_buf);
     free(net->dgram_bufs);
     free(net->dgram_addrs);

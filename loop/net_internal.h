@@ -30,6 +30,10 @@ enum {
     rl_proto_tables_max = 256,              /* distinct protocol tables interned */
     rl_dgram_batch_count = 16,              /* datagrams read per readiness event */
     rl_dgram_slot_bytes = 65536,            /* > the largest UDP payload (65,527) */
+    /* Stream writes to an idle transport wait for the end of the loop
+     * iteration and go out together (one writev), unless this many bytes
+     * are waiting: then at once. */
+    rl_coalesce_bytes = 64 * 1024,
 };
 
 /* One piece of a stream transport's write buffer. */
@@ -73,6 +77,9 @@ typedef struct rl_net {
      * rl_dgram_slot_bytes (pages committed as touched) and their sources */
     uint8_t *dgram_bufs;
     struct sockaddr_storage *dgram_addrs;
+    /* transports with coalesced writes to send at the end of the
+     * iteration (each holds a reference while listed) */
+    reel_transport *flush_head, *flush_tail;
     rl_chunk *free_chunks;
     size_t free_chunk_count;
     reel_transport **fd_owner; /* fd -> transport using it */
@@ -151,11 +158,17 @@ struct reel_transport {
     bool reader_on : 1, writer_on : 1;
     bool dead : 1;           /* fd closed, out of every list */
     bool sendfile_native : 1; /* sendfile in progress: writes refused */
+    bool flush_queued : 1;   /* in net->flush_head's list */
+    /* bytes at the end of the write buffer written this iteration and not
+     * yet tried (rl_coalesce_bytes); not counted by get_write_buffer_size,
+     * as asyncio would have sent them at once */
+    uint32_t pend_bytes;
     size_t high_water, low_water;
     /* stream write buffer */
     rl_chunk *wq_head, *wq_tail;
     size_t wq_bytes;
     rl_transport_ext *x;     /* NULL until needed (see rl_transport_ext) */
+    reel_transport *flush_next;
 };
 
 /* A server's listening socket. */
@@ -259,6 +272,8 @@ void rl_remove_writer_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg
 int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol *proto,
                      reel_server *server, reel_future *waiter, reel_transport **out);
 void rl_transport_kill(reel_transport *t);  /* loop close */
+/* End of an iteration: send every transport's coalesced writes. */
+void rl_transport_flush_all(rl_net *net);
 /* Never call the protocol again (all callbacks NULL, user NULL). */
 void rl_transport_detach_protocol(reel_transport *t);
 /* Result of a future holding a transport reference. */

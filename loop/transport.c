@@ -151,6 +151,7 @@ static void wq_clear(reel_transport *t)
     }
     t->wq_head = t->wq_tail = NULL;
     t->wq_bytes = 0;
+    t->pend_bytes = 0;
     if (!t->x)
         return;
     rl_dgram *d = t->x->dq_head;
@@ -275,7 +276,9 @@ size_t reel_transport_get_write_buffer_size(const reel_transport *t)
 {
     if (!t)
         return 0;
-    return t->kind == RL_T_DATAGRAM ? t->x->dq_bytes : t->wq_bytes; /* datagram: x is set */
+    /* datagram: x is set; stream: coalesced bytes not yet tried are not
+     * counted (asyncio would have sent them already) */
+    return t->kind == RL_T_DATAGRAM ? t->x->dq_bytes : t->wq_bytes - t->pend_bytes;
 }
 
 static void maybe_pause_protocol(reel_transport *t)
@@ -747,6 +750,73 @@ static void write_ready(void *arg)
         write_done_flushing(t);
 }
 
+/* Send the coalesced writes now: one writev of the buffer, the rest
+ * (if the socket took less) waits for writability, and the marks are
+ * checked as after asyncio's own send attempt. */
+static void flush_now(reel_transport *t)
+{
+    if (!t->pend_bytes)
+        return;
+    t->pend_bytes = 0;
+    if (t->conn_lost || t->lost || t->dead)
+        return;
+    reel_transport_ref(t);
+    write_ready(t);
+    if (!t->lost && !t->conn_lost && t->wq_bytes && !t->writer_on) {
+        int rc = add_writer(t);
+        if (rc < 0)
+            fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
+    }
+    if (!t->lost && !t->conn_lost)
+        maybe_pause_protocol(t);
+    reel_transport_release(t);
+}
+
+void rl_transport_flush_all(rl_net *net)
+{
+    /* Only those listed now: a flush that leads to more writes (a
+     * resume_writing callback) lists them for the next round. */
+    reel_transport *t = net->flush_head;
+    net->flush_head = net->flush_tail = NULL;
+    while (t) {
+        reel_transport *next = t->flush_next;
+        t->flush_next = NULL;
+        t->flush_queued = false;
+        flush_now(t);
+        reel_transport_release(t);
+        t = next;
+    }
+}
+
+/* Queue the bytes behind what is pending; they go out at the end of the
+ * iteration, or now once rl_coalesce_bytes are waiting. */
+static int write_coalesced(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
+{
+    /* Only untried bytes are buffered here: failing to append loses
+     * nothing that was promised. */
+    int rc = wq_append(t, iov, iovcnt, 0);
+    if (rc < 0)
+        return rc;
+    if ((size_t)t->pend_bytes + total >= rl_coalesce_bytes) {
+        t->pend_bytes = 1; /* whatever the count: flush_now sends it all */
+        flush_now(t);
+        return 0;
+    }
+    t->pend_bytes += (uint32_t)total;
+    if (!t->flush_queued) {
+        rl_net *net = net_of(t);
+        t->flush_queued = true;
+        reel_transport_ref(t);
+        if (net->flush_tail)
+            net->flush_tail->flush_next = t;
+        else
+            net->flush_head = t;
+        net->flush_tail = t;
+        t->loop->flush_pending = true;
+    }
+    return 0;
+}
+
 static int check_writable(reel_transport *t)
 {
     if (t->dead || t->lost) { /* lost: even from inside connection_lost */
@@ -796,6 +866,8 @@ int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int io
         return 0;
     if (drop_lost_write(t))
         return REEL_ECLOSED;
+    if (t->pend_bytes || (t->wq_bytes == 0 && total < rl_coalesce_bytes))
+        return write_coalesced(t, iov, iovcnt, total);
     size_t sent = 0;
     if (t->wq_bytes == 0) {
         ssize_t n = iovcnt == 1
@@ -879,7 +951,7 @@ void reel_transport_close(reel_transport *t)
     default:
         t->closing = true;
         remove_reader(t);
-        if (reel_transport_get_write_buffer_size(t) == 0 && !(t->x && t->x->dq_head)) {
+        if (t->wq_bytes == 0 && !(t->x && t->x->dq_head)) {
             t->conn_lost++;
             remove_writer(t);
             schedule_lost(t, 0);
@@ -969,7 +1041,7 @@ int rl_transport_drain_waiter(reel_transport *t, reel_future **out)
     int rc = reel_loop_create_future(t->loop, &w);
     if (rc < 0)
         return rc;
-    if (reel_transport_get_write_buffer_size(t) == 0)
+    if (t->wq_bytes == 0 && !(t->x && t->x->dq_head))
         reel_future_set_result(w, NULL);
     else
         t->x->drain_waiter = reel_future_ref(w);

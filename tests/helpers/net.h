@@ -148,6 +148,7 @@ TH_SCENARIO(sc_tcp_pause_resume_reading);
 TH_SCENARIO(sc_tcp_reader_served_while_a_task_spins_on_sleep0);
 TH_SCENARIO(sc_tcp_write_after_close);
 TH_SCENARIO(sc_tcp_writelines_vectored);
+TH_SCENARIO(sc_tcp_writes_in_one_iteration_coalesce_keeping_order_and_eof);
 TH_SCENARIO(sc_tcp_extra_info);
 TH_SCENARIO(sc_tcp_protocol_tables_shared_users_own);
 TH_SCENARIO(sc_tcp_close_flushes_buffer);

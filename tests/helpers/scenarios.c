@@ -16,6 +16,7 @@ const th_net_scenario th_net_scenarios[] = {
     SC(sc_tcp_reader_served_while_a_task_spins_on_sleep0),
     SC(sc_tcp_write_after_close),
     SC(sc_tcp_writelines_vectored),
+    SC(sc_tcp_writes_in_one_iteration_coalesce_keeping_order_and_eof),
     SC(sc_tcp_extra_info),
     SC(sc_tcp_protocol_tables_shared_users_own),
     SC(sc_tcp_close_flushes_buffer),

@@ -666,3 +666,83 @@ TH_SCENARIO(sc_tcp_buffered_protocol_failure)
         th_server_fini(&pr.srv);
     }
 }
+
+/* Writes made in one iteration are coalesced and sent when it ends, yet
+ * everything asyncio promises holds: each write returns with nothing
+ * counted in the buffer (the bytes would have gone out at once), order is
+ * kept, write_eof and close in the same callback come after the data, and
+ * a write that brings the waiting bytes past the threshold goes out at
+ * once. */
+typedef struct coalesce_ctx {
+    reel_transport *t;
+    size_t sizes[3];
+    bool eof_then;         /* write_eof after the writes */
+    bool close_then;       /* close after the writes */
+    bool done;
+} coalesce_ctx;
+
+static void coalesce_writes_cb(void *arg)
+{
+    coalesce_ctx *c = arg;
+    static const char *parts[3] = {"head:", "body-", "tail."};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(reel_transport_write(c->t, parts[i], strlen(parts[i])), 0);
+        assert_int_equal(reel_transport_get_write_buffer_size(c->t), 0);
+    }
+    if (c->eof_then)
+        assert_int_equal(reel_transport_write_eof(c->t), 0);
+    if (c->close_then)
+        reel_transport_close(c->t);
+    c->done = true;
+}
+
+TH_SCENARIO(sc_tcp_writes_in_one_iteration_coalesce_keeping_order_and_eof)
+{
+    th_peer tmpl = {.keep_cap = 64, .keep_open = true};
+    pair pr;
+    pair_open(loop, &pr, &tmpl);
+    /* write, write, write, write_eof in one callback */
+    coalesce_ctx c = {.t = pr.cli.t, .eof_then = true};
+    assert_int_equal(reel_loop_call_soon(loop, coalesce_writes_cb, &c, NULL), 0);
+    assert_int_equal(th_wait(loop, pr.sp->eof), 0);
+    assert_true(c.done);
+    assert_int_equal(pr.sp->received, 15);
+    assert_memory_equal(pr.sp->keep, "head:body-tail.", 15);
+    reel_transport_close(pr.cli.t);
+    assert_int_equal(th_wait(loop, pr.cli.lost), 0);
+    th_peer_fini(&pr.cli);
+    th_server_fini(&pr.srv);
+
+    pair_open(loop, &pr, &tmpl);
+    c = (coalesce_ctx){.t = pr.cli.t, .close_then = true};
+    assert_int_equal(reel_loop_call_soon(loop, coalesce_writes_cb, &c, NULL), 0);
+    assert_int_equal(th_wait(loop, pr.sp->eof), 0);
+    assert_int_equal(pr.sp->received, 15);
+    assert_memory_equal(pr.sp->keep, "head:body-tail.", 15);
+    assert_int_equal(th_wait(loop, pr.cli.lost), 0);
+    assert_int_equal(pr.cli.lost_err, 0);
+    th_peer_fini(&pr.cli);
+    th_server_fini(&pr.srv);
+
+    /* small writes, then one that passes the coalescing threshold, then
+     * more: all in order, none lost */
+    pair_open(loop, &pr, NULL);
+    size_t big = 100 * 1024;
+    uint8_t *buf = malloc(big);
+    th_pattern_fill(9, 0, buf, big);
+    th_sum want;
+    th_sum_init(&want);
+    size_t off = 0;
+    size_t steps[] = {10, 20, big - 60, 30};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        assert_int_equal(reel_transport_write(pr.cli.t, buf + off, steps[i]), 0);
+        th_sum_add(&want, buf + off, steps[i]);
+        off += steps[i];
+    }
+    assert_int_equal(off, big);
+    free(buf);
+    pr.sp->target = big;
+    assert_int_equal(th_wait(loop, pr.sp->got), 0);
+    assert_true(th_sum_final(&pr.sp->sum) == th_sum_final(&want));
+    pair_close(loop, &pr);
+}
