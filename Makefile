@@ -1,7 +1,8 @@
 # Thin wrapper over CMake. The commands a new user runs:
 #   make demo   build and run the demo
 #   make test   build and run every test (installs missing test tools)
-# Also: make memcheck, make asan, make bench, make fuzz-smoke, make install.
+# Also: make memcheck, make asan, make bench, make bugbench, make fuzz-smoke,
+# make install.
 MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -10,7 +11,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench fuzz-smoke fuzz-planted install clean deps-test deps-bench kv-sweep kv-sweep-bug
+.PHONY: all build demo test memcheck asan bench bugbench fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug
 
 all: build
 
@@ -49,6 +50,12 @@ bench: deps-bench
 	@$(CMAKE) --build $(BENCH_BUILD) -j $(JOBS)
 	@tools/run-bench $(BENCH_BUILD)
 	@bench/kv_vs_redis.sh $(BENCH_BUILD)
+
+# How the default swarm finds the planted bugs (tests/bugs/): each bug and
+# its fixed variant over seeds 1..BUGBENCH_SEEDS; prints a table.
+BUGBENCH_SEEDS ?= 2000
+bugbench: deps-test build
+	@tools/bugbench $(BUILD) $(BUGBENCH_SEEDS) $(JOBS)
 
 # Fuzz each fuzz/fuzz_*.c harness for FUZZ_SECONDS (libFuzzer, and AFL++
 # when it can be installed); fails on any crash or hang.

@@ -637,7 +637,7 @@ int main(int argc, char **argv)
         return code;
     char title[160];
     snprintf(title, sizeof title,
-             "bench_core: loop core, reel vs libuv %s (best of %d%s; ratio > 1 = reel ahead)",
+             "bench_core: loop core, reel vs libuv %s (median of %d interleaved runs%s; ratio > 1 = reel ahead)",
              uv_version_string(), o.reps, o.quick ? ", --quick" : "");
     bench_table_begin(title, "reel", "libuv");
     if (bench_selected(&o, "soon"))

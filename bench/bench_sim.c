@@ -10,9 +10,11 @@
  * covered to wall time spent. */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common.h"
 #include "reel.h"
 /* The echo service written on raw backend ops, shared with the tests. */
 #include "../tests/helpers/sim_echo.c"
@@ -38,11 +40,52 @@ static void tick(void *arg)
     reel_loop_call_later(t->loop, 1.0, tick, t, NULL);
 }
 
+/* Each scenario runs `reps` times; its row shows the median and the range
+ * of the wall-clock rates (the event count and virtual time are the same
+ * every run: the world is deterministic). */
+enum { reps_max = 16 };
+typedef struct sample_row {
+    const char *name;
+    double ev, virt_s, wall[reps_max];
+    int n;
+} sample_row;
+static sample_row rows[2];
+static int nrows;
+
 static void row(const char *name, reel_sim *sim, double wall, uint64_t virt_ns)
 {
-    double ev = (double)reel_sim_event_count(sim);
-    printf("%-12s %12.0f %14.0f %14.1f %18.0f\n", name, ev, ev / wall, (double)virt_ns / 1e9,
-           (double)virt_ns / 1e9 / wall);
+    sample_row *r = NULL;
+    for (int i = 0; i < nrows; i++)
+        if (strcmp(rows[i].name, name) == 0)
+            r = &rows[i];
+    if (!r) {
+        r = &rows[nrows++];
+        r->name = name;
+    }
+    r->ev = (double)reel_sim_event_count(sim);
+    r->virt_s = (double)virt_ns / 1e9;
+    if (r->n < reps_max)
+        r->wall[r->n++] = wall;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void print_rows(void)
+{
+    for (int i = 0; i < nrows; i++) {
+        sample_row *r = &rows[i];
+        qsort(r->wall, (size_t)r->n, sizeof r->wall[0], cmp_double);
+        double med = r->n % 2 ? r->wall[r->n / 2] : (r->wall[r->n / 2 - 1] + r->wall[r->n / 2]) / 2;
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%.0f [%.0f-%.0f]", r->ev / med, r->ev / r->wall[r->n - 1], r->ev / r->wall[0]);
+        snprintf(b, sizeof b, "%.0f [%.0f-%.0f]", r->virt_s / med, r->virt_s / r->wall[r->n - 1],
+                 r->virt_s / r->wall[0]);
+        printf("%-12s %12.0f %30s %12.1f %26s\n", r->name, r->ev, a, r->virt_s, b);
+    }
 }
 
 static void idle_heavy(void)
@@ -109,12 +152,29 @@ static void busy(void)
     reel_sim_free(sim);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    printf("\n== simulator (bench_sim) ==\n");
-    printf("%-12s %12s %14s %14s %18s\n", "scenario", "events", "events/wall-s", "virtual-s",
-           "virtual/wall");
-    idle_heavy();
-    busy();
+    /* --reps N (or REEL_BENCH_REPS), default 3: a run takes seconds. */
+    int reps = 3;
+    const char *env = getenv("REEL_BENCH_REPS");
+    if (env && atoi(env) > 0)
+        reps = atoi(env);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0)
+            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--quick") == 0)
+            reps = 1;
+    if (reps > reps_max)
+        reps = reps_max;
+    char load[64];
+    printf("\n== simulator (bench_sim) ==  median [min-max] of %d runs each; load average before: %s\n", reps,
+           bench_loadavg(load, sizeof load));
+    printf("%-12s %12s %30s %12s %26s\n", "scenario", "events", "events/wall-s", "virtual-s", "virtual/wall");
+    for (int r = 0; r < reps; r++) {
+        idle_heavy();
+        busy();
+    }
+    print_rows();
+    printf("  (load average after: %s)\n", bench_loadavg(load, sizeof load));
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "common.h"
 #include "echo_load.h"
 #include "reel.h"
 
@@ -86,13 +87,15 @@ int main(int argc, char **argv)
          .impl = &proto_im},
         {.name = "reel streams", .run = streams_run, .stop = echo_reel_stop, .impl = &streams_im},
     };
-    printf("bench_streams: %d connections x %ld line round trips of %zu bytes, best of %d\n",
-           nconns, msgs, size, reps);
+    char load[64];
+    printf("bench_streams: %d connections x %ld line round trips of %zu bytes, %d interleaved runs "
+           "(load average before: %s)\n", nconns, msgs, size, reps, bench_loadavg(load, sizeof load));
     echo_result r[2];
     echo_compare(servers, 2, nconns, msgs, size, reps, r);
-    printf("throughput  streams/protocol = %.2f (target >= 0.90); medians %.2f\n",
-           r[1].best_msgs_s / r[0].best_msgs_s, r[1].median_msgs_s / r[0].median_msgs_s);
-    printf("server CPU  protocol/streams = %.2f (cost of the protocol echo / cost of streams)\n",
+    printf("throughput  streams/protocol = %.2f (target >= 0.95) [medians]\n",
+           r[1].median_msgs_s / r[0].median_msgs_s);
+    printf("server CPU  protocol/streams = %.2f [medians; cost of the protocol echo / cost of streams]\n",
            r[0].cpu_ns_per_msg / r[1].cpu_ns_per_msg);
+    printf("  (load average after: %s)\n", bench_loadavg(load, sizeof load));
     return 0;
 }

@@ -34,7 +34,8 @@ static void usage(FILE *f, const char *prog, const char *extra)
 {
     fprintf(f,
             "usage: %s [--reps N] [--quick] [--only WORD]\n"
-            "  --reps N     timed repetitions per workload, best kept (default 5, or REEL_BENCH_REPS)\n"
+            "  --reps N     timed, interleaved repetitions per workload (default 5, or REEL_BENCH_REPS):\n"
+            "               rows show the median and [min-max]\n"
             "  --quick      small workloads (smoke runs, valgrind, callgrind)\n"
             "  --only WORD  run only the workloads whose name contains WORD\n",
             prog);
@@ -77,27 +78,87 @@ bool bench_selected(const bench_opts *opts, const char *name)
     return !opts->only || strstr(name, opts->only) != NULL;
 }
 
-bool bench_best_of(int reps, int n, const bench_run_fn *fns, void *const *ctxs,
-                   uint64_t *best_ns)
+static int cmp_u64(const void *a, const void *b)
 {
-    for (int i = 0; i < n; i++) {
-        best_ns[i] = UINT64_MAX;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+bench_stats bench_stats_of(uint64_t *ns, int n)
+{
+    bench_stats st = {0, 0, 0, n};
+    if (n <= 0)
+        return st;
+    qsort(ns, (size_t)n, sizeof *ns, cmp_u64);
+    st.min_ns = ns[0];
+    st.max_ns = ns[n - 1];
+    st.med_ns = n % 2 ? ns[n / 2] : (ns[n / 2 - 1] + ns[n / 2]) / 2;
+    return st;
+}
+
+bool bench_interleave(int reps, int n, const bench_run_fn *fns, void *const *ctxs, bench_stats *st)
+{
+    enum { contestants_max = 8 };
+    static uint64_t samples[contestants_max][bench_reps_max];
+    if (n > contestants_max)
+        return false;
+    if (reps > bench_reps_max)
+        reps = bench_reps_max;
+    if (reps < 1)
+        reps = 1;
+    for (int i = 0; i < n; i++)
         if (fns[i](ctxs[i]) == 0)
             return false;
-    }
-    for (int r = 0; r < reps; r++) {
+    for (int r = 0; r < reps; r++)
         for (int i = 0; i < n; i++) {
-            uint64_t t = fns[i](ctxs[i]);
+            /* Alternate the order too, so neither always runs first. */
+            int k = r % 2 ? n - 1 - i : i;
+            uint64_t t = fns[k](ctxs[k]);
             if (t == 0)
                 return false;
-            if (t < best_ns[i])
-                best_ns[i] = t;
+            samples[k][r] = t;
         }
-    }
+    for (int i = 0; i < n; i++)
+        st[i] = bench_stats_of(samples[i], reps);
     return true;
 }
 
-enum { name_width = 44, value_width = 14 };
+bool bench_best_of(int reps, int n, const bench_run_fn *fns, void *const *ctxs,
+                   uint64_t *best_ns)
+{
+    enum { contestants_max = 8 };
+    bench_stats st[contestants_max];
+    if (n > contestants_max || !bench_interleave(reps, n, fns, ctxs, st))
+        return false;
+    /* The median, not the fastest: one lucky run says little on a shared
+     * machine. The range goes under the table. */
+    printf("  (runs of the next row(s), ms, median [min-max] of %d interleaved:", st[0].runs);
+    for (int i = 0; i < n; i++) {
+        best_ns[i] = st[i].med_ns;
+        printf(" #%d %.3g [%.3g-%.3g]", i + 1, (double)st[i].med_ns / 1e6, (double)st[i].min_ns / 1e6,
+               (double)st[i].max_ns / 1e6);
+    }
+    printf(")\n");
+    return true;
+}
+
+const char *bench_loadavg(char *buf, unsigned cap)
+{
+    double l[3] = {-1, -1, -1};
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3)
+            l[0] = -1;
+        fclose(f);
+    }
+    if (l[0] < 0)
+        snprintf(buf, cap, "unknown");
+    else
+        snprintf(buf, cap, "%.2f %.2f %.2f", l[0], l[1], l[2]);
+    return buf;
+}
+
+enum { name_width = 44, value_width = 14, stats_width = 30 };
 
 void bench_table_begin(const char *title, const char *col_a, const char *col_b)
 {
@@ -113,6 +174,38 @@ void bench_table_begin(const char *title, const char *col_a, const char *col_b)
     memset(line, '-', (size_t)w);
     line[w] = '\0';
     printf("%s\n", line);
+    char load[64];
+    printf("  (load average before: %s; rows with [min-max]: median of interleaved runs)\n",
+           bench_loadavg(load, sizeof load));
+    fflush(stdout);
+}
+
+static void fmt_stats(char *buf, size_t cap, const bench_stats *st, double scale, const char *unit,
+                      bench_direction dir)
+{
+    double med, lo, hi;
+    if (dir == BENCH_HIGHER_BETTER) {
+        med = st->med_ns ? scale * 1e9 / (double)st->med_ns : 0;
+        lo = st->max_ns ? scale * 1e9 / (double)st->max_ns : 0;
+        hi = st->min_ns ? scale * 1e9 / (double)st->min_ns : 0;
+    } else {
+        med = (double)st->med_ns * scale;
+        lo = (double)st->min_ns * scale;
+        hi = (double)st->max_ns * scale;
+    }
+    snprintf(buf, cap, "%.4g %s [%.4g-%.4g]", med, unit, lo, hi);
+}
+
+void bench_table_row_stats(const char *name, const bench_stats *a, const bench_stats *b, double scale,
+                           const char *unit, bench_direction dir)
+{
+    char va[96], vb[96];
+    fmt_stats(va, sizeof va, a, scale, unit, dir);
+    fmt_stats(vb, sizeof vb, b, scale, unit, dir);
+    /* Ratio of medians, > 1 when column a is ahead (either direction). */
+    double ratio = a->med_ns ? (double)b->med_ns / (double)a->med_ns : 0;
+    printf("%-*s | %*s | %*s | %.2fx (%s is better; median of %d runs)\n", name_width, name, stats_width, va,
+           stats_width, vb, ratio, dir == BENCH_HIGHER_BETTER ? "higher" : "lower", a->runs);
     fflush(stdout);
 }
 
@@ -140,6 +233,8 @@ void bench_table_note(const char *fmt, ...)
 
 void bench_table_end(void)
 {
+    char load[64];
+    printf("  (load average after: %s)\n", bench_loadavg(load, sizeof load));
     fflush(stdout);
 }
 

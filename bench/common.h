@@ -7,7 +7,11 @@
  *   benchmark | reel | libuv | reel/libuv
  *
  * Values are rates or times; each row says which direction is better and
- * the ratio is oriented so that > 1.00 always means reel is ahead. */
+ * the ratio is oriented so that > 1.00 always means reel is ahead. Rows
+ * from bench_interleave print the median of the interleaved runs with the
+ * fastest and slowest in brackets, and every table prints the machine's
+ * load average before and after it: on a shared machine a number means
+ * little without both. */
 #ifndef REEL_BENCH_COMMON_H
 #define REEL_BENCH_COMMON_H
 
@@ -21,8 +25,8 @@ uint64_t bench_now_ns(void);
 void bench_sleep_until_ns(uint64_t deadline_ns);
 
 /* Options every benchmark accepts:
- *   --reps N     timed repetitions per workload, best kept (default 5,
- *                or REEL_BENCH_REPS)
+ *   --reps N     timed, interleaved repetitions per workload (default 5,
+ *                or REEL_BENCH_REPS); rows show the median and [min-max]
  *   --quick      smaller workloads (for smoke runs, valgrind, callgrind)
  *   --only WORD  run only workloads whose name contains WORD
  *   --help       print the options and the workload names */
@@ -45,12 +49,29 @@ bool bench_selected(const bench_opts *opts, const char *name);
  * teardown stay out), or 0 on failure. */
 typedef uint64_t (*bench_run_fn)(void *ctx);
 
-/* Run each contestant once untimed (warm-up: pools, caches, page faults),
- * then `reps` times alternating between them so that noise from other
- * processes falls on both alike. best_ns[i] gets the fastest run of
- * contestant i. Returns false if any run failed. */
+/* bench_interleave (below) for callers that want one number per
+ * contestant: best_ns[i] gets contestant i's MEDIAN run (the name is
+ * historical), and a line with each one's median [min-max] is printed
+ * before the row(s) that use them. Returns false if any run failed. */
 bool bench_best_of(int reps, int n, const bench_run_fn *fns, void *const *ctxs,
                    uint64_t *best_ns);
+
+/* Interleaved repetitions, reported honestly: the median run and the
+ * range (fastest and slowest), not only the best. */
+enum { bench_reps_max = 64 };
+typedef struct bench_stats {
+    uint64_t med_ns, min_ns, max_ns; /* median, fastest, slowest run */
+    int runs;
+} bench_stats;
+
+/* Run each contestant once untimed (warm-up), then `reps` rounds (at most
+ * bench_reps_max) of one run of each in turn, so that noise from other
+ * processes falls on all alike; st[i] gets contestant i's median and
+ * range. Returns false if any run failed. */
+bool bench_interleave(int reps, int n, const bench_run_fn *fns, void *const *ctxs, bench_stats *st);
+
+/* Median and range of `n` samples (sorted in place). */
+bench_stats bench_stats_of(uint64_t *ns, int n);
 
 /* The table. */
 typedef enum { BENCH_HIGHER_BETTER, BENCH_LOWER_BETTER } bench_direction;
@@ -60,6 +81,15 @@ void bench_table_begin(const char *title, const char *col_a, const char *col_b);
  * LOWER_BETTER it is b/a: either way > 1 means column a is ahead. */
 void bench_table_row(const char *name, double a, double b, const char *unit,
                      bench_direction dir);
+/* A row from measured runs: each column prints its median and [min-max].
+ * A value is scale * 1e9 / ns for HIGHER_BETTER rows (a rate: scale is the
+ * operations of one run) and ns * scale for LOWER_BETTER rows (a time:
+ * scale converts a run's ns to the unit). The ratio is of the medians. */
+void bench_table_row_stats(const char *name, const bench_stats *a, const bench_stats *b, double scale,
+                           const char *unit, bench_direction dir);
+/* The machine's load average (/proc/loadavg: 1, 5, 15 minutes) as text. */
+const char *bench_loadavg(char *buf, unsigned cap);
+
 /* A free-form line under the table (notes, footnotes). */
 void bench_table_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void bench_table_end(void);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -240,6 +241,12 @@ static int cmp_u64(const void *a, const void *b)
 void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t size, int reps,
                   echo_result *res)
 {
+    /* Each connection is two descriptors here (client end, server end). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     for (int s = 0; s < n; s++)
         echo_server_start(&servers[s]);
     /* Warm up each once, then alternate so noise falls on all alike. The
@@ -262,17 +269,24 @@ void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t siz
         echo_server_join(&servers[s]);
 
     double total_msgs = (double)nconns * (double)msgs;
-    printf("%-14s %12s %9s %10s %16s\n", "server", "msgs/s", "MiB/s", "(median)",
-           "server CPU ns/msg");
+    printf("%-14s %28s %9s %26s\n", "server", "msgs/s median [min-max]", "MiB/s", "server CPU ns/msg med [min-max]");
     for (int s = 0; s < n; s++) {
         qsort(times + s * reps, (size_t)reps, sizeof *times, cmp_u64);
         qsort(cpu + s * reps, (size_t)reps, sizeof *cpu, cmp_u64);
-        res[s].best_msgs_s = total_msgs / ((double)times[s * reps] / 1e9);
-        res[s].median_msgs_s = total_msgs / ((double)times[s * reps + reps / 2] / 1e9);
-        res[s].cpu_ns_per_msg = (double)cpu[s * reps] / total_msgs;
-        printf("%-14s %12.0f %9.1f %10.0f %16.0f\n", servers[s].name, res[s].best_msgs_s,
-               res[s].best_msgs_s * (double)size * 2 / (1 << 20), res[s].median_msgs_s,
-               res[s].cpu_ns_per_msg);
+        uint64_t *t = times + s * reps, *c = cpu + s * reps;
+        uint64_t t_med = reps % 2 ? t[reps / 2] : (t[reps / 2 - 1] + t[reps / 2]) / 2;
+        uint64_t c_med = reps % 2 ? c[reps / 2] : (c[reps / 2 - 1] + c[reps / 2]) / 2;
+        res[s].best_msgs_s = total_msgs / ((double)t[0] / 1e9);
+        res[s].worst_msgs_s = total_msgs / ((double)t[reps - 1] / 1e9);
+        res[s].median_msgs_s = total_msgs / ((double)t_med / 1e9);
+        res[s].cpu_ns_per_msg = (double)c_med / total_msgs;
+        res[s].cpu_min_ns_per_msg = (double)c[0] / total_msgs;
+        res[s].cpu_max_ns_per_msg = (double)c[reps - 1] / total_msgs;
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%.0f [%.0f-%.0f]", res[s].median_msgs_s, res[s].worst_msgs_s, res[s].best_msgs_s);
+        snprintf(b, sizeof b, "%.0f [%.0f-%.0f]", res[s].cpu_ns_per_msg, res[s].cpu_min_ns_per_msg,
+                 res[s].cpu_max_ns_per_msg);
+        printf("%-14s %28s %9.1f %26s\n", servers[s].name, a, res[s].median_msgs_s * (double)size * 2 / (1 << 20), b);
     }
     free(times);
     free(cpu);

@@ -52,13 +52,15 @@ uint64_t echo_run_load(int port, int nconns, long msgs, size_t size);
 
 /* The results of echo_compare per server. */
 typedef struct echo_result {
-    double best_msgs_s, median_msgs_s;
-    double cpu_ns_per_msg;     /* best of the server thread's CPU time / msg */
+    double best_msgs_s, median_msgs_s, worst_msgs_s;
+    double cpu_ns_per_msg;     /* median of the server thread's CPU time / msg */
+    double cpu_min_ns_per_msg, cpu_max_ns_per_msg;
 } echo_result;
 
 /* Start the n servers, warm each up, run the load `reps` times against
  * each in turn (alternating, so noise falls on all alike), stop them, and
- * print one line per server. res[i] gets server i's numbers. */
+ * print one line per server: median [min-max] of throughput and of the
+ * server's CPU time per message. res[i] gets server i's numbers. */
 void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t size, int reps,
                   echo_result *res);
 

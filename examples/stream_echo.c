@@ -44,14 +44,15 @@ static int handle_echo(reel_stream *s, void *arg)
     return rc;
 }
 
+/* port = server.sockets[0].getsockname()[1]: asked through the loop's
+ * backend, so a recorded run replays (getsockname(2) on the fd would not). */
 static int server_port(reel_server *srv)
 {
-    int fd;
-    struct sockaddr_in sin;
-    socklen_t len = sizeof sin;
-    if (reel_server_sockets(srv, &fd, 1) < 1 || getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (reel_server_get_sockname(srv, 0, &ss, &len) < 0 || ss.ss_family != AF_INET)
         return -1;
-    return ntohs(sin.sin_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 static int main_task(void *arg, void **result)

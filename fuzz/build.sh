@@ -28,7 +28,8 @@ for src in "$root"/loop/*.c "$root"/loop/*.S "$root"/sim/*.c "$root"/replay/*.c 
            "$root"/fuzz/kit/*.c "$root"/examples/lib/*.c; do
   o=$work/$(basename "$(dirname "$src")")_$(basename "$src").o
   # shellcheck disable=SC2086  # CFLAGS is a list of flags
-  $CC $CFLAGS -std=gnu11 -I"$root/include" -I"$root/loop" -I"$root/examples/lib" -c "$src" -o "$o"
+  $CC $CFLAGS -std=gnu11 -DREEL_BUILDING_LIBRARY=1 -I"$root/include" -I"$root/loop" -I"$root/examples/lib" \
+    -c "$src" -o "$o"
   objs+=("$o")
 done
 # The kit's leak check counts allocations through these link-time wrappers.

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "reel.h"
@@ -202,6 +203,73 @@ static void seed_async(void)
     reel_backend_destroy(b);
 }
 
+static void on_read_then_idle(void *arg)
+{
+    pp *s = arg;
+    char buf[64];
+    ssize_t n = s->b->ops->read(s->b, s->fds[0], buf, sizeof buf);
+    if (n > 0 && ++s->n < 4)
+        s->b->ops->write(s->b, s->fds[1], "again\n", 6);
+}
+
+static void signal_ready(void *arg)
+{
+    if (write(*(int *)arg, "r", 1) != 1)
+        _exit(1);
+}
+
+/* A recording that did not finish: the ping-pong in a child that is
+ * killed (SIGKILL, nothing caught) once it sat idle. */
+static void seed_killed(void)
+{
+    char p[512];
+    path_of(p, sizeof p, "killed.trace");
+    int ready[2];
+    if (pipe(ready) < 0)
+        exit(1);
+    pid_t pid = fork();
+    if (pid < 0)
+        exit(1);
+    if (pid == 0) {
+        static pp s;
+        if (reel_loop_new_recording(&s.loop, p) < 0)
+            _exit(1);
+        s.b = reel_loop_backend(s.loop);
+        if (s.b->ops->socketpair(s.b, AF_UNIX, SOCK_STREAM, 0, s.fds) < 0)
+            _exit(1);
+        reel_loop_add_reader(s.loop, s.fds[0], on_read_then_idle, &s);
+        s.b->ops->write(s.b, s.fds[1], "hello\n", 6);
+        reel_loop_call_later(s.loop, 0.005, signal_ready, &ready[1], NULL);
+        reel_loop_call_later(s.loop, 60.0, stop, s.loop, NULL);
+        reel_loop_run_forever(s.loop);
+        _exit(1);
+    }
+    close(ready[1]);
+    char c;
+    int status;
+    if (read(ready[0], &c, 1) != 1) {
+        waitpid(pid, &status, 0);
+        fprintf(stderr, "make-seeds: the recording child failed (status %#x)\n", status);
+        exit(1);
+    }
+    usleep(20000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(ready[0]);
+    /* The writer extends the file ahead of its records with zeros; keep
+     * one zero block header of them, not megabytes. */
+    reel_trace_reader *r;
+    if (reel_trace_open(&r, p, NULL, 0) < 0)
+        exit(1);
+    reel_trace_record rec;
+    while (reel_trace_next(r, &rec) == 1) {
+    }
+    uint64_t end = reel_trace_bytes_read(r);
+    reel_trace_close(r);
+    if (truncate(p, (off_t)end + 24) < 0)
+        exit(1);
+}
+
 static uint8_t *slurp(const char *name, size_t *len)
 {
     char p[512];
@@ -258,6 +326,7 @@ int main(int argc, char **argv)
     seed_socketpair();
     seed_threads();
     seed_async();
+    seed_killed();
     damage("timers.trace");
     damage("socketpair.trace");
     damage("threads.trace");

@@ -22,6 +22,7 @@ const char *reel_strerror(int code)
     case REEL_ENOTASK: return "called outside a task";
     case REEL_ECORRUPT: return "corrupt or truncated input";
     case REEL_ESENDFILE: return "sendfile not available (SendfileNotAvailableError)";
+    case REEL_ELIVENESS: return "liveness failure reported in the simulator";
     default: break;
     }
     if (REEL_IS_EGAI(code))

@@ -127,9 +127,10 @@ size_t reel_executor_max_workers(const reel_executor *ex)
 
 int reel_thread_pool_executor_new(reel_loop *loop, size_t max_workers, reel_executor **out)
 {
+    if (out)
+        *out = NULL;
     if (!loop || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_thread_pool_executor_new", !loop ? "loop" : "out");
     if (loop->closed)
         return REEL_ECLOSED;
     rl_proc *pr = rl_proc_get(loop);
@@ -150,9 +151,10 @@ int reel_thread_pool_executor_new(reel_loop *loop, size_t max_workers, reel_exec
 
 int reel_executor_new(const reel_executor_ops *ops, void *self, reel_executor **out)
 {
+    if (out)
+        *out = NULL;
     if (!ops || !ops->submit || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_executor_new", !ops ? "ops" : !out ? "out" : "ops->submit");
     reel_executor *ex = calloc(1, sizeof *ex);
     if (!ex)
         return -ENOMEM;
@@ -446,9 +448,10 @@ static void hub_close(rl_exec_hub *hub)
 static int run_in(reel_loop *loop, reel_executor *ex, reel_job_fn fn, void *arg,
                   void (*result_free)(void *), reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!loop || !fn || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_loop_run_in_executor", !loop ? "loop" : !fn ? "fn" : "out");
     if (loop->closed)
         return REEL_ECLOSED;
     int rc = rl_check_thread(loop);
@@ -624,9 +627,12 @@ static void custom_shutdown_done(reel_backend_req *req)
 
 int reel_loop_shutdown_default_executor(reel_loop *loop, double timeout, reel_future **out)
 {
-    if (!loop || !out || isnan(timeout))
-        return -EINVAL;
-    *out = NULL;
+    if (out)
+        *out = NULL;
+    if (!loop || !out)
+        return rl_einval_null("reel_loop_shutdown_default_executor", !loop ? "loop" : "out");
+    if (isnan(timeout))
+        return rl_einval("reel_loop_shutdown_default_executor: timeout is NaN");
     if (loop->closed)
         return REEL_ECLOSED;
     rl_proc *pr = rl_proc_get(loop);

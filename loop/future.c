@@ -30,9 +30,11 @@ void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
 
 int reel_loop_create_future(reel_loop *loop, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!loop || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval(!loop ? "reel_loop_create_future: loop is NULL"
+                               : "reel_loop_create_future: out is NULL");
     if (loop->closed)
         return REEL_ECLOSED;
     reel_future *fut;
@@ -98,7 +100,7 @@ int rl_error_copy(reel_error *dst, const reel_error *src)
     if (src->partial_len) {
         if (!src->partial) {
             rl_error_clear(dst);
-            return -EINVAL;
+            return rl_einval("reel_future_set_error: partial is NULL but partial_len is not 0");
         }
         dst->partial = malloc(src->partial_len);
         if (!dst->partial) {
@@ -185,8 +187,11 @@ static int check_pending(reel_future *fut)
 {
     /* A task completes itself (asyncio: "Task does not support
      * set_result operation"). */
-    if (!fut || (fut->vt && fut->vt->is_task))
-        return -EINVAL;
+    if (!fut)
+        return rl_einval("reel_future_set_result/set_exception: fut is NULL");
+    if (fut->vt && fut->vt->is_task)
+        return rl_einval("reel_future_set_result/set_exception: fut is a task, which does not "
+                         "support set_result/set_exception");
     if (fut->state != RL_F_PENDING)
         return REEL_EINVALSTATE;
     return rl_check_thread(fut->loop);
@@ -212,8 +217,12 @@ int reel_future_set_error(reel_future *fut, const reel_error *err)
     int rc = check_pending(fut);
     if (rc < 0)
         return rc;
-    if (!err || err->code >= 0 || err->code == REEL_ECANCELLED)
-        return -EINVAL;
+    if (!err)
+        return rl_einval("reel_future_set_error: err is NULL");
+    if (err->code >= 0 || err->code == REEL_ECANCELLED)
+        return rl_einval(err->code >= 0 ? "reel_future_set_exception: code must be negative"
+                                        : "reel_future_set_exception: code must not be "
+                                          "REEL_ECANCELLED (use reel_future_cancel)");
     rc = rl_error_copy(&fut->err, err);
     if (rc < 0)
         return rc;
@@ -251,8 +260,10 @@ bool reel_future_cancelled(const reel_future *fut) { return fut && fut->state ==
 
 int reel_future_result(reel_future *fut, void **result)
 {
+    if (result)
+        *result = NULL;   /* stays NULL unless there is a result */
     if (!fut)
-        return -EINVAL;
+        return rl_einval("reel_future_result: fut is NULL");
     switch (fut->state) {
     case RL_F_PENDING:
         return REEL_EINVALSTATE;
@@ -289,7 +300,8 @@ static int add_done_callback(reel_future *fut, const reel_site *site, reel_futur
                              void *arg, bool close_run)
 {
     if (!fut || !cb)
-        return -EINVAL;
+        return rl_einval(!fut ? "reel_future_add_done_callback: fut is NULL"
+                              : "reel_future_add_done_callback: cb is NULL");
     int rc = rl_check_thread(fut->loop);
     if (rc < 0)
         return rc;

@@ -132,16 +132,18 @@ static void gather_child_done(reel_future *child, void *arg)
 int reel_gather(reel_future *const *futs, size_t n, bool return_exceptions, reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_gather: out is NULL");
     *out = NULL;
     if (n && !futs)
-        return -EINVAL;
+        return rl_einval("reel_gather: futs is NULL but n is not 0");
     reel_loop *loop = n ? (futs[0] ? futs[0]->loop : NULL) : reel_get_running_loop();
     if (!loop)
-        return -EINVAL;
+        return rl_einval(n ? "reel_gather: futs[0] is NULL"
+                           : "reel_gather: no futures and no running loop");
     for (size_t i = 0; i < n; i++)
-        if (!futs[i] || futs[i]->loop != loop)
-            return -EINVAL;   /* asyncio: futures attached to different loops */
+        if (!futs[i] || futs[i]->loop != loop)   /* asyncio: futures attached to different loops */
+            return rl_einval(!futs[i] ? "reel_gather: one of futs is NULL"
+                                      : "reel_gather: futs belong to different loops");
     if (loop->closed)
         return REEL_ECLOSED;
     int rc = rl_check_thread(loop);

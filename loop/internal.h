@@ -181,6 +181,7 @@ struct reel_loop {
      * (ops->callback: recording, replaying) */
     bool trace_callbacks;
     uint64_t cb_hash, cb_count;
+    const reel_site *last_site; /* the callback run last (the simulator's livelock report) */
 
     /* hooks for layers above the core (tasks): called at close */
     void (*on_close)(reel_loop *loop);
@@ -252,7 +253,9 @@ struct reel_future {
  * run one iteration of a loop that is not running, as if it were, with
  * reel_get_running_loop() answering it; restores the caller's loop. */
 int rl_loop_step(reel_loop *loop);
-/* True if the loop has callbacks ready to run now. */
+/* Where the callback the loop ran last was scheduled, or NULL. */
+const reel_site *rl_loop_last_site(const reel_loop *loop);
+/* True if the loop has callbacks ready to run now (or coalesced writes to send). */
 bool rl_loop_has_ready(const reel_loop *loop);
 /* The earliest timer deadline (backend clock), false if no timers. */
 bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns);
@@ -286,6 +289,10 @@ void rl_error_clear(reel_error *err);
 
 /* epoll.c: the OS helpers that layers above the seam may not inline */
 void reel_os_log(const char *msg, size_t len);  /* a line to stderr */
+/* A buffered file the simulator writes its log to (NULL and *err on failure). */
+void *reel_os_logfile_open(const char *path, int *err);
+void reel_os_logfile_write(void *f, const char *buf, size_t len);
+void reel_os_logfile_close(void *f);
 /* epoll.c: memory for task stacks (system calls live beside the backend).
  * alloc maps guard_bytes of PROT_NONE below usable_bytes of read-write
  * memory (2 mappings), committed lazily; *lo_out is the lowest usable byte.
@@ -312,5 +319,11 @@ void rl_task_repr(reel_future *task, char *buf, size_t cap);
 bool rl_task_running_on(const reel_loop *loop);
 /* Set this thread's reel_last_error() (task.c); message may be NULL. */
 void rl_set_last_error(int code, const char *message);
+/* Reject a bad argument: reel_last_error() gets `message`, which names the
+ * call and the argument ("reel_loop_call_soon: fn is NULL"), and the
+ * caller returns the -EINVAL this returns (task.c). */
+int rl_einval(const char *message);
+/* rl_einval with the message "<call>: <arg> is NULL". */
+int rl_einval_null(const char *call, const char *arg);
 
 #endif

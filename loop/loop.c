@@ -249,12 +249,14 @@ static bool env_debug(void)
 
 int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
 {
+    if (out)
+        *out = NULL;
     if (!out || !backend || !backend->ops) {
         if (backend)
             reel_backend_destroy(backend);
-        return -EINVAL;
+        return rl_einval(!out ? "reel_loop_new_with_backend: out is NULL"
+                              : "reel_loop_new_with_backend: backend is NULL or has no ops");
     }
-    *out = NULL;
     reel_loop *loop = calloc(1, sizeof *loop);
     if (!loop) {
         reel_backend_destroy(backend);
@@ -285,6 +287,25 @@ bool reel_loop_is_running(const reel_loop *loop) { return loop && loop->running;
 bool reel_loop_is_closed(const reel_loop *loop) { return !loop || loop->closed; }
 reel_loop *reel_get_running_loop(void) { return tls_running_loop; }
 reel_backend *reel_loop_backend(reel_loop *loop) { return !loop || loop->closed ? NULL : loop->backend; }
+
+const reel_site *rl_loop_last_site(const reel_loop *loop) { return loop->last_site; }
+
+uint64_t reel_loop_random(reel_loop *loop)
+{
+    uint64_t v = 0;
+    if (!loop || loop->closed || !loop->backend->ops->random)
+        return 0;
+    if (loop->backend->ops->random(loop->backend, &v, sizeof v) < 0)
+        return 0;
+    return v;
+}
+
+bool reel_loop_buggify_at(reel_loop *loop, const char *file, int line)
+{
+    if (!loop || loop->closed || !loop->backend->ops->buggify)
+        return false;
+    return loop->backend->ops->buggify(loop->backend, file ? file : "?", line);
+}
 
 void rl_loop_ref(reel_loop *loop) { loop->refs++; }
 
@@ -367,7 +388,7 @@ static void run_close_cleanups(reel_loop *loop)
 int reel_loop_close(reel_loop *loop)
 {
     if (!loop)
-        return -EINVAL;
+        return rl_einval("reel_loop_close: loop is NULL");
     if (loop->running)
         return REEL_ERUNNING;
     if (loop->closed)
@@ -463,10 +484,11 @@ int rl_check_thread_slow(reel_loop *loop)
     return 0;
 }
 
-static inline int check_schedule(reel_loop *loop)
+/* `call` names the public call for reel_last_error(). */
+static inline int check_schedule(reel_loop *loop, const char *call)
 {
     if (RL_UNLIKELY(!loop))
-        return -EINVAL;
+        return rl_einval(call);
     if (RL_UNLIKELY(loop->closed))
         return REEL_ECLOSED;
     if (RL_UNLIKELY(loop->debug))
@@ -490,11 +512,11 @@ __attribute__((noinline)) static int call_soon_general(reel_loop *loop, const re
                                                        reel_callback_fn fn, void *arg,
                                                        reel_handle *out)
 {
-    int rc = check_schedule(loop);
+    int rc = check_schedule(loop, "reel_loop_call_soon: loop is NULL");
     if (RL_UNLIKELY(rc < 0))
         return rc;
     if (RL_UNLIKELY(!fn))
-        return -EINVAL;
+        return rl_einval("reel_loop_call_soon: fn is NULL");
     if (!out) {
         /* Nobody can cancel it: it needs no pool slot. */
         rc = ring_reserve(loop);
@@ -566,11 +588,11 @@ int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *c
 int reel_loop_call_at_ns_from(reel_loop *loop, const reel_site *site, uint64_t when_ns,
                               reel_callback_fn fn, void *arg, reel_handle *out)
 {
-    int rc = check_schedule(loop);
+    int rc = check_schedule(loop, "reel_loop_call_at: loop is NULL");
     if (RL_UNLIKELY(rc < 0))
         return rc;
     if (RL_UNLIKELY(!fn))
-        return -EINVAL;
+        return rl_einval("reel_loop_call_at: fn is NULL");
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
     if (RL_UNLIKELY(!h))
@@ -600,7 +622,7 @@ static inline uint64_t clock_ns(reel_loop *loop)
 int reel_loop_call_later_ns_from(reel_loop *loop, const reel_site *site, uint64_t delay_ns,
                                  reel_callback_fn fn, void *arg, reel_handle *out)
 {
-    int rc = check_schedule(loop);
+    int rc = check_schedule(loop, "reel_loop_call_later: loop is NULL");
     if (RL_UNLIKELY(rc < 0))
         return rc;
     uint64_t now = clock_ns(loop);
@@ -609,10 +631,10 @@ int reel_loop_call_later_ns_from(reel_loop *loop, const reel_site *site, uint64_
 }
 
 /* Seconds to nanoseconds, saturating; NaN is an error. */
-static int seconds_to_ns(double s, uint64_t *ns)
+static int seconds_to_ns(double s, uint64_t *ns, const char *nan_message)
 {
     if (isnan(s))
-        return -EINVAL;
+        return rl_einval(nan_message);
     if (s <= 0) {
         *ns = 0;
         return 0;
@@ -625,8 +647,8 @@ static int seconds_to_ns(double s, uint64_t *ns)
 int reel_loop_call_later_from(reel_loop *loop, const reel_site *site, double delay,
                               reel_callback_fn fn, void *arg, reel_handle *out)
 {
-    uint64_t ns;
-    int rc = seconds_to_ns(delay, &ns);
+    uint64_t ns = 0;
+    int rc = seconds_to_ns(delay, &ns, "reel_loop_call_later: delay is NaN");
     if (rc < 0)
         return rc;
     return reel_loop_call_later_ns_from(loop, site, ns, fn, arg, out);
@@ -635,8 +657,8 @@ int reel_loop_call_later_from(reel_loop *loop, const reel_site *site, double del
 int reel_loop_call_at_from(reel_loop *loop, const reel_site *site, double when,
                            reel_callback_fn fn, void *arg, reel_handle *out)
 {
-    uint64_t ns;
-    int rc = seconds_to_ns(when, &ns);
+    uint64_t ns = 0;
+    int rc = seconds_to_ns(when, &ns, "reel_loop_call_at: when is NaN");
     if (rc < 0)
         return rc;
     return reel_loop_call_at_ns_from(loop, site, ns, fn, arg, out);
@@ -714,7 +736,8 @@ int reel_loop_call_soon_threadsafe_from(reel_loop *loop, const reel_site *site,
                                         reel_callback_fn fn, void *arg, reel_handle *out)
 {
     if (!loop || !fn)
-        return -EINVAL;
+        return rl_einval(!loop ? "reel_loop_call_soon_threadsafe: loop is NULL"
+                               : "reel_loop_call_soon_threadsafe: fn is NULL");
     pthread_mutex_lock(&loop->ts_lock);
     if (loop->ts_closed) {
         pthread_mutex_unlock(&loop->ts_lock);
@@ -926,11 +949,16 @@ static void watcher_handle_drop(reel_loop *loop, uint32_t slot)
 static int add_watcher(reel_loop *loop, const reel_site *site, int fd, uint32_t ev,
                        reel_callback_fn fn, void *arg)
 {
-    int rc = check_schedule(loop);
+    bool rd = ev == REEL_IO_READ;
+    int rc = check_schedule(loop, rd ? "reel_loop_add_reader: loop is NULL"
+                                     : "reel_loop_add_writer: loop is NULL");
     if (rc < 0)
         return rc;
-    if (fd < 0 || !fn)
-        return fd < 0 ? -EBADF : -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    if (!fn)
+        return rl_einval(rd ? "reel_loop_add_reader: fn is NULL"
+                            : "reel_loop_add_writer: fn is NULL");
     uint32_t old = (uint32_t)fd < loop->nwatchers ? loop->watchers[fd].events : 0;
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
@@ -968,7 +996,8 @@ static int add_watcher(reel_loop *loop, const reel_site *site, int fd, uint32_t 
 
 static int remove_watcher(reel_loop *loop, int fd, uint32_t ev)
 {
-    int rc = check_schedule(loop);
+    int rc = check_schedule(loop, ev == REEL_IO_READ ? "reel_loop_remove_reader: loop is NULL"
+                                                     : "reel_loop_remove_writer: loop is NULL");
     if (rc < 0)
         return rc == REEL_ECLOSED ? 0 : rc; /* asyncio: False once closed */
     if (fd < 0 || (uint32_t)fd >= loop->nwatchers)
@@ -1101,6 +1130,7 @@ static inline void run_ready(reel_loop *loop, rl_ready e)
             handle_free_slot(loop, h, slot_of(loop, h));
     }
 
+    loop->last_site = e.site;
     if (RL_UNLIKELY(loop->trace_callbacks))
         note_callback(loop, e.site);
     /* Debug mode is sampled once per callback: a callback that switches it
@@ -1222,7 +1252,7 @@ timers:
 int reel_loop_run_forever(reel_loop *loop)
 {
     if (!loop)
-        return -EINVAL;
+        return rl_einval("reel_loop_run_forever: loop is NULL");
     if (loop->closed)
         return REEL_ECLOSED;
     if (loop->running || tls_running_loop)
@@ -1259,7 +1289,11 @@ int rl_loop_step(reel_loop *loop)
     return rc;
 }
 
-bool rl_loop_has_ready(const reel_loop *loop) { return !loop->closed && ring_len(loop) > 0; }
+bool rl_loop_has_ready(const reel_loop *loop)
+{
+    /* Coalesced writes waiting count: a step sends them. */
+    return !loop->closed && (ring_len(loop) > 0 || loop->flush_pending);
+}
 
 bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns)
 {
@@ -1284,9 +1318,10 @@ static void stop_on_done(reel_future *fut, void *arg)
 int reel_loop_run_until_complete(reel_loop *loop, reel_future *fut)
 {
     if (!loop || !fut)
-        return -EINVAL;
+        return rl_einval(!loop ? "reel_loop_run_until_complete: loop is NULL"
+                               : "reel_loop_run_until_complete: fut is NULL");
     if (fut->loop != loop)
-        return -EINVAL; /* asyncio: "future belongs to a different loop" */
+        return rl_einval("reel_loop_run_until_complete: fut belongs to a different loop");
     if (loop->closed)
         return REEL_ECLOSED;
     if (loop->running || tls_running_loop)

@@ -205,9 +205,9 @@ int rl_op_start(rl_net *net, rl_op *op, void (*cleanup)(rl_op *op), reel_future 
     return 0;
 }
 
-int rl_op_watch(rl_op *op, reel_future *fut, reel_future_cb cb)
+int rl_op_watch_from(rl_op *op, reel_future *fut, reel_future_cb cb, const reel_site *site)
 {
-    int rc = reel_future_add_done_callback(fut, cb, op);
+    int rc = reel_future_add_done_callback_from(fut, site, cb, op);
     if (rc == 0)
         op->refs++;
     return rc;
@@ -294,12 +294,40 @@ const reel_protocol *rl_proto_intern(const reel_protocol *p)
     return found;
 }
 
+/* Debug mode, loop close: a transport its owner never closed (asyncio's
+ * ResourceWarning "unclosed transport <...>"), named after the call that
+ * made it, or for an accepted one the server's protocol factory. */
+static void report_unclosed(reel_loop *loop, reel_transport *t)
+{
+    if (t->closing || t->lost || t->dead)
+        return;
+    static const char *const kind_name[] = {
+        [RL_T_SOCKET] = "socket", [RL_T_READ_PIPE] = "read pipe",
+        [RL_T_WRITE_PIPE] = "write pipe", [RL_T_DATAGRAM] = "datagram"};
+    const char *kind = t->kind <= RL_T_DATAGRAM && kind_name[t->kind] ? kind_name[t->kind] : "?";
+    const reel_site *s = t->created_at;
+    char msg[rl_last_error_message_bytes];
+    if (s && t->server)
+        snprintf(msg, sizeof msg,
+                 "unclosed transport <%s transport fd=%d accepted by a server of %s() created "
+                 "at %s:%d>", kind, t->fd, s->func, s->file, s->line);
+    else if (s)
+        snprintf(msg, sizeof msg, "unclosed transport <%s transport fd=%d created in %s() at %s:%d>",
+                 kind, t->fd, s->func, s->file, s->line);
+    else
+        snprintf(msg, sizeof msg, "unclosed transport <%s transport fd=%d>", kind, t->fd);
+    rl_report(loop, msg, 0, t, t->fd);
+}
+
 /* Loop close, before the tasks go: every transport is closed and its
  * connection_lost delivered now (rl_transport_kill). */
 static void net_close_transports(reel_loop *loop)
 {
     rl_net *net = loop->net_state;
     net->closing = true;
+    if (loop->debug)
+        for (rl_list *n = net->transports.next; n != &net->transports; n = n->next)
+            report_unclosed(loop, rl_container(n, reel_transport, link));
     while (!rl_list_empty(&net->transports))
         rl_transport_kill(rl_container(net->transports.next, reel_transport, link));
 }
@@ -417,11 +445,26 @@ static int fail_now(reel_loop *loop, reel_future **out, int code, const char *fm
     return 0;
 }
 
-static int check_common(reel_loop *loop, reel_future **out)
+/* `call` names the public call in reel_last_error()'s message. */
+/* The net.h macros' call site for the call they are making. */
+static __thread const reel_site *tls_net_site;
+
+void reel_net_note_site_(const reel_site *site) { tls_net_site = site; }
+
+const reel_site *rl_net_take_site(void)
 {
-    if (!loop || !out)
-        return -EINVAL;
-    *out = NULL;
+    const reel_site *site = tls_net_site;
+    tls_net_site = NULL;
+    return site;
+}
+
+static int check_common(const char *call, reel_loop *loop, const reel_protocol *proto,
+                        reel_future **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || !proto || !out)
+        return rl_einval_null(call, !loop ? "loop" : !proto ? "protocol" : "out");
     if (reel_loop_is_closed(loop))
         return REEL_ECLOSED;
     if (!rl_net_get(loop))
@@ -432,17 +475,19 @@ static int check_common(reel_loop *loop, reel_future **out)
 /* Wrap fd in a transport whose start completes `waiter` (a fresh future
  * returned through out). */
 static int transport_now(reel_loop *loop, uint8_t kind, int fd, const reel_protocol *proto,
-                         reel_future **out)
+                         const reel_site *site, reel_future **out)
 {
     reel_future *fut;
     int rc = reel_loop_create_future(loop, &fut);
     if (rc < 0)
         return rc;
-    rc = rl_transport_new(loop, kind, fd, proto, NULL, fut, NULL);
+    reel_transport *t;
+    rc = rl_transport_new(loop, kind, fd, proto, NULL, fut, &t);
     if (rc < 0) {
         reel_future_release(fut);
         return rc;
     }
+    t->created_at = site;
     *out = fut;
     return 0;
 }
@@ -489,6 +534,7 @@ typedef struct conn_op {
     rl_op op;
     reel_protocol proto;
     uint8_t kind;            /* RL_T_SOCKET or RL_T_DATAGRAM */
+    const reel_site *site;   /* the creating call's, for the transport */
     char *host, *local_host;
     int port, local_port;
     int family, proto_num, flags;
@@ -538,6 +584,7 @@ static void conn_made(conn_op *c)
         rl_fail(c->op.fut, rc, "cannot make the transport: %s", reel_strerror(rc));
         return;
     }
+    t->created_at = c->site;
     c->t = reel_transport_ref(t);
 }
 
@@ -674,11 +721,12 @@ static bool valid_port(int port) { return port >= 0 && port <= 65535; }
 int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
                                 const reel_connection_opts *opts, reel_future **out)
 {
-    int rc = check_common(loop, out);
+    const reel_site *site = rl_net_take_site();
+    int rc = check_common("reel_loop_create_connection", loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto || !opts)
-        return -EINVAL;
+    if (!opts)
+        return rl_einval_null("reel_loop_create_connection", "opts");
     if ((opts->host || opts->port) && opts->has_sock)
         return fail_now(loop, out, -EINVAL, "host/port and sock can not be specified at the same time");
     if (opts->has_sock) {
@@ -690,7 +738,7 @@ int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
             return fail_now(loop, out, rc, "invalid sock %d: %s", opts->sock, reel_strerror(rc));
         if (type != SOCK_STREAM)
             return fail_now(loop, out, -EINVAL, "A Stream Socket was expected, got fd %d", opts->sock);
-        return transport_now(loop, RL_T_SOCKET, opts->sock, proto, out);
+        return transport_now(loop, RL_T_SOCKET, opts->sock, proto, site, out);
     }
     if (!opts->host && !opts->port)
         return fail_now(loop, out, -EINVAL, "host and port was not specified and no sock specified");
@@ -701,6 +749,7 @@ int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
         return -ENOMEM;
     c->fd = -1;
     c->kind = RL_T_SOCKET;
+    c->site = site;
     c->proto = *proto;
     c->port = opts->port;
     c->local_port = opts->local_port;
@@ -730,7 +779,7 @@ int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
 int rl_unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
 {
     if (!path)
-        return -EINVAL;
+        return rl_einval("a Unix socket path is NULL");
     memset(un, 0, sizeof *un);
     un->sun_family = AF_UNIX;
     size_t n = path[0] == '\0' ? 1 + strlen(path + 1) : strlen(path);
@@ -744,11 +793,12 @@ int rl_unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
 int reel_loop_create_unix_connection(reel_loop *loop, const reel_protocol *proto,
                                      const reel_unix_connection_opts *opts, reel_future **out)
 {
-    int rc = check_common(loop, out);
+    const reel_site *site = rl_net_take_site();
+    int rc = check_common("reel_loop_create_unix_connection", loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto || !opts)
-        return -EINVAL;
+    if (!opts)
+        return rl_einval_null("reel_loop_create_unix_connection", "opts");
     if (opts->path && opts->has_sock)
         return fail_now(loop, out, -EINVAL, "path and sock can not be specified at the same time");
     if (opts->has_sock) {
@@ -761,7 +811,7 @@ int reel_loop_create_unix_connection(reel_loop *loop, const reel_protocol *proto
         if (type != SOCK_STREAM || sock_family(loop, opts->sock) != AF_UNIX)
             return fail_now(loop, out, -EINVAL,
                             "A UNIX Domain Stream Socket was expected, got fd %d", opts->sock);
-        return transport_now(loop, RL_T_SOCKET, opts->sock, proto, out);
+        return transport_now(loop, RL_T_SOCKET, opts->sock, proto, site, out);
     }
     if (!opts->path)
         return fail_now(loop, out, -EINVAL, "no path and sock were specified");
@@ -782,6 +832,7 @@ int reel_loop_create_unix_connection(reel_loop *loop, const reel_protocol *proto
     memcpy(&list->addrs[0].sa, &un, unlen);
     c->fd = -1;
     c->kind = RL_T_SOCKET;
+    c->site = site;
     c->proto = *proto;
     c->remote = list;
     rc = rl_op_start(loop->net_state, &c->op, conn_cleanup, out);
@@ -797,11 +848,10 @@ int reel_loop_create_unix_connection(reel_loop *loop, const reel_protocol *proto
 int reel_loop_connect_accepted_socket(reel_loop *loop, const reel_protocol *proto, int fd,
                                       reel_future **out)
 {
-    int rc = check_common(loop, out);
+    const reel_site *site = rl_net_take_site();
+    int rc = check_common("reel_loop_connect_accepted_socket", loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto)
-        return -EINVAL;
     int type = 0;
     rc = loop->ops->adopt(loop->backend, fd);
     if (rc == 0)
@@ -810,7 +860,7 @@ int reel_loop_connect_accepted_socket(reel_loop *loop, const reel_protocol *prot
         return fail_now(loop, out, rc, "invalid sock %d: %s", fd, reel_strerror(rc));
     if (type != SOCK_STREAM)
         return fail_now(loop, out, -EINVAL, "A Stream Socket was expected, got fd %d", fd);
-    return transport_now(loop, RL_T_SOCKET, fd, proto, out);
+    return transport_now(loop, RL_T_SOCKET, fd, proto, site, out);
 }
 
 /* ----------------------------------------------------------- datagrams */
@@ -826,6 +876,7 @@ static void datagram_made(conn_op *c, int fd, const rl_addr *remote, bool connec
         rl_fail(c->op.fut, rc, "cannot make the transport: %s", reel_strerror(rc));
         return;
     }
+    t->created_at = c->site;
     c->t = reel_transport_ref(t);
     if (remote) {
         rc = rl_transport_set_raddr(t, (const struct sockaddr *)&remote->sa, remote->len, connected);
@@ -995,11 +1046,12 @@ static rl_addrlist *unix_list(const char *path, int *err)
 int reel_loop_create_datagram_endpoint(reel_loop *loop, const reel_protocol *proto,
                                        const reel_datagram_opts *o, reel_future **out)
 {
-    int rc = check_common(loop, out);
+    const reel_site *site = rl_net_take_site();
+    int rc = check_common("reel_loop_create_datagram_endpoint", loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto || !o)
-        return -EINVAL;
+    if (!o)
+        return rl_einval_null("reel_loop_create_datagram_endpoint", "opts");
     bool has_local = o->local_host || o->local_port;
     bool has_remote = o->remote_host || o->remote_port;
     if (o->has_sock) {
@@ -1015,7 +1067,7 @@ int reel_loop_create_datagram_endpoint(reel_loop *loop, const reel_protocol *pro
             return fail_now(loop, out, rc, "invalid sock %d: %s", o->sock, reel_strerror(rc));
         if (type == SOCK_STREAM)
             return fail_now(loop, out, -EINVAL, "A datagram socket was expected, got fd %d", o->sock);
-        return transport_now(loop, RL_T_DATAGRAM, o->sock, proto, out);
+        return transport_now(loop, RL_T_DATAGRAM, o->sock, proto, site, out);
     }
     bool unix_family = o->family == AF_UNIX;
     if (unix_family && (has_local || has_remote))
@@ -1032,6 +1084,7 @@ int reel_loop_create_datagram_endpoint(reel_loop *loop, const reel_protocol *pro
     conn_op *c = &d->c;
     c->fd = -1;
     c->kind = RL_T_DATAGRAM;
+    c->site = site;
     c->proto = *proto;
     c->family = o->family;
     c->proto_num = o->proto;
@@ -1086,11 +1139,12 @@ static void noop_cb(void *arg) { (void)arg; }
 static int connect_pipe(reel_loop *loop, const reel_protocol *proto, int fd, uint8_t kind,
                         reel_future **out)
 {
-    int rc = check_common(loop, out);
+    const reel_site *site = rl_net_take_site();
+    int rc = check_common(kind == RL_T_READ_PIPE ? "reel_loop_connect_read_pipe"
+                                                 : "reel_loop_connect_write_pipe",
+                          loop, proto, out);
     if (rc < 0)
         return rc;
-    if (!proto)
-        return -EINVAL;
     rc = loop->ops->adopt(loop->backend, fd);
     if (rc < 0)
         return fail_now(loop, out, rc, "invalid pipe fd %d: %s", fd, reel_strerror(rc));
@@ -1101,7 +1155,7 @@ static int connect_pipe(reel_loop *loop, const reel_protocol *proto, int fd, uin
     if (rc < 0)
         return fail_now(loop, out, -EINVAL, "Pipe transport is for pipes/sockets only.");
     reel_loop_remove_reader(loop, fd);
-    return transport_now(loop, kind, fd, proto, out);
+    return transport_now(loop, kind, fd, proto, site, out);
 }
 
 int reel_loop_connect_read_pipe(reel_loop *loop, const reel_protocol *proto, int fd,

@@ -169,6 +169,9 @@ struct reel_transport {
     size_t wq_bytes;
     rl_transport_ext *x;     /* NULL until needed (see rl_transport_ext) */
     reel_transport *flush_next;
+    /* the creating call's site (REEL_HERE) or, accepted, the server's
+     * (its protocol factory); NULL without the macros. Debug reports. */
+    const reel_site *created_at;
 };
 
 /* A server's listening socket. */
@@ -204,6 +207,7 @@ struct reel_server {
     reel_future *serve_forever; /* pending serve_forever future (a ref) */
     reel_future *sf_closing;    /* cancelled serve_forever waiting for
                                    wait_closed (a ref) */
+    const reel_site *created_at; /* create_server's site, named after the factory */
 };
 
 /* A resolved address (one getaddrinfo row). */
@@ -257,7 +261,8 @@ int rl_op_start(rl_net *net, rl_op *op, void (*cleanup)(rl_op *op), reel_future 
  * `if (!rl_op_enter(op)) return;` (false: the op finished meanwhile, and
  * may have been freed by this call). rl_op_unwatch removes a registration
  * that has not fired (cleanup does this before cancelling). */
-int rl_op_watch(rl_op *op, reel_future *fut, reel_future_cb cb);
+#define rl_op_watch(op, fut, cb) rl_op_watch_from((op), (fut), (cb), REEL_SITE(cb))
+int rl_op_watch_from(rl_op *op, reel_future *fut, reel_future_cb cb, const reel_site *site);
 void rl_op_unwatch(rl_op *op, reel_future *fut, reel_future_cb cb);
 bool rl_op_enter(rl_op *op);
 /* Cancel an inner future the op waits on and drop it. */
@@ -267,6 +272,10 @@ void rl_op_drop(rl_op *op, reel_future **fut, reel_future_cb cb);
  * (another call may have replaced it, as asyncio's handle check does). */
 void rl_remove_reader_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg);
 void rl_remove_writer_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg);
+
+/* The site the net.h call-site macros noted for the call now starting
+ * (reel_net_note_site_), or NULL; taking it clears it (net.c). */
+const reel_site *rl_net_take_site(void);
 
 /* transport.c */
 int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol *proto,

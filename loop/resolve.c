@@ -294,9 +294,10 @@ int rl_resolve(reel_loop *loop, const char *host, int port, int family, int type
 int reel_loop_getaddrinfo(reel_loop *loop, const char *host, const char *service, int family,
                           int type, int proto, int flags, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!loop || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_loop_getaddrinfo", !loop ? "loop" : "out");
     if (reel_loop_is_closed(loop))
         return REEL_ECLOSED;
     resolve_req *r = calloc(1, sizeof *r);
@@ -327,9 +328,12 @@ int reel_loop_getaddrinfo(reel_loop *loop, const char *host, const char *service
 int reel_loop_getnameinfo(reel_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
                           int flags, reel_future **out)
 {
-    if (!loop || !out || !addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
-        return -EINVAL;
-    *out = NULL;
+    if (out)
+        *out = NULL;
+    if (!loop || !out || !addr)
+        return rl_einval_null("reel_loop_getnameinfo", !loop ? "loop" : !out ? "out" : "addr");
+    if (addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
+        return rl_einval("reel_loop_getnameinfo: addrlen is 0 or larger than sockaddr_storage");
     if (reel_loop_is_closed(loop))
         return REEL_ECLOSED;
     resolve_req *r = calloc(1, sizeof *r);

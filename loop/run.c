@@ -68,7 +68,7 @@ int reel_run_ex(reel_task_fn main_fn, void *arg, const reel_run_opts *opts, void
      * taken now so no other task (one a loop factory makes) gets it. */
     const reel_site *site = rl_task_take_create_site();
     if (!main_fn)
-        return -EINVAL;
+        return rl_einval("reel_run: main_fn is NULL");
     if (reel_get_running_loop())
         return REEL_ERUNNING;   /* asyncio.run() from a running event loop */
     reel_loop *loop = NULL;
@@ -77,7 +77,7 @@ int reel_run_ex(reel_task_fn main_fn, void *arg, const reel_run_opts *opts, void
     if (rc < 0)
         return rc;
     if (!loop)
-        return -EINVAL;
+        return rl_einval("reel_run: opts->loop_factory returned 0 and no loop");
     if (opts && opts->debug == REEL_RUN_DEBUG_ON)
         reel_loop_set_debug(loop, true);
     else if (opts && opts->debug == REEL_RUN_DEBUG_OFF)

@@ -214,7 +214,8 @@ int reel_server_get_sockname(const reel_server *s, size_t i, struct sockaddr_sto
                              socklen_t *len)
 {
     if (!s || !addr || !len)
-        return -EINVAL;
+        return rl_einval(!s ? "reel_server_get_sockname: s is NULL"
+                            : "reel_server_get_sockname: addr or len is NULL");
     if (is_closed(s))
         return REEL_ECLOSED;
     if (i >= s->nlisteners)
@@ -293,9 +294,10 @@ void reel_server_abort_clients(reel_server *s)
 
 int reel_server_wait_closed(reel_server *s, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!s || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_server_wait_closed", !s ? "s" : "out");
     reel_future *w;
     int rc = reel_loop_create_future(s->loop, &w);
     if (rc < 0)
@@ -368,9 +370,10 @@ static void tick_schedule(tick_op *t, reel_server *s, bool result_server)
 
 int reel_server_start_serving(reel_server *s, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!s || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_server_start_serving", !s ? "s" : "out");
     if (s->loop->closed)
         return REEL_ECLOSED;
     int rc = start_serving_now(s);
@@ -457,9 +460,10 @@ static const rl_future_vt sf_vt = {.cancel = sf_cancel, .destroy = sf_destroy};
 
 int reel_server_serve_forever(reel_server *s, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!s || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_server_serve_forever", !s ? "s" : "out");
     if (s->loop->closed)
         return REEL_ECLOSED;
     if (s->serve_forever || s->sf_closing || is_closed(s)) {
@@ -566,6 +570,7 @@ typedef struct srv_op {
     reel_future **res;
     rl_addrlist **lists;
     size_t pending;
+    const reel_site *site;   /* create_server's, for the server */
 } srv_op;
 
 static void srv_resolved(reel_future *fut, void *arg);
@@ -682,6 +687,8 @@ static void srv_bind_all(srv_op *so)
     }
     reel_server *s;
     int rc = rl_server_new(loop, so->factory, so->arg, o->backlog, fds, nfds, &s);
+    if (rc == 0)
+        s->created_at = so->site;
     if (rc < 0) {
         close_fds(loop, fds, nfds);
         free(fds);
@@ -722,12 +729,17 @@ static void srv_resolved(reel_future *fut, void *arg)
         srv_bind_all(so);
 }
 
-static int check_args(reel_loop *loop, reel_protocol_factory_fn factory, const void *opts,
-                      reel_future **out)
+/* `call` names the public call in reel_last_error()'s message. */
+static int check_args(const char *call, reel_loop *loop, reel_protocol_factory_fn factory,
+                      const void *opts, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!loop || !factory || !opts || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null(call, !loop      ? "loop"
+                                    : !factory ? "protocol_factory"
+                                    : !opts    ? "opts"
+                                               : "out");
     if (reel_loop_is_closed(loop))
         return REEL_ECLOSED;
     if (!rl_net_get(loop))
@@ -766,8 +778,8 @@ static int sock_check(reel_loop *loop, int fd, int want_family)
 
 /* A server on an existing socket: no lookup. */
 static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, void *arg, int fd,
-                          bool ours, int backlog, int start_serving, reel_future **out,
-                          srv_op **made)
+                          bool ours, int backlog, int start_serving, const reel_site *site,
+                          reel_future **out, srv_op **made)
 {
     srv_op *so = calloc(1, sizeof *so);
     if (!so)
@@ -779,6 +791,8 @@ static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, voi
     }
     reel_server *s;
     rc = rl_server_new(loop, factory, arg, backlog, &fd, 1, &s);
+    if (rc == 0)
+        s->created_at = site;
     if (rc < 0) {
         if (ours)
             loop->ops->close(loop->backend, fd);
@@ -795,7 +809,8 @@ static int server_on_sock(reel_loop *loop, reel_protocol_factory_fn factory, voi
 int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
                             const reel_server_opts *o, reel_future **out)
 {
-    int rc = check_args(loop, factory, o, out);
+    const reel_site *site = rl_net_take_site();
+    int rc = check_args("reel_loop_create_server", loop, factory, o, out);
     if (rc < 0)
         return rc;
     bool has_hostport = o->host || o->hosts || o->port;
@@ -809,7 +824,7 @@ int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, v
                                  rc == -EINVAL ? "A Stream Socket was expected"
                                                : "invalid sock");
         return server_on_sock(loop, factory, arg, o->sock, false, o->backlog, o->start_serving,
-                              out, NULL);
+                              site, out, NULL);
     }
     if (o->port < 0 || o->port > 65535)
         return failed_future(loop, out, -EINVAL, "port must be 0-65535");
@@ -818,6 +833,7 @@ int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, v
         return -ENOMEM;
     so->factory = factory;
     so->arg = arg;
+    so->site = site;
     so->o = *o;
     so->o.host = NULL;
     so->o.hosts = NULL;
@@ -877,7 +893,8 @@ int reel_loop_create_server(reel_loop *loop, reel_protocol_factory_fn factory, v
 int reel_loop_create_unix_server(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
                                  const reel_unix_server_opts *o, reel_future **out)
 {
-    int rc = check_args(loop, factory, o, out);
+    const reel_site *site = rl_net_take_site();
+    int rc = check_args("reel_loop_create_unix_server", loop, factory, o, out);
     if (rc < 0)
         return rc;
     char msg[512];
@@ -926,7 +943,7 @@ int reel_loop_create_unix_server(reel_loop *loop, reel_protocol_factory_fn facto
     }
     srv_op *so = NULL;
     rc = server_on_sock(loop, factory, arg, fd, o->path != NULL, o->backlog, o->start_serving,
-                        out, &so);
+                        site, out, &so);
     if (rc < 0) {
         if (o->path)
             loop->ops->close(loop->backend, fd);

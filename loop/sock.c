@@ -297,12 +297,20 @@ static void sock_ready(void *arg)
     sock_attempt(s);
 }
 
+static const char *const sock_call[] = {
+    [SK_RECV] = "reel_loop_sock_recv",       [SK_RECVFROM] = "reel_loop_sock_recvfrom",
+    [SK_SENDALL] = "reel_loop_sock_sendall", [SK_SENDTO] = "reel_loop_sock_sendto",
+    [SK_CONNECT] = "reel_loop_sock_connect", [SK_ACCEPT] = "reel_loop_sock_accept",
+    [SK_SENDFILE] = "reel_loop_sock_sendfile",
+};
+
 /* Common start: checks, the op, the first attempt. */
 static int sock_start(reel_loop *loop, int fd, sock_op *tmpl, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!loop || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null(sock_call[tmpl->kind], !loop ? "loop" : "out");
     if (reel_loop_is_closed(loop))
         return REEL_ECLOSED;
     rl_net *net = rl_net_get(loop);
@@ -332,8 +340,10 @@ static int sock_start(reel_loop *loop, int fd, sock_op *tmpl, reel_future **out)
 
 int reel_loop_sock_recv(reel_loop *loop, int fd, void *buf, size_t nbytes, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!buf && nbytes)
-        return -EINVAL;
+        return rl_einval("reel_loop_sock_recv: buf is NULL with a nonzero nbytes");
     sock_op t = {.kind = SK_RECV, .buf = buf, .len = nbytes};
     return sock_start(loop, fd, &t, out);
 }
@@ -347,8 +357,10 @@ int reel_loop_sock_recv_into(reel_loop *loop, int fd, void *buf, size_t nbytes,
 int reel_loop_sock_recvfrom(reel_loop *loop, int fd, void *buf, size_t nbytes,
                             struct sockaddr_storage *addr, socklen_t *addrlen, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!buf && nbytes)
-        return -EINVAL;
+        return rl_einval("reel_loop_sock_recvfrom: buf is NULL with a nonzero nbytes");
     sock_op t = {.kind = SK_RECVFROM, .buf = buf, .len = nbytes, .addr_out = addr,
                  .addrlen_out = addrlen};
     return sock_start(loop, fd, &t, out);
@@ -364,8 +376,10 @@ int reel_loop_sock_recvfrom_into(reel_loop *loop, int fd, void *buf, size_t nbyt
 int reel_loop_sock_sendall(reel_loop *loop, int fd, const void *data, size_t len,
                            reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!data && len)
-        return -EINVAL;
+        return rl_einval("reel_loop_sock_sendall: data is NULL with a nonzero len");
     sock_op t = {.kind = SK_SENDALL, .buf = (uint8_t *)data, .len = len};
     return sock_start(loop, fd, &t, out);
 }
@@ -373,8 +387,13 @@ int reel_loop_sock_sendall(reel_loop *loop, int fd, const void *data, size_t len
 int reel_loop_sock_sendto(reel_loop *loop, int fd, const void *data, size_t len,
                           const struct sockaddr *addr, socklen_t addrlen, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if ((!data && len) || !addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
-        return -EINVAL;
+        return rl_einval(!data && len ? "reel_loop_sock_sendto: data is NULL with a nonzero len"
+                         : !addr      ? "reel_loop_sock_sendto: addr is NULL"
+                                      : "reel_loop_sock_sendto: addrlen is 0 or larger than "
+                                        "sockaddr_storage");
     sock_op t = {.kind = SK_SENDTO, .buf = (uint8_t *)data, .len = len, .addrlen = addrlen};
     memcpy(&t.addr, addr, addrlen);
     return sock_start(loop, fd, &t, out);
@@ -383,8 +402,12 @@ int reel_loop_sock_sendto(reel_loop *loop, int fd, const void *data, size_t len,
 int reel_loop_sock_connect(reel_loop *loop, int fd, const struct sockaddr *addr, socklen_t addrlen,
                            reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))
-        return -EINVAL;
+        return rl_einval(!addr ? "reel_loop_sock_connect: addr is NULL"
+                               : "reel_loop_sock_connect: addrlen is 0 or larger than "
+                                 "sockaddr_storage");
     sock_op t = {.kind = SK_CONNECT, .addrlen = addrlen};
     memcpy(&t.addr, addr, addrlen);
     return sock_start(loop, fd, &t, out);
@@ -400,8 +423,11 @@ int reel_loop_sock_accept(reel_loop *loop, int fd, struct sockaddr_storage *addr
 int reel_loop_sock_sendfile(reel_loop *loop, int sock_fd, int file_fd, int64_t offset,
                             size_t count, bool fallback, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (offset < 0 || file_fd < 0)
-        return -EINVAL;
+        return rl_einval(offset < 0 ? "reel_loop_sock_sendfile: offset is negative"
+                                    : "reel_loop_sock_sendfile: file_fd is negative");
     sock_op t = {.kind = SK_SENDFILE, .file_fd = file_fd, .offset = offset, .count = count,
                  .may_fallback = fallback};
     return sock_start(loop, sock_fd, &t, out);
@@ -549,9 +575,13 @@ static void tsf_inner_done(reel_future *fut, void *arg)
 int reel_loop_sendfile(reel_loop *loop, reel_transport *t, int file_fd, int64_t offset,
                        size_t count, bool fallback, reel_future **out)
 {
-    if (!loop || !t || !out || offset < 0 || file_fd < 0)
-        return -EINVAL;
-    *out = NULL;
+    if (out)
+        *out = NULL;
+    if (!loop || !t || !out)
+        return rl_einval_null("reel_loop_sendfile", !loop ? "loop" : !t ? "transport" : "out");
+    if (offset < 0 || file_fd < 0)
+        return rl_einval(offset < 0 ? "reel_loop_sendfile: offset is negative"
+                                    : "reel_loop_sendfile: file_fd is negative");
     if (reel_loop_is_closed(loop))
         return REEL_ECLOSED;
     rl_net *net = rl_net_get(loop);

@@ -24,6 +24,7 @@
 #include "internal.h"
 #include "net_internal.h"
 #include "streambuf.h"
+#include "task_internal.h"
 
 enum {
     rs_sep_bytes_inline = 16,       /* separators kept without an allocation */
@@ -61,6 +62,7 @@ struct reel_stream {
     int exc;                 /* StreamReader._exception: 0 or a code */
     reel_future *waiter;     /* await-style read waiting for data (borrowed) */
     rs_op op;
+    bool op_kicked;          /* op_poll_cb is scheduled (holds a ref) */
     reel_error last;         /* the last failed await-style read */
     char last_msg[128];
     /* FlowControlMixin */
@@ -72,6 +74,7 @@ struct reel_stream {
     /* server side */
     reel_stream_handler_fn handler;
     void *handler_arg;
+    const reel_site *handler_site; /* names the handler in its task's reports, or NULL */
     reel_task *task;         /* the handler's task (a reference) */
     bool task_started;
 };
@@ -130,7 +133,7 @@ static void drop_op(reel_stream *s);
 static int stream_alloc(reel_loop *loop, ssize_t limit, reel_stream **out)
 {
     if (!loop || !out)
-        return -EINVAL;
+        return rl_einval_null("reel_stream_new", !loop ? "loop" : "out");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;   /* C has no default arguments */
     reel_stream *s = calloc(1, sizeof *s);
@@ -248,11 +251,15 @@ static void drop_op(reel_stream *s)
 }
 
 /* The future-style read, if its future was cancelled by its owner, is
- * forgotten (it consumed nothing). */
+ * forgotten and consumes nothing: what read(-1) had already taken goes
+ * back in front of the buffer. Every read checks this first. */
 static bool op_pending(reel_stream *s)
 {
-    if (s->op.fut && reel_future_done(s->op.fut))
+    if (s->op.fut && reel_future_done(s->op.fut)) {
+        if (s->op.acc.len && rsb_unread(&s->buf, s->op.acc.data, s->op.acc.len) < 0)
+            reel_stream_set_exception(s, -ENOMEM); /* never lose them silently */
         drop_op(s);
+    }
     return s->op.fut != NULL;
 }
 
@@ -362,6 +369,29 @@ static void op_poll(reel_stream *s)
     resume_for_wait(s);
 }
 
+/* asyncio's timing for the future-style read: feed_data / feed_eof /
+ * set_exception only wake it, and it completes when the loop next runs,
+ * from everything fed by then (as a task woken by the waiter would). */
+static void op_poll_cb(void *arg)
+{
+    reel_stream *s = arg;
+    s->op_kicked = false;
+    op_poll(s);
+    stream_unref(s);
+}
+
+static void op_kick(reel_stream *s)
+{
+    if (s->op_kicked || !op_pending(s))
+        return;
+    if (reel_loop_call_soon(s->loop, op_poll_cb, s, NULL) < 0) {
+        op_poll(s); /* closed loop or no handle: decide it now */
+        return;
+    }
+    s->op_kicked = true;
+    s->refs++;
+}
+
 /* asyncio feed_data: buffer, wake the reader, pause past 2 * limit. */
 static int feed(reel_stream *s, const void *data, size_t len)
 {
@@ -369,7 +399,7 @@ static int feed(reel_stream *s, const void *data, size_t len)
     if (rc < 0 || len == 0)
         return rc;
     wake_waiter(s);
-    op_poll(s);
+    op_kick(s);
     if (s->t && s->connected && !s->read_paused && !s->cannot_pause &&
         rsb_len(&s->buf) > 2 * s->buf.limit) {
         if (reel_transport_pause_reading(s->t) == -EOPNOTSUPP)
@@ -383,7 +413,8 @@ static int feed(reel_stream *s, const void *data, size_t len)
 int reel_stream_feed_data(reel_stream *s, const void *data, size_t len)
 {
     if (!s || (!data && len))
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_feed_data: s is NULL"
+                            : "reel_stream_feed_data: data is NULL with a nonzero len");
     return feed(s, data, len);
 }
 
@@ -393,20 +424,24 @@ void reel_stream_feed_eof(reel_stream *s)
         return;
     rsb_feed_eof(&s->buf);
     wake_waiter(s);
-    op_poll(s);
+    op_kick(s);
 }
 
 bool reel_stream_at_eof(const reel_stream *s) { return s && rsb_at_eof(&s->buf); }
 
-int reel_stream_exception(const reel_stream *s) { return s ? s->exc : -EINVAL; }
+int reel_stream_exception(const reel_stream *s)
+{
+    return s ? s->exc : rl_einval("reel_stream_exception: s is NULL");
+}
 
 int reel_stream_set_exception(reel_stream *s, int code)
 {
     if (!s || code >= 0)
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_set_exception: s is NULL"
+                            : "reel_stream_set_exception: code must be negative");
     s->exc = code;
     wake_waiter(s);
-    op_poll(s);
+    op_kick(s);
     return 0;
 }
 
@@ -454,6 +489,8 @@ static int set_last(reel_stream *s, int rc, const rsb_result *r)
     } else if (s->last.message != s->last_msg) {
         s->last.message = NULL;
     }
+    if (rc == -EINVAL)   /* a rejected argument: reel_last_error() names it too */
+        rl_set_last_error(rc, s->last.message);
     return rc;
 }
 
@@ -496,10 +533,12 @@ static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps,
 static int read_begin(reel_stream *s, reel_bytes *out)
 {
     if (!s || !out)
-        return -EINVAL;
+        return rl_einval(!s ? "reel_stream_read*: s (the stream) is NULL"
+                            : "reel_stream_read*: out (the reel_bytes) is NULL");
     last_reset(s);
     if (!in_task())
         return REEL_ENOTASK;
+    (void)op_pending(s); /* a cancelled future-style read gives its bytes back */
     return 0;
 }
 
@@ -513,6 +552,12 @@ int reel_stream_read(reel_stream *s, ssize_t n, reel_bytes *out)
         return set_last(s, s->exc, NULL);
     if (n >= 0)
         return await_read(s, RS_READ, (size_t)n, NULL, 0, out, "read");
+    /* A second read(-1) while another read waits fails at once and takes
+     * nothing (asyncio takes the buffered blocks, then raises and loses
+     * them); with EOF buffered it returns everything, as asyncio does.
+     * The future-style form does the same. */
+    if ((s->waiter || op_pending(s)) && !s->buf.eof)
+        return set_last(s, wait_for_data(s, "read"), NULL);
     /* read(-1): read(limit) until it gives nothing (asyncio). */
     for (;;) {
         if (s->exc) {
@@ -522,6 +567,10 @@ int reel_stream_read(reel_stream *s, ssize_t n, reel_bytes *out)
         if (rsb_len(&s->buf) == 0 && !s->buf.eof) {
             rc = wait_for_data(s, "read");
             if (rc < 0) {
+                /* Cancelled, closed or failed: what it took goes back, so
+                 * the next read gets it (asyncio loses it). */
+                if (out->len && rsb_unread(&s->buf, out->data, out->len) < 0)
+                    reel_stream_set_exception(s, -ENOMEM);
                 out->len = 0;
                 return set_last(s, rc, NULL);
             }
@@ -668,9 +717,9 @@ static int start_op(reel_stream *s, int kind, size_t n, const reel_span *seps, s
 static int async_begin(reel_stream *s, reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_stream_*_async: out is NULL");
     *out = NULL;
-    return s ? 0 : -EINVAL;
+    return s ? 0 : rl_einval("reel_stream_*_async: s (the stream) is NULL");
 }
 
 int reel_stream_read_async(reel_stream *s, ssize_t n, reel_future **out)
@@ -783,9 +832,11 @@ static void proto_made(void *user, reel_transport *t)
     /* asyncio: client_connected_cb's coroutine becomes a task. */
     reel_stream_ref(s); /* the handler's, dropped when its task is done */
     reel_task *task;
-    int rc = s->loop->closing ? REEL_ECLOSED
-                              : reel_loop_create_task(s->loop, handler_task, s, "stream-handler",
-                                                      &task);
+    int rc = REEL_ECLOSED;
+    if (!s->loop->closing) {
+        reel_task_note_create_(s->handler_site);   /* reports name the user's handler */
+        rc = reel_loop_create_task(s->loop, handler_task, s, "stream-handler", &task);
+    }
     if (rc == 0 && (rc = rl_future_add_cleanup_callback(reel_task_future(task), handler_done,
                                                         s)) < 0) {
         reel_task_cancel(task, NULL);
@@ -924,7 +975,7 @@ static int stream_for_connection(reel_loop *loop, ssize_t limit, reel_stream **o
 static int writer(const reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_write/close/get_*: s (the stream) is NULL");
     return s->t ? 0 : -ENOTCONN;
 }
 
@@ -942,7 +993,7 @@ int reel_stream_writelines(reel_stream *s, const reel_span *bufs, size_t n)
     if (rc < 0)
         return rc;
     if (!bufs && n)
-        return -EINVAL;
+        return rl_einval("reel_stream_writelines: bufs is NULL with a nonzero n");
     struct iovec iov[rs_writelines_batch];
     while (n > 0) {
         size_t k = n < rs_writelines_batch ? n : rs_writelines_batch;
@@ -996,7 +1047,7 @@ int reel_stream_get_sockname(const reel_stream *s, struct sockaddr_storage *addr
 int reel_stream_drain(reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_drain: s is NULL");
     if (!in_task())
         return REEL_ENOTASK;
     if (s->exc)
@@ -1124,7 +1175,7 @@ int reel_stream_wait_closed_async(reel_stream *s, reel_future **out)
 int reel_stream_wait_closed(reel_stream *s)
 {
     if (!s)
-        return -EINVAL;
+        return rl_einval("reel_stream_wait_closed: s is NULL");
     if (!in_task())
         return REEL_ENOTASK;
     reel_future *f;
@@ -1202,10 +1253,10 @@ static int open_async(reel_loop *loop, rs_connect_fn make_conn, const void *opts
                       reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_open_connection: out is NULL");
     *out = NULL;
     if (!loop || !opts)
-        return -EINVAL;
+        return rl_einval_null("reel_open_connection", !loop ? "loop" : "opts");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_open *o = calloc(1, sizeof *o);
@@ -1255,7 +1306,7 @@ int reel_open_unix_connection_async(reel_loop *loop, const reel_unix_connection_
 static int open_await(rs_connect_fn make_conn, const void *opts, ssize_t limit, reel_stream **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_open_connection: out is NULL");
     *out = NULL;
     if (!in_task())
         return REEL_ENOTASK;
@@ -1289,6 +1340,7 @@ typedef struct rs_serve {
     reel_stream_handler_fn fn;
     void *arg;
     ssize_t limit;
+    const reel_site *handler_site;   /* the start_server macro's, or NULL */
 } rs_serve;
 
 static int serve_factory(void *arg, reel_protocol *out)
@@ -1303,6 +1355,7 @@ static int serve_factory(void *arg, reel_protocol *out)
     s->server_side = true;
     s->handler = sv->fn;
     s->handler_arg = sv->arg;
+    s->handler_site = sv->handler_site;
     stream_protocol(s, out);
     return 0;
 }
@@ -1332,20 +1385,24 @@ static int serve_unix(reel_loop *loop, reel_protocol_factory_fn factory, void *a
     return reel_loop_create_unix_server(loop, factory, arg, opts, out);
 }
 
+/* handler_site: the handler's name and the start_server line, from the
+ * macro (or NULL); each connection's task reports them (coro=<handle_echo()>). */
 static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_fn fn, void *arg,
-                       const void *opts, ssize_t limit, reel_future **out)
+                       const void *opts, ssize_t limit, const reel_site *handler_site,
+                       reel_future **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_start_server: out is NULL");
     *out = NULL;
     if (!loop || !fn || !opts)
-        return -EINVAL;
+        return rl_einval_null("reel_start_server", !loop ? "loop" : !fn ? "client_connected_cb"
+                                                                        : "opts");
     if (limit <= 0)
         limit = REEL_STREAM_LIMIT_DEFAULT;
     rs_serve *sv = calloc(1, sizeof *sv);
     if (!sv)
         return -ENOMEM;
-    *sv = (rs_serve){loop, fn, arg, limit};
+    *sv = (rs_serve){loop, fn, arg, limit, handler_site};
     int rc = create(loop, serve_factory, sv, opts, out);
     if (rc == 0 && (rc = rl_future_add_cleanup_callback(*out, serve_created, sv)) < 0) {
         /* The server may come to exist: let it keep sv (a small leak)
@@ -1360,26 +1417,27 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
 int reel_start_server_async(reel_loop *loop, reel_stream_handler_fn fn, void *arg,
                             const reel_server_opts *opts, ssize_t limit, reel_future **out)
 {
-    return serve_async(loop, serve_tcp, fn, arg, opts, limit, out);
+    return serve_async(loop, serve_tcp, fn, arg, opts, limit, rl_task_take_create_site(), out);
 }
 
 int reel_start_unix_server_async(reel_loop *loop, reel_stream_handler_fn fn, void *arg,
                                  const reel_unix_server_opts *opts, ssize_t limit,
                                  reel_future **out)
 {
-    return serve_async(loop, serve_unix, fn, arg, opts, limit, out);
+    return serve_async(loop, serve_unix, fn, arg, opts, limit, rl_task_take_create_site(), out);
 }
 
 static int serve_await(rs_serve_fn create, reel_stream_handler_fn fn, void *arg,
                        const void *opts, ssize_t limit, reel_server **out)
 {
+    const reel_site *handler_site = rl_task_take_create_site();
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_start_server: out is NULL");
     *out = NULL;
     if (!in_task())
         return REEL_ENOTASK;
     reel_future *f;
-    int rc = serve_async(reel_get_running_loop(), create, fn, arg, opts, limit, &f);
+    int rc = serve_async(reel_get_running_loop(), create, fn, arg, opts, limit, handler_site, &f);
     if (rc < 0)
         return rc;
     void *res = NULL;

@@ -112,6 +112,37 @@ void rsb_commit(rsb_buf *b, size_t n)
 
 void rsb_feed_eof(rsb_buf *b) { b->eof = true; }
 
+int rsb_unread(rsb_buf *b, const void *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    size_t have = b->tail - b->head;
+    if (b->head >= len) {
+        memmove(b->data + b->head - len, data, len);
+        b->head -= len;
+    } else {
+        if (len > SIZE_MAX / 4 - have)
+            return -ENOMEM;
+        size_t cap = RSB_RESERVE_MIN_BYTES;
+        while (cap < len + have)
+            cap *= 2;
+        uint8_t *nd = malloc(cap);
+        if (!nd)
+            return -ENOMEM;
+        memcpy(nd, data, len);
+        if (have)
+            memcpy(nd + len, b->data + b->head, have);
+        free(b->data);
+        b->data = nd;
+        b->cap = cap;
+        b->head = 0;
+        b->tail = len + have;
+    }
+    /* A new front: a saved scan's mark (taken + 1) no longer matches. */
+    b->taken += len;
+    return 0;
+}
+
 /* Take the first n unread bytes out, as a view in *res. */
 static void take(rsb_buf *b, size_t n, rsb_result *res)
 {

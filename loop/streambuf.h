@@ -99,6 +99,10 @@ int rsb_feed(rsb_buf *b, const void *data, size_t len);
  * after EOF. */
 int rsb_reserve(rsb_buf *b, size_t min_bytes, void **p, size_t *room);
 void rsb_commit(rsb_buf *b, size_t n);
+/* Put len bytes back in front of the unread ones (also after EOF), so
+ * that a read that took them and was then cancelled loses nothing. Scans
+ * saved before are void afterwards. Returns 0 or -ENOMEM (unchanged). */
+int rsb_unread(rsb_buf *b, const void *data, size_t len);
 /* Mark EOF (idempotent). */
 void rsb_feed_eof(rsb_buf *b);
 /* Drop every buffered byte (keeps EOF). */

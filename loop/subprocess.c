@@ -323,9 +323,14 @@ static void close_fds(reel_loop *loop, int *fds, int n)
 static int sp_start(reel_loop *loop, const reel_subprocess_protocol *proto, char *const *argv,
                     const reel_subprocess_opts *opts, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!loop || !proto || !argv || !argv[0] || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_loop_subprocess_exec", !loop    ? "loop"
+                                                           : !proto ? "protocol"
+                                                           : !argv  ? "argv"
+                                                           : !out   ? "out"
+                                                                    : "argv[0]");
     reel_subprocess_opts defaults;
     if (!opts) {
         memset(&defaults, 0, sizeof defaults);
@@ -488,8 +493,10 @@ int reel_loop_subprocess_shell(reel_loop *loop, const reel_subprocess_protocol *
                                const char *cmd, const reel_subprocess_opts *opts,
                                reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!cmd)
-        return -EINVAL;
+        return rl_einval_null("reel_loop_subprocess_shell", "cmd");
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     return sp_start(loop, proto, (char *const *)argv, opts, out);
 }
@@ -552,9 +559,10 @@ reel_loop *reel_subprocess_get_loop(const reel_subprocess *p) { return p ? p->lo
 
 int reel_subprocess_wait_async(reel_subprocess *p, reel_future **out)
 {
+    if (out)
+        *out = NULL;
     if (!p || !out)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_subprocess_wait_async", !p ? "p" : "out");
     if (reel_loop_is_closed(p->loop))
         return REEL_ECLOSED;
     reel_future *f;
@@ -599,7 +607,7 @@ int reel_subprocess_exec(const reel_subprocess_protocol *proto, const char *cons
                          const reel_subprocess_opts *opts, reel_subprocess **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval_null("reel_subprocess_exec", "out");
     *out = NULL;
     reel_loop *loop = reel_get_running_loop();
     if (!loop || !reel_current_task())
@@ -613,7 +621,7 @@ int reel_subprocess_shell(const reel_subprocess_protocol *proto, const char *cmd
                           const reel_subprocess_opts *opts, reel_subprocess **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval_null("reel_subprocess_shell", "out");
     *out = NULL;
     reel_loop *loop = reel_get_running_loop();
     if (!loop || !reel_current_task())

@@ -102,7 +102,7 @@ static int stack_size(const reel_task_opts *opts, size_t *bytes)
 {
     size_t want = opts && opts->stack_bytes ? opts->stack_bytes : REEL_TASK_STACK_DEFAULT_BYTES;
     if (want > REEL_TASK_STACK_MAX_BYTES)
-        return -EINVAL;
+        return rl_einval("reel_task_new: opts->stack_bytes is above REEL_TASK_STACK_MAX_BYTES");
     if (want < REEL_TASK_STACK_MIN_BYTES)
         want = REEL_TASK_STACK_MIN_BYTES;
     size_t page = page_bytes();
@@ -171,14 +171,14 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
         *out = NULL;
     if (!loop || !fn) {
         tls_create_site = NULL;
-        return -EINVAL;
+        return rl_einval(!loop ? "reel_task_new: loop is NULL" : "reel_task_new: fn is NULL");
     }
     if (loop->closed || (loop->closing && !loop->task_state))
         return REEL_ECLOSED;
     int rc = rl_check_thread(loop);
     if (rc < 0)
         return rc;
-    size_t bytes;
+    size_t bytes = 0;
     if ((rc = stack_size(opts, &bytes)) < 0)
         return rc;
     rl_tasks *ts = rl_tasks_get(loop);
@@ -202,6 +202,10 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
     rl_future_init(&t->fut, loop, &task_vt);
     t->created_at = tls_create_site;
     tls_create_site = NULL;
+    if (t->created_at)
+        t->step_site = *t->created_at;
+    else
+        t->step_site = (reel_site){"task", "?", 0};
     t->fn = fn;
     t->arg = arg;
     t->result_free = opts ? opts->result_free : NULL;
@@ -211,7 +215,7 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
     t->phase = RL_T_SCHEDULED;
     rl_fiber_init(&t->fiber, s.lo, s.bytes, task_main, t);
     /* asyncio Task.__init__: loop.call_soon(self.__step). */
-    rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+    rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
     if (rc < 0) {
         reel_future_release(&t->fut);   /* never started: destroy frees it all */
         return rc;
@@ -237,7 +241,10 @@ int reel_loop_create_task_ex(reel_loop *loop, reel_task_fn fn, void *arg, const 
         *out = NULL;
     if (!loop || !fn || loop->closed) {
         tls_create_site = NULL;
-        return !loop || !fn ? -EINVAL : REEL_ECLOSED;
+        if (!loop || !fn)
+            return rl_einval(!loop ? "reel_loop_create_task: loop is NULL"
+                                   : "reel_loop_create_task: fn is NULL");
+        return REEL_ECLOSED;
     }
     rl_tasks *ts = loop->task_state;
     if (!ts || !ts->factory)
@@ -248,7 +255,7 @@ int reel_loop_create_task_ex(reel_loop *loop, reel_task_fn fn, void *arg, const 
     if (rc < 0)
         return rc;
     if (!t)
-        return -EINVAL;   /* a factory must return a task */
+        return rl_einval("reel_loop_create_task: the task factory returned 0 and no task");
     if (out)
         *out = t;
     else
@@ -265,7 +272,7 @@ int reel_loop_create_task(reel_loop *loop, reel_task_fn fn, void *arg, const cha
 int reel_loop_set_task_factory(reel_loop *loop, reel_task_factory_fn fn, void *factory_arg)
 {
     if (!loop)
-        return -EINVAL;
+        return rl_einval("reel_loop_set_task_factory: loop is NULL");
     if (!fn && !loop->task_state)
         return 0;
     if (loop->closed)
@@ -295,7 +302,7 @@ static void task_finish(reel_task *t, int rc, void *result)
     /* Debug mode: protocols whose state lived on this stack are detached
      * and reported before the stack goes (transport.h, "Lifetimes"). */
     if (RL_UNLIKELY(fut->loop->debug) && fut->loop->net_stack_gone && t->stack_lo)
-        fut->loop->net_stack_gone(fut->loop, t->stack_lo, t->stack_bytes, t->name);
+        fut->loop->net_stack_gone(fut->loop, t->stack_lo, t->stack_bytes, reel_task_get_name(t));
     task_release_stack(t);
     list_unlink(ts, t);
     RL_ASSERT(fut->state == RL_F_PENDING);
@@ -412,7 +419,8 @@ static bool task_vt_cancel(reel_future *fut, const char *msg)
     set_cancel_msg(t, msg);
     if (t->waiter && reel_future_cancel(t->waiter, msg))
         return true;   /* its wakeup will deliver REEL_ECANCELLED */
-    if (t->sleeping && reel_loop_call_soon(fut->loop, task_resume_cancelled_cb, t, NULL) == 0) {
+    if (t->sleeping && reel_loop_call_soon_from(fut->loop, &t->step_site, task_resume_cancelled_cb,
+                                                t, NULL) == 0) {
         /* The sleep "future" is cancelled: drop the timer, wake up now. */
         reel_handle_cancel(t->sleep_handle);
         t->sleep_handle = (reel_handle){0};
@@ -475,7 +483,7 @@ const char *reel_task_get_name(reel_task *task)
 int reel_task_set_name(reel_task *task, const char *name)
 {
     if (!task)
-        return -EINVAL;
+        return rl_einval("reel_task_set_name: task is NULL");
     char *copy = NULL;
     if (name && !(copy = copy_string(name)))
         return -ENOMEM;
@@ -561,7 +569,7 @@ void rl_task_repr(reel_future *fut, char *buf, size_t cap)
 int reel_loop_print_tasks(reel_loop *loop)
 {
     if (!loop)
-        return -EINVAL;
+        return rl_einval("reel_loop_print_tasks: loop is NULL");
     rl_tasks *ts = loop->task_state;
     size_t n = ts ? ts->count : 0;
     reel_loop_log(loop, "%zu task%s pending", n, n == 1 ? "" : "s");
@@ -603,6 +611,19 @@ void rl_set_last_error(int code, const char *message)
     }
 }
 
+int rl_einval(const char *message)
+{
+    rl_set_last_error(-EINVAL, message);
+    return -EINVAL;
+}
+
+int rl_einval_null(const char *call, const char *arg)
+{
+    char msg[rl_last_error_message_bytes];
+    snprintf(msg, sizeof msg, "%s: %s is NULL", call, arg);
+    return rl_einval(msg);
+}
+
 /* An await took fut's error: keep its code, message and detail for
  * reel_last_error (asyncio: the exception an `except` clause catches). */
 static void last_error_from(const reel_future *fut, int rc)
@@ -638,11 +659,14 @@ size_t reel_all_tasks(reel_loop *loop, reel_task **out, size_t cap)
 
 int reel_await(reel_future *fut, void **result)
 {
+    if (result)
+        *result = NULL;   /* stays NULL unless fut has a result */
     reel_task *t = tls_current;
     if (RL_UNLIKELY(!t))
         return REEL_ENOTASK;
     if (RL_UNLIKELY(!fut || fut->loop != t->fut.loop))
-        return -EINVAL;
+        return rl_einval(!fut ? "reel_await: fut is NULL"
+                              : "reel_await: fut belongs to a different loop than the task");
     if (RL_UNLIKELY(fut == &t->fut))
         return -EDEADLK;   /* asyncio: "Task cannot await on itself" */
     if (fut->state != RL_F_PENDING) {
@@ -653,7 +677,7 @@ int reel_await(reel_future *fut, void **result)
     }
     if (RL_UNLIKELY(t->closing))
         return REEL_ECLOSED;
-    int rc = reel_future_add_done_callback(fut, task_wakeup, t);
+    int rc = reel_future_add_done_callback_from(fut, &t->step_site, task_wakeup, t);
     if (RL_UNLIKELY(rc < 0))
         return rc;
     reel_future_ref(fut);
@@ -671,8 +695,10 @@ int reel_await(reel_future *fut, void **result)
 
 int reel_await_take(reel_future *fut, void **result)
 {
+    if (result)
+        *result = NULL;
     if (!fut)
-        return -EINVAL;
+        return rl_einval("reel_await_take: fut is NULL");
     void *r = NULL;
     int rc = reel_await(fut, &r);
     if (rc == 0)
@@ -695,19 +721,20 @@ int reel_sleep_ns(uint64_t delay_ns)
     if (delay_ns == 0) {
         /* asyncio sleep(0): a bare yield; the next step delivers a pending
          * cancellation. */
-        rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+        rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
         if (RL_UNLIKELY(rc < 0))
             return rc;
         return task_suspend(t, RL_T_SCHEDULED);
     }
     if (t->must_cancel) {
         /* asyncio: the sleep future is cancelled as soon as it is awaited. */
-        rc = reel_loop_call_soon(loop, task_step_cb, t, NULL);
+        rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
         if (RL_UNLIKELY(rc < 0))
             return rc;
         return task_suspend(t, RL_T_SCHEDULED);
     }
-    rc = reel_loop_call_later_ns(loop, delay_ns, task_sleep_done, t, &t->sleep_handle);
+    rc = reel_loop_call_later_ns_from(loop, &t->step_site, delay_ns, task_sleep_done, t,
+                                      &t->sleep_handle);
     if (RL_UNLIKELY(rc < 0))
         return rc;
     t->sleeping = true;
@@ -717,7 +744,7 @@ int reel_sleep_ns(uint64_t delay_ns)
 int reel_sleep(double seconds)
 {
     if (isnan(seconds))
-        return -EINVAL;
+        return rl_einval("reel_sleep: seconds is NaN");
     uint64_t ns = 0;
     if (seconds > 0)
         ns = seconds >= 1.8e10 ? UINT64_MAX : (uint64_t)(seconds * 1e9);

@@ -34,6 +34,8 @@ struct reel_task {
     reel_handle sleep_handle;      /* reel_sleep's timer while sleeping */
     char *name;                    /* set name, or NULL for "Task-<seq>" */
     const reel_site *created_at;   /* create_task's call site (func: the task fn) */
+    reel_site step_site;           /* its steps' site: the task fn's name, so the
+                                      callback trace and hash tell tasks apart */
     const reel_site *at;           /* the user's last await-style call, or NULL */
     uint64_t seq;
     char *cancel_msg;              /* last cancel message */

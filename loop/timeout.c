@@ -22,7 +22,7 @@ static void timeout_fire(void *arg)
 static int delay_to_when(reel_loop *loop, double delay, uint64_t *when_ns)
 {
     if (isnan(delay))
-        return -EINVAL;
+        return rl_einval("reel_timeout_enter/reel_wait_for: the delay is NaN");
     if (isinf(delay) && delay > 0) {
         *when_ns = UINT64_MAX;
         return 0;
@@ -41,7 +41,7 @@ static int delay_to_when(reel_loop *loop, double delay, uint64_t *when_ns)
 int reel_timeout_reschedule_at_ns(reel_timeout *tm, uint64_t when_ns)
 {
     if (!tm)
-        return -EINVAL;
+        return rl_einval("reel_timeout_reschedule: tm is NULL");
     if (tm->state != TM_ENTERED)
         return REEL_EINVALSTATE;   /* not entered, or expired / exited */
     reel_loop *loop = reel_task_future(tm->task)->loop;
@@ -58,7 +58,7 @@ int reel_timeout_reschedule_at_ns(reel_timeout *tm, uint64_t when_ns)
 int reel_timeout_reschedule(reel_timeout *tm, double delay)
 {
     if (!tm || tm->state != TM_ENTERED)
-        return tm ? REEL_EINVALSTATE : -EINVAL;
+        return tm ? REEL_EINVALSTATE : rl_einval("reel_timeout_reschedule: tm is NULL");
     uint64_t when;
     int rc = delay_to_when(reel_task_future(tm->task)->loop, delay, &when);
     return rc < 0 ? rc : reel_timeout_reschedule_at_ns(tm, when);
@@ -67,7 +67,7 @@ int reel_timeout_reschedule(reel_timeout *tm, double delay)
 int reel_timeout_enter_at_ns(reel_timeout *tm, uint64_t when_ns)
 {
     if (!tm)
-        return -EINVAL;
+        return rl_einval("reel_timeout_enter: tm is NULL");
     reel_task *t = reel_current_task();
     if (!t)
         return REEL_ENOTASK;
@@ -84,7 +84,7 @@ int reel_timeout_enter_at_ns(reel_timeout *tm, uint64_t when_ns)
 int reel_timeout_enter(reel_timeout *tm, double delay)
 {
     if (!tm)
-        return -EINVAL;
+        return rl_einval("reel_timeout_enter: tm is NULL");
     reel_task *t = reel_current_task();
     if (!t)
         return REEL_ENOTASK;
@@ -121,6 +121,8 @@ int reel_timeout_exit(reel_timeout *tm, int rc)
 
 int reel_wait_for(reel_future *fut, double timeout, void **result)
 {
+    if (result)
+        *result = NULL;
     if (!reel_current_task())
         return REEL_ENOTASK;
     if (isinf(timeout) && timeout > 0)

@@ -105,8 +105,9 @@ static int add_reader(reel_transport *t)
 {
     if (t->reader_on)
         return 0;
-    reel_callback_fn fn = t->kind == RL_T_DATAGRAM ? dgram_read_ready : read_ready;
-    int rc = reel_loop_add_reader(t->loop, t->fd, fn, t);
+    /* Named sites: the callback trace says which transport event ran. */
+    int rc = t->kind == RL_T_DATAGRAM ? reel_loop_add_reader(t->loop, t->fd, dgram_read_ready, t)
+                                      : reel_loop_add_reader(t->loop, t->fd, read_ready, t);
     if (rc == 0)
         t->reader_on = true;
     return rc;
@@ -124,8 +125,8 @@ static int add_writer(reel_transport *t)
 {
     if (t->writer_on)
         return 0;
-    reel_callback_fn fn = t->kind == RL_T_DATAGRAM ? dgram_write_ready : write_ready;
-    int rc = reel_loop_add_writer(t->loop, t->fd, fn, t);
+    int rc = t->kind == RL_T_DATAGRAM ? reel_loop_add_writer(t->loop, t->fd, dgram_write_ready, t)
+                                      : reel_loop_add_writer(t->loop, t->fd, write_ready, t);
     if (rc == 0)
         t->writer_on = true;
     return rc;
@@ -304,13 +305,13 @@ static void maybe_resume_protocol(reel_transport *t)
 int reel_transport_set_write_buffer_limits(reel_transport *t, size_t high, size_t low)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_set_write_buffer_limits: t is NULL");
     if (high == REEL_WRITE_LIMIT_DEFAULT)
         high = low == REEL_WRITE_LIMIT_DEFAULT ? REEL_WRITE_HIGH_WATER_DEFAULT : 4 * low;
     if (low == REEL_WRITE_LIMIT_DEFAULT)
         low = high / 4;
     if (high < low)
-        return -EINVAL; /* asyncio: ValueError high must be >= low must be >= 0 */
+        return rl_einval("reel_transport_set_write_buffer_limits: high must be >= low");
     t->high_water = high;
     t->low_water = low;
     if (!t->dead)
@@ -500,6 +501,7 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
         free(t);
         return rc;
     }
+    t->created_at = server ? server->created_at : NULL;
     t->refs = 2; /* its own, and start_cb's */
     t->high_water = REEL_WRITE_HIGH_WATER_DEFAULT;
     t->low_water = REEL_WRITE_HIGH_WATER_DEFAULT / 4;
@@ -639,7 +641,7 @@ bool reel_transport_is_reading(const reel_transport *t)
 int reel_transport_pause_reading(reel_transport *t)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_pause_reading: t is NULL");
     if (t->kind == RL_T_WRITE_PIPE)
         return -EOPNOTSUPP;
     if (!reel_transport_is_reading(t))
@@ -663,7 +665,7 @@ static void dgram_held_cb(void *arg)
 int reel_transport_resume_reading(reel_transport *t)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_resume_reading: t is NULL");
     if (t->kind == RL_T_WRITE_PIPE)
         return -EOPNOTSUPP;
     if (t->closing || !t->paused)
@@ -852,14 +854,17 @@ static bool drop_lost_write(reel_transport *t)
 int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int iovcnt)
 {
     if (!t || iovcnt < 0 || (iovcnt > 0 && !iov))
-        return -EINVAL;
+        return rl_einval(!t            ? "reel_transport_writelines: t is NULL"
+                         : iovcnt < 0 ? "reel_transport_writelines: iovcnt is negative"
+                                      : "reel_transport_writelines: iov is NULL");
     int rc = check_writable(t);
     if (rc < 0)
         return rc;
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_base && iov[i].iov_len)
-            return -EINVAL;
+            return rl_einval("reel_transport_writelines: an iov_base is NULL with a "
+                             "nonzero iov_len");
         total += iov[i].iov_len;
     }
     if (total == 0)
@@ -903,7 +908,8 @@ int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int io
 int reel_transport_write(reel_transport *t, const void *data, size_t len)
 {
     if (!t || (!data && len))
-        return -EINVAL;
+        return rl_einval(!t ? "reel_transport_write: t is NULL"
+                            : "reel_transport_write: data is NULL with a nonzero len");
     struct iovec iov = {(void *)data, len};
     return reel_transport_writelines(t, &iov, 1);
 }
@@ -916,7 +922,7 @@ bool reel_transport_can_write_eof(const reel_transport *t)
 int reel_transport_write_eof(reel_transport *t)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_write_eof: t is NULL");
     if (!reel_transport_can_write_eof(t))
         return -EOPNOTSUPP;
     if (t->dead || t->closing)
@@ -975,7 +981,7 @@ bool reel_transport_is_closing(const reel_transport *t) { return !t || t->closin
 int reel_transport_close_wait(reel_transport *t)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_close_wait: t is NULL");
     if (!reel_current_task())
         return REEL_ENOTASK;
     if (t->lost)
@@ -1016,7 +1022,7 @@ void rl_transport_detach_protocol(reel_transport *t)
 int reel_transport_set_protocol(reel_transport *t, const reel_protocol *proto)
 {
     if (!t || !proto)
-        return -EINVAL;
+        return rl_einval_null("reel_transport_set_protocol", !t ? "t" : "proto");
     return transport_set_proto(t, proto);
 }
 
@@ -1055,7 +1061,7 @@ static int copy_name(const reel_transport *t, const struct sockaddr_storage *src
                      struct sockaddr_storage *addr, socklen_t *addrlen)
 {
     if (!addr || !addrlen)
-        return -EINVAL;
+        return rl_einval("reel_transport_get_peername/sockname: addr or len is NULL");
     if (is_pipe(t) || len == 0)
         return -ENOENT;
     memcpy(addr, src, len);
@@ -1087,7 +1093,7 @@ int reel_transport_get_peername(const reel_transport *t, struct sockaddr_storage
                                 socklen_t *len)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_get_peername: t is NULL");
     const rl_transport_ext *x = names(t);
     if (!x && !is_pipe(t) && t->fd < 0)
         return REEL_ECLOSED;
@@ -1098,7 +1104,7 @@ int reel_transport_get_sockname(const reel_transport *t, struct sockaddr_storage
                                 socklen_t *len)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_get_sockname: t is NULL");
     const rl_transport_ext *x = names(t);
     if (!x && !is_pipe(t) && t->fd < 0)
         return REEL_ECLOSED;
@@ -1108,7 +1114,7 @@ int reel_transport_get_sockname(const reel_transport *t, struct sockaddr_storage
 int reel_transport_get_socket(const reel_transport *t)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_get_socket: t is NULL");
     if (is_pipe(t))
         return -ENOENT;
     return t->fd >= 0 ? t->fd : REEL_ECLOSED;
@@ -1117,7 +1123,7 @@ int reel_transport_get_socket(const reel_transport *t)
 int reel_transport_get_pipe(const reel_transport *t)
 {
     if (!t)
-        return -EINVAL;
+        return rl_einval("reel_transport_get_pipe: t is NULL");
     if (!is_pipe(t))
         return -ENOENT;
     return t->fd >= 0 ? t->fd : REEL_ECLOSED;
@@ -1273,14 +1279,18 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
                           const struct sockaddr *addr, socklen_t addrlen)
 {
     if (!t || (!data && len) || (addr && (addrlen == 0 || addrlen > sizeof(struct sockaddr_storage))))
-        return -EINVAL;
+        return rl_einval(!t             ? "reel_transport_sendto: t is NULL"
+                         : !data && len ? "reel_transport_sendto: data is NULL with a nonzero len"
+                                        : "reel_transport_sendto: addrlen is 0 or larger than "
+                                          "sockaddr_storage");
     if (t->kind != RL_T_DATAGRAM)
         return -EOPNOTSUPP;
     if (t->dead || t->lost)
         return REEL_ECLOSED;
     if (t->x->raddr) {
         if (addr && !same_addr(addr, addrlen, (const struct sockaddr *)t->x->raddr, t->x->raddr_len))
-            return -EINVAL; /* asyncio: "Invalid address: must be None or <remote>" */
+            return rl_einval("reel_transport_sendto: Invalid address: must be NULL or the "
+                             "connected remote address");
         addr = (const struct sockaddr *)t->x->raddr;
         addrlen = t->x->raddr_len;
     }

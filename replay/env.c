@@ -18,9 +18,10 @@
 
 int reel_loop_new_recording(reel_loop **out, const char *path)
 {
+    if (out)
+        *out = NULL;
     if (!out || !path)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_loop_new_recording", !out ? "out" : "path");
     reel_backend *inner, *rec;
     int rc = reel_backend_epoll_new(&inner);
     if (rc < 0)
@@ -33,9 +34,10 @@ int reel_loop_new_recording(reel_loop **out, const char *path)
 
 int reel_loop_new_replaying(reel_loop **out, const char *path)
 {
+    if (out)
+        *out = NULL;
     if (!out || !path)
-        return -EINVAL;
-    *out = NULL;
+        return rl_einval_null("reel_loop_new_replaying", !out ? "out" : "path");
     reel_backend *b;
     int rc = reel_backend_replayer_new(path, &b);
     if (rc < 0)
@@ -114,7 +116,8 @@ static int env_loop_new(reel_loop **out)
 int reel_loop_new(reel_loop **out)
 {
     if (!out)
-        return -EINVAL;
+        return rl_einval("reel_loop_new: out is NULL");
+    *out = NULL;
     int rc = env_loop_new(out);
     if (rc <= 0)
         return rc;

@@ -10,12 +10,16 @@
  *
  * The trace file is written from the loop's thread only: wake() and
  * posted(), the two calls other threads make, record nothing (posted()
- * bumps an atomic counter). If writing the trace fails (disk full), the
+ * bumps an atomic counter). Each record is in the kernel's page cache
+ * once recorded (replay/trace.h, "Crash safety"), so a killed or crashed
+ * process leaves every call it completed; fatal signals are noted in the
+ * trace (on_fatal_signal). If writing the trace fails (disk full), the
  * recorder says so once through the log and goes on forwarding. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,10 +109,53 @@ static void after_fork_child(void)
     pthread_mutex_unlock(&live_lock);
 }
 
+/* Fatal signals. Every committed record is already in the kernel (a
+ * mapped writer's page cache, see replay/trace.h), so a fatal signal only
+ * has to say what ended the run: the handler notes the signal in each
+ * live trace with async-signal-safe steps (a store into the mapping; a
+ * buffered writer pwrite()s its committed block), puts the default action
+ * back and raises the signal again, so the process dies of it as it would
+ * have. It is installed only where the disposition is the default: a
+ * program's own handler (or a sanitizer's) is left alone. SIGKILL cannot
+ * be caught; the trace is complete up to the last committed record all
+ * the same. */
+static const int fatal_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS,
+                                    SIGILL, SIGFPE, SIGABRT};
+
+static void on_fatal_signal(int signo)
+{
+    int saved = errno;
+    for (recorder *r = __atomic_load_n(&live_head, __ATOMIC_ACQUIRE); r;
+         r = __atomic_load_n(&r->next_live, __ATOMIC_ACQUIRE))
+        if (!r->forked && !r->finished && !r->failed)
+            rt_writer_on_signal(r->w, signo);
+    /* SA_RESETHAND put the default action back; the signal is blocked
+     * until this handler returns, and then kills the process. */
+    raise(signo);
+    errno = saved;
+}
+
+static void install_fatal_handlers(void)
+{
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++) {
+        struct sigaction old;
+        if (sigaction(fatal_signals[i], NULL, &old) < 0 || (old.sa_flags & SA_SIGINFO) ||
+            old.sa_handler != SIG_DFL)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(fatal_signals[i], &sa, NULL);
+    }
+}
+
 static void register_atexit(void)
 {
     atexit(flush_at_exit);
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    install_fatal_handlers();
 }
 
 static void live_add(recorder *r)
@@ -116,7 +163,7 @@ static void live_add(recorder *r)
     pthread_once(&atexit_once, register_atexit);
     pthread_mutex_lock(&live_lock);
     r->next_live = live_head;
-    live_head = r;
+    __atomic_store_n(&live_head, r, __ATOMIC_RELEASE); /* the signal handler walks the list */
     pthread_mutex_unlock(&live_lock);
 }
 
@@ -125,7 +172,7 @@ static void live_remove(recorder *r)
     pthread_mutex_lock(&live_lock);
     for (recorder **p = &live_head; *p; p = &(*p)->next_live)
         if (*p == r) {
-            *p = r->next_live;
+            __atomic_store_n(p, r->next_live, __ATOMIC_RELEASE);
             break;
         }
     pthread_mutex_unlock(&live_lock);
@@ -163,7 +210,7 @@ static void finish(recorder *r, uint32_t op)
     emit(r, &t);
     r->finished = true;
     if (!r->failed) {
-        int rc = rt_writer_flush(r->w);
+        int rc = rt_writer_end(r->w);
         if (rc < 0)
             record_failed(r, rc);
     }

@@ -12,6 +12,7 @@
  * (a bounded wait on a condition variable, REEL_REPLAY_WAIT_MS). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -47,6 +48,8 @@ typedef struct replayer {
     uint64_t callbacks, cb_hash;
     reel_loop *loop;            /* where reports are logged, if known */
     uint8_t *scratch;           /* rt_data_bytes_max */
+    uint64_t *written;          /* by fd: bytes written so far (reports) */
+    size_t nwritten;
 } replayer;
 
 #define RP(b) ((replayer *)(b))
@@ -240,26 +243,115 @@ static bool same_call(const reel_trace_record *rec, const reel_trace_record *a)
     return true;
 }
 
+/* What most often makes a program diverge: it learnt something outside
+ * the loop. The classic one is a system call on a descriptor the loop
+ * owns, which in a replay is the recorded number but not a real socket. */
+static const char likely_cause[] =
+    ".\n  likely cause: the program used a value it got outside the loop. A descriptor the "
+    "loop owns is, in a replay, the recorded number but not a real socket, so a system call "
+    "made on it directly (getsockname(2), getpeername(2), ioctl(2), ...) answers differently; "
+    "ask the loop instead (reel_server_get_sockname, reel_transport_get_sockname/_peername, "
+    "reel_stream_get_sockname). Clocks, randomness and files read directly differ too";
+
+/* Writes: bytes the program has written on each fd, so that a write that
+ * differs can be placed in the stream. */
+enum { rp_written_fds_max = 1 << 16 };
+
+static void note_written(replayer *p, int fd, int64_t n)
+{
+    if (fd < 0 || fd >= rp_written_fds_max || n <= 0)
+        return;
+    if ((size_t)fd >= p->nwritten) {
+        size_t cap = p->nwritten ? p->nwritten : 64;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        uint64_t *w = realloc(p->written, cap * sizeof *w);
+        if (!w)
+            return; /* reports lose the offset, nothing else */
+        memset(w + p->nwritten, 0, (cap - p->nwritten) * sizeof *w);
+        p->written = w;
+        p->nwritten = cap;
+    }
+    p->written[fd] += (uint64_t)n;
+}
+
+static uint64_t written_on(const replayer *p, int fd)
+{
+    return fd >= 0 && (size_t)fd < p->nwritten ? p->written[fd] : 0;
+}
+
+/* For write, writev and sendto: the argument holding the length and the
+ * one holding the CRC32C of the bytes; false for other ops. */
+static bool write_args(uint32_t op, int *len_arg, int *crc_arg)
+{
+    switch (op) {
+    case REEL_TRACE_WRITE:
+        *len_arg = 0, *crc_arg = 1;
+        return true;
+    case REEL_TRACE_WRITEV:
+        *len_arg = 1, *crc_arg = 2;
+        return true;
+    case REEL_TRACE_SENDTO:
+        *len_arg = 0, *crc_arg = 2;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The program wrote other bytes (or another length) on the same fd than
+ * the recording: say which write, where in the stream, and both CRCs. */
+static bool stop_on_write(replayer *p, const reel_trace_record *rec, const reel_trace_record *actual)
+{
+    int la, ca;
+    if (rec->op != actual->op || rec->fd != actual->fd || !write_args(rec->op, &la, &ca))
+        return false;
+    const rt_op_desc *d = rt_op(rec->op);
+    /* The recorded crc covers the bytes the recording wrote; the program's
+     * covers as many of its own (replayer.c: accepted_by). */
+    int64_t rec_n = rec->result > 0 ? rec->result : 0, own_n = actual->arg[la];
+    if (own_n > rec_n)
+        own_n = rec_n;
+    stop(p, REEL_EDIVERGED, rec->index, rec->offset, rec, actual,
+         "the program wrote other bytes than the recording: %s on fd %d at byte %llu of what "
+         "it wrote there, asked %lld bytes (recorded %lld): the recorded %lld bytes have crc32c "
+         "%08llx, the program's %lld bytes %08llx",
+         d ? d->name : "write", rec->fd, (unsigned long long)written_on(p, rec->fd),
+         (long long)actual->arg[la], (long long)rec->arg[la], (long long)rec_n,
+         (unsigned long long)(uint32_t)rec->arg[ca], (long long)own_n,
+         (unsigned long long)(uint32_t)actual->arg[ca]);
+    return true;
+}
+
 /* Consume the next record if the call matches it; otherwise stop. The
  * returned record (and its data) stays valid until the next peek. */
 static const reel_trace_record *match(replayer *p, const reel_trace_record *actual)
 {
     const reel_trace_record *rec = peek(p, actual);
     if (!rec) {
-        if (!p->stopped)
+        int sig;
+        if (!p->stopped && reel_trace_unfinished(p->rd, &sig))
+            stop(p, REEL_EDIVERGED, reel_trace_records_read(p->rd), reel_trace_bytes_read(p->rd), NULL,
+                 actual, "the recording ends here: the recorded process did not finish (%s%s)",
+                 sig > 0 ? "killed by " : "killed, crashed or still running",
+                 sig > 0 ? strsignal(sig) : "");
+        else if (!p->stopped)
             stop(p, REEL_EDIVERGED, reel_trace_records_read(p->rd), reel_trace_bytes_read(p->rd), NULL,
                  actual, "the program made a call after the end of the recording");
         return NULL;
     }
     if (!same_call(rec, actual)) {
+        if (stop_on_write(p, rec, actual))
+            return NULL;
         if (rec->op == REEL_TRACE_END || rec->op == REEL_TRACE_EXIT)
             stop(p, REEL_EDIVERGED, rec->index, rec->offset, rec, actual,
                  "the recording ends here (its loop was %s), the program goes on",
                  rec->op == REEL_TRACE_END ? "closed" : "still open at exit");
         else
-            stop(p, REEL_EDIVERGED, rec->index, rec->offset, rec, actual,
+            stop(p, REEL_EDIVERGED, rec->index, rec->offset, rec, actual, "%s%s",
                  rec->op != actual->op ? "the program made another call than the recording"
-                                       : "the call's arguments differ from the recording");
+                                       : "the call's arguments differ from the recording",
+                 likely_cause);
         return NULL;
     }
     p->have_cur = false;
@@ -525,8 +617,11 @@ static int p_pipe(reel_backend *b, int fds[2])
 
 static int p_close(reel_backend *b, int fd)
 {
+    replayer *p = RP(b);
+    if (fd >= 0 && (size_t)fd < p->nwritten)
+        p->written[fd] = 0; /* the number may be reused: a new stream */
     reel_trace_record a = {.op = REEL_TRACE_CLOSE, .fd = fd};
-    return (int)simple(RP(b), &a);
+    return (int)simple(p, &a);
 }
 
 static int p_adopt(reel_backend *b, int fd)
@@ -628,6 +723,7 @@ static ssize_t p_write(reel_backend *b, int fd, const void *buf, size_t len)
         return p->stopped;
     if (rec->result > (int64_t)len)
         return inconsistent(p, rec, &a, "more written than asked");
+    note_written(p, fd, rec->result);
     return rec->result;
 }
 
@@ -667,6 +763,7 @@ static ssize_t p_writev(reel_backend *b, int fd, const struct iovec *iov, int io
         return p->stopped;
     if (rec->result > (int64_t)total)
         return inconsistent(p, rec, &a, "more written than asked");
+    note_written(p, fd, rec->result);
     return rec->result;
 }
 
@@ -702,6 +799,7 @@ static ssize_t p_sendto(reel_backend *b, int fd, const void *buf, size_t len, in
         return p->stopped;
     if (rec->result > (int64_t)len)
         return inconsistent(p, rec, &a, "more sent than asked");
+    note_written(p, fd, rec->result);
     return rec->result;
 }
 
@@ -883,6 +981,7 @@ static void p_destroy(reel_backend *b)
     pthread_cond_destroy(&p->cv);
     free(p->reqs);
     free(p->scratch);
+    free(p->written);
     free(p->path);
     free(p);
 }
@@ -953,11 +1052,70 @@ static uint64_t wait_from_env(void)
     return ms * 1000000ull;
 }
 
+/* The running program's name as the recorder writes it (the kernel's
+ * comm: the executable's name, at most 15 bytes); "" if unknown. */
+enum { rp_comm_bytes_max = 15 };
+static void own_program_name(char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = '\0';
+}
+
+/* A trace replays only in the program that recorded it: refuse another
+ * one up front, naming both, rather than diverge somewhere in the middle.
+ * REEL_REPLAY_ANY_PROGRAM=1 skips the check (a renamed binary). */
+static bool same_name(const char *a, const char *b)
+{
+    return strncmp(a, b, rp_comm_bytes_max) == 0;
+}
+
+/* Under Valgrind the kernel's comm is the tool's ("memcheck-amd64-"). */
+static bool valgrind_name(const char *name)
+{
+    static const char *const tools[] = {"memcheck-", "helgrind-", "drd-",  "massif-", "cachegrind-",
+                                        "callgrind-", "dhat-",     "none-", "exp-",    "lackey-"};
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
+        if (strncmp(name, tools[i], strlen(tools[i])) == 0)
+            return true;
+    return false;
+}
+
+static int check_program(const char *path, const reel_trace_info *info)
+{
+    const char *any = getenv("REEL_REPLAY_ANY_PROGRAM");
+    if (!info->program[0] || valgrind_name(info->program) ||
+        (any && *any && strcmp(any, "0") != 0))
+        return 0;
+    char self[64];
+    own_program_name(self, sizeof self);
+    /* The executable's name as invoked: what comm says outside Valgrind. */
+    const char *invoked = program_invocation_short_name;
+    if (!self[0] || same_name(self, info->program) || (invoked && same_name(invoked, info->program)))
+        return 0;
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "reel: cannot replay %s: it was recorded by program '%s', this is '%s' "
+                     "(REEL_REPLAY_ANY_PROGRAM=1 replays it anyway)\n",
+                     path, info->program, self);
+    ssize_t w = write(STDERR_FILENO, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
+    (void)w;
+    return -EPERM;
+}
+
 int reel_backend_replayer_new(const char *path, reel_backend **out)
 {
+    if (out)
+        *out = NULL;
     if (!out || !path)
         return -EINVAL;
-    *out = NULL;
     char err[512];
     reel_trace_reader *rd;
     int rc = reel_trace_open(&rd, path, err, sizeof err);
@@ -966,6 +1124,11 @@ int reel_backend_replayer_new(const char *path, reel_backend **out)
         int n = snprintf(line, sizeof line, "reel: cannot replay %s: %s\n", path, err);
         ssize_t w = write(STDERR_FILENO, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
         (void)w;
+        return rc;
+    }
+    rc = check_program(path, reel_trace_get_info(rd));
+    if (rc < 0) {
+        reel_trace_close(rd);
         return rc;
     }
     replayer *p = calloc(1, sizeof *p);
@@ -1041,6 +1204,12 @@ int reel_replayer_status_get(reel_backend *b, reel_replay_status *out)
     out->records = p->consumed;
     out->callbacks = p->callbacks;
     out->callback_hash = p->cb_hash;
+    int sig = 0;
+    if (!next && reel_trace_unfinished(p->rd, &sig)) {
+        out->at_end = true;
+        out->unfinished = true;
+        out->recorded_signal = sig;
+    }
     if (next && (next->op == REEL_TRACE_END || next->op == REEL_TRACE_EXIT)) {
         out->at_end = true;
         out->recorded_hash_known = true;

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "trace.h"
@@ -19,6 +21,10 @@
 
 static uint32_t crc_table[8][256];
 static bool crc_hw;
+/* Three-lane hardware CRC: lanes of crc_lane_bytes, joined by shifting a
+ * lane's register over the next lane's bytes (a linear map: crc_shift). */
+enum { crc_lane_bytes = 128 };
+static uint32_t crc_shift[4][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static int crc_ready; /* set (release) once crc_init ran: skips pthread_once */
 
@@ -33,11 +39,27 @@ static void crc_init(void)
     for (uint32_t i = 0; i < 256; i++)
         for (int k = 1; k < 8; k++)
             crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^ crc_table[0][crc_table[k - 1][i] & 0xff];
+    /* crc_shift[k][b]: the raw register (b << 8k) run over crc_lane_bytes
+     * zero bytes. The register update is linear, so running any register
+     * over those bytes is the XOR of its four bytes' entries. */
+    for (int k = 0; k < 4; k++)
+        for (uint32_t b = 0; b < 256; b++) {
+            uint32_t c = b << (8 * k);
+            for (int i = 0; i < crc_lane_bytes; i++)
+                c = crc_table[0][c & 0xff] ^ (c >> 8);
+            crc_shift[k][b] = c;
+        }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     crc_hw = __builtin_cpu_supports("sse4.2");
 #endif
     __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t crc_shift_lane(uint32_t c)
+{
+    return crc_shift[0][c & 0xff] ^ crc_shift[1][(c >> 8) & 0xff] ^ crc_shift[2][(c >> 16) & 0xff] ^
+           crc_shift[3][c >> 24];
 }
 
 static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
@@ -68,6 +90,23 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const ui
         c = __builtin_ia32_crc32qi(c, *p++);
         n--;
     }
+    /* The instruction takes 3 cycles but can start every cycle: three
+     * independent lanes keep it busy. */
+    while (n >= 3 * crc_lane_bytes) {
+        uint64_t a = c, b = 0, d = 0;
+        for (int i = 0; i < crc_lane_bytes; i += 8) {
+            uint64_t x, y, z;
+            memcpy(&x, p + i, 8);
+            memcpy(&y, p + crc_lane_bytes + i, 8);
+            memcpy(&z, p + 2 * crc_lane_bytes + i, 8);
+            a = __builtin_ia32_crc32di(a, x);
+            b = __builtin_ia32_crc32di(b, y);
+            d = __builtin_ia32_crc32di(d, z);
+        }
+        c = crc_shift_lane(crc_shift_lane((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)d;
+        p += 3 * crc_lane_bytes;
+        n -= 3 * crc_lane_bytes;
+    }
     uint64_t c64 = c;
     while (n >= 8) {
         uint64_t v;
@@ -82,6 +121,13 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const ui
     return c;
 }
 #endif
+
+uint32_t rt_crc32c_portable(uint32_t crc, const void *data, size_t len)
+{
+    if (__builtin_expect(!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE), 0))
+        pthread_once(&crc_once, crc_init);
+    return ~crc_sw(~crc, data, len);
+}
 
 uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len)
 {
@@ -439,6 +485,7 @@ void rt_header_encode(uint8_t h[rt_header_bytes], const reel_trace_info *info)
     put_str(h + 80, 32, info->program);
     put_str(h + 112, 64, info->host);
     rt_put_u32(h + rt_header_bytes - 4, rt_crc32c(0, h, rt_header_bytes - 4));
+    rt_put_u32(h + rt_header_signal_at, rt_signal_word(0)); /* after the CRC: it takes the word as 0 */
 }
 
 static void get_str(char *dst, size_t cap, const uint8_t *src)
@@ -449,16 +496,56 @@ static void get_str(char *dst, size_t cap, const uint8_t *src)
 
 /* -------------------------------------------------------------- writer */
 
+/* Two ways to get records to the kernel (trace.h, "Crash safety"):
+ *
+ * mapped (a regular file): the file is extended ahead of the writer and
+ * mapped in windows; each record is encoded straight into the mapping and
+ * then committed by one 8-byte store of the block's (length, CRC). The
+ * bytes are in the page cache the moment the store retires, so a killed
+ * process leaves every committed record behind, and the loop thread makes
+ * no system call per record or per block: a helper thread prepares the
+ * next window (allocates, maps, faults it in) and unmaps the old one, so
+ * moving on every rt_window_bytes is a pointer swap.
+ *
+ * buffered (a pipe, a terminal, anything that cannot be mapped): one block
+ * in memory, written whole with write(2) when full, before the loop
+ * blocks, and from a fatal-signal handler (rt_writer_on_signal). */
 struct rt_writer {
     int fd;
-    uint8_t *buf;        /* block header + payload */
-    size_t len;          /* payload bytes */
-    uint32_t count;      /* records in the block */
+    bool mapped;
+    uint8_t *blk;        /* the block being filled: header + payload */
+    uint64_t blk_off;    /* its file offset */
+    size_t len;          /* payload bytes committed */
+    uint32_t crc;        /* CRC32C of first ++ payload so far */
     uint64_t first;      /* index of the block's first record */
     uint64_t records;
-    uint64_t bytes;
     rt_delta delta;
     int err;
+    /* mapped */
+    uint8_t *hdr;        /* the file's first page: the header's signal word */
+    uint8_t *win;        /* current window */
+    uint64_t win_off;
+    size_t win_len;
+    uint64_t file_len;   /* bytes allocated to the file (helper's, once it runs) */
+    size_t page;
+    /* The helper thread maps, allocates and faults in the next window
+     * while the loop thread fills this one, and unmaps the old ones: the
+     * page-cache work (allocating, zeroing, dirtying pages) stays off the
+     * loop thread. */
+    pthread_t helper;
+    bool helper_on;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool want, stop;     /* a window is asked for / the helper must exit */
+    uint64_t next_off;   /* the window asked for or prepared */
+    size_t next_len;
+    uint8_t *next;       /* prepared window, or NULL */
+    int next_err;
+    uint8_t *drop;       /* a window to unmap */
+    size_t drop_len;
+    /* buffered */
+    uint8_t *buf;
+    uint64_t bytes;      /* file bytes written */
 };
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -476,34 +563,297 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+static void stop_helper(rt_writer *w);
+
+static inline size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* Publish (len, crc) with one 8-byte store: a reader of the page cache
+ * sees the old pair or the new one, never half of each. */
+static inline void commit(rt_writer *w)
+{
+    uint8_t b[8];
+    rt_put_u32(b, (uint32_t)w->len);
+    rt_put_u32(b + 4, w->crc);
+    uint64_t v;
+    memcpy(&v, b, 8);
+    __atomic_store_n((uint64_t *)(void *)(w->blk + 16), v, __ATOMIC_RELEASE);
+}
+
+static inline void set_state(uint8_t *blk, uint32_t state)
+{
+    uint8_t b[4];
+    rt_put_u32(b, state);
+    uint32_t v;
+    memcpy(&v, b, 4);
+    __atomic_store_n((uint32_t *)(void *)(blk + 4), v, __ATOMIC_RELEASE);
+}
+
+/* Start an empty block at blk (which holds zeros or stale bytes): every
+ * field first, the magic last, so a block is either absent or whole. */
+static void block_start(rt_writer *w, uint8_t *blk)
+{
+    w->blk = blk;
+    w->len = 0;
+    w->first = w->records;
+    w->delta = (rt_delta){0, 0};
+    rt_put_u64(blk + 8, w->first);
+    w->crc = rt_crc32c(0, blk + 8, 8);
+    commit(w);
+    set_state(blk, 0);
+    uint8_t b[4];
+    rt_put_u32(b, RT_BLOCK_MAGIC);
+    uint32_t v;
+    memcpy(&v, b, 4);
+    __atomic_store_n((uint32_t *)(void *)blk, v, __ATOMIC_RELEASE);
+}
+
+/* Make the file at least `len` bytes, with its blocks reserved where the
+ * file system can (so a full disk is an error here, not a SIGBUS later). */
+static int grow_file(rt_writer *w, uint64_t len)
+{
+    if (len <= w->file_len)
+        return 0;
+    int rc = posix_fallocate(w->fd, (off_t)w->file_len, (off_t)(len - w->file_len));
+    if (rc == EOPNOTSUPP || rc == EINVAL || rc == ENOSYS) {
+        if (ftruncate(w->fd, (off_t)len) < 0)
+            return -errno;
+    } else if (rc) {
+        return -rc;
+    }
+    w->file_len = len;
+    return 0;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+enum { block_room_bytes = rt_block_header_bytes + rt_block_bytes_max + 8 };
+
+/* Prepare one window: allocate the file to cover it, map it, fault it in. */
+static uint8_t *prepare_window(rt_writer *w, uint64_t off, size_t len, int *err)
+{
+    *err = grow_file(w, off + len);
+    if (*err < 0)
+        return NULL;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, (off_t)off);
+    if (m == MAP_FAILED) {
+        *err = -errno;
+        return NULL;
+    }
+    (void)madvise(m, len, MADV_POPULATE_WRITE); /* kernels before 5.14: faults on demand */
+    return m;
+}
+
+static void *helper_main(void *arg)
+{
+    rt_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && !w->want && !w->drop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->drop) {
+            uint8_t *d = w->drop;
+            size_t n = w->drop_len;
+            w->drop = NULL;
+            pthread_mutex_unlock(&w->mu);
+            munmap(d, n);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        if (w->stop)
+            break;
+        uint64_t off = w->next_off;
+        size_t len = w->next_len;
+        pthread_mutex_unlock(&w->mu);
+        int err;
+        uint8_t *m = prepare_window(w, off, len, &err);
+        pthread_mutex_lock(&w->mu);
+        w->next = m;
+        w->next_err = err;
+        w->want = false;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Ask the helper for the window after the current one: it starts early
+ * enough that any block the current window cannot hold starts in it. */
+static void ask_next_window(rt_writer *w)
+{
+    if (!w->helper_on)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->next_off = (w->win_off + w->win_len - block_room_bytes) & ~(uint64_t)(w->page - 1);
+    w->next_len = rt_window_bytes + 2 * (size_t)block_room_bytes;
+    w->want = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Move to a window holding [off, off + block_room_bytes): the prepared one
+ * if it does (waiting for the helper if it is still at work), else map it
+ * here. The old window is unmapped (by the helper) after the caller sealed
+ * the block in it: see roll_mapped. */
+static int next_window(rt_writer *w, uint64_t off, uint8_t **old, size_t *old_len)
+{
+    uint8_t *m = NULL;
+    int err = 0;
+    uint64_t m_off = 0;
+    size_t m_len = 0;
+    if (w->helper_on) {
+        pthread_mutex_lock(&w->mu);
+        while (w->want)
+            pthread_cond_wait(&w->cv, &w->mu);
+        m = w->next;
+        err = w->next_err;
+        m_off = w->next_off;
+        m_len = w->next_len;
+        w->next = NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (m && (off < m_off || off + block_room_bytes > m_off + m_len)) {
+            munmap(m, m_len); /* not where the block is (cannot happen: see ask_next_window) */
+            m = NULL;
+        }
+    }
+    if (!m) {
+        if (err < 0)
+            return err;
+        /* No helper (or a miss): a window of our own. The helper is idle
+         * now, so the file length is ours to change. */
+        m_off = off & ~(uint64_t)(w->page - 1);
+        m_len = rt_window_bytes + (size_t)block_room_bytes;
+        m = prepare_window(w, m_off, m_len, &err);
+        if (!m)
+            return err;
+    }
+    *old = w->win;
+    *old_len = w->win_len;
+    w->win = m;
+    w->win_off = m_off;
+    w->win_len = m_len;
+    return 0;
+}
+
+static void drop_window(rt_writer *w, uint8_t *m, size_t len)
+{
+    if (!m)
+        return;
+    if (!w->helper_on) {
+        munmap(m, len);
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (w->drop) /* the helper has not got to the previous one yet */
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->drop = m;
+    w->drop_len = len;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Mapped: seal the block being filled and start the next one after it. */
+static int roll_mapped(rt_writer *w)
+{
+    uint64_t off = w->blk_off + align8(rt_block_header_bytes + w->len);
+    size_t room = block_room_bytes;
+    uint8_t *old = NULL, *prev = w->blk;
+    size_t old_len = 0;
+    if (off + room > w->win_off + w->win_len) {
+        int rc = next_window(w, off, &old, &old_len);
+        if (rc < 0)
+            return rc;
+    }
+    block_start(w, w->win + (off - w->win_off));
+    w->blk_off = off;
+    /* Sealed only once the next block exists: a reader that finds a sealed
+     * block can rely on one after it. */
+    set_state(prev, RT_BLOCK_SEALED);
+    if (old) {
+        drop_window(w, old, old_len);
+        ask_next_window(w);
+    }
+    return 0;
+}
+
+/* Buffered: write the block being filled (sealed: another follows). */
+static int flush_buffered(rt_writer *w, bool sealed)
+{
+    size_t n = align8(rt_block_header_bytes + w->len);
+    memset(w->blk + rt_block_header_bytes + w->len, 0, n - rt_block_header_bytes - w->len);
+    set_state(w->blk, sealed ? RT_BLOCK_SEALED : 0);
+    int rc = write_all(w->fd, w->blk, sealed ? n : rt_block_header_bytes + w->len);
+    if (rc < 0)
+        return rc;
+    w->bytes += n;
+    block_start(w, w->blk);
+    return 0;
+}
+
 int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *info)
 {
     *out = NULL;
     rt_writer *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
-    w->buf = malloc(rt_block_header_bytes + rt_block_bytes_max);
-    if (!w->buf) {
-        free(w);
-        return -ENOMEM;
-    }
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    w->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         int rc = -errno;
-        free(w->buf);
         free(w);
         return rc;
     }
+    long page = sysconf(_SC_PAGESIZE);
+    w->page = page > 0 ? (size_t)page : 4096;
     uint8_t h[rt_header_bytes];
     rt_header_encode(h, info);
-    int rc = write_all(w->fd, h, sizeof h);
+    struct stat st;
+    int rc = 0;
+    if (fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        uint8_t *old;
+        size_t old_len;
+        /* The header page stays mapped on its own: a signal handler marks it. */
+        rc = grow_file(w, w->page);
+        if (rc == 0) {
+            void *m = mmap(NULL, w->page, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+            rc = m == MAP_FAILED ? -errno : 0;
+            w->hdr = rc == 0 ? m : NULL;
+        }
+        if (rc == 0)
+            rc = next_window(w, rt_header_bytes, &old, &old_len);
+        if (rc == 0) {
+            w->mapped = true;
+            memcpy(w->hdr, h, sizeof h);
+            w->blk_off = rt_header_bytes;
+            block_start(w, w->win + rt_header_bytes);
+            pthread_mutex_init(&w->mu, NULL);
+            pthread_cond_init(&w->cv, NULL);
+            w->helper_on = pthread_create(&w->helper, NULL, helper_main, w) == 0;
+            ask_next_window(w);
+        } else {
+            /* Not mappable after all: write it instead, from the start. */
+            if (w->hdr)
+                munmap(w->hdr, w->page);
+            if (w->win)
+                munmap(w->win, w->win_len);
+            w->hdr = w->win = NULL;
+            w->win_len = 0;
+            w->file_len = 0;
+            rc = ftruncate(w->fd, 0) < 0 ? -errno : 0;
+        }
+    }
+    if (!w->mapped && rc == 0) {
+        w->buf = malloc(rt_block_header_bytes + rt_block_bytes_max + 8);
+        rc = w->buf ? write_all(w->fd, h, sizeof h) : -ENOMEM;
+        if (rc == 0) {
+            w->bytes = w->blk_off = sizeof h;
+            block_start(w, w->buf);
+        }
+    }
     if (rc < 0) {
-        close(w->fd);
-        free(w->buf);
-        free(w);
+        rt_writer_abandon(w);
         return rc;
     }
-    w->bytes = sizeof h;
     *out = w;
     return 0;
 }
@@ -512,25 +862,12 @@ int rt_writer_flush(rt_writer *w)
 {
     if (w->err)
         return w->err;
-    if (!w->len)
-        return 0;
-    uint8_t *h = w->buf;
-    rt_put_u32(h, RT_BLOCK_MAGIC);
-    rt_put_u32(h + 4, (uint32_t)w->len);
-    rt_put_u64(h + 8, w->first);
-    rt_put_u32(h + 16, w->count);
-    uint32_t crc = rt_crc32c(0, h, 20);
-    crc = rt_crc32c(crc, h + rt_block_header_bytes, w->len);
-    rt_put_u32(h + 20, crc);
-    int rc = write_all(w->fd, h, rt_block_header_bytes + w->len);
-    if (rc < 0) {
+    if (w->mapped || !w->len)
+        return 0; /* mapped: every committed record is in the page cache */
+    int rc = flush_buffered(w, true);
+    if (rc < 0)
         w->err = rc;
-        return rc;
-    }
-    w->bytes += rt_block_header_bytes + w->len;
-    w->len = 0;
-    w->count = 0;
-    return 0;
+    return rc;
 }
 
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
@@ -541,45 +878,116 @@ int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
         return -EMSGSIZE;
     size_t bound = rt_record_fixed_bytes_max + rec->data_len + 5 + rec->addr_len + 5;
     if (w->len && w->len + bound > rt_block_target_bytes) {
-        int rc = rt_writer_flush(w);
-        if (rc < 0)
+        int rc = w->mapped ? roll_mapped(w) : flush_buffered(w, true);
+        if (rc < 0) {
+            w->err = rc;
             return rc;
+        }
     }
-    if (w->len == 0) {
-        w->delta = (rt_delta){0, 0};
-        w->first = w->records;
-    }
-    w->len += rt_encode(w->buf + rt_block_header_bytes + w->len, rec, &w->delta);
-    w->count++;
+    uint8_t *p = w->blk + rt_block_header_bytes + w->len;
+    size_t n = rt_encode(p, rec, &w->delta);
+    w->crc = rt_crc32c(w->crc, p, n);
+    w->len += n;
     w->records++;
+    commit(w);
     return 0;
 }
 
-bool rt_writer_pending(const rt_writer *w) { return w->len != 0; }
+bool rt_writer_pending(const rt_writer *w) { return !w->mapped && w->len != 0; }
 uint64_t rt_writer_records(const rt_writer *w) { return w->records; }
-uint64_t rt_writer_bytes(const rt_writer *w) { return w->bytes + (w->len ? rt_block_header_bytes + w->len : 0); }
-size_t rt_writer_buffer_bytes(const rt_writer *w) { (void)w; return rt_block_header_bytes + rt_block_bytes_max; }
+uint64_t rt_writer_bytes(const rt_writer *w) { return w->blk_off + rt_block_header_bytes + w->len; }
+size_t rt_writer_buffer_bytes(const rt_writer *w)
+{
+    /* Mapped: at most the current window and the one prepared after it. */
+    return w->mapped ? 2 * (rt_window_bytes + 2 * (size_t)block_room_bytes)
+                     : rt_block_header_bytes + rt_block_bytes_max + 8;
+}
+bool rt_writer_mapped(const rt_writer *w) { return w->mapped; }
+
+void rt_writer_on_signal(rt_writer *w, int signo)
+{
+    /* Only async-signal-safe steps: stores into the mapping, pwrite(2). */
+    uint8_t b[4];
+    rt_put_u32(b, rt_signal_word(signo));
+    if (w->mapped) {
+        uint32_t v;
+        memcpy(&v, b, 4);
+        __atomic_store_n((uint32_t *)(void *)(w->hdr + rt_header_signal_at), v, __ATOMIC_RELEASE);
+        return;
+    }
+    /* The header is already out: a regular file takes the signal word in
+     * place; a pipe cannot (pwrite fails with ESPIPE, harmlessly). */
+    ssize_t k = pwrite(w->fd, b, 4, rt_header_signal_at);
+    if (w->len && !w->err) /* the committed part of the block, appended */
+        k = write(w->fd, w->blk, rt_block_header_bytes + w->len);
+    (void)k;
+}
+
+/* Stop the helper; whatever it prepared is unmapped. */
+static void stop_helper(rt_writer *w)
+{
+    if (!w->helper_on)
+        return;
+    pthread_mutex_lock(&w->mu);
+    while (w->want || w->drop)
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->helper, NULL);
+    w->helper_on = false;
+    if (w->next)
+        munmap(w->next, w->next_len);
+    w->next = NULL;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
 
 void rt_writer_abandon(rt_writer *w)
 {
     if (!w)
         return;
-    close(w->fd); /* the parent's blocks are the parent's to write */
+    /* After fork() the helper thread is not in this process: forget it.
+     * The parent's blocks are the parent's to write: unmap, write nothing. */
+    if (w->win)
+        munmap(w->win, w->win_len);
+    if (w->hdr)
+        munmap(w->hdr, w->page);
+    close(w->fd);
     free(w->buf);
     free(w);
+}
+
+int rt_writer_end(rt_writer *w)
+{
+    if (w->err)
+        return w->err;
+    if (!w->mapped)
+        return rt_writer_flush(w);
+    stop_helper(w); /* it must not extend the file again */
+    /* Cut the file where the records end (it was extended ahead). */
+    if (ftruncate(w->fd, (off_t)rt_writer_bytes(w)) < 0)
+        w->err = -errno;
+    else
+        w->file_len = rt_writer_bytes(w);
+    return w->err;
 }
 
 int rt_writer_close(rt_writer *w, bool sync)
 {
     if (!w)
         return 0;
-    int rc = rt_writer_flush(w);
+    stop_helper(w);
+    int rc = w->err;
+    if (w->mapped) {
+        rc = rt_writer_end(w);
+    } else if (rc == 0 && w->len) {
+        rc = write_all(w->fd, w->blk, rt_block_header_bytes + w->len);
+    }
     if (sync && fsync(w->fd) < 0 && rc == 0 && errno != EINVAL && errno != EROFS)
         rc = -errno;
-    if (close(w->fd) < 0 && rc == 0 && errno != EINTR)
-        rc = -errno;
-    free(w->buf);
-    free(w);
+    w->mapped = false;
+    rt_writer_abandon(w);
     return rc;
 }
 
@@ -599,10 +1007,11 @@ struct reel_trace_reader {
     uint8_t *buf;               /* block payload */
     size_t blk_len, cur;
     uint64_t blk_off;           /* offset of the current block's header */
-    uint32_t blk_count, blk_seen;
+    bool blk_sealed;            /* another block follows the current one */
     uint64_t next_index;
     rt_delta delta;
     bool ended;
+    bool unfinished;            /* reached the end of a recording that did not finish */
     int err;
     uint64_t err_index, err_offset;  /* where the error is */
     char msg[512];
@@ -672,6 +1081,9 @@ static int parse_header(reel_trace_reader *r)
     if (version > REEL_TRACE_VERSION)
         return fail(r, -ENOTSUP, "trace format version %u is newer than this reader (version %d)",
                     version, REEL_TRACE_VERSION);
+    if (version < REEL_TRACE_VERSION)
+        return fail(r, -ENOTSUP, "trace format version %u is older than this reader reads (version %d): "
+                    "record the run again with this build", version, REEL_TRACE_VERSION);
     if (hbytes < rt_header_bytes || hbytes > rt_header_bytes_max)
         return fail(r, REEL_ECORRUPT, "trace header corrupt: header size %u out of range", hbytes);
     n = src_read(r, h + 12, hbytes - 12u);
@@ -679,6 +1091,14 @@ static int parse_header(reel_trace_reader *r)
         return fail(r, (int)n, "cannot read the trace: %s", reel_strerror((int)n));
     if ((size_t)n < hbytes - 12u)
         return fail(r, REEL_ECORRUPT, "trace truncated in its header (%zd of %u bytes)", n + 12, hbytes);
+    /* The signal word is written after the header (by a fatal-signal
+     * handler): the checksum takes it as 0. */
+    uint32_t sigword = rt_get_u32(h + rt_header_signal_at);
+    memset(h + rt_header_signal_at, 0, 4);
+    if ((sigword >> 16) != (~sigword & 0xffff))
+        return fail(r, REEL_ECORRUPT, "trace header corrupt: signal word %08x is not a value and its "
+                    "complement", sigword);
+    uint32_t signo = sigword & 0xffff;
     uint32_t stored = rt_get_u32(h + hbytes - 4);
     uint32_t crc = rt_crc32c(0, h, hbytes - 4u);
     if (stored != crc)
@@ -694,6 +1114,7 @@ static int parse_header(reel_trace_reader *r)
     get_str(in->backend, sizeof in->backend, h + 48);
     get_str(in->program, sizeof in->program, h + 80);
     get_str(in->host, sizeof in->host, h + 112);
+    in->killed_by_signal = (int32_t)signo;
     return 0;
 }
 
@@ -726,9 +1147,10 @@ static int reader_new(reel_trace_reader **out, int fd, const void *mem, size_t l
 
 int reel_trace_open(reel_trace_reader **out, const char *path, char *err, size_t err_cap)
 {
+    if (out)
+        *out = NULL;
     if (!out || !path)
         return -EINVAL;
-    *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int rc = -errno;
@@ -742,6 +1164,8 @@ int reel_trace_open(reel_trace_reader **out, const char *path, char *err, size_t
 int reel_trace_open_memory(reel_trace_reader **out, const void *data, size_t len, char *err,
                            size_t err_cap)
 {
+    if (out)
+        *out = NULL;
     if (!out || (!data && len))
         return -EINVAL;
     return reader_new(out, -1, data ? data : "", len, err, err_cap);
@@ -767,12 +1191,30 @@ void reel_trace_close(reel_trace_reader *r)
     free(r);
 }
 
+bool reel_trace_unfinished(const reel_trace_reader *r, int *signo)
+{
+    if (signo)
+        *signo = r && r->unfinished ? r->info.killed_by_signal : 0;
+    return r && r->unfinished;
+}
+
 void rt_reader_error_pos(const reel_trace_reader *r, uint64_t *index, uint64_t *offset)
 {
     *index = r->err_index;
     *offset = r->err_offset;
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Load the block at the current position. Returns 1, 0 if there is none
+ * (the end of the file, or the zeros a mapped writer extends the file
+ * with), or an error. */
 static int load_block(reel_trace_reader *r)
 {
     uint64_t off = r->pos;
@@ -785,10 +1227,8 @@ static int load_block(reel_trace_reader *r)
     ssize_t n = src_read(r, h, sizeof h);
     if (n < 0)
         return fail(r, (int)n, "cannot read the trace at byte offset %llu: %s", at, reel_strerror((int)n));
-    if (n == 0)
-        return fail(r, REEL_ECORRUPT,
-                    "trace ends at record %llu (byte offset %llu) without an end record: "
-                    "the recording did not finish (it crashed or is still running)", idx, at);
+    if (all_zero(h, (size_t)n))
+        return 0;
     if (n < (ssize_t)sizeof h)
         return fail(r, REEL_ECORRUPT,
                     "trace truncated at record %llu (byte offset %llu): block header has %zd of %d bytes",
@@ -796,14 +1236,14 @@ static int load_block(reel_trace_reader *r)
     if (rt_get_u32(h) != RT_BLOCK_MAGIC)
         return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): bad block magic",
                     idx, at);
-    uint32_t len = rt_get_u32(h + 4);
+    uint32_t state = rt_get_u32(h + 4);
     uint64_t first = rt_get_u64(h + 8);
-    uint32_t count = rt_get_u32(h + 16);
+    uint32_t len = rt_get_u32(h + 16);
     uint32_t stored = rt_get_u32(h + 20);
-    if (len == 0 || len > rt_block_bytes_max)
+    if (len > rt_block_bytes_max || (state & ~(uint32_t)RT_BLOCK_SEALED))
         return fail(r, REEL_ECORRUPT,
                     "trace corrupt at record %llu (byte offset %llu): block claims %u payload bytes "
-                    "(limit %d)", idx, at, len, (int)rt_block_bytes_max);
+                    "(limit %d), state %#x", idx, at, len, (int)rt_block_bytes_max, state);
     n = src_read(r, r->buf, len);
     if (n < 0)
         return fail(r, (int)n, "cannot read the trace at byte offset %llu: %s", at, reel_strerror((int)n));
@@ -811,7 +1251,7 @@ static int load_block(reel_trace_reader *r)
         return fail(r, REEL_ECORRUPT,
                     "trace truncated at record %llu (byte offset %llu): block holds %zd of its %u "
                     "payload bytes", idx, at, n, len);
-    uint32_t crc = rt_crc32c(rt_crc32c(0, h, 20), r->buf, len);
+    uint32_t crc = rt_crc32c(rt_crc32c(0, h + 8, 8), r->buf, len);
     if (crc != stored)
         return fail(r, REEL_ECORRUPT,
                     "trace corrupt at record %llu (byte offset %llu): block checksum mismatch "
@@ -820,15 +1260,49 @@ static int load_block(reel_trace_reader *r)
         return fail(r, REEL_ECORRUPT,
                     "trace corrupt at record %llu (byte offset %llu): block starts at record %llu",
                     idx, at, (unsigned long long)first);
-    if (count == 0 || count > len)
-        return fail(r, REEL_ECORRUPT,
-                    "trace corrupt at record %llu (byte offset %llu): block says it holds %u records",
-                    idx, at, count);
+    if ((state & RT_BLOCK_SEALED) && len == 0)
+        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): sealed empty block",
+                    idx, at);
     r->blk_len = len;
-    r->blk_count = count;
-    r->blk_seen = 0;
+    r->blk_sealed = state & RT_BLOCK_SEALED;
     r->delta = (rt_delta){0, 0};
     return 1;
+}
+
+/* Skip to where the block after the current one starts (blocks start on
+ * 8-byte boundaries). */
+static int skip_padding(reel_trace_reader *r)
+{
+    uint8_t pad[8];
+    size_t n = (size_t)(((r->pos + 7) & ~(uint64_t)7) - r->pos);
+    ssize_t k = n ? src_read(r, pad, n) : 0;
+    if (k < 0)
+        return fail(r, (int)k, "cannot read the trace: %s", reel_strerror((int)k));
+    return 0;
+}
+
+/* The records of an unsealed block without an end record are the last
+ * the recording committed: the run did not finish (it was killed, crashed
+ * or is still going). Anything that looks like a block after it is
+ * damage (a cleared seal bit), not a crash. */
+static int reached_unfinished_end(reel_trace_reader *r)
+{
+    uint64_t idx = r->next_index, off = r->blk_off, pos = r->pos;
+    int rc = skip_padding(r);
+    if (rc < 0)
+        return rc;
+    if (load_block(r) == 1)
+        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): a block follows "
+                    "the block the recording ended in", (unsigned long long)r->next_index,
+                    (unsigned long long)r->blk_off);
+    r->err = 0; /* a damaged stray block after the end is stale bytes */
+    r->msg[0] = '\0';
+    r->next_index = idx;
+    r->blk_off = off;
+    r->blk_len = r->cur = 0;
+    r->pos = pos;
+    r->unfinished = true;
+    return 0;
 }
 
 /* SITE: remember func/file for later CALLBACK records. */
@@ -875,6 +1349,8 @@ int reel_trace_next(reel_trace_reader *r, reel_trace_record *rec)
         return -EINVAL;
     if (r->err)
         return r->err;
+    if (r->unfinished)
+        return 0;
     if (r->ended) {
         uint8_t probe;
         if (r->cur < r->blk_len || src_read(r, &probe, 1) > 0)
@@ -882,20 +1358,28 @@ int reel_trace_next(reel_trace_reader *r, reel_trace_record *rec)
                         (unsigned long long)(r->next_index - 1));
         return 0;
     }
+    bool started = r->blk_off != 0;
     while (r->cur >= r->blk_len) {
-        if (r->blk_len && r->blk_seen != r->blk_count)
-            return fail(r, REEL_ECORRUPT,
-                        "trace corrupt at byte offset %llu: block says %u records but holds %u",
-                        (unsigned long long)r->blk_off, r->blk_count, r->blk_seen);
-        int rc = load_block(r);
+        if (started && !r->blk_sealed)
+            return reached_unfinished_end(r);
+        unsigned long long at = (unsigned long long)((r->pos + 7) & ~(uint64_t)7);
+        int rc = started ? skip_padding(r) : 0;
         if (rc < 0)
             return rc;
+        rc = load_block(r);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            if (started)
+                return fail(r, REEL_ECORRUPT, "trace truncated at record %llu (byte offset %llu): the "
+                            "block before says another follows", (unsigned long long)r->next_index, at);
+            r->unfinished = true; /* stopped before its first block */
+            return 0;
+        }
+        started = true;
     }
     unsigned long long idx = (unsigned long long)r->next_index;
     unsigned long long at = (unsigned long long)(r->blk_off + rt_block_header_bytes + r->cur);
-    if (r->blk_seen == r->blk_count)
-        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): "
-                    "more records in the block than it says", idx, at);
     const char *why = "malformed record";
     size_t used = rt_decode(r->buf + r->cur, r->buf + r->blk_len, rec, &r->delta, &why);
     if (!used)
@@ -924,6 +1408,9 @@ int reel_trace_next(reel_trace_reader *r, reel_trace_record *rec)
         break;
     case REEL_TRACE_END:
     case REEL_TRACE_EXIT:
+        if (r->blk_sealed) /* the writer never seals the block it ends in */
+            return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): the end record "
+                        "is in a block that says another follows", idx, at);
         r->ended = true;
         break;
     default:
@@ -931,7 +1418,6 @@ int reel_trace_next(reel_trace_reader *r, reel_trace_record *rec)
     }
     r->next_index++;
     r->cur += used;
-    r->blk_seen++;
     return 1;
 }
 

@@ -25,10 +25,33 @@
  *     NOW results and times are deltas from the previous one in the same
  *     block (blocks decode on their own, apart from SITE names).
  *
- * A block is written whole (one write(2)) once it reaches
- * rt_block_target_bytes, when the loop is about to block after
- * rt_flush_interval_ns without a flush, and at close; a crash loses at
- * most the block being filled, and a torn block fails its checksum.
+ * Version 2 layout differences, for crash safety:
+ *   header: 44 u32 signal word: u16 the fatal signal that ended the
+ *     recording (0: none), u16 its complement; written by a signal handler
+ *     after the header, so the header CRC takes it as 0.
+ *   blocks start on 8-byte file offsets:
+ *     0 u32 magic "RBLK"   4 u32 state (bit 0 RT_BLOCK_SEALED: another
+ *     block follows)       8 u64 first_record      16 u32 payload_bytes
+ *     20 u32 CRC32C(bytes 8..16 ++ payload)
+ *     then payload_bytes of records (counted by decoding them).
+ *
+ * Crash safety. A regular file is written through a shared mapping: each
+ * record is encoded in place and committed by one 8-byte store of
+ * (payload_bytes, CRC) (rt_writer_append), so the page cache holds every
+ * committed record the moment it is committed, and a killed process
+ * (SIGKILL included) loses only the record it was in the middle of. A
+ * new block is started (all fields, the magic last) before the previous
+ * one is marked sealed. A reader therefore trusts: sealed blocks, which
+ * must be followed by another; and the last, unsealed block up to its
+ * committed length. A trace whose last block holds no end record is
+ * "unfinished" (reel_trace_unfinished), not damaged. Anything else that
+ * is not a whole block with a matching CRC is damage.
+ *
+ * Other files (pipes, terminals) get the same format written with write(2)
+ * one block at a time: when full, before the loop blocks after
+ * RT_FLUSH_INTERVAL_NS without a flush, at close, and from a fatal-signal
+ * handler (pwrite of the committed block, async-signal-safe); there a
+ * SIGKILL loses the block being filled.
  */
 #ifndef REEL_REPLAY_TRACE_H
 #define REEL_REPLAY_TRACE_H
@@ -55,7 +78,17 @@ enum {
     rt_sites_max = 16384,                /* distinct callback sites per trace */
     rt_site_text_bytes = 512,            /* func + file of one site */
     rt_iov_max = 64,                     /* iovecs of one recorded readv */
+    rt_header_signal_at = 44,            /* header offset of the signal word */
+    rt_window_bytes = 4 * 1024 * 1024,   /* a mapped writer maps the file this much at a time */
 };
+#define RT_BLOCK_SEALED 1u
+/* The header's signal word: the signal number and its complement, so a
+ * damaged word is told from a signal (the header CRC does not cover it). */
+static inline uint32_t rt_signal_word(int signo)
+{
+    uint32_t v = (uint32_t)signo & 0xffff;
+    return v | (~v & 0xffff) << 16;
+}
 #define RT_FLUSH_INTERVAL_NS 100000000ull   /* flush before blocking if older */
 
 #define RT_MAGIC "REELTRCE"
@@ -112,6 +145,8 @@ uint64_t rt_ops_mask_of(const reel_backend_ops *ops);
 /* CRC32C (Castagnoli), hardware-assisted where the CPU has it. Start with
  * crc = 0; feed pieces by passing the previous value. */
 uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len);
+/* The table-driven version alone (what CPUs without the instruction use). */
+uint32_t rt_crc32c_portable(uint32_t crc, const void *data, size_t len);
 
 /* Varints (LEB128) and zigzag. put returns bytes written (<= 10); get
  * returns bytes read, or 0 if malformed or past end. */
@@ -181,8 +216,19 @@ int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *inf
  * would not fit. -EMSGSIZE if data/addr exceed the limits; a write error
  * is returned and sticky. */
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec);
-/* Write the block being filled, if any. */
+/* Buffered: write the block being filled, if any. Mapped: nothing to do
+ * (committed records are in the page cache). */
 int rt_writer_flush(rt_writer *w);
+/* After the last record (END / EXIT): flush, and cut a mapped file where
+ * the records end. */
+int rt_writer_end(rt_writer *w);
+/* True if the writer writes through a shared mapping (crash-safe against
+ * SIGKILL), false if it buffers a block. */
+bool rt_writer_mapped(const rt_writer *w);
+/* From a fatal-signal handler, async-signal-safe: note `signo` in the
+ * header, and (buffered) write the committed part of the block being
+ * filled. */
+void rt_writer_on_signal(rt_writer *w, int signo);
 bool rt_writer_pending(const rt_writer *w);
 uint64_t rt_writer_records(const rt_writer *w);
 uint64_t rt_writer_bytes(const rt_writer *w);     /* file bytes written so far */

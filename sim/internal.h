@@ -19,16 +19,20 @@ enum {
     sim_hosts_max = 4096,
     sim_fds_per_host_max = 1 << 20,
     sim_events_per_poll_max = 256,
-    sim_rounds_without_progress_max = 10 * 1000 * 1000, /* livelock guard */
+    sim_rounds_without_progress_max = 1000 * 1000,     /* livelock guard (default) */
     sim_history_events_max = 16 * 1000 * 1000,          /* check mode */
     sim_name_bytes = 64,
     sim_names_max = 4096,
     sim_pending_done_max = 65536,
+    sim_faults_max = 100000,                            /* timed faults per run */
     sim_ephemeral_port_first = 32768,
 };
 #define SIM_INF UINT64_MAX
 #define SIM_RETRANSMIT_NS 200000000ull   /* stream segment retry across a partition */
 #define SIM_SYN_RETRY_NS 1000000000ull   /* connection attempt retry */
+#define sim_buggify_site_on 0.5          /* a site is enabled for a run */
+#define sim_buggify_fire 0.25            /* an enabled site fires per call */
+#define sim_swarm_quiet_default_ns 10000000000ull /* swarm: faults stop at 10 s */
 
 /* ------------------------------------------------------------------ PRNG */
 
@@ -63,6 +67,7 @@ typedef struct reel_sim sim_world;
 typedef struct sim_seg {
     struct sim_seg *next;
     uint64_t arrive_ns;
+    uint64_t sent_ns;            /* for the log's message flows */
     uint32_t len;
     uint8_t fin;
     uint8_t rst;
@@ -189,6 +194,11 @@ struct reel_sim_host {
     int nunix_paths;
     uint64_t next_ino;
     uint8_t signals_watched[65]; /* by signal number */
+    bool protect;                /* the swarm leaves it alone */
+    uint64_t paused_until_ns;    /* world time its process resumes (0: running) */
+    uint64_t late_ns;            /* perturbation: how late its next timer wakes it */
+    bool swarm_crashed;          /* down because of a swarm crash: restarts */
+    bool swarm_drift;            /* drifting because of a swarm clock fault */
 };
 
 /* A name in the resolver table. */
@@ -204,6 +214,7 @@ typedef struct sim_link {
     uint64_t latency_ns, jitter_ns, bandwidth_bytes_per_s;
     bool cut;                    /* partitioned */
     uint64_t clog_until_ns;
+    uint64_t spike_ns, spike_until_ns; /* extra latency until then */
 } sim_link;
 
 enum sim_ev_kind {
@@ -217,6 +228,9 @@ enum sim_ev_kind {
     EV_NOTE,          /* a request completes / a signal arrives at a host */
     EV_JOB,           /* run an executor job, then complete it */
     EV_CALL,          /* scripted reel_sim_at callback */
+    EV_FAULT,         /* the swarm's next timed fault of family d */
+    EV_FAULT_END,     /* fault schedule entry `fault` ends */
+    EV_QUIET,         /* the quiet phase begins */
 };
 
 typedef struct sim_ev {
@@ -237,6 +251,7 @@ typedef struct sim_ev {
     reel_sim_fn fn;
     void *arg;
     uint32_t incarnation;        /* EV_NOTE / EV_JOB: the host's boot it is for */
+    uint32_t fault;              /* EV_FAULT_END: index in the fault schedule */
 } sim_ev;
 
 /* One entry of the event history kept in check mode. */
@@ -247,6 +262,28 @@ typedef struct sim_hist {
     uint32_t host;
     int64_t a, b;
 } sim_hist;
+
+/* Timed fault families of the swarm (the order of their draws). */
+enum sim_family {
+    FAM_PARTITION = 0, FAM_CLOG, FAM_SPIKE, FAM_RESET, FAM_CRASH, FAM_PAUSE, FAM_CLOCK,
+    FAM_COUNT,
+};
+
+enum sim_fault_kind {
+    FK_PARTITION = 1, FK_CLOG, FK_SPIKE, FK_RESET, FK_CRASH, FK_PAUSE, FK_CLOCK_JUMP,
+    FK_CLOCK_DRIFT,
+};
+
+/* One entry of the fault schedule: what the swarm did, as data. */
+typedef struct sim_fault {
+    uint8_t kind;                /* enum sim_fault_kind */
+    bool one_way;                /* partition: only side A -> side B */
+    bool ended;
+    uint64_t start_ns, dur_ns;   /* dur 0: instantaneous (reset, clock jump) */
+    uint32_t a, b;               /* host ids: the host, or the link a -> b */
+    uint64_t side_a;             /* partition: host ids (mod 64) on side A */
+    int64_t arg;                 /* spike ns, jump ns, drift ppm */
+} sim_fault;
 
 struct reel_sim {
     reel_sim_config cfg;
@@ -277,7 +314,35 @@ struct reel_sim {
     bool history_overflow;
     /* sockets are freed lazily: events may name them */
     uint64_t sock_gen;
+    /* phases */
+    uint64_t quiet_at_ns;        /* SIM_INF: no quiet phase */
+    bool liveness_failed;
+    char liveness_msg[256];
+    /* REEL_BUGGIFY sites seen so far, and whether each is on */
+    struct sim_buggify_site *bsites;
+    uint32_t nbsites, bsites_cap;
+    bool buggify_on;             /* swarm drew BUGGIFY for this run */
+    /* the swarm's timed faults: per family, the mean time between two
+     * faults (0: family off); the schedule of faults made so far */
+    uint64_t fam_interval_ns[FAM_COUNT];
+    sim_fault *sched;
+    uint32_t nsched, sched_cap;
+    /* perturbation inside asyncio's guarantees */
+    bool perturb;
+    uint64_t timer_late_max_ns;
+    /* livelock guard: rounds without virtual time advancing */
+    uint64_t livelock_rounds;
+    uint64_t idle_rounds;        /* driver polls returned at the same time */
+    uint64_t idle_rounds_at_ns;
+    /* the simulator log (REEL_SIM_LOG / cfg.log_path) */
+    void *logf;                  /* reel_os_logfile_* */
+    char *log_path;
 };
+
+typedef struct sim_buggify_site {
+    uint64_t key;                /* hash of file name and line */
+    bool on;
+} sim_buggify_site;
 
 /* world.c */
 uint64_t sim_host_now(sim_host *h);
@@ -288,10 +353,25 @@ sim_link *sim_link_get(sim_world *w, uint32_t a, uint32_t b, bool create);
 bool sim_link_blocked(sim_world *w, uint32_t a, uint32_t b, uint64_t *until_ns);
 uint64_t sim_link_delay(sim_world *w, const sim_host *a, const sim_host *b, size_t bytes);
 sim_host *sim_host_by_addr(sim_world *w, const struct in_addr *addr);
+void sim_draw_late(sim_world *w, sim_host *h);
+void sim_report_livelock(sim_world *w, sim_host *h, uint64_t rounds);
 int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)(void *), void *arg);
 void sim_log(sim_world *w, const char *msg, size_t len);
 bool sim_resolve_name(sim_world *w, const char *name, struct in_addr *out);
 void sim_event_release(sim_ev *ev);
+
+/* fault.c */
+void sim_swarm_draw_timed(sim_world *w);
+void sim_fault_event(sim_world *w, sim_ev *ev);
+int sim_log_open(sim_world *w);
+void sim_log_close(sim_world *w);
+void sim_trace(sim_world *w, const sim_host *h, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+int sim_host_crash(sim_host *h);
+int sim_host_boot(sim_host *h);
 
 /* net.c */
 int sim_backend_new(sim_host *h, sim_backend **out);
@@ -314,7 +394,7 @@ enum sim_what {
 enum sim_op {
     OP_SOCKET = 1, OP_CLOSE, OP_BIND, OP_LISTEN, OP_ACCEPT, OP_CONNECT, OP_SHUTDOWN,
     OP_READ, OP_WRITE, OP_RECVFROM, OP_SENDTO, OP_PIPE, OP_SOCKETPAIR, OP_SUBMIT,
-    OP_RANDOM, OP_WATCH, OP_GETSOCKOPT, OP_SETSOCKOPT,
+    OP_RANDOM, OP_WATCH, OP_GETSOCKOPT, OP_SETSOCKOPT, OP_BUGGIFY,
 };
 
 #endif

@@ -1,5 +1,7 @@
 /* sim/world.c — the simulated world: one virtual clock, one PRNG, hosts,
- * the event queue that drives them, faults, and the determinism check.
+ * the event queue that drives them, scripted faults, and the determinism
+ * check. The swarm's timed faults, the quiet phase and the log are in
+ * sim/fault.c; the network in sim/net.c and its siblings.
  *
  * Driving: the loop of whichever host is run (or reel_sim_run) calls
  * sim_drive(), which repeatedly processes due network events, steps every
@@ -11,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,17 +161,42 @@ static int config_check(const reel_sim_config *c)
     return 0;
 }
 
-uint64_t reel_sim_seed_from_env(uint64_t fallback)
+int reel_sim_seed_parse_env(uint64_t *seed, char *err, size_t errcap)
 {
     const char *s = getenv("REEL_SEED");
     if (!s || !*s)
-        return fallback;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return fallback;
-    return (uint64_t)v;
+        return 1;
+    /* Decimal only: "016" is sixteen, "0x10" and "08z" are mistakes, not
+     * seeds in another base or a silent default. */
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            break;
+        v = v * 10 + d;
+    }
+    if (*p || v == 0) {
+        if (err && errcap)
+            snprintf(err, errcap,
+                     "reel sim: REEL_SEED=\"%.40s\" is not a seed: use a decimal number "
+                     "from 1 to 18446744073709551615", s);
+        return -EINVAL;
+    }
+    *seed = v;
+    return 0;
+}
+
+uint64_t reel_sim_seed_from_env(uint64_t fallback)
+{
+    uint64_t v;
+    char err[160];
+    int rc = reel_sim_seed_parse_env(&v, err, sizeof err);
+    if (rc == 0)
+        return v;
+    if (rc < 0)
+        reel_os_log(err, strlen(err));
+    return fallback;
 }
 
 /* Swarm testing: each seed picks its own mix of faults, so a sweep covers
@@ -207,6 +235,25 @@ static void swarm_draw(sim_world *w)
         c->stream_window_bytes = window;
 }
 
+/* The log's first lines: what the seed drew. */
+static void log_config(sim_world *w)
+{
+    static const char *const fam[FAM_COUNT] = {"partition", "clog", "spike", "reset",
+                                               "crash", "pause", "clock"};
+    const reel_sim_config *c = &w->cfg;
+    sim_trace(w, NULL, "world seed=%llu swarm=%d latency=%.6f jitter=%.6f window=%u "
+              "p_short_io=%g p_eagain=%g p_eintr=%g p_udp_loss=%g p_udp_dup=%g p_udp_reorder=%g "
+              "perturb=%d buggify=%d quiet_at=%.6f",
+              (unsigned long long)w->seed, c->swarm, (double)c->latency_ns / 1e9,
+              (double)c->jitter_ns / 1e9, c->stream_window_bytes, c->p_short_io, c->p_eagain,
+              c->p_eintr, c->p_udp_loss, c->p_udp_dup, c->p_udp_reorder, w->perturb, w->buggify_on,
+              w->quiet_at_ns == SIM_INF ? -1.0 : (double)w->quiet_at_ns / 1e9);
+    for (int f = 0; f < FAM_COUNT; f++)
+        if (w->fam_interval_ns[f])
+            sim_trace(w, NULL, "swarm family=%s mean_gap=%.6f", fam[f],
+                      (double)w->fam_interval_ns[f] / 1e9);
+}
+
 int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
 {
     if (!out)
@@ -237,17 +284,77 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         w->seed = sim_rng_bytes_hash(copy, c.schedule_len);
         sim_rng_seed_bytes(&w->rng, copy, c.schedule_len);
     } else {
-        w->seed = reel_sim_seed_from_env(c.seed ? c.seed : 1);
+        /* REEL_SEED picks the seed of worlds that ask for it (seed 0) only: a
+         * world created with its own seed keeps it, so one repro line never
+         * changes the other worlds of the same program. */
+        w->seed = c.seed;
+        if (!w->seed) {
+            char err[160];
+            rc = reel_sim_seed_parse_env(&w->seed, err, sizeof err);
+            if (rc < 0) {
+                reel_os_log(err, strlen(err));
+                free(w);
+                return -EINVAL;
+            }
+            if (rc > 0)
+                w->seed = 1;
+        }
         sim_rng_seed(&w->rng, w->seed);
     }
     w->cfg.seed = w->seed;
     w->hash = sim_mix(w->seed);
     w->next_conn_id = 1;
     w->keep_history = tls_keep_history;
-    if (c.swarm)
+    w->quiet_at_ns = c.faults_until_ns ? c.faults_until_ns : c.swarm ? sim_swarm_quiet_default_ns : SIM_INF;
+    w->livelock_rounds = c.livelock_rounds ? c.livelock_rounds : sim_rounds_without_progress_max;
+    rc = sim_log_open(w);
+    if (rc < 0) {
+        char msg[300];
+        int n = snprintf(msg, sizeof msg, "reel sim: cannot open the simulator log %s: %s",
+                         c.log_path ? c.log_path : getenv("REEL_SIM_LOG"), strerror(-rc));
+        reel_os_log(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        free((void *)w->cfg.schedule_bytes);
+        free(w);
+        return rc;
+    }
+    if (c.swarm) {
         swarm_draw(w);
+        sim_swarm_draw_timed(w);
+    }
+    if (w->quiet_at_ns != SIM_INF) {
+        sim_ev ev = {.when_ns = w->quiet_at_ns, .kind = EV_QUIET, .host = UINT32_MAX};
+        sim_schedule(w, &ev);
+    }
+    if (w->logf)
+        log_config(w);
     *out = w;
     return 0;
+}
+
+uint64_t reel_sim_quiet_at_ns(const reel_sim *sim) { return sim ? sim->quiet_at_ns : SIM_INF; }
+
+int reel_sim_fail_liveness(reel_sim *sim, const char *fmt, ...)
+{
+    if (!sim)
+        return REEL_ELIVENESS;
+    if (!sim->liveness_failed) {
+        sim->liveness_failed = true;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(sim->liveness_msg, sizeof sim->liveness_msg, fmt ? fmt : "?", ap);
+        va_end(ap);
+        char line[512];
+        int n = snprintf(line, sizeof line, "reel sim: LIVENESS FAILURE at t=%.6f s: %s (rerun: REEL_SEED=%llu)",
+                         (double)sim->now_ns / 1e9, sim->liveness_msg, (unsigned long long)sim->seed);
+        sim_log(sim, line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        sim_note_event(sim, W_FAULT, NULL, 20, 0);
+    }
+    return REEL_ELIVENESS;
+}
+
+const char *reel_sim_liveness_failure(const reel_sim *sim)
+{
+    return sim && sim->liveness_failed ? sim->liveness_msg : NULL;
 }
 
 uint64_t reel_sim_seed(const reel_sim *sim) { return sim->seed; }
@@ -258,8 +365,15 @@ const reel_sim_config *reel_sim_get_config(const reel_sim *sim) { return &sim->c
 
 int reel_sim_repro(const reel_sim *sim, const char *what, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap, "REEL_SEED=%llu %s", (unsigned long long)sim->seed,
-                     what ? what : "");
+    /* A line to paste into a shell: it reruns the failure, and says how
+     * to get the world's log (the comment is ignored by the shell). */
+    int n;
+    if (sim->log_path)
+        n = snprintf(buf, cap, "REEL_SEED=%llu REEL_SIM_LOG=%s %s", (unsigned long long)sim->seed,
+                     sim->log_path, what ? what : "");
+    else
+        n = snprintf(buf, cap, "REEL_SEED=%llu %s  # REEL_SIM_LOG=sim.log in front also logs what the world did",
+                     (unsigned long long)sim->seed, what ? what : "");
     return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
 }
 
@@ -318,6 +432,16 @@ static sim_host *host_find(sim_world *w, const char *name)
 }
 
 reel_sim_host *reel_sim_host_find(reel_sim *sim, const char *name) { return host_find(sim, name); }
+
+int reel_sim_host_protect(reel_sim_host *host)
+{
+    if (!host)
+        return -EINVAL;
+    host->protect = true;
+    return 0;
+}
+
+bool reel_sim_host_is_protected(const reel_sim_host *host) { return host && host->protect; }
 reel_loop *reel_sim_host_loop(reel_sim_host *host) { return host && host->up ? host->loop : NULL; }
 const char *reel_sim_host_name(const reel_sim_host *host) { return host->name; }
 bool reel_sim_host_is_up(const reel_sim_host *host) { return host->up; }
@@ -377,7 +501,7 @@ bool sim_resolve_name(sim_world *w, const char *name, struct in_addr *out)
     return false;
 }
 
-static int host_boot(sim_host *h)
+int sim_host_boot(sim_host *h)
 {
     h->incarnation++;
     sim_backend *b;
@@ -392,6 +516,8 @@ static int host_boot(sim_host *h)
     h->loop = loop;
     h->up = true;
     sim_note_event(h->world, W_FAULT, h, 1, 0);
+    if (h->incarnation > 1)
+        sim_trace(h->world, h, "restart incarnation=%u", h->incarnation);
     if (h->boot) {
         rc = h->boot(h, loop, h->prog_arg);
         if (rc < 0)
@@ -433,7 +559,7 @@ int reel_sim_host_new(reel_sim *sim, const char *name, const char *addr, reel_si
     hosts[sim->nhosts++] = h;
     int rc = reel_sim_add_name(sim, name, addr);
     if (rc == 0)
-        rc = host_boot(h);
+        rc = sim_host_boot(h);
     if (rc < 0)
         return rc;
     if (out)
@@ -473,17 +599,36 @@ static void host_down(sim_host *h, bool crash)
     h->dirty = false;
 }
 
+int sim_host_crash(sim_host *h)
+{
+    if (!h->up)
+        return 0;
+    if (reel_loop_is_running(h->loop))
+        return REEL_ERUNNING;
+    sim_note_event(h->world, W_FAULT, h, 2, 0);
+    sim_trace(h->world, h, "crash");
+    host_down(h, true);
+    return 0;
+}
+
 int reel_sim_crash(reel_sim *sim, const char *name)
 {
     sim_host *h = sim ? host_find(sim, name) : NULL;
     if (!h)
         return -ENOENT;
-    if (!h->up)
-        return 0;
-    if (reel_loop_is_running(h->loop))
-        return REEL_ERUNNING;
-    sim_note_event(sim, W_FAULT, h, 2, 0);
-    host_down(h, true);
+    return sim_host_crash(h);
+}
+
+int reel_sim_pause(reel_sim *sim, const char *name, uint64_t duration_ns)
+{
+    sim_host *h = sim ? host_find(sim, name) : NULL;
+    if (!h)
+        return -ENOENT;
+    uint64_t until = sim->now_ns + duration_ns < sim->now_ns ? SIM_INF : sim->now_ns + duration_ns;
+    if (until > h->paused_until_ns)
+        h->paused_until_ns = until;
+    sim_note_event(sim, W_FAULT, h, 9, (int64_t)duration_ns);
+    sim_trace(sim, h, "pause dur=%.6f", (double)duration_ns / 1e9);
     return 0;
 }
 
@@ -494,7 +639,7 @@ int reel_sim_restart(reel_sim *sim, const char *name)
         return -ENOENT;
     if (h->up)
         return -EBUSY;
-    return host_boot(h);
+    return sim_host_boot(h);
 }
 
 int reel_sim_clock_jump(reel_sim *sim, const char *name, uint64_t delta_ns)
@@ -593,6 +738,8 @@ uint64_t sim_link_delay(sim_world *w, const sim_host *a, const sim_host *b, size
         bw = l->bandwidth_bytes_per_s;
     }
     uint64_t d = lat + (jit ? sim_rng_below(&w->rng, jit + 1) : 0);
+    if (l && l->spike_until_ns > w->now_ns)
+        d += l->spike_ns;
     if (bw)
         d += (uint64_t)((unsigned __int128)bytes * 1000000000ull / bw);
     return d;
@@ -748,14 +895,19 @@ int reel_sim_at(reel_sim *sim, uint64_t at_ns, reel_sim_fn fn, void *arg)
 
 /* ---------------------------------------------------------------- driving */
 
-static bool host_has_work(sim_host *h)
+static inline bool host_paused(const sim_world *w, const sim_host *h)
 {
-    if (!h->up || reel_loop_is_running(h->loop))
+    return h->paused_until_ns > w->now_ns;
+}
+
+static bool host_has_work(sim_world *w, sim_host *h)
+{
+    if (!h->up || reel_loop_is_running(h->loop) || host_paused(w, h))
         return false;
     if (rl_loop_has_ready(h->loop) || h->dirty || h->notes_head || atomic_load(&h->woken))
         return true;
     uint64_t when;
-    return rl_loop_next_timer(h->loop, &when) && when <= sim_host_now(h);
+    return rl_loop_next_timer(h->loop, &when) && when + h->late_ns <= sim_host_now(h);
 }
 
 /* Driver-side check: does the driving host have something for its poll? */
@@ -771,9 +923,14 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
         sim_host *h = w->hosts[i];
         if (!h->up || h == driver)
             continue;
+        if (host_paused(w, h)) {
+            if (h->paused_until_ns < t)
+                t = h->paused_until_ns;
+            continue;
+        }
         uint64_t when;
         if (rl_loop_next_timer(h->loop, &when)) {
-            uint64_t ww = sim_world_from_host(h, when);
+            uint64_t ww = sim_world_from_host(h, when + h->late_ns);
             if (ww < t)
                 t = ww;
         }
@@ -781,11 +938,39 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
     return t;
 }
 
+/* Perturbation: how late (never early) the host's next timer wakes it. */
+void sim_draw_late(sim_world *w, sim_host *h)
+{
+    if (w->perturb)
+        h->late_ns = sim_rng_chance(&w->rng, 0.5) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
+}
+
+/* A host keeps running without virtual time advancing: say which, and the
+ * callback it ran last. */
+void sim_report_livelock(sim_world *w, sim_host *h, uint64_t rounds)
+{
+    const reel_site *site = h && h->up ? rl_loop_last_site(h->loop) : NULL;
+    char msg[512];
+    int n = snprintf(msg, sizeof msg,
+                     "reel sim: livelock: host %s ran %llu rounds without virtual time advancing "
+                     "(t=%.6f s); the callback that keeps running: %s (scheduled at %s:%d); "
+                     "rerun: REEL_SEED=%llu",
+                     h ? h->name : "?", (unsigned long long)rounds, (double)w->now_ns / 1e9,
+                     site && site->func ? site->func : "?", site && site->file ? site->file : "?",
+                     site ? site->line : 0, (unsigned long long)w->seed);
+    sim_log(w, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    sim_trace(w, h, "livelock rounds=%llu callback=%s", (unsigned long long)rounds,
+              site && site->func ? site->func : "?");
+}
+
 int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)(void *), void *arg)
 {
     uint64_t rounds = 0;
+    sim_host *busiest = NULL;
     for (;;) {
-        /* 1. Network events that are due. */
+        if (w->liveness_failed)
+            return REEL_ELIVENESS;
+        /* 1. Network events (and timed faults) that are due. */
         while (w->heap_len && w->heap[0].when_ns <= w->now_ns) {
             sim_ev ev = heap_pop(w);
             sim_process_event(w, &ev);
@@ -794,7 +979,7 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
         bool progressed = false;
         for (uint32_t i = 0; i < w->nhosts; i++) {
             sim_host *h = w->hosts[i];
-            if (h == driver || !host_has_work(h))
+            if (h == driver || !host_has_work(w, h))
                 continue;
             sim_note_event(w, W_STEP, h, 0, 0);
             sim_host *outer = w->stepping;
@@ -807,30 +992,37 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
                                  h->name, reel_strerror(rc));
                 sim_log(w, msg, (size_t)n);
             }
+            sim_draw_late(w, h);
+            busiest = h;
             progressed = true;
         }
-        /* 3. Back to the driver if it has something, or its time is up. */
-        if (driver && driver->up && driver_has_io(driver))
+        /* 3. Back to the driver if it has something, or its time is up —
+         * unless its process is paused: then the world goes on without it. */
+        bool driver_paused = driver && host_paused(w, driver);
+        uint64_t deadline = deadline_ns;
+        if (driver_paused && driver->paused_until_ns > deadline)
+            deadline = driver->paused_until_ns;
+        if (driver && driver->up && !driver_paused && driver_has_io(driver))
             return 0;
         if (done && done(arg))
             return 0;
-        if (w->now_ns >= deadline_ns)
+        if (w->liveness_failed)
+            return REEL_ELIVENESS;
+        if (w->now_ns >= deadline)
             return 0;
         if (progressed || (w->heap_len && w->heap[0].when_ns <= w->now_ns)) {
-            if (++rounds > sim_rounds_without_progress_max) {
-                static const char msg[] =
-                    "reel sim: livelock: hosts keep running without virtual time advancing";
-                sim_log(w, msg, sizeof msg - 1);
+            if (++rounds > w->livelock_rounds) {
+                sim_report_livelock(w, busiest, rounds - 1);
                 return -ELOOP;
             }
             continue;
         }
         /* 4. Everyone is idle: jump to the next thing that will happen. */
         uint64_t t = next_wakeup(w, driver);
-        if (deadline_ns < t)
-            t = deadline_ns;
-        if (t == SIM_INF)
-            return -EDEADLK;
+        if (t == SIM_INF && (done || deadline == SIM_INF))
+            return -EDEADLK; /* nothing can ever happen again: a hang */
+        if (deadline < t)
+            t = deadline;
         if (t > w->now_ns) {
             w->now_ns = t;
             rounds = 0;
@@ -843,19 +1035,20 @@ int reel_sim_run(reel_sim *sim, uint64_t until_ns, bool (*done)(void *arg), void
 {
     if (!sim)
         return -EINVAL;
+    if (sim->liveness_failed)
+        return REEL_ELIVENESS;
     if (done && done(arg))
         return 0;
     int rc = sim_drive(sim, NULL, until_ns, done, arg);
-    if (rc == -EDEADLK && until_ns == SIM_INF)
-        return rc;
     if (rc == -EDEADLK) {
-        /* Nothing more will happen, but time may still pass until the
-         * deadline: that is not a hang. */
-        if (sim->now_ns < until_ns) {
-            sim->now_ns = until_ns;
-            sim_note_event(sim, W_TIME, NULL, (int64_t)until_ns, 0);
-        }
-        return 0;
+        char msg[200];
+        int n = snprintf(msg, sizeof msg,
+                         "reel sim: the world is hung at t=%.6f s: no host, timer, packet or fault "
+                         "can change anything, and the run's condition is still false "
+                         "(rerun: REEL_SEED=%llu)",
+                         (double)sim->now_ns / 1e9, (unsigned long long)sim->seed);
+        sim_log(sim, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        sim_trace(sim, NULL, "hung");
     }
     return rc;
 }
@@ -883,6 +1076,9 @@ void reel_sim_free(reel_sim *sim)
     free(sim->heap);
     free(sim->names);
     free(sim->links);
+    free(sim->bsites);
+    free(sim->sched);
+    sim_log_close(sim);
     free(sim->history);
     free((void *)sim->cfg.schedule_bytes);
     free(sim);

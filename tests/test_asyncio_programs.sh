@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/asyncio: each program (the asyncio docs' examples in C) is run
-# as its doc page runs it and prints what the Python prints. Servers get a
-# free port as their argument and are stopped with SIGTERM.
+# as its doc page runs it and prints what the Python prints. Servers get
+# port 0, print the port the system bound, and are stopped with SIGTERM.
 set -u
 build=${1:?build dir}
 fail() { echo "FAIL: $*"; exit 1; }
@@ -20,14 +20,33 @@ expect() {
   done
   echo "asyncio example $name: ok"
 }
-free_port() { python3 -c 'import socket,sys; s=socket.socket(getattr(socket,sys.argv[1])); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' "$1" 2>/dev/null \
-  || echo $((20000 + RANDOM % 20000)); }
-# start_server NAME PORT: run it in the background until it serves.
+# start_server NAME: run it on port 0 in the background until it prints the
+# line with its bound address ("Serving on ..." or "Listening on ..."); the
+# port on that line goes to $port. The system picks the port at bind time,
+# so no other process can take it between choosing and binding.
 start_server() {
-  "$(ex "$1")" "$2" > "$tmp/$1.out" 2>&1 &
+  "$(ex "$1")" 0 > "$tmp/$1.out" 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do grep -q "Serving on\|Starting UDP" "$tmp/$1.out" && return; sleep 0.05; done
-  fail "$1 did not start: $(cat "$tmp/$1.out")"
+  local line
+  for _ in $(seq 200); do
+    line=$(grep -m1 "Serving on\|Listening on" "$tmp/$1.out") && break
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.05
+  done
+  port=$(printf '%s\n' "$line" | grep -oE '[0-9]+\)?$' | tr -d ')')
+  [ -n "$port" ] && [ "$port" -gt 0 ] || fail "$1 did not start: $(cat "$tmp/$1.out")"
+}
+# wait_for_handlers PID: until its main thread catches (or blocks) SIGINT
+# and SIGTERM, read from /proc/PID/status; at most 10 s.
+wait_for_handlers() {
+  local cgt blk
+  for _ in $(seq 200); do
+    cgt=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+    blk=$(awk '/^SigBlk:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+    [ -n "$cgt" ] && (( ((16#$cgt | 16#$blk) & 0x4002) == 0x4002 )) && return 0
+    sleep 0.05
+  done
+  return 1
 }
 stop_server() { kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null; }
 
@@ -40,8 +59,7 @@ timeout 20 "$(ex call_later_clock)" > "$tmp/clock" || fail "call_later_clock exi
 grep -qvE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}$' "$tmp/clock" && fail "call_later_clock: $(cat "$tmp/clock")"
 echo "asyncio example call_later_clock: ok"
 
-port=$(free_port SOCK_STREAM)
-start_server tcp_echo_server_protocol "$port"
+start_server tcp_echo_server_protocol
 timeout 10 "$(ex tcp_echo_client_protocol)" "$port" > "$tmp/cp" 2>&1 || fail "tcp_echo_client_protocol: $(cat "$tmp/cp")"
 expect tcp_echo_client_protocol "$tmp/cp" "Data sent: 'Hello World!'" "Data received: 'Hello World!'" \
   "The server closed the connection"
@@ -50,8 +68,7 @@ expect tcp_echo_server_protocol "$tmp/tcp_echo_server_protocol.out" "Serving on 
   "Connection from ('127.0.0.1', " "Data received: 'Hello World!'" "Send: 'Hello World!'" \
   "Close the client socket"
 
-port=$(free_port SOCK_STREAM)
-start_server tcp_echo_server_streams "$port"
+start_server tcp_echo_server_streams
 timeout 10 "$(ex tcp_echo_client_streams)" "$port" > "$tmp/cs" 2>&1 || fail "tcp_echo_client_streams: $(cat "$tmp/cs")"
 expect tcp_echo_client_streams "$tmp/cs" "Send: 'Hello World!'" "Received: 'Hello World!'" "Close the connection"
 stop_server
@@ -62,12 +79,11 @@ expect tcp_echo_server_streams "$tmp/tcp_echo_server_streams.out" "Serving on ('
 timeout 10 "$(ex tcp_echo_client_streams)" "$port" > "$tmp/refused" 2>&1 && fail "connected to a closed port"
 grep -q "Connect call failed 127.0.0.1:$port" "$tmp/refused" || fail "refused: $(cat "$tmp/refused")"
 
-port=$(free_port SOCK_DGRAM)
-start_server udp_echo_server "$port"
+start_server udp_echo_server
 timeout 10 "$(ex udp_echo_client)" "$port" > "$tmp/uc" 2>&1 || fail "udp_echo_client: $(cat "$tmp/uc")"
 expect udp_echo_client "$tmp/uc" "Send: Hello World!" "Received: Hello World!" "Close the socket" "Connection closed"
 stop_server
-expect udp_echo_server "$tmp/udp_echo_server.out" "Starting UDP server" \
+expect udp_echo_server "$tmp/udp_echo_server.out" "Starting UDP server" "Listening on ('127.0.0.1', $port)" \
   "Received 'Hello World!' from ('127.0.0.1', " "Send 'Hello World!' to ('127.0.0.1', "
 
 timeout 10 "$(ex subprocess_date)" > "$tmp/date" 2>&1 || fail "subprocess_date: $(cat "$tmp/date")"
@@ -78,8 +94,7 @@ for sig in TERM INT; do
   "$(ex signal_handlers)" > "$tmp/sig" 2>&1 &
   pid=$!
   pids+=($pid)
-  for _ in $(seq 100); do grep -q "send SIGINT or SIGTERM" "$tmp/sig" && break; sleep 0.05; done
-  sleep 0.2   # the handlers are added by the main task, just after
+  wait_for_handlers $pid || fail "signal_handlers: SIGINT/SIGTERM never caught: $(cat "$tmp/sig")"
   kill -$sig $pid
   wait $pid || fail "signal_handlers exit $? on SIG$sig: $(cat "$tmp/sig")"
   expect "signal_handlers (SIG$sig)" "$tmp/sig" "pid $pid: send SIGINT or SIGTERM to exit." "got signal SIG$sig: exit"

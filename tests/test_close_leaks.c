@@ -211,7 +211,7 @@ static void sc_close_while_open_connection_resolves(reel_loop *loop)
 
 /* A server echoes lines until EOF; a client sends lines, reads the echoes,
  * closes and waits; then the server closes and is waited for. */
-enum { sw_lines = 4 };
+enum { sw_lines = 2 };
 
 typedef struct sweep_state {
     reel_server *srv;        /* a reference while the client runs */

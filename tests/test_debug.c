@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "helpers/net.h"
+#include "helpers/sim_run.h"
 
 static uint64_t mono_ns(void)
 {
@@ -459,6 +461,210 @@ static void test_print_tasks_lists_name_state_suspension_site_and_await_chain(vo
     th_loop_free(loop);
 }
 
+/* A stream server and a client, each task suspended inside a stream await:
+ * print_tasks shows the user's line of the readline / readexactly (the
+ * await calls are call-site macros), and the handler's task shows the
+ * user's handler as coro=, created at the start_server line. */
+typedef struct stream_sites {
+    reel_server *server;
+    reel_stream *client;
+    int start_line, handler_line, client_line;
+    bool handler_waiting, client_waiting, handler_done, main_done;
+} stream_sites;
+
+static stream_sites *g_sites;
+
+static int line_handler(reel_stream *s, void *arg)
+{
+    (void)arg;
+    reel_bytes b = REEL_BYTES_INIT;
+    g_sites->handler_waiting = true;
+    g_sites->handler_line = __LINE__ + 1;
+    int rc = reel_stream_readline(s, &b);
+    reel_bytes_free(&b);
+    g_sites->handler_done = true;
+    return rc;
+}
+
+static int stream_main(void *arg, void **result)
+{
+    (void)result;
+    stream_sites *c = arg;
+    reel_server_opts so = {.host = "127.0.0.1"};
+    c->start_line = __LINE__ + 1;
+    int rc = reel_start_server(line_handler, NULL, &so, 0, &c->server);
+    assert_int_equal(rc, 0);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    assert_int_equal(reel_server_get_sockname(c->server, 0, &ss, &len), 0);
+    reel_connection_opts co = {.host = "127.0.0.1", .port = ntohs(((struct sockaddr_in *)&ss)->sin_port)};
+    assert_int_equal(reel_open_connection(&co, 0, &c->client), 0);
+    reel_bytes b = REEL_BYTES_INIT;
+    c->client_waiting = true;
+    c->client_line = __LINE__ + 1;
+    rc = reel_stream_readexactly(c->client, 5, &b);
+    assert_int_equal(rc, REEL_ECANCELLED);
+    reel_bytes_free(&b);
+    reel_stream_close(c->client);
+    reel_stream_release(c->client);
+    reel_server_close(c->server);
+    reel_server_release(c->server);
+    c->main_done = true;
+    return rc;
+}
+
+static void stream_sites_scenario(reel_loop *loop)
+{
+    stream_sites c = {0};
+    g_sites = &c;
+    th_log log;
+    th_log_capture(loop, &log);
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, stream_main, &c, "main", &t), 0);
+    th_wait_flag(loop, &c.client_waiting);
+    th_wait_flag(loop, &c.handler_waiting);
+    th_spin(loop, 2);
+    assert_int_equal(reel_loop_print_tasks(loop), 0);
+    char want[512];
+    snprintf(want, sizeof want, "coro=<stream_main() running at %s:%d> created at %s:", __FILE__,
+             c.client_line, __FILE__);
+    assert_true(th_log_find(&log, want) >= 0);
+    snprintf(want, sizeof want, "coro=<line_handler() running at %s:%d> created at %s:%d>",
+             __FILE__, c.handler_line, __FILE__, c.start_line);
+    if (th_log_find(&log, want) < 0) {
+        for (int i = 0; i < log.count; i++)
+            printf("%s\n", log.lines[i]);
+        fail_msg("no line with: %s", want);
+    }
+    reel_task_cancel(t, NULL);
+    th_wait_flag(loop, &c.main_done);
+    th_wait_flag(loop, &c.handler_done);
+    reel_task_release(t);
+    g_sites = NULL;
+}
+
+static void test_stream_awaits_and_handler_tasks_name_the_users_code_epoll(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    stream_sites_scenario(loop);
+    th_loop_free(loop);
+}
+
+static void test_stream_awaits_and_handler_tasks_name_the_users_code_sim(void **state)
+{
+    (void)state;
+    th_sim_opts o = {.seeds = 3, .program = "build/test_debug"};
+    assert_int_equal(th_sim_run("stream_sites", stream_sites_scenario, &o), 3);
+}
+
+/* Debug mode, loop close: transports nobody closed are reported with who
+ * made them — the create_connection call's function and line, and for
+ * the server's side the protocol factory and the create_server line. */
+typedef struct unclosed {
+    int server_line, connect_line;
+    size_t made;
+} unclosed;
+
+static void count_made(void *user, reel_transport *t)
+{
+    (void)t;
+    ((unclosed *)user)->made++;
+}
+
+static int unclosed_factory(void *arg, reel_protocol *p)
+{
+    *p = (reel_protocol){.user = arg, .connection_made = count_made};
+    return 0;
+}
+
+static void unclosed_transports_scenario(reel_loop *loop)
+{
+    reel_loop_set_debug(loop, true);
+    th_log log;
+    th_log_capture(loop, &log);
+    unclosed u = {0};
+    reel_server_opts so = {.host = "127.0.0.1"};
+    reel_future *f;
+    u.server_line = __LINE__ + 1;
+    assert_int_equal(reel_loop_create_server(loop, unclosed_factory, &u, &so, &f), 0);
+    reel_server *server;
+    assert_int_equal(th_wait(loop, f), 0);
+    assert_int_equal(reel_future_result(f, (void **)&server), 0);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    assert_int_equal(reel_server_get_sockname(server, 0, &ss, &len), 0);
+    reel_connection_opts co = {.host = "127.0.0.1", .port = ntohs(((struct sockaddr_in *)&ss)->sin_port)};
+    reel_protocol client = {.user = &u, .connection_made = count_made};
+    reel_future *c;
+    u.connect_line = __LINE__ + 1;
+    assert_int_equal(reel_loop_create_connection(loop, &client, &co, &c), 0);
+    th_wait_count(loop, &u.made, 2);
+    assert_int_equal(reel_loop_close(loop), 0);
+    char want[256];
+    snprintf(want, sizeof want, "created in unclosed_transports_scenario() at %s:%d>", __FILE__,
+             u.connect_line);
+    int i = th_log_find(&log, want);
+    assert_true(i >= 0);
+    assert_non_null(strstr(log.lines[i], "unclosed transport <socket transport fd="));
+    snprintf(want, sizeof want, "accepted by a server of unclosed_factory() created at %s:%d>",
+             __FILE__, u.server_line);
+    i = th_log_find(&log, want);
+    assert_true(i >= 0);
+    assert_non_null(strstr(log.lines[i], "unclosed transport <socket transport fd="));
+    reel_future_release(c);
+    reel_future_release(f);
+}
+
+static void test_unclosed_transports_at_close_name_who_made_them_epoll(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    unclosed_transports_scenario(loop);
+    th_loop_free(loop);
+}
+
+static void test_unclosed_transports_at_close_name_who_made_them_sim(void **state)
+{
+    (void)state;
+    th_sim_opts o = {.seeds = 3, .program = "build/test_debug"};
+    assert_int_equal(th_sim_run("unclosed_transports", unclosed_transports_scenario, &o), 3);
+}
+
+/* A transport closed by its owner is not reported. */
+static void test_closed_transport_is_not_reported_at_close(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    reel_loop_set_debug(loop, true);
+    th_log log;
+    th_log_capture(loop, &log);
+    unclosed u = {0};
+    reel_server_opts so = {.host = "127.0.0.1"};
+    reel_future *f;
+    assert_int_equal(reel_loop_create_server(loop, unclosed_factory, &u, &so, &f), 0);
+    reel_server *server;
+    assert_int_equal(th_wait(loop, f), 0);
+    assert_int_equal(reel_future_result(f, (void **)&server), 0);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    assert_int_equal(reel_server_get_sockname(server, 0, &ss, &len), 0);
+    reel_connection_opts co = {.host = "127.0.0.1", .port = ntohs(((struct sockaddr_in *)&ss)->sin_port)};
+    reel_protocol client = {.user = &u, .connection_made = count_made};
+    reel_future *c;
+    assert_int_equal(reel_loop_create_connection(loop, &client, &co, &c), 0);
+    th_wait_count(loop, &u.made, 2);
+    reel_transport *t;
+    assert_int_equal(reel_future_result(c, (void **)&t), 0);
+    reel_server_close_clients(server);
+    reel_transport_close(t);
+    assert_int_equal(reel_loop_close(loop), 0);
+    assert_int_equal(th_log_find(&log, "unclosed transport"), -1);
+    reel_future_release(c);
+    reel_future_release(f);
+    th_loop_free(loop);
+}
+
 /* A backend whose poll is slow: the real epoll one, 120 ms late. */
 static reel_backend_ops slow_poll_ops;
 static int (*real_poll)(reel_backend *, reel_event *, int, int64_t);
@@ -563,6 +769,11 @@ int main(void)
         cmocka_unit_test(test_pending_task_at_close_is_reported_with_name_function_and_where_it_waits),
         cmocka_unit_test(test_never_retrieved_task_error_names_the_task_and_its_function),
         cmocka_unit_test(test_print_tasks_lists_name_state_suspension_site_and_await_chain),
+        cmocka_unit_test(test_stream_awaits_and_handler_tasks_name_the_users_code_epoll),
+        cmocka_unit_test(test_stream_awaits_and_handler_tasks_name_the_users_code_sim),
+        cmocka_unit_test(test_unclosed_transports_at_close_name_who_made_them_epoll),
+        cmocka_unit_test(test_unclosed_transports_at_close_name_who_made_them_sim),
+        cmocka_unit_test(test_closed_transport_is_not_reported_at_close),
         cmocka_unit_test(test_slow_selector_is_reported_in_debug_mode),
         cmocka_unit_test(test_slow_timer_callback_is_reported_with_its_call_later_site),
         cmocka_unit_test(test_slow_done_callback_is_reported_with_its_registration_site),

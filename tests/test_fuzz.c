@@ -140,21 +140,26 @@ static void test_fuzz_input_same_bytes_same_values(void **state)
 
 /* ========================================================= leak checks */
 
+/* Pointers stored here escape, so the compiler cannot drop an allocation
+ * it would otherwise prove unused (clang does, with malloc/free pairs). */
+static void *volatile sink[4];
+
 static void test_fuzz_leak_check_counts_what_is_not_freed(void **state)
 {
     (void)state;
     assert_true(reel_fuzz_leak_check_available());
     reel_fuzz_leak_check_begin();
-    void *a = malloc(10), *b = calloc(2, 8);
-    char *c = strdup("leak");
-    b = realloc(b, 100);
-    free(a);
-    void *d = aligned_alloc(64, 128);
-    free(d);
+    sink[0] = malloc(10);
+    sink[1] = calloc(2, 8);
+    sink[2] = strdup("leak");
+    sink[1] = realloc(sink[1], 100);
+    free(sink[0]);
+    sink[3] = aligned_alloc(64, 128);
+    free(sink[3]);
     long live = reel_fuzz_leak_check_end();
     assert_int_equal(live, 2);
-    free(b);
-    free(c);
+    free(sink[1]);
+    free(sink[2]);
 }
 
 /* ===================================================== fuzz connection */
@@ -445,6 +450,36 @@ static void test_fuzz_conn_drives_a_stream_handler_across_chunks(void **state)
     assert_int_equal(res.leaked, 0);
 }
 
+static int failing_handler(reel_stream *st, void *arg)
+{
+    (void)st, (void)arg;
+    return -EPROTO;   /* asyncio: an exception escaping client_connected_cb */
+}
+
+static void test_fuzz_conn_counts_exceptions_and_can_abort_on_them(void **state)
+{
+    (void)state;
+    script s;
+    script_init(&s, REEL_FUZZ_END_EOF);
+    script_chunk(&s, 0, "x", 1);
+    size_t n = script_bytes(&s);
+    reel_fuzz_conn_opts o = {.handler = failing_handler};
+    reel_fuzz_conn_result res;
+    assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+    assert_int_equal(res.exceptions, 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        o.abort_on_exception = true;
+        reel_fuzz_conn_run_bytes(&o, s.bytes, n, NULL);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
 /* Hostile protocols: every callback closes or aborts the transport (a
  * reference keeps the pointer valid past connection_lost); all callbacks
  * NULL. Many inputs, no crash, nothing leaked. */
@@ -524,16 +559,20 @@ static void test_fuzz_conn_survives_protocols_that_close_from_every_callback(voi
     }
 }
 
-/* The planted leak: connection_lost frees the state only on a clean close. */
+/* The planted leak: connection_lost frees the state only on a clean close.
+ * The test frees what leaked (lk_last) so the test itself stays clean. */
+static void *lk_last;
 static void lk_lost(void *u, int err)
 {
-    if (err == 0)
+    if (err == 0) {
         free(u);
+        lk_last = NULL;
+    }
 }
 static int lk_factory(void *arg, reel_protocol *out)
 {
     (void)arg;
-    void *st = malloc(32);
+    void *st = lk_last = malloc(32);
     *out = (reel_protocol){.user = st, .connection_lost = lk_lost};
     return st ? 0 : -ENOMEM;
 }
@@ -552,6 +591,9 @@ static void test_fuzz_conn_reports_a_leak_in_connection_lost(void **state)
         /* Only the reset path loses the state (teardown aborts the others
          * too, but abort reports err 0 to connection_lost). */
         assert_int_equal(res.leaked, ending == REEL_FUZZ_END_RESET ? 1 : 0);
+        assert_true((lk_last != NULL) == (ending == REEL_FUZZ_END_RESET));
+        free(lk_last);
+        lk_last = NULL;
     }
 }
 
@@ -670,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_conn_runs_timers_in_virtual_time_and_captures_output),
         cmocka_unit_test(test_fuzz_conn_counts_output_past_the_capture_limit),
         cmocka_unit_test(test_fuzz_conn_drives_a_stream_handler_across_chunks),
+        cmocka_unit_test(test_fuzz_conn_counts_exceptions_and_can_abort_on_them),
         cmocka_unit_test(test_fuzz_conn_survives_protocols_that_close_from_every_callback),
         cmocka_unit_test(test_fuzz_conn_reports_a_leak_in_connection_lost),
         cmocka_unit_test(test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default),

@@ -4,7 +4,8 @@
 # installed reel in a prefix that is NOT in the loader's path, and RUN:
 #   shared, pkg-config + the rpath variable (README "Installing");
 #   static, pkg-config --static with reel-static;
-#   find_package(reel) with reel::reel and with reel::reel_static.
+#   find_package(reel) with reel::reel and with reel::reel_static;
+#   the fuzz kit with reel::reel_fuzz.
 set -eu
 build=${1:?build dir}
 tmp=$(mktemp -d)
@@ -76,3 +77,33 @@ CM
   cmake --build "$dir/build" >/dev/null
   run "find_package(reel) with $target" "$dir/build/app"
 done
+# The fuzz kit: reel/fuzz.h and libreel_fuzz.a installed, and reel::reel_fuzz
+# brings the link-time wrappers its leak check needs.
+dir="$tmp/app/cmake-fuzz"
+mkdir -p "$dir"
+cat > "$dir/main.c" <<'C'
+#include <stdio.h>
+#include <reel/fuzz.h>
+static void echo(void *u, const void *d, size_t n) { (void)u, (void)d, (void)n; }
+int main(void)
+{
+    reel_protocol p = {.data_received = echo};
+    reel_fuzz_conn_opts o = {.protocol = &p};
+    reel_fuzz_conn_result res;
+    int rc = reel_fuzz_conn_run_bytes(&o, (const uint8_t *)"hello\0\0\0", 8, &res);
+    printf("app ran: %s, %zu bytes delivered, leak check %s\n", reel_strerror(rc),
+           res.input_bytes, reel_fuzz_leak_check_available() ? "on" : "OFF");
+    return rc == 0 && reel_fuzz_leak_check_available() ? 0 : 1;
+}
+C
+cat > "$dir/CMakeLists.txt" <<CM
+cmake_minimum_required(VERSION 3.25)
+project(app C)
+find_package(reel REQUIRED)
+add_executable(app main.c)
+target_link_libraries(app reel::reel_fuzz)
+CM
+cmake -S "$dir" -B "$dir/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_C_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" >/dev/null
+cmake --build "$dir/build" >/dev/null
+run "find_package(reel) with reel::reel_fuzz (leak check on)" "$dir/build/app"

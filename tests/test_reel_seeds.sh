@@ -10,6 +10,7 @@ rc=$?
 [ $rc -eq 1 ] || fail "exit status $rc, expected 1"
 grep -q "^failing seeds: 7 13$" <<<"$out" || fail "failing seeds not listed: $out"
 grep -q "^rerun one with: REEL_SEED=7 sh -c" <<<"$out" || fail "no rerun line: $out"
+grep -q "^and see what its world did: REEL_SEED=7 REEL_SIM_LOG=seed-7.log sh -c" <<<"$out" || fail "no log line: $out"
 grep -q "20 seeds.*18 passed, 2 failed" <<<"$out" || fail "bad summary: $out"
 
 # Shard 2/3 of 1..9 is seeds 2, 5, 8.

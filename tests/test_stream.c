@@ -780,6 +780,14 @@ static void test_a_second_reader_waiting_at_once_is_refused(void **state)
 
 /* ------------------------------------------------------ future style */
 
+/* One loop iteration: a future-style read woken by a feed completes then
+ * (asyncio's timing: the waiting task runs when the loop next runs). */
+static void spin(reel_loop *loop)
+{
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0);
+}
+
 static reel_bytes *take_bytes(reel_future *f)
 {
     void *r = NULL;
@@ -797,8 +805,11 @@ static void test_future_readline_completes_when_the_line_arrives(void **state)
     assert_int_equal(reel_stream_readline_async(s, &f), 0);
     assert_false(reel_future_done(f));
     feed(s, "hel");
+    spin(loop);
     assert_false(reel_future_done(f));
     feed(s, "lo\nrest");
+    assert_false(reel_future_done(f)); /* not inside feed_data */
+    spin(loop);
     assert_true(reel_future_done(f));
     reel_bytes *b = take_bytes(f);
     assert_true(ST_BYTES_EQ(*b, "hello\n"));
@@ -829,6 +840,7 @@ static void test_future_readuntil_copies_its_separators(void **state)
     memset(sep, 'z', sizeof sep); /* the caller's memory changes */
     sep2[0] = 'z';
     feed(s, "zzz<<a separator longer than the inline room>>");
+    spin(loop);
     assert_true(reel_future_done(f));
     reel_bytes *b = take_bytes(f);
     assert_true(ST_BYTES_EQ(*b, "zzz<<a separator longer than the inline room>>"));
@@ -855,6 +867,7 @@ static void test_future_reads_carry_the_error_detail(void **state)
     assert_int_equal(reel_stream_readexactly_async(s, 20, &f), 0);
     assert_false(reel_future_done(f));
     reel_stream_feed_eof(s);
+    spin(loop);
     assert_int_equal(reel_future_result(f, NULL), REEL_EINCOMPLETE);
     e = reel_future_exception(f);
     assert_int_equal(e->expected, 20);
@@ -884,6 +897,7 @@ static void test_future_read_all_collects_until_eof(void **state)
     feed(s, "chunk2");
     assert_false(reel_future_done(f));
     reel_stream_feed_eof(s);
+    spin(loop);
     reel_bytes *b = take_bytes(f);
     assert_true(ST_BYTES_EQ(*b, "chunk1\nchunk2"));
     reel_bytes_delete(b);
@@ -925,8 +939,159 @@ static void test_future_read_cancelled_consumes_nothing_and_frees_the_reader_slo
     /* set_exception fails a waiting future read. */
     assert_int_equal(reel_stream_readline_async(s, &g), 0);
     reel_stream_set_exception(s, -ECONNRESET);
+    spin(loop);
     assert_int_equal(reel_future_result(g, NULL), -ECONNRESET);
     reel_future_release(g);
+    reel_stream_release(s);
+    th_loop_free(loop);
+}
+
+/* asyncio's timing: a future-style read woken by feed_data completes when
+ * the loop next runs, from everything fed by then (a task awaiting
+ * read(5) gets "ab" when "a" and "b" were both fed before it ran). */
+static void test_future_read_completes_from_everything_fed_before_the_loop_runs(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_stream *s = new_stream(loop, REEL_STREAM_LIMIT_DEFAULT);
+    reel_future *f;
+    assert_int_equal(reel_stream_read_async(s, 5, &f), 0);
+    feed(s, "a");
+    feed(s, "b");
+    assert_false(reel_future_done(f));
+    spin(loop);
+    reel_bytes *b = take_bytes(f);
+    assert_true(ST_BYTES_EQ(*b, "ab"));
+    reel_bytes_delete(b);
+    reel_future_release(f);
+    reel_stream_release(s);
+    th_loop_free(loop);
+}
+
+/* Read everything left after EOF (await-free: EOF is buffered). */
+static void assert_rest(reel_loop *loop, reel_stream *s, const char *want)
+{
+    reel_stream_feed_eof(s);
+    reel_future *f;
+    assert_int_equal(reel_stream_read_async(s, -1, &f), 0);
+    spin(loop);
+    reel_bytes *b = take_bytes(f);
+    if (!ST_BYTES_EQ(*b, want))
+        fail_msg("left in the buffer: '%.*s', expected '%s'", (int)b->len, (const char *)b->data, want);
+    reel_bytes_delete(b);
+    reel_future_release(f);
+}
+
+/* A cancelled read never loses bytes: a read(-1) fed "b" and cancelled
+ * before the loop ran (asyncio keeps "b" too), and one that had already
+ * taken "a" and "b" when it was cancelled (asyncio loses them; reel puts
+ * them back): the next read gets them, in order. */
+static void test_cancelled_future_read_all_gives_its_bytes_to_the_next_read(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_stream *s = new_stream(loop, REEL_STREAM_LIMIT_DEFAULT);
+    reel_future *f;
+    assert_int_equal(reel_stream_read_async(s, -1, &f), 0);
+    feed(s, "b");
+    assert_true(reel_future_cancel(f, NULL));
+    reel_future_release(f);
+    spin(loop);
+    assert_int_equal(reel_stream_read_async(s, 1, &f), 0);
+    reel_bytes *b = take_bytes(f);
+    assert_true(ST_BYTES_EQ(*b, "b"));
+    reel_bytes_delete(b);
+    reel_future_release(f);
+
+    assert_int_equal(reel_stream_read_async(s, -1, &f), 0);
+    feed(s, "a");
+    spin(loop); /* taken into the read(-1)'s result so far */
+    feed(s, "b");
+    spin(loop);
+    assert_false(reel_future_done(f));
+    feed(s, "c");
+    assert_true(reel_future_cancel(f, NULL));
+    reel_future_release(f);
+    assert_rest(loop, s, "abc");
+    reel_stream_release(s);
+    th_loop_free(loop);
+}
+
+typedef struct read_all_run {
+    reel_stream *s;
+    int rc;
+    bool started;
+} read_all_run;
+
+static int t_read_all_cancellable(void *arg, void **result)
+{
+    (void)result;
+    read_all_run *r = arg;
+    reel_bytes b = REEL_BYTES_INIT;
+    r->started = true;
+    r->rc = reel_stream_read(r->s, -1, &b);
+    reel_bytes_free(&b);
+    return 0;
+}
+
+static void test_cancelled_await_read_all_gives_its_bytes_to_the_next_read(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_stream *s = new_stream(loop, REEL_STREAM_LIMIT_DEFAULT);
+    read_all_run r = {.s = s};
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, t_read_all_cancellable, &r, NULL, &t), 0);
+    spin(loop);
+    feed(s, "a");
+    spin(loop);
+    feed(s, "b");
+    spin(loop); /* the task holds "ab" and waits for more */
+    assert_true(reel_task_cancel(t, NULL));
+    assert_int_equal(tt_run_until(loop, reel_task_future(t)), 0);
+    assert_int_equal(r.rc, REEL_ECANCELLED);
+    reel_task_release(t);
+    assert_rest(loop, s, "ab");
+    reel_stream_release(s);
+    th_loop_free(loop);
+}
+
+/* A second read(-1) while another read waits is refused at once and takes
+ * nothing, in both styles; the waiting read then gets every byte. */
+static int t_second_read_all(void *arg, void **result)
+{
+    (void)result;
+    read_all_run *r = arg;
+    reel_bytes b = REEL_BYTES_INIT;
+    r->rc = reel_stream_read(r->s, -1, &b);
+    r->started = b.len == 0; /* took nothing */
+    reel_bytes_free(&b);
+    return 0;
+}
+
+static void test_a_second_read_all_is_refused_alike_in_both_styles(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_stream *s = new_stream(loop, REEL_STREAM_LIMIT_DEFAULT);
+    reel_future *first, *second;
+    assert_int_equal(reel_stream_readline_async(s, &first), 0);
+    feed(s, "par");
+    /* future style */
+    assert_int_equal(reel_stream_read_async(s, -1, &second), 0);
+    assert_int_equal(reel_future_result(second, NULL), -EBUSY);
+    reel_future_release(second);
+    /* await style */
+    read_all_run r = {.s = s};
+    assert_int_equal(tt_run_task(loop, t_second_read_all, &r, NULL), 0);
+    assert_int_equal(r.rc, -EBUSY);
+    assert_true(r.started);
+    feed(s, "tial\n");
+    spin(loop);
+    reel_bytes *b = take_bytes(first);
+    assert_true(ST_BYTES_EQ(*b, "partial\n"));
+    reel_bytes_delete(b);
+    reel_future_release(first);
     reel_stream_release(s);
     th_loop_free(loop);
 }
@@ -1037,6 +1202,10 @@ int main(void)
         cmocka_unit_test(test_future_reads_carry_the_error_detail),
         cmocka_unit_test(test_future_read_all_collects_until_eof),
         cmocka_unit_test(test_future_read_cancelled_consumes_nothing_and_frees_the_reader_slot),
+        cmocka_unit_test(test_future_read_completes_from_everything_fed_before_the_loop_runs),
+        cmocka_unit_test(test_cancelled_future_read_all_gives_its_bytes_to_the_next_read),
+        cmocka_unit_test(test_cancelled_await_read_all_gives_its_bytes_to_the_next_read),
+        cmocka_unit_test(test_a_second_read_all_is_refused_alike_in_both_styles),
         cmocka_unit_test(test_mixed_reads_over_many_odd_chunks_lose_and_repeat_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,6 +75,39 @@ static void test_feed_after_eof_is_refused_and_changes_nothing(void **state)
     rsb_free(&b);
 }
 
+/* unread puts bytes back in front, in place or into a new allocation,
+ * also after EOF, and voids a saved scan. */
+static void test_unread_puts_bytes_back_in_front(void **state)
+{
+    (void)state;
+    rsb_buf b;
+    init(&b, 65536);
+    feed(&b, "abcdef");
+    rsb_result r;
+    assert_int_equal(rsb_read(&b, 4, &r), 0);
+    assert_result(&r, "abcd");
+    assert_int_equal(rsb_unread(&b, "AB", 2), 0); /* room before the head */
+    assert_buffer(&b, "ABef");
+    assert_int_equal(rsb_unread(&b, "0123456789", 10), 0); /* no room: moved */
+    assert_buffer(&b, "0123456789ABef");
+    rsb_feed_eof(&b);
+    assert_int_equal(rsb_unread(&b, "<", 1), 0);
+    assert_buffer(&b, "<0123456789ABef");
+    assert_int_equal(rsb_unread(&b, NULL, 0), 0);
+    assert_buffer(&b, "<0123456789ABef");
+    rsb_free(&b);
+
+    /* A scan saved before an unread is not trusted after it. */
+    init(&b, 65536);
+    feed(&b, "xx");
+    rsb_scan scan = RSB_SCAN_INIT;
+    assert_int_equal(readuntil1(&b, &scan, "|", &r), RSB_AGAIN);
+    assert_int_equal(rsb_unread(&b, "a|", 2), 0);
+    assert_int_equal(readuntil1(&b, &scan, "|", &r), 0);
+    assert_result(&r, "a|");
+    rsb_free(&b);
+}
+
 static void test_init_rejects_a_zero_limit(void **state)
 {
     (void)state;
@@ -829,6 +862,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_feed_empty_data_keeps_the_buffer_empty),
         cmocka_unit_test(test_feed_nonempty_data_is_buffered),
+        cmocka_unit_test(test_unread_puts_bytes_back_in_front),
         cmocka_unit_test(test_feed_after_eof_is_refused_and_changes_nothing),
         cmocka_unit_test(test_init_rejects_a_zero_limit),
         cmocka_unit_test(test_reserve_and_commit_append_in_place),

@@ -220,6 +220,13 @@ int main(int argc, char **argv)
         return 2;
     }
     bool tty = isatty(STDERR_FILENO);
+    /* Wait for children with sigtimedwait on a blocked SIGCHLD: a run that
+     * ends wakes us at once (short runs are the common case), and the
+     * time-out still lets us enforce --timeout. */
+    sigset_t chld, oldmask;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &oldmask);
 
     while (done < total) {
         while (nrunning < jobs && launched < total) {
@@ -245,6 +252,7 @@ int main(int argc, char **argv)
                     close(fd);
                 }
                 setpgid(0, 0);
+                sigprocmask(SIG_SETMASK, &oldmask, NULL);
                 execvp(cmd[0], cmd);
                 fprintf(stderr, "reel-seeds: cannot run %s: %s\n", cmd[0], strerror(errno));
                 _exit(127);
@@ -256,13 +264,14 @@ int main(int argc, char **argv)
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid == 0) {
-            /* Nothing finished: enforce timeouts, then wait a little. */
+            /* Nothing finished: enforce timeouts, then wait for a child
+             * to end (or 50 ms). */
             double t = now_s();
             for (int k = 0; k < nrunning; k++)
                 if (t - running[k].started > timeout_s)
                     kill(-running[k].pid, SIGKILL);
-            struct timespec ts = {0, 5 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            sigtimedwait(&chld, NULL, &ts);
             continue;
         }
         if (pid < 0) {
@@ -326,7 +335,12 @@ int main(int argc, char **argv)
         printf("\nrerun one with: REEL_SEED=%llu", (unsigned long long)failed[0]);
         for (char **c = cmd; *c; c++)
             printf(" %s", *c);
-        printf("\n");
+        printf("\nand see what its world did: REEL_SEED=%llu REEL_SIM_LOG=seed-%llu.log",
+               (unsigned long long)failed[0], (unsigned long long)failed[0]);
+        for (char **c = cmd; *c; c++)
+            printf(" %s", *c);
+        printf("\n  (build/reel-simlog perfetto seed-%llu.log > trace.json for a timeline)\n",
+               (unsigned long long)failed[0]);
     }
     free(failed);
     return failed_count ? 1 : 0;

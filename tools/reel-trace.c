@@ -47,9 +47,15 @@ static reel_trace_reader *open_or_die(const char *path)
 static int finish(reel_trace_reader *r, int rc, const char *path)
 {
     int status = 0;
+    int sig = 0;
     if (rc < 0) {
         fprintf(stderr, "reel-trace: %s: %s\n", path, reel_trace_error(r));
         status = 2;
+    } else if (reel_trace_unfinished(r, &sig)) {
+        /* Not damage: the records are whole, the run just did not end. */
+        fprintf(stderr, "reel-trace: %s: the recording did not finish after record %llu (%s%s)\n", path,
+                (unsigned long long)reel_trace_records_read(r), sig ? "killed by " : "killed, crashed or still running",
+                sig ? strsignal(sig) : "");
     }
     reel_trace_close(r);
     return status;
@@ -224,6 +230,10 @@ static int cmd_stats(const char *path)
     printf("duration     %.6f s recorded, %.6f s of it waiting in poll\n", span_s, (double)polls_waited_ns / 1e9);
     printf("bytes        %" PRIu64 " in (read/received), %" PRIu64 " out (written/sent)\n", bytes_in, bytes_out);
     printf("callbacks    %" PRIu64 " from %" PRIu64 " sites, sequence hash %016" PRIx64 "\n", callbacks, sites, hash);
+    int sig = 0;
+    if (rc == 0 && reel_trace_unfinished(r, &sig))
+        printf("end          none: the recording did not finish (%s%s)\n", sig ? "killed by " : "killed, crashed or still running",
+               sig ? strsignal(sig) : "");
     if (have_end)
         printf("end          %s; recorded %" PRIu64 " callbacks, hash %016" PRIx64 " (%s)\n",
                exited ? "the process exited with the loop open" : "the loop was closed", end_callbacks, end_hash,

@@ -1,5 +1,6 @@
 /* asyncio docs, Transports and Protocols > "TCP Echo Server" (a protocol).
- * Optional argument: the port (default 8888, as in the docs).
+ * Optional argument: the port (default 8888, as in the docs; 0 lets the
+ * system choose, and "Serving on" shows the port it chose).
  *
  *   class EchoServerProtocol(asyncio.Protocol):
  *       def connection_made(self, transport):
@@ -74,8 +75,13 @@ static int main_task(void *arg, void **result)
     int rc = reel_loop_create_server(loop, echo_server_protocol, NULL, &o, &f);
     if (rc < 0 || (rc = reel_await(f, (void **)&server)) < 0)
         return rc;
-    printf("Serving on 127.0.0.1:%d\n", o.port);
-    fflush(stdout);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if ((rc = reel_server_get_sockname(server, 0, &ss, &len)) < 0) {
+        reel_future_release(f);
+        return rc;
+    }
+    printf("Serving on 127.0.0.1:%d\n", ntohs(((struct sockaddr_in *)&ss)->sin_port));
     reel_future *forever;
     if ((rc = reel_server_serve_forever(server, &forever)) == 0)
         rc = reel_await_take(forever, NULL);

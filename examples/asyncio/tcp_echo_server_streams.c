@@ -1,5 +1,6 @@
 /* asyncio docs, Streams > "TCP echo server using streams".
- * Optional argument: the port (default 8888, as in the docs).
+ * Optional argument: the port (default 8888, as in the docs; 0 lets the
+ * system choose, and "Serving on" shows the port it chose).
  *
  *   async def handle_echo(reader, writer):
  *       data = await reader.read(100)
@@ -65,7 +66,13 @@ static int main_task(void *arg, void **result)
     int rc = reel_start_server(handle_echo, NULL, &o, 0, &server);
     if (rc < 0)
         return rc;
-    printf("Serving on ('127.0.0.1', %d)\n", o.port);
+    struct sockaddr_storage ss;   /* server.sockets[0].getsockname() */
+    socklen_t len = sizeof ss;
+    if ((rc = reel_server_get_sockname(server, 0, &ss, &len)) < 0) {
+        reel_server_release(server);
+        return rc;
+    }
+    printf("Serving on ('127.0.0.1', %d)\n", ntohs(((struct sockaddr_in *)&ss)->sin_port));
     reel_future *forever;
     if ((rc = reel_server_serve_forever(server, &forever)) == 0)
         rc = reel_await_take(forever, NULL);

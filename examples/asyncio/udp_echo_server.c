@@ -1,5 +1,7 @@
 /* asyncio docs, Transports and Protocols > "UDP Echo Server".
- * Optional argument: the port (default 9999, as in the docs).
+ * Optional argument: the port (default 9999, as in the docs; 0 lets the
+ * system choose). Unlike the Python, it then prints the bound address
+ * (transport.get_extra_info('sockname')), so a caller can learn the port.
  *
  *   class EchoServerProtocol:
  *       def connection_made(self, transport):
@@ -55,6 +57,10 @@ static int main_task(void *arg, void **result)
     reel_future *f;
     int rc = reel_loop_create_datagram_endpoint(reel_get_running_loop(), &p, &o, &f);
     if (rc == 0 && (rc = reel_await(f, NULL)) == 0) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (reel_transport_get_sockname(transport, &ss, &len) == 0)
+            printf("Listening on ('127.0.0.1', %d)\n", ntohs(((struct sockaddr_in *)&ss)->sin_port));
         rc = reel_sleep(3600);   /* Serve for 1 hour. */
         reel_transport_close(transport);
     }

@@ -173,10 +173,13 @@ static int fz_factory(void *arg, reel_protocol *out)
 static void fz_exception(reel_loop *loop, const reel_context *ctx, void *arg)
 {
     fz_run *r = arg;
+    (void)loop;
     r->res->exceptions++;
     if (r->opts->abort_on_exception) {
-        reel_loop_default_exception_handler(loop, ctx);
-        fz_fatal("exception handler called (abort_on_exception)");
+        /* The world's log is muted (fz_log): say it here. */
+        fprintf(stderr, "reel-fuzz: exception handler called: %s%s%s\n", ctx->message,
+                ctx->error ? ": " : "", ctx->error ? reel_strerror(ctx->error) : "");
+        fz_fatal("abort_on_exception is set");
     }
 }
 

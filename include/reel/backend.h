@@ -255,6 +255,12 @@ typedef struct reel_backend_ops {
      * any more, its previous disposition is restored. */
     int (*signal_watch)(reel_backend *b, int signo, bool on);
 
+    /* --- fault points (REEL_BUGGIFY) --- */
+    /* Should the fault point at file:line fire now? Only the simulator
+     * provides it (NULL: never; the recorder and the replayer leave it
+     * NULL, so a recorded run and its replay both answer false). */
+    bool (*buggify)(reel_backend *b, const char *file, int line);
+
     /* --- output (not an input: never recorded as one) --- */
     void (*log)(reel_backend *b, const char *msg, size_t len);
 

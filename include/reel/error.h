@@ -5,6 +5,12 @@
  * values (-EINVAL, -ECONNREFUSED, ...); reel's own conditions, which mirror
  * asyncio's exception classes, use the REEL_E* codes below, far outside the
  * errno range. reel_strerror() names any of them.
+ *
+ * A call that returns an object through an output pointer (`reel_future
+ * **out`, `void **result`, ...) sets it to NULL when it fails. A call that
+ * rejects an argument returns -EINVAL and sets reel_last_error() (task.h)
+ * to -EINVAL with a message naming the call and the argument, e.g.
+ * "reel_loop_call_soon: fn is NULL".
  */
 #ifndef REEL_ERROR_H
 #define REEL_ERROR_H
@@ -30,6 +36,7 @@ enum {
     REEL_ENOTASK      = -1011, /* a task-only call made outside a task */
     REEL_ECORRUPT     = -1012, /* a trace or input file is corrupt or truncated */
     REEL_ESENDFILE    = -1013, /* asyncio.SendfileNotAvailableError */
+    REEL_ELIVENESS    = -1014, /* simulator: the program reported a liveness failure */
 };
 
 /* Name-resolution failures (socket.gaierror) carry the getaddrinfo /

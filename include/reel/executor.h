@@ -50,6 +50,7 @@
 
 #include "reel/future.h"
 #include "reel/loop.h"
+#include "reel/task.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -172,6 +173,15 @@ int reel_loop_shutdown_default_executor(reel_loop *loop, double timeout, reel_fu
 int reel_run_in_executor(reel_executor *ex, reel_job_fn fn, void *arg, void **result);
 /* await loop.shutdown_default_executor(timeout) on the running loop. */
 int reel_shutdown_default_executor(double timeout);
+
+/* Call-site macros (see reel/task.h): a task waiting for a job shows the
+ * user's file:line in debug reports. */
+#if defined(__GNUC__) && !defined(REEL_BUILDING_LIBRARY)
+#define reel_run_in_executor(ex, fn, arg, result) \
+    (reel_task_note_site_(REEL_HERE), reel_run_in_executor((ex), (fn), (arg), (result)))
+#define reel_shutdown_default_executor(timeout) \
+    (reel_task_note_site_(REEL_HERE), reel_shutdown_default_executor(timeout))
+#endif
 
 #ifdef __cplusplus
 }

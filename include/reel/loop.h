@@ -242,6 +242,27 @@ void reel_loop_log(reel_loop *loop, const char *fmt, ...)
 #endif
     ;
 
+/* ------------------------------------------ randomness and fault points */
+
+/* 64 random bits through the backend's random op: getrandom on epoll, the
+ * world's seeded PRNG in the simulator, the recorded bytes on replay (the
+ * recorder records them). User code that needs randomness (backoff
+ * jitter, leader election timeouts) takes it from here so a simulated run
+ * stays reproducible. Returns 0 if the loop is closed or the backend has
+ * no random source. No asyncio counterpart (Python code uses `random`). */
+uint64_t reel_loop_random(reel_loop *loop);
+
+/* A fault point in user code (FoundationDB's BUGGIFY): true when the
+ * program should take its rare path here ("pretend the write was short",
+ * "pretend the cache missed"). Always false on a real loop (epoll, and a
+ * recorded or replayed loop, so a replay answers what was recorded). In
+ * the simulator each call site (file:line) is enabled or not once per run,
+ * drawn from the seed when the site is first reached (only in swarm mode
+ * with REEL_SIM_SWARM_BUGGIFY); an enabled site fires with a 25% chance
+ * per call. Answered by the backend's buggify op (NULL: false). */
+#define REEL_BUGGIFY(loop) reel_loop_buggify_at((loop), __FILE__, __LINE__)
+bool reel_loop_buggify_at(reel_loop *loop, const char *file, int line);
+
 /* ------------------------------------------------- callback-sequence hash */
 
 /* A hash of the sequence of callbacks the loop has run: each callback's

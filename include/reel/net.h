@@ -40,6 +40,7 @@
 #include "reel/future.h"
 #include "reel/loop.h"
 #include "reel/server.h"
+#include "reel/task.h"
 #include "reel/transport.h"
 
 #ifdef __cplusplus
@@ -266,6 +267,39 @@ int reel_loop_getnameinfo(reel_loop *loop, const struct sockaddr *addr, socklen_
 int reel_loop_start_tls(reel_loop *loop, reel_transport *t, const reel_protocol *proto,
                         void *sslcontext, bool server_side, const char *server_hostname,
                         reel_future **out);
+
+/* Call-site macros (as in reel/loop.h and reel/task.h): the calls that
+ * make transports and servers note their call site — a server's is named
+ * after its protocol factory — so debug mode's report of a transport left
+ * open at loop close says who made it:
+ *   unclosed transport <socket transport fd=7 created in main_task() at app.c:40>
+ *   unclosed transport <socket transport fd=8 accepted by a server of
+ *   echo_protocol() created at app.c:62>
+ * Off inside the library and without GNU C. */
+void reel_net_note_site_(const reel_site *site);
+#if defined(__GNUC__) && !defined(REEL_BUILDING_LIBRARY)
+#define reel_loop_create_connection(loop, proto, opts, out) \
+    (reel_net_note_site_(REEL_HERE), reel_loop_create_connection((loop), (proto), (opts), (out)))
+#define reel_loop_create_unix_connection(loop, proto, opts, out) \
+    (reel_net_note_site_(REEL_HERE),                            \
+     reel_loop_create_unix_connection((loop), (proto), (opts), (out)))
+#define reel_loop_connect_accepted_socket(loop, proto, fd, out) \
+    (reel_net_note_site_(REEL_HERE),                           \
+     reel_loop_connect_accepted_socket((loop), (proto), (fd), (out)))
+#define reel_loop_create_datagram_endpoint(loop, proto, opts, out) \
+    (reel_net_note_site_(REEL_HERE),                              \
+     reel_loop_create_datagram_endpoint((loop), (proto), (opts), (out)))
+#define reel_loop_connect_read_pipe(loop, proto, fd, out) \
+    (reel_net_note_site_(REEL_HERE), reel_loop_connect_read_pipe((loop), (proto), (fd), (out)))
+#define reel_loop_connect_write_pipe(loop, proto, fd, out) \
+    (reel_net_note_site_(REEL_HERE), reel_loop_connect_write_pipe((loop), (proto), (fd), (out)))
+#define reel_loop_create_server(loop, factory, arg, opts, out) \
+    (reel_net_note_site_(REEL_SITE(factory)),                 \
+     reel_loop_create_server((loop), (factory), (arg), (opts), (out)))
+#define reel_loop_create_unix_server(loop, factory, arg, opts, out) \
+    (reel_net_note_site_(REEL_SITE(factory)),                      \
+     reel_loop_create_unix_server((loop), (factory), (arg), (opts), (out)))
+#endif
 
 #ifdef __cplusplus
 }

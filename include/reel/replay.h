@@ -24,7 +24,10 @@
  * Environment switches, read by reel_loop_new():
  *   REEL_RECORD=path   record every loop the program creates to `path`
  *                      (the second loop to path.1, the third path.2, ...);
- *   REEL_REPLAY=path   replay them from the same files.
+ *   REEL_REPLAY=path   replay them from the same files; a trace recorded by
+ *                      another program (the header's program name) is
+ *                      refused up front, naming both, unless
+ *                      REEL_REPLAY_ANY_PROGRAM=1.
  *
  * Determinism rules a replayed program must keep (docs/replay.md):
  *   - descriptors are the recorded numbers; descriptors the program creates
@@ -62,13 +65,16 @@ extern "C" {
 /* Create a loop on the epoll backend that records to `path` (created or
  * truncated). The trace is complete once the loop is closed; a process
  * that exits without closing it still flushes what it recorded (the trace
- * then ends with an exit record). Returns 0 and *out, or a negative code
- * (-errno from opening the file). */
+ * then ends with an exit record); a process killed by any signal (SIGKILL
+ * too) or crashing leaves every call it recorded, and the trace reads as
+ * unfinished (reel_trace_unfinished). Returns 0 and *out, or a negative
+ * code (-errno from opening the file). */
 int reel_loop_new_recording(reel_loop **out, const char *path);
 
 /* Create a loop that replays the trace at `path`. Returns 0 and *out,
- * -errno if the file cannot be read, or REEL_ECORRUPT if its header is not
- * a valid trace (the reason goes to stderr). */
+ * -errno if the file cannot be read, REEL_ECORRUPT if its header is not
+ * a valid trace, or -EPERM if another program recorded it (see
+ * REEL_REPLAY_ANY_PROGRAM above); the reason goes to stderr. */
 int reel_loop_new_replaying(reel_loop **out, const char *path);
 
 /* ---------------------------------------------------------- backends */
@@ -86,9 +92,10 @@ int reel_backend_replayer_new(const char *path, reel_backend **out);
 bool reel_backend_is_recorder(const reel_backend *b);
 bool reel_backend_is_replayer(const reel_backend *b);
 
-/* Recorder: write out the records buffered so far (a complete block), so
- * the file on disk holds everything up to now. Returns 0 or a negative
- * code; -EINVAL if b is not a recorder. */
+/* Recorder: make the file hold everything recorded so far. A trace on a
+ * regular file needs nothing (each record is in the page cache once
+ * recorded); one on a pipe or terminal writes its buffered block. Returns
+ * 0 or a negative code; -EINVAL if b is not a recorder. */
 int reel_recorder_flush(reel_backend *b);
 
 /* ------------------------------------------------------ replay status */
@@ -117,6 +124,9 @@ typedef struct reel_replay_status {
     uint64_t callback_hash; /* their hash (reel_callback_hash_step) */
     bool recorded_hash_known; /* the end record has been seen */
     uint64_t recorded_callbacks, recorded_callback_hash; /* from the end record */
+    bool unfinished;        /* at_end of a recording that did not finish (killed, crashed):
+                               every record it committed was replayed */
+    int recorded_signal;    /* the fatal signal that ended it, if the recorder noted one */
 } reel_replay_status;
 
 /* Progress of a replaying loop / replayer. Returns 0, or -EINVAL if it is
@@ -127,7 +137,7 @@ int reel_replayer_status_get(reel_backend *b, reel_replay_status *out);
 /* --------------------------------------------------------- the trace */
 
 /* Format version written by this library; readers accept up to it. */
-#define REEL_TRACE_VERSION 1
+#define REEL_TRACE_VERSION 2
 
 /* Operations (record kinds). Numbers are part of the format. */
 enum reel_trace_op {
@@ -186,6 +196,8 @@ typedef struct reel_trace_info {
     char backend[32];            /* the recorded backend's name, e.g. "epoll" */
     char program[32];            /* the recording process's name */
     char host[64];               /* its host name */
+    int32_t killed_by_signal;    /* the fatal signal the recording process died of
+                                    (its recorder noted it), 0 if none */
 } reel_trace_info;
 
 /* One record, decoded. Pointers point into the reader and stay valid
@@ -218,11 +230,21 @@ int reel_trace_open_memory(reel_trace_reader **out, const void *data, size_t len
 
 const reel_trace_info *reel_trace_get_info(const reel_trace_reader *r);
 
-/* Read the next record: 1 and *rec, 0 at the clean end (after the END or
- * EXIT record), or a negative code: REEL_ECORRUPT for a truncated or
- * corrupt trace (nothing of a damaged block is returned), -errno for I/O.
- * Errors are sticky; reel_trace_error() says what and where. */
+/* Read the next record: 1 and *rec, 0 at the end (after the END or EXIT
+ * record, or after the last record of an unfinished recording: see
+ * reel_trace_unfinished), or a negative code: REEL_ECORRUPT for a
+ * truncated or corrupt trace (nothing of a damaged block is returned),
+ * -errno for I/O. Errors are sticky; reel_trace_error() says what and
+ * where. */
 int reel_trace_next(reel_trace_reader *r, reel_trace_record *rec);
+
+/* True once reel_trace_next() returned 0 at the end of a recording that
+ * did not finish: the process was killed (any signal, SIGKILL included),
+ * crashed, or is still running. Every record it committed before that
+ * was returned; the trace is not damaged. *signo (may be NULL) gets the
+ * fatal signal the recorder noted (SIGTERM, SIGINT, SIGSEGV, SIGABRT,
+ * ...), 0 if none was noted (SIGKILL cannot be). */
+bool reel_trace_unfinished(const reel_trace_reader *r, int *signo);
 
 /* The last error as text, naming the record index and byte offset; "" if
  * none. Valid until the reader closes. */

@@ -12,7 +12,8 @@
  * Every choice the network makes (latency, jitter, short reads and writes,
  * loss, duplication, reordering, which faults happen) is drawn from the one
  * PRNG, and every event feeds a running hash: the same seed and program give
- * the same history and the same hash. REEL_SEED overrides the seed.
+ * the same history and the same hash. REEL_SEED (decimal) gives the seed
+ * of worlds created with seed 0; worlds with an explicit seed keep it.
  *
  * Failing runs print (reel_sim_repro) a line that reruns them exactly.
  */
@@ -33,13 +34,25 @@ typedef struct reel_sim_host reel_sim_host;
 
 /* Fault probabilities and network shape. Probabilities are in [0, 1];
  * times are nanoseconds of virtual time. */
-/* Fault families a swarm draw may turn on (reel_sim_config.swarm_faults). */
+/* Fault families a swarm draw may turn on (reel_sim_config.swarm_faults).
+ * The first four are per-operation probabilities; the others are timed
+ * faults drawn as a schedule of events (see "Swarm mode" below). */
 enum {
-    REEL_SIM_SWARM_IO = 1u << 0,      /* short reads/writes, EAGAIN, EINTR */
-    REEL_SIM_SWARM_UDP = 1u << 1,     /* datagram loss, duplication, reordering */
-    REEL_SIM_SWARM_LATENCY = 1u << 2, /* latency and jitter */
-    REEL_SIM_SWARM_WINDOW = 1u << 3,  /* stream window size */
-    REEL_SIM_SWARM_ALL = 0xfu,
+    REEL_SIM_SWARM_IO = 1u << 0,        /* short reads/writes, EAGAIN, EINTR */
+    REEL_SIM_SWARM_UDP = 1u << 1,       /* datagram loss, duplication, reordering */
+    REEL_SIM_SWARM_LATENCY = 1u << 2,   /* latency and jitter */
+    REEL_SIM_SWARM_WINDOW = 1u << 3,    /* stream window size */
+    REEL_SIM_SWARM_PARTITION = 1u << 4, /* one- and two-way partitions of host subsets, healed later */
+    REEL_SIM_SWARM_CLOG = 1u << 5,      /* one link holds its traffic for a while */
+    REEL_SIM_SWARM_RESET = 1u << 6,     /* every connection of a host is reset */
+    REEL_SIM_SWARM_CRASH = 1u << 7,     /* a host crashes, restarts after a drawn downtime */
+    REEL_SIM_SWARM_PAUSE = 1u << 8,     /* a host stops running for a while (GC pause, SIGSTOP) */
+    REEL_SIM_SWARM_CLOCK = 1u << 9,     /* a host's clock jumps forward or drifts */
+    REEL_SIM_SWARM_SPIKE = 1u << 10,    /* a link's latency spikes for a while */
+    REEL_SIM_SWARM_TIMER = 1u << 11,    /* timers fire late (<= 1 ms), I/O and job order drawn */
+    REEL_SIM_SWARM_BUGGIFY = 1u << 12,  /* REEL_BUGGIFY sites may fire */
+    REEL_SIM_SWARM_OPS = 0xfu,          /* the four per-operation families above */
+    REEL_SIM_SWARM_ALL = 0x1fffu,
 };
 
 typedef struct reel_sim_config {
@@ -65,6 +78,22 @@ typedef struct reel_sim_config {
      * not wait (poll timeout 0), so busy and spin-waiting loops see time
      * pass as on a real machine (default 1 us; 0: time stands still). */
     uint64_t iteration_ns;
+    /* Livelock guard: a world whose hosts run this many rounds without
+     * virtual time advancing fails with -ELOOP, naming the host and the
+     * callback that keeps running (0: 1,000,000). */
+    uint64_t livelock_rounds;
+    /* Fault phase / quiet phase. Timed faults start only before this
+     * world time; at it every partition and clog heals, latency spikes
+     * end, paused hosts resume and crashed hosts restart, so a program
+     * can check liveness after it (reel_sim_quiet_at_ns). 0: no quiet
+     * phase without swarm; with swarm, the default 10 s of virtual time. */
+    uint64_t faults_until_ns;
+    /* Write what the world does (faults, crashes, pauses, connections)
+     * to this file, one line per event; REEL_SIM_LOG=path does the same.
+     * NULL: no log. See docs/simulator.md for the format; reel-trace
+     * sim-json turns it into a Chrome/Perfetto timeline. */
+    const char *log_path;
+    bool log_deliveries;          /* also log every stream segment and datagram */
     /* Where host logs go (exception handler, slow callbacks); NULL: stderr. */
     void (*log)(const char *line, void *arg);
     void *log_arg;
@@ -82,7 +111,16 @@ typedef struct reel_sim_config {
 /* The longest schedule_bytes a world accepts. */
 #define REEL_SIM_SCHEDULE_MAX_BYTES (1u << 20)
 
-/* The defaults above; `swarm` off, seed 0 (REEL_SEED or 1). */
+/* The defaults above; `swarm` off, seed 0 (REEL_SEED or 1).
+ *
+ * Swarm mode (cfg->swarm): the seed decides which fault families (among
+ * swarm_faults) are on and how hard each one hits — some seeds are calm,
+ * some hammer one family. The timed families are drawn as a fault
+ * schedule when the world is created and extended as hosts are added:
+ * each entry is a kind, a start, a duration and the hosts or link it
+ * hits, and every one of them starts before faults_until_ns. Protected
+ * hosts (reel_sim_host_protect) are never crashed, paused, clock-faulted,
+ * partitioned or clogged. */
 void reel_sim_config_default(reel_sim_config *cfg);
 
 /* Create a world. cfg may be NULL (defaults). With cfg->swarm, the world
@@ -94,13 +132,31 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg);
 /* Crash every host, free every loop and the world. */
 void reel_sim_free(reel_sim *sim);
 
+/* The world time at which the quiet phase starts (faults_until_ns, after
+ * the swarm default); UINT64_MAX when the world has no quiet phase. */
+uint64_t reel_sim_quiet_at_ns(const reel_sim *sim);
+
+/* Report a liveness failure ("client 3 did not finish 5 s into the quiet
+ * phase"): logs "reel sim: LIVENESS FAILURE at t=...: <message>" with the
+ * repro line, marks the world failed and makes reel_sim_run (and the
+ * driving loop's poll) return REEL_ELIVENESS from then on. Returns
+ * REEL_ELIVENESS so a caller can `return reel_sim_fail_liveness(...)`. */
+int reel_sim_fail_liveness(reel_sim *sim, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The message of the liveness failure reported, or NULL. */
+const char *reel_sim_liveness_failure(const reel_sim *sim);
+
 uint64_t reel_sim_seed(const reel_sim *sim);
 uint64_t reel_sim_now_ns(const reel_sim *sim);     /* virtual world time */
 uint64_t reel_sim_hash(const reel_sim *sim);       /* running event hash */
 uint64_t reel_sim_event_count(const reel_sim *sim);
 /* The effective configuration (after swarm draws). */
 const reel_sim_config *reel_sim_get_config(const reel_sim *sim);
-/* Write "REEL_SEED=<seed> <what>" into buf: the line that reruns a failure. */
+/* Write "REEL_SEED=<seed> [REEL_SIM_LOG=<file>] <what>" into buf: the
+ * line that reruns a failure (and, rerun, writes its log). */
 int reel_sim_repro(const reel_sim *sim, const char *what, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ hosts */
@@ -120,6 +176,14 @@ int reel_sim_host_new(reel_sim *sim, const char *name, const char *addr, reel_si
 int reel_sim_host_set_program(reel_sim_host *host, reel_sim_boot_fn boot,
                               reel_sim_shutdown_fn shutdown, void *arg);
 reel_sim_host *reel_sim_host_find(reel_sim *sim, const char *name);
+/* Protect a host (a checker, an oracle, a test client that must see the
+ * end): the swarm never crashes, pauses, clock-faults, partitions or
+ * clogs it, and no timed fault is drawn for it. Scripted faults
+ * (reel_sim_crash, ...) still apply. Protect before running the world.
+ * Returns 0, or -EINVAL for NULL. */
+int reel_sim_host_protect(reel_sim_host *host);
+bool reel_sim_host_is_protected(const reel_sim_host *host);
+
 /* The host's current loop (a new one after each restart); NULL while down. */
 reel_loop *reel_sim_host_loop(reel_sim_host *host);
 const char *reel_sim_host_name(const reel_sim_host *host);
@@ -146,8 +210,14 @@ int reel_sim_clog(reel_sim *sim, const char *a, const char *b, uint64_t until_ns
 int reel_sim_reset_connections(reel_sim *sim, const char *name);
 /* Crash a host: its program's shutdown runs, its loop is closed, its
  * descriptors vanish; each peer sees a reset or silence (drawn from the
- * PRNG). REEL_ERUNNING if the host's loop is the one driving the world. */
+ * PRNG). REEL_ERUNNING if the host's loop is the one driving the world
+ * (a swarm crash of the driving host is deferred until its loop returns
+ * from run_* — reel_sim_run drives without a special host). */
 int reel_sim_crash(reel_sim *sim, const char *name);
+/* Pause a host's process for duration_ns of world time (a GC pause,
+ * SIGSTOP): its loop runs nothing, so its timers fire late and its peers
+ * see silence; the network keeps delivering into its sockets. */
+int reel_sim_pause(reel_sim *sim, const char *name, uint64_t duration_ns);
 /* Restart a crashed host: a new loop, and its boot function runs again. */
 int reel_sim_restart(reel_sim *sim, const char *name);
 /* Jump a host's clock forward by delta_ns (a monotonic clock never goes
@@ -164,9 +234,12 @@ int reel_sim_at(reel_sim *sim, uint64_t at_ns, reel_sim_fn fn, void *arg);
 /* -------------------------------------------------------------- running */
 
 /* Drive the world until `until_ns` of world time, or until `done(arg)`
- * returns true (checked between events; may be NULL). Returns 0, or
- * -EDEADLK if nothing can ever happen again before until_ns (every host
- * idle, no timers, no traffic) — which in a test usually means a hang. */
+ * returns true (checked between events; may be NULL). Returns 0;
+ * -EDEADLK if nothing can ever happen again (every host idle, no timers,
+ * no traffic, no scheduled fault) while `done` is still false — a hang,
+ * whatever the deadline; -ELOOP if a host keeps running without virtual
+ * time advancing (a livelock: the log names the host and the callback);
+ * REEL_ELIVENESS after reel_sim_fail_liveness. */
 int reel_sim_run(reel_sim *sim, uint64_t until_ns, bool (*done)(void *arg), void *arg);
 
 /* ----------------------------------------------------- determinism check */
@@ -191,8 +264,13 @@ typedef struct reel_sim_check_report {
 int reel_sim_check_determinism(reel_sim_scenario_fn scenario, uint64_t seed, void *arg,
                                reel_sim_check_report *report);
 
-/* The seed REEL_SEED names, or `fallback` when it is unset. */
+/* The seed REEL_SEED names, or `fallback` when it is unset. REEL_SEED is
+ * decimal; a malformed value is reported on stderr and `fallback` used
+ * (reel_sim_new fails with -EINVAL instead). */
 uint64_t reel_sim_seed_from_env(uint64_t fallback);
+/* Parse REEL_SEED: 0 and *seed, 1 when unset or empty, -EINVAL (with a
+ * message in err) when it is not a decimal number in 1..2^64-1. */
+int reel_sim_seed_parse_env(uint64_t *seed, char *err, size_t errcap);
 
 #ifdef __cplusplus
 }

@@ -34,9 +34,20 @@
  * Await style: the detail of a failed read (consumed, expected, message)
  * is reel_stream_last_error(). Future style: reel_future_exception().
  *
- * Reads on a stream are one at a time, as in asyncio: a second read while
- * one is waiting for data fails with -EBUSY. A read that is cancelled
- * before it completes consumes nothing.
+ * Timing, both styles (asyncio's): feed_data / feed_eof / set_exception
+ * only wake a waiting read; it completes when the loop next runs, from
+ * everything fed by then. A read the buffer already decides completes at
+ * once (a future-style call then returns a done future).
+ *
+ * Reads on a stream are one at a time, as in asyncio: a second read that
+ * would have to wait while one is waiting fails with -EBUSY (one the buffer
+ * answers is answered); a second read(-1) fails with -EBUSY at once and
+ * takes nothing unless EOF is buffered. A read woken but not yet run still
+ * counts as waiting. A readline/readuntil that waits while another read
+ * takes bytes searches again from the start of the buffer. A read that is
+ * cancelled before it completes consumes nothing; a cancelled read(-1)
+ * puts back what it had taken. (docs/streams.md, "When reads complete, and
+ * reads that overlap", says where asyncio differs.)
  *
  * The limit (REEL_STREAM_LIMIT_DEFAULT, 64 KiB, when given as 0) bounds what
  * readline/readuntil return, not counting the separator; reading from the
@@ -63,6 +74,7 @@
 #include "reel/loop.h"
 #include "reel/net.h"
 #include "reel/server.h"
+#include "reel/task.h"
 #include "reel/transport.h"
 
 #ifdef __cplusplus
@@ -227,6 +239,47 @@ int reel_stream_drain_async(reel_stream *s, reel_future **out);
 /* wait_closed: until the connection is lost; its error if it had one. */
 int reel_stream_wait_closed(reel_stream *s);
 int reel_stream_wait_closed_async(reel_stream *s, reel_future **out);
+
+/* Call-site macros (see reel/task.h): the await-style calls note where the
+ * task suspends, so debug reports and reel_loop_print_tasks show the
+ * user's file:line inside a readline or drain, not the previous await's.
+ * start_server also notes the handler's name, so each connection's task
+ * reports coro=<handler()> created at the start_server line. */
+#if defined(__GNUC__) && !defined(REEL_BUILDING_LIBRARY)
+#define REEL_AWAIT_AT_(call) (reel_task_note_site_(REEL_HERE), call)
+#define reel_stream_read(s, n, out) REEL_AWAIT_AT_(reel_stream_read((s), (n), (out)))
+#define reel_stream_readline(s, out) REEL_AWAIT_AT_(reel_stream_readline((s), (out)))
+#define reel_stream_readuntil(s, sep, seplen, out) \
+    REEL_AWAIT_AT_(reel_stream_readuntil((s), (sep), (seplen), (out)))
+#define reel_stream_readuntil_any(s, seps, nseps, out) \
+    REEL_AWAIT_AT_(reel_stream_readuntil_any((s), (seps), (nseps), (out)))
+#define reel_stream_readexactly(s, n, out) REEL_AWAIT_AT_(reel_stream_readexactly((s), (n), (out)))
+#define reel_stream_drain(s) REEL_AWAIT_AT_(reel_stream_drain(s))
+#define reel_stream_wait_closed(s) REEL_AWAIT_AT_(reel_stream_wait_closed(s))
+#define reel_open_connection(opts, limit, out) \
+    (reel_net_note_site_(REEL_HERE),          \
+     REEL_AWAIT_AT_(reel_open_connection((opts), (limit), (out))))
+#define reel_open_unix_connection(opts, limit, out) \
+    (reel_net_note_site_(REEL_HERE),               \
+     REEL_AWAIT_AT_(reel_open_unix_connection((opts), (limit), (out))))
+#define reel_open_connection_async(loop, opts, limit, out) \
+    (reel_net_note_site_(REEL_HERE), reel_open_connection_async((loop), (opts), (limit), (out)))
+#define reel_open_unix_connection_async(loop, opts, limit, out) \
+    (reel_net_note_site_(REEL_HERE),                           \
+     reel_open_unix_connection_async((loop), (opts), (limit), (out)))
+#define reel_start_server(fn, arg, opts, limit, out)                       \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_net_note_site_(REEL_SITE(fn)), \
+     REEL_AWAIT_AT_(reel_start_server((fn), (arg), (opts), (limit), (out))))
+#define reel_start_unix_server(fn, arg, opts, limit, out)                  \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_net_note_site_(REEL_SITE(fn)), \
+     REEL_AWAIT_AT_(reel_start_unix_server((fn), (arg), (opts), (limit), (out))))
+#define reel_start_server_async(loop, fn, arg, opts, limit, out)           \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_net_note_site_(REEL_SITE(fn)), \
+     reel_start_server_async((loop), (fn), (arg), (opts), (limit), (out)))
+#define reel_start_unix_server_async(loop, fn, arg, opts, limit, out)      \
+    (reel_task_note_create_(REEL_SITE(fn)), reel_net_note_site_(REEL_SITE(fn)), \
+     reel_start_unix_server_async((loop), (fn), (arg), (opts), (limit), (out)))
+#endif
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@
 
 #include "reel/future.h"
 #include "reel/loop.h"
+#include "reel/task.h"
 #include "reel/transport.h"
 
 #ifdef __cplusplus
@@ -159,6 +160,17 @@ int reel_subprocess_shell(const reel_subprocess_protocol *proto, const char *cmd
                           const reel_subprocess_opts *opts, reel_subprocess **out);
 /* await the child's exit: 0 with *returncode (may be NULL). */
 int reel_subprocess_wait(reel_subprocess *p, int *returncode);
+
+/* Call-site macros (see reel/task.h): a task waiting for a child shows the
+ * user's file:line in debug reports. */
+#if defined(__GNUC__) && !defined(REEL_BUILDING_LIBRARY)
+#define reel_subprocess_exec(proto, argv, opts, out) \
+    (reel_task_note_site_(REEL_HERE), reel_subprocess_exec((proto), (argv), (opts), (out)))
+#define reel_subprocess_shell(proto, cmd, opts, out) \
+    (reel_task_note_site_(REEL_HERE), reel_subprocess_shell((proto), (cmd), (opts), (out)))
+#define reel_subprocess_wait(p, returncode) \
+    (reel_task_note_site_(REEL_HERE), reel_subprocess_wait((p), (returncode)))
+#endif
 
 #ifdef __cplusplus
 }

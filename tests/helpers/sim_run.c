@@ -12,9 +12,13 @@ int th_sim_run(const char *name, void (*scenario)(reel_loop *loop), const th_sim
         o.first_seed = 1;
     if (!o.seeds)
         o.seeds = 4;
-    const char *env = getenv("REEL_SEED");
-    if (env && *env) {
-        o.first_seed = strtoull(env, NULL, 0);
+    uint64_t env_seed;
+    char err[160];
+    int env_rc = reel_sim_seed_parse_env(&env_seed, err, sizeof err);
+    if (env_rc < 0)
+        fail_msg("%s", err);
+    if (env_rc == 0) {
+        o.first_seed = env_seed;
         o.seeds = 1;
     }
     for (int i = 0; i < o.seeds; i++) {

@@ -1,0 +1,50 @@
+/* fuzz/bugs/schedule_main.c — run a planted-bug program of tests/bugs/ on
+ * a schedule read from a file instead of a seed, for schedule fuzzing
+ * with AFL++ (forkserver mode: each run is a fresh process, so the bug
+ * programs' own globals need no reset). tools/sched-vs-seeds builds it
+ * with each tests/bugs/bug_NAME.c compiled with -Dmain=bug_main and
+ * tests/bugs/common.c compiled with -Dbug_world_new=bug_world_new_seeded,
+ * so that the world below takes the file's bytes as every PRNG draw
+ * (reel_fuzz_schedule_config) with the same swarm setting as the seeded
+ * one. A failing run (exit 1) aborts: a crash for the fuzzer; the file
+ * reruns it: `bug_NAME.sched crash-file`. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "reel/fuzz.h"
+
+int bug_main(int argc, char **argv);
+int bug_world_new(reel_sim **out, int argc, char **argv);
+
+static uint8_t schedule[1 << 16];
+static size_t schedule_len;
+
+int bug_world_new(reel_sim **out, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    reel_sim_config cfg;
+    reel_fuzz_schedule_config(&cfg, schedule, schedule_len);
+    cfg.swarm = true;
+    return reel_sim_new(out, &cfg);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s SCHEDULE-FILE\n", argv[0]);
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) {
+        perror(argv[1]);
+        return 2;
+    }
+    schedule_len = fread(schedule, 1, sizeof schedule, f);
+    fclose(f);
+    char *args[] = {argv[0], NULL};
+    int rc = bug_main(1, args);
+    if (rc == 1)
+        abort();
+    return rc;
+}
