@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "echo_load.h"
+#include "uv_server.h"
 #include "reel.h"
 
 enum { header_bytes = 16 };
@@ -107,9 +108,7 @@ static void *reel_reply_run(void *self)
 /* ------------------------------------------------------------- libuv */
 
 typedef struct uv_impl {
-    uv_loop_t loop;
-    uv_tcp_t listener;
-    uv_async_t stop;
+    uv_bench_server u;
     char buf[echo_read_buf_bytes];
 } uv_impl;
 
@@ -127,7 +126,6 @@ static void u_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = sizeof im->buf;
 }
 
-static void u_close_free(uv_handle_t *h) { free(h); }
 static void u_written(uv_write_t *req, int status)
 {
     (void)status;
@@ -152,7 +150,7 @@ static void u_write(uv_stream_t *st, const char *p, size_t n)
 static void u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     if (n < 0) {
-        uv_close((uv_handle_t *)st, u_close_free);
+        uv_close((uv_handle_t *)st, uv_bench_close_free);
         return;
     }
     if (n == 0)
@@ -172,57 +170,25 @@ static void u_conn(uv_stream_t *listener, int status)
     uv_tcp_t *c = malloc(sizeof *c);
     uv_tcp_init(listener->loop, c);
     if (uv_accept(listener, (uv_stream_t *)c) != 0) {
-        uv_close((uv_handle_t *)c, u_close_free);
+        uv_close((uv_handle_t *)c, uv_bench_close_free);
         return;
     }
     uv_tcp_nodelay(c, 1);
     uv_read_start((uv_stream_t *)c, u_alloc, u_read);
 }
 
-static void u_close_walk(uv_handle_t *h, void *arg)
-{
-    uv_impl *im = arg;
-    if (uv_is_closing(h))
-        return;
-    if (h == (uv_handle_t *)&im->listener || h == (uv_handle_t *)&im->stop)
-        uv_close(h, NULL);
-    else
-        uv_close(h, u_close_free);
-}
-
-static void u_stop_cb(uv_async_t *a)
-{
-    uv_impl *im = a->loop->data;
-    uv_walk(&im->loop, u_close_walk, im);
-}
-
 static void *uv_reply_run(void *self)
 {
     echo_server *s = self;
     uv_impl *im = s->impl;
-    uv_loop_init(&im->loop);
-    im->loop.data = im;
-    uv_async_init(&im->loop, &im->stop, u_stop_cb);
-    uv_tcp_init(&im->loop, &im->listener);
-    struct sockaddr_in sin;
-    uv_ip4_addr("127.0.0.1", 0, &sin);
-    if (uv_tcp_bind(&im->listener, (struct sockaddr *)&sin, 0) != 0 ||
-        uv_listen((uv_stream_t *)&im->listener, 1024, u_conn) != 0) {
-        echo_server_publish(s, -1);
-        return NULL;
-    }
-    int len = sizeof sin;
-    uv_tcp_getsockname(&im->listener, (struct sockaddr *)&sin, &len);
-    echo_server_publish(s, ntohs(sin.sin_port));
-    uv_run(&im->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&im->loop);
+    uv_bench_server_run(&im->u, im, s, u_conn);
     return NULL;
 }
 
 static void uv_reply_stop(echo_server *s)
 {
     uv_impl *im = s->impl;
-    uv_async_send(&im->stop);
+    uv_bench_server_stop(&im->u);
 }
 
 /* ------------------------------------------------------------- main */
