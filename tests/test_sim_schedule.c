@@ -187,6 +187,60 @@ static void test_a_schedule_with_all_decisions_reproduces_the_run_hash(void **st
     unlink(empty);
 }
 
+/* A scenario for reel_sim_check_determinism: the four ticking hosts,
+ * run from the schedule file named by arg (NULL: REEL_SIM_SCHEDULE). */
+static int scenario(uint64_t seed, reel_sim **world_out, void *arg)
+{
+    static prog p[hosts_n];
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.swarm = true;
+    cfg.faults_until_ns = 3 * SEC;
+    cfg.schedule_path = arg;
+    int rc = reel_sim_new(world_out, &cfg);
+    if (rc < 0)
+        return rc;
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < hosts_n; i++) {
+        char name[8], addr[16];
+        snprintf(name, sizeof name, "h%d", i);
+        snprintf(addr, sizeof addr, "10.0.0.%d", i + 1);
+        reel_sim_host *h;
+        if ((rc = reel_sim_host_new(*world_out, name, addr, &h)) < 0 ||
+            (rc = reel_sim_host_set_program(h, boot, NULL, &p[i])) < 0)
+            return rc;
+    }
+    return reel_sim_run(*world_out, 4 * SEC, NULL, NULL);
+}
+
+static void test_check_determinism_runs_from_a_schedule_file(void **state)
+{
+    (void)state;
+    char a[64], edited[64];
+    tmpfile_path(a, sizeof a);
+    tmpfile_path(edited, sizeof edited);
+    prog p[hosts_n];
+    uint64_t h0;
+    assert_int_equal(run_world(5, NULL, a, p, &h0, NULL), 0);
+    reel_sim_check_report r;
+    /* the run's own schedule, by path and by REEL_SIM_SCHEDULE */
+    assert_int_equal(reel_sim_check_determinism(scenario, 5, a, &r), 0);
+    assert_false(r.diverged);
+    assert_true(r.hash1 == h0 && r.hash2 == h0);
+    assert_int_equal(setenv("REEL_SIM_SCHEDULE", a, 1), 0);
+    assert_int_equal(reel_sim_check_determinism(scenario, 5, NULL, &r), 0);
+    unsetenv("REEL_SIM_SCHEDULE");
+    assert_true(r.hash1 == h0);
+    /* an edited file (timed and per-operation decisions) is deterministic too */
+    spit(edited, "0.3 pause h2 dur=0.25\n0.5 timer-late h1 op=7 late=0.0005\n1.0 crash h3 dur=0.2\n");
+    assert_int_equal(reel_sim_check_determinism(scenario, 5, edited, &r), 0);
+    assert_false(r.diverged);
+    assert_true(r.hash1 != h0);
+    unlink(a);
+    unlink(edited);
+}
+
 static void test_an_edited_schedule_makes_only_its_faults(void **state)
 {
     (void)state;
@@ -266,6 +320,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_written_schedule_reruns_the_same_faults_identically),
         cmocka_unit_test(test_a_schedule_with_all_decisions_reproduces_the_run_hash),
+        cmocka_unit_test(test_check_determinism_runs_from_a_schedule_file),
         cmocka_unit_test(test_an_edited_schedule_makes_only_its_faults),
         cmocka_unit_test(test_a_malformed_schedule_is_an_error_naming_the_line),
         cmocka_unit_test(test_a_schedule_naming_an_unknown_host_fails_the_run_with_the_line),
