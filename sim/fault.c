@@ -622,6 +622,22 @@ static void schedule_fail(sim_world *w, const sim_file_fault *ff, const char *wh
         w->schedule_error = -ENOENT;
 }
 
+/* The first time the world runs from a file: every per-operation decision
+ * must name a host that exists by then (a typo would otherwise never
+ * fire, silently). An error names the line, as for timed faults. */
+void sim_schedule_check_hosts(sim_world *w)
+{
+    if (w->decs_checked)
+        return;
+    w->decs_checked = true;
+    for (uint32_t i = 0; i < w->nfile_decs; i++)
+        if (!host_named(w, w->file_decs[i].host)) {
+            sim_file_fault ff = {.line = w->file_decs[i].line};
+            schedule_fail(w, &ff, "no host named", w->file_decs[i].host);
+            return;
+        }
+}
+
 /* Names to a side mask; false (and a reported error) for an unknown host. */
 static bool side_mask(sim_world *w, const sim_file_fault *ff, const char *list, uint64_t *mask)
 {

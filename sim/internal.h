@@ -349,6 +349,7 @@ struct reel_sim {
     bool from_file;              /* the timed faults come from a schedule file */
     struct sim_file_dec *file_decs; /* per-operation decisions of the file, sorted */
     uint32_t nfile_decs;
+    bool decs_checked;           /* their hosts were checked (sim_schedule_check_hosts) */
     /* the simulator log (REEL_SIM_LOG / cfg.log_path) */
     void *logf;                  /* reel_os_logfile_* */
     char *log_path;
@@ -393,6 +394,7 @@ typedef struct sim_file_dec {
 bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t site, const char *site_name,
                 bool fired, uint64_t *amount);
 uint64_t sim_site_key(const char *file, int line);
+void sim_schedule_check_hosts(sim_world *w);
 
 /* world.c */
 uint64_t sim_host_now(sim_host *h);

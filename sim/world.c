@@ -990,6 +990,8 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
 {
     uint64_t rounds = 0;
     sim_host *busiest = NULL;
+    if (w->nfile_decs)
+        sim_schedule_check_hosts(w);
     for (;;) {
         if (w->liveness_failed)
             return REEL_ELIVENESS;

@@ -312,6 +312,10 @@ static void test_a_schedule_naming_an_unknown_host_fails_the_run_with_the_line(v
     lines log;
     assert_int_equal(run_world(1, in, NULL, p, &h, &log), -ENOENT);
     assert_non_null(strstr(log.text, "schedule line 2: no host named \"nosuch\""));
+    /* a per-operation decision on a host that does not exist */
+    spit(in, "0.1 timer-late h1 op=1 late=0.001\n0.2 short-read h9 op=1 n=1\n");
+    assert_int_equal(run_world(1, in, NULL, p, &h, &log), -ENOENT);
+    assert_non_null(strstr(log.text, "schedule line 2: no host named \"h9\""));
     unlink(in);
 }
 
