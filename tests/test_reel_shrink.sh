@@ -50,13 +50,19 @@ out=$("$shrink" --seconds 60 --out framing.sched "$fseed" -- "$build/bug_framing
 fn=$(grep -vc '^#' framing.sched)
 [ "$fn" -ge 1 ] && [ "$fn" -le 3 ] || fail "bug_framing seed $fseed shrank to $fn decisions (want 1..3): $out"
 grep -Eq '^[0-9.]+ short-(read|write) ' framing.sched || fail "bug_framing: no short read/write left: $(cat framing.sched)"
+ffirst=""
 for i in 1 2 3 4 5 6 7 8 9 10; do
-  got=$(REEL_SEED=$fseed REEL_SIM_SCHEDULE=framing.sched "$build/bug_framing")
+  got=$(REEL_SEED=$fseed REEL_SIM_SCHEDULE=framing.sched REEL_SIM_LOG=framing.log "$build/bug_framing")
   [ $? -ne 0 ] || fail "bug_framing: the shrunk schedule passed on rerun $i"
   [ "$(head -1 <<<"$got")" = "$fwant" ] || fail "bug_framing rerun $i failed otherwise: $(head -1 <<<"$got")"
+  got="$got
+$(cat framing.log)" # the whole world, not only the verdict
+  [ -z "$ffirst" ] && ffirst=$got
+  [ "$got" = "$ffirst" ] || fail "bug_framing rerun $i differs from rerun 1"
 done
+grep -Eq ' decision short-(read|write) op=' framing.log || fail "the shrunk decision is not in the log"
 # Usage errors.
 "$shrink" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no arguments accepted"
 "$shrink" 08x -- true >/dev/null 2>&1; [ $? -eq 2 ] || fail "a bad seed accepted"
 echo "reel-shrink: bug_failover seed $seed shrank to $faults decision(s), 10 identical failing reruns;"
-echo "  bug_framing seed $fseed shrank to $fn decision(s), 10 failing reruns"
+echo "  bug_framing seed $fseed shrank to $fn decision(s), 10 identical failing reruns"
