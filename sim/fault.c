@@ -562,8 +562,9 @@ static int dec_cmp(const void *pa, const void *pb)
 bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t site, const char *site_name,
                 bool fired, uint64_t *amount)
 {
-    if (w->from_file) {
-        fired = false;
+    if (w->from_file)
+        fired = false; /* only what the file holds fires */
+    if (w->from_file && w->nfile_decs) { /* (bsearch must not see a NULL array) */
         sim_file_dec key = {.kind = (uint8_t)kind, .index = index, .site = site};
         snprintf(key.host, sizeof key.host, "%s", h->name);
         sim_file_dec *d = bsearch(&key, w->file_decs, w->nfile_decs, sizeof key, dec_cmp);
