@@ -63,7 +63,7 @@ ssize_t sim_dgram_recv(sim_host *h, sim_sock *s, void *buf, size_t len, struct s
 {
     if (s->so_error)
         return dgram_pending_error(s);
-    int f = sim_io_fault(h->world);
+    int f = sim_io_fault(h->world, h);
     if (f < 0)
         return f;
     sim_dgram *d = s->dq_head;
@@ -150,7 +150,7 @@ ssize_t sim_dgram_send(sim_host *h, sim_sock *s, const void *buf, size_t len,
         return -EINVAL;
     if (ip.s_addr == htonl(INADDR_BROADCAST) && !s->broadcast)
         return -EACCES;
-    rc = sim_io_fault(w);
+    rc = sim_io_fault(w, h);
     if (rc < 0)
         return rc;
     if (!s->bound) {
@@ -163,9 +163,18 @@ ssize_t sim_dgram_send(sim_host *h, sim_sock *s, const void *buf, size_t len,
     }
     sim_host *dst = sim_route(w, h, ip);
     uint64_t until;
-    if (!dst || sim_link_blocked(w, h->id, dst->id, &until) || sim_rng_chance(&w->rng, w->cfg.p_udp_loss))
+    if (!dst || sim_link_blocked(w, h->id, dst->id, &until))
         return (ssize_t)len; /* sent; lost on the way */
-    int copies = sim_rng_chance(&w->rng, w->cfg.p_udp_dup) ? 2 : 1;
+    /* Each fault is drawn as the seed would draw it, then the schedule
+     * (a file) may override the outcome (sim_decide). */
+    uint64_t none = 0;
+    bool lost = sim_rng_chance(&w->rng, w->cfg.p_udp_loss);
+    bool dup = !lost && sim_rng_chance(&w->rng, w->cfg.p_udp_dup);
+    lost = sim_decide(w, h, DK_UDP_LOSS, h->dec_calls[DK_UDP_LOSS]++, 0, NULL, lost, &none);
+    dup = sim_decide(w, h, DK_UDP_DUP, h->dec_calls[DK_UDP_DUP]++, 0, NULL, dup, &none);
+    if (lost)
+        return (ssize_t)len; /* sent; lost on the way */
+    int copies = dup ? 2 : 1;
     for (int i = 0; i < copies; i++) {
         sim_dgram *d = dgram_new(buf, len);
         if (!d)
@@ -175,8 +184,12 @@ ssize_t sim_dgram_send(sim_host *h, sim_sock *s, const void *buf, size_t len,
             from = dst == h ? (struct in_addr){htonl(INADDR_LOOPBACK)} : h->addr;
         sim_set_inet(&d->from, &d->fromlen, from, sim_addr_port(&s->local));
         uint64_t delay = sim_link_delay(w, h, dst, len);
-        if (sim_rng_chance(&w->rng, w->cfg.p_udp_reorder))
-            delay += sim_rng_below(&w->rng, 5 * (w->cfg.latency_ns + 1));
+        uint64_t extra = 0;
+        bool reorder = sim_rng_chance(&w->rng, w->cfg.p_udp_reorder);
+        if (reorder)
+            extra = sim_rng_below(&w->rng, 5 * (w->cfg.latency_ns + 1));
+        if (sim_decide(w, h, DK_UDP_REORDER, h->dec_calls[DK_UDP_REORDER]++, 0, NULL, reorder, &extra))
+            delay += extra;
         sim_ev ev = {.when_ns = w->now_ns + delay, .kind = EV_DGRAM, .host = dst->id, .src = h->id,
                      .dgram = d};
         sim_set_inet(&ev.addr, &ev.addrlen, ip, port);

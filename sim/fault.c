@@ -284,6 +284,8 @@ static bool draw_fault(sim_world *w, int fam, sim_fault *f)
         f->dur_ns = draw_log(r, 10 * MS, 2000 * MS);
         f->arg = (int64_t)draw_log(r, 5 * MS, 500 * MS);
         f->kind = fam == FAM_CLOG ? FK_CLOG : FK_SPIKE;
+        if (f->kind == FK_CLOG)
+            f->arg = 0; /* drawn (the draws stay put) but a clog has no extra delay */
         if (!a || !b || a == b)
             return false;
         f->a = a->id;
@@ -523,6 +525,84 @@ static void quiet(sim_world *w)
     sim_note_event(w, W_FAULT, NULL, 30, 0);
 }
 
+/* ------------------------------------------- per-operation decisions */
+
+static const struct {
+    const char *name;
+    const char *amount;          /* key of the amount, or NULL */
+    bool secs;                   /* the amount is a time */
+} dec_kinds[DK_COUNT] = {
+    [DK_SHORT_READ] = {"short-read", "n", false}, [DK_SHORT_WRITE] = {"short-write", "n", false},
+    [DK_EINTR] = {"eintr", NULL, false},          [DK_EAGAIN] = {"eagain", NULL, false},
+    [DK_UDP_LOSS] = {"udp-loss", NULL, false},    [DK_UDP_DUP] = {"udp-dup", NULL, false},
+    [DK_UDP_REORDER] = {"udp-reorder", "extra", true}, [DK_TIMER_LATE] = {"timer-late", "late", true},
+    [DK_RESET] = {"rst", NULL, false},            [DK_BUGGIFY] = {"buggify", NULL, false},
+};
+
+uint64_t sim_site_key(const char *file, int line)
+{
+    uint64_t key = sim_mix((uint64_t)line);
+    for (const char *p = file; *p; p++)
+        key = sim_mix(key ^ (uint8_t)*p);
+    return key;
+}
+
+static int dec_cmp(const void *pa, const void *pb)
+{
+    const sim_file_dec *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (a->index != b->index)
+        return a->index < b->index ? -1 : 1;
+    if (a->site != b->site)
+        return a->site < b->site ? -1 : 1;
+    return strcmp(a->host, b->host);
+}
+
+bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t site, const char *site_name,
+                bool fired, uint64_t *amount)
+{
+    if (w->from_file)
+        fired = false; /* only what the file holds fires */
+    if (w->from_file && w->nfile_decs) { /* (bsearch must not see a NULL array) */
+        sim_file_dec key = {.kind = (uint8_t)kind, .index = index, .site = site};
+        snprintf(key.host, sizeof key.host, "%s", h->name);
+        sim_file_dec *d = bsearch(&key, w->file_decs, w->nfile_decs, sizeof key, dec_cmp);
+        if (d) {
+            fired = true;
+            d->used = true;
+            *amount = d->amount;
+        }
+    }
+    if (fired && w->sched_out) {
+        char line[600];
+        int n = snprintf(line, sizeof line, "%llu.%09llu %s %s op=%u", SECS(w->now_ns), dec_kinds[kind].name,
+                         h->name, index);
+        if (site_name && n > 0 && (size_t)n < sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, " site=%s", site_name);
+        if (dec_kinds[kind].amount && n > 0 && (size_t)n < sizeof line) {
+            if (dec_kinds[kind].secs)
+                n += snprintf(line + n, sizeof line - (size_t)n, " %s=%llu.%09llu", dec_kinds[kind].amount,
+                              SECS(*amount));
+            else
+                n += snprintf(line + n, sizeof line - (size_t)n, " %s=%llu", dec_kinds[kind].amount,
+                              (unsigned long long)*amount);
+        }
+        if (n > 0 && (size_t)n < sizeof line - 1) {
+            line[n++] = '\n';
+            reel_os_logfile_write(w->sched_out, line, (size_t)n);
+        }
+    }
+    if (fired)
+        sim_trace(w, h, "decision %s op=%u%s%s", dec_kinds[kind].name, index, site_name ? " site=" : "",
+                  site_name ? site_name : "");
+    return fired;
+}
+
+/* A decision line: "<t> <kind> <host> op=N [site=FILE:LINE] [n=|extra=|late=]". */
+static int parse_dec(const char *kind, const char *host, const char *rest, int lineno, sim_file_dec *d,
+                     char *err, size_t errcap);
+
 /* ------------------------------------------------------ schedule files */
 
 static sim_host *host_named(sim_world *w, const char *name)
@@ -541,6 +621,22 @@ static void schedule_fail(sim_world *w, const sim_file_fault *ff, const char *wh
     sim_log(w, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
     if (!w->schedule_error)
         w->schedule_error = -ENOENT;
+}
+
+/* The first time the world runs from a file: every per-operation decision
+ * must name a host that exists by then (a typo would otherwise never
+ * fire, silently). An error names the line, as for timed faults. */
+void sim_schedule_check_hosts(sim_world *w)
+{
+    if (w->decs_checked)
+        return;
+    w->decs_checked = true;
+    for (uint32_t i = 0; i < w->nfile_decs; i++)
+        if (!host_named(w, w->file_decs[i].host)) {
+            sim_file_fault ff = {.line = w->file_decs[i].line};
+            schedule_fail(w, &ff, "no host named", w->file_decs[i].host);
+            return;
+        }
 }
 
 /* Names to a side mask; false (and a reported error) for an unknown host. */
@@ -564,8 +660,11 @@ static bool side_mask(sim_world *w, const sim_file_fault *ff, const char *list, 
     return true;
 }
 
-static void file_fault_fire(sim_world *w, const sim_file_fault *ff)
+static void file_fault_fire(sim_world *w, sim_file_fault *ff)
 {
+    if (ff->fired)
+        return;
+    ff->fired = true;
     sim_fault f = ff->f;
     f.start_ns = w->now_ns;
     if (f.kind == FK_PARTITION) {
@@ -646,7 +745,7 @@ static bool file_field(const char *rest, const char *key, char *out, size_t cap)
 }
 
 static int parse_line(sim_world *w, char *text, int lineno, uint64_t prev_ns, sim_file_fault *ff,
-                      char *err, size_t errcap)
+                      sim_file_dec *dec, char *err, size_t errcap)
 {
     memset(ff, 0, sizeof *ff);
     ff->line = lineno;
@@ -668,6 +767,12 @@ static int parse_line(sim_world *w, char *text, int lineno, uint64_t prev_ns, si
     }
     sim_fault *f = &ff->f;
     f->start_ns = at;
+    for (int i = 0; i < DK_COUNT; i++)
+        if (strcmp(dec_kinds[i].name, kind) == 0) {
+            dec->kind = (uint8_t)i;
+            int rc = parse_dec(kind, host, rest, lineno, dec, err, errcap);
+            return rc < 0 ? rc : 1;
+        }
     static const struct { const char *name; uint8_t kind; bool one_way, dur, to; } kinds[] = {
         {"partition", FK_PARTITION, false, true, false}, {"partition-one-way", FK_PARTITION, true, true, false},
         {"clog", FK_CLOG, false, true, true}, {"spike", FK_SPIKE, false, true, true},
@@ -739,6 +844,53 @@ static int parse_line(sim_world *w, char *text, int lineno, uint64_t prev_ns, si
     return 0;
 }
 
+static int parse_dec(const char *kind, const char *host, const char *rest, int lineno, sim_file_dec *d,
+                     char *err, size_t errcap)
+{
+    int k = d->kind;
+    d->line = lineno;
+    if (strcmp(host, "-") == 0 || strlen(host) >= sizeof d->host) {
+        snprintf(err, errcap, "line %d: %s needs a host", lineno, kind);
+        return -EINVAL;
+    }
+    snprintf(d->host, sizeof d->host, "%s", host);
+    char v[300], *end;
+    if (!file_field(rest, "op", v, sizeof v) || v[0] < '0' || v[0] > '9' ||
+        strtoull(v, &end, 10) > UINT32_MAX - 1 || *end) {
+        snprintf(err, errcap, "line %d: %s needs op=<0..%u>", lineno, kind, UINT32_MAX - 1);
+        return -EINVAL;
+    }
+    d->index = (uint32_t)strtoull(v, NULL, 10);
+    if (k == DK_BUGGIFY) {
+        char *colon;
+        if (!file_field(rest, "site", v, sizeof v) || !(colon = strrchr(v, ':')) || colon == v ||
+            colon[1] < '0' || colon[1] > '9' || strtol(colon + 1, &end, 10) > 1000000000 || *end) {
+            snprintf(err, errcap, "line %d: buggify needs site=<file>:<line>", lineno);
+            return -EINVAL;
+        }
+        *colon = '\0';
+        d->site = sim_site_key(v, (int)strtol(colon + 1, NULL, 10));
+    }
+    const char *akey = dec_kinds[k].amount;
+    if (akey) {
+        bool ok = file_field(rest, akey, v, sizeof v);
+        if (ok && dec_kinds[k].secs)
+            ok = parse_secs(v, strlen(v), &d->amount);
+        else if (ok) {
+            ok = v[0] >= '0' && v[0] <= '9';
+            unsigned long long n = strtoull(v, &end, 10);
+            ok = ok && !*end && n >= 1 && n < (1ull << 40);
+            d->amount = n;
+        }
+        if (!ok) {
+            snprintf(err, errcap, "line %d: %s needs %s=<%s>", lineno, kind, akey,
+                     dec_kinds[k].secs ? "seconds" : "bytes, 1 or more");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 /* REEL_SIM_SCHEDULE_OUT / cfg.schedule_out_path: write the schedule as
  * faults start. REEL_SIM_SCHEDULE / cfg.schedule_path: read one; its faults
  * are then the run's only timed faults. */
@@ -789,14 +941,42 @@ int sim_schedule_open(sim_world *w)
                     break;
                 }
                 w->file_faults = nf;
-                rc = parse_line(w, p, lineno, prev, &nf[w->nfile_faults], err, sizeof err);
-                if (rc == 0)
+                sim_file_dec dec = {0};
+                rc = parse_line(w, p, lineno, prev, &nf[w->nfile_faults], &dec, err, sizeof err);
+                if (rc == 0) {
                     prev = nf[w->nfile_faults++].f.start_ns;
+                } else if (rc == 1) {
+                    prev = nf[w->nfile_faults].f.start_ns;
+                    rc = 0;
+                    if (w->nfile_decs >= sim_decisions_max) {
+                        snprintf(err, sizeof err, "line %d: more than %d decisions", lineno,
+                                 (int)sim_decisions_max);
+                        rc = -EINVAL;
+                        break;
+                    }
+                    sim_file_dec *nd = realloc(w->file_decs, (w->nfile_decs + 1) * sizeof *nd);
+                    if (!nd) {
+                        rc = -ENOMEM;
+                        break;
+                    }
+                    w->file_decs = nd;
+                    nd[w->nfile_decs++] = dec;
+                }
             }
             p = nl ? nl + 1 : NULL;
         }
     }
     free(text);
+    if (rc == 0 && w->nfile_decs) {
+        qsort(w->file_decs, w->nfile_decs, sizeof *w->file_decs, dec_cmp);
+        for (uint32_t i = 1; i < w->nfile_decs; i++)
+            if (dec_cmp(&w->file_decs[i - 1], &w->file_decs[i]) == 0) {
+                snprintf(err, sizeof err, "line %d: the same decision as line %d", w->file_decs[i].line,
+                         w->file_decs[i - 1].line);
+                rc = -EINVAL;
+                break;
+            }
+    }
     if (rc < 0) {
         char msg[420];
         int n = snprintf(msg, sizeof msg, "reel sim: schedule %s: %s", in, err[0] ? err : strerror(-rc));
@@ -817,15 +997,23 @@ void sim_fault_event(sim_world *w, sim_ev *ev)
 {
     switch (ev->kind) {
     case EV_FAULT: {
-        if (w->from_file)
-            break;
+        /* From a file the fault is still drawn (the draws stay the same)
+         * but not applied: the file's faults are the run's faults. */
         int fam = ev->d;
         sim_fault f;
-        if (draw_fault(w, fam, &f) && w->now_ns < w->quiet_at_ns) {
+        if (draw_fault(w, fam, &f) && w->now_ns < w->quiet_at_ns && !w->from_file) {
             uint32_t index = w->nsched;
             sim_fault *e = sched_add(w, &f);
             if (e)
                 fault_start(w, e, index);
+        }
+        if (w->from_file) {
+            /* A file fault due now starts where the seeded run started its
+             * fault: right after this draw, before anything else due now. */
+            while (w->file_next < w->nfile_faults && w->file_faults[w->file_next].fired)
+                w->file_next++;
+            if (w->file_next < w->nfile_faults && w->file_faults[w->file_next].f.start_ns == w->now_ns)
+                file_fault_fire(w, &w->file_faults[w->file_next]);
         }
         schedule_family(w, fam, w->now_ns);
         break;

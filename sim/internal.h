@@ -31,6 +31,7 @@ enum {
 #define SIM_INF UINT64_MAX
 #define SIM_RETRANSMIT_NS 200000000ull   /* stream segment retry across a partition */
 #define SIM_SYN_RETRY_NS 1000000000ull   /* connection attempt retry */
+#define sim_decisions_max 1000000    /* per-operation decisions in a schedule file */
 #define sim_buggify_site_on 0.5          /* a site is enabled for a run */
 #define sim_buggify_fire 0.25            /* an enabled site fires per call */
 #define sim_swarm_quiet_default_ns 10000000000ull /* swarm: faults stop at 10 s */
@@ -200,6 +201,7 @@ struct reel_sim_host {
     uint64_t late_ns;            /* perturbation: how late its next timer wakes it */
     bool swarm_crashed;          /* down because of a swarm crash: restarts */
     bool swarm_drift;            /* drifting because of a swarm clock fault */
+    uint32_t dec_calls[16];      /* per decision kind (DK_*): calls so far, fired or not */
 };
 
 /* A name in the resolver table. */
@@ -342,8 +344,12 @@ struct reel_sim {
     void *sched_out;
     struct sim_file_fault *file_faults;
     uint32_t nfile_faults;
+    uint32_t file_next;          /* the first file fault that may not have fired */
     int schedule_error;          /* a schedule entry could not apply */
     bool from_file;              /* the timed faults come from a schedule file */
+    struct sim_file_dec *file_decs; /* per-operation decisions of the file, sorted */
+    uint32_t nfile_decs;
+    bool decs_checked;           /* their hosts were checked (sim_schedule_check_hosts) */
     /* the simulator log (REEL_SIM_LOG / cfg.log_path) */
     void *logf;                  /* reel_os_logfile_* */
     char *log_path;
@@ -353,6 +359,7 @@ struct reel_sim {
 typedef struct sim_file_fault {
     sim_fault f;
     int line;
+    bool fired;
     char a[sim_name_bytes], b[sim_name_bytes];
     char sides[2][512];          /* partition: comma-separated names */
 } sim_file_fault;
@@ -360,7 +367,34 @@ typedef struct sim_file_fault {
 typedef struct sim_buggify_site {
     uint64_t key;                /* hash of file name and line */
     bool on;
+    uint32_t calls;              /* reached so far (the decision's op index) */
 } sim_buggify_site;
+
+/* Per-operation decisions (schedule files): each is identified by its kind,
+ * its host and the index of the call among that host's calls of that
+ * decision point (BUGGIFY: among the calls of that site), counted whether
+ * the decision fired or not. */
+enum {
+    DK_SHORT_READ, DK_SHORT_WRITE, DK_EINTR, DK_EAGAIN, DK_UDP_LOSS, DK_UDP_DUP,
+    DK_UDP_REORDER, DK_TIMER_LATE, DK_RESET, DK_BUGGIFY, DK_COUNT
+};
+
+typedef struct sim_file_dec {
+    uint8_t kind;
+    uint32_t index;
+    uint64_t site;               /* BUGGIFY: sim_site_key */
+    uint64_t amount;             /* bytes moved, or nanoseconds */
+    int line;
+    bool used;
+    char host[sim_name_bytes];
+} sim_file_dec;
+
+/* The draw said `fired` (and *amount); write it to the schedule if it fired,
+ * or, running from a schedule file, override both with the file's. */
+bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t site, const char *site_name,
+                bool fired, uint64_t *amount);
+uint64_t sim_site_key(const char *file, int line);
+void sim_schedule_check_hosts(sim_world *w);
 
 /* world.c */
 uint64_t sim_host_now(sim_host *h);

@@ -88,21 +88,32 @@ static bool is_loopback(const struct sockaddr_in *a)
 }
 
 /* Random spurious failures the program must tolerate (EAGAIN, EINTR). */
-int sim_io_fault(sim_world *w)
+int sim_io_fault(sim_world *w, sim_host *h)
 {
-    if (sim_rng_chance(&w->rng, w->cfg.p_eintr))
-        return -EINTR;
-    if (sim_rng_chance(&w->rng, w->cfg.p_eagain))
-        return -EAGAIN;
-    return 0;
+    /* Draw first, then let the schedule (file) decide: the draws are the
+     * same whether the outcome comes from them or from a file. */
+    bool intr = sim_rng_chance(&w->rng, w->cfg.p_eintr);
+    bool again = !intr && sim_rng_chance(&w->rng, w->cfg.p_eagain);
+    uint64_t a0 = 0, a1 = 0;
+    intr = sim_decide(w, h, DK_EINTR, h->dec_calls[DK_EINTR]++, 0, NULL, intr, &a0);
+    again = sim_decide(w, h, DK_EAGAIN, h->dec_calls[DK_EAGAIN]++, 0, NULL, again, &a1);
+    return intr ? -EINTR : again ? -EAGAIN : 0;
 }
 
 /* A short read or write: move between 1 and n bytes. */
-size_t sim_short_io(sim_world *w, size_t n)
+size_t sim_short_io(sim_world *w, sim_host *h, size_t n, bool write)
 {
-    if (n > 1 && sim_rng_chance(&w->rng, w->cfg.p_short_io))
-        return 1 + (size_t)sim_rng_below(&w->rng, n - 1);
-    return n;
+    int kind = write ? DK_SHORT_WRITE : DK_SHORT_READ;
+    bool fired = false;
+    uint64_t m = n;
+    if (n > 1 && sim_rng_chance(&w->rng, w->cfg.p_short_io)) {
+        fired = true;
+        m = 1 + sim_rng_below(&w->rng, n - 1);
+    }
+    fired = sim_decide(w, h, kind, h->dec_calls[kind]++, 0, NULL, fired, &m);
+    if (!fired || n <= 1)
+        return n;
+    return m < 1 ? 1 : m >= n ? n - 1 : (size_t)m;
 }
 
 void sim_mark_dirty(sim_host *h)
@@ -229,7 +240,10 @@ sim_sock *sim_find_listener(sim_world *w, sim_host *h, struct in_addr ip, int po
 void sim_process_event(sim_world *w, sim_ev *ev)
 {
     sim_host *h = ev->host < w->nhosts ? w->hosts[ev->host] : NULL;
-    if (ev->kind != EV_SEG)
+    /* A schedule file's fault is noted when it starts (sim/fault.c), as the
+     * swarm fault it stands in for: its event is not, so a file holding a
+     * run's faults reproduces the run's hash. */
+    if (ev->kind != EV_SEG && ev->kind != EV_FAULT_FILE)
         sim_note_event(w, W_EV, h, ev->kind, ev->conn ? (int64_t)ev->conn->id : 0);
     switch (ev->kind) {
     case EV_SEG:
@@ -551,11 +565,9 @@ static bool sb_buggify(reel_backend *b, const char *file, int line)
 {
     sim_host *h = HOST(b);
     sim_world *w = h->world;
-    if (!w->buggify_on)
+    if (!w->buggify_on && !w->from_file)
         return false;
-    uint64_t key = sim_mix((uint64_t)line);
-    for (const char *p = file; *p; p++)
-        key = sim_mix(key ^ (uint8_t)*p);
+    uint64_t key = sim_site_key(file, line);
     sim_buggify_site *site = NULL;
     for (uint32_t i = 0; i < w->nbsites; i++)
         if (w->bsites[i].key == key)
@@ -571,9 +583,14 @@ static bool sb_buggify(reel_backend *b, const char *file, int line)
         }
         site = &w->bsites[w->nbsites++];
         site->key = key;
-        site->on = sim_rng_chance(&w->rng, sim_buggify_site_on);
+        site->on = w->buggify_on && sim_rng_chance(&w->rng, sim_buggify_site_on);
+        site->calls = 0;
     }
     bool fire = site->on && sim_rng_chance(&w->rng, sim_buggify_fire);
+    char name[300];
+    snprintf(name, sizeof name, "%s:%d", file, line);
+    uint64_t none = 0;
+    fire = sim_decide(w, h, DK_BUGGIFY, site->calls++, key, name, fire, &none);
     sim_op_note(h, OP_BUGGIFY, line, fire);
     return fire;
 }

@@ -14,8 +14,8 @@ int sim_fd_install(sim_host *h, sim_sock *s);
 sim_sock *sim_sock_new(sim_host *h, int domain, uint8_t kind);
 void sim_op_note(sim_host *h, uint32_t op, int64_t fd, int64_t result);
 static inline uint64_t sim_window_bytes(sim_world *w) { return w->cfg.stream_window_bytes; }
-int sim_io_fault(sim_world *w);
-size_t sim_short_io(sim_world *w, size_t n);
+int sim_io_fault(sim_world *w, sim_host *h);
+size_t sim_short_io(sim_world *w, sim_host *h, size_t n, bool write);
 void sim_mark_dirty(sim_host *h);
 int sim_addr_port(const struct sockaddr_storage *a);
 int sim_ephemeral_port(sim_host *h, uint8_t kind);

@@ -206,7 +206,8 @@ void sim_deliver_seg(sim_world *w, sim_conn *c, int d)
     } else if (seg->fin) {
         recv->rx_fin = true;
         sim_mark_dirty(recv->host);
-    } else if (sim_rng_chance(&w->rng, w->cfg.p_reset)) {
+    } else if (sim_decide(w, recv->host, DK_RESET, recv->host->dec_calls[DK_RESET]++, 0, NULL,
+                          sim_rng_chance(&w->rng, w->cfg.p_reset), &(uint64_t){0})) {
         /* Random fault: the connection is reset in both directions. */
         sock_set_reset(recv, ECONNRESET);
         if (send)
@@ -342,7 +343,7 @@ int sim_sb_accept(reel_backend *b, int fd, struct sockaddr *addr, socklen_t *len
         rc = -EBADF;
     else if (l->state != SS_LISTENING)
         rc = -EINVAL;
-    else if ((rc = sim_io_fault(h->world)) < 0)
+    else if ((rc = sim_io_fault(h->world, h)) < 0)
         ;
     else if (l->acceptq_len == 0)
         rc = -EAGAIN;
@@ -526,7 +527,7 @@ ssize_t sim_stream_read(sim_host *h, sim_sock *s, const struct iovec *iov, int i
     }
     if (s->kind == SK_STREAM && s->state != SS_CONNECTED)
         return s->state == SS_CONNECTING ? -EAGAIN : -ENOTCONN;
-    int f = sim_io_fault(w);
+    int f = sim_io_fault(w, s->host);
     if (f < 0)
         return f;
     size_t avail = sim_rx_avail(s);
@@ -535,7 +536,7 @@ ssize_t sim_stream_read(sim_host *h, sim_sock *s, const struct iovec *iov, int i
     size_t want = 0;
     for (int i = 0; i < iovcnt; i++)
         want += iov[i].iov_len;
-    size_t n = sim_short_io(w, want < avail ? want : avail);
+    size_t n = sim_short_io(w, s->host, want < avail ? want : avail, false);
     size_t done = 0;
     for (int i = 0; i < iovcnt && done < n; i++) {
         size_t k = iov[i].iov_len < n - done ? iov[i].iov_len : n - done;
@@ -576,7 +577,7 @@ ssize_t sim_stream_write(sim_host *h, sim_sock *s, const struct iovec *iov, int 
      * the first write after the peer's close succeeds, as on Linux. */
     if (c->local && s->domain == AF_UNIX && !c->ends[1 - s->side])
         return -EPIPE;
-    int f = sim_io_fault(w);
+    int f = sim_io_fault(w, s->host);
     if (f < 0)
         return f;
     sim_dir *out = &c->dir[s->side];
@@ -589,7 +590,7 @@ ssize_t sim_stream_write(sim_host *h, sim_sock *s, const struct iovec *iov, int 
     if (want == 0)
         return 0;
     size_t room = (size_t)(win - out->unread_bytes);
-    size_t n = sim_short_io(w, want < room ? want : room);
+    size_t n = sim_short_io(w, s->host, want < room ? want : room, true);
     uint8_t *tmp = malloc(n);
     if (!tmp)
         return -ENOMEM;

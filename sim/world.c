@@ -326,6 +326,7 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         sim_log_close(w);
         reel_os_logfile_close(w->sched_out);
         free(w->file_faults);
+        free(w->file_decs);
         while (w->heap_len)
             w->heap_len--; /* only fault events so far: nothing to release */
         free(w->heap);
@@ -333,13 +334,10 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         return rc;
     }
     if (rc == 1) {
-        /* Running from a schedule file: its faults and nothing else. */
+        /* Running from a schedule file: its faults and nothing else. The
+         * world still draws everything it would draw (sim_decide then
+         * overrides the outcome), so non-fault choices stay seeded. */
         w->from_file = true;
-        reel_sim_config *wc = &w->cfg;
-        wc->p_short_io = wc->p_eagain = wc->p_eintr = 0;
-        wc->p_udp_loss = wc->p_udp_dup = wc->p_udp_reorder = wc->p_reset = 0;
-        w->perturb = false;
-        w->buggify_on = false;
     }
     if (w->quiet_at_ns != SIM_INF) {
         sim_ev ev = {.when_ns = w->quiet_at_ns, .kind = EV_QUIET, .host = UINT32_MAX};
@@ -871,7 +869,9 @@ int sim_schedule(sim_world *w, const sim_ev *ev)
     sim_ev e = *ev;
     if (e.when_ns < w->now_ns)
         e.when_ns = w->now_ns;
-    e.seq = w->ev_seq++;
+    /* A schedule file's faults go after everything else due at the same
+     * time: the swarm draw they stand in for comes first (sim/fault.c). */
+    e.seq = e.kind == EV_FAULT_FILE ? (1ull << 63) + e.fault : w->ev_seq++;
     uint32_t i = w->heap_len++;
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
@@ -961,8 +961,11 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
 /* Perturbation: how late (never early) the host's next timer wakes it. */
 void sim_draw_late(sim_world *w, sim_host *h)
 {
+    uint64_t late = 0;
     if (w->perturb)
-        h->late_ns = sim_rng_chance(&w->rng, 0.5) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
+        late = sim_rng_chance(&w->rng, 0.5) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
+    bool fired = sim_decide(w, h, DK_TIMER_LATE, h->dec_calls[DK_TIMER_LATE]++, 0, NULL, late > 0, &late);
+    h->late_ns = fired ? late : 0;
 }
 
 /* A host keeps running without virtual time advancing: say which, and the
@@ -987,6 +990,8 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
 {
     uint64_t rounds = 0;
     sim_host *busiest = NULL;
+    if (w->nfile_decs)
+        sim_schedule_check_hosts(w);
     for (;;) {
         if (w->liveness_failed)
             return REEL_ELIVENESS;
@@ -1101,6 +1106,7 @@ void reel_sim_free(reel_sim *sim)
     free(sim->bsites);
     free(sim->sched);
     free(sim->file_faults);
+    free(sim->file_decs);
     reel_os_logfile_close(sim->sched_out);
     sim_log_close(sim);
     free(sim->history);

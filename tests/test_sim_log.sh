@@ -34,6 +34,24 @@ if command -v python3 >/dev/null; then
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["traceEvents"]) > 100' \
     "$tmp/trace.json" || fail "trace is not valid JSON"
 fi
+# The schedule the run wrote, beside it on the timeline (--schedule): a
+# second process, every line of the file an event of it, spans for dur=.
+REEL_SIM_LOG=$tmp/s.log REEL_SIM_SCHEDULE_OUT=$tmp/s.sched "$build/sim_swarm_world" $seed 1 >/dev/null ||
+  fail "world with a schedule"
+"$build/reel-simlog" perfetto "$tmp/s.log" --schedule "$tmp/s.sched" > "$tmp/st.json" || fail "reel-simlog --schedule"
+lines=$(grep -vc '^#' "$tmp/s.sched") spans=$(grep -v '^#' "$tmp/s.sched" | grep -c ' dur=')
+[ "$lines" -ge 3 ] || fail "seed $seed wrote only $lines schedule lines"
+if command -v python3 >/dev/null; then
+  python3 - "$tmp/st.json" "$lines" "$spans" <<'PY' || fail "the schedule is not on the timeline"
+import json, sys
+ev = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e.get("pid") == 2 and e["ph"] in "Xi"]
+assert len(ev) == int(sys.argv[2]), (len(ev), sys.argv[2])
+assert sum(e["ph"] == "X" for e in ev) == int(sys.argv[3])
+assert all(e["args"]["line"].split()[1] in e["name"] for e in ev)
+PY
+fi
+"$build/reel-simlog" perfetto "$tmp/s.log" --schedule "$tmp/nonexistent" > /dev/null 2>&1
+[ $? = 2 ] || fail "a missing schedule file was not exit 2"
 # A damaged line is reported and skipped.
 { head -5 "$log"; echo "garbage line"; } > "$tmp/bad.log"
 "$build/reel-simlog" perfetto "$tmp/bad.log" > /dev/null 2> "$tmp/err"

@@ -151,6 +151,96 @@ static void test_a_written_schedule_reruns_the_same_faults_identically(void **st
     unlink(c);
 }
 
+/* Issue 12, item 1: running from a file draws what the seeded run draws
+ * and only overrides outcomes, so a file holding all of a run's decisions
+ * (timed faults and per-operation ones: late timers here) reproduces the
+ * run exactly, hash and all; an empty file makes no fault at all. */
+static void test_a_schedule_with_all_decisions_reproduces_the_run_hash(void **state)
+{
+    (void)state;
+    char a[64], b[64], empty[64];
+    tmpfile_path(a, sizeof a);
+    tmpfile_path(b, sizeof b);
+    tmpfile_path(empty, sizeof empty);
+    spit(empty, "# nothing\n");
+    int with_decisions = 0;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        prog p[hosts_n], q[hosts_n];
+        uint64_t h0, h1, h2;
+        assert_int_equal(run_world(seed, NULL, a, p, &h0, NULL), 0);
+        int n = count_lines(slurp(a));
+        with_decisions += strstr(slurp(a), " timer-late ") != NULL;
+        assert_int_equal(run_world(seed, a, NULL, q, &h1, NULL), 0);
+        assert_true(h0 == h1);
+        for (int i = 0; i < hosts_n; i++)
+            assert_int_equal(p[i].ticks, q[i].ticks);
+        assert_int_equal(run_world(seed, empty, b, q, &h2, NULL), 0);
+        assert_int_equal(count_lines(slurp(b)), 1); /* the header: nothing fired */
+        for (int i = 0; i < hosts_n; i++)
+            assert_int_equal(q[i].boots, 1);
+        if (n == 1) /* nothing fired from the seed either: the same world */
+            assert_true(h0 == h2);
+    }
+    assert_true(with_decisions >= 3);
+    unlink(a);
+    unlink(b);
+    unlink(empty);
+}
+
+/* A scenario for reel_sim_check_determinism: the four ticking hosts,
+ * run from the schedule file named by arg (NULL: REEL_SIM_SCHEDULE). */
+static int scenario(uint64_t seed, reel_sim **world_out, void *arg)
+{
+    static prog p[hosts_n];
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.swarm = true;
+    cfg.faults_until_ns = 3 * SEC;
+    cfg.schedule_path = arg;
+    int rc = reel_sim_new(world_out, &cfg);
+    if (rc < 0)
+        return rc;
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < hosts_n; i++) {
+        char name[8], addr[16];
+        snprintf(name, sizeof name, "h%d", i);
+        snprintf(addr, sizeof addr, "10.0.0.%d", i + 1);
+        reel_sim_host *h;
+        if ((rc = reel_sim_host_new(*world_out, name, addr, &h)) < 0 ||
+            (rc = reel_sim_host_set_program(h, boot, NULL, &p[i])) < 0)
+            return rc;
+    }
+    return reel_sim_run(*world_out, 4 * SEC, NULL, NULL);
+}
+
+static void test_check_determinism_runs_from_a_schedule_file(void **state)
+{
+    (void)state;
+    char a[64], edited[64];
+    tmpfile_path(a, sizeof a);
+    tmpfile_path(edited, sizeof edited);
+    prog p[hosts_n];
+    uint64_t h0;
+    assert_int_equal(run_world(5, NULL, a, p, &h0, NULL), 0);
+    reel_sim_check_report r;
+    /* the run's own schedule, by path and by REEL_SIM_SCHEDULE */
+    assert_int_equal(reel_sim_check_determinism(scenario, 5, a, &r), 0);
+    assert_false(r.diverged);
+    assert_true(r.hash1 == h0 && r.hash2 == h0);
+    assert_int_equal(setenv("REEL_SIM_SCHEDULE", a, 1), 0);
+    assert_int_equal(reel_sim_check_determinism(scenario, 5, NULL, &r), 0);
+    unsetenv("REEL_SIM_SCHEDULE");
+    assert_true(r.hash1 == h0);
+    /* an edited file (timed and per-operation decisions) is deterministic too */
+    spit(edited, "0.3 pause h2 dur=0.25\n0.5 timer-late h1 op=7 late=0.0005\n1.0 crash h3 dur=0.2\n");
+    assert_int_equal(reel_sim_check_determinism(scenario, 5, edited, &r), 0);
+    assert_false(r.diverged);
+    assert_true(r.hash1 != h0);
+    unlink(a);
+    unlink(edited);
+}
+
 static void test_an_edited_schedule_makes_only_its_faults(void **state)
 {
     (void)state;
@@ -187,6 +277,15 @@ static void test_a_malformed_schedule_is_an_error_naming_the_line(void **state)
         "1.0 clock-drift h1 ppm=0 dur=1\n",           /* no drift */
         "1.0000000001 reset h1\n",                    /* finer than ns */
         "1.0\n",                                      /* truncated */
+        "1.0 short-read h1 op=3\n",                   /* no n= */
+        "1.0 short-read h1 op=3 n=0\n",               /* moves nothing */
+        "1.0 short-read h1 op=x n=2\n",               /* not an index */
+        "1.0 eintr h1 op=99999999999999999999\n",     /* huge */
+        "1.0 eagain - op=1\n",                        /* no host */
+        "1.0 timer-late h1 op=1 late=-1\n",           /* not a time */
+        "1.0 buggify h1 op=1 site=nolineno\n",        /* no line */
+        "1.0 udp-loss h1 op=1\n1.0 udp-loss h1 op=1\n", /* twice */
+        "2.0 eintr h1 op=1\n1.0 eintr h1 op=2\n",    /* out of order */
     };
     char in[64];
     tmpfile_path(in, sizeof in);
@@ -213,6 +312,10 @@ static void test_a_schedule_naming_an_unknown_host_fails_the_run_with_the_line(v
     lines log;
     assert_int_equal(run_world(1, in, NULL, p, &h, &log), -ENOENT);
     assert_non_null(strstr(log.text, "schedule line 2: no host named \"nosuch\""));
+    /* a per-operation decision on a host that does not exist */
+    spit(in, "0.1 timer-late h1 op=1 late=0.001\n0.2 short-read h9 op=1 n=1\n");
+    assert_int_equal(run_world(1, in, NULL, p, &h, &log), -ENOENT);
+    assert_non_null(strstr(log.text, "schedule line 2: no host named \"h9\""));
     unlink(in);
 }
 
@@ -220,6 +323,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_written_schedule_reruns_the_same_faults_identically),
+        cmocka_unit_test(test_a_schedule_with_all_decisions_reproduces_the_run_hash),
+        cmocka_unit_test(test_check_determinism_runs_from_a_schedule_file),
         cmocka_unit_test(test_an_edited_schedule_makes_only_its_faults),
         cmocka_unit_test(test_a_malformed_schedule_is_an_error_naming_the_line),
         cmocka_unit_test(test_a_schedule_naming_an_unknown_host_fails_the_run_with_the_line),

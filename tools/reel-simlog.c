@@ -10,6 +10,13 @@
  *       segments (logged with log_deliveries / REEL_SIM_LOG_DELIVERIES=1)
  *       as flows from the sender's track to the receiver's.
  *
+ *   reel-simlog perfetto LOG --schedule FILE > trace.json
+ *       The same, plus the schedule file the run was driven by (or wrote:
+ *       REEL_SIM_SCHEDULE / REEL_SIM_SCHEDULE_OUT) as a second process
+ *       beside it, one track per host (the world's for partitions): each
+ *       decision with dur= as a span, the others as instants, named by
+ *       kind and host, the whole line in its args.
+ *
  * The log is one line per event: "<seconds>.<nanoseconds> <host|-> <event>
  * key=value ...", with '#' comment lines (docs/simulator.md). Lines that do
  * not parse are reported on stderr with their number and skipped; the exit
@@ -99,7 +106,53 @@ static void json_text(const char *s, char *out, size_t cap)
     out[o] = '\0';
 }
 
-static int perfetto(const char *path)
+/* The schedule file as process 2: "<seconds> <kind> <host|-> key=value...". */
+static int schedule(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return 2;
+    }
+    emit("{\"ph\":\"M\",\"pid\":2,\"name\":\"process_name\",\"args\":{\"name\":\"schedule\"}}");
+    emit("{\"ph\":\"M\",\"pid\":2,\"tid\":0,\"name\":\"thread_name\",\"args\":{\"name\":\"world\"}}");
+    bool named[hosts_max + 1] = {false};
+    char buf[line_bytes];
+    int lineno = 0, bad = 0;
+    while (fgets(buf, sizeof buf, f)) {
+        lineno++;
+        buf[strcspn(buf, "\n")] = '\0';
+        if (buf[0] == '#' || buf[0] == '\0')
+            continue;
+        char ts[32], kind[64], host[80], dur[32], text[line_bytes];
+        char *end;
+        if (sscanf(buf, "%31s %63s %79s", ts, kind, host) < 3 || strtod(ts, &end) < 0 || *end) {
+            fprintf(stderr, "reel-simlog: %s:%d: not a schedule line, skipped\n", path, lineno);
+            bad++;
+            continue;
+        }
+        double us = strtod(ts, NULL) * 1e6;
+        int tid = track_of(host);
+        if (!named[tid] && tid) {
+            named[tid] = true;
+            emit("{\"ph\":\"M\",\"pid\":2,\"tid\":%d,\"name\":\"thread_name\",\"args\":{\"name\":\"%s\"}}",
+                 tid, host);
+        }
+        json_text(buf, text, sizeof text);
+        if (field(buf, "dur", dur, sizeof dur))
+            emit("{\"ph\":\"X\",\"cat\":\"schedule\",\"name\":\"%s %s\",\"pid\":2,\"tid\":%d,\"ts\":%.3f,"
+                 "\"dur\":%.3f,\"args\":{\"line\":\"%s\"}}",
+                 kind, host, tid, us, atof(dur) * 1e6, text);
+        else
+            emit("{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"schedule\",\"name\":\"%s %s\",\"pid\":2,\"tid\":%d,"
+                 "\"ts\":%.3f,\"args\":{\"line\":\"%s\"}}",
+                 kind, host, tid, us, text);
+    }
+    fclose(f);
+    return bad ? 1 : 0;
+}
+
+static int perfetto(const char *path, const char *sched)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -179,15 +232,18 @@ static int perfetto(const char *path)
                  event, tid, us, text);
         }
     }
-    printf("\n]}\n");
     fclose(f);
-    return bad ? 1 : 0;
+    int rc = sched ? schedule(sched) : 0;
+    printf("\n]}\n");
+    return rc ? rc : bad ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "perfetto") == 0)
-        return perfetto(argv[2]);
-    fprintf(stderr, "usage: reel-simlog perfetto LOG > trace.json\n");
+        return perfetto(argv[2], NULL);
+    if (argc == 5 && strcmp(argv[1], "perfetto") == 0 && strcmp(argv[3], "--schedule") == 0)
+        return perfetto(argv[2], argv[4]);
+    fprintf(stderr, "usage: reel-simlog perfetto LOG [--schedule FILE] > trace.json\n");
     return 2;
 }

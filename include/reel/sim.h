@@ -271,6 +271,8 @@ typedef struct reel_sim_check_report {
 } reel_sim_check_report;
 
 /* Run the scenario twice with one seed and compare the event histories.
+ * A scenario may run from a schedule file (cfg.schedule_path, or
+ * REEL_SIM_SCHEDULE in the environment): both runs then read it.
  * Returns 0 if identical; REEL_EDIVERGED with the report filled in if not;
  * or the scenario's own failure code. */
 int reel_sim_check_determinism(reel_sim_scenario_fn scenario, uint64_t seed, void *arg,
