@@ -59,13 +59,17 @@ static void demo_ordering(reel_loop *loop)
     order[0] = '\0';
     reel_loop_call_soon(loop, append, "a", NULL);
     reel_loop_call_soon(loop, append, "b", NULL);
-    reel_loop_call_later(loop, 0.02, append, "E", NULL);
-    reel_loop_call_later(loop, 0.01, append, "C", NULL);
-    reel_loop_call_later(loop, 0.01, append, "D", NULL); /* a tie: after C */
+    /* Deadlines from one reading of the loop's clock: call_later reads the
+     * clock at each call (as asyncio does), so on a loaded machine two
+     * call_laters 10 ms apart in delay need not keep that order. */
+    double t0 = reel_loop_time(loop);
+    reel_loop_call_at(loop, t0 + 0.02, append, "E", NULL);
+    reel_loop_call_at(loop, t0 + 0.01, append, "C", NULL);
+    reel_loop_call_at(loop, t0 + 0.01, append, "D", NULL); /* a tie: after C */
     reel_handle h;
-    reel_loop_call_later(loop, 0.015, append, "X", &h);
+    reel_loop_call_at(loop, t0 + 0.015, append, "X", &h);
     reel_handle_cancel(h);
-    reel_loop_call_later(loop, 0.03, stop, loop, NULL);
+    reel_loop_call_at(loop, t0 + 0.03, stop, loop, NULL);
     reel_loop_run_forever(loop);
     printf("  call_soon + call_later order: %s (expected abCDE; X was cancelled)\n", order);
     CHECK(strcmp(order, "abCDE") == 0, "callback order");
