@@ -59,13 +59,17 @@ static void demo_ordering(reel_loop *loop)
     order[0] = '\0';
     reel_loop_call_soon(loop, append, "a", NULL);
     reel_loop_call_soon(loop, append, "b", NULL);
-    reel_loop_call_later(loop, 0.02, append, "E", NULL);
-    reel_loop_call_later(loop, 0.01, append, "C", NULL);
-    reel_loop_call_later(loop, 0.01, append, "D", NULL); /* a tie: after C */
+    /* Deadlines from one reading of the clock: call_later reads it anew
+     * on each call (as asyncio's does), so on a loaded machine "0.02 s"
+     * scheduled first can fall before "0.01 s" scheduled a moment later. */
+    double t0 = reel_loop_time(loop);
+    reel_loop_call_at(loop, t0 + 0.02, append, "E", NULL);
+    reel_loop_call_at(loop, t0 + 0.01, append, "C", NULL);
+    reel_loop_call_at(loop, t0 + 0.01, append, "D", NULL); /* a tie: after C */
     reel_handle h;
-    reel_loop_call_later(loop, 0.015, append, "X", &h);
+    reel_loop_call_at(loop, t0 + 0.015, append, "X", &h);
     reel_handle_cancel(h);
-    reel_loop_call_later(loop, 0.03, stop, loop, NULL);
+    reel_loop_call_at(loop, t0 + 0.03, stop, loop, NULL);
     reel_loop_run_forever(loop);
     printf("  call_soon + call_later order: %s (expected abCDE; X was cancelled)\n", order);
     CHECK(strcmp(order, "abCDE") == 0, "callback order");
