@@ -392,6 +392,50 @@ static ssize_t eb_recvfrom(reel_backend *b, int fd, void *buf, size_t len, int f
     SYSRET_SSIZE(recvfrom(fd, buf, len, flags, addr, addrlen));
 }
 
+enum { eb_mmsg_max = 64 };   /* datagrams per recvmmsg/sendmmsg call */
+
+static int eb_recv_batch(reel_backend *b, int fd, reel_mmsg *msgs, unsigned n)
+{
+    (void)b;
+    struct mmsghdr mh[eb_mmsg_max];
+    struct iovec iov[eb_mmsg_max];
+    if (n > eb_mmsg_max)
+        n = eb_mmsg_max;
+    for (unsigned i = 0; i < n; i++) {
+        iov[i] = (struct iovec){msgs[i].buf, msgs[i].len};
+        mh[i].msg_hdr = (struct msghdr){.msg_name = msgs[i].addr,
+                                        .msg_namelen = msgs[i].addr ? msgs[i].addrlen : 0,
+                                        .msg_iov = &iov[i], .msg_iovlen = 1};
+        mh[i].msg_len = 0;
+    }
+    int r = recvmmsg(fd, mh, n, MSG_DONTWAIT, NULL);
+    if (r < 0)
+        return neg_errno();
+    for (int i = 0; i < r; i++) {
+        msgs[i].len = mh[i].msg_len;
+        msgs[i].addrlen = mh[i].msg_hdr.msg_namelen;
+        msgs[i].flags = mh[i].msg_hdr.msg_flags;
+    }
+    return r;
+}
+
+static int eb_send_batch(reel_backend *b, int fd, const reel_mmsg *msgs, unsigned n)
+{
+    (void)b;
+    struct mmsghdr mh[eb_mmsg_max];
+    struct iovec iov[eb_mmsg_max];
+    if (n > eb_mmsg_max)
+        n = eb_mmsg_max;
+    for (unsigned i = 0; i < n; i++) {
+        iov[i] = (struct iovec){msgs[i].buf, msgs[i].len};
+        mh[i].msg_hdr = (struct msghdr){.msg_name = msgs[i].addr,
+                                        .msg_namelen = msgs[i].addr ? msgs[i].addrlen : 0,
+                                        .msg_iov = &iov[i], .msg_iovlen = 1};
+        mh[i].msg_len = 0;
+    }
+    SYSRET(sendmmsg(fd, mh, n, MSG_NOSIGNAL));
+}
+
 static ssize_t eb_sendto(reel_backend *b, int fd, const void *buf, size_t len, int flags,
                          const struct sockaddr *addr, socklen_t addrlen)
 {
@@ -1398,6 +1442,8 @@ static const reel_backend_ops epoll_ops = {
     .writev = eb_writev,
     .recvfrom = eb_recvfrom,
     .sendto = eb_sendto,
+    .recv_batch = eb_recv_batch,
+    .send_batch = eb_send_batch,
     .sendfile = eb_sendfile,
     .getsockname = eb_getsockname,
     .getpeername = eb_getpeername,

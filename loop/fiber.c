@@ -34,6 +34,15 @@
 #endif
 #endif
 
+bool rl_sanitized(void)
+{
+#ifdef RL_ASAN
+    return true;
+#else
+    return false;
+#endif
+}
+
 unsigned rl_fiber_stack_register(void *lo, size_t bytes)
 {
 #ifdef RL_VALGRIND

@@ -7,6 +7,16 @@
 
 #include "internal.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+#ifndef VALGRIND_MAKE_MEM_NOACCESS
+#define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
 {
     memset(fut, 0, sizeof *fut);
@@ -34,9 +44,15 @@ int reel_loop_create_future(reel_loop *loop, reel_future **out)
                                : "reel_loop_create_future: out is NULL");
     if (loop->closed)
         return REEL_ECLOSED;
-    reel_future *fut = malloc(sizeof *fut);
-    if (!fut)
-        return -ENOMEM;
+    reel_future *fut;
+    if (loop->nfuture_cache) {
+        fut = loop->future_cache[--loop->nfuture_cache];
+        VALGRIND_MAKE_MEM_UNDEFINED(fut, sizeof *fut);
+    } else {
+        fut = malloc(sizeof *fut);
+        if (!fut)
+            return -ENOMEM;
+    }
     rl_future_init(fut, loop, NULL);
     fut->created_at = site;
     *out = fut;
@@ -151,7 +167,10 @@ void reel_future_release(reel_future *fut)
     rl_future_fini(fut);
     if (fut->vt && fut->vt->destroy)
         fut->vt->destroy(fut);
-    else
+    else if (!fut->vt && loop->nfuture_cache < loop->future_cache_max) {
+        loop->future_cache[loop->nfuture_cache++] = fut;   /* freed with the loop */
+        VALGRIND_MAKE_MEM_NOACCESS(fut, sizeof *fut);
+    } else
         free(fut);
     rl_loop_unref(loop);
 }

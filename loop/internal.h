@@ -30,6 +30,14 @@ enum {
     rl_poll_events_max = 256,          /* events taken per poll */
     rl_prefetch_ahead = 4,             /* timer slots fetched ahead of use */
     rl_log_message_bytes = 1024,       /* one log line, truncation marked */
+    /* A busy loop (callbacks already ready, so the poll would not wait)
+     * polls only every rl_busy_poll_iterations-th iteration, or once
+     * rl_busy_poll_callbacks callbacks ran since the last poll, whichever
+     * comes first: counts, never time, so the rule is deterministic and a
+     * replay skips the same polls the recording did. */
+    rl_busy_poll_iterations = 8,
+    rl_busy_poll_callbacks = 64,
+    rl_future_cache_count = 64,        /* freed plain futures kept for reuse */
     rl_last_error_message_bytes = 256, /* reel_last_error()'s message, cut to fit */
     rl_error_message_bytes = 4096,     /* longest error message kept */
     rl_close_rounds_max = 64,          /* cleanup callback rounds at close */
@@ -47,15 +55,12 @@ enum {
 enum {
     RL_HF_CANCELLED = 1u << 0,
     RL_HF_PERSIST = 1u << 1,   /* fd watcher handle: survives running */
-    RL_HF_FUTCB = 1u << 2,     /* future done callback: fn(arg2, arg) */
-    RL_HF_CLOSE_RUN = 1u << 3, /* FUTCB that still runs at loop close */
 };
 
 /* One cache line each: chunks are 64-byte aligned (see pool_grow). */
 typedef struct rl_handle {
     _Alignas(64) reel_callback_fn fn;
     void *arg;
-    void *arg2;              /* the future, for RL_HF_FUTCB */
     const reel_site *site;
     uint64_t when_ns;
     uint32_t heap_index;
@@ -65,6 +70,22 @@ typedef struct rl_handle {
     uint8_t flags;
     uint8_t last_cancelled;  /* outcome of generation gen-1 */
 } rl_handle;
+
+/* One entry of the ready ring. A callback nobody can cancel (call_soon
+ * without an out handle, a future's done callback) lives in the entry
+ * itself and never touches the handle pool; a callback with a handle (one
+ * the caller may cancel, a timer, an fd watcher) is a pooled rl_handle the
+ * entry points to. 32 bytes, two per cache line:
+ *   fn != NULL, ptr == NULL   fn(arg)
+ *   fn != NULL, ptr != NULL   a future's done callback: fn(ptr, arg), then
+ *                             the entry's reference on the future is dropped
+ *   fn == NULL                ptr is the pooled rl_handle */
+typedef struct rl_ready {
+    reel_callback_fn fn;
+    void *arg;
+    const reel_site *site;
+    void *ptr;
+} rl_ready;
 
 typedef struct rl_timer {
     uint64_t when_ns;
@@ -112,9 +133,25 @@ struct reel_loop {
     rl_handle **free_handles; /* capacity: every slot of every chunk */
     uint32_t nfree;
 
+    /* Plain futures (reel_loop_create_future) freed and kept for the next
+     * create: an await per future must not cost a malloc and a free.
+     * future_cache_max is 0 under ASan, and Valgrind's memcheck sees a
+     * kept future as inaccessible: both still catch a use after release. */
+    reel_future *future_cache[rl_future_cache_count];
+    uint32_t nfuture_cache, future_cache_max;
+
+    /* Set by the networking layer: writes made during an iteration are
+     * sent together when it ends (and before the next poll); flush_pending
+     * says some are waiting. */
+    void (*flush)(reel_loop *loop);
+    bool flush_pending;
+
+    /* busy-iteration poll skipping (see rl_busy_poll_iterations) */
+    uint32_t polls_skipped, ran_since_poll;
+
     /* ready ring (FIFO), power-of-two capacity */
-    rl_handle **ring;
-    uint32_t ring_mask, ring_head, ring_count;
+    rl_ready *ring;
+    uint32_t ring_mask, ring_head, ring_tail;
 
     /* timer heap (4-ary, min on (when_ns, seq)) */
     rl_timer *heap;
@@ -219,12 +256,18 @@ struct reel_future {
 int rl_loop_step(reel_loop *loop);
 /* Where the callback the loop ran last was scheduled, or NULL. */
 const reel_site *rl_loop_last_site(const reel_loop *loop);
-/* True if the loop has callbacks ready to run now. */
+/* True if the loop has callbacks ready to run now (or coalesced writes to send). */
 bool rl_loop_has_ready(const reel_loop *loop);
 /* The earliest timer deadline (backend clock), false if no timers. */
 bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns);
 rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
 int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
+int rl_check_thread_slow(reel_loop *loop);
+/* asyncio checks the thread only in debug mode. */
+static inline int rl_check_thread(reel_loop *loop)
+{
+    return RL_UNLIKELY(loop->debug) ? rl_check_thread_slow(loop) : 0;
+}
 /* future.c: a done callback of the library's own that releases what it
  * holds (an operation, a follow-up future). Unlike other callbacks, it
  * still runs during reel_loop_close() if its future is done by then (also
@@ -234,7 +277,6 @@ int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *c
     rl_future_add_cleanup_callback_from((fut), REEL_SITE(cb), (cb), (arg))
 int rl_future_add_cleanup_callback_from(reel_future *fut, const reel_site *site,
                                         reel_future_cb cb, void *arg);
-int rl_check_thread(reel_loop *loop);
 void rl_loop_ref(reel_loop *loop);
 void rl_loop_unref(reel_loop *loop);
 
@@ -261,6 +303,11 @@ int reel_os_file_read(const char *path, size_t max_bytes, char **out, size_t *le
 size_t reel_os_page_size(void);
 int reel_os_stack_alloc(size_t usable_bytes, size_t guard_bytes, void **lo_out);
 void reel_os_stack_free(void *lo, size_t usable_bytes, size_t guard_bytes);
+
+/* fiber.c: true under AddressSanitizer, where pools that recycle memory
+ * step aside so every object keeps its own allocation. (Under Valgrind
+ * they mark what they keep as inaccessible instead.) */
+bool rl_sanitized(void);
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);

@@ -64,7 +64,6 @@ static inline rl_handle *handle_alloc(reel_loop *loop, uint32_t *slot_out)
         return NULL;
     rl_handle *h = loop->free_handles[--loop->nfree];
     h->flags = 0;
-    h->arg2 = NULL;
     *slot_out = h->slot;
     return h;
 }
@@ -85,7 +84,6 @@ static inline void handle_free_slot(reel_loop *loop, rl_handle *h, uint32_t slot
      * every scheduler sets these anew, so Release skips the stores. */
     h->fn = NULL;
     h->arg = NULL;
-    h->arg2 = NULL;
 #endif
     RL_ASSERT(h->slot == slot && loop->nfree < loop->nchunks * rl_handle_chunk_count);
     (void)slot;
@@ -94,6 +92,13 @@ static inline void handle_free_slot(reel_loop *loop, rl_handle *h, uint32_t slot
 
 /* ------------------------------------------------------------- ready ring */
 
+/* ring_head and ring_tail run freely (masked on use), so a push writes
+ * only the tail and a pop only the head. */
+static inline uint32_t ring_len(const reel_loop *loop)
+{
+    return loop->ring_tail - loop->ring_head;
+}
+
 /* Out of line and cold: keeps the push fast path free of register spills. */
 __attribute__((noinline, cold)) static int ring_grow(reel_loop *loop)
 {
@@ -101,38 +106,56 @@ __attribute__((noinline, cold)) static int ring_grow(reel_loop *loop)
     uint32_t ncap = cap ? cap * 2 : 1024;
     if (ncap <= cap)
         return -ENOMEM;
-    rl_handle **ring = malloc((size_t)ncap * sizeof *ring);
+    rl_ready *ring = malloc((size_t)ncap * sizeof *ring);
     if (!ring)
         return -ENOMEM;
-    for (uint32_t i = 0; i < loop->ring_count; i++)
+    uint32_t n = ring_len(loop);
+    for (uint32_t i = 0; i < n; i++)
         ring[i] = loop->ring[(loop->ring_head + i) & loop->ring_mask];
     free(loop->ring);
     loop->ring = ring;
     loop->ring_head = 0;
+    loop->ring_tail = n;
     loop->ring_mask = ncap - 1;
     return 0;
 }
 
+static inline int ring_reserve(reel_loop *loop)
+{
+    if (RL_UNLIKELY(!loop->ring || ring_len(loop) > loop->ring_mask))
+        return ring_grow(loop);
+    return 0;
+}
+
+/* Append an entry; the caller made room with ring_reserve. */
+static inline void ring_append(reel_loop *loop, reel_callback_fn fn, void *arg,
+                               const reel_site *site, void *ptr)
+{
+    rl_ready *e = &loop->ring[loop->ring_tail & loop->ring_mask];
+    e->fn = fn;
+    e->arg = arg;
+    e->site = site;
+    e->ptr = ptr;
+    loop->ring_tail++;
+}
+
+/* Queue a pooled handle (a cancellable callback, a due timer, a watcher). */
 static inline int ring_push(reel_loop *loop, rl_handle *h)
 {
-    if (RL_UNLIKELY(!loop->ring || loop->ring_count > loop->ring_mask)) {
-        int rc = ring_grow(loop);
-        if (rc < 0)
-            return rc;
-    }
-    loop->ring[(loop->ring_head + loop->ring_count) & loop->ring_mask] = h;
-    loop->ring_count++;
+    int rc = ring_reserve(loop);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    ring_append(loop, NULL, NULL, NULL, h);
     h->state = RL_H_READY;
     return 0;
 }
 
-static inline rl_handle *ring_pop(reel_loop *loop)
+static inline rl_ready ring_pop(reel_loop *loop)
 {
-    RL_ASSERT(loop->ring_count > 0);
-    rl_handle *h = loop->ring[loop->ring_head];
-    loop->ring_head = (loop->ring_head + 1) & loop->ring_mask;
-    loop->ring_count--;
-    return h;
+    RL_ASSERT(ring_len(loop) > 0);
+    rl_ready e = loop->ring[loop->ring_head & loop->ring_mask];
+    loop->ring_head++;
+    return e;
 }
 
 /* ------------------------------------------------------------- timer heap */
@@ -246,6 +269,7 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
     loop->debug = env_debug();
     loop->trace_callbacks = backend->ops->callback != NULL;
     loop->cb_hash = REEL_CALLBACK_HASH_INIT;
+    loop->future_cache_max = rl_sanitized() ? 0 : rl_future_cache_count;
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_wake_pending, 0);
     int rc = pool_grow(loop);
@@ -291,6 +315,8 @@ static void loop_release_memory(reel_loop *loop)
         free(loop->chunks[c]);
     free(loop->chunks);
     free(loop->free_handles);
+    for (uint32_t i = 0; i < loop->nfuture_cache; i++)
+        free(loop->future_cache[i]);   /* free() of a NOACCESS block is fine */
     for (uint32_t c = 0; c < loop->ts_nchunks; c++)
         free(loop->ts_chunks[c]);
     free(loop->ts_chunks);
@@ -305,14 +331,35 @@ void rl_loop_unref(reel_loop *loop)
         loop_release_memory(loop);
 }
 
-/* Drop a handle that will never run, releasing what it holds. */
+/* Drop a handle that will never run. */
 static void handle_discard(reel_loop *loop, rl_handle *h)
 {
-    reel_future *fut = (h->flags & RL_HF_FUTCB) ? h->arg2 : NULL;
     h->flags |= RL_HF_CANCELLED;
     handle_free_slot(loop, h, slot_of(loop, h));
-    if (fut)
-        reel_future_release(fut);
+}
+
+/* A done-callback entry's future (the low bit of ptr tags a cleanup
+ * callback, see rl_future_add_cleanup_callback). */
+static inline reel_future *ready_future(const rl_ready *e)
+{
+    return (reel_future *)((uintptr_t)e->ptr & ~(uintptr_t)1);
+}
+
+static inline bool ready_close_run(const rl_ready *e)
+{
+    return e->fn && ((uintptr_t)e->ptr & 1u);
+}
+
+/* Drop a ready entry that will never run, releasing what it holds. */
+static void ready_discard(reel_loop *loop, rl_ready e)
+{
+    if (!e.fn) {
+        rl_handle *h = e.ptr;
+        h->flags &= (uint8_t)~RL_HF_PERSIST;
+        handle_discard(loop, h);
+    } else if (e.ptr) {
+        reel_future_release(ready_future(&e));
+    }
 }
 
 /* Close time: run the library's cleanup callbacks (RL_HF_CLOSE_RUN, see
@@ -323,22 +370,16 @@ static void handle_discard(reel_loop *loop, rl_handle *h)
  * program does not see these. */
 static void run_close_cleanups(reel_loop *loop)
 {
-    for (int round = 0; round < rl_close_rounds_max && loop->ring_count; round++) {
-        uint32_t n = loop->ring_count;
+    for (int round = 0; round < rl_close_rounds_max && ring_len(loop); round++) {
+        uint32_t n = ring_len(loop);
         while (n--) {
-            rl_handle *h = ring_pop(loop);
-            uint8_t want = RL_HF_FUTCB | RL_HF_CLOSE_RUN;
-            if ((h->flags & (want | RL_HF_CANCELLED)) != want) {
-                if (h->flags & RL_HF_PERSIST)
-                    h->flags &= (uint8_t)~RL_HF_PERSIST;
-                handle_discard(loop, h);
+            rl_ready e = ring_pop(loop);
+            if (!ready_close_run(&e)) {
+                ready_discard(loop, e);
                 continue;
             }
-            reel_future_cb fn = (reel_future_cb)(void (*)(void))h->fn;
-            void *arg = h->arg;
-            reel_future *fut = h->arg2;
-            handle_free_slot(loop, h, slot_of(loop, h));
-            fn(fut, arg);
+            reel_future *fut = ready_future(&e);
+            ((reel_future_cb)(void (*)(void))e.fn)(fut, e.arg);
             reel_future_release(fut);
         }
     }
@@ -378,12 +419,8 @@ int reel_loop_close(reel_loop *loop)
     pthread_mutex_unlock(&loop->ts_lock);
     (void)n; /* ts nodes live in the ts pool, freed with the loop memory */
 
-    while (loop->ring_count) {
-        rl_handle *h = ring_pop(loop);
-        if (h->flags & RL_HF_PERSIST)
-            h->flags &= (uint8_t)~RL_HF_PERSIST;
-        handle_discard(loop, h);
-    }
+    while (ring_len(loop))
+        ready_discard(loop, ring_pop(loop));
     while (loop->heap_len) {
         rl_handle *h = loop->heap[loop->heap_len - 1].h;
         loop->heap_len--;
@@ -403,7 +440,7 @@ int reel_loop_close(reel_loop *loop)
     loop->nwatchers = 0;
     free(loop->ring);
     loop->ring = NULL;
-    loop->ring_count = 0;
+    loop->ring_head = loop->ring_tail = 0;
     free(loop->heap);
     loop->heap = NULL;
     loop->heap_cap = 0;
@@ -437,7 +474,7 @@ void reel_backend_destroy(reel_backend *b)
 
 /* ---------------------------------------------------------------- checks */
 
-int rl_check_thread(reel_loop *loop)
+int rl_check_thread_slow(reel_loop *loop)
 {
     /* asyncio checks the thread only in debug mode, and only once the loop
      * has a thread (it is running). */
@@ -455,7 +492,7 @@ static inline int check_schedule(reel_loop *loop, const char *call)
     if (RL_UNLIKELY(loop->closed))
         return REEL_ECLOSED;
     if (RL_UNLIKELY(loop->debug))
-        return rl_check_thread(loop);
+        return rl_check_thread_slow(loop);
     return 0;
 }
 
@@ -480,6 +517,14 @@ __attribute__((noinline)) static int call_soon_general(reel_loop *loop, const re
         return rc;
     if (RL_UNLIKELY(!fn))
         return rl_einval("reel_loop_call_soon: fn is NULL");
+    if (!out) {
+        /* Nobody can cancel it: it needs no pool slot. */
+        rc = ring_reserve(loop);
+        if (RL_UNLIKELY(rc < 0))
+            return rc;
+        ring_append(loop, fn, arg, site, NULL);
+        return 0;
+    }
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
     if (RL_UNLIKELY(!h))
@@ -499,25 +544,30 @@ __attribute__((noinline)) static int call_soon_general(reel_loop *loop, const re
 int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
                              reel_callback_fn fn, void *arg, reel_handle *out)
 {
-    /* The common case — an open loop not in debug mode, a free pool slot
-     * and room in the ring — makes no calls, so it needs no stack frame. */
-    if (RL_UNLIKELY(!loop || !fn || loop->closed || loop->debug || loop->nfree == 0 ||
-                    loop->ring_count > loop->ring_mask))
+    /* The common case — an open loop not in debug mode, room in the ring,
+     * and no handle asked for (so nobody can cancel the callback and it
+     * lives in the ring entry itself) — makes no calls and touches no pool
+     * slot. With a handle, the general path takes a pooled one. */
+    if (RL_UNLIKELY(!loop || !fn || loop->closed || loop->debug ||
+                    ring_len(loop) > loop->ring_mask))
         return call_soon_general(loop, site, fn, arg, out);
     RL_ASSERT(loop->ring); /* NULL only once closed */
+    if (RL_LIKELY(!out)) {
+        ring_append(loop, fn, arg, site, NULL);
+        return 0;
+    }
+    if (RL_UNLIKELY(loop->nfree == 0))
+        return call_soon_general(loop, site, fn, arg, out);
     uint32_t slot;
     rl_handle *h = handle_alloc(loop, &slot);
     h->fn = fn;
     h->arg = arg;
     h->site = site;
-    loop->ring[(loop->ring_head + loop->ring_count) & loop->ring_mask] = h;
-    loop->ring_count++;
     h->state = RL_H_READY;
-    if (out) {
-        out->loop = loop;
-        out->slot = slot;
-        out->gen = h->gen;
-    }
+    ring_append(loop, NULL, NULL, NULL, h);
+    out->loop = loop;
+    out->slot = slot;
+    out->gen = h->gen;
     return 0;
 }
 
@@ -525,21 +575,14 @@ int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *c
 {
     if (loop->closed)
         return REEL_ECLOSED;
-    uint32_t slot;
-    rl_handle *h = handle_alloc(loop, &slot);
-    if (!h)
-        return -ENOMEM;
-    h->fn = (reel_callback_fn)(void (*)(void))cb->fn;
-    h->arg = cb->arg;
-    h->arg2 = reel_future_ref(fut);
-    h->site = cb->site;
-    h->flags = cb->close_run ? RL_HF_FUTCB | RL_HF_CLOSE_RUN : RL_HF_FUTCB;
-    int rc = ring_push(loop, h);
-    if (rc < 0) {
-        handle_free_slot(loop, h, slot);
-        reel_future_release(fut);
-    }
-    return rc;
+    /* Done callbacks have no handle: they live in the ring entry. A
+     * cleanup callback (runs at close) tags the future pointer's low bit. */
+    int rc = ring_reserve(loop);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    uintptr_t tagged = (uintptr_t)reel_future_ref(fut) | (cb->close_run ? 1u : 0u);
+    ring_append(loop, (reel_callback_fn)(void (*)(void))cb->fn, cb->arg, cb->site, (void *)tagged);
+    return 0;
 }
 
 int reel_loop_call_at_ns_from(reel_loop *loop, const reel_site *site, uint64_t when_ns,
@@ -771,12 +814,8 @@ static void ts_drain(reel_loop *loop)
             ts_free(loop, n, ts_index(loop, n));
             continue;
         }
-        uint32_t slot;
-        rl_handle *h = handle_alloc(loop, &slot);
-        if (!h || ring_push(loop, h) < 0) {
+        if (ring_reserve(loop) < 0) {
             /* Out of memory: put it back and retry on the next wake. */
-            if (h)
-                handle_free_slot(loop, h, slot);
             n->next = loop->ts_head;
             loop->ts_head = n;
             if (!loop->ts_tail)
@@ -787,9 +826,7 @@ static void ts_drain(reel_loop *loop)
             break;
         }
         n->state = RL_TS_ADMITTED;
-        h->fn = ts_trampoline;
-        h->arg = n;
-        h->site = n->site;
+        ring_append(loop, ts_trampoline, n, n->site, NULL);
     }
     if (loop->ts_count && take < queued)
         loop->ops->wake(loop->backend);
@@ -1045,15 +1082,15 @@ static void note_callback(reel_loop *loop, const reel_site *site)
 
 /* Debug mode: run the callback under the slow-callback stopwatch. Out of
  * line so the ordinary path stays short. */
-__attribute__((noinline)) static void run_handle_timed(reel_loop *loop, reel_callback_fn fn,
-                                                       void *arg, void *arg2, uint8_t flags,
-                                                       const reel_site *site)
+__attribute__((noinline)) static void run_timed(reel_loop *loop, reel_callback_fn fn,
+                                                void *arg, reel_future *fut,
+                                                const reel_site *site)
 {
     uint64_t t0 = clock_ns(loop);
     loop->step_watch = true;
-    if (flags & RL_HF_FUTCB) {
-        ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
-        reel_future_release(arg2);
+    if (fut) {
+        ((reel_future_cb)(void (*)(void))fn)(fut, arg);
+        reel_future_release(fut);
     } else {
         fn(arg);
     }
@@ -1072,34 +1109,39 @@ __attribute__((noinline)) static void run_handle_timed(reel_loop *loop, reel_cal
     reel_future_release(task);
 }
 
-static inline void run_handle(reel_loop *loop, rl_handle *h)
+static inline void run_ready(reel_loop *loop, rl_ready e)
 {
-    uint8_t flags = h->flags;
-    if (RL_UNLIKELY(flags & RL_HF_CANCELLED)) {
-        handle_discard(loop, h);
-        return;
+    reel_future *fut = NULL;
+    if (e.fn) {
+        fut = ready_future(&e);
+    } else {
+        rl_handle *h = e.ptr;
+        uint8_t flags = h->flags;
+        if (RL_UNLIKELY(flags & RL_HF_CANCELLED)) {
+            handle_discard(loop, h);
+            return;
+        }
+        e.fn = h->fn;
+        e.arg = h->arg;
+        e.site = h->site;
+        if (flags & RL_HF_PERSIST)
+            h->state = RL_H_IDLE;
+        else
+            handle_free_slot(loop, h, slot_of(loop, h));
     }
-    reel_callback_fn fn = h->fn;
-    void *arg = h->arg;
-    void *arg2 = h->arg2;
-    const reel_site *site = h->site;
-    if (flags & RL_HF_PERSIST)
-        h->state = RL_H_IDLE;
-    else
-        handle_free_slot(loop, h, slot_of(loop, h));
 
-    loop->last_site = site;
+    loop->last_site = e.site;
     if (RL_UNLIKELY(loop->trace_callbacks))
-        note_callback(loop, site);
+        note_callback(loop, e.site);
     /* Debug mode is sampled once per callback: a callback that switches it
      * on is not timed from an unset start. */
     if (RL_UNLIKELY(loop->debug)) {
-        run_handle_timed(loop, fn, arg, arg2, flags, site);
-    } else if (flags & RL_HF_FUTCB) {
-        ((reel_future_cb)(void (*)(void))fn)(arg2, arg);
-        reel_future_release(arg2);
+        run_timed(loop, e.fn, e.arg, fut, e.site);
+    } else if (fut) {
+        ((reel_future_cb)(void (*)(void))e.fn)(fut, e.arg);
+        reel_future_release(fut);
     } else {
-        fn(arg);
+        e.fn(e.arg);
     }
 }
 
@@ -1114,10 +1156,35 @@ static void dispatch_done(reel_loop *loop, reel_backend_req *req)
         req->done(req);
 }
 
+/* Whether this iteration may skip its poll: only when callbacks are ready
+ * (the poll would not wait), the loop is not stopping (a stopping loop's
+ * last iteration still looks at I/O), and the last poll was fewer than
+ * rl_busy_poll_iterations iterations and rl_busy_poll_callbacks callbacks
+ * ago. A non-blocking poll is most of a short iteration's cost; this bound
+ * keeps asyncio's fairness: I/O waits at most a few short iterations
+ * behind a callback storm, and a long iteration always polls. */
+static inline bool busy_skip_poll(reel_loop *loop)
+{
+    return ring_len(loop) && !loop->stopping &&
+           loop->polls_skipped + 1 < rl_busy_poll_iterations &&
+           loop->ran_since_poll < rl_busy_poll_callbacks;
+}
+
 static int run_once(reel_loop *loop)
 {
+    /* Writes made since the last iteration (outside the loop, or by its
+     * last callbacks if that iteration did not end normally) go out before
+     * the poll can wait for their answers. */
+    if (RL_UNLIKELY(loop->flush_pending))
+        loop->flush(loop);
+    if (busy_skip_poll(loop)) {
+        loop->polls_skipped++;
+        goto timers;
+    }
+    loop->polls_skipped = 0;
+    loop->ran_since_poll = 0;
     int64_t timeout_ns;
-    if (loop->ring_count || loop->stopping) {
+    if (ring_len(loop) || loop->stopping || loop->flush_pending) {
         timeout_ns = 0;
     } else if (loop->heap_len) {
         uint64_t now = clock_ns(loop);
@@ -1156,6 +1223,7 @@ static int run_once(reel_loop *loop)
         }
     }
 
+timers:
     if (loop->heap_len) {
         uint64_t now = clock_ns(loop);
         while (loop->heap_len && loop->heap[0].when_ns <= now) {
@@ -1171,11 +1239,13 @@ static int run_once(reel_loop *loop)
 
     /* Run only what is ready now; callbacks scheduled by these run in the
      * next iteration (asyncio's ntodo). */
-    uint32_t ntodo = loop->ring_count;
-    while (ntodo-- && !loop->closed) {
-        rl_handle *h = ring_pop(loop);
-        run_handle(loop, h);
-    }
+    uint32_t ntodo = ring_len(loop);
+    loop->ran_since_poll += ntodo;
+    while (ntodo-- && !loop->closed)
+        run_ready(loop, ring_pop(loop));
+    /* The writes this iteration's callbacks made, one writev per transport. */
+    if (RL_UNLIKELY(loop->flush_pending) && !loop->closed)
+        loop->flush(loop);
     return 0;
 }
 
@@ -1219,7 +1289,11 @@ int rl_loop_step(reel_loop *loop)
     return rc;
 }
 
-bool rl_loop_has_ready(const reel_loop *loop) { return !loop->closed && loop->ring_count > 0; }
+bool rl_loop_has_ready(const reel_loop *loop)
+{
+    /* Coalesced writes waiting count: a step sends them. */
+    return !loop->closed && (ring_len(loop) > 0 || loop->flush_pending);
+}
 
 bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns)
 {

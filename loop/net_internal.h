@@ -27,6 +27,13 @@ enum {
     rl_sendfile_block_bytes = 16 * 1024,    /* fallback block (asyncio: 16 KiB) */
     rl_sendfile_native_bytes = 1 << 30,     /* one sendfile(2) call at most */
     rl_addrs_max = 64,                      /* addresses kept from one lookup */
+    rl_proto_tables_max = 256,              /* distinct protocol tables interned */
+    rl_dgram_batch_count = 16,              /* datagrams read per readiness event */
+    rl_dgram_slot_bytes = 65536,            /* > the largest UDP payload (65,527) */
+    /* Stream writes to an idle transport wait for the end of the loop
+     * iteration and go out together (one writev), unless this many bytes
+     * are waiting: then at once. */
+    rl_coalesce_bytes = 64 * 1024,
 };
 
 /* One piece of a stream transport's write buffer. */
@@ -66,6 +73,13 @@ typedef struct rl_net {
     rl_list servers;         /* every server with sockets or clients */
     rl_list ops;             /* pending operations */
     uint8_t *read_buf;       /* REEL_READ_MAX_BYTES, shared by all reads */
+    /* batched datagram reads: rl_dgram_batch_count slots of
+     * rl_dgram_slot_bytes (pages committed as touched) and their sources */
+    uint8_t *dgram_bufs;
+    struct sockaddr_storage *dgram_addrs;
+    /* transports with coalesced writes to send at the end of the
+     * iteration (each holds a reference while listed) */
+    reel_transport *flush_head, *flush_tail;
     rl_chunk *free_chunks;
     size_t free_chunk_count;
     reel_transport **fd_owner; /* fd -> transport using it */
@@ -81,33 +95,10 @@ enum rl_transport_kind {
     RL_T_DATAGRAM,
 };
 
-struct reel_transport {
-    rl_list link;            /* in net->transports */
-    rl_list server_link;     /* in server->clients */
-    reel_loop *loop;
-    rl_net *net;
-    reel_server *server;     /* accepted by this server (holds a ref) */
-    reel_protocol proto;
-    uint32_t refs;           /* self (until connection_lost) + users */
-    int fd;
-    uint8_t kind;            /* enum rl_transport_kind */
-    bool closing;            /* close/abort/fatal error began */
-    bool paused;             /* pause_reading */
-    bool eof;                /* write_eof called */
-    bool protocol_paused;    /* pause_writing delivered, resume pending */
-    bool protocol_connected; /* connection_made ran */
-    bool lost;               /* connection_lost ran (or is running) */
-    bool lost_scheduled;
-    bool started;            /* start_cb ran (it holds a reference until then) */
-    bool reader_on, writer_on;
-    bool dead;               /* fd closed, out of every list */
-    bool sendfile_native;    /* sendfile in progress: writes refused */
-    uint32_t conn_lost;      /* asyncio _conn_lost */
-    int lost_err;            /* error for the scheduled connection_lost */
-    size_t high_water, low_water;
-    /* stream write buffer */
-    rl_chunk *wq_head, *wq_tail;
-    size_t wq_bytes;
+/* What only some transports use, allocated on first use so an idle TCP
+ * connection does not carry it: datagram state (always there for a
+ * datagram transport), sendfile, and the socket's names. */
+typedef struct rl_transport_ext {
     /* datagram write queue and remote address (asyncio _address: the
      * connected peer, or the default destination with allow_broadcast) */
     rl_dgram *dq_head, *dq_tail;
@@ -115,9 +106,19 @@ struct reel_transport {
     struct sockaddr_storage *raddr;
     socklen_t raddr_len;
     bool dgram_connected;
-    /* waiters: the creating call's future (set after connection_made) and
-     * the drain waiter of sendfile (set when the buffer is empty) */
+    bool dgram_batch;        /* read with recv_batch (UDP: no datagram exceeds a slot) */
+    /* datagrams read in a batch but not yet delivered because the protocol
+     * paused reading meanwhile; delivered first when reading resumes */
+    rl_dgram *rq_head, *rq_tail;
+    bool names_fetched;      /* sockname/peername below are valid */
+    /* the creating call's future (set after connection_made) */
     reel_future *waiter;
+    /* reel_transport_close_wait callers: set once connection_lost returned */
+    reel_future *lost_waiter;
+    /* the protocol table when it could not be interned, and the view
+     * reel_transport_get_protocol hands out (table + user) */
+    reel_protocol own_proto, proto_view;
+    /* the drain waiter of sendfile (set when the buffer is empty) */
     reel_future *drain_waiter;
     /* native sendfile driven by the transport's own writer (asyncio
      * _sendfile_native); writes are refused meanwhile */
@@ -125,11 +126,49 @@ struct reel_transport {
     int sf_file;
     int64_t sf_offset;
     size_t sf_count, sf_total;
-    /* names, cached at creation as asyncio does (extra info) */
-    struct sockaddr_storage sockname, peername;
+    /* names (extra info), fetched from the backend on first ask rather
+     * than at creation as asyncio does: most connections never ask, and
+     * the two calls were a third of an accept's system calls */
     socklen_t sockname_len, peername_len;
-    /* reel_transport_close_wait callers: set once connection_lost returned */
-    reel_future *lost_waiter;
+    struct sockaddr_storage sockname, peername;
+} rl_transport_ext;
+
+struct reel_transport {
+    rl_list link;            /* in net->transports */
+    rl_list server_link;     /* in server->clients */
+    reel_loop *loop;
+    reel_server *server;     /* accepted by this server (holds a ref) */
+    /* The protocol: its callbacks (an interned table whose user is NULL:
+     * every connection of a server shares one) and its user pointer. */
+    const reel_protocol *pvt;
+    void *user;
+    uint32_t refs;           /* self (until connection_lost) + users */
+    int fd;
+    uint32_t conn_lost;      /* asyncio _conn_lost */
+    int lost_err;            /* error for the scheduled connection_lost */
+    uint8_t kind;            /* enum rl_transport_kind */
+    bool closing : 1;        /* close/abort/fatal error began */
+    bool paused : 1;         /* pause_reading */
+    bool eof : 1;            /* write_eof called */
+    bool protocol_paused : 1; /* pause_writing delivered, resume pending */
+    bool protocol_connected : 1; /* connection_made ran */
+    bool lost : 1;           /* connection_lost ran (or is running) */
+    bool lost_scheduled : 1;
+    bool started : 1;        /* start_cb ran (it holds a reference until then) */
+    bool reader_on : 1, writer_on : 1;
+    bool dead : 1;           /* fd closed, out of every list */
+    bool sendfile_native : 1; /* sendfile in progress: writes refused */
+    bool flush_queued : 1;   /* in net->flush_head's list */
+    /* bytes at the end of the write buffer written this iteration and not
+     * yet tried (rl_coalesce_bytes); not counted by get_write_buffer_size,
+     * as asyncio would have sent them at once */
+    uint32_t pend_bytes;
+    size_t high_water, low_water;
+    /* stream write buffer */
+    rl_chunk *wq_head, *wq_tail;
+    size_t wq_bytes;
+    rl_transport_ext *x;     /* NULL until needed (see rl_transport_ext) */
+    reel_transport *flush_next;
     /* the creating call's site (REEL_HERE) or, accepted, the server's
      * (its protocol factory); NULL without the macros. Debug reports. */
     const reel_site *created_at;
@@ -182,6 +221,11 @@ typedef struct rl_addrlist {
     size_t count;
     rl_addr addrs[];
 } rl_addrlist;
+
+/* net.c — protocol tables, interned process-wide in static storage (at
+ * most rl_proto_tables_max): the table equal to p's callbacks, with user
+ * NULL, or NULL when the registry is full. */
+const reel_protocol *rl_proto_intern(const reel_protocol *p);
 
 /* net.c — per-loop state */
 rl_net *rl_net_get(reel_loop *loop);   /* lazily made; NULL on ENOMEM */
@@ -237,6 +281,10 @@ const reel_site *rl_net_take_site(void);
 int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol *proto,
                      reel_server *server, reel_future *waiter, reel_transport **out);
 void rl_transport_kill(reel_transport *t);  /* loop close */
+/* End of an iteration: send every transport's coalesced writes. */
+void rl_transport_flush_all(rl_net *net);
+/* Never call the protocol again (all callbacks NULL, user NULL). */
+void rl_transport_detach_protocol(reel_transport *t);
 /* Result of a future holding a transport reference. */
 int rl_future_set_transport(reel_future *fut, reel_transport *t);
 /* Datagrams: the remote address (connected, or a default destination). */

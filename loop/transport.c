@@ -33,6 +33,7 @@ static inline bool is_pipe(const reel_transport *t)
 static void read_ready(void *arg);
 static void write_ready(void *arg);
 static void dgram_read_ready(void *arg);
+static const rl_transport_ext *names(const reel_transport *ct);
 static void dgram_write_ready(void *arg);
 static void call_connection_lost(reel_transport *t, int err);
 
@@ -53,11 +54,41 @@ void reel_transport_release(reel_transport *t)
     if (--t->refs > 0)
         return;
     RL_ASSERT(t->dead);
-    free(t->raddr);
+    if (t->x) {
+        free(t->x->raddr);
+        free(t->x);
+    }
     free(t);
 }
 
 static void release_void(void *p) { reel_transport_release(p); }
+
+static inline rl_net *net_of(const reel_transport *t) { return t->loop->net_state; }
+
+/* The transport's rarely used part, made on first use; NULL: no memory. */
+static rl_transport_ext *ext(reel_transport *t)
+{
+    if (!t->x)
+        t->x = calloc(1, sizeof *t->x);
+    return t->x;
+}
+
+/* Point the transport at proto's callbacks (interned, or its own copy
+ * when the registry is full) and user. */
+static int transport_set_proto(reel_transport *t, const reel_protocol *proto)
+{
+    const reel_protocol *vt = rl_proto_intern(proto);
+    if (!vt) {
+        if (!ext(t))
+            return -ENOMEM;
+        t->x->own_proto = *proto;
+        t->x->own_proto.user = NULL;
+        vt = &t->x->own_proto;
+    }
+    t->pvt = vt;
+    t->user = proto->user;
+    return 0;
+}
 
 int rl_future_set_transport(reel_future *fut, reel_transport *t)
 {
@@ -116,19 +147,28 @@ static void wq_clear(reel_transport *t)
     rl_chunk *c = t->wq_head;
     while (c) {
         rl_chunk *next = c->next;
-        rl_chunk_put(t->net, c);
+        rl_chunk_put(net_of(t), c);
         c = next;
     }
     t->wq_head = t->wq_tail = NULL;
     t->wq_bytes = 0;
-    rl_dgram *d = t->dq_head;
+    t->pend_bytes = 0;
+    if (!t->x)
+        return;
+    rl_dgram *d = t->x->dq_head;
     while (d) {
         rl_dgram *next = d->next;
         free(d);
         d = next;
     }
-    t->dq_head = t->dq_tail = NULL;
-    t->dq_bytes = 0;
+    t->x->dq_head = t->x->dq_tail = NULL;
+    t->x->dq_bytes = 0;
+    for (d = t->x->rq_head; d;) {  /* read but undelivered: closing drops them */
+        rl_dgram *next = d->next;
+        free(d);
+        d = next;
+    }
+    t->x->rq_head = t->x->rq_tail = NULL;
 }
 
 /* Append iov (after skipping `skip` bytes) to the buffer: all or nothing. */
@@ -145,11 +185,11 @@ static int wq_append(reel_transport *t, const struct iovec *iov, int iovcnt, siz
     /* Take every chunk needed before copying, so failure changes nothing. */
     rl_chunk *fresh = NULL, *fresh_tail = NULL;
     for (size_t need = total > room ? total - room : 0; need > 0;) {
-        rl_chunk *c = rl_chunk_get(t->net);
+        rl_chunk *c = rl_chunk_get(net_of(t));
         if (!c) {
             while (fresh) {
                 rl_chunk *next = fresh->next;
-                rl_chunk_put(t->net, fresh);
+                rl_chunk_put(net_of(t), fresh);
                 fresh = next;
             }
             return -ENOMEM;
@@ -214,7 +254,7 @@ static void wq_consume(reel_transport *t, size_t n)
         t->wq_head = c->next;
         if (!t->wq_head)
             t->wq_tail = NULL;
-        rl_chunk_put(t->net, c);
+        rl_chunk_put(net_of(t), c);
     }
 }
 
@@ -237,7 +277,9 @@ size_t reel_transport_get_write_buffer_size(const reel_transport *t)
 {
     if (!t)
         return 0;
-    return t->kind == RL_T_DATAGRAM ? t->dq_bytes : t->wq_bytes;
+    /* datagram: x is set; stream: coalesced bytes not yet tried are not
+     * counted (asyncio would have sent them already) */
+    return t->kind == RL_T_DATAGRAM ? t->x->dq_bytes : t->wq_bytes - t->pend_bytes;
 }
 
 static void maybe_pause_protocol(reel_transport *t)
@@ -246,8 +288,8 @@ static void maybe_pause_protocol(reel_transport *t)
         return;
     if (!t->protocol_paused) {
         t->protocol_paused = true;
-        if (t->proto.pause_writing)
-            t->proto.pause_writing(t->proto.user);
+        if (t->pvt->pause_writing)
+            t->pvt->pause_writing(t->user);
     }
 }
 
@@ -255,8 +297,8 @@ static void maybe_resume_protocol(reel_transport *t)
 {
     if (t->protocol_paused && reel_transport_get_write_buffer_size(t) <= t->low_water) {
         t->protocol_paused = false;
-        if (t->proto.resume_writing)
-            t->proto.resume_writing(t->proto.user);
+        if (t->pvt->resume_writing)
+            t->pvt->resume_writing(t->user);
     }
 }
 
@@ -314,32 +356,32 @@ static void call_connection_lost(reel_transport *t, int err)
     remove_reader(t);
     remove_writer(t);
     wq_clear(t);
-    if (t->drain_waiter) {
-        reel_future *w = t->drain_waiter;
-        t->drain_waiter = NULL;
+    if (t->x && t->x->drain_waiter) {
+        reel_future *w = t->x->drain_waiter;
+        t->x->drain_waiter = NULL;
         if (!reel_future_done(w))
             rl_fail(w, err < 0 ? err : -EPIPE, "Connection is closed by peer");
         reel_future_release(w);
     }
     rl_transport_sendfile_stop(t, err < 0 ? err : -EPIPE);
-    if (t->waiter) { /* lost before connection_made ran (loop close) */
-        reel_future *w = t->waiter;
-        t->waiter = NULL;
+    if (t->x && t->x->waiter) { /* lost before connection_made ran (loop close) */
+        reel_future *w = t->x->waiter;
+        t->x->waiter = NULL;
         if (!reel_future_done(w))
             rl_fail(w, err < 0 ? err : REEL_ECLOSED, "transport closed before connection_made");
         reel_future_release(w);
     }
-    if (t->protocol_connected && t->proto.connection_lost)
-        t->proto.connection_lost(t->proto.user, err);
-    if (t->lost_waiter) {
-        reel_future *w = t->lost_waiter;
-        t->lost_waiter = NULL;
+    if (t->protocol_connected && t->pvt->connection_lost)
+        t->pvt->connection_lost(t->user, err);
+    if (t->x && t->x->lost_waiter) {
+        reel_future *w = t->x->lost_waiter;
+        t->x->lost_waiter = NULL;
         if (!reel_future_done(w))
             reel_future_set_result(w, NULL);
         reel_future_release(w);
     }
     if (t->fd >= 0) {
-        rl_fd_release(t->net, t->fd, t);
+        rl_fd_release(net_of(t), t->fd, t);
         OPS(t)->close(BK(t), t->fd);
         t->fd = -1;
     }
@@ -358,7 +400,7 @@ static void force_close(reel_transport *t, int err)
 {
     if (t->conn_lost)
         return;
-    if (t->wq_bytes || t->dq_head) {
+    if (t->wq_bytes || (t->x && t->x->dq_head)) {
         wq_clear(t);
         remove_writer(t);
     }
@@ -412,16 +454,16 @@ static void start_cb(void *arg)
     t->started = true;
     if (!t->lost && !t->protocol_connected) {
         t->protocol_connected = true;
-        if (t->proto.connection_made)
-            t->proto.connection_made(t->proto.user, t);
+        if (t->pvt->connection_made)
+            t->pvt->connection_made(t->user, t);
         if (!t->closing && !t->paused) {
             int rc = add_reader(t);
             if (rc < 0)
                 fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
         }
-        if (t->waiter) {
-            reel_future *w = t->waiter;
-            t->waiter = NULL;
+        if (t->x && t->x->waiter) {
+            reel_future *w = t->x->waiter;
+            t->x->waiter = NULL;
             if (!reel_future_done(w))
                 rl_future_set_transport(w, t);
             reel_future_release(w);
@@ -450,34 +492,42 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
         return rc;
     }
     t->loop = loop;
-    t->net = net;
     t->kind = kind;
     t->fd = fd;
-    t->proto = *proto;
+    rc = transport_set_proto(t, proto);
+    if (rc < 0) {
+        rl_fd_release(net, fd, t);
+        free(t->x);
+        free(t);
+        return rc;
+    }
     t->created_at = server ? server->created_at : NULL;
     t->refs = 2; /* its own, and start_cb's */
     t->high_water = REEL_WRITE_HIGH_WATER_DEFAULT;
     t->low_water = REEL_WRITE_HIGH_WATER_DEFAULT / 4;
     rl_list_init(&t->link);
     rl_list_init(&t->server_link);
-    if (kind == RL_T_SOCKET || kind == RL_T_DATAGRAM) {
-        t->sockname_len = sizeof t->sockname;
-        if (loop->ops->getsockname(loop->backend, fd, (struct sockaddr *)&t->sockname,
-                                   &t->sockname_len) < 0)
-            t->sockname_len = 0;
-        t->peername_len = sizeof t->peername;
-        if (loop->ops->getpeername(loop->backend, fd, (struct sockaddr *)&t->peername,
-                                   &t->peername_len) < 0)
-            t->peername_len = 0;
-        int fam = t->sockname_len ? t->sockname.ss_family : AF_UNSPEC;
-        if (kind == RL_T_SOCKET && (fam == AF_INET || fam == AF_INET6)) {
-            int one = 1; /* asyncio _set_nodelay */
-            loop->ops->setsockopt(loop->backend, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
+    if ((kind == RL_T_DATAGRAM || waiter) && !ext(t)) {
+        rl_fd_release(net, fd, t);
+        free(t);
+        return -ENOMEM;
+    }
+    if (kind == RL_T_DATAGRAM) {
+        /* Batched reads only where no datagram can exceed a slot: UDP. */
+        const rl_transport_ext *x = names(t);
+        int fam = x && x->sockname_len ? x->sockname.ss_family : AF_UNSPEC;
+        t->x->dgram_batch = loop->ops->recv_batch && (fam == AF_INET || fam == AF_INET6);
+    }
+    if (kind == RL_T_SOCKET) {
+        /* asyncio _set_nodelay, for TCP; a Unix socket refuses it, and
+         * that answer is ignored (cheaper than asking the family). */
+        int one = 1;
+        (void)loop->ops->setsockopt(loop->backend, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     rc = reel_loop_call_soon(loop, start_cb, t, NULL);
     if (rc < 0) {
         rl_fd_release(net, fd, t);
+        free(t->x);
         free(t);
         return rc;
     }
@@ -486,7 +536,8 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
         t->server = server;
         rl_server_attach(server, t);
     }
-    t->waiter = reel_future_ref(waiter);
+    if (waiter)
+        t->x->waiter = reel_future_ref(waiter);
     if (out)
         *out = t;
     return 0;
@@ -504,8 +555,8 @@ void rl_transport_kill(reel_transport *t)
     if (!t->lost) {
         if (!t->protocol_connected) {
             t->protocol_connected = true;
-            if (t->proto.connection_made)
-                t->proto.connection_made(t->proto.user, t);
+            if (t->pvt->connection_made)
+                t->pvt->connection_made(t->user, t);
         }
         call_connection_lost(t, REEL_ECLOSED);
     }
@@ -521,12 +572,12 @@ static void on_eof(reel_transport *t)
          * connection_lost, each via call_soon. */
         t->closing = true;
         remove_reader(t);
-        if (t->proto.eof_received)
-            t->proto.eof_received(t->proto.user); /* result ignored, as asyncio */
+        if (t->pvt->eof_received)
+            t->pvt->eof_received(t->user); /* result ignored, as asyncio */
         schedule_lost(t, 0);
         return;
     }
-    bool keep_open = t->proto.eof_received ? t->proto.eof_received(t->proto.user) : false;
+    bool keep_open = t->pvt->eof_received ? t->pvt->eof_received(t->user) : false;
     if (t->lost || t->closing)
         return;
     if (keep_open)
@@ -547,11 +598,11 @@ static void read_ready(void *arg)
     }
     void *buf;
     size_t cap;
-    bool buffered = t->proto.get_buffer != NULL;
+    bool buffered = t->pvt->get_buffer != NULL;
     if (buffered) {
         buf = NULL;
         cap = 0;
-        int rc = t->proto.get_buffer(t->proto.user, REEL_READ_MAX_BYTES, &buf, &cap);
+        int rc = t->pvt->get_buffer(t->user, REEL_READ_MAX_BYTES, &buf, &cap);
         if (rc < 0 || !buf || cap == 0) {
             fatal_error_from(t, rc < 0 ? rc : -EINVAL,
                              rc < 0 ? "Fatal error: protocol.get_buffer() call failed."
@@ -560,7 +611,7 @@ static void read_ready(void *arg)
             return;
         }
     } else {
-        buf = t->net->read_buf;
+        buf = net_of(t)->read_buf;
         cap = REEL_READ_MAX_BYTES;
     }
     ssize_t n = OPS(t)->read(BK(t), t->fd, buf, cap);
@@ -575,10 +626,10 @@ static void read_ready(void *arg)
         return;
     }
     if (buffered) {
-        if (t->proto.buffer_updated)
-            t->proto.buffer_updated(t->proto.user, (size_t)n);
-    } else if (t->proto.data_received) {
-        t->proto.data_received(t->proto.user, buf, (size_t)n);
+        if (t->pvt->buffer_updated)
+            t->pvt->buffer_updated(t->user, (size_t)n);
+    } else if (t->pvt->data_received) {
+        t->pvt->data_received(t->user, buf, (size_t)n);
     }
 }
 
@@ -600,6 +651,17 @@ int reel_transport_pause_reading(reel_transport *t)
     return 0;
 }
 
+static void dgram_read_ready(void *arg);
+static bool dgram_deliver_held(reel_transport *t);
+
+static void dgram_held_cb(void *arg)
+{
+    reel_transport *t = arg;
+    if (t->x->rq_head)
+        dgram_deliver_held(t);
+    reel_transport_release(t);
+}
+
 int reel_transport_resume_reading(reel_transport *t)
 {
     if (!t)
@@ -614,6 +676,11 @@ int reel_transport_resume_reading(reel_transport *t)
         int rc = add_reader(t);
         if (rc < 0)
             return rc;
+        /* Datagrams a batch read while paused: the socket may have nothing
+         * more to wake the reader, so deliver them on the next iteration. */
+        if (t->x && t->x->rq_head &&
+            reel_loop_call_soon(t->loop, dgram_held_cb, reel_transport_ref(t), NULL) < 0)
+            reel_transport_release(t);
     }
     return 0;
 }
@@ -623,9 +690,9 @@ int reel_transport_resume_reading(reel_transport *t)
 static void write_done_flushing(reel_transport *t)
 {
     remove_writer(t);
-    if (t->drain_waiter) {
-        reel_future *w = t->drain_waiter;
-        t->drain_waiter = NULL;
+    if (t->x && t->x->drain_waiter) {
+        reel_future *w = t->x->drain_waiter;
+        t->x->drain_waiter = NULL;
         if (!reel_future_done(w))
             reel_future_set_result(w, NULL);
         reel_future_release(w);
@@ -646,7 +713,7 @@ static void write_ready(void *arg)
     reel_transport *t = arg;
     if (t->conn_lost || t->lost)
         return;
-    if (t->sf_fut) {
+    if (t->x && t->x->sf_fut) {
         sendfile_step(t);
         return;
     }
@@ -664,9 +731,9 @@ static void write_ready(void *arg)
         wq_clear(t);
         if (is_pipe(t))
             t->conn_lost++;
-        if (t->drain_waiter) {
-            reel_future *w = t->drain_waiter;
-            t->drain_waiter = NULL;
+        if (t->x && t->x->drain_waiter) {
+            reel_future *w = t->x->drain_waiter;
+            t->x->drain_waiter = NULL;
             rl_fail(w, (int)n, "write failed");
             reel_future_release(w);
         }
@@ -683,6 +750,73 @@ static void write_ready(void *arg)
     }
     if (t->wq_bytes == 0)
         write_done_flushing(t);
+}
+
+/* Send the coalesced writes now: one writev of the buffer, the rest
+ * (if the socket took less) waits for writability, and the marks are
+ * checked as after asyncio's own send attempt. */
+static void flush_now(reel_transport *t)
+{
+    if (!t->pend_bytes)
+        return;
+    t->pend_bytes = 0;
+    if (t->conn_lost || t->lost || t->dead)
+        return;
+    reel_transport_ref(t);
+    write_ready(t);
+    if (!t->lost && !t->conn_lost && t->wq_bytes && !t->writer_on) {
+        int rc = add_writer(t);
+        if (rc < 0)
+            fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
+    }
+    if (!t->lost && !t->conn_lost)
+        maybe_pause_protocol(t);
+    reel_transport_release(t);
+}
+
+void rl_transport_flush_all(rl_net *net)
+{
+    /* Only those listed now: a flush that leads to more writes (a
+     * resume_writing callback) lists them for the next round. */
+    reel_transport *t = net->flush_head;
+    net->flush_head = net->flush_tail = NULL;
+    while (t) {
+        reel_transport *next = t->flush_next;
+        t->flush_next = NULL;
+        t->flush_queued = false;
+        flush_now(t);
+        reel_transport_release(t);
+        t = next;
+    }
+}
+
+/* Queue the bytes behind what is pending; they go out at the end of the
+ * iteration, or now once rl_coalesce_bytes are waiting. */
+static int write_coalesced(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
+{
+    /* Only untried bytes are buffered here: failing to append loses
+     * nothing that was promised. */
+    int rc = wq_append(t, iov, iovcnt, 0);
+    if (rc < 0)
+        return rc;
+    if ((size_t)t->pend_bytes + total >= rl_coalesce_bytes) {
+        t->pend_bytes = 1; /* whatever the count: flush_now sends it all */
+        flush_now(t);
+        return 0;
+    }
+    t->pend_bytes += (uint32_t)total;
+    if (!t->flush_queued) {
+        rl_net *net = net_of(t);
+        t->flush_queued = true;
+        reel_transport_ref(t);
+        if (net->flush_tail)
+            net->flush_tail->flush_next = t;
+        else
+            net->flush_head = t;
+        net->flush_tail = t;
+        t->loop->flush_pending = true;
+    }
+    return 0;
 }
 
 static int check_writable(reel_transport *t)
@@ -737,6 +871,8 @@ int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int io
         return 0;
     if (drop_lost_write(t))
         return REEL_ECLOSED;
+    if (t->pend_bytes || (t->wq_bytes == 0 && total < rl_coalesce_bytes))
+        return write_coalesced(t, iov, iovcnt, total);
     size_t sent = 0;
     if (t->wq_bytes == 0) {
         ssize_t n = iovcnt == 1
@@ -821,7 +957,7 @@ void reel_transport_close(reel_transport *t)
     default:
         t->closing = true;
         remove_reader(t);
-        if (reel_transport_get_write_buffer_size(t) == 0 && !t->dq_head) {
+        if (t->wq_bytes == 0 && !(t->x && t->x->dq_head)) {
             t->conn_lost++;
             remove_writer(t);
             schedule_lost(t, 0);
@@ -850,12 +986,12 @@ int reel_transport_close_wait(reel_transport *t)
         return REEL_ENOTASK;
     if (t->lost)
         return 0;
-    int rc = 0;
-    reel_future *w = t->lost_waiter;
-    if (!w) {
+    int rc = ext(t) ? 0 : -ENOMEM;
+    reel_future *w = t->x ? t->x->lost_waiter : NULL;
+    if (!w && rc == 0) {
         rc = reel_loop_create_future(t->loop, &w);
         if (rc == 0)
-            t->lost_waiter = w;
+            t->x->lost_waiter = w;
     }
     reel_transport_ref(t);
     reel_transport_close(t);
@@ -867,7 +1003,7 @@ int reel_transport_close_wait(reel_transport *t)
         /* Interrupted (cancelled, loop closing) or out of memory: keep the
          * promise anyway. The protocol is detached, so it is never called
          * again, and the transport is aborted. */
-        memset(&t->proto, 0, sizeof t->proto);
+        rl_transport_detach_protocol(t);
         reel_transport_abort(t);
     }
     reel_transport_release(t);
@@ -876,31 +1012,45 @@ int reel_transport_close_wait(reel_transport *t)
 
 reel_loop *reel_transport_get_loop(const reel_transport *t) { return t ? t->loop : NULL; }
 
+void rl_transport_detach_protocol(reel_transport *t)
+{
+    static const reel_protocol none;
+    t->pvt = &none;
+    t->user = NULL;
+}
+
 int reel_transport_set_protocol(reel_transport *t, const reel_protocol *proto)
 {
     if (!t || !proto)
         return rl_einval_null("reel_transport_set_protocol", !t ? "t" : "proto");
-    t->proto = *proto;
-    return 0;
+    return transport_set_proto(t, proto);
 }
 
-const reel_protocol *reel_transport_get_protocol(const reel_transport *t)
+const reel_protocol *reel_transport_get_protocol(const reel_transport *ct)
 {
-    return t ? &t->proto : NULL;
+    reel_transport *t = (reel_transport *)ct; /* the view is not the transport's state */
+    if (!t || !ext(t))
+        return NULL;
+    t->x->proto_view = *t->pvt;
+    t->x->proto_view.user = t->user;
+    return &t->x->proto_view;
 }
 
 int rl_transport_drain_waiter(reel_transport *t, reel_future **out)
 {
-    if (t->drain_waiter)
+    rl_transport_ext *x = ext(t);
+    if (!x)
+        return -ENOMEM;
+    if (x->drain_waiter)
         return REEL_EINVALSTATE; /* asyncio: "Empty waiter is already set" */
     reel_future *w;
     int rc = reel_loop_create_future(t->loop, &w);
     if (rc < 0)
         return rc;
-    if (reel_transport_get_write_buffer_size(t) == 0)
+    if (t->wq_bytes == 0 && !(t->x && t->x->dq_head))
         reel_future_set_result(w, NULL);
     else
-        t->drain_waiter = reel_future_ref(w);
+        t->x->drain_waiter = reel_future_ref(w);
     *out = w;
     return 0;
 }
@@ -919,12 +1069,35 @@ static int copy_name(const reel_transport *t, const struct sockaddr_storage *src
     return 0;
 }
 
+/* The names, asked of the backend the first time either is wanted (NULL:
+ * never asked while the socket was open, or out of memory). */
+static const rl_transport_ext *names(const reel_transport *ct)
+{
+    reel_transport *t = (reel_transport *)ct; /* the cache is not the transport's state */
+    if (t->x && t->x->names_fetched)
+        return t->x;
+    if (is_pipe(t) || t->fd < 0 || !ext(t))
+        return NULL;
+    rl_transport_ext *x = t->x;
+    x->sockname_len = sizeof x->sockname;
+    if (OPS(t)->getsockname(BK(t), t->fd, (struct sockaddr *)&x->sockname, &x->sockname_len) < 0)
+        x->sockname_len = 0;
+    x->peername_len = sizeof x->peername;
+    if (OPS(t)->getpeername(BK(t), t->fd, (struct sockaddr *)&x->peername, &x->peername_len) < 0)
+        x->peername_len = 0;
+    x->names_fetched = true;
+    return x;
+}
+
 int reel_transport_get_peername(const reel_transport *t, struct sockaddr_storage *addr,
                                 socklen_t *len)
 {
     if (!t)
         return rl_einval("reel_transport_get_peername: t is NULL");
-    return copy_name(t, &t->peername, t->peername_len, addr, len);
+    const rl_transport_ext *x = names(t);
+    if (!x && !is_pipe(t) && t->fd < 0)
+        return REEL_ECLOSED;
+    return copy_name(t, x ? &x->peername : NULL, x ? x->peername_len : 0, addr, len);
 }
 
 int reel_transport_get_sockname(const reel_transport *t, struct sockaddr_storage *addr,
@@ -932,7 +1105,10 @@ int reel_transport_get_sockname(const reel_transport *t, struct sockaddr_storage
 {
     if (!t)
         return rl_einval("reel_transport_get_sockname: t is NULL");
-    return copy_name(t, &t->sockname, t->sockname_len, addr, len);
+    const rl_transport_ext *x = names(t);
+    if (!x && !is_pipe(t) && t->fd < 0)
+        return REEL_ECLOSED;
+    return copy_name(t, x ? &x->sockname : NULL, x ? x->sockname_len : 0, addr, len);
 }
 
 int reel_transport_get_socket(const reel_transport *t)
@@ -955,31 +1131,129 @@ int reel_transport_get_pipe(const reel_transport *t)
 
 /* ------------------------------------------------------- datagrams */
 
+static bool dgram_deliverable(const reel_transport *t)
+{
+    return !t->conn_lost && !t->lost && !t->closing && !t->paused;
+}
+
+/* Deliver what an earlier batch read but could not hand over (reading was
+ * paused meanwhile). False if the protocol paused or closed again. */
+static bool dgram_deliver_held(reel_transport *t)
+{
+    rl_transport_ext *x = t->x;
+    while (x->rq_head && dgram_deliverable(t)) {
+        rl_dgram *d = x->rq_head;
+        x->rq_head = d->next;
+        if (!x->rq_head)
+            x->rq_tail = NULL;
+        if (t->pvt->datagram_received)
+            t->pvt->datagram_received(t->user, d->data, d->len,
+                                      d->addrlen ? (const struct sockaddr *)&d->addr : NULL,
+                                      d->addrlen);
+        free(d);
+    }
+    return !x->rq_head;
+}
+
+/* Keep a read datagram for later (see rq_head). */
+static int dgram_hold(reel_transport *t, const reel_mmsg *m)
+{
+    rl_dgram *d = malloc(sizeof *d + m->len);
+    if (!d)
+        return -ENOMEM;
+    d->next = NULL;
+    d->len = m->len;
+    d->addrlen = m->addrlen <= sizeof d->addr ? m->addrlen : 0;
+    memcpy(&d->addr, m->addr, d->addrlen);
+    memcpy(d->data, m->buf, m->len);
+    if (t->x->rq_tail)
+        t->x->rq_tail->next = d;
+    else
+        t->x->rq_head = d;
+    t->x->rq_tail = d;
+    return 0;
+}
+
+/* Read up to rl_dgram_batch_count datagrams with one backend call and
+ * deliver them in order. If the protocol pauses reading on the way, the
+ * rest are kept and delivered first on resume; if it closes, they go with
+ * the socket's unread data. False: batches are not available. */
+static bool dgram_read_batch(reel_transport *t)
+{
+    rl_net *net = net_of(t);
+    if (!net->dgram_bufs) {
+        net->dgram_bufs = malloc((size_t)rl_dgram_batch_count * rl_dgram_slot_bytes);
+        net->dgram_addrs = malloc(rl_dgram_batch_count * sizeof *net->dgram_addrs);
+        if (!net->dgram_bufs || !net->dgram_addrs) {
+            free(net->dgram_bufs);
+            free(net->dgram_addrs);
+            net->dgram_bufs = NULL;
+            net->dgram_addrs = NULL;
+            return false;
+        }
+    }
+    reel_mmsg m[rl_dgram_batch_count];
+    for (unsigned i = 0; i < rl_dgram_batch_count; i++)
+        m[i] = (reel_mmsg){net->dgram_bufs + (size_t)i * rl_dgram_slot_bytes, rl_dgram_slot_bytes,
+                           (struct sockaddr *)&net->dgram_addrs[i], sizeof net->dgram_addrs[i], 0};
+    int r = OPS(t)->recv_batch(BK(t), t->fd, m, rl_dgram_batch_count);
+    if (r < 0) {
+        if (!is_again(r) && t->pvt->error_received)
+            t->pvt->error_received(t->user, r);
+        return true;
+    }
+    reel_transport_ref(t);
+    for (int i = 0; i < r; i++) {
+        if (t->conn_lost || t->lost || t->closing)
+            break;
+        if (t->paused) {
+            if (dgram_hold(t, &m[i]) < 0 && t->pvt->error_received)
+                t->pvt->error_received(t->user, -ENOMEM);
+            continue;
+        }
+        if (m[i].flags & MSG_TRUNC) {  /* cannot happen for UDP; never deliver a cut one */
+            if (t->pvt->error_received)
+                t->pvt->error_received(t->user, -EMSGSIZE);
+            continue;
+        }
+        socklen_t fromlen = m[i].addrlen <= sizeof net->dgram_addrs[i] ? m[i].addrlen : 0;
+        if (t->pvt->datagram_received)
+            t->pvt->datagram_received(t->user, m[i].buf, m[i].len,
+                                      fromlen ? m[i].addr : NULL, fromlen);
+    }
+    reel_transport_release(t);
+    return true;
+}
+
 static void dgram_read_ready(void *arg)
 {
     reel_transport *t = arg;
     if (t->conn_lost || t->lost)
         return;
+    if (t->x->rq_head && !dgram_deliver_held(t))
+        return;
+    if (t->x->dgram_batch && dgram_read_batch(t))
+        return;
     struct sockaddr_storage from;
     socklen_t fromlen = sizeof from;
-    ssize_t n = OPS(t)->recvfrom(BK(t), t->fd, t->net->read_buf, REEL_READ_MAX_BYTES, 0,
+    ssize_t n = OPS(t)->recvfrom(BK(t), t->fd, net_of(t)->read_buf, REEL_READ_MAX_BYTES, 0,
                                  (struct sockaddr *)&from, &fromlen);
     if (n < 0) {
-        if (!is_again(n) && t->proto.error_received)
-            t->proto.error_received(t->proto.user, (int)n);
+        if (!is_again(n) && t->pvt->error_received)
+            t->pvt->error_received(t->user, (int)n);
         return;
     }
     if (fromlen > sizeof from)
         fromlen = sizeof from;
-    if (t->proto.datagram_received)
-        t->proto.datagram_received(t->proto.user, t->net->read_buf, (size_t)n,
+    if (t->pvt->datagram_received)
+        t->pvt->datagram_received(t->user, net_of(t)->read_buf, (size_t)n,
                                    fromlen ? (const struct sockaddr *)&from : NULL, fromlen);
 }
 
 static ssize_t dgram_send(reel_transport *t, const void *data, size_t len,
                           const struct sockaddr *addr, socklen_t addrlen)
 {
-    if (t->dgram_connected)
+    if (t->x->dgram_connected)
         return OPS(t)->sendto(BK(t), t->fd, data, len, 0, NULL, 0);
     return OPS(t)->sendto(BK(t), t->fd, data, len, 0, addr, addrlen);
 }
@@ -1013,12 +1287,12 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         return -EOPNOTSUPP;
     if (t->dead || t->lost)
         return REEL_ECLOSED;
-    if (t->raddr) {
-        if (addr && !same_addr(addr, addrlen, (const struct sockaddr *)t->raddr, t->raddr_len))
+    if (t->x->raddr) {
+        if (addr && !same_addr(addr, addrlen, (const struct sockaddr *)t->x->raddr, t->x->raddr_len))
             return rl_einval("reel_transport_sendto: Invalid address: must be NULL or the "
                              "connected remote address");
-        addr = (const struct sockaddr *)t->raddr;
-        addrlen = t->raddr_len;
+        addr = (const struct sockaddr *)t->x->raddr;
+        addrlen = t->x->raddr_len;
     }
     if (t->conn_lost) {
         if (t->conn_lost >= REEL_CONNLOST_WRITES_LOG_THRESHOLD)
@@ -1026,13 +1300,13 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         t->conn_lost++;
         return REEL_ECLOSED;
     }
-    if (!t->dq_head) {
+    if (!t->x->dq_head) {
         ssize_t n = dgram_send(t, data, len, addr, addrlen);
         if (n >= 0)
             return 0;
         if (!is_again(n)) {
-            if (t->proto.error_received)
-                t->proto.error_received(t->proto.user, (int)n);
+            if (t->pvt->error_received)
+                t->pvt->error_received(t->user, (int)n);
             return (int)n;
         }
         int rc = add_writer(t);
@@ -1049,14 +1323,43 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         memcpy(&d->addr, addr, addrlen);
     if (len)
         memcpy(d->data, data, len);
-    if (t->dq_tail)
-        t->dq_tail->next = d;
+    if (t->x->dq_tail)
+        t->x->dq_tail->next = d;
     else
-        t->dq_head = d;
-    t->dq_tail = d;
-    t->dq_bytes += len + rl_dgram_header_bytes;
+        t->x->dq_head = d;
+    t->x->dq_tail = d;
+    t->x->dq_bytes += len + rl_dgram_header_bytes;
     maybe_pause_protocol(t);
     return 0;
+}
+
+/* Send queued datagrams with one backend call; false when the backend has
+ * no batches, or the first send failed (the one-by-one loop then reports
+ * it as usual). */
+static bool dgram_send_batch(reel_transport *t)
+{
+    rl_transport_ext *x = t->x;
+    if (!OPS(t)->send_batch || !x->dq_head || !x->dq_head->next)
+        return false;
+    reel_mmsg m[rl_dgram_batch_count];
+    unsigned n = 0;
+    for (rl_dgram *d = x->dq_head; d && n < rl_dgram_batch_count; d = d->next, n++) {
+        bool to_addr = d->addrlen && !x->dgram_connected;
+        m[n] = (reel_mmsg){d->data, d->len, to_addr ? (struct sockaddr *)&d->addr : NULL,
+                           to_addr ? d->addrlen : 0, 0};
+    }
+    int r = OPS(t)->send_batch(BK(t), t->fd, m, n);
+    if (r <= 0)
+        return false;
+    for (int i = 0; i < r; i++) {
+        rl_dgram *d = x->dq_head;
+        x->dq_head = d->next;
+        if (!x->dq_head)
+            x->dq_tail = NULL;
+        x->dq_bytes -= d->len + rl_dgram_header_bytes;
+        free(d);
+    }
+    return true;
 }
 
 static void dgram_write_ready(void *arg)
@@ -1064,27 +1367,29 @@ static void dgram_write_ready(void *arg)
     reel_transport *t = arg;
     if (t->lost)
         return;
-    while (t->dq_head) {
-        rl_dgram *d = t->dq_head;
+    while (dgram_send_batch(t))
+        ;
+    while (t->x->dq_head) {
+        rl_dgram *d = t->x->dq_head;
         ssize_t n = dgram_send(t, d->data, d->len,
                                d->addrlen ? (const struct sockaddr *)&d->addr : NULL, d->addrlen);
         if (n < 0 && is_again(n))
             break; /* try again when writable */
-        t->dq_head = d->next;
-        if (!t->dq_head)
-            t->dq_tail = NULL;
-        t->dq_bytes -= d->len + rl_dgram_header_bytes;
+        t->x->dq_head = d->next;
+        if (!t->x->dq_head)
+            t->x->dq_tail = NULL;
+        t->x->dq_bytes -= d->len + rl_dgram_header_bytes;
         free(d);
         if (n < 0) {
-            if (t->proto.error_received)
-                t->proto.error_received(t->proto.user, (int)n);
+            if (t->pvt->error_received)
+                t->pvt->error_received(t->user, (int)n);
             return;
         }
     }
     maybe_resume_protocol(t); /* may queue more */
     if (t->lost || t->conn_lost)
         return;
-    if (!t->dq_head) {
+    if (!t->x->dq_head) {
         remove_writer(t);
         if (t->closing)
             call_connection_lost(t, 0);
@@ -1095,12 +1400,12 @@ static void dgram_write_ready(void *arg)
 int rl_transport_set_raddr(reel_transport *t, const struct sockaddr *addr, socklen_t len,
                            bool connected)
 {
-    t->raddr = malloc(sizeof *t->raddr);
-    if (!t->raddr)
+    t->x->raddr = malloc(sizeof *t->x->raddr);
+    if (!t->x->raddr)
         return -ENOMEM;
-    memcpy(t->raddr, addr, len);
-    t->raddr_len = len;
-    t->dgram_connected = connected;
+    memcpy(t->x->raddr, addr, len);
+    t->x->raddr_len = len;
+    t->x->dgram_connected = connected;
     return 0;
 }
 
@@ -1108,10 +1413,10 @@ int rl_transport_set_raddr(reel_transport *t, const struct sockaddr *addr, sockl
 
 void rl_transport_sendfile_stop(reel_transport *t, int err)
 {
-    reel_future *f = t->sf_fut;
+    reel_future *f = t->x ? t->x->sf_fut : NULL;
     if (!f)
         return;
-    t->sf_fut = NULL;
+    t->x->sf_fut = NULL;
     t->sendfile_native = false;
     if (t->wq_bytes == 0)
         remove_writer(t);
@@ -1119,7 +1424,7 @@ void rl_transport_sendfile_stop(reel_transport *t, int err)
         if (err < 0)
             rl_fail(f, err, err == -EPIPE ? "Connection is closed by peer" : "sendfile failed");
         else
-            reel_future_set_result(f, (void *)(intptr_t)t->sf_total);
+            reel_future_set_result(f, (void *)(intptr_t)t->x->sf_total);
     }
     reel_future_release(f);
 }
@@ -1128,14 +1433,14 @@ void rl_transport_sendfile_stop(reel_transport *t, int err)
  * _sock_sendfile_native_impl. */
 static void sendfile_step(reel_transport *t)
 {
-    if (t->sf_count && t->sf_total >= t->sf_count) {
+    if (t->x->sf_count && t->x->sf_total >= t->x->sf_count) {
         rl_transport_sendfile_stop(t, 0);
         return;
     }
-    size_t block = t->sf_count ? t->sf_count - t->sf_total : rl_sendfile_native_bytes;
+    size_t block = t->x->sf_count ? t->x->sf_count - t->x->sf_total : rl_sendfile_native_bytes;
     if (block > rl_sendfile_native_bytes)
         block = rl_sendfile_native_bytes;
-    ssize_t n = OPS(t)->sendfile ? OPS(t)->sendfile(BK(t), t->fd, t->sf_file, &t->sf_offset, block)
+    ssize_t n = OPS(t)->sendfile ? OPS(t)->sendfile(BK(t), t->fd, t->x->sf_file, &t->x->sf_offset, block)
                                  : -ENOSYS;
     if (n < 0 && is_again(n)) {
         if (add_writer(t) < 0)
@@ -1143,8 +1448,8 @@ static void sendfile_step(reel_transport *t)
         return;
     }
     if (n < 0) {
-        if (t->sf_total == 0) {
-            reel_future *f = t->sf_fut;
+        if (t->x->sf_total == 0) {
+            reel_future *f = t->x->sf_fut;
             rl_fail(f, REEL_ESENDFILE, "os.sendfile call failed: %s", reel_strerror((int)n));
             rl_transport_sendfile_stop(t, 0);
         } else {
@@ -1156,7 +1461,7 @@ static void sendfile_step(reel_transport *t)
         rl_transport_sendfile_stop(t, 0);
         return;
     }
-    t->sf_total += (size_t)n;
+    t->x->sf_total += (size_t)n;
     if (add_writer(t) < 0)
         rl_transport_sendfile_stop(t, -EIO);
 }
@@ -1164,18 +1469,20 @@ static void sendfile_step(reel_transport *t)
 int rl_transport_sendfile_native(reel_transport *t, int file_fd, int64_t offset, size_t count,
                                  reel_future **out)
 {
-    if (t->sf_fut || t->wq_bytes || t->kind != RL_T_SOCKET)
+    if ((t->x && t->x->sf_fut) || t->wq_bytes || t->kind != RL_T_SOCKET)
         return REEL_EINVALSTATE;
     if (t->dead || t->closing)
         return REEL_ECLOSED;
+    if (!ext(t))
+        return -ENOMEM;
     int rc = reel_loop_create_future(t->loop, out);
     if (rc < 0)
         return rc;
-    t->sf_fut = reel_future_ref(*out);
-    t->sf_file = file_fd;
-    t->sf_offset = offset;
-    t->sf_count = count;
-    t->sf_total = 0;
+    t->x->sf_fut = reel_future_ref(*out);
+    t->x->sf_file = file_fd;
+    t->x->sf_offset = offset;
+    t->x->sf_count = count;
+    t->x->sf_total = 0;
     t->sendfile_native = true;
     sendfile_step(t);
     return 0;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,6 +580,59 @@ static void test_stream_awaits_and_handler_tasks_name_the_users_code_sim(void **
     assert_int_equal(th_sim_run("stream_sites", stream_sites_scenario, &o), 3);
 }
 
+/* A task waiting in reel_run_in_executor shows the user's line too (the
+ * executor's await is a call-site macro). Epoll only: the job blocks its
+ * worker thread until the test has looked. */
+static atomic_bool job_release;
+static int executor_line;
+static bool executor_waiting, executor_done;
+
+static int blocking_job(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    while (!atomic_load(&job_release))
+        usleep(1000);
+    return 0;
+}
+
+static int executor_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    executor_waiting = true;
+    executor_line = __LINE__ + 1;
+    int rc = reel_run_in_executor(NULL, blocking_job, NULL, NULL);
+    executor_done = true;
+    return rc;
+}
+
+static void test_task_waiting_in_run_in_executor_shows_the_users_line(void **state)
+{
+    (void)state;
+    reel_loop *loop = plain_loop();
+    th_log log;
+    th_log_capture(loop, &log);
+    atomic_store(&job_release, false);
+    executor_waiting = executor_done = false;
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, executor_main, NULL, "exec", &t), 0);
+    th_wait_flag(loop, &executor_waiting);
+    th_spin(loop, 1);
+    assert_int_equal(reel_loop_print_tasks(loop), 0);
+    char want[256];
+    snprintf(want, sizeof want, "coro=<executor_main() running at %s:%d>", __FILE__,
+             executor_line);
+    int found = th_log_find(&log, want);
+    atomic_store(&job_release, true);
+    th_wait_flag(loop, &executor_done);
+    assert_true(found >= 0);
+    reel_task_release(t);
+    reel_future *f;
+    assert_int_equal(reel_loop_shutdown_default_executor(loop, 10, &f), 0);
+    assert_int_equal(th_wait(loop, f), 0);
+    reel_future_release(f);
+    th_loop_free(loop);
+}
+
 /* Debug mode, loop close: transports nobody closed are reported with who
  * made them — the create_connection call's function and line, and for
  * the server's side the protocol factory and the create_server line. */
@@ -793,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_never_retrieved_future_error_names_where_the_future_was_created),
         cmocka_unit_test(test_stream_awaits_and_handler_tasks_name_the_users_code_epoll),
         cmocka_unit_test(test_stream_awaits_and_handler_tasks_name_the_users_code_sim),
+        cmocka_unit_test(test_task_waiting_in_run_in_executor_shows_the_users_line),
         cmocka_unit_test(test_unclosed_transports_at_close_name_who_made_them_epoll),
         cmocka_unit_test(test_unclosed_transports_at_close_name_who_made_them_sim),
         cmocka_unit_test(test_closed_transport_is_not_reported_at_close),

@@ -63,6 +63,61 @@ static void test_call_soon_runs_callbacks_in_fifo_order(void **state)
     th_loop_free(r.loop);
 }
 
+/* The ready ring holds three kinds of entry (a callback without a handle,
+ * one with a cancellable handle, a future's done callback); one FIFO order
+ * covers all of them, also across a growth of the ring. */
+static void record_done(reel_future *fut, void *arg)
+{
+    (void)fut;
+    record(arg);
+}
+
+static void test_call_soon_fifo_across_handles_plain_callbacks_and_future_callbacks(void **state)
+{
+    (void)state;
+    enum { n = 3000 };   /* past the ring's first capacity (1024) */
+    static recorder r;
+    static item items[n];
+    static reel_handle hs[n];
+    memset(&r, 0, sizeof r);
+    r.loop = th_loop_new();
+    reel_future *futs[n / 3];
+    for (int i = 0; i < n; i++) {
+        items[i] = (item){&r, i, 0};
+        switch (i % 3) {
+        case 0:
+            assert_int_equal(reel_loop_call_soon(r.loop, record, &items[i], NULL), 0);
+            break;
+        case 1:
+            assert_int_equal(reel_loop_call_soon(r.loop, record, &items[i], &hs[i]), 0);
+            break;
+        default:
+            assert_int_equal(reel_loop_create_future(r.loop, &futs[i / 3]), 0);
+            assert_int_equal(reel_future_add_done_callback(futs[i / 3], record_done, &items[i]), 0);
+            assert_int_equal(reel_future_set_result(futs[i / 3], NULL), 0);
+            break;
+        }
+    }
+    /* Cancel every fourth handle: those are skipped, the rest keep order. */
+    for (int i = 1; i < n; i += 12)
+        assert_true(reel_handle_cancel(hs[i]));
+    run_once(r.loop);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (i % 12 == 1)
+            continue;
+        assert_int_equal(r.order[k], i);
+        k++;
+    }
+    assert_int_equal(r.n, k);
+    /* They all ran or were dropped: every handle is stale now. */
+    for (int i = 1; i < n; i += 3)
+        assert_false(reel_handle_cancel(hs[i]));
+    for (int i = 0; i < n / 3; i++)
+        reel_future_release(futs[i]);
+    th_loop_free(r.loop);
+}
+
 typedef struct chain {
     reel_loop *loop;
     int runs;
@@ -563,6 +618,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_call_soon_runs_callbacks_in_fifo_order),
+        cmocka_unit_test(test_call_soon_fifo_across_handles_plain_callbacks_and_future_callbacks),
         cmocka_unit_test(test_callback_scheduled_during_iteration_runs_in_the_next_one),
         cmocka_unit_test(test_callback_scheduled_during_iteration_runs_after_those_already_ready),
         cmocka_unit_test(test_call_soon_rejects_null_callback),

@@ -12,6 +12,7 @@
         th_loop_free(loop);                      \
     }
 RUN(sc_udp_round_trip)
+RUN(sc_udp_burst_in_order_and_pause_mid_batch)
 RUN(sc_udp_connected_endpoint)
 RUN(sc_udp_oversize_datagram)
 RUN(sc_udp_refused_reported)
@@ -22,6 +23,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sc_udp_round_trip),
+        cmocka_unit_test(test_sc_udp_burst_in_order_and_pause_mid_batch),
         cmocka_unit_test(test_sc_udp_connected_endpoint),
         cmocka_unit_test(test_sc_udp_oversize_datagram),
         cmocka_unit_test(test_sc_udp_refused_reported),

@@ -149,6 +149,16 @@ typedef struct reel_spawn_opts {
     int npass_fds;
 } reel_spawn_opts;
 
+/* One datagram of a batch (recv_batch / send_batch). */
+typedef struct reel_mmsg {
+    void *buf;              /* recv: where to put it; send: the datagram */
+    size_t len;             /* recv: capacity in, bytes received out; send: its length */
+    struct sockaddr *addr;  /* recv: source out (may be NULL); send: destination,
+                               NULL for a connected socket */
+    socklen_t addrlen;      /* recv: capacity in, length out; send: its length */
+    int flags;              /* recv out: MSG_TRUNC if the datagram was cut */
+} reel_mmsg;
+
 typedef struct reel_backend_ops {
     const char *name;
     void (*destroy)(reel_backend *b);
@@ -266,6 +276,15 @@ typedef struct reel_backend_ops {
      * notes it (timeline, check), the replayer checks it against the
      * trace. When set, the loop keeps reel_loop_callback_hash(). */
     void (*callback)(reel_backend *b, const char *func, const char *file, int line);
+
+    /* --- batched datagrams (recvmmsg / sendmmsg) --- */
+    /* Receive up to n datagrams at once / send n queued ones in order.
+     * Returns how many (>= 1), or a negative errno for the first
+     * (-EAGAIN: none ready / no room). NULL: the loop uses recvfrom and
+     * sendto one datagram at a time (the simulator, recorder and replayer
+     * do, so a recorded or simulated run sees the same calls as before). */
+    int (*recv_batch)(reel_backend *b, int fd, reel_mmsg *msgs, unsigned n);
+    int (*send_batch)(reel_backend *b, int fd, const reel_mmsg *msgs, unsigned n);
 } reel_backend_ops;
 
 /* A backend is a table plus the state behind it; implementations embed

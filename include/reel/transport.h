@@ -140,8 +140,10 @@ reel_loop *reel_transport_get_loop(const reel_transport *t);
  * Returns 0 or -EINVAL. Switching between a buffered and a plain protocol
  * takes effect at the next read. */
 int reel_transport_set_protocol(reel_transport *t, const reel_protocol *proto);
-/* The current protocol table (borrowed; valid until the next
- * set_protocol). */
+/* The current protocol table, callbacks and user (borrowed: a view the
+ * transport keeps, refreshed by each call and valid until the transport's
+ * memory goes; NULL if out of memory). Transports share one copy of each
+ * distinct callback table, so this is assembled on demand. */
 const reel_protocol *reel_transport_get_protocol(const reel_transport *t);
 
 /* get_extra_info, typed. Each returns 0 and fills the output, or

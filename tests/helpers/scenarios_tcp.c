@@ -289,6 +289,61 @@ TH_SCENARIO(sc_tcp_pause_resume_reading)
     pair_close(loop, &pr);
 }
 
+/* asyncio's fairness: a task that spins on sleep(0) keeps the loop busy
+ * (a callback is always ready), yet a reader whose data is waiting is
+ * served within a few iterations, whatever the loop does to make busy
+ * iterations cheap. The spinner gives up after spin_cap_count spins, so a
+ * starved reader fails the test instead of hanging it. */
+enum { spin_cap_count = 100000, spin_served_within_count = 100 };
+
+typedef struct spinner {
+    const uint64_t *received;
+    uint64_t want;
+    uint64_t spins;
+} spinner;
+
+static void set_done_cb(void *arg) { reel_future_set_result(arg, NULL); }
+
+static int spin_until_served(void *arg, void **result)
+{
+    (void)result;
+    spinner *sp = arg;
+    while (*sp->received < sp->want && sp->spins < spin_cap_count) {
+        int rc = reel_sleep(0);
+        if (rc < 0)
+            return rc;
+        sp->spins++;
+    }
+    return 0;
+}
+
+TH_SCENARIO(sc_tcp_reader_served_while_a_task_spins_on_sleep0)
+{
+    pair pr;
+    pair_open(loop, &pr, NULL);
+    assert_int_equal(reel_transport_pause_reading(pr.sp->t), 0);
+    assert_int_equal(reel_transport_write(pr.cli.t, "fair", 4), 0);
+    /* Let the bytes reach the server's socket (loop time, a safety margin
+     * for the simulator's latencies): a spinning loop stops the
+     * simulator's clock, as a busy CPU would. */
+    reel_future *slept;
+    assert_int_equal(reel_loop_create_future(loop, &slept), 0);
+    assert_int_equal(reel_loop_call_later(loop, 1.0, set_done_cb, slept, NULL), 0);
+    assert_int_equal(th_wait_release(loop, slept, NULL), 0);
+    assert_int_equal(pr.sp->received, 0);
+
+    spinner sp = {.received = &pr.sp->received, .want = 4};
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, spin_until_served, &sp, "spinner", &t), 0);
+    pr.sp->target = 4;
+    assert_int_equal(reel_transport_resume_reading(pr.sp->t), 0);
+    assert_int_equal(th_wait(loop, reel_task_future(t)), 0);
+    reel_task_release(t);
+    assert_int_equal(pr.sp->received, 4);
+    assert_true(sp.spins < spin_served_within_count);
+    pair_close(loop, &pr);
+}
+
 TH_SCENARIO(sc_tcp_write_after_close)
 {
     th_log log;
@@ -356,7 +411,56 @@ TH_SCENARIO(sc_tcp_extra_info)
     assert_ptr_equal(reel_transport_get_protocol(pr.cli.t)->user, &pr.cli);
     assert_int_equal(reel_transport_get_peername(pr.cli.t, NULL, &l1), -EINVAL);
     assert_int_equal(reel_transport_sendto(pr.cli.t, "x", 1, NULL, 0), -EOPNOTSUPP);
-    pair_close(loop, &pr);
+    /* Names are fetched on first ask and kept: the client's stay readable
+     * after close; the server side's were asked too. */
+    reel_transport_close(pr.cli.t);
+    assert_int_equal(th_wait(loop, pr.cli.lost), 0);
+    struct sockaddr_storage after;
+    socklen_t la = 0;
+    assert_int_equal(reel_transport_get_peername(pr.cli.t, &after, &la), 0);
+    assert_int_equal(la, l1);
+    assert_memory_equal(&after, &cpeer, la);
+    assert_int_equal(reel_transport_get_sockname(pr.cli.t, &after, &la), 0);
+    assert_memory_equal(&after, &csock, la);
+    th_peer_fini(&pr.cli);
+    th_server_fini(&pr.srv);
+}
+
+/* Two connections of one server share their protocol's callback table,
+ * yet each reports its own user; set_protocol changes only its own. */
+TH_SCENARIO(sc_tcp_protocol_tables_shared_users_own)
+{
+    th_server srv;
+    th_server_init(&srv, loop, 2);
+    int port = th_server_start_tcp(&srv, "127.0.0.1");
+    th_peer a, b;
+    th_peer_init(&a, loop);
+    th_peer_init(&b, loop);
+    assert_int_equal(th_connect(loop, &a, "127.0.0.1", port), 0);
+    assert_int_equal(th_connect(loop, &b, "127.0.0.1", port), 0);
+    th_wait_count(loop, &srv.made, 2);
+    assert_int_equal(th_wait(loop, srv.peers[1].made), 0);
+    reel_transport *s0 = srv.peers[0].t, *s1 = srv.peers[1].t;
+    assert_ptr_equal(reel_transport_get_protocol(s0)->user, &srv.peers[0]);
+    assert_ptr_equal(reel_transport_get_protocol(s1)->user, &srv.peers[1]);
+    assert_ptr_equal(reel_transport_get_protocol(s0)->data_received,
+                     reel_transport_get_protocol(s1)->data_received);
+    reel_protocol other = srv.peers[0].proto;
+    other.user = &b;
+    other.eof_received = NULL;
+    assert_int_equal(reel_transport_set_protocol(s0, &other), 0);
+    assert_ptr_equal(reel_transport_get_protocol(s0)->user, &b);
+    assert_null(reel_transport_get_protocol(s0)->eof_received);
+    assert_ptr_equal(reel_transport_get_protocol(s1)->user, &srv.peers[1]);
+    assert_ptr_equal(reel_transport_get_protocol(s1)->eof_received, srv.peers[1].proto.eof_received);
+    assert_int_equal(reel_transport_set_protocol(s0, &srv.peers[0].proto), 0);
+    reel_transport_close(a.t);
+    reel_transport_close(b.t);
+    assert_int_equal(th_wait(loop, a.lost), 0);
+    assert_int_equal(th_wait(loop, b.lost), 0);
+    th_peer_fini(&a);
+    th_peer_fini(&b);
+    th_server_fini(&srv);
 }
 
 TH_SCENARIO(sc_tcp_close_flushes_buffer)
@@ -561,4 +665,84 @@ TH_SCENARIO(sc_tcp_buffered_protocol_failure)
         th_peer_fini(&pr.cli);
         th_server_fini(&pr.srv);
     }
+}
+
+/* Writes made in one iteration are coalesced and sent when it ends, yet
+ * everything asyncio promises holds: each write returns with nothing
+ * counted in the buffer (the bytes would have gone out at once), order is
+ * kept, write_eof and close in the same callback come after the data, and
+ * a write that brings the waiting bytes past the threshold goes out at
+ * once. */
+typedef struct coalesce_ctx {
+    reel_transport *t;
+    size_t sizes[3];
+    bool eof_then;         /* write_eof after the writes */
+    bool close_then;       /* close after the writes */
+    bool done;
+} coalesce_ctx;
+
+static void coalesce_writes_cb(void *arg)
+{
+    coalesce_ctx *c = arg;
+    static const char *parts[3] = {"head:", "body-", "tail."};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(reel_transport_write(c->t, parts[i], strlen(parts[i])), 0);
+        assert_int_equal(reel_transport_get_write_buffer_size(c->t), 0);
+    }
+    if (c->eof_then)
+        assert_int_equal(reel_transport_write_eof(c->t), 0);
+    if (c->close_then)
+        reel_transport_close(c->t);
+    c->done = true;
+}
+
+TH_SCENARIO(sc_tcp_writes_in_one_iteration_coalesce_keeping_order_and_eof)
+{
+    th_peer tmpl = {.keep_cap = 64, .keep_open = true};
+    pair pr;
+    pair_open(loop, &pr, &tmpl);
+    /* write, write, write, write_eof in one callback */
+    coalesce_ctx c = {.t = pr.cli.t, .eof_then = true};
+    assert_int_equal(reel_loop_call_soon(loop, coalesce_writes_cb, &c, NULL), 0);
+    assert_int_equal(th_wait(loop, pr.sp->eof), 0);
+    assert_true(c.done);
+    assert_int_equal(pr.sp->received, 15);
+    assert_memory_equal(pr.sp->keep, "head:body-tail.", 15);
+    reel_transport_close(pr.cli.t);
+    assert_int_equal(th_wait(loop, pr.cli.lost), 0);
+    th_peer_fini(&pr.cli);
+    th_server_fini(&pr.srv);
+
+    pair_open(loop, &pr, &tmpl);
+    c = (coalesce_ctx){.t = pr.cli.t, .close_then = true};
+    assert_int_equal(reel_loop_call_soon(loop, coalesce_writes_cb, &c, NULL), 0);
+    assert_int_equal(th_wait(loop, pr.sp->eof), 0);
+    assert_int_equal(pr.sp->received, 15);
+    assert_memory_equal(pr.sp->keep, "head:body-tail.", 15);
+    assert_int_equal(th_wait(loop, pr.cli.lost), 0);
+    assert_int_equal(pr.cli.lost_err, 0);
+    th_peer_fini(&pr.cli);
+    th_server_fini(&pr.srv);
+
+    /* small writes, then one that passes the coalescing threshold, then
+     * more: all in order, none lost */
+    pair_open(loop, &pr, NULL);
+    size_t big = 100 * 1024;
+    uint8_t *buf = malloc(big);
+    th_pattern_fill(9, 0, buf, big);
+    th_sum want;
+    th_sum_init(&want);
+    size_t off = 0;
+    size_t steps[] = {10, 20, big - 60, 30};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        assert_int_equal(reel_transport_write(pr.cli.t, buf + off, steps[i]), 0);
+        th_sum_add(&want, buf + off, steps[i]);
+        off += steps[i];
+    }
+    assert_int_equal(off, big);
+    free(buf);
+    pr.sp->target = big;
+    assert_int_equal(th_wait(loop, pr.sp->got), 0);
+    assert_true(th_sum_final(&pr.sp->sum) == th_sum_final(&want));
+    pair_close(loop, &pr);
 }
