@@ -59,9 +59,9 @@ static void demo_ordering(reel_loop *loop)
     order[0] = '\0';
     reel_loop_call_soon(loop, append, "a", NULL);
     reel_loop_call_soon(loop, append, "b", NULL);
-    /* Deadlines from one reading of the loop's clock: call_later reads the
-     * clock at each call (as asyncio does), so on a loaded machine two
-     * call_laters 10 ms apart in delay need not keep that order. */
+    /* Deadlines from one reading of the clock: call_later reads it anew
+     * on each call (as asyncio's does), so on a loaded machine "0.02 s"
+     * scheduled first can fall before "0.01 s" scheduled a moment later. */
     double t0 = reel_loop_time(loop);
     reel_loop_call_at(loop, t0 + 0.02, append, "E", NULL);
     reel_loop_call_at(loop, t0 + 0.01, append, "C", NULL);

@@ -15,7 +15,8 @@
  *    EAGAIN, which is what makes transports buffer and pause_writing.
  *  - FIN and RST travel as segments. Closing with unread input, or with
  *    SO_LINGER 0, sends RST (as Linux does). Data reaching a closed end is
- *    answered with RST, unless that end vanished in a crash ("silence").
+ *    answered with RST, unless that end vanished in a crash ("silence")
+ *    and its host is still down (a restarted host answers with RST).
  *  - A partitioned or clogged link holds stream segments and connection
  *    attempts (TCP retransmits) and loses datagrams.
  *  - Readiness is level-triggered, computed from socket state at poll().

@@ -195,8 +195,11 @@ void sim_deliver_seg(sim_world *w, sim_conn *c, int d)
         /* The receiving end is gone. Data reaching it is answered with
          * RST by a live kernel; a bare FIN is acknowledged (the closed end
          * sits in FIN_WAIT/TIME_WAIT), so the peer still reads what it was
-         * sent. A crashed machine says nothing. */
-        if (!c->silent[1 - d] && !seg->rst && seg->len > 0 && send) {
+         * sent. A crashed machine says nothing while it is down; once it
+         * has restarted, its kernel knows no such connection and answers
+         * data with RST, as Linux does. */
+        bool answers = !c->silent[1 - d] || c->hosts[1 - d]->up;
+        if (answers && !seg->rst && seg->len > 0 && send) {
             sock_set_reset(send, ECONNRESET);
             sim_dir_clear(dir);
         }

@@ -9,12 +9,6 @@ build=${1:?build dir}
 seeder="$build/reel-seeds"
 fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# Under ASan (make asan), leaks are not what this test checks: a host the
-# swarm crashes while its reel_open_connection is pending leaks that
-# connection's stream and futures (loop/stream.c open_async frees them in
-# done callbacks, which closing the loop drops), and the futures keep the
-# closed loop alive. Other sanitizer errors still fail the runs.
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 
 # bug            failure kind (start of its "FAIL" line)          found within seeds
 expect=(

@@ -1,6 +1,8 @@
 /* Nothing leaks at loop close, in whatever state the loop is closed:
  * - a task that calls reel_stream_wait_closed() in its close-time cleanup;
  * - a loop closed while reel_open_connection("localhost") resolves;
+ * - a loop closed, and a simulated host crashed, at each iteration while
+ *   reel_open_connection(numeric address) is still connecting;
  * - a stream client/server scenario closed after K iterations, for every K
  *   until it ends, and the same scenario with one task cancelled at each K.
  * Each runs on the epoll backend over loopback and on the simulated
@@ -329,6 +331,130 @@ static void world_free(world *w)
     }
 }
 
+/* The sweep's cancels make peers fail (resets, failed handlers); those
+ * reports are correct and not what this test looks at. */
+static void quiet(reel_loop *loop, const reel_context *ctx, void *arg)
+{
+    (void)loop;
+    (void)ctx;
+    (void)arg;
+}
+
+/* The loop closes (or, simulated, the host crashes) at iteration k while
+ * a task's reel_open_connection to a numeric address is still in flight:
+ * open_async's record, stream and futures must go with the loop. */
+typedef struct connecting_state {
+    const char *host;
+    int port;
+    int rc;
+    bool returned;
+} connecting_state;
+
+static int t_open_numeric(void *arg, void **result)
+{
+    (void)result;
+    connecting_state *c = arg;
+    reel_connection_opts co = {.host = c->host, .port = c->port};
+    reel_stream *s = NULL;
+    c->rc = reel_open_connection(&co, LIMIT, &s);
+    c->returned = true;
+    if (s)
+        reel_stream_release(s);
+    return 0;
+}
+
+/* Returns whether the open had returned before iteration k (the sweep
+ * stops there). */
+static bool close_while_connecting_once(uint64_t seed, int k)
+{
+    long before = atomic_load(&live_blocks);
+    world w;
+    world_new(&w, seed);
+    reel_future *f;
+    reel_server_opts so = {.host = "127.0.0.1"};
+    assert_int_equal(reel_start_server_async(w.loop, h_silent, NULL, &so, LIMIT, &f), 0);
+    assert_int_equal(reel_loop_run_until_complete(w.loop, f), 0);
+    reel_server *srv = NULL;
+    assert_int_equal(reel_future_result(f, (void **)&srv), 0);
+    connecting_state c = {.host = "127.0.0.1", .port = server_port(srv)};
+    reel_future_release(f); /* the loop's close closes the server */
+    assert_true(c.port > 0);
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(w.loop, t_open_numeric, &c, "opener", &t), 0);
+    th_spin(w.loop, k);
+    bool returned = c.returned;
+    reel_task_release(t);
+    assert_int_equal(reel_loop_close(w.loop), 0);
+    assert_true(c.returned);
+    if (!returned)
+        assert_int_equal(c.rc, REEL_ECLOSED);
+    world_free(&w);
+    long after = atomic_load(&live_blocks);
+    if (after != before)
+        fail_msg("%ld block(s) leaked: seed %llu (0 = epoll), closed at iteration %d while "
+                 "connecting", after - before, (unsigned long long)seed, k);
+    return returned;
+}
+
+static void sweep_close_while_connecting(uint64_t seed)
+{
+    int k = 1;
+    while (!close_while_connecting_once(seed, k)) {
+        k++;
+        assert_true(k < SWEEP_ITERATIONS_MAX);
+    }
+    assert_true(k > 1); /* at least one close found the open in flight */
+    print_message("close while connecting (seed %llu): %d points, 0 leaks\n",
+                  (unsigned long long)seed, k);
+}
+
+/* Simulated only: host "a" opens a connection to host "b"; "a" crashes
+ * after k of its iterations while the open is in flight (the world goes
+ * on and is then freed). */
+static bool crash_while_connecting_once(uint64_t seed, int k)
+{
+    long before = atomic_load(&live_blocks);
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = seed;
+    reel_sim *sim;
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    reel_sim_host *ha, *hb;
+    assert_int_equal(reel_sim_host_new(sim, "a", "10.0.0.1", &ha), 0);
+    assert_int_equal(reel_sim_host_new(sim, "b", "10.0.0.2", &hb), 0);
+    reel_loop *lb = reel_sim_host_loop(hb);
+    reel_loop_set_exception_handler(lb, quiet, NULL); /* b's handler sees the crash as a reset */
+    reel_future *f;
+    reel_server_opts so = {.host = "10.0.0.2"};
+    assert_int_equal(reel_start_server_async(lb, h_silent, NULL, &so, LIMIT, &f), 0);
+    assert_int_equal(reel_loop_run_until_complete(lb, f), 0);
+    reel_server *srv = NULL;
+    assert_int_equal(reel_future_result(f, (void **)&srv), 0);
+    int port = server_port(srv);
+    reel_future_release(f);
+    assert_true(port > 0);
+
+    reel_loop *la = reel_sim_host_loop(ha);
+    connecting_state c = {.host = "10.0.0.2", .port = port};
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(la, t_open_numeric, &c, "opener", &t), 0);
+    th_spin(la, k);
+    bool returned = c.returned;
+    reel_task_release(t);
+    assert_int_equal(reel_sim_crash(sim, "a"), 0);
+    assert_true(c.returned);
+    if (!returned)
+        assert_int_equal(c.rc, REEL_ECLOSED);
+    /* the world goes on without "a" for a while */
+    assert_true(reel_sim_run(sim, 1000000000ull, NULL, NULL) >= 0);
+    reel_sim_free(sim);
+    long after = atomic_load(&live_blocks);
+    if (after != before)
+        fail_msg("%ld block(s) leaked: seed %llu, host crashed at iteration %d while "
+                 "connecting", after - before, (unsigned long long)seed, k);
+    return returned;
+}
+
 typedef void (*scenario_fn)(reel_loop *loop);
 
 /* Run sc on a fresh world and check that every block is freed again. */
@@ -345,14 +471,6 @@ static void leak_checked(scenario_fn sc, uint64_t seed)
                  (unsigned long long)seed);
 }
 
-/* The sweep's cancels make peers fail (resets, failed handlers); those
- * reports are correct and not what this test looks at. */
-static void quiet(reel_loop *loop, const reel_context *ctx, void *arg)
-{
-    (void)loop;
-    (void)ctx;
-    (void)arg;
-}
 
 /* One run of the sweep scenario: close after k iterations, or (cancel_at
  * >= 0) cancel the victim-th task of reel_all_tasks at iteration k and run
@@ -440,6 +558,36 @@ static void test_close_while_open_connection_resolves_leaks_nothing(void **state
     st_assert_clean();
 }
 
+static void test_close_while_open_connection_connects_leaks_nothing(void **state)
+{
+    (void)state;
+    st_reset();
+    sweep_close_while_connecting(0);
+    for (uint64_t seed = 1; seed <= SIM_SEEDS; seed++)
+        sweep_close_while_connecting(seed);
+    st_assert_clean();
+}
+
+static void test_sim_host_crash_while_open_connection_connects_leaks_nothing(void **state)
+{
+    (void)state;
+    st_reset();
+    for (uint64_t seed = 1; seed <= SIM_SEEDS; seed++) {
+        /* every iteration early, then every ~1/8 further (the open
+         * spends most iterations waiting in the same state) */
+        int k = 1, points = 1;
+        while (!crash_while_connecting_once(seed, k)) {
+            k += k < 32 ? 1 : k / 8;
+            points++;
+            assert_true(k < SWEEP_ITERATIONS_MAX);
+        }
+        assert_true(k > 1);
+        print_message("crash while connecting (seed %llu): %d points up to iteration %d, 0 leaks\n",
+                      (unsigned long long)seed, points, k);
+    }
+    st_assert_clean();
+}
+
 static void test_close_after_every_iteration_leaks_nothing(void **state)
 {
     (void)state;
@@ -461,6 +609,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_closed_in_close_cleanup_leaks_nothing),
         cmocka_unit_test(test_close_while_open_connection_resolves_leaks_nothing),
+        cmocka_unit_test(test_close_while_open_connection_connects_leaks_nothing),
+        cmocka_unit_test(test_sim_host_crash_while_open_connection_connects_leaks_nothing),
         cmocka_unit_test(test_close_after_every_iteration_leaks_nothing),
         cmocka_unit_test(test_cancel_each_task_at_every_iteration_leaks_nothing),
     };

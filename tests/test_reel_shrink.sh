@@ -11,8 +11,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 shrink="$root/tools/reel-shrink"
 fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# Under ASan: see test_bugs.sh (crashed hosts leak a pending open_connection).
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 cd "$tmp" || exit 1
 
 bug="$build/bug_failover"

@@ -91,14 +91,18 @@ static int run_timers(reel_loop *loop, timers_run *t)
         reel_loop_call_soon(loop, t_other, NULL, NULL);
     else
         reel_loop_call_soon(loop, t_second, NULL, NULL);
-    reel_loop_call_later(loop, 0.05, t_fifty_one, NULL, NULL);
-    reel_loop_call_later(loop, 0.05, t_fifty_two, NULL, NULL);
-    reel_loop_call_later(loop, 0.02, t_twenty, NULL, NULL);
+    /* Deadlines from one clock reading: call_later reads the clock on
+     * each call, so under valgrind on a loaded machine a stall between two
+     * calls could put "0.05 s" before "0.02 s" scheduled later. */
+    uint64_t t0 = t->start_ns = reel_loop_time_ns(loop);
+    const uint64_t ms = 1000000;
+    reel_loop_call_at_ns(loop, t0 + 50 * ms, t_fifty_one, NULL, NULL);
+    reel_loop_call_at_ns(loop, t0 + 50 * ms, t_fifty_two, NULL, NULL); /* a tie: after C */
+    reel_loop_call_at_ns(loop, t0 + 20 * ms, t_twenty, NULL, NULL);
     reel_handle h;
-    reel_loop_call_later(loop, 0.03, t_cancelled, NULL, &h);
+    reel_loop_call_at_ns(loop, t0 + 30 * ms, t_cancelled, NULL, &h);
     reel_handle_cancel(h);
-    reel_loop_call_later(loop, 0.15, stop_cb, loop, NULL);
-    t->start_ns = reel_loop_time_ns(loop);
+    reel_loop_call_at_ns(loop, t0 + 150 * ms, stop_cb, loop, NULL);
     int rc = reel_loop_run_forever(loop);
     t->end_ns = reel_loop_time_ns(loop);
     t->hash = reel_loop_callback_hash(loop, &t->count);

@@ -283,6 +283,94 @@ static void test_sim_crash_and_restart_reboots_the_program(void **state)
     assert_true(silences > 0);
 }
 
+/* A crashed host says nothing while it is down; after it restarts, data
+ * arriving on a connection from before the crash is answered with RST
+ * (its new kernel knows no such connection), as Linux does. */
+typedef struct old_conn {
+    int write_before_rc, rc_after;  /* rc_after: the read after the restart */
+    bool echoed, done;
+} old_conn;
+
+static void restart_srv(reel_sim *sim, void *arg)
+{
+    (void)arg;
+    assert_int_equal(reel_sim_restart(sim, "srv"), 0);
+}
+
+static int t_old_conn(void *arg, void **result)
+{
+    (void)result;
+    old_conn *o = arg;
+    reel_connection_opts co = {.host = "10.0.0.1", .port = 7};
+    reel_stream *s;
+    int rc = reel_open_connection(&co, 0, &s);
+    if (rc < 0) {
+        o->rc_after = rc;
+        o->done = true;
+        return rc;
+    }
+    reel_bytes b = REEL_BYTES_INIT;
+    rc = reel_stream_write(s, "hello\n", 6);
+    if (rc == 0)
+        rc = reel_stream_readline(s, &b);
+    o->echoed = rc == 0 && b.len == 6;
+    reel_bytes_free(&b);
+    /* srv crashes at +1 s and restarts at +2 s (scheduled by the test) */
+    reel_sleep(1.5);
+    o->write_before_rc = reel_stream_write(s, "lost\n", 5); /* vanishes */
+    reel_sleep(1.5);
+    rc = reel_stream_write(s, "again\n", 6);
+    if (rc == 0)
+        rc = reel_stream_drain(s);
+    if (rc == 0) {
+        reel_timeout tm;
+        rc = reel_timeout_enter(&tm, 10.0);
+        if (rc == 0) {
+            rc = reel_stream_read(s, -1, &b);
+            rc = reel_timeout_exit(&tm, rc);
+        }
+        reel_bytes_free(&b);
+    }
+    o->rc_after = rc;
+    reel_stream_close(s);
+    reel_stream_release(s);
+    o->done = true;
+    return 0;
+}
+
+static bool old_conn_done(void *arg) { return ((old_conn *)arg)->done; }
+
+static void test_sim_restarted_host_resets_data_on_a_connection_from_before_the_crash(void **state)
+{
+    (void)state;
+    int silent = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        reel_sim *sim = world(seed, false);
+        pair p;
+        pair_new(&p, sim);
+        old_conn o = {0};
+        uint64_t t0 = reel_sim_now_ns(sim);
+        assert_int_equal(reel_sim_at(sim, t0 + 1 * SEC, crash_srv, NULL), 0);
+        assert_int_equal(reel_sim_at(sim, t0 + 2 * SEC, restart_srv, NULL), 0);
+        reel_loop *cl = reel_sim_host_loop(p.cli);
+        reel_loop_set_exception_handler(cl, NULL, NULL);
+        reel_task *t;
+        assert_int_equal(reel_loop_create_task(cl, t_old_conn, &o, "old-conn", &t), 0);
+        assert_int_equal(reel_sim_run(sim, t0 + 60 * SEC, old_conn_done, &o), 0);
+        SIM_ASSERT(sim, o.done && o.echoed);
+        /* Some crashes reset the connection at once (see the test above);
+         * this is about those that left it silent. */
+        if (o.write_before_rc == 0) {
+            silent++;
+            SIM_ASSERT(sim, o.rc_after == -ECONNRESET);
+        }
+        reel_task_release(t);
+        reel_sim_free(sim);
+    }
+    print_message("restart after a silent crash: %d of 8 seeds, each reset\n", silent);
+    assert_true(silent > 0);
+}
+
 static void test_sim_crash_of_the_driving_host_is_refused(void **state)
 {
     (void)state;
@@ -716,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_sim_partition_that_heals_delays_but_loses_nothing),
         cmocka_unit_test(test_sim_reset_mid_stream_reaches_the_client),
         cmocka_unit_test(test_sim_crash_and_restart_reboots_the_program),
+        cmocka_unit_test(test_sim_restarted_host_resets_data_on_a_connection_from_before_the_crash),
         cmocka_unit_test(test_sim_crash_of_the_driving_host_is_refused),
         cmocka_unit_test(test_sim_short_io_eagain_eintr_small_window_lose_no_byte),
         cmocka_unit_test(test_sim_udp_roundtrip_and_loss),

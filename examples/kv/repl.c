@@ -435,8 +435,12 @@ static void drop_attempt(kv_server *s)
         return;
     s->attempt = NULL;
     if (reel_future_remove_done_callback(a->fut, connected, a) == 0) {
-        /* Done already, connected() queued: it cleans up when it runs. */
+        /* Done already, connected() queued: it cleans up when it runs --
+         * unless the loop has closed since, which dropped it unrun; then
+         * clean up here (connected() with no server does just that). */
         a->s = NULL;
+        if (reel_loop_is_closed(s->loop))
+            connected(a->fut, a);
         return;
     }
     reel_future_cancel(a->fut, NULL);

@@ -222,7 +222,8 @@ int reel_sim_clog(reel_sim *sim, const char *a, const char *b, uint64_t until_ns
 int reel_sim_reset_connections(reel_sim *sim, const char *name);
 /* Crash a host: its program's shutdown runs, its loop is closed, its
  * descriptors vanish; each peer sees a reset or silence (drawn from the
- * PRNG). REEL_ERUNNING if the host's loop is the one driving the world
+ * PRNG) -- silence while the host is down: once restarted, it answers data
+ * on a connection from before the crash with a reset. REEL_ERUNNING if the host's loop is the one driving the world
  * (a swarm crash of the driving host is deferred until its loop returns
  * from run_* — reel_sim_run drives without a special host). */
 int reel_sim_crash(reel_sim *sim, const char *name);

@@ -162,7 +162,13 @@ static int node_boot(reel_sim_host *host, reel_loop *loop, void *arg)
 
 static void node_shutdown(reel_sim_host *host, reel_loop *loop, void *arg)
 {
-    bug_serve_stop(&((node *)arg)->srv);
+    node *n = arg;
+    bug_serve_stop(&n->srv);
+    /* The replication link is "in memory": it goes with the host. While a
+     * ship is in progress its task owns the stream and drops it when the
+     * loop's close resumes it; otherwise nobody else would. */
+    if (!n->repl_busy)
+        bug_drop(&n->repl);
 }
 
 /* ---------------------------------------------------------------- app */
