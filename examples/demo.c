@@ -71,7 +71,7 @@ static void demo_ordering(reel_loop *loop)
     reel_handle_cancel(h);
     reel_loop_call_at(loop, t0 + 0.03, stop, loop, NULL);
     reel_loop_run_forever(loop);
-    printf("  call_soon + call_later order: %s (expected abCDE; X was cancelled)\n", order);
+    printf("  call_soon + call_at order: %s (expected abCDE; X was cancelled)\n", order);
     CHECK(strcmp(order, "abCDE") == 0, "callback order");
 }
 
