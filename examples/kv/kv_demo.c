@@ -163,7 +163,8 @@ int kv_demo(void)
     kv_cluster_run(found, &o, &r2);
     printf("    rerun of seed %llu: %s, event hash %016llx %s\n"
            "    (KV_CLUSTER_BUG=promote_stale REEL_SEED=%llu build/test_kv_cluster prints its fault\n"
-           "    schedule and history; shrinking it waits for the schedule shrinker)\n",
+           "    schedule and history; not shrunk: the test crashes nodes itself, outside the\n"
+           "    simulator's schedule, see docs/kv.md)\n",
            (unsigned long long)found, r2.ok ? "passes" : "fails the same way", (unsigned long long)r2.hash,
            r1.hash == r2.hash ? "(identical)" : "(DIFFERENT)", (unsigned long long)found);
     failures += r2.ok || r1.hash != r2.hash || strcmp(r1.why, r2.why) != 0;
