@@ -357,3 +357,13 @@ int reel_future_remove_done_callback(reel_future *fut, reel_future_cb cb, void *
     fut->ncbs = kept;
     return (int)removed;
 }
+
+int reel_future_take_back_done_callback(reel_future *fut, reel_future_cb cb, void *arg)
+{
+    if (!fut || !cb)
+        return 0;
+    int n = reel_future_remove_done_callback(fut, cb, arg);
+    if (fut->state != RL_F_PENDING && fut->loop)
+        n += rl_take_back_future_cb(fut->loop, fut, cb, arg);
+    return n;
+}

@@ -12,6 +12,7 @@
 #include "reel/backend.h"
 #include "reel/future.h"
 #include "reel/loop.h"
+#include "list.h"
 
 #ifndef NDEBUG
 #include <assert.h>
@@ -204,9 +205,12 @@ struct reel_loop {
      * transport and deliver connection_lost while the tasks' stacks (where
      * protocol state may live) still exist */
     void (*net_close_transports)(reel_loop *loop);
-    /* networking, debug mode: a task's stack [lo, lo + bytes) is about to
-     * go; detach (and report) protocols whose user pointer lies in it */
-    void (*net_stack_gone)(reel_loop *loop, const void *lo, size_t bytes, const char *task_name);
+    /* networking: a task's stack [lo, lo + bytes) is about to go; detach
+     * (and report) the transports registered in `users` (their user
+     * pointer lies in it, rl_task_stack_owner) and, in debug mode, any
+     * other whose user pointer lies in it */
+    void (*net_stack_gone)(reel_loop *loop, rl_list *users, const void *lo, size_t bytes,
+                           const char *task_name);
     /* signals, subprocesses, executors (loop/proc.c & co): REEL_EV_SIGNAL
      * and REEL_EV_CHILD events go to proc_event; proc_on_close runs at
      * close before net_on_close */
@@ -262,6 +266,9 @@ bool rl_loop_has_ready(const reel_loop *loop);
 bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns);
 rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
 int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
+/* Neutralise the queued calls of cb(fut, arg) (they run as a no-op);
+ * returns how many. Scans the ready queue. */
+int rl_take_back_future_cb(reel_loop *loop, reel_future *fut, reel_future_cb cb, void *arg);
 int rl_check_thread_slow(reel_loop *loop);
 /* asyncio checks the thread only in debug mode. */
 static inline int rl_check_thread(reel_loop *loop)
@@ -320,6 +327,14 @@ int rl_poll_timed(reel_loop *loop, reel_event *events, int max, int64_t timeout_
 void rl_task_repr(reel_future *task, char *buf, size_t cap);
 /* True while a task of `loop` runs in this thread (task.c). */
 bool rl_task_running_on(const reel_loop *loop);
+/* Protocol state on a task's stack (transport.h, "Lifetimes"): the
+ * running task if p lies on its stack, else NULL (two compares). A
+ * transport whose user pointer is there links itself into the task's
+ * list with rl_task_stack_users_add (and out with rl_list_del); when the
+ * task finishes, net_stack_gone detaches and reports what is still in it. */
+struct reel_task *rl_task_stack_owner(const void *p);
+void rl_task_stack_users_add(struct reel_task *t, rl_list *node);
+bool rl_task_finished(const struct reel_task *t);
 /* Set this thread's reel_last_error() (task.c); message may be NULL. */
 void rl_set_last_error(int code, const char *message);
 /* Reject a bad argument: reel_last_error() gets `message`, which names the

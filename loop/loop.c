@@ -585,6 +585,31 @@ int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *c
     return 0;
 }
 
+static void taken_back_cb(reel_future *fut, void *arg)
+{
+    (void)fut;
+    (void)arg;
+}
+
+int rl_take_back_future_cb(reel_loop *loop, reel_future *fut, reel_future_cb cb, void *arg)
+{
+    /* The entry stays (the ring has no holes) but runs as a no-op; it
+     * keeps its future reference, released as usual when it runs. */
+    static const reel_site taken_back = {"taken_back_cb", __FILE__, __LINE__};
+    int n = 0;
+    for (uint32_t i = loop->ring_head; i != loop->ring_tail; i++) {
+        rl_ready *e = &loop->ring[i & loop->ring_mask];
+        if (e->fn == (reel_callback_fn)(void (*)(void))cb && e->arg == arg && e->fn &&
+            ready_future(e) == fut) {
+            e->fn = (reel_callback_fn)(void (*)(void))taken_back_cb;
+            e->arg = NULL;
+            e->site = &taken_back;
+            n++;
+        }
+    }
+    return n;
+}
+
 int reel_loop_call_at_ns_from(reel_loop *loop, const reel_site *site, uint64_t when_ns,
                               reel_callback_fn fn, void *arg, reel_handle *out)
 {

@@ -20,7 +20,8 @@
 
 static void net_on_close(reel_loop *loop);
 static void net_close_transports(reel_loop *loop);
-static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const char *task_name);
+static void net_stack_gone(reel_loop *loop, rl_list *users, const void *lo, size_t bytes,
+                           const char *task_name);
 
 static void net_flush(reel_loop *loop)
 {
@@ -332,11 +333,34 @@ static void net_close_transports(reel_loop *loop)
         rl_transport_kill(rl_container(net->transports.next, reel_transport, link));
 }
 
-/* Debug mode: a task's stack is going. A protocol whose state lives in it
- * would have its callbacks write into freed (or reused) stack memory: its
- * transport is detached from it, aborted, and the mistake reported. */
-static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const char *task_name)
+/* A task's stack is going. A protocol whose state lives in it would have
+ * its callbacks write into freed (or reused) stack memory: its transport
+ * is detached from it, aborted, and the mistake reported. */
+void rl_transport_stack_gone(reel_transport *t, const char *task_name)
 {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "protocol state on a finished task's stack: user %p of transport %p lies "
+             "on the stack of task '%s', which has returned; transport aborted, protocol "
+             "detached (see reel_transport_close_wait)",
+             t->user, (void *)t, task_name ? task_name : "?");
+    rl_report(t->loop, msg, REEL_ECLOSED, t, t->fd);
+    rl_transport_detach_protocol(t);
+    reel_transport_abort(t);
+}
+
+static void net_stack_gone(reel_loop *loop, rl_list *users, const void *lo, size_t bytes,
+                           const char *task_name)
+{
+    /* Registered with the task: detaching unlinks each. */
+    while (!rl_list_empty(users)) {
+        reel_transport *t = rl_container(users->next, rl_transport_ext, stack.link)->stack.t;
+        rl_transport_stack_gone(t, task_name);
+    }
+    if (!loop->debug)
+        return;
+    /* Debug mode: any other transport whose user lies there (a protocol
+     * factory's, a set_protocol from a callback). */
     rl_net *net = loop->net_state;
     const char *b = lo, *e = b + bytes;
     for (rl_list *n = net->transports.next; n != &net->transports;) {
@@ -345,15 +369,7 @@ static void net_stack_gone(reel_loop *loop, const void *lo, size_t bytes, const 
         const char *u = t->user;
         if (t->lost || u < b || u >= e)
             continue;
-        char msg[256];
-        snprintf(msg, sizeof msg,
-                 "protocol state on a finished task's stack: user %p of transport %p lies "
-                 "on the stack of task '%s', which has returned; transport aborted, protocol "
-                 "detached (see reel_transport_close_wait)",
-                 (const void *)u, (void *)t, task_name ? task_name : "?");
-        rl_report(loop, msg, REEL_ECLOSED, t, t->fd);
-        rl_transport_detach_protocol(t);
-        reel_transport_abort(t);
+        rl_transport_stack_gone(t, task_name);
     }
 }
 
@@ -545,6 +561,7 @@ typedef struct conn_op {
     int fd;                  /* socket being connected, or -1 */
     reel_future *connect_fut;
     reel_transport *t;       /* made, waiting for connection_made */
+    reel_task *owner;        /* protocol state on this task's stack (a reference) */
     attempt_errors errors;
 } conn_op;
 
@@ -565,6 +582,7 @@ static void conn_cleanup(rl_op *op)
             reel_transport_close(c->t); /* asyncio: transport.close(); raise */
         reel_transport_release(c->t);
     }
+    reel_task_release(c->owner);
     free(c->host);
     free(c->local_host);
     free(c->remote);
@@ -586,6 +604,7 @@ static void conn_made(conn_op *c)
     }
     t->created_at = c->site;
     c->t = reel_transport_ref(t);
+    rl_transport_bind_stack_owner(t, c->owner);
 }
 
 static void conn_connect_done(reel_future *fut, void *arg)
@@ -766,6 +785,7 @@ int reel_loop_create_connection(reel_loop *loop, const reel_protocol *proto,
         free(c);
         return rc;
     }
+    c->owner = reel_task_ref(rl_task_stack_owner(proto->user));
     rc = conn_resolve(c, c->host, c->port, SOCK_STREAM, &c->res_remote);
     if (rc == 0 && c->has_local)
         rc = conn_resolve(c, c->local_host, c->local_port, SOCK_STREAM, &c->res_local);
@@ -841,6 +861,7 @@ int reel_loop_create_unix_connection(reel_loop *loop, const reel_protocol *proto
         free(c);
         return rc;
     }
+    c->owner = reel_task_ref(rl_task_stack_owner(proto->user));
     conn_try_next(c);
     return 0;
 }
@@ -878,6 +899,7 @@ static void datagram_made(conn_op *c, int fd, const rl_addr *remote, bool connec
     }
     t->created_at = c->site;
     c->t = reel_transport_ref(t);
+    rl_transport_bind_stack_owner(t, c->owner);
     if (remote) {
         rc = rl_transport_set_raddr(t, (const struct sockaddr *)&remote->sa, remote->len, connected);
         if (rc < 0) {
@@ -1101,6 +1123,7 @@ int reel_loop_create_datagram_endpoint(reel_loop *loop, const reel_protocol *pro
         free(d);
         return rc;
     }
+    c->owner = reel_task_ref(rl_task_stack_owner(proto->user));
     if (unix_family) {
         int err = 0;
         if (o->local_path) {

@@ -118,6 +118,15 @@ typedef struct rl_transport_ext {
     /* the protocol table when it could not be interned, and the view
      * reel_transport_get_protocol hands out (table + user) */
     reel_protocol own_proto, proto_view;
+    /* Protocol state on a task's stack (rl_task_stack_owner): linked in
+     * that task's stack_users until connection_lost has run, the protocol
+     * changes or is detached; the task's finish detaches what is left.
+     * task NULL: not linked. No reference: the finish unlinks first. */
+    struct {
+        rl_list link;
+        struct reel_task *task;
+        reel_transport *t;
+    } stack;
     /* the drain waiter of sendfile (set when the buffer is empty) */
     reel_future *drain_waiter;
     /* native sendfile driven by the transport's own writer (asyncio
@@ -285,6 +294,14 @@ void rl_transport_kill(reel_transport *t);  /* loop close */
 void rl_transport_flush_all(rl_net *net);
 /* Never call the protocol again (all callbacks NULL, user NULL). */
 void rl_transport_detach_protocol(reel_transport *t);
+/* The protocol's user pointer lies on `task`'s stack (create_connection
+ * and create_datagram_endpoint, whose transport is made after the call
+ * returned): link it to the task, or, if that task has already finished,
+ * detach, abort and report now. */
+void rl_transport_bind_stack_owner(reel_transport *t, struct reel_task *task);
+/* The report for a protocol whose state was on a finished task's stack,
+ * then detach and abort (net.c). */
+void rl_transport_stack_gone(reel_transport *t, const char *task_name);
 /* Result of a future holding a transport reference. */
 int rl_future_set_transport(reel_future *fut, reel_transport *t);
 /* Datagrams: the remote address (connected, or a default destination). */

@@ -200,6 +200,7 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
         return rc;
     }
     rl_future_init(&t->fut, loop, &task_vt);
+    rl_list_init(&t->stack_users);
     t->created_at = tls_create_site;
     tls_create_site = NULL;
     if (t->created_at)
@@ -299,10 +300,13 @@ static void task_finish(reel_task *t, int rc, void *result)
 {
     reel_future *fut = &t->fut;
     rl_tasks *ts = fut->loop->task_state;
-    /* Debug mode: protocols whose state lived on this stack are detached
-     * and reported before the stack goes (transport.h, "Lifetimes"). */
-    if (RL_UNLIKELY(fut->loop->debug) && fut->loop->net_stack_gone && t->stack_lo)
-        fut->loop->net_stack_gone(fut->loop, t->stack_lo, t->stack_bytes, reel_task_get_name(t));
+    /* Protocols whose state lives on this stack are detached and reported
+     * before the stack goes (transport.h, "Lifetimes"): those registered
+     * with the task always; in debug mode any transport's. */
+    if ((!rl_list_empty(&t->stack_users) || RL_UNLIKELY(fut->loop->debug)) &&
+        fut->loop->net_stack_gone && t->stack_lo)
+        fut->loop->net_stack_gone(fut->loop, &t->stack_users, t->stack_lo, t->stack_bytes,
+                                  reel_task_get_name(t));
     task_release_stack(t);
     list_unlink(ts, t);
     RL_ASSERT(fut->state == RL_F_PENDING);
@@ -498,6 +502,17 @@ bool rl_task_running_on(const reel_loop *loop)
 {
     return tls_current && tls_current->fut.loop == loop;
 }
+
+reel_task *rl_task_stack_owner(const void *p)
+{
+    reel_task *t = tls_current;
+    const char *c = p, *lo = t ? t->stack_lo : NULL;
+    return lo && c >= lo && c < lo + t->stack_bytes ? t : NULL;
+}
+
+void rl_task_stack_users_add(reel_task *t, rl_list *node) { rl_list_push(&t->stack_users, node); }
+
+bool rl_task_finished(const reel_task *t) { return !t->stack_lo; /* task_finish gave it back */ }
 
 void reel_task_note_site_(const reel_site *site)
 {

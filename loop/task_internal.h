@@ -37,6 +37,8 @@ struct reel_task {
     reel_site step_site;           /* its steps' site: the task fn's name, so the
                                       callback trace and hash tell tasks apart */
     const reel_site *at;           /* the user's last await-style call, or NULL */
+    rl_list stack_users;           /* transports whose protocol state is on this
+                                      stack (rl_task_stack_owner) */
     uint64_t seq;
     char *cancel_msg;              /* last cancel message */
     int cancel_requests;           /* asyncio _num_cancels_requested */

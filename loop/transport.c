@@ -55,6 +55,7 @@ void reel_transport_release(reel_transport *t)
         return;
     RL_ASSERT(t->dead);
     if (t->x) {
+        RL_ASSERT(!t->x->stack.task);
         free(t->x->raddr);
         free(t->x);
     }
@@ -71,6 +72,40 @@ static rl_transport_ext *ext(reel_transport *t)
     if (!t->x)
         t->x = calloc(1, sizeof *t->x);
     return t->x;
+}
+
+/* Protocol state on a task's stack (transport.h, "Lifetimes"): while
+ * linked, the task's finish detaches the protocol and aborts the
+ * transport before the stack goes. */
+static void stack_unlink(reel_transport *t)
+{
+    if (t->x && t->x->stack.task) {
+        rl_list_del(&t->x->stack.link);
+        t->x->stack.task = NULL;
+    }
+}
+
+static int stack_link(reel_transport *t, reel_task *task)
+{
+    stack_unlink(t);
+    if (!task)
+        return 0;
+    if (!ext(t))
+        return -ENOMEM;
+    t->x->stack.task = task;
+    t->x->stack.t = t;
+    rl_task_stack_users_add(task, &t->x->stack.link);
+    return 0;
+}
+
+void rl_transport_bind_stack_owner(reel_transport *t, reel_task *task)
+{
+    if (!task || t->lost)
+        return;
+    if (rl_task_finished(task))
+        rl_transport_stack_gone(t, reel_task_get_name(task));
+    else if (stack_link(t, task) < 0)
+        rl_transport_stack_gone(t, reel_task_get_name(task)); /* cannot watch it: end it */
 }
 
 /* Point the transport at proto's callbacks (interned, or its own copy
@@ -373,6 +408,7 @@ static void call_connection_lost(reel_transport *t, int err)
     }
     if (t->protocol_connected && t->pvt->connection_lost)
         t->pvt->connection_lost(t->user, err);
+    stack_unlink(t);
     if (t->x && t->x->lost_waiter) {
         reel_future *w = t->x->lost_waiter;
         t->x->lost_waiter = NULL;
@@ -538,6 +574,11 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
     }
     if (waiter)
         t->x->waiter = reel_future_ref(waiter);
+    /* Made from inside a task with state on its stack (connect_accepted_
+     * socket, connect_read_pipe): the task's finish must end it. */
+    reel_task *owner = rl_task_stack_owner(proto->user);
+    if (owner)
+        rl_transport_bind_stack_owner(t, owner);
     if (out)
         *out = t;
     return 0;
@@ -1017,13 +1058,15 @@ void rl_transport_detach_protocol(reel_transport *t)
     static const reel_protocol none;
     t->pvt = &none;
     t->user = NULL;
+    stack_unlink(t);
 }
 
 int reel_transport_set_protocol(reel_transport *t, const reel_protocol *proto)
 {
     if (!t || !proto)
         return rl_einval_null("reel_transport_set_protocol", !t ? "t" : "proto");
-    return transport_set_proto(t, proto);
+    int rc = transport_set_proto(t, proto);
+    return rc < 0 ? rc : stack_link(t, rl_task_stack_owner(proto->user));
 }
 
 const reel_protocol *reel_transport_get_protocol(const reel_transport *ct)

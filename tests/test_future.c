@@ -367,6 +367,67 @@ static void test_add_done_callback_on_a_done_future_schedules_it(void **state)
     th_loop_free(loop);
 }
 
+static void test_take_back_done_callback_unschedules_a_queued_call(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_future *fut = new_future(loop);
+    cb_log l = {0}, other = {0};
+    assert_int_equal(reel_future_add_done_callback(fut, done_a, &l), 0);
+    assert_int_equal(reel_future_add_done_callback(fut, done_b, &l), 0);
+    assert_int_equal(reel_future_add_done_callback(fut, done_a, &other), 0);
+    assert_int_equal(reel_future_set_result(fut, NULL), 0); /* all three queued */
+    assert_int_equal(reel_future_remove_done_callback(fut, done_a, &l), 0); /* asyncio: too late */
+    assert_int_equal(reel_future_take_back_done_callback(fut, done_a, &l), 1);
+    assert_int_equal(reel_future_take_back_done_callback(fut, done_a, &l), 0);
+    run_once(loop);
+    assert_string_equal(l.seq, "b"); /* the others run, in order */
+    assert_string_equal(other.seq, "a");
+    reel_future_release(fut);
+    th_loop_free(loop);
+}
+
+static void test_take_back_done_callback_on_a_pending_future_removes_it(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_future *fut = new_future(loop);
+    cb_log l = {0};
+    assert_int_equal(reel_future_add_done_callback(fut, done_a, &l), 0);
+    assert_int_equal(reel_future_add_done_callback(fut, done_b, &l), 0);
+    assert_int_equal(reel_future_take_back_done_callback(fut, done_a, &l), 1);
+    assert_int_equal(reel_future_take_back_done_callback(NULL, done_a, &l), 0);
+    assert_int_equal(reel_future_take_back_done_callback(fut, NULL, &l), 0);
+    assert_int_equal(reel_future_set_result(fut, NULL), 0);
+    run_once(loop);
+    assert_string_equal(l.seq, "b");
+    reel_future_release(fut);
+    th_loop_free(loop);
+}
+
+/* The point of taking back: what arg points to can go at once. */
+static void free_on_call(reel_future *fut, void *arg)
+{
+    (void)fut;
+    *(int *)arg += 1; /* a use after free under ASan/memcheck if it ran */
+}
+
+static void test_take_back_done_callback_lets_its_arg_be_freed(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_future *fut = new_future(loop);
+    int *arg = calloc(1, sizeof *arg);
+    assert_non_null(arg);
+    assert_int_equal(reel_future_add_done_callback(fut, free_on_call, arg), 0);
+    assert_int_equal(reel_future_set_result(fut, NULL), 0);
+    assert_int_equal(reel_future_take_back_done_callback(fut, free_on_call, arg), 1);
+    free(arg);
+    run_once(loop);
+    reel_future_release(fut);
+    th_loop_free(loop);
+}
+
 static void test_add_done_callback_rejects_null(void **state)
 {
     (void)state;
@@ -542,6 +603,9 @@ int main(void)
         cmocka_unit_test(test_take_result_of_failed_future_returns_its_error),
         cmocka_unit_test(test_reference_counting_keeps_the_future_until_the_last_release),
         cmocka_unit_test(test_future_outlives_its_freed_loop),
+        cmocka_unit_test(test_take_back_done_callback_unschedules_a_queued_call),
+        cmocka_unit_test(test_take_back_done_callback_on_a_pending_future_removes_it),
+        cmocka_unit_test(test_take_back_done_callback_lets_its_arg_be_freed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,10 @@
  * close, it must never write into a dead stack:
  * - loop close: connection_lost is delivered before the task is torn down,
  *   so it writes into the still-suspended task's stack (debug mode or not);
- * - timeout / cancel, debug mode: when the task returns, the protocol is
- *   detached, the transport aborted, and the report text is asserted;
+ * - timeout / cancel, debug mode or not: when the task returns, the
+ *   protocol is detached, the transport aborted, and the report text is
+ *   asserted (create_connection registered the transport with the task,
+ *   since its user pointer lay on the task's stack);
  * - timeout with reel_transport_close_wait: connection_lost has run when
  *   it returns, and nothing is reported.
  * Each scenario runs on the epoll backend and on the simulated network.
@@ -220,6 +222,43 @@ static void sc_cancel_in_debug_mode_detaches_and_reports(reel_loop *loop)
     assert_non_null(strstr(exc.message, REPORT_PREFIX));
 }
 
+/* Outside debug mode the same: the transport was registered with the task
+ * when create_connection saw its user pointer on the task's stack. */
+static void sc_timeout_without_debug_mode_detaches_and_reports(reel_loop *loop)
+{
+    run r;
+    tt_exc exc = {0};
+    drive(loop, H_TIMEOUT, false, &r, &exc);
+    assert_int_equal(r.wait_rc, REEL_ETIMEOUT);
+    assert_false(r.lost_seen);
+    assert_int_equal(exc.count, 1);
+    assert_non_null(strstr(exc.message, REPORT_PREFIX));
+    assert_non_null(strstr(exc.message, "task 'naive-client', which has returned"));
+    assert_non_null(strstr(exc.message, "transport aborted, protocol detached"));
+}
+
+static void sc_cancel_without_debug_mode_detaches_and_reports(reel_loop *loop)
+{
+    run r;
+    tt_exc exc = {0};
+    drive(loop, H_CANCELLED, false, &r, &exc);
+    assert_int_equal(r.wait_rc, REEL_ECANCELLED);
+    assert_false(r.lost_seen);
+    assert_int_equal(exc.count, 1);
+    assert_non_null(strstr(exc.message, REPORT_PREFIX));
+    assert_non_null(strstr(exc.message, "task 'naive-client', which has returned"));
+}
+
+static void sc_close_wait_without_debug_mode_reports_nothing(reel_loop *loop)
+{
+    run r;
+    tt_exc exc = {0};
+    drive(loop, H_CLOSE_WAIT, false, &r, &exc);
+    assert_int_equal(r.wait_rc, REEL_ETIMEOUT);
+    assert_true(r.lost_seen);
+    assert_int_equal(exc.count, 0);
+}
+
 static void sc_close_wait_after_a_timeout_is_clean(reel_loop *loop)
 {
     run r;
@@ -264,6 +303,9 @@ BOTH(sc_loop_close_in_debug_mode_reports_nothing)
 BOTH(sc_timeout_in_debug_mode_detaches_and_reports)
 BOTH(sc_cancel_in_debug_mode_detaches_and_reports)
 BOTH(sc_close_wait_after_a_timeout_is_clean)
+BOTH(sc_timeout_without_debug_mode_detaches_and_reports)
+BOTH(sc_cancel_without_debug_mode_detaches_and_reports)
+BOTH(sc_close_wait_without_debug_mode_reports_nothing)
 
 int main(void)
 {
@@ -273,6 +315,9 @@ int main(void)
         TESTS(sc_timeout_in_debug_mode_detaches_and_reports),
         TESTS(sc_cancel_in_debug_mode_detaches_and_reports),
         TESTS(sc_close_wait_after_a_timeout_is_clean),
+        TESTS(sc_timeout_without_debug_mode_detaches_and_reports),
+        TESTS(sc_cancel_without_debug_mode_detaches_and_reports),
+        TESTS(sc_close_wait_without_debug_mode_reports_nothing),
     };
     if (getenv("ST_FILTER"))
         cmocka_set_test_filter(getenv("ST_FILTER"));

@@ -88,6 +88,16 @@ int reel_future_add_done_callback_from(reel_future *fut, const reel_site *site,
 /* Remove every registration of (cb, arg); returns how many were removed
  * (asyncio remove_done_callback). */
 int reel_future_remove_done_callback(reel_future *fut, reel_future_cb cb, void *arg);
+/* Like reel_future_remove_done_callback, and also take back the calls of
+ * (cb, arg) for this future that are already queued: once a future is
+ * done its callbacks are scheduled with call_soon, and asyncio's
+ * remove_done_callback no longer reaches them (it returns 0). A taken-back
+ * call never runs, so whatever arg points to may be freed right after
+ * this returns (abandoning a create_connection in flight, say; a
+ * transport it made is then the caller's to close, see transport.h).
+ * Returns how many registrations and queued calls were removed. Costs a
+ * scan of the ready queue; not for hot paths. No asyncio counterpart. */
+int reel_future_take_back_done_callback(reel_future *fut, reel_future_cb cb, void *arg);
 
 #ifdef __cplusplus
 }

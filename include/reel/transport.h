@@ -38,11 +38,19 @@
  *     it and returns once connection_lost has run (or the protocol has been
  *     detached), after which the locals may go;
  *   - otherwise keep the state on the heap and free it in connection_lost.
- * In debug mode (reel_loop_set_debug, REEL_DEBUG=1), when a task returns
- * while a live transport's user pointer lies in that task's stack, the
- * exception handler is told ("protocol state on a finished task's stack:
- * ..."), the protocol is detached and the transport aborted, instead of
- * its callbacks writing into a dead stack.
+ * When a task returns while a live transport's user pointer lies in that
+ * task's stack, the exception handler is told ("protocol state on a
+ * finished task's stack: ..."), the protocol is detached and the transport
+ * aborted, instead of its callbacks writing into a dead stack. reel sees
+ * this always for a user pointer on the stack of the task that made the
+ * call taking the protocol (create_connection, create_unix_connection,
+ * create_datagram_endpoint, connect_accepted_socket, the pipe calls,
+ * set_protocol): the call registers the transport with that task, O(1),
+ * and nothing is kept for a pointer elsewhere. In debug mode
+ * (reel_loop_set_debug, REEL_DEBUG=1) every transport is checked as well
+ * (a protocol factory's pointer into some task's stack, say).
+ * Abandoning a create_connection whose completion is already queued:
+ * reel_future_take_back_done_callback (future.h).
  *
  * Errors: `err` arguments are 0 (asyncio's None) or a negative code.
  */
