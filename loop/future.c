@@ -363,7 +363,7 @@ int reel_future_take_back_done_callback(reel_future *fut, reel_future_cb cb, voi
     if (!fut || !cb)
         return 0;
     int n = reel_future_remove_done_callback(fut, cb, arg);
-    if (fut->state != RL_F_PENDING && fut->loop)
+    if (fut->state != RL_F_PENDING && fut->loop && fut->loop->ring) /* closing dropped the queue */
         n += rl_take_back_future_cb(fut->loop, fut, cb, arg);
     return n;
 }
