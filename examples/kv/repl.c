@@ -375,12 +375,6 @@ static void connected(reel_future *fut, void *arg)
     int rc = reel_future_result(fut, &res);
     reel_transport *t = res;
     free(a);
-    if (!s) { /* abandoned while this callback was already queued */
-        if (rc == 0)
-            reel_transport_close(t);
-        reel_future_release(fut);
-        return;
-    }
     s->attempt = NULL;
     reel_protocol proto;
     kv_conn *c = rc == 0 ? kv_conn_new(s, KV_ROLE_PRIMARY_LINK, &proto) : NULL;
@@ -427,23 +421,19 @@ static void connect_primary(kv_server *s)
     reel_future_add_done_callback(a->fut, connected, a);
 }
 
-/* Abandon a connect in flight; cancelling closes a transport it made. */
+/* Abandon a connect in flight; cancelling closes a transport it made.
+ * connected() is taken back even if the connect completed and queued it;
+ * the transport it made is then ours to close. */
 static void drop_attempt(kv_server *s)
 {
     kv_attempt *a = s->attempt;
     if (!a)
         return;
     s->attempt = NULL;
-    if (reel_future_remove_done_callback(a->fut, connected, a) == 0) {
-        /* Done already, connected() queued: it cleans up when it runs --
-         * unless the loop has closed since, which dropped it unrun; then
-         * clean up here (connected() with no server does just that). */
-        a->s = NULL;
-        if (reel_loop_is_closed(s->loop))
-            connected(a->fut, a);
-        return;
-    }
-    reel_future_cancel(a->fut, NULL);
+    reel_future_take_back_done_callback(a->fut, connected, a);
+    void *t = NULL;
+    if (!reel_future_cancel(a->fut, NULL) && reel_future_result(a->fut, &t) == 0)
+        reel_transport_close(t);
     reel_future_release(a->fut);
     free(a);
 }
