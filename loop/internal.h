@@ -181,7 +181,10 @@ struct reel_loop {
     /* callback-sequence hash, kept when the backend observes callbacks
      * (ops->callback: recording, replaying) */
     bool trace_callbacks;
-    uint64_t cb_hash, cb_count;
+    uint64_t cb_hash, cb_count;   /* the backend's, kept at close */
+    /* names of protocol callbacks (rl_note_protocol_call), by function */
+    struct rl_proto_name **proto_names;
+    uint32_t nproto_names, proto_names_cap;
     const reel_site *last_site; /* the callback run last (the simulator's livelock report) */
 
     /* hooks for layers above the core (tasks): called at close */
@@ -327,6 +330,16 @@ int rl_poll_timed(reel_loop *loop, reel_event *events, int max, int64_t timeout_
 void rl_task_repr(reel_future *task, char *buf, size_t cap);
 /* True while a task of `loop` runs in this thread (task.c). */
 bool rl_task_running_on(const reel_loop *loop);
+/* A transport is about to call a protocol callback: when the backend
+ * observes callbacks (loop->trace_callbacks), tell it, named by the slot
+ * and the user's function (reel_loop_callback_hash). */
+void rl_note_protocol_call(reel_loop *loop, const char *slot, void (*fn)(void));
+void rl_proto_names_free(reel_loop *loop);
+#define RL_NOTE_PROTOCOL(loop, slot, fn)                                              \
+    (RL_UNLIKELY((loop)->trace_callbacks)                                              \
+         ? rl_note_protocol_call((loop), slot, (void (*)(void))(fn))                   \
+         : (void)0)
+
 /* Protocol state on a task's stack (transport.h, "Lifetimes"): the
  * running task if p lies on its stack, else NULL (two compares). A
  * transport whose user pointer is there links itself into the task's

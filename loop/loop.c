@@ -3,7 +3,10 @@
  * BaseEventLoop._run_once). Everything outside the program's own decisions
  * comes from the backend. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,9 +447,12 @@ int reel_loop_close(reel_loop *loop)
     free(loop->heap);
     loop->heap = NULL;
     loop->heap_cap = 0;
+    if (loop->ops->callback_hash) /* answered after close too */
+        loop->cb_hash = loop->ops->callback_hash(loop->backend, &loop->cb_count);
     if (loop->ops->destroy)
         loop->ops->destroy(loop->backend);
     loop->backend = NULL;
+    rl_proto_names_free(loop);
     return 0;
 }
 
@@ -1087,22 +1093,114 @@ uint64_t reel_callback_hash_step(uint64_t h, const char *func)
     return h ^ (h >> 29);
 }
 
-uint64_t reel_loop_callback_hash(const reel_loop *loop, uint64_t *count)
+uint64_t reel_callback_hash_write(uint64_t h, uint32_t crc, uint64_t len)
 {
-    if (count)
-        *count = loop ? loop->cb_count : 0;
-    return loop ? loop->cb_hash : REEL_CALLBACK_HASH_INIT;
+    h = (h ^ (((uint64_t)crc << 32) ^ len ^ 0x5752495445ull)) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
 }
 
-/* The backend observes callbacks (recorder, replayer): tell it, and keep
- * the callback-sequence hash. Off the hot path otherwise. */
+uint64_t reel_loop_callback_hash(const reel_loop *loop, uint64_t *count)
+{
+    uint64_t n = 0, h = REEL_CALLBACK_HASH_INIT;
+    if (loop && loop->backend && loop->ops->callback_hash)
+        h = loop->ops->callback_hash(loop->backend, &n);
+    else if (loop)
+        h = loop->cb_hash, n = loop->cb_count; /* kept at close */
+    if (count)
+        *count = n;
+    return h;
+}
+
+/* The backend observes callbacks (recorder, replayer): tell it; it keeps
+ * the hash. Off the hot path otherwise. */
 static void note_callback(reel_loop *loop, const reel_site *site)
 {
     const char *func = site && site->func ? site->func : "?";
-    loop->cb_hash = reel_callback_hash_step(loop->cb_hash, func);
-    loop->cb_count++;
     loop->ops->callback(loop->backend, func, site && site->file ? site->file : "?",
                         site ? site->line : 0);
+}
+
+/* Protocol callbacks, named for the callback trace and hash. A C function
+ * pointer has no name of its own: the dynamic symbol table gives one when
+ * it holds the function exactly; otherwise the function's offset in its
+ * module names it, which is the same in every run of one build (record
+ * and replay) whatever the load address. Each (slot, function) is
+ * resolved once per loop; the site's strings stay put for the loop's
+ * life, as the recorder keys sites by pointer. */
+typedef struct rl_proto_name {
+    const char *slot;
+    void (*fn)(void);
+    reel_site site;
+    char text[];
+} rl_proto_name;
+
+enum { rl_proto_names_max = 4096, rl_proto_name_bytes = 160 };
+
+static rl_proto_name *proto_name_new(const char *slot, void (*fn)(void))
+{
+    char text[rl_proto_name_bytes];
+    Dl_info info = {0};
+    void *addr = *(void **)&fn;
+    int found = fn ? dladdr(addr, &info) : 0;
+    if (!fn) {
+        snprintf(text, sizeof text, "%s=NULL", slot);
+    } else if (found && info.dli_sname && info.dli_saddr == addr) {
+        snprintf(text, sizeof text, "%s=%s", slot, info.dli_sname);
+    } else if (found && info.dli_fbase) {
+        const char *mod = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
+        mod = mod ? mod + 1 : info.dli_fname ? info.dli_fname : "?";
+        snprintf(text, sizeof text, "%s=%s+0x%" PRIxPTR, slot, mod,
+                 (uintptr_t)addr - (uintptr_t)info.dli_fbase);
+    } else {
+        snprintf(text, sizeof text, "%s=?", slot);
+    }
+    size_t len = strlen(text) + 1;
+    rl_proto_name *n = malloc(sizeof *n + len);
+    if (!n)
+        return NULL;
+    n->slot = slot;
+    n->fn = fn;
+    memcpy(n->text, text, len);
+    n->site = (reel_site){n->text, "protocol", 0};
+    return n;
+}
+
+void rl_note_protocol_call(reel_loop *loop, const char *slot, void (*fn)(void))
+{
+    if (!loop->backend)
+        return; /* closed */
+    /* Few distinct callbacks per program: a linear search, newest first. */
+    for (uint32_t i = loop->nproto_names; i-- > 0;) {
+        rl_proto_name *n = loop->proto_names[i];
+        if (n->fn == fn && n->slot == slot) {
+            note_callback(loop, &n->site);
+            return;
+        }
+    }
+    static const reel_site unnamed = {"protocol=?", "protocol", 0};
+    rl_proto_name *n = NULL;
+    if (loop->nproto_names < rl_proto_names_max) {
+        if (loop->nproto_names == loop->proto_names_cap) {
+            uint32_t cap = loop->proto_names_cap ? loop->proto_names_cap * 2 : 16;
+            rl_proto_name **a = realloc(loop->proto_names, cap * sizeof *a);
+            if (a) {
+                loop->proto_names = a;
+                loop->proto_names_cap = cap;
+            }
+        }
+        if (loop->nproto_names < loop->proto_names_cap && (n = proto_name_new(slot, fn)))
+            loop->proto_names[loop->nproto_names++] = n;
+    }
+    note_callback(loop, n ? &n->site : &unnamed);
+}
+
+void rl_proto_names_free(reel_loop *loop)
+{
+    for (uint32_t i = 0; i < loop->nproto_names; i++)
+        free(loop->proto_names[i]);
+    free(loop->proto_names);
+    loop->proto_names = NULL;
+    loop->nproto_names = loop->proto_names_cap = 0;
 }
 
 /* Debug mode: run the callback under the slow-callback stopwatch. Out of

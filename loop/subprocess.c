@@ -54,6 +54,12 @@ struct reel_subprocess {
     size_t nexit_waiters, exit_waiters_cap;
 };
 
+
+/* A subprocess-protocol callback about to be called: a recording or replay
+ * notes it by slot and user function (reel_loop_callback_hash). */
+#define SPROTO(p, slot)                                                                    \
+    (RL_NOTE_PROTOCOL((p)->loop, #slot, (p)->proto.slot), (p)->proto.slot)
+
 /* ------------------------------------------------------------ references */
 
 reel_subprocess *reel_subprocess_ref(reel_subprocess *p)
@@ -112,7 +118,7 @@ static void lost_cb(void *arg)
     if (!p->lost) {
         p->lost = true;
         if (p->proto.connection_lost)
-            p->proto.connection_lost(p->proto.user, 0);
+            SPROTO(p, connection_lost)(p->proto.user, 0);
         wake_exit_waiters(p, true);
         sp_unlink(p);
     }
@@ -144,7 +150,7 @@ static void exit_cb(void *arg)
     if (!p->lost && !p->exited) {
         p->exited = true;
         if (p->proto.process_exited)
-            p->proto.process_exited(p->proto.user);
+            SPROTO(p, process_exited)(p->proto.user);
         wake_exit_waiters(p, true); /* asyncio 3.14: wait() ends at exit */
         try_finish(p);
     }
@@ -196,7 +202,7 @@ static void connect_cb(void *arg)
     if (!p->lost && !p->connected) {
         p->connected = true;
         if (p->proto.connection_made)
-            p->proto.connection_made(p->proto.user, p);
+            SPROTO(p, connection_made)(p->proto.user, p);
         if (p->waiter) {
             reel_future *w = p->waiter;
             p->waiter = NULL;
@@ -222,7 +228,7 @@ static void sp_kill_now(reel_subprocess *p)
     if (!p->lost && !p->connected) {
         p->connected = true;
         if (p->proto.connection_made)
-            p->proto.connection_made(p->proto.user, p);
+            SPROTO(p, connection_made)(p->proto.user, p);
     }
     for (int i = 0; i < 3; i++)
         if (p->pipes[i].t && !p->pipes[i].disconnected)
@@ -238,7 +244,7 @@ static void sp_kill_now(reel_subprocess *p)
     if (!p->lost) {
         p->lost = true;
         if (p->proto.connection_lost)
-            p->proto.connection_lost(p->proto.user, REEL_ECLOSED);
+            SPROTO(p, connection_lost)(p->proto.user, REEL_ECLOSED);
     }
     /* Callbacks still queued are dropped with the loop's queue. */
     bool *pending[3] = {&p->cb_connect, &p->cb_exit, &p->cb_lost};
@@ -265,7 +271,7 @@ static void pipe_data_received(void *user, const void *data, size_t len)
     rl_sp_pipe *pp = user;
     reel_subprocess *p = pp->p;
     if (!p->lost && p->proto.pipe_data_received)
-        p->proto.pipe_data_received(p->proto.user, pp->fd, data, len);
+        SPROTO(p, pipe_data_received)(p->proto.user, pp->fd, data, len);
 }
 
 static void pipe_connection_lost(void *user, int err)
@@ -274,7 +280,7 @@ static void pipe_connection_lost(void *user, int err)
     reel_subprocess *p = pp->p;
     pp->disconnected = true;
     if (!p->lost && p->proto.pipe_connection_lost)
-        p->proto.pipe_connection_lost(p->proto.user, pp->fd, err);
+        SPROTO(p, pipe_connection_lost)(p->proto.user, pp->fd, err);
     try_finish(p);
 }
 
@@ -282,14 +288,14 @@ static void pipe_pause_writing(void *user)
 {
     reel_subprocess *p = ((rl_sp_pipe *)user)->p;
     if (!p->lost && p->proto.pause_writing)
-        p->proto.pause_writing(p->proto.user);
+        SPROTO(p, pause_writing)(p->proto.user);
 }
 
 static void pipe_resume_writing(void *user)
 {
     reel_subprocess *p = ((rl_sp_pipe *)user)->p;
     if (!p->lost && p->proto.resume_writing)
-        p->proto.resume_writing(p->proto.user);
+        SPROTO(p, resume_writing)(p->proto.user);
 }
 
 /* ------------------------------------------------------------- starting */

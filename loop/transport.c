@@ -37,6 +37,14 @@ static const rl_transport_ext *names(const reel_transport *ct);
 static void dgram_write_ready(void *arg);
 static void call_connection_lost(reel_transport *t, int err);
 
+/* A protocol callback about to be called: a recording or replay notes it
+ * by slot and user function (reel_loop_callback_hash). */
+static inline void proto_note(reel_transport *t, const char *slot, void (*fn)(void))
+{
+    RL_NOTE_PROTOCOL(t->loop, slot, fn);
+}
+#define PROTO(t, slot) (proto_note((t), #slot, (void (*)(void))(t)->pvt->slot), (t)->pvt->slot)
+
 /* ---------------------------------------------------------- references */
 
 reel_transport *reel_transport_ref(reel_transport *t)
@@ -324,7 +332,7 @@ static void maybe_pause_protocol(reel_transport *t)
     if (!t->protocol_paused) {
         t->protocol_paused = true;
         if (t->pvt->pause_writing)
-            t->pvt->pause_writing(t->user);
+            PROTO(t, pause_writing)(t->user);
     }
 }
 
@@ -333,7 +341,7 @@ static void maybe_resume_protocol(reel_transport *t)
     if (t->protocol_paused && reel_transport_get_write_buffer_size(t) <= t->low_water) {
         t->protocol_paused = false;
         if (t->pvt->resume_writing)
-            t->pvt->resume_writing(t->user);
+            PROTO(t, resume_writing)(t->user);
     }
 }
 
@@ -407,7 +415,7 @@ static void call_connection_lost(reel_transport *t, int err)
         reel_future_release(w);
     }
     if (t->protocol_connected && t->pvt->connection_lost)
-        t->pvt->connection_lost(t->user, err);
+        PROTO(t, connection_lost)(t->user, err);
     stack_unlink(t);
     if (t->x && t->x->lost_waiter) {
         reel_future *w = t->x->lost_waiter;
@@ -491,7 +499,7 @@ static void start_cb(void *arg)
     if (!t->lost && !t->protocol_connected) {
         t->protocol_connected = true;
         if (t->pvt->connection_made)
-            t->pvt->connection_made(t->user, t);
+            PROTO(t, connection_made)(t->user, t);
         if (!t->closing && !t->paused) {
             int rc = add_reader(t);
             if (rc < 0)
@@ -597,7 +605,7 @@ void rl_transport_kill(reel_transport *t)
         if (!t->protocol_connected) {
             t->protocol_connected = true;
             if (t->pvt->connection_made)
-                t->pvt->connection_made(t->user, t);
+                PROTO(t, connection_made)(t->user, t);
         }
         call_connection_lost(t, REEL_ECLOSED);
     }
@@ -614,11 +622,11 @@ static void on_eof(reel_transport *t)
         t->closing = true;
         remove_reader(t);
         if (t->pvt->eof_received)
-            t->pvt->eof_received(t->user); /* result ignored, as asyncio */
+            PROTO(t, eof_received)(t->user); /* result ignored, as asyncio */
         schedule_lost(t, 0);
         return;
     }
-    bool keep_open = t->pvt->eof_received ? t->pvt->eof_received(t->user) : false;
+    bool keep_open = t->pvt->eof_received ? PROTO(t, eof_received)(t->user) : false;
     if (t->lost || t->closing)
         return;
     if (keep_open)
@@ -643,7 +651,7 @@ static void read_ready(void *arg)
     if (buffered) {
         buf = NULL;
         cap = 0;
-        int rc = t->pvt->get_buffer(t->user, REEL_READ_MAX_BYTES, &buf, &cap);
+        int rc = PROTO(t, get_buffer)(t->user, REEL_READ_MAX_BYTES, &buf, &cap);
         if (rc < 0 || !buf || cap == 0) {
             fatal_error_from(t, rc < 0 ? rc : -EINVAL,
                              rc < 0 ? "Fatal error: protocol.get_buffer() call failed."
@@ -668,9 +676,9 @@ static void read_ready(void *arg)
     }
     if (buffered) {
         if (t->pvt->buffer_updated)
-            t->pvt->buffer_updated(t->user, (size_t)n);
+            PROTO(t, buffer_updated)(t->user, (size_t)n);
     } else if (t->pvt->data_received) {
-        t->pvt->data_received(t->user, buf, (size_t)n);
+        PROTO(t, data_received)(t->user, buf, (size_t)n);
     }
 }
 
@@ -1190,7 +1198,7 @@ static bool dgram_deliver_held(reel_transport *t)
         if (!x->rq_head)
             x->rq_tail = NULL;
         if (t->pvt->datagram_received)
-            t->pvt->datagram_received(t->user, d->data, d->len,
+            PROTO(t, datagram_received)(t->user, d->data, d->len,
                                       d->addrlen ? (const struct sockaddr *)&d->addr : NULL,
                                       d->addrlen);
         free(d);
@@ -1242,7 +1250,7 @@ static bool dgram_read_batch(reel_transport *t)
     int r = OPS(t)->recv_batch(BK(t), t->fd, m, rl_dgram_batch_count);
     if (r < 0) {
         if (!is_again(r) && t->pvt->error_received)
-            t->pvt->error_received(t->user, r);
+            PROTO(t, error_received)(t->user, r);
         return true;
     }
     reel_transport_ref(t);
@@ -1251,17 +1259,17 @@ static bool dgram_read_batch(reel_transport *t)
             break;
         if (t->paused) {
             if (dgram_hold(t, &m[i]) < 0 && t->pvt->error_received)
-                t->pvt->error_received(t->user, -ENOMEM);
+                PROTO(t, error_received)(t->user, -ENOMEM);
             continue;
         }
         if (m[i].flags & MSG_TRUNC) {  /* cannot happen for UDP; never deliver a cut one */
             if (t->pvt->error_received)
-                t->pvt->error_received(t->user, -EMSGSIZE);
+                PROTO(t, error_received)(t->user, -EMSGSIZE);
             continue;
         }
         socklen_t fromlen = m[i].addrlen <= sizeof net->dgram_addrs[i] ? m[i].addrlen : 0;
         if (t->pvt->datagram_received)
-            t->pvt->datagram_received(t->user, m[i].buf, m[i].len,
+            PROTO(t, datagram_received)(t->user, m[i].buf, m[i].len,
                                       fromlen ? m[i].addr : NULL, fromlen);
     }
     reel_transport_release(t);
@@ -1283,13 +1291,13 @@ static void dgram_read_ready(void *arg)
                                  (struct sockaddr *)&from, &fromlen);
     if (n < 0) {
         if (!is_again(n) && t->pvt->error_received)
-            t->pvt->error_received(t->user, (int)n);
+            PROTO(t, error_received)(t->user, (int)n);
         return;
     }
     if (fromlen > sizeof from)
         fromlen = sizeof from;
     if (t->pvt->datagram_received)
-        t->pvt->datagram_received(t->user, net_of(t)->read_buf, (size_t)n,
+        PROTO(t, datagram_received)(t->user, net_of(t)->read_buf, (size_t)n,
                                    fromlen ? (const struct sockaddr *)&from : NULL, fromlen);
 }
 
@@ -1349,7 +1357,7 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
             return 0;
         if (!is_again(n)) {
             if (t->pvt->error_received)
-                t->pvt->error_received(t->user, (int)n);
+                PROTO(t, error_received)(t->user, (int)n);
             return (int)n;
         }
         int rc = add_writer(t);
@@ -1425,7 +1433,7 @@ static void dgram_write_ready(void *arg)
         free(d);
         if (n < 0) {
             if (t->pvt->error_received)
-                t->pvt->error_received(t->user, (int)n);
+                PROTO(t, error_received)(t->user, (int)n);
             return;
         }
     }

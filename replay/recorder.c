@@ -443,6 +443,13 @@ static void r_callback(reel_backend *b, const char *func, const char *file, int 
         r->in->callback(r->inner, func, file, line);
 }
 
+/* The hash of the callbacks and of the bytes written (reel_loop_callback_hash). */
+static uint64_t r_callback_hash(reel_backend *b, uint64_t *count)
+{
+    *count = REC(b)->callbacks;
+    return REC(b)->cb_hash;
+}
+
 /* --------------------------------------------------------- descriptors */
 
 static int r_socket(reel_backend *b, int domain, int type, int protocol)
@@ -600,6 +607,7 @@ static ssize_t r_write(reel_backend *b, int fd, const void *buf, size_t len)
     rec_init(&rec, REEL_TRACE_WRITE, fd);
     rec.arg[0] = (int64_t)len;
     rec.arg[1] = rt_crc32c(0, buf, accepted);
+    r->cb_hash = reel_callback_hash_write(r->cb_hash, (uint32_t)rec.arg[1], accepted);
     rec.result = n;
     rec.data = buf;
     rec.data_len = clamp_len(len, rt_write_preview_bytes);
@@ -645,6 +653,7 @@ static ssize_t r_writev(reel_backend *b, int fd, const struct iovec *iov, int io
     uint8_t preview[rt_write_preview_bytes];
     uint32_t plen;
     uint32_t crc = rt_iov_crc(iov, iovcnt, n > 0 ? (size_t)n : 0, preview, &plen);
+    r->cb_hash = reel_callback_hash_write(r->cb_hash, crc, n > 0 ? (uint64_t)n : 0);
     reel_trace_record rec;
     rec_init(&rec, REEL_TRACE_WRITEV, fd);
     rec.arg[0] = iovcnt;
@@ -692,6 +701,7 @@ static ssize_t r_sendto(reel_backend *b, int fd, const void *buf, size_t len, in
     rec.arg[0] = (int64_t)len;
     rec.arg[1] = flags;
     rec.arg[2] = rt_crc32c(0, buf, n > 0 ? (size_t)n : 0);
+    r->cb_hash = reel_callback_hash_write(r->cb_hash, (uint32_t)rec.arg[2], n > 0 ? (uint64_t)n : 0);
     rec.result = n;
     rec.data = buf;
     rec.data_len = clamp_len(len, rt_write_preview_bytes);
@@ -956,6 +966,7 @@ static const reel_backend_ops recorder_ops = {
     .log = r_log,
     .posted = r_posted,
     .callback = r_callback,
+    .callback_hash = r_callback_hash,
 };
 
 bool reel_backend_is_recorder(const reel_backend *b)

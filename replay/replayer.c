@@ -579,6 +579,13 @@ static void p_callback(reel_backend *b, const char *func, const char *file, int 
     match(p, &a);
 }
 
+/* The hash of the callbacks and of the bytes written (reel_loop_callback_hash). */
+static uint64_t p_callback_hash(reel_backend *b, uint64_t *count)
+{
+    *count = RP(b)->callbacks;
+    return RP(b)->cb_hash;
+}
+
 /* --------------------------------------------------------- descriptors */
 
 static int p_socket(reel_backend *b, int domain, int type, int protocol)
@@ -716,7 +723,9 @@ static ssize_t p_write(reel_backend *b, int fd, const void *buf, size_t len)
 {
     replayer *p = RP(b);
     size_t n = accepted_by(p, REEL_TRACE_WRITE, len);
-    reel_trace_record a = {.op = REEL_TRACE_WRITE, .fd = fd, .arg = {(int64_t)len, rt_crc32c(0, buf, n)},
+    uint32_t crc = rt_crc32c(0, buf, n);
+    p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
+    reel_trace_record a = {.op = REEL_TRACE_WRITE, .fd = fd, .arg = {(int64_t)len, crc},
                            .data = buf, .data_len = (uint32_t)(len < rt_write_preview_bytes ? len : rt_write_preview_bytes)};
     const reel_trace_record *rec = match(p, &a);
     if (!rec)
@@ -756,6 +765,7 @@ static ssize_t p_writev(reel_backend *b, int fd, const struct iovec *iov, int io
     uint8_t preview[rt_write_preview_bytes];
     uint32_t plen;
     uint32_t crc = rt_iov_crc(iov, iovcnt, n, preview, &plen);
+    p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
     reel_trace_record a = {.op = REEL_TRACE_WRITEV, .fd = fd, .arg = {iovcnt, (int64_t)total, crc},
                            .data = preview, .data_len = plen};
     const reel_trace_record *rec = match(p, &a);
@@ -791,7 +801,9 @@ static ssize_t p_sendto(reel_backend *b, int fd, const void *buf, size_t len, in
 {
     replayer *p = RP(b);
     size_t n = accepted_by(p, REEL_TRACE_SENDTO, len);
-    reel_trace_record a = {.op = REEL_TRACE_SENDTO, .fd = fd, .arg = {(int64_t)len, flags, rt_crc32c(0, buf, n)},
+    uint32_t crc = rt_crc32c(0, buf, n);
+    p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
+    reel_trace_record a = {.op = REEL_TRACE_SENDTO, .fd = fd, .arg = {(int64_t)len, flags, crc},
                            .data = buf, .data_len = (uint32_t)(len < rt_write_preview_bytes ? len : rt_write_preview_bytes),
                            .addr = (const uint8_t *)addr, .addr_len = addr_len_of(addr, addrlen)};
     const reel_trace_record *rec = match(p, &a);
@@ -1027,6 +1039,7 @@ static const reel_backend_ops replayer_ops = {
     .log = p_log,
     .posted = p_posted,
     .callback = p_callback,
+    .callback_hash = p_callback_hash,
 };
 
 bool reel_backend_is_replayer(const reel_backend *b)

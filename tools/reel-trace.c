@@ -192,6 +192,11 @@ static int cmd_stats(const char *path)
         case REEL_TRACE_WRITE:
         case REEL_TRACE_WRITEV:
         case REEL_TRACE_SENDTO:
+            /* the bytes written are in the callback hash (their CRC) */
+            hash = reel_callback_hash_write(hash, (uint32_t)rec.arg[rec.op == REEL_TRACE_WRITE ? 1 : 2],
+                                            rec.result > 0 ? (uint64_t)rec.result : 0);
+            bytes_out += rec.result > 0 ? (uint64_t)rec.result : 0;
+            break;
         case REEL_TRACE_SENDFILE:
             bytes_out += rec.result > 0 ? (uint64_t)rec.result : 0;
             break;

@@ -272,10 +272,17 @@ typedef struct reel_backend_ops {
      * to post what the trace says had been posted. */
     void (*posted)(reel_backend *b, size_t queued);
     /* The loop is about to run a callback scheduled at func/file:line (the
-     * reel_site strings; "?" when unknown). Not an input: the recorder
+     * reel_site strings; "?" when unknown), or a transport is about to
+     * call a protocol callback (func names the slot and the user's
+     * function, see reel_loop_callback_hash). Not an input: the recorder
      * notes it (timeline, check), the replayer checks it against the
-     * trace. When set, the loop keeps reel_loop_callback_hash(). */
+     * trace. */
     void (*callback)(reel_backend *b, const char *func, const char *file, int line);
+    /* The observer's callback hash (loop.h, reel_loop_callback_hash): the
+     * callbacks told so far and the bytes written so far, folded in the
+     * order they happened; *count gets the number of callbacks. NULL: the
+     * loop reports the initial value. */
+    uint64_t (*callback_hash)(reel_backend *b, uint64_t *count);
 
     /* --- batched datagrams (recvmmsg / sendmmsg) --- */
     /* Receive up to n datagrams at once / send n queued ones in order.

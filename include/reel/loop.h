@@ -265,13 +265,21 @@ bool reel_loop_buggify_at(reel_loop *loop, const char *file, int line);
 
 /* ------------------------------------------------- callback-sequence hash */
 
-/* A hash of the sequence of callbacks the loop has run: each callback's
- * function name as written at its scheduling site, in the order they ran
- * (reel_callback_hash_step over each). *count (may be NULL) receives how
- * many. Kept only when the backend observes callbacks (a recording or
- * replaying loop; see include/reel/replay.h); otherwise returns the initial
- * value REEL_CALLBACK_HASH_INIT with a count of 0. A replay that ran the
- * same callbacks in the same order ends with the same hash. No asyncio
+/* A hash of what the program did, as a recording or a replay observes it:
+ * the callbacks it ran, in order, each by name — a scheduled callback by
+ * its function's name as written at its scheduling site (a task step by
+ * the task's function), a protocol callback by its slot and the user's
+ * function ("data_received=on_data"; a function the dynamic symbol table
+ * does not name is "data_received=prog+0x1a2b", its offset in its module,
+ * the same in every run of one build) — and, folded in where they
+ * happened, the bytes it wrote (each write, writev and sendto: the CRC32C
+ * and length of the bytes the backend accepted). So two runs with the
+ * same hash ran the same callbacks and wrote the same bytes. *count (may
+ * be NULL) receives how many callbacks. Kept by the backend when it
+ * observes callbacks (a recording or replaying loop, see
+ * include/reel/replay.h; still answered after reel_loop_close);
+ * otherwise returns REEL_CALLBACK_HASH_INIT with a count of 0. Not
+ * comparable across builds (offsets, library internals). No asyncio
  * counterpart. */
 uint64_t reel_loop_callback_hash(const reel_loop *loop, uint64_t *count);
 
@@ -279,6 +287,9 @@ uint64_t reel_loop_callback_hash(const reel_loop *loop, uint64_t *count);
 /* One step of that hash: mix the function name `func` into `h`. Pure;
  * names only (not pointers), so the value is the same in every run. */
 uint64_t reel_callback_hash_step(uint64_t h, const char *func);
+/* The step for a write: mix the CRC32C and the length of the bytes
+ * accepted into `h`. Pure. */
+uint64_t reel_callback_hash_write(uint64_t h, uint32_t crc, uint64_t len);
 
 /* -------------------------------------------------------------- debug mode */
 
