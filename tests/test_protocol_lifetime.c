@@ -269,6 +269,47 @@ static void sc_close_wait_after_a_timeout_is_clean(reel_loop *loop)
     assert_int_equal(exc.count, 0);
 }
 
+/* The task returns before its connect completes: the transport is made
+ * after the stack went, and is detached and reported at once, before
+ * connection_made could write into it. */
+static int t_gives_up_at_once(void *arg, void **result)
+{
+    (void)result;
+    run *r = arg;
+    reel_loop *loop = reel_get_running_loop();
+    echo_client c = {0};
+    reel_protocol p = {.user = &c, .connection_made = ec_made, .data_received = ec_data,
+                       .connection_lost = ec_lost};
+    reel_connection_opts co = {.host = "127.0.0.1", .port = r->port};
+    reel_future *f;
+    ST_CHECK(reel_loop_create_connection(loop, &p, &co, &f) == 0);
+    reel_future_release(f); /* not awaited: the connect goes on */
+    r->returned = true;
+    return 0;
+}
+
+static void sc_task_returning_before_its_connect_completes_is_reported(reel_loop *loop)
+{
+    tt_exc exc = {0};
+    tt_exc_capture(loop, &exc);
+    int port;
+    reel_server *srv = start_silent_server(loop, &port);
+    run r = {.port = port};
+    reel_task *task;
+    assert_int_equal(reel_loop_create_task(loop, t_gives_up_at_once, &r, "quitter", &task), 0);
+    assert_int_equal(tt_run_until(loop, reel_task_future(task)), 0);
+    for (int i = 0; i < 200 && exc.count == 0; i++)
+        th_spin_once(loop);
+    assert_int_equal(exc.count, 1);
+    assert_non_null(strstr(exc.message, REPORT_PREFIX));
+    assert_non_null(strstr(exc.message, "task 'quitter', which has returned"));
+    reel_task_release(task);
+    reel_server_close(srv);
+    reel_server_release(srv);
+    assert_int_equal(reel_loop_close(loop), 0);
+    st_assert_clean();
+}
+
 /* ---------------------------------------------------------------- tests */
 
 #define BOTH(sc)                                                         \
@@ -306,6 +347,7 @@ BOTH(sc_close_wait_after_a_timeout_is_clean)
 BOTH(sc_timeout_without_debug_mode_detaches_and_reports)
 BOTH(sc_cancel_without_debug_mode_detaches_and_reports)
 BOTH(sc_close_wait_without_debug_mode_reports_nothing)
+BOTH(sc_task_returning_before_its_connect_completes_is_reported)
 
 int main(void)
 {
@@ -318,6 +360,7 @@ int main(void)
         TESTS(sc_timeout_without_debug_mode_detaches_and_reports),
         TESTS(sc_cancel_without_debug_mode_detaches_and_reports),
         TESTS(sc_close_wait_without_debug_mode_reports_nothing),
+        TESTS(sc_task_returning_before_its_connect_completes_is_reported),
     };
     if (getenv("ST_FILTER"))
         cmocka_set_test_filter(getenv("ST_FILTER"));
