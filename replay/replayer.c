@@ -573,8 +573,12 @@ static size_t p_admit_posted(reel_backend *b, size_t queued)
 static void p_callback(reel_backend *b, const char *func, const char *file, int line)
 {
     replayer *p = RP(b);
-    p->callbacks++;
-    p->cb_hash = reel_callback_hash_step(p->cb_hash, func);
+    /* After a divergence the hash stays as it was at the diverging call
+     * (included): what follows is the program reacting to the stop. */
+    if (!p->stopped) {
+        p->callbacks++;
+        p->cb_hash = reel_callback_hash_step(p->cb_hash, func);
+    }
     reel_trace_record a = {.op = REEL_TRACE_CALLBACK, .fd = -1, .func = func, .file = file, .line = line};
     match(p, &a);
 }
@@ -724,7 +728,8 @@ static ssize_t p_write(reel_backend *b, int fd, const void *buf, size_t len)
     replayer *p = RP(b);
     size_t n = accepted_by(p, REEL_TRACE_WRITE, len);
     uint32_t crc = rt_crc32c(0, buf, n);
-    p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
+    if (!p->stopped)
+        p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
     reel_trace_record a = {.op = REEL_TRACE_WRITE, .fd = fd, .arg = {(int64_t)len, crc},
                            .data = buf, .data_len = (uint32_t)(len < rt_write_preview_bytes ? len : rt_write_preview_bytes)};
     const reel_trace_record *rec = match(p, &a);
@@ -765,7 +770,8 @@ static ssize_t p_writev(reel_backend *b, int fd, const struct iovec *iov, int io
     uint8_t preview[rt_write_preview_bytes];
     uint32_t plen;
     uint32_t crc = rt_iov_crc(iov, iovcnt, n, preview, &plen);
-    p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
+    if (!p->stopped)
+        p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
     reel_trace_record a = {.op = REEL_TRACE_WRITEV, .fd = fd, .arg = {iovcnt, (int64_t)total, crc},
                            .data = preview, .data_len = plen};
     const reel_trace_record *rec = match(p, &a);
@@ -802,7 +808,8 @@ static ssize_t p_sendto(reel_backend *b, int fd, const void *buf, size_t len, in
     replayer *p = RP(b);
     size_t n = accepted_by(p, REEL_TRACE_SENDTO, len);
     uint32_t crc = rt_crc32c(0, buf, n);
-    p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
+    if (!p->stopped)
+        p->cb_hash = reel_callback_hash_write(p->cb_hash, crc, n);
     reel_trace_record a = {.op = REEL_TRACE_SENDTO, .fd = fd, .arg = {(int64_t)len, flags, crc},
                            .data = buf, .data_len = (uint32_t)(len < rt_write_preview_bytes ? len : rt_write_preview_bytes),
                            .addr = (const uint8_t *)addr, .addr_len = addr_len_of(addr, addrlen)};

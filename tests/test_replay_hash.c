@@ -186,6 +186,28 @@ static void run(bool replay, const char *path, variant v, outcome *o)
     reel_loop_free(loop);
 }
 
+/* The recording's hash over its records up to and including record
+ * `upto` (reel-trace's rebuild); *count gets how many callbacks. */
+static uint64_t recorded_hash_through(const char *path, uint64_t upto, uint64_t *count)
+{
+    reel_trace_reader *r;
+    assert_int_equal(reel_trace_open(&r, path, NULL, 0), 0);
+    reel_trace_record x;
+    uint64_t h = REEL_CALLBACK_HASH_INIT, n = 0;
+    while (reel_trace_next(r, &x) == 1 && x.index <= upto) {
+        if (x.op == REEL_TRACE_CALLBACK) {
+            h = reel_callback_hash_step(h, x.func);
+            n++;
+        } else if (x.op == REEL_TRACE_WRITE || x.op == REEL_TRACE_WRITEV || x.op == REEL_TRACE_SENDTO) {
+            h = reel_callback_hash_write(h, (uint32_t)x.arg[x.op == REEL_TRACE_WRITE ? 1 : 2],
+                                         x.result > 0 ? (uint64_t)x.result : 0);
+        }
+    }
+    reel_trace_close(r);
+    *count = n;
+    return h;
+}
+
 /* ------------------------------------------------------------- tests */
 
 static void test_replay_of_the_same_program_matches_the_recorded_hash(void **state)
@@ -253,6 +275,12 @@ static void test_another_protocol_function_diverges_with_another_hash(void **sta
     assert_non_null(strstr(rep.div.expected, "data_received="));
     assert_non_null(strstr(rep.div.actual, "data_received="));
     assert_string_not_equal(rep.div.expected, rep.div.actual);
+    /* The replay stopped having run as many callbacks as the recording
+     * had at that record, and only the function's name differs there:
+     * the hashes differ because of it. */
+    uint64_t n_at, h_at = recorded_hash_through(path, rep.div.record_index, &n_at);
+    assert_true(rep.count == n_at);
+    assert_true(rep.hash != h_at);
     unlink(path);
 }
 
@@ -271,6 +299,14 @@ static void test_other_written_bytes_diverge_with_another_hash(void **state)
     assert_non_null(strstr(rep.div.report, "the program wrote other bytes than the recording"));
     assert_non_null(strstr(rep.div.report, "at byte 0 of what it wrote there"));
     assert_non_null(strstr(rep.div.report, "crc32c"));
+    /* Same callbacks, same lengths up to that write; only its bytes
+     * differ, and so does the hash. */
+    uint64_t n_at, h_at = recorded_hash_through(path, rep.div.record_index, &n_at);
+    assert_true(rep.count == n_at);
+    assert_true(rep.hash != h_at);
+    uint64_t n_before, h_before = recorded_hash_through(path, rep.div.record_index - 1, &n_before);
+    assert_true(n_before == n_at);
+    assert_true(h_before != h_at); /* the recorded write itself moved the hash */
     unlink(path);
 }
 

@@ -120,8 +120,8 @@ typedef struct reel_replay_status {
     int stopped;            /* 0, REEL_EDIVERGED or REEL_ECORRUPT */
     uint64_t records;       /* trace records consumed so far */
     bool at_end;            /* everything recorded was replayed: next is the end record */
-    uint64_t callbacks;     /* callbacks replayed */
-    uint64_t callback_hash; /* their hash (reel_callback_hash_step) */
+    uint64_t callbacks;     /* callbacks replayed (until a divergence, the diverging one included) */
+    uint64_t callback_hash; /* their hash and the written bytes' (reel_loop_callback_hash) */
     bool recorded_hash_known; /* the end record has been seen */
     uint64_t recorded_callbacks, recorded_callback_hash; /* from the end record */
     bool unfinished;        /* at_end of a recording that did not finish (killed, crashed):
