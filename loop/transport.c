@@ -96,7 +96,9 @@ static void stack_unlink(reel_transport *t)
 static int stack_link(reel_transport *t, reel_task *task)
 {
     stack_unlink(t);
-    if (!task)
+    /* Only a task of the transport's own loop: that loop's networking
+     * layer is what the task's finish calls (net_stack_gone). */
+    if (!task || reel_future_get_loop(reel_task_future(task)) != t->loop)
         return 0;
     if (!ext(t))
         return -ENOMEM;
