@@ -947,7 +947,7 @@ static inline bool host_paused(const sim_world *w, const sim_host *h)
 
 static bool host_has_work(sim_world *w, sim_host *h)
 {
-    if (!h->up || reel_loop_is_running(h->loop) || host_paused(w, h))
+    if (!h->up || rl_loop_running(h->loop) || host_paused(w, h))
         return false;
     if (rl_loop_has_ready(h->loop) || h->dirty || h->notes_head || atomic_load(&h->woken))
         return true;
