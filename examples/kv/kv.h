@@ -85,9 +85,12 @@ typedef struct kv_stats {
     size_t keys;
     bool is_replica;
     bool link_up;                   /* replica: synced and streaming */
+    bool data_complete;             /* holds a whole copy (a primary, or a replica
+                                       past KVSNAPEND; false after a restart) */
     uint64_t repl_offset;           /* primary: master offset; replica: applied */
     size_t replicas_online;
     uint64_t epoch;
+    uint64_t data_epoch;            /* epoch of the stream its data came from */
     uint64_t reply_hash;            /* FNV-1a over every byte written to clients */
     uint64_t reply_bytes;
 } kv_stats;

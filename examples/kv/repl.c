@@ -264,7 +264,10 @@ void kv_cmd_kvsync(kv_ctx *x)
     s->nreplicas++;
     char off[24], ep[24];
     snprintf(off, sizeof off, "%llu", (unsigned long long)s->repl_offset);
-    snprintf(ep, sizeof ep, "%llu", (unsigned long long)s->epoch);
+    /* The data epoch, not the current one: a primary moved to a newer
+     * epoch (KVPROMOTE while primary) keeps its stream, so a replica
+     * copying it now holds the same lineage as one that kept its link. */
+    snprintf(ep, sizeof ep, "%llu", (unsigned long long)s->data_epoch);
     const uint8_t *argv[4] = {(const uint8_t *)"KVFULLSYNC", (const uint8_t *)s->replid,
                               (const uint8_t *)off, (const uint8_t *)ep};
     size_t lens[4] = {10, strlen(s->replid), strlen(off), strlen(ep)};
@@ -602,17 +605,24 @@ void kv_cmd_kvfence(kv_ctx *x)
     kv_cmd_kvstatus(x);
 }
 
-/* KVPROMOTE <epoch>: become the primary (only with a whole copy). */
+/* KVPROMOTE <epoch>: become the primary (only with a whole copy). A
+ * replica starts a new stream: its data epoch becomes this epoch. A
+ * primary moved to a newer epoch keeps its stream, and so its data epoch:
+ * its replicas that kept their link apply the same bytes at the same
+ * offsets, and must compare equal to it (the sweep's seed 229 promoted a
+ * replica with less data because the stream's epoch had been bumped). */
 void kv_cmd_kvpromote(kv_ctx *x)
 {
     if (!x->srv->data_complete) {
         kv_reply_error(x->out, "ERR no complete copy to promote");
         return;
     }
+    bool was_replica = x->srv->is_replica;
     if (!take_epoch(x, 1))
         return;
     promote(x->srv);
-    x->srv->data_epoch = x->srv->epoch;
+    if (was_replica)
+        x->srv->data_epoch = x->srv->epoch;
     kv_reply_simple(x->out, "OK");
 }
 

@@ -523,6 +523,8 @@ void kv_server_stats(kv_server *s, kv_stats *out)
     out->keys = s->db.keys.count;
     out->is_replica = s->is_replica;
     out->link_up = s->link_state == KV_LINK_UP;
+    out->data_complete = s->data_complete;
+    out->data_epoch = s->data_epoch;
     out->repl_offset = s->repl_offset;
     out->replicas_online = s->nreplicas;
     out->epoch = s->epoch;

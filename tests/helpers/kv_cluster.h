@@ -41,6 +41,8 @@ typedef struct kv_cluster_opts {
     bool verbose;             /* print the fault schedule and failovers */
     bool bug_promote_stale;   /* the planted bug (default: on when built with
                                  REEL_KV_BUG=promote_stale) */
+    const char *schedule_path;     /* run this fault schedule (reel_sim_config) */
+    const char *schedule_out_path; /* write the run's fault schedule here */
 } kv_cluster_opts;
 
 void kv_cluster_opts_default(kv_cluster_opts *o);
@@ -51,11 +53,17 @@ typedef struct kv_cluster_result {
                                  budget (many writes of unknown outcome):
                                  neither proven nor refuted; ok stays true */
     char why[512];            /* the first violation */
-    int acked_ops, unknown_ops, failovers, crashes, partitions;
+    int acked_ops, unknown_ops, failovers, crashes, crashes_vetoed;
     uint64_t hash;            /* the world's event hash */
 } kv_cluster_result;
 
 /* Run one seed. Returns 0 and fills *res (res->ok: every check passed). */
 int kv_cluster_run(uint64_t seed, const kv_cluster_opts *opts, kv_cluster_result *res);
+
+/* The kind of a run's verdict, without the key or counts that change as
+ * a schedule shrinks: "ok", "inconclusive", "acknowledged write lost",
+ * "not linearizable", "liveness", "simulation stopped". Two runs fail
+ * "the same way" when their kinds match (the shrinkers compare them). */
+const char *kv_cluster_verdict(const kv_cluster_result *res);
 
 #endif
