@@ -508,9 +508,12 @@ static int client_task(void *arg, void **result)
         if (reel_sleep((double)rnd_range(cl, 0, 50) / 1000.0) < 0)
             break;
     }
-    /* After the quiet phase, read every key through the primary. */
+    /* After the quiet phase, once every other client is done (so no
+     * write follows: the final reads are final), read every key through
+     * the primary. (Seed 1293 had another client's write acknowledged
+     * after the final read, which check (a) then called lost.) */
     if (c->id == 1) {
-        while (now_ns(cl) < cl->o.faults_until_ns + 2000000000ull)
+        while (now_ns(cl) < cl->o.faults_until_ns + 2000000000ull || cl->clients_done < cl->o.clients - 1)
             reel_sleep(0.5);
         for (int key = 0; key < cl->o.keys; key++) {
             cl->final_ok = false;
