@@ -35,7 +35,8 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
     const char *env = getenv("KV_CLUSTER_SEEDS");
     int seeds = env ? atoi(env) : 8;
     uint64_t first = getenv("KV_CLUSTER_FIRST") ? strtoull(getenv("KV_CLUSTER_FIRST"), NULL, 10) : 1;
-    int failed = 0, inconclusive = 0, acked = 0, unknown = 0, failovers = 0, crashes = 0, vetoed = 0;
+    int failed = 0, inconclusive = 0, acked = 0, unknown = 0, failovers = 0, crashes = 0, vetoed = 0, full = 0,
+        partial = 0;
     for (int i = 0; i < seeds; i++) {
         uint64_t seed = first + (uint64_t)i;
         kv_cluster_opts o;
@@ -47,6 +48,8 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
         failovers += r.failovers;
         crashes += r.crashes;
         vetoed += r.crashes_vetoed;
+        full += r.full_syncs;
+        partial += r.partial_syncs;
         if (r.ok && r.inconclusive) {
             inconclusive++;
             printf("inconclusive REEL_SEED=%llu: %s\n", (unsigned long long)seed, r.why);
@@ -60,8 +63,10 @@ static void test_cluster_keeps_acknowledged_writes_linearizable(void **state)
         }
     }
     printf("kv cluster: %d seeds from %llu, %d violations, %d inconclusive; %d acknowledged ops, %d unknown "
-           "outcomes, %d failovers, %d crashes (%d more vetoed by the kill gate)\n",
-           seeds, (unsigned long long)first, failed, inconclusive, acked, unknown, failovers, crashes, vetoed);
+           "outcomes, %d failovers, %d crashes (%d more vetoed by the kill gate); %d full copies, %d partial "
+           "resyncs\n",
+           seeds, (unsigned long long)first, failed, inconclusive, acked, unknown, failovers, crashes, vetoed, full,
+           partial);
     assert_int_equal(failed, 0);
     /* A history the checker cannot decide within its budget proves
      * nothing either way; they must stay rare. */

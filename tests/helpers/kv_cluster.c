@@ -106,6 +106,12 @@ static void node_shutdown(reel_sim_host *h, reel_loop *loop, void *arg)
     (void)h;
     (void)loop;
     node *n = arg;
+    if (n->srv) {
+        kv_stats st;
+        kv_server_stats(n->srv, &st);
+        n->cl->res->full_syncs += (int)st.full_syncs;
+        n->cl->res->partial_syncs += (int)st.partial_syncs;
+    }
     kv_server_free(n->srv);
     n->srv = NULL;
     n->down = true;

@@ -54,6 +54,7 @@ typedef struct kv_cluster_result {
                                  neither proven nor refuted; ok stays true */
     char why[512];            /* the first violation */
     int acked_ops, unknown_ops, failovers, crashes, crashes_vetoed;
+    int full_syncs, partial_syncs; /* replicas served a whole copy / only what they missed */
     uint64_t hash;            /* the world's event hash */
 } kv_cluster_result;
 
