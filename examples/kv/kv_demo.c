@@ -315,8 +315,9 @@ int kv_demo(void)
         left = reproduced ? ddmin(&sh, cur, sc.n) : sc.n;
         sched_write(shrunk, sc.header, cur, left);
     }
-    printf("    shrunk: %d fault decisions -> %d in %d runs (the failure's kind kept: %s):\n", sc.n, left, sh.runs,
-           sh.want);
+    printf("    its schedule (timed faults and per-operation decisions) shrunk from %d decisions to %d\n"
+           "    in %d runs, still failing the same way (%s):\n",
+           sc.n, left, sh.runs, sh.want);
     for (int i = 0; i < left; i++)
         printf("      %s", cur[i]);
 
