@@ -305,7 +305,9 @@ void kv_cmd_kvsync(kv_ctx *x)
         const uint8_t *cont[2] = {(const uint8_t *)"KVCONTINUE", (const uint8_t *)at};
         size_t contlen[2] = {10, strlen(at)};
         kv_write_command(x->out, 2, cont, contlen);
-        kv_buf_add(x->out, s->backlog.p + ((uint64_t)from - s->backlog_start), s->repl_offset - (uint64_t)from);
+        if ((uint64_t)from < s->repl_offset) /* else nothing missed (and maybe no backlog buffer yet) */
+            kv_buf_add(x->out, s->backlog.p + ((uint64_t)from - s->backlog_start),
+                       s->repl_offset - (uint64_t)from);
         c->sent_offset = s->repl_offset;
         c->ack_offset = 0; /* counted by WAIT once it acknowledges */
         s->partial_syncs++;
