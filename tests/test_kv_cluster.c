@@ -89,13 +89,14 @@ static void test_cluster_run_is_deterministic(void **state)
     assert_int_equal(a.crashes, b.crashes);
 }
 
-/* The swarm's crashes reach the data nodes through the gate: over a few
- * seeds some crashes happen and some are vetoed. */
+/* The swarm's crashes reach the data nodes through the gate: over two
+ * seeds some crashes happen and some are vetoed (seeds 1 and 2: 8 and 91;
+ * a few seeds, as the test runs under valgrind in make memcheck). */
 static void test_cluster_crashes_come_from_the_swarm_through_the_gate(void **state)
 {
     (void)state;
     int crashes = 0, vetoed = 0;
-    for (uint64_t seed = 1; seed <= 8; seed++) {
+    for (uint64_t seed = 1; seed <= 2; seed++) {
         kv_cluster_opts o;
         kv_cluster_opts_default(&o);
         kv_cluster_result r;
