@@ -174,6 +174,17 @@ uint32_t rt_crc32c(uint32_t crc, const void *data, size_t len)
     return ~crc_sw(c, data, len);
 }
 
+/* rt_crc32c for callers that already computed one (the tables are ready):
+ * the writer, once per record. */
+static inline uint32_t crc_update(uint32_t crc, const void *data, size_t len)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (crc_hw)
+        return ~crc_sse42(~crc, data, len);
+#endif
+    return ~crc_sw(~crc, data, len);
+}
+
 /* ------------------------------------------------------------- varints */
 
 /* Inlined into the encoder: most fields of a record fit in one byte. */
@@ -332,20 +343,13 @@ uint64_t rt_ops_mask_of(const reel_backend_ops *ops)
 size_t rt_encode(uint8_t *p0, const reel_trace_record *rec, rt_delta *d)
 {
     bool is_now = rec->op == REEL_TRACE_NOW;
-    uint32_t mask = 0;
-    if (rec->fd != -1)
-        mask |= RT_F_FD;
-    if (rec->result != 0 || is_now)
-        mask |= RT_F_RESULT;
-    for (int i = 0; i < 6; i++)
-        if (rec->arg[i] != 0)
-            mask |= rt_arg_bit(i);
-    if (rec->data_len)
-        mask |= RT_F_DATA;
-    if (rec->addr_len)
-        mask |= RT_F_ADDR;
-    if (rec->time_ns)
-        mask |= RT_F_TIME;
+    /* Branch-free: this runs for every record the loop thread writes. */
+    uint32_t mask = (uint32_t)(rec->fd != -1) * RT_F_FD | (uint32_t)(rec->result != 0 || is_now) * RT_F_RESULT |
+                    (uint32_t)(rec->arg[0] != 0) * RT_F_A0 | (uint32_t)(rec->arg[1] != 0) * RT_F_A1 |
+                    (uint32_t)(rec->arg[2] != 0) * RT_F_A2 | (uint32_t)(rec->arg[3] != 0) * RT_F_A3 |
+                    (uint32_t)(rec->arg[4] != 0) * RT_F_A4 | (uint32_t)(rec->arg[5] != 0) * RT_F_A5 |
+                    (uint32_t)(rec->data_len != 0) * RT_F_DATA | (uint32_t)(rec->addr_len != 0) * RT_F_ADDR |
+                    (uint32_t)(rec->time_ns != 0) * RT_F_TIME;
 
     uint8_t *p = p0;
     *p++ = (uint8_t)rec->op;
@@ -381,9 +385,10 @@ size_t rt_encode(uint8_t *p0, const reel_trace_record *rec, rt_delta *d)
         memcpy(p, rec->addr, rec->addr_len);
         p += rec->addr_len;
     }
-    for (int i = 3; i < 6; i++)
-        if (mask & rt_arg_bit(i))
-            p += put_varint(p, rt_zigzag(rec->arg[i]));
+    if (__builtin_expect(mask & (RT_F_A3 | RT_F_A4 | RT_F_A5), 0))
+        for (int i = 3; i < 6; i++)
+            if (mask & rt_arg_bit(i))
+                p += put_varint(p, rt_zigzag(rec->arg[i]));
     return (size_t)(p - p0);
 }
 
@@ -611,11 +616,15 @@ static inline size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
  * sees the old pair or the new one, never half of each. */
 static inline void commit(rt_writer *w)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v = (uint64_t)(uint32_t)w->len | (uint64_t)w->crc << 32; /* the same bytes, no byte loop */
+#else
     uint8_t b[8];
     rt_put_u32(b, (uint32_t)w->len);
     rt_put_u32(b + 4, w->crc);
     uint64_t v;
     memcpy(&v, b, 8);
+#endif
     __atomic_store_n((uint64_t *)(void *)(w->blk + 16), v, __ATOMIC_RELEASE);
 }
 
@@ -926,7 +935,7 @@ int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
     }
     uint8_t *p = w->blk + rt_block_header_bytes + w->len;
     size_t n = rt_encode(p, rec, &w->delta);
-    w->crc = rt_crc32c(w->crc, p, n);
+    w->crc = crc_update(w->crc, p, n);
     w->len += n;
     w->records++;
     commit(w);
