@@ -45,11 +45,11 @@ static void crc_init(void)
     for (int k = 0; k < 4; k++)
         for (uint32_t b = 0; b < 256; b++) {
             uint32_t c = b << (8 * k);
-            for (int i = 0; i < crc_lane_bytes; i++) {
+            for (int i = 0; i < crc_short_lane_bytes; i++)
                 c = crc_table[0][c & 0xff] ^ (c >> 8);
-                if (i + 1 == crc_short_lane_bytes)
-                    crc_shift_short[k][b] = c;
-            }
+            crc_shift_short[k][b] = c;
+            for (int i = crc_short_lane_bytes; i < crc_lane_bytes; i++)
+                c = crc_table[0][c & 0xff] ^ (c >> 8);
             crc_shift[k][b] = c;
         }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
