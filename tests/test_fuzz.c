@@ -660,6 +660,40 @@ static void test_sim_schedule_bytes_decide_the_draws_and_the_seed(void **state)
     assert_memory_equal(f, b, sizeof f);
 }
 
+/* A world made the seeded way: what `REEL_SEED=seed prog` runs. */
+static void seeded_world(uint64_t seed, uint64_t out[3])
+{
+    reel_sim_config c;
+    reel_sim_config_default(&c);
+    c.seed = seed;
+    char why[8];
+    assert_int_equal(hash_scenario(&c, out, why, sizeof why), 0);
+}
+
+static void test_fuzz_schedule_short_inputs_are_the_seeded_worlds(void **state)
+{
+    (void)state;
+    uint64_t got[3], want[3];
+    const uint8_t five[1] = {5}, le[8] = {0x34, 0x12, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, five, sizeof five), 0);
+    seeded_world(5, want);
+    assert_memory_equal(got, want, sizeof got);
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, le, sizeof le), 0);
+    seeded_world(0x1234, want);
+    assert_memory_equal(got, want, sizeof got);
+    /* Empty: seed 1, whatever REEL_SEED says. */
+    setenv("REEL_SEED", "777", 1);
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, NULL, 0), 0);
+    unsetenv("REEL_SEED");
+    seeded_world(1, want);
+    assert_memory_equal(got, want, sizeof got);
+    /* Nine bytes are a schedule, not a seed. */
+    const uint8_t nine[9] = {5};
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, nine, sizeof nine), 0);
+    seeded_world(5, want);
+    assert_true(got[0] != want[0]);
+}
+
 static void test_sim_schedule_bytes_bad_config_is_rejected(void **state)
 {
     (void)state;
@@ -717,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_conn_reports_a_leak_in_connection_lost),
         cmocka_unit_test(test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default),
         cmocka_unit_test(test_sim_schedule_bytes_decide_the_draws_and_the_seed),
+        cmocka_unit_test(test_fuzz_schedule_short_inputs_are_the_seeded_worlds),
         cmocka_unit_test(test_sim_schedule_bytes_bad_config_is_rejected),
         cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
     };
