@@ -15,7 +15,7 @@ build=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
 input=$root/fuzz/bugs/crashes/bug_lease
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-( "$build/bug_lease_sched" "$input" > "$tmp/h.out" 2>&1 ) 2> /dev/null
+( "$build/bug_lease_sched" "$input" > "$tmp/h.out" 2>&1; exit $? ) 2> /dev/null
 rc=$?
 if [ $rc = 0 ] || ! grep -q "bug_lease: FAIL" "$tmp/h.out"; then
   echo "FAIL: bug_lease_sched does not fail on $input (exit $rc)"; cat "$tmp/h.out"; exit 1
@@ -36,7 +36,7 @@ if ! "$root/tools/reel-shrink" --seconds 20 --out "$tmp/lease.shrunk" "$seed" --
 fi
 after=$(grep -vc '^#' "$tmp/lease.shrunk")
 [ "$after" -lt "$before" ] || { echo "FAIL: not shrunk ($before -> $after)"; exit 1; }
-( REEL_SIM_SCHEDULE=$tmp/lease.shrunk "$build/bug_lease_sched" "$input" > "$tmp/s.out" 2>&1 ) 2> /dev/null
+( REEL_SIM_SCHEDULE=$tmp/lease.shrunk "$build/bug_lease_sched" "$input" > "$tmp/s.out" 2>&1; exit $? ) 2> /dev/null
 rc=$?
 if [ $rc = 0 ] || [ "$(head -1 "$tmp/s.out")" != "$(head -1 "$tmp/h.out")" ]; then
   echo "FAIL: the shrunk schedule does not replay the failure (exit $rc)"; cat "$tmp/s.out"; exit 1
