@@ -1,7 +1,8 @@
 /* fuzz_kv_resp — reel-kv's RESP2 parser (examples/kv/resp.c) fed as the
  * server feeds it: the input is split into reads (sizes drawn from its
- * first bytes), unparsed tails are kept and parsed again with the next
- * read, exactly like examples/kv/server.c's query buffer.
+ * last bytes by the fuzz kit's provider, reel/fuzz.h), unparsed tails are
+ * kept and parsed again with the next read, exactly like
+ * examples/kv/server.c's query buffer.
  *
  * Checks: every command parsed from the split input equals the one parsed
  * from the whole input (same count, same arguments, same error), no
@@ -10,11 +11,15 @@
  * reply scanner accepts or rejects without reading past the end.
  * The corpus (fuzz/corpus/kv_resp/) is real redis-cli and redis-benchmark
  * traffic captured by `reel-kv --capture-dir`, plus the bad inputs the
- * tests use. */
+ * tests use, each followed by a trailer of read sizes. Builds with
+ * libFuzzer, AFL++ or plain (fuzz/driver.c replays the corpus: a ctest),
+ * like every harness here (tools/fuzz-smoke, fuzz/build.sh). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <reel/fuzz.h>
 
 #include "../examples/kv/resp.c"
 
@@ -95,20 +100,26 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t nsplits = size ? data[0] % 8 : 0;
-    if (size < 1 + nsplits)
-        return 0;
-    const uint8_t *splits = data + 1;
-    data += 1 + nsplits;
-    size -= 1 + nsplits;
+    /* Through the kit's provider (reel/fuzz.h): the reads' sizes from the
+     * end of the input (a count, then one byte each), the bytes to parse
+     * are all the rest, from the front — so a corpus file is RESP as it
+     * came off the wire followed by a short trailer. */
+    reel_fuzz_input in;
+    reel_fuzz_input_init(&in, data, size);
+    uint8_t splits[8];
+    size_t nsplits = (size_t)reel_fuzz_uint(&in, 0, sizeof splits);
+    for (size_t i = 0; i < nsplits; i++)
+        splits[i] = (uint8_t)reel_fuzz_uint(&in, 0, 255);
+    const uint8_t *payload;
+    size_t len = reel_fuzz_bytes_rest(&in, &payload);
     static digest whole, split;
-    run(data, size, NULL, 0, &whole);
-    run(data, size, splits, nsplits, &split);
+    run(payload, len, NULL, 0, &whole);
+    run(payload, len, splits, nsplits, &split);
     CHECK(whole.ncmds == split.ncmds);
     CHECK(memcmp(whole.h, split.h, whole.ncmds * sizeof whole.h[0]) == 0);
     CHECK(whole.rc_end == split.rc_end);
     CHECK(whole.err == split.err);
-    long r = kv_resp_reply_len(data, size);
-    CHECK(r <= (long)size);
+    long r = kv_resp_reply_len(payload, len);
+    CHECK(r <= (long)len);
     return 0;
 }

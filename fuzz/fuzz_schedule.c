@@ -14,7 +14,11 @@
  * virtual time with every echo intact, and free everything; else the
  * input is a finding, rerun by its file (reel_fuzz_schedule_run says how).
  * Builds with libFuzzer, AFL++ or plain (fuzz/driver.c replays
- * fuzz/corpus/schedule/: a ctest). */
+ * fuzz/corpus/schedule/: a ctest).
+ *
+ * REEL_FUZZ_COVERAGE: all — the schedules it searches are told apart by
+ * the simulator's and the loop's own branches, so tools/fuzz-build
+ * instruments every source for this harness. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

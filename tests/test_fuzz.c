@@ -483,6 +483,80 @@ static void test_fuzz_conn_counts_exceptions_and_can_abort_on_them(void **state)
 /* Hostile protocols: every callback closes or aborts the transport (a
  * reference keeps the pointer valid past connection_lost); all callbacks
  * NULL. Many inputs, no crash, nothing leaked. */
+/* What a run did, with its own copy of the output (res.output is the
+ * kit's buffer, reused by the next run). */
+typedef struct outcome {
+    reel_fuzz_conn_result res;
+    uint8_t out[256];
+} outcome;
+
+static void run_outcome(const reel_fuzz_conn_opts *o, const uint8_t *data, size_t n, outcome *oc)
+{
+    memset(oc, 0, sizeof *oc);
+    assert_int_equal(reel_fuzz_conn_run_bytes(o, data, n, &oc->res), 0);
+    assert_true(oc->res.output_len <= sizeof oc->out);
+    if (oc->res.output_len)
+        memcpy(oc->out, oc->res.output, oc->res.output_len);
+    oc->res.output = NULL;
+}
+
+static void assert_same_outcome(const outcome *a, const outcome *b)
+{
+    assert_int_equal(a->res.output_len, b->res.output_len);
+    assert_memory_equal(a->out, b->out, a->res.output_len);
+    assert_int_equal(a->res.output_total_bytes, b->res.output_total_bytes);
+    assert_int_equal(a->res.chunks, b->res.chunks);
+    assert_int_equal(a->res.input_bytes, b->res.input_bytes);
+    assert_int_equal(a->res.ending, b->res.ending);
+    assert_int_equal(a->res.peer_saw_eof, b->res.peer_saw_eof);
+    assert_int_equal(a->res.peer_saw_reset, b->res.peer_saw_reset);
+    assert_int_equal(a->res.connected, b->res.connected);
+    assert_int_equal(a->res.exceptions, b->res.exceptions);
+    assert_int_equal(a->res.virtual_ns, b->res.virtual_ns);
+    assert_int_equal(a->res.leaked, b->res.leaked);
+}
+
+/* Inputs are independent: A, then other inputs (a different protocol with
+ * a timer, a failing handler, raw bytes that end in a reset), then A
+ * again gives exactly what A gave the first time — output, chunks, ending,
+ * virtual time, exceptions. */
+static void test_fuzz_conn_same_input_same_outcome_whatever_ran_before(void **state)
+{
+    (void)state;
+    script a;
+    script_init(&a, REEL_FUZZ_END_EOF);
+    script_chunk(&a, 0, "li", 2);
+    script_chunk(&a, 1, "ne\nab!", 6);
+    script_chunk(&a, 3, "!xy", 3);
+    script_chunk(&a, 2, "z", 1);
+    size_t na = script_bytes(&a);
+    reel_fuzz_conn_opts oa = {.handler = handler};
+    outcome first, again, other;
+    run_outcome(&oa, a.bytes, na, &first);
+    assert_int_equal(first.res.output_len, 12);
+
+    script b;
+    script_init(&b, REEL_FUZZ_END_NONE);
+    script_chunk(&b, 0, "echo\n", 5);
+    size_t nb = script_bytes(&b);
+    idle st = {0};
+    reel_protocol p = {.user = &st, .connection_made = idle_made, .data_received = idle_data,
+                       .connection_lost = idle_lost};
+    reel_fuzz_conn_opts ob = {.protocol = &p};
+    run_outcome(&ob, b.bytes, nb, &other);
+    reel_fuzz_conn_opts of = {.handler = failing_handler};
+    run_outcome(&of, a.bytes, na, &other);
+    const uint8_t raw[] = "line one\nline;two!!abcdef\x01\x07\x02";
+    run_outcome(&oa, raw, sizeof raw - 1, &other);
+
+    run_outcome(&oa, a.bytes, na, &again);
+    assert_same_outcome(&first, &again);
+    /* And the raw input, too, after A. */
+    outcome raw2;
+    run_outcome(&oa, raw, sizeof raw - 1, &raw2);
+    assert_same_outcome(&other, &raw2);
+}
+
 typedef struct closer {
     reel_transport *t;
     bool abort;
@@ -660,6 +734,40 @@ static void test_sim_schedule_bytes_decide_the_draws_and_the_seed(void **state)
     assert_memory_equal(f, b, sizeof f);
 }
 
+/* A world made the seeded way: what `REEL_SEED=seed prog` runs. */
+static void seeded_world(uint64_t seed, uint64_t out[3])
+{
+    reel_sim_config c;
+    reel_sim_config_default(&c);
+    c.seed = seed;
+    char why[8];
+    assert_int_equal(hash_scenario(&c, out, why, sizeof why), 0);
+}
+
+static void test_fuzz_schedule_short_inputs_are_the_seeded_worlds(void **state)
+{
+    (void)state;
+    uint64_t got[3], want[3];
+    const uint8_t five[1] = {5}, le[8] = {0x34, 0x12, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, five, sizeof five), 0);
+    seeded_world(5, want);
+    assert_memory_equal(got, want, sizeof got);
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, le, sizeof le), 0);
+    seeded_world(0x1234, want);
+    assert_memory_equal(got, want, sizeof got);
+    /* Empty: seed 1, whatever REEL_SEED says. */
+    setenv("REEL_SEED", "777", 1);
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, NULL, 0), 0);
+    unsetenv("REEL_SEED");
+    seeded_world(1, want);
+    assert_memory_equal(got, want, sizeof got);
+    /* Nine bytes are a schedule, not a seed. */
+    const uint8_t nine[9] = {5};
+    assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, nine, sizeof nine), 0);
+    seeded_world(5, want);
+    assert_true(got[0] != want[0]);
+}
+
 static void test_sim_schedule_bytes_bad_config_is_rejected(void **state)
 {
     (void)state;
@@ -713,10 +821,12 @@ int main(void)
         cmocka_unit_test(test_fuzz_conn_counts_output_past_the_capture_limit),
         cmocka_unit_test(test_fuzz_conn_drives_a_stream_handler_across_chunks),
         cmocka_unit_test(test_fuzz_conn_counts_exceptions_and_can_abort_on_them),
+        cmocka_unit_test(test_fuzz_conn_same_input_same_outcome_whatever_ran_before),
         cmocka_unit_test(test_fuzz_conn_survives_protocols_that_close_from_every_callback),
         cmocka_unit_test(test_fuzz_conn_reports_a_leak_in_connection_lost),
         cmocka_unit_test(test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default),
         cmocka_unit_test(test_sim_schedule_bytes_decide_the_draws_and_the_seed),
+        cmocka_unit_test(test_fuzz_schedule_short_inputs_are_the_seeded_worlds),
         cmocka_unit_test(test_sim_schedule_bytes_bad_config_is_rejected),
         cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
     };

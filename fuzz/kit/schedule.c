@@ -8,10 +8,21 @@
 
 void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t size)
 {
-    static const uint8_t no_bytes[1];
     reel_sim_config_default(cfg);
-    cfg->schedule_bytes = data ? data : no_bytes;
-    cfg->schedule_len = data ? size : 0;
+    if (!data)
+        size = 0;
+    if (size <= REEL_FUZZ_SCHEDULE_SEED_BYTES) {
+        /* A short input is a seed (little-endian; 0 is seed 1): the world
+         * is exactly the seeded one, so a fuzzer's first inputs are random
+         * seeds and it starts no worse than a seed sweep. */
+        uint64_t seed = 0;
+        for (size_t i = 0; i < size; i++)
+            seed |= (uint64_t)data[i] << (8 * i);
+        cfg->seed = seed ? seed : 1;
+        return;
+    }
+    cfg->schedule_bytes = data;
+    cfg->schedule_len = size;
     if (cfg->schedule_len > REEL_SIM_SCHEDULE_MAX_BYTES)
         cfg->schedule_len = REEL_SIM_SCHEDULE_MAX_BYTES;
 }
@@ -35,7 +46,8 @@ int reel_fuzz_schedule_run(reel_fuzz_scenario_fn scenario, void *arg, const uint
         fprintf(stderr,
                 "reel-fuzz: the scenario failed on this schedule (%d): %s\n"
                 "reel-fuzz: rerun it from the input file: <harness> <file> (plain build, "
-                "fuzz/driver.c) or <libfuzzer-harness> <file>\n",
+                "fuzz/driver.c) or <libfuzzer-harness> <file>; turn it into a schedule "
+                "file: tools/fuzz-to-schedule <file> <out.sched> -- <harness>\n",
                 rc, why[0] ? why : "no reason given");
         abort();
     }

@@ -186,11 +186,23 @@ void reel_fuzz_conn_thread_cleanup(void);
 
 /* ---------------------------------------------------- schedule fuzzing */
 
+/* Inputs this short are seeds, not schedules. */
+#define REEL_FUZZ_SCHEDULE_SEED_BYTES 8
+
 /* Fill *cfg with the defaults (reel_sim_config_default) and make every
  * PRNG draw of a world made from it come from data[0..size) (then a PRNG
  * seeded from them). Borrowed until reel_sim_new copies them. Sizes over
  * REEL_SIM_SCHEDULE_MAX_BYTES are cut to it (the fuzzer's -max_len keeps
- * them far below). */
+ * them far below). An input of at most REEL_FUZZ_SCHEDULE_SEED_BYTES
+ * (empty included) is a seed instead: cfg->seed = its bytes read
+ * little-endian (0: 1), no schedule_bytes — the very world `REEL_SEED=N
+ * prog` makes, so a fuzzer started from short inputs tries random seeds
+ * first and does no worse than a seed sweep.
+ *
+ * A failing input becomes a schedule file (docs/simulator.md, "Schedules
+ * as data"): run the harness on it with REEL_SIM_SCHEDULE_OUT=FILE (plain
+ * build); tools/fuzz-to-schedule does that and checks the file replays
+ * the failure, and tools/reel-shrink shrinks it. */
 void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t size);
 
 /* A scenario to fuzz by schedule: make a world with reel_sim_new(cfg)
