@@ -394,6 +394,7 @@ static void net_on_close(reel_loop *loop)
     net->flush_tail = NULL;
     free(net->read_buf);
     free(net->dgram_bufs);
+    free(net->co_buf);
     free(net->dgram_addrs);
     free(net->fd_owner);
     free(net);

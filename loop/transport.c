@@ -144,7 +144,8 @@ static void remove_writer(reel_transport *t)
 
 static void wq_clear(reel_transport *t)
 {
-    rl_chunk *c = t->wq_head;
+    /* coalesced bytes live in the loop's arena: nothing to give back */
+    rl_chunk *c = t->pend_bytes ? NULL : t->wq_head;
     while (c) {
         rl_chunk *next = c->next;
         rl_chunk_put(net_of(t), c);
@@ -181,6 +182,7 @@ static int wq_append(reel_transport *t, const struct iovec *iov, int iovcnt, siz
     total -= skip;
     if (total == 0)
         return 0;
+    RL_ASSERT(t->pend_bytes == 0);
     size_t room = t->wq_tail ? rl_chunk_bytes - t->wq_tail->end : 0;
     /* Take every chunk needed before copying, so failure changes nothing. */
     rl_chunk *fresh = NULL, *fresh_tail = NULL;
@@ -708,6 +710,24 @@ static void write_done_flushing(reel_transport *t)
 
 static void sendfile_step(reel_transport *t);
 
+/* A buffered write failed: drop the buffer, fail a drain waiter, and
+ * close with the error (asyncio _write_ready's except branch). */
+static void write_failed(reel_transport *t, int err)
+{
+    remove_writer(t);
+    wq_clear(t);
+    if (is_pipe(t))
+        t->conn_lost++;
+    if (t->x && t->x->drain_waiter) {
+        reel_future *w = t->x->drain_waiter;
+        t->x->drain_waiter = NULL;
+        rl_fail(w, err, "write failed");
+        reel_future_release(w);
+    }
+    fatal_error(t, err, is_pipe(t) ? "Fatal write error on pipe transport"
+                                   : "Fatal write error on socket transport");
+}
+
 static void write_ready(void *arg)
 {
     reel_transport *t = arg;
@@ -725,20 +745,8 @@ static void write_ready(void *arg)
     int cnt = wq_iov(t, iov, rl_writev_iov_max);
     ssize_t n = OPS(t)->writev(BK(t), t->fd, iov, cnt);
     if (n < 0) {
-        if (is_again(n))
-            return;
-        remove_writer(t);
-        wq_clear(t);
-        if (is_pipe(t))
-            t->conn_lost++;
-        if (t->x && t->x->drain_waiter) {
-            reel_future *w = t->x->drain_waiter;
-            t->x->drain_waiter = NULL;
-            rl_fail(w, (int)n, "write failed");
-            reel_future_release(w);
-        }
-        fatal_error(t, (int)n, is_pipe(t) ? "Fatal write error on pipe transport"
-                                          : "Fatal write error on socket transport");
+        if (!is_again(n))
+            write_failed(t, (int)n);
         return;
     }
     wq_consume(t, (size_t)n);
@@ -752,20 +760,131 @@ static void write_ready(void *arg)
         write_done_flushing(t);
 }
 
-/* Send the coalesced writes now: one writev of the buffer, the rest
- * (if the socket took less) waits for writability, and the marks are
- * checked as after asyncio's own send attempt. */
-static void flush_now(reel_transport *t)
+/* ------------------------------------------------- coalesced writes */
+
+static inline rl_coseg *coseg(rl_net *net, uint32_t off) { return (rl_coseg *)(net->co_buf + off); }
+static inline size_t coseg_end(uint32_t off, size_t len) { return (off + sizeof(rl_coseg) + len + 7) & ~(size_t)7; }
+
+/* Make the arena at least `need` bytes; false past its max or without memory. */
+static bool co_room(rl_net *net, size_t need)
 {
-    if (!t->pend_bytes)
+    if (need <= net->co_cap)
+        return true;
+    if (need > rl_coalesce_arena_max_bytes)
+        return false;
+    size_t cap = net->co_cap ? net->co_cap : rl_coalesce_arena_min_bytes;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *b = realloc(net->co_buf, cap);
+    if (!b)
+        return false;
+    net->co_buf = b;
+    net->co_cap = (uint32_t)cap;
+    return true;
+}
+
+/* Copy iov (total bytes) behind t's coalesced bytes: into its last run
+ * when that run ends the arena (a header and a body written in a row make
+ * one run), else into a new run. False: no room (nothing changed). */
+static bool co_append(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
+{
+    rl_net *net = net_of(t);
+    uint8_t *dst;
+    if (t->pend_bytes && coseg_end(t->pend_last, coseg(net, t->pend_last)->len) == net->co_used) {
+        size_t len = coseg(net, t->pend_last)->len;
+        size_t end = coseg_end(t->pend_last, len + total);
+        if (!co_room(net, end))
+            return false;
+        rl_coseg *s = coseg(net, t->pend_last);
+        dst = s->data + len;
+        s->len = (uint32_t)(len + total);
+        net->co_used = (uint32_t)end;
+    } else {
+        uint32_t off = net->co_used;
+        size_t end = coseg_end(off, total);
+        if (!co_room(net, end))
+            return false;
+        rl_coseg *s = coseg(net, off);
+        s->next = RL_COSEG_NONE;
+        s->len = (uint32_t)total;
+        dst = s->data;
+        if (t->pend_bytes) {
+            coseg(net, t->pend_last)->next = off;
+        } else {
+            RL_ASSERT(t->wq_bytes == 0);
+            t->pend_first = off;
+        }
+        t->pend_last = off;
+        net->co_used = (uint32_t)end;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len)
+            memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+        dst += iov[i].iov_len;
+    }
+    t->pend_bytes += (uint32_t)total;
+    t->wq_bytes += total;
+    return true;
+}
+
+/* Send t's coalesced bytes and then `more` now: one writev; what the
+ * socket does not take goes into the chunk buffer and waits for
+ * writability, and the marks are checked as after asyncio's own send
+ * attempt. */
+static void flush_now(reel_transport *t, const struct iovec *more, int nmore)
+{
+    if (!t->pend_bytes && nmore == 0)
         return;
+    rl_net *net = net_of(t);
+    uint32_t first = t->pend_bytes ? t->pend_first : RL_COSEG_NONE;
+    t->wq_bytes -= t->pend_bytes;
     t->pend_bytes = 0;
+    t->wq_head = t->wq_tail = NULL;
+    RL_ASSERT(t->wq_bytes == 0);
     if (t->conn_lost || t->lost || t->dead)
         return;
+    struct iovec iov[rl_writev_iov_max];
+    int cnt = 0;
+    for (uint32_t off = first; off != RL_COSEG_NONE && cnt < rl_writev_iov_max;
+         off = coseg(net, off)->next)
+        iov[cnt++] = (struct iovec){coseg(net, off)->data, coseg(net, off)->len};
+    for (int i = 0; i < nmore && cnt < rl_writev_iov_max; i++)
+        if (more[i].iov_len)
+            iov[cnt++] = more[i];
     reel_transport_ref(t);
-    write_ready(t);
-    if (!t->lost && !t->conn_lost && t->wq_bytes && !t->writer_on) {
-        int rc = add_writer(t);
+    ssize_t n = OPS(t)->writev(BK(t), t->fd, iov, cnt);
+    if (n < 0 && !is_again(n)) {
+        write_failed(t, (int)n);
+        reel_transport_release(t);
+        return;
+    }
+    /* The rest, in order, into the chunk buffer. */
+    size_t skip = n > 0 ? (size_t)n : 0;
+    int rc = 0;
+    for (uint32_t off = first; off != RL_COSEG_NONE && rc == 0; off = coseg(net, off)->next) {
+        struct iovec v = {coseg(net, off)->data, coseg(net, off)->len};
+        if (skip >= v.iov_len) {
+            skip -= v.iov_len;
+            continue;
+        }
+        rc = wq_append(t, &v, 1, skip);
+        skip = 0;
+    }
+    for (int i = 0; i < nmore && rc == 0; i++) {
+        if (skip >= more[i].iov_len) {
+            skip -= more[i].iov_len;
+            continue;
+        }
+        rc = wq_append(t, &more[i], 1, skip);
+        skip = 0;
+    }
+    if (rc < 0) {
+        /* Part of the data is on the wire: the stream is broken. */
+        fatal_error(t, rc, "Fatal error: out of memory for the write buffer");
+    } else if (t->wq_bytes == 0) {
+        write_done_flushing(t);
+    } else if (!t->writer_on) {
+        rc = add_writer(t);
         if (rc < 0)
             fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
     }
@@ -784,27 +903,23 @@ void rl_transport_flush_all(rl_net *net)
         reel_transport *next = t->flush_next;
         t->flush_next = NULL;
         t->flush_queued = false;
-        flush_now(t);
+        flush_now(t, NULL, 0);
         reel_transport_release(t);
         t = next;
     }
+    if (!net->flush_head) /* nobody holds a run in the arena */
+        net->co_used = 0;
 }
 
 /* Queue the bytes behind what is pending; they go out at the end of the
- * iteration, or now once rl_coalesce_bytes are waiting. */
+ * iteration, or now once rl_coalesce_bytes are waiting (or the arena is
+ * full), together with what was pending and without copying them. */
 static int write_coalesced(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
 {
-    /* Only untried bytes are buffered here: failing to append loses
-     * nothing that was promised. */
-    int rc = wq_append(t, iov, iovcnt, 0);
-    if (rc < 0)
-        return rc;
-    if ((size_t)t->pend_bytes + total >= rl_coalesce_bytes) {
-        t->pend_bytes = 1; /* whatever the count: flush_now sends it all */
-        flush_now(t);
+    if ((size_t)t->pend_bytes + total >= rl_coalesce_bytes || !co_append(t, iov, iovcnt, total)) {
+        flush_now(t, iov, iovcnt);
         return 0;
     }
-    t->pend_bytes += (uint32_t)total;
     if (!t->flush_queued) {
         rl_net *net = net_of(t);
         t->flush_queued = true;
