@@ -39,6 +39,9 @@ enum {
      * iteration needs, and past the max a transport sends at once. */
     rl_coalesce_arena_min_bytes = 16 * 1024,
     rl_coalesce_arena_max_bytes = 1 << 20,
+    /* emptied stream read buffers the loop keeps for the next feed of any
+     * stream (an idle stream holds none) */
+    rl_rbuf_cache_count = 8,
 };
 
 /* One run of a transport's coalesced bytes in the loop's arena; runs are
@@ -100,6 +103,12 @@ typedef struct rl_net {
     uint32_t co_used, co_cap;
     rl_chunk *free_chunks;
     size_t free_chunk_count;
+    /* stream read buffers given back when empty (loop/stream.c) */
+    struct {
+        void *data;
+        size_t cap;
+    } rbuf_cache[rl_rbuf_cache_count];
+    uint32_t nrbuf_cache;
     reel_transport **fd_owner; /* fd -> transport using it */
     uint32_t nfd_owner;
     uint64_t next_req_id;
