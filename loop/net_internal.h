@@ -29,6 +29,7 @@ enum {
     rl_addrs_max = 64,                      /* addresses kept from one lookup */
     rl_proto_tables_max = 256,              /* distinct protocol tables interned */
     rl_dgram_batch_count = 16,              /* datagrams read per readiness event */
+    rl_dgram_gather_max = 64,               /* gathered datagrams per send_batch */
     rl_dgram_slot_bytes = 65536,            /* > the largest UDP payload (65,527) */
     /* Stream writes to an idle transport wait for the end of the loop
      * iteration and go out together (one writev), unless this many bytes
@@ -130,6 +131,12 @@ typedef struct rl_transport_ext {
      * connected peer, or the default destination with allow_broadcast) */
     rl_dgram *dq_head, *dq_tail;
     size_t dq_bytes;
+    /* datagrams sent after the first one of a loop iteration: gathered in
+     * the loop's arena (runs dg_first..dg_last, dg_count of them) and sent
+     * together at its end with one send_batch (sendmmsg). Only while the
+     * queue above is empty. */
+    uint32_t dg_first, dg_last, dg_count;
+    bool dg_sent;            /* one went out at once this iteration */
     struct sockaddr_storage *raddr;
     socklen_t raddr_len;
     bool dgram_connected;
