@@ -240,7 +240,8 @@ static void buf_release(reel_stream *s)
     void *d = rsb_disown(&s->buf, &cap);
     if (!d)
         return;
-    rl_net *net = s->loop->net_state;
+    /* a stream fed by hand may be the loop's first user of networking */
+    rl_net *net = s->loop->closing ? s->loop->net_state : rl_net_get(s->loop);
     if (net && cap <= rs_trim_keep_bytes && net->nrbuf_cache < rl_rbuf_cache_count) {
         net->rbuf_cache[net->nrbuf_cache].data = d;
         net->rbuf_cache[net->nrbuf_cache].cap = cap;
