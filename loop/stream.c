@@ -57,6 +57,7 @@ typedef struct rs_side {
     char last_msg[128];
     reel_future **drainers;  /* references */
     size_t ndrainers, drainers_cap;
+    reel_future *closed;     /* completes at connection_lost; made on first wait */
 } rs_side;
 
 /* What a server's factory and each connection's handler task need:
@@ -86,7 +87,8 @@ struct reel_stream {
     rsb_buf buf;
     reel_transport *t;       /* a transport reference, from connection_made */
     int exc;                 /* StreamReader._exception: 0 or a code */
-    int lost_err;            /* connection_lost's error, once conn_lost */
+    int16_t lost_err;        /* connection_lost's error, once conn_lost (codes
+                                are errnos and REEL_E*, all > INT16_MIN) */
     bool connected : 1;      /* between connection_made and connection_lost */
     bool server_side : 1;
     bool has_transport : 1;  /* made for a connection (not reel_stream_new) */
@@ -98,7 +100,6 @@ struct reel_stream {
     bool task_started : 1;
     reel_future *waiter;     /* await-style read waiting for data (borrowed) */
     rs_side *side;           /* NULL until needed (see rs_side) */
-    reel_future *closed;     /* completes at connection_lost; made on first wait */
     /* server side */
     struct rs_serve *sv;     /* the handler and its site (a reference) */
     reel_task *task;         /* the handler's task (a reference) */
@@ -188,11 +189,12 @@ static void stream_unref(reel_stream *s)
         return;
     RL_ASSERT(!s->waiter && (!s->side || s->side->ndrainers == 0));
     drop_op(s);
-    if (s->closed) {
+    reel_future *closed = s->side ? s->side->closed : NULL;
+    if (closed) {
         /* Nobody may have asked: do not report its error as unretrieved. */
-        if (reel_future_done(s->closed) && !reel_future_cancelled(s->closed))
-            (void)reel_future_exception(s->closed);
-        reel_future_release(s->closed);
+        if (reel_future_done(closed) && !reel_future_cancelled(closed))
+            (void)reel_future_exception(closed);
+        reel_future_release(closed);
     }
     if (s->side)
         free(s->side->drainers);
@@ -987,12 +989,13 @@ static void proto_lost(void *user, int err)
         reel_stream_feed_eof(s);
     else
         reel_stream_set_exception(s, err);
-    s->lost_err = err;
-    if (s->closed && !reel_future_done(s->closed)) {
+    s->lost_err = (int16_t)(err < INT16_MIN ? -EIO : err);
+    reel_future *closed = s->side ? s->side->closed : NULL;
+    if (closed && !reel_future_done(closed)) {
         if (err == 0)
-            reel_future_set_result(s->closed, NULL);
+            reel_future_set_result(closed, NULL);
         else
-            reel_future_set_exception(s->closed, err, NULL);
+            reel_future_set_exception(closed, err, NULL);
     }
     /* FlowControlMixin.connection_lost */
     s->conn_lost = true;
@@ -1055,7 +1058,7 @@ static int stream_for_connection(reel_loop *loop, ssize_t limit, reel_stream **o
     if (rc < 0)
         return rc;
     reel_stream *s = *out;
-    s->has_transport = true; /* s->closed is made when first waited for */
+    s->has_transport = true; /* the closed future is made when first waited for */
     return 0;
 }
 
@@ -1247,22 +1250,26 @@ int reel_stream_wait_closed_async(reel_stream *s, reel_future **out)
         return rc;
     if (!s->has_transport)
         return fail_new(s->loop, -ENOTCONN, NULL, out);
-    if (!s->closed) {
+    if (!side(s))
+        return -ENOMEM;
+    reel_future *closed = s->side->closed;
+    if (!closed) {
         /* asyncio's _closed, made on first wait: most streams never wait */
-        if ((rc = reel_loop_create_future(s->loop, &s->closed)) < 0)
+        if ((rc = reel_loop_create_future(s->loop, &closed)) < 0)
             return rc;
+        s->side->closed = closed;
         if (s->conn_lost) {
             if (s->lost_err == 0)
-                reel_future_set_result(s->closed, NULL);
+                reel_future_set_result(closed, NULL);
             else
-                reel_future_set_exception(s->closed, s->lost_err, NULL);
+                reel_future_set_exception(closed, s->lost_err, NULL);
         }
     }
     reel_future *f;
     rc = reel_loop_create_future(s->loop, &f);
     if (rc < 0)
         return rc;
-    rc = rl_future_add_cleanup_callback(s->closed, follow_closed, reel_future_ref(f));
+    rc = rl_future_add_cleanup_callback(closed, follow_closed, reel_future_ref(f));
     if (rc < 0) {
         reel_future_release(f);
         reel_future_release(f);

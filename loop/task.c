@@ -119,8 +119,13 @@ static char *copy_string(const char *s)
 
 static bool task_vt_cancel(reel_future *fut, const char *msg);
 
-/* The step site of a task made without the create_task macros. */
+/* The site its steps are scheduled from: where it was created (the task
+ * fn's name), or this for a task made without the create_task macros. */
 static const reel_site task_default_site = {"task", "?", 0};
+static inline const reel_site *step_site(const reel_task *t)
+{
+    return t->created_at ? t->created_at : &task_default_site;
+}
 static void task_vt_destroy(reel_future *fut);
 
 static const rl_future_vt task_vt = {
@@ -205,7 +210,6 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
     rl_future_init(&t->fut, loop, &task_vt);
     t->created_at = tls_create_site;
     tls_create_site = NULL;
-    t->step_site = t->created_at ? t->created_at : &task_default_site;
     t->fn = fn;
     t->arg = arg;
     t->result_free = opts ? opts->result_free : NULL;
@@ -213,7 +217,7 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
     t->phase = RL_T_SCHEDULED;
     rl_fiber_init(&t->fiber, s.lo, s.bytes, task_main, t);
     /* asyncio Task.__init__: loop.call_soon(self.__step). */
-    rc = reel_loop_call_soon_from(loop, t->step_site, task_step_cb, t, NULL);
+    rc = reel_loop_call_soon_from(loop, step_site(t), task_step_cb, t, NULL);
     if (rc < 0) {
         reel_future_release(&t->fut);   /* never started: destroy frees it all */
         return rc;
@@ -418,7 +422,7 @@ static bool task_vt_cancel(reel_future *fut, const char *msg)
     set_cancel_msg(t, msg);
     if (t->waiter && reel_future_cancel(t->waiter, msg))
         return true;   /* its wakeup will deliver REEL_ECANCELLED */
-    if (t->sleeping && reel_loop_call_soon_from(fut->loop, t->step_site, task_resume_cancelled_cb,
+    if (t->sleeping && reel_loop_call_soon_from(fut->loop, step_site(t), task_resume_cancelled_cb,
                                                 t, NULL) == 0) {
         /* The sleep "future" is cancelled: drop the timer, wake up now. */
         reel_handle_cancel(t->sleep_handle);
@@ -679,7 +683,7 @@ int reel_await(reel_future *fut, void **result)
     }
     if (RL_UNLIKELY(t->closing))
         return REEL_ECLOSED;
-    int rc = reel_future_add_done_callback_from(fut, t->step_site, task_wakeup, t);
+    int rc = reel_future_add_done_callback_from(fut, step_site(t), task_wakeup, t);
     if (RL_UNLIKELY(rc < 0))
         return rc;
     reel_future_ref(fut);
@@ -723,19 +727,19 @@ int reel_sleep_ns(uint64_t delay_ns)
     if (delay_ns == 0) {
         /* asyncio sleep(0): a bare yield; the next step delivers a pending
          * cancellation. */
-        rc = reel_loop_call_soon_from(loop, t->step_site, task_step_cb, t, NULL);
+        rc = reel_loop_call_soon_from(loop, step_site(t), task_step_cb, t, NULL);
         if (RL_UNLIKELY(rc < 0))
             return rc;
         return task_suspend(t, RL_T_SCHEDULED);
     }
     if (t->must_cancel) {
         /* asyncio: the sleep future is cancelled as soon as it is awaited. */
-        rc = reel_loop_call_soon_from(loop, t->step_site, task_step_cb, t, NULL);
+        rc = reel_loop_call_soon_from(loop, step_site(t), task_step_cb, t, NULL);
         if (RL_UNLIKELY(rc < 0))
             return rc;
         return task_suspend(t, RL_T_SCHEDULED);
     }
-    rc = reel_loop_call_later_ns_from(loop, t->step_site, delay_ns, task_sleep_done, t,
+    rc = reel_loop_call_later_ns_from(loop, step_site(t), delay_ns, task_sleep_done, t,
                                       &t->sleep_handle);
     if (RL_UNLIKELY(rc < 0))
         return rc;

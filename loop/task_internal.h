@@ -34,10 +34,9 @@ struct reel_task {
     reel_future *waiter;           /* the future awaited (asyncio _fut_waiter) */
     reel_handle sleep_handle;      /* reel_sleep's timer while sleeping */
     char *name;                    /* set name, or "Task-<seq>" once asked, or NULL */
-    const reel_site *created_at;   /* create_task's call site (func: the task fn) */
-    const reel_site *step_site;    /* its steps' site: created_at (the task fn's
-                                      name), so the callback trace and hash tell
-                                      tasks apart */
+    const reel_site *created_at;   /* create_task's call site (func: the task fn);
+                                      also its steps' site (task.c step_site), so
+                                      the callback trace and hash tell tasks apart */
     const reel_site *at;           /* the user's last await-style call, or NULL */
     uint64_t seq;
     char *cancel_msg;              /* last cancel message */
