@@ -11,7 +11,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench bugbench fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug
+.PHONY: all build demo test memcheck asan bench bugbench fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug kv-shrink
 
 all: build
 
@@ -74,7 +74,9 @@ fuzz-planted:
 
 # reel-kv's simulated cluster under faults over many seeds (ctest runs 8):
 # KV_SEEDS seeds must show 0 violations; kv-sweep-bug builds a planted bug
-# (KV_BUG=promote_stale or wait_counts_sent) and must find it.
+# (KV_BUG=promote_stale or wait_counts_sent) and must find it; kv-shrink
+# finds it, shrinks its fault schedule (tools/reel-shrink) and reruns the
+# failing run from the shrunk schedule (tools/kv-shrink).
 KV_SEEDS ?= 1000
 KV_BUG   ?= promote_stale
 kv-sweep: build
@@ -85,6 +87,10 @@ kv-sweep-bug:
 	@if KV_CLUSTER_SEEDS=$(KV_SEEDS) ./build-kv-bug/test_kv_cluster; then \
 		echo "kv-sweep-bug: the planted bug $(KV_BUG) was NOT found in $(KV_SEEDS) seeds"; exit 1; \
 	else echo "kv-sweep-bug: planted bug $(KV_BUG) found (rerun a seed: REEL_SEED=N build-kv-bug/test_kv_cluster)"; fi
+kv-shrink:
+	@$(CMAKE) -S . -B build-kv-bug -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_KV_BUG=$(KV_BUG) >/dev/null
+	@$(CMAKE) --build build-kv-bug -j $(JOBS) --target test_kv_cluster
+	@tools/kv-shrink --seeds $(KV_SEEDS) --out build-kv-bug/kv-$(KV_BUG).shrunk.sched ./build-kv-bug/test_kv_cluster
 
 install:
 	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREEL_BUILD_TESTS=OFF -DREEL_BUILD_EXAMPLES=OFF >/dev/null

@@ -7,7 +7,8 @@
  *               every event is real work.
  *
  * Prints simulated events per wall second and the ratio of virtual time
- * covered to wall time spent. */
+ * covered to wall time spent. bench/sim_idle.c is the idle-heavy scenario
+ * alone, which tools/bench-sim-vs-base runs against an older tree. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>

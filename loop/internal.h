@@ -256,10 +256,23 @@ struct reel_future {
 int rl_loop_step(reel_loop *loop);
 /* Where the callback the loop ran last was scheduled, or NULL. */
 const reel_site *rl_loop_last_site(const reel_loop *loop);
-/* True if the loop has callbacks ready to run now (or coalesced writes to send). */
-bool rl_loop_has_ready(const reel_loop *loop);
+/* True if the loop has callbacks ready to run now (or coalesced writes to send).
+ * Inline, like the next two: the simulator asks every idle host's loop on
+ * every round. */
+static inline bool rl_loop_has_ready(const reel_loop *loop)
+{
+    return !loop->closed && (loop->ring_tail != loop->ring_head || loop->flush_pending);
+}
 /* The earliest timer deadline (backend clock), false if no timers. */
-bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns);
+static inline bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns)
+{
+    if (loop->closed || loop->heap_len == 0)
+        return false;
+    *when_ns = loop->heap[0].when_ns;
+    return true;
+}
+/* reel_loop_is_running() for a loop known not to be NULL. */
+static inline bool rl_loop_running(const reel_loop *loop) { return loop->running; }
 rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
 int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
 int rl_check_thread_slow(reel_loop *loop);

@@ -1289,20 +1289,6 @@ int rl_loop_step(reel_loop *loop)
     return rc;
 }
 
-bool rl_loop_has_ready(const reel_loop *loop)
-{
-    /* Coalesced writes waiting count: a step sends them. */
-    return !loop->closed && (ring_len(loop) > 0 || loop->flush_pending);
-}
-
-bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns)
-{
-    if (loop->closed || loop->heap_len == 0)
-        return false;
-    *when_ns = loop->heap[0].when_ns;
-    return true;
-}
-
 void reel_loop_stop(reel_loop *loop)
 {
     if (loop)

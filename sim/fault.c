@@ -386,6 +386,27 @@ static void schedule_write(sim_world *w, const sim_fault *f, uint64_t dur_ns, co
         reel_os_logfile_write(w->sched_out, line, (size_t)n);
 }
 
+int reel_sim_set_fault_gate(reel_sim *sim, reel_sim_fault_gate_fn gate, void *arg)
+{
+    if (!sim)
+        return -EINVAL;
+    sim->gate = gate;
+    sim->gate_arg = arg;
+    return 0;
+}
+
+/* The kill gate's veto of a crash or pause (always false without a gate:
+ * worlds without one run exactly as before). A down host's crash is
+ * vetoed too: only a schedule file can ask for one. */
+static bool gate_vetoes(sim_world *w, const sim_fault *f, sim_host *a)
+{
+    if (!w->gate || (f->kind != FK_CRASH && f->kind != FK_PAUSE))
+        return false;
+    if (f->kind == FK_CRASH && !a->up)
+        return true;
+    return !w->gate(w, a->name, f->kind == FK_CRASH ? REEL_SIM_SWARM_CRASH : REEL_SIM_SWARM_PAUSE, w->gate_arg);
+}
+
 static void fault_start(sim_world *w, sim_fault *f, uint32_t index)
 {
     sim_host *a = w->hosts[f->a], *b = w->hosts[f->b];
@@ -400,6 +421,12 @@ static void fault_start(sim_world *w, sim_fault *f, uint32_t index)
         describe_sides(w, f, sides, sizeof sides);
     if (w->sched_out)
         schedule_write(w, f, end - f->start_ns, sides);
+    if (gate_vetoes(w, f, a)) {
+        sim_trace(w, a, "fault-skipped id=%u kind=%s dur=%.6f (gate)", index, kind_names[f->kind], dur_s);
+        sim_note_event(w, W_FAULT, a, 300 + f->kind, 0);
+        f->ended = true;
+        return;
+    }
     switch (f->kind) {
     case FK_PARTITION:
         partition_apply(w, f, true);
@@ -685,7 +712,7 @@ static void file_fault_fire(sim_world *w, sim_file_fault *ff)
             }
             f.b = b->id;
         }
-        if (f.kind == FK_CRASH && (!a->boot || !a->up || reel_loop_is_running(a->loop))) {
+        if (f.kind == FK_CRASH && (!a->boot || (!a->up && !w->gate) || (a->up && reel_loop_is_running(a->loop)))) {
             schedule_fail(w, ff, "cannot crash (no program, down, or driving the world)", ff->a);
             return;
         }

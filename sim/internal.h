@@ -353,6 +353,9 @@ struct reel_sim {
     /* the simulator log (REEL_SIM_LOG / cfg.log_path) */
     void *logf;                  /* reel_os_logfile_* */
     char *log_path;
+    /* the program's kill gate (reel_sim_set_fault_gate), or NULL */
+    reel_sim_fault_gate_fn gate;
+    void *gate_arg;
 };
 
 /* One line of a schedule file, hosts still by name. */

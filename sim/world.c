@@ -410,25 +410,50 @@ void sim_log(sim_world *w, const char *msg, size_t len)
 
 /* ------------------------------------------------------------------ clock */
 
-uint64_t sim_host_now(sim_host *h)
+/* A host without drift (every host the program or the swarm did not give
+ * one) reads the world's clock plus an offset: the same answer the general
+ * formula gives, without a 128-bit division on the simulator's hottest path
+ * (every idle host is asked its time on every round). */
+static uint64_t host_now_drift(const sim_host *h)
 {
     uint64_t dw = h->world->now_ns - h->clock_base_world;
     __int128 d = (__int128)dw * (1000000 + h->drift_ppm) / 1000000;
     return h->clock_base_host + (uint64_t)d;
 }
 
-uint64_t sim_world_from_host(sim_host *h, uint64_t host_ns)
+static inline uint64_t host_now(const sim_host *h)
 {
-    if (host_ns == SIM_INF)
-        return SIM_INF;
-    if (host_ns <= h->clock_base_host)
-        return h->clock_base_world;
+    if (h->drift_ppm == 0)
+        return h->clock_base_host + (h->world->now_ns - h->clock_base_world);
+    return host_now_drift(h);
+}
+
+uint64_t sim_host_now(sim_host *h) { return host_now(h); }
+
+static uint64_t world_from_host_drift(const sim_host *h, uint64_t host_ns)
+{
     unsigned __int128 dh = host_ns - h->clock_base_host;
     unsigned __int128 dw = (dh * 1000000 + (uint64_t)(1000000 + h->drift_ppm) - 1) /
                            (uint64_t)(1000000 + h->drift_ppm); /* round up: never early */
     unsigned __int128 t = h->clock_base_world + dw;
     return t > SIM_INF ? SIM_INF : (uint64_t)t;
 }
+
+static inline uint64_t world_from_host(const sim_host *h, uint64_t host_ns)
+{
+    if (host_ns == SIM_INF)
+        return SIM_INF;
+    if (host_ns <= h->clock_base_host)
+        return h->clock_base_world;
+    if (h->drift_ppm != 0)
+        return world_from_host_drift(h, host_ns);
+    uint64_t t;
+    if (__builtin_add_overflow(h->clock_base_world, host_ns - h->clock_base_host, &t))
+        return SIM_INF;
+    return t;
+}
+
+uint64_t sim_world_from_host(sim_host *h, uint64_t host_ns) { return world_from_host(h, host_ns); }
 
 /* Rebase so a drift change or jump applies from now on. */
 static void clock_rebase(sim_host *h)
@@ -922,12 +947,12 @@ static inline bool host_paused(const sim_world *w, const sim_host *h)
 
 static bool host_has_work(sim_world *w, sim_host *h)
 {
-    if (!h->up || reel_loop_is_running(h->loop) || host_paused(w, h))
+    if (!h->up || rl_loop_running(h->loop) || host_paused(w, h))
         return false;
     if (rl_loop_has_ready(h->loop) || h->dirty || h->notes_head || atomic_load(&h->woken))
         return true;
     uint64_t when;
-    return rl_loop_next_timer(h->loop, &when) && when + h->late_ns <= sim_host_now(h);
+    return rl_loop_next_timer(h->loop, &when) && when + h->late_ns <= host_now(h);
 }
 
 /* Driver-side check: does the driving host have something for its poll? */
@@ -950,7 +975,7 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
         }
         uint64_t when;
         if (rl_loop_next_timer(h->loop, &when)) {
-            uint64_t ww = sim_world_from_host(h, when + h->late_ns);
+            uint64_t ww = world_from_host(h, when + h->late_ns);
             if (ww < t)
                 t = ww;
         }
@@ -961,10 +986,15 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
 /* Perturbation: how late (never early) the host's next timer wakes it. */
 void sim_draw_late(sim_world *w, sim_host *h)
 {
+    uint32_t index = h->dec_calls[DK_TIMER_LATE]++;
+    if (!w->perturb && !w->from_file) {
+        h->late_ns = 0; /* nothing drawn, nothing can fire: sim_decide would say no */
+        return;
+    }
     uint64_t late = 0;
     if (w->perturb)
         late = sim_rng_chance(&w->rng, 0.5) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
-    bool fired = sim_decide(w, h, DK_TIMER_LATE, h->dec_calls[DK_TIMER_LATE]++, 0, NULL, late > 0, &late);
+    bool fired = sim_decide(w, h, DK_TIMER_LATE, index, 0, NULL, late > 0, &late);
     h->late_ns = fired ? late : 0;
 }
 

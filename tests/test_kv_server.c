@@ -338,6 +338,87 @@ static void sc_kv_replication_copy_stream_wait_promote(reel_loop *loop)
     kvt_server_stop(loop, p);
 }
 
+static void wait_link(reel_loop *loop, kv_server *r)
+{
+    kv_stats st;
+    for (int i = 0; i < 1000; i++) {
+        kv_server_stats(r, &st);
+        if (st.link_up)
+            break;
+        kvt_sleep(loop, 0.01);
+    }
+    assert_true(st.link_up);
+}
+
+/* Partial resync: a replica whose link drops and comes back (KVFENCE,
+ * then KVFOLLOW the same primary) gets only the writes it missed, from
+ * the primary's backlog (KVCONTINUE), not a whole copy; once what it
+ * missed has left the backlog, it gets a whole copy again. */
+static void sc_kv_replica_resumes_with_only_what_it_missed(reel_loop *loop)
+{
+    int pport, rport;
+    kv_config pcfg;
+    kv_config_default(&pcfg);
+    pcfg.repl_backlog_bytes = 256;
+    kv_server *p = kvt_server_start(loop, &pcfg, &pport);
+    kvc pc, rc;
+    kvc_connect(&pc, loop, pport);
+    kvc_expect(&pc, "+OK\r\n", "SET", "a", "1");
+    kv_config cfg;
+    kv_config_default(&cfg);
+    cfg.replicaof_host = "127.0.0.1";
+    cfg.replicaof_port = pport;
+    kv_server *r = kvt_server_start(loop, &cfg, &rport);
+    kvc_connect(&rc, loop, rport);
+    wait_link(loop, r);
+    kvc_expect(&pc, "+OK\r\n", "SET", "b", "1");
+    kvc_expect(&pc, ":1\r\n", "WAIT", "1", "0");
+
+    /* The link drops; the primary takes writes meanwhile. */
+    char port[16];
+    snprintf(port, sizeof port, "%d", pport);
+    assert_int_equal(kvc_call(&rc, "KVFENCE", "0", NULL)[0], '*');
+    kvc_expect(&pc, "+OK\r\n", "SET", "b", "2");
+    kvc_expect(&pc, ":1\r\n", "INCR", "n");
+    kvc_expect(&pc, ":3\r\n", "RPUSH", "l", "x", "y", "z");
+    kvc_expect(&rc, "$1\r\n1\r\n", "GET", "b"); /* not there yet */
+    kvc_expect(&rc, "+OK\r\n", "KVFOLLOW", "0", "127.0.0.1", port);
+    wait_link(loop, r);
+    kv_stats ps, rs;
+    kv_server_stats(p, &ps);
+    assert_int_equal(ps.full_syncs, 1);    /* the first attach only */
+    assert_int_equal(ps.partial_syncs, 1); /* the reconnect: only what it missed */
+    kvc_expect(&pc, ":1\r\n", "WAIT", "1", "0");
+    kvc_expect(&rc, "$1\r\n2\r\n", "GET", "b");
+    kvc_expect(&rc, "$1\r\n1\r\n", "GET", "n");
+    kvc_expect(&rc, "$1\r\n1\r\n", "GET", "a");
+    kvc_expect(&rc, ":3\r\n", "LLEN", "l");
+    kv_server_stats(p, &ps);
+    kv_server_stats(r, &rs);
+    assert_true(rs.repl_offset == ps.repl_offset);
+
+    /* Missed more than the backlog holds (2 x 256 bytes): a whole copy. */
+    assert_int_equal(kvc_call(&rc, "KVFENCE", "0", NULL)[0], '*');
+    char big[200];
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    for (int i = 0; i < 4; i++)
+        kvc_expect(&pc, "+OK\r\n", "SET", "big", big);
+    kvc_expect(&pc, ":2\r\n", "INCR", "n");
+    kvc_expect(&rc, "+OK\r\n", "KVFOLLOW", "0", "127.0.0.1", port);
+    wait_link(loop, r);
+    kv_server_stats(p, &ps);
+    assert_int_equal(ps.full_syncs, 2);
+    assert_int_equal(ps.partial_syncs, 1);
+    kvc_expect(&pc, ":1\r\n", "WAIT", "1", "0");
+    kvc_expect(&rc, "$1\r\n2\r\n", "GET", "n");
+    kvc_expect(&rc, ":199\r\n", "STRLEN", "big");
+    kvc_close(&rc);
+    kvc_close(&pc);
+    kvt_server_stop(loop, r);
+    kvt_server_stop(loop, p);
+}
+
 typedef struct kv_scenario {
     const char *name;
     void (*run)(reel_loop *loop);
@@ -373,6 +454,7 @@ static const kv_scenario scenarios[] = {
     {"sc_kv_client_that_never_reads_is_cut_off", sc_kv_client_that_never_reads_is_cut_off},
     {"sc_kv_replication_copy_stream_wait_promote", sc_kv_replication_copy_stream_wait_promote},
     {"sc_kv_replica_connecting_at_loop_close_leaks_nothing", sc_kv_replica_connecting_at_loop_close_leaks_nothing},
+    {"sc_kv_replica_resumes_with_only_what_it_missed", sc_kv_replica_resumes_with_only_what_it_missed},
 };
 enum { nscenarios = sizeof scenarios / sizeof scenarios[0] };
 

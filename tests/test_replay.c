@@ -217,6 +217,7 @@ typedef struct ts_run {
     int idx[ts_total];
     uint64_t at[ts_total];
     int delay_us;               /* the worker's pause before each burst */
+    bool paced;                 /* wait until the loop took the last burst */
     ts_item items[ts_total];
     uint64_t hash, count;
 } ts_run;
@@ -227,7 +228,8 @@ static void ts_got(void *arg)
     ts_run *r = it->run;
     r->idx[r->received] = it->i;
     r->at[r->received] = reel_loop_time_ns(r->loop);
-    if (++r->received == ts_total)
+    __atomic_store_n(&r->received, r->received + 1, __ATOMIC_RELEASE);
+    if (r->received == ts_total)
         reel_loop_stop(r->loop);
 }
 
@@ -237,17 +239,23 @@ static void *ts_worker(void *arg)
     for (int b = 0; b < ts_bursts; b++) {
         if (r->delay_us)
             usleep((useconds_t)r->delay_us);
+        /* Recording: the next burst waits until the loop ran the last one,
+         * so the run takes them in several batches however loaded the
+         * machine is (a sleep alone let one batch take all 300). */
+        while (r->paced && __atomic_load_n(&r->received, __ATOMIC_ACQUIRE) < b * ts_per_burst)
+            usleep(50);
         for (int j = 0; j < ts_per_burst; j++)
             reel_loop_call_soon_threadsafe(r->loop, ts_got, &r->items[b * ts_per_burst + j], NULL);
     }
     return NULL;
 }
 
-static int run_threadsafe(reel_loop *loop, ts_run *r, int delay_us)
+static int run_threadsafe(reel_loop *loop, ts_run *r, int delay_us, bool paced)
 {
     memset(r, 0, sizeof *r);
     r->loop = loop;
     r->delay_us = delay_us;
+    r->paced = paced;
     for (int i = 0; i < ts_total; i++)
         r->items[i] = (ts_item){r, i};
     reel_handle net;
@@ -280,7 +288,7 @@ static void test_threadsafe_batches_replay_whether_threads_are_faster_or_slower(
     th_trace_path(path, sizeof path, "ts");
     static ts_run rec, rep;
     reel_loop *loop = open_loop(REC, path);
-    assert_int_equal(run_threadsafe(loop, &rec, 300), 0);
+    assert_int_equal(run_threadsafe(loop, &rec, 300, true), 0);
     reel_loop_free(loop);
     assert_int_equal(rec.received, ts_total);
     for (int i = 0; i < ts_total; i++)
@@ -292,7 +300,7 @@ static void test_threadsafe_batches_replay_whether_threads_are_faster_or_slower(
     const int delays[] = {0, 2000};
     for (size_t k = 0; k < 2; k++) {
         loop = open_loop(REP, path);
-        assert_int_equal(run_threadsafe(loop, &rep, delays[k]), 0);
+        assert_int_equal(run_threadsafe(loop, &rep, delays[k], false), 0);
         assert_int_equal(rep.received, ts_total);
         assert_memory_equal(rep.idx, rec.idx, sizeof rec.idx);
         assert_memory_equal(rep.at, rec.at, sizeof rec.at);
@@ -310,7 +318,7 @@ static void test_threads_that_never_post_are_a_bounded_wait_and_a_divergence(voi
     th_trace_path(path, sizeof path, "tsnone");
     static ts_run rec;
     reel_loop *loop = open_loop(REC, path);
-    assert_int_equal(run_threadsafe(loop, &rec, 0), 0);
+    assert_int_equal(run_threadsafe(loop, &rec, 0, false), 0);
     reel_loop_free(loop);
 
     setenv("REEL_REPLAY_WAIT_MS", "200", 1);

@@ -567,6 +567,50 @@ static void test_sim_clock_jump_and_drift_per_host(void **state)
     reel_sim_free(sim);
 }
 
+/* A host's timer wakes the world at the first world nanosecond at which that
+ * host's clock reads the deadline: exactly the delay on an undrifted clock
+ * (also after a jump), rounded up -- never early -- on a drifting one. */
+typedef struct woke_at {
+    reel_sim *sim;
+    uint64_t at_ns;
+} woke_at;
+
+static void note_world_time(void *arg)
+{
+    woke_at *w = arg;
+    w->at_ns = reel_sim_now_ns(w->sim);
+}
+
+static void test_sim_timer_wakes_at_the_world_time_its_host_clock_maps_to(void **state)
+{
+    (void)state;
+    reel_sim *sim = world(1, false);
+    const char *names[3] = {"a", "fast", "slow"}, *addrs[3] = {"10.0.0.1", "10.0.0.2", "10.0.0.3"};
+    woke_at woke[3];
+    for (int i = 0; i < 3; i++) {
+        reel_sim_host *h;
+        assert_int_equal(reel_sim_host_new(sim, names[i], addrs[i], &h), 0);
+        woke[i] = (woke_at){.sim = sim, .at_ns = 0};
+    }
+    assert_int_equal(reel_sim_clock_jump(sim, "a", 5 * SEC), 0);
+    assert_int_equal(reel_sim_clock_drift(sim, "fast", 1000), 0);  /* 0.1% fast */
+    assert_int_equal(reel_sim_clock_drift(sim, "slow", -1000), 0); /* 0.1% slow */
+    uint64_t w0 = reel_sim_now_ns(sim);
+    for (int i = 0; i < 3; i++) {
+        reel_loop *loop = reel_sim_host_loop(reel_sim_host_find(sim, names[i]));
+        assert_int_equal(reel_loop_call_later(loop, 1.0, note_world_time, &woke[i], NULL), 0);
+    }
+    assert_int_equal(reel_sim_run(sim, w0 + 2 * SEC, NULL, NULL), 0);
+    assert_int_equal(woke[0].at_ns - w0, SEC);
+    /* ceil(1e9 * 1e6 / 1001000) = 999001000: at 999000999 the fast clock
+     * reads 999999999.999 -> 999999999 ns, one short. */
+    assert_int_equal(woke[1].at_ns - w0, 999001000);
+    /* ceil(1e9 * 1e6 / 999000) = 1001001002: at 1001001001 the slow clock
+     * reads 999999999.999 -> 999999999 ns. */
+    assert_int_equal(woke[2].at_ns - w0, 1001001002);
+    reel_sim_free(sim);
+}
+
 /* ---------------------------------------------------------- bad input */
 
 static void test_sim_rejects_bad_configuration_and_unknown_hosts(void **state)
@@ -811,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_sim_unix_socket_and_pipe_within_a_host),
         cmocka_unit_test(test_sim_shutdown_read_releases_the_writers_window),
         cmocka_unit_test(test_sim_clock_jump_and_drift_per_host),
+        cmocka_unit_test(test_sim_timer_wakes_at_the_world_time_its_host_clock_maps_to),
         cmocka_unit_test(test_sim_rejects_bad_configuration_and_unknown_hosts),
         cmocka_unit_test(test_sim_same_seed_same_hash_different_seed_different_hash),
         cmocka_unit_test(test_sim_determinism_check_passes_on_1000_seeds),

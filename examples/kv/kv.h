@@ -24,6 +24,7 @@
 #define KV_REPL_PING_INTERVAL_NS 1000000000ull             /* primary -> replica PING */
 #define KV_REPL_TIMEOUT_NS 5000000000ull                   /* replica drops a silent link */
 #define KV_REPL_RETRY_NS 200000000ull                      /* replica reconnect delay */
+#define KV_REPL_BACKLOG_BYTES (1u << 20)                   /* stream kept for partial resync */
 
 typedef struct kv_config {
     const char *host;             /* listen address (NULL: every interface) */
@@ -41,6 +42,7 @@ typedef struct kv_config {
     uint64_t repl_ping_interval_ns;
     uint64_t repl_timeout_ns;
     uint64_t repl_retry_ns;
+    size_t repl_backlog_bytes;    /* stream kept for partial resync (KV_REPL_BACKLOG_BYTES) */
     bool log;                     /* log connections and replication via the loop */
     bool hash_replies;            /* keep kv_stats.reply_hash (record/replay checks) */
     /* Called with every byte a client sends, before parsing (conn_id counts
@@ -85,9 +87,14 @@ typedef struct kv_stats {
     size_t keys;
     bool is_replica;
     bool link_up;                   /* replica: synced and streaming */
+    bool data_complete;             /* holds a whole copy (a primary, or a replica
+                                       past KVSNAPEND; false after a restart) */
     uint64_t repl_offset;           /* primary: master offset; replica: applied */
     size_t replicas_online;
     uint64_t epoch;
+    uint64_t data_epoch;            /* epoch of the stream its data came from */
+    uint64_t full_syncs;            /* primary: replicas sent a whole copy */
+    uint64_t partial_syncs;         /* primary: replicas sent only what they missed */
     uint64_t reply_hash;            /* FNV-1a over every byte written to clients */
     uint64_t reply_bytes;
 } kv_stats;

@@ -64,6 +64,15 @@ struct kv_server {
     size_t nclients, nreplicas;
     kv_buf discard;         /* replies to the primary's stream go here */
     kv_buf repl_out;        /* stream bytes not yet handed to replicas */
+    /* Replication backlog (primary): the last stream bytes, from offset
+     * backlog_start to repl_offset, so a replica that reconnects with our
+     * replid and an offset in it gets only what it missed (KVCONTINUE).
+     * Kept from the first replica's attach on, between cfg.repl_backlog_bytes
+     * and twice that (trimmed in halves: amortised O(1) per byte). */
+    kv_buf backlog;
+    uint64_t backlog_start;
+    bool backlog_on;
+    uint64_t full_syncs, partial_syncs; /* KVSYNCs served each way */
     uint64_t repl_offset;   /* primary: stream bytes produced; replica: applied */
     char replid[41];
     uint64_t epoch;         /* cluster controller's term, see repl.c */
@@ -149,6 +158,7 @@ void kv_cmd_replconf(kv_ctx *x);
 void kv_cmd_kvsync(kv_ctx *x);
 void kv_cmd_kvfullsync(kv_ctx *x);
 void kv_cmd_kvsnapend(kv_ctx *x);
+void kv_cmd_kvcontinue(kv_ctx *x);
 void kv_cmd_wait(kv_ctx *x);
 void kv_cmd_kvstatus(kv_ctx *x);
 void kv_cmd_kvfence(kv_ctx *x);

@@ -15,8 +15,14 @@
  *   replica -> primary   REPLCONF ACK <offset>       after each batch applied
  *
  * Offsets count the bytes of the stream after KVSNAPEND, starting at the
- * <offset> of KVFULLSYNC; both sides count the same bytes. Every
- * (re)connection is a full copy: there is no partial resync backlog.
+ * <offset> of KVFULLSYNC; both sides count the same bytes.
+ *
+ * Partial resync: a replica that holds a whole copy asks with
+ * KVSYNC <epoch> <replid> <offset> (the primary it copied, and how far it
+ * applied). If that is this primary's stream (same replid: a primary gets
+ * a new one whenever it starts a new stream) and the offset is still in
+ * its backlog, the answer is KVCONTINUE <offset> and the stream from
+ * there: only what the replica missed. Otherwise a full copy.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,14 +45,42 @@ static void connect_primary(kv_server *s);
 
 /* ------------------------------------------------------- the stream */
 
+/* Start the backlog afresh at the current offset (on: keep one). */
+static void backlog_reset(kv_server *s, bool on)
+{
+    s->backlog.len = 0;
+    s->backlog_start = s->repl_offset;
+    s->backlog_on = on;
+}
+
+static void backlog_add(kv_server *s, const uint8_t *p, size_t n)
+{
+    if (!s->backlog_on)
+        return;
+    if (kv_buf_add(&s->backlog, p, n) < 0) {
+        backlog_reset(s, false); /* a gap: no partial resync until the next attach */
+        return;
+    }
+    size_t cap = s->cfg.repl_backlog_bytes;
+    if (s->backlog.len > 2 * cap) {
+        size_t drop = s->backlog.len - cap;
+        kv_buf_consume(&s->backlog, drop);
+        s->backlog_start += drop;
+    }
+}
+
 void kv_propagate(kv_server *s, size_t argc, const uint8_t *const *argv, const size_t *lens)
 {
-    if (s->nreplicas == 0 || s->is_replica)
+    if (s->is_replica || (s->nreplicas == 0 && !s->backlog_on))
         return;
     size_t before = s->repl_out.len;
     if (kv_write_command(&s->repl_out, argc, argv, lens) < 0)
         return; /* out of memory: the replicas will notice the gap at their next sync */
-    s->repl_offset += s->repl_out.len - before;
+    size_t n = s->repl_out.len - before;
+    s->repl_offset += n;
+    backlog_add(s, s->repl_out.p + before, n);
+    if (s->nreplicas == 0)
+        s->repl_out.len = before; /* no replica now: the backlog keeps it for one that returns */
 }
 
 void kv_propagate_strs(kv_server *s, size_t argc, const char *const *argv)
@@ -262,9 +296,35 @@ void kv_cmd_kvsync(kv_ctx *x)
     c->role = KV_ROLE_REPLICA;
     kv_link_insert(&s->replicas, &c->rnode);
     s->nreplicas++;
+    long long from;
+    if (x->argc == 4 && s->backlog_on && x->lens[2] == strlen(s->replid) &&
+        memcmp(x->argv[2], s->replid, x->lens[2]) == 0 && kv_parse_ll(x->argv[3], x->lens[3], &from) &&
+        from >= 0 && (uint64_t)from >= s->backlog_start && (uint64_t)from <= s->repl_offset) {
+        char at[24];
+        snprintf(at, sizeof at, "%llu", (unsigned long long)from);
+        const uint8_t *cont[2] = {(const uint8_t *)"KVCONTINUE", (const uint8_t *)at};
+        size_t contlen[2] = {10, strlen(at)};
+        kv_write_command(x->out, 2, cont, contlen);
+        if ((uint64_t)from < s->repl_offset) /* else nothing missed (and maybe no backlog buffer yet) */
+            kv_buf_add(x->out, s->backlog.p + ((uint64_t)from - s->backlog_start),
+                       s->repl_offset - (uint64_t)from);
+        c->sent_offset = s->repl_offset;
+        c->ack_offset = 0; /* counted by WAIT once it acknowledges */
+        s->partial_syncs++;
+        if (s->cfg.log)
+            reel_loop_log(s->loop, "reel-kv: replica resumed at offset %llu (%llu bytes it missed)",
+                          (unsigned long long)from, (unsigned long long)(s->repl_offset - (uint64_t)from));
+        return;
+    }
+    s->full_syncs++;
+    if (!s->backlog_on)
+        backlog_reset(s, true);
     char off[24], ep[24];
     snprintf(off, sizeof off, "%llu", (unsigned long long)s->repl_offset);
-    snprintf(ep, sizeof ep, "%llu", (unsigned long long)s->epoch);
+    /* The data epoch, not the current one: a primary moved to a newer
+     * epoch (KVPROMOTE while primary) keeps its stream, so a replica
+     * copying it now holds the same lineage as one that kept its link. */
+    snprintf(ep, sizeof ep, "%llu", (unsigned long long)s->data_epoch);
     const uint8_t *argv[4] = {(const uint8_t *)"KVFULLSYNC", (const uint8_t *)s->replid,
                               (const uint8_t *)off, (const uint8_t *)ep};
     size_t lens[4] = {10, strlen(s->replid), strlen(off), strlen(ep)};
@@ -335,6 +395,27 @@ void kv_cmd_kvfullsync(kv_ctx *x)
     c->syncing = true;
 }
 
+/* KVCONTINUE <offset>: our primary resumes its stream where we stopped. */
+void kv_cmd_kvcontinue(kv_ctx *x)
+{
+    kv_server *s = x->srv;
+    kv_conn *c = x->c;
+    long long off;
+    if (!x->from_primary || c->syncing || c->synced)
+        return;
+    if (!s->data_complete || !kv_parse_ll(x->argv[1], x->lens[1], &off) || (uint64_t)off != s->repl_offset) {
+        s->data_complete = false; /* not where we are: start over with a full copy */
+        kv_conn_close(c, true);
+        return;
+    }
+    c->synced = true;
+    c->ack_due = true;
+    s->link_state = KV_LINK_UP;
+    if (s->cfg.log)
+        reel_loop_log(s->loop, "reel-kv: resumed with %s:%d at offset %llu", s->primary_host, s->primary_port,
+                      (unsigned long long)s->repl_offset);
+}
+
 void kv_cmd_kvsnapend(kv_ctx *x)
 {
     kv_server *s = x->srv;
@@ -398,11 +479,15 @@ static void connected(reel_future *fut, void *arg)
     s->link = c;
     s->link_state = KV_LINK_SYNCING;
     c->last_rx_ns = reel_loop_time_ns(s->loop);
-    char ep[24];
+    char ep[24], off[24];
     snprintf(ep, sizeof ep, "%llu", (unsigned long long)s->epoch);
-    const uint8_t *argv[2] = {(const uint8_t *)"KVSYNC", (const uint8_t *)ep};
-    size_t lens[2] = {6, strlen(ep)};
-    kv_write_command(&c->out, 2, argv, lens);
+    snprintf(off, sizeof off, "%llu", (unsigned long long)s->repl_offset);
+    /* With a whole copy: the stream it came from and how far we applied
+     * it, for a partial resync. */
+    const uint8_t *argv[4] = {(const uint8_t *)"KVSYNC", (const uint8_t *)ep, (const uint8_t *)s->replid,
+                              (const uint8_t *)off};
+    size_t lens[4] = {6, strlen(ep), strlen(s->replid), strlen(off)};
+    kv_write_command(&c->out, s->data_complete ? 4 : 2, argv, lens);
     kv_conn_flush(c);
 }
 
@@ -503,6 +588,8 @@ static int become_replica(kv_server *s, const char *host, int port)
         return -ENOMEM;
     drop_link(s);
     drop_replicas(s);
+    backlog_reset(s, false); /* a replica serves no stream */
+    kv_buf_free(&s->backlog);
     bool was_primary = !s->is_replica;
     s->is_replica = true;
     free(s->primary_host);
@@ -520,8 +607,10 @@ static void promote(kv_server *s)
     drop_link(s);
     free(s->primary_host);
     s->primary_host = NULL;
-    if (s->is_replica)
-        new_replid(s);
+    if (s->is_replica) {
+        new_replid(s); /* a new stream, a new backlog */
+        backlog_reset(s, false);
+    }
     s->is_replica = false;
     s->data_complete = true;
 }
@@ -602,17 +691,24 @@ void kv_cmd_kvfence(kv_ctx *x)
     kv_cmd_kvstatus(x);
 }
 
-/* KVPROMOTE <epoch>: become the primary (only with a whole copy). */
+/* KVPROMOTE <epoch>: become the primary (only with a whole copy). A
+ * replica starts a new stream: its data epoch becomes this epoch. A
+ * primary moved to a newer epoch keeps its stream, and so its data epoch:
+ * its replicas that kept their link apply the same bytes at the same
+ * offsets, and must compare equal to it (the sweep's seed 229 promoted a
+ * replica with less data because the stream's epoch had been bumped). */
 void kv_cmd_kvpromote(kv_ctx *x)
 {
     if (!x->srv->data_complete) {
         kv_reply_error(x->out, "ERR no complete copy to promote");
         return;
     }
+    bool was_replica = x->srv->is_replica;
     if (!take_epoch(x, 1))
         return;
     promote(x->srv);
-    x->srv->data_epoch = x->srv->epoch;
+    if (was_replica)
+        x->srv->data_epoch = x->srv->epoch;
     kv_reply_simple(x->out, "OK");
 }
 

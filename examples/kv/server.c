@@ -47,6 +47,7 @@ void kv_config_default(kv_config *cfg)
     cfg->repl_ping_interval_ns = KV_REPL_PING_INTERVAL_NS;
     cfg->repl_timeout_ns = KV_REPL_TIMEOUT_NS;
     cfg->repl_retry_ns = KV_REPL_RETRY_NS;
+    cfg->repl_backlog_bytes = KV_REPL_BACKLOG_BYTES;
 }
 
 /* ------------------------------------------------------------ closing */
@@ -432,6 +433,8 @@ int kv_server_new(reel_loop *loop, const kv_config *cfg, kv_server **out)
         s->cfg.repl_timeout_ns = d.repl_timeout_ns;
     if (!s->cfg.repl_retry_ns)
         s->cfg.repl_retry_ns = d.repl_retry_ns;
+    if (!s->cfg.repl_backlog_bytes)
+        s->cfg.repl_backlog_bytes = d.repl_backlog_bytes;
     kv_link_init(&s->clients);
     kv_link_init(&s->replicas);
     kv_link_init(&s->waiters);
@@ -511,6 +514,7 @@ void kv_server_free(kv_server *s)
     kv_db_free(&s->db);
     kv_buf_free(&s->discard);
     kv_buf_free(&s->repl_out);
+    kv_buf_free(&s->backlog);
     free(s->primary_host);
     free(s);
 }
@@ -523,6 +527,10 @@ void kv_server_stats(kv_server *s, kv_stats *out)
     out->keys = s->db.keys.count;
     out->is_replica = s->is_replica;
     out->link_up = s->link_state == KV_LINK_UP;
+    out->data_complete = s->data_complete;
+    out->data_epoch = s->data_epoch;
+    out->full_syncs = s->full_syncs;
+    out->partial_syncs = s->partial_syncs;
     out->repl_offset = s->repl_offset;
     out->replicas_online = s->nreplicas;
     out->epoch = s->epoch;

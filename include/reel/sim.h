@@ -240,6 +240,26 @@ int reel_sim_clock_drift(reel_sim *sim, const char *name, int32_t ppm);
 /* Deliver a signal to a host (its loop sees it if it watches signo). */
 int reel_sim_signal(reel_sim *sim, const char *name, int signo);
 
+/* The kill gate, as FoundationDB's simulator keeps its kills within the
+ * cluster's stated fault tolerance (canKillProcesses): when a timed fault
+ * of the swarm or of a schedule file is about to crash or pause a host,
+ * the world asks gate(sim, host, kind, arg) first, kind being
+ * REEL_SIM_SWARM_CRASH or REEL_SIM_SWARM_PAUSE. false vetoes it: the
+ * fault is skipped (the log says "fault-skipped ... (gate)", the event
+ * hash records the skip), yet it stays in the schedule (the fault was
+ * drawn), so REEL_SIM_SCHEDULE_OUT writes it, a rerun from the file asks
+ * the gate again, and reel-shrink may remove it. With a gate set, a crash
+ * line of a schedule file whose host is already down is skipped the same
+ * way instead of failing the run (a shrunk schedule may lose the veto
+ * that kept it up). The gate runs inside the world's event loop: it may
+ * read state (reel_sim_host_is_up, the program's own), not run hosts or
+ * inject faults. A gate never changes the PRNG's draws, so a world keeps
+ * the fault schedule its seed draws. Scripted faults (reel_sim_crash,
+ * reel_sim_pause) are not gated. NULL removes the gate. Returns 0, or
+ * -EINVAL for a NULL sim. */
+typedef bool (*reel_sim_fault_gate_fn)(reel_sim *sim, const char *host, uint32_t kind, void *arg);
+int reel_sim_set_fault_gate(reel_sim *sim, reel_sim_fault_gate_fn gate, void *arg);
+
 /* Run fn(sim, arg) at world time at_ns (a scripted fault or check). */
 typedef void (*reel_sim_fn)(reel_sim *sim, void *arg);
 int reel_sim_at(reel_sim *sim, uint64_t at_ns, reel_sim_fn fn, void *arg);
