@@ -1277,9 +1277,13 @@ static bool dgram_deliverable(const reel_transport *t)
 
 /* Deliver what an earlier batch read but could not hand over (reading was
  * paused meanwhile). False if the protocol paused or closed again. */
+static void dgram_gather_replies(reel_transport *t);
+
 static bool dgram_deliver_held(reel_transport *t)
 {
     rl_transport_ext *x = t->x;
+    if (x->rq_head && dgram_deliverable(t))
+        dgram_gather_replies(t);
     while (x->rq_head && dgram_deliverable(t)) {
         rl_dgram *d = x->rq_head;
         x->rq_head = d->next;
