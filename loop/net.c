@@ -410,6 +410,9 @@ static void net_on_close(reel_loop *loop)
     net->flush_tail = NULL;
     free(net->read_buf);
     free(net->dgram_bufs);
+    free(net->co_buf);
+    while (net->nrbuf_cache)
+        free(net->rbuf_cache[--net->nrbuf_cache].data);
     free(net->dgram_addrs);
     free(net->fd_owner);
     free(net);

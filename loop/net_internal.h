@@ -29,12 +29,30 @@ enum {
     rl_addrs_max = 64,                      /* addresses kept from one lookup */
     rl_proto_tables_max = 256,              /* distinct protocol tables interned */
     rl_dgram_batch_count = 16,              /* datagrams read per readiness event */
+    rl_dgram_gather_max = 64,               /* gathered datagrams per send_batch */
     rl_dgram_slot_bytes = 65536,            /* > the largest UDP payload (65,527) */
     /* Stream writes to an idle transport wait for the end of the loop
      * iteration and go out together (one writev), unless this many bytes
      * are waiting: then at once. */
     rl_coalesce_bytes = 64 * 1024,
+    /* Those waiting bytes of every transport share one loop-wide arena
+     * (not a chunk per transport): it starts at the min, doubles as one
+     * iteration needs, and past the max a transport sends at once. */
+    rl_coalesce_arena_min_bytes = 16 * 1024,
+    rl_coalesce_arena_max_bytes = 1 << 20,
+    /* emptied stream read buffers the loop keeps for the next feed of any
+     * stream (an idle stream holds none) */
+    rl_rbuf_cache_count = 8,
 };
+
+/* One run of a transport's coalesced bytes in the loop's arena; runs are
+ * 8-byte aligned and linked by offset (the arena may move when it grows). */
+typedef struct rl_coseg {
+    uint32_t next;           /* offset of the transport's next run, or RL_COSEG_NONE */
+    uint32_t len;
+    uint8_t data[];
+} rl_coseg;
+#define RL_COSEG_NONE UINT32_MAX
 
 /* One piece of a stream transport's write buffer. */
 typedef struct rl_chunk {
@@ -80,8 +98,18 @@ typedef struct rl_net {
     /* transports with coalesced writes to send at the end of the
      * iteration (each holds a reference while listed) */
     reel_transport *flush_head, *flush_tail;
+    /* the arena of those coalesced bytes: co_used bytes in use, emptied
+     * when a flush leaves no transport listed */
+    uint8_t *co_buf;
+    uint32_t co_used, co_cap;
     rl_chunk *free_chunks;
     size_t free_chunk_count;
+    /* stream read buffers given back when empty (loop/stream.c) */
+    struct {
+        void *data;
+        size_t cap;
+    } rbuf_cache[rl_rbuf_cache_count];
+    uint32_t nrbuf_cache;
     reel_transport **fd_owner; /* fd -> transport using it */
     uint32_t nfd_owner;
     uint64_t next_req_id;
@@ -103,6 +131,12 @@ typedef struct rl_transport_ext {
      * connected peer, or the default destination with allow_broadcast) */
     rl_dgram *dq_head, *dq_tail;
     size_t dq_bytes;
+    /* datagrams sent after the first one of a loop iteration: gathered in
+     * the loop's arena (runs dg_first..dg_last, dg_count of them) and sent
+     * together at its end with one send_batch (sendmmsg). Only while the
+     * queue above is empty. */
+    uint32_t dg_first, dg_last, dg_count;
+    bool dg_sent;            /* one went out at once this iteration */
     struct sockaddr_storage *raddr;
     socklen_t raddr_len;
     bool dgram_connected;
@@ -168,13 +202,23 @@ struct reel_transport {
     bool dead : 1;           /* fd closed, out of every list */
     bool sendfile_native : 1; /* sendfile in progress: writes refused */
     bool flush_queued : 1;   /* in net->flush_head's list */
-    /* bytes at the end of the write buffer written this iteration and not
-     * yet tried (rl_coalesce_bytes); not counted by get_write_buffer_size,
-     * as asyncio would have sent them at once */
+    /* bytes written this iteration and not yet tried (rl_coalesce_bytes),
+     * held in the loop's arena (net->co_buf), never in chunks: an idle
+     * connection holds no buffer. Not counted by get_write_buffer_size,
+     * as asyncio would have sent them at once. Only while the chunk
+     * queue is empty, so they share its place. */
     uint32_t pend_bytes;
     size_t high_water, low_water;
-    /* stream write buffer */
-    rl_chunk *wq_head, *wq_tail;
+    /* stream write buffer: chunks (pend_bytes == 0), or the arena runs
+     * pend_first..pend_last (pend_bytes > 0); wq_bytes counts either */
+    union {
+        struct {
+            rl_chunk *wq_head, *wq_tail;
+        };
+        struct {
+            uint32_t pend_first, pend_last;
+        };
+    };
     size_t wq_bytes;
     rl_transport_ext *x;     /* NULL until needed (see rl_transport_ext) */
     reel_transport *flush_next;

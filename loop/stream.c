@@ -29,7 +29,7 @@
 enum {
     rs_sep_bytes_inline = 16,       /* separators kept without an allocation */
     rs_writelines_batch = 64,       /* iovecs handed to the transport at once */
-    rs_trim_keep_bytes = 64 * 1024, /* an idle stream keeps at most this */
+    rs_trim_keep_bytes = 64 * 1024, /* emptied buffers up to this go to the loop's cache */
 };
 
 enum { RS_READ = 1, RS_READ_ALL, RS_READLINE, RS_READUNTIL, RS_READEXACTLY };
@@ -48,35 +48,61 @@ typedef struct rs_op {
     reel_bytes acc;          /* read(-1): what was read so far */
 } rs_op;
 
+/* What only some streams use, made on first use so an idle stream does
+ * not carry it: the future-style read, the last await-style error and
+ * the drain waiters. */
+typedef struct rs_side {
+    rs_op op;
+    reel_error last;         /* the last failed await-style read */
+    char last_msg[128];
+    reel_future **drainers;  /* references */
+    size_t ndrainers, drainers_cap;
+    reel_future *closed;     /* completes at connection_lost; made on first wait */
+} rs_side;
+
+/* What a server's factory and each connection's handler task need:
+ * shared by the server and its streams, freed with the last of them (a
+ * handler task may start after its server is gone). */
+typedef struct rs_serve {
+    reel_loop *loop;
+    reel_stream_handler_fn fn;
+    void *arg;
+    ssize_t limit;
+    const reel_site *handler_site;   /* the start_server macro's, or NULL */
+    size_t refs;
+} rs_serve;
+
+static void serve_unref(void *p)
+{
+    rs_serve *sv = p;
+    if (sv && --sv->refs == 0)
+        free(sv);
+}
+
+/* Kept small: 10k idle connections each hold one (test_tcp_10k). */
 struct reel_stream {
     reel_loop *loop;
     uint32_t refs;           /* every holder: handles, the connection, helpers */
     uint32_t handles;        /* user references; at 0 a client closes */
     rsb_buf buf;
     reel_transport *t;       /* a transport reference, from connection_made */
-    bool connected;          /* between connection_made and connection_lost */
-    bool server_side;
-    bool has_transport;      /* made for a connection (not reel_stream_new) */
-    bool read_paused;        /* we paused the transport's reading */
-    bool cannot_pause;       /* pause_reading unsupported: do not try again */
     int exc;                 /* StreamReader._exception: 0 or a code */
+    int16_t lost_err;        /* connection_lost's error, once conn_lost (codes
+                                are errnos and REEL_E*, all > INT16_MIN) */
+    bool connected : 1;      /* between connection_made and connection_lost */
+    bool server_side : 1;
+    bool has_transport : 1;  /* made for a connection (not reel_stream_new) */
+    bool read_paused : 1;    /* we paused the transport's reading */
+    bool cannot_pause : 1;   /* pause_reading unsupported: do not try again */
+    bool op_kicked : 1;      /* op_poll_cb is scheduled (holds a ref) */
+    bool write_paused : 1;   /* FlowControlMixin */
+    bool conn_lost : 1;
+    bool task_started : 1;
     reel_future *waiter;     /* await-style read waiting for data (borrowed) */
-    rs_op op;
-    bool op_kicked;          /* op_poll_cb is scheduled (holds a ref) */
-    reel_error last;         /* the last failed await-style read */
-    char last_msg[128];
-    /* FlowControlMixin */
-    bool write_paused;
-    bool conn_lost;
-    reel_future **drainers;  /* references */
-    size_t ndrainers, drainers_cap;
-    reel_future *closed;     /* completes at connection_lost */
+    rs_side *side;           /* NULL until needed (see rs_side) */
     /* server side */
-    reel_stream_handler_fn handler;
-    void *handler_arg;
-    const reel_site *handler_site; /* names the handler in its task's reports, or NULL */
+    struct rs_serve *sv;     /* the handler and its site (a reference) */
     reel_task *task;         /* the handler's task (a reference) */
-    bool task_started;
 };
 
 /* ------------------------------------------------------------- bytes */
@@ -161,17 +187,21 @@ static void stream_unref(reel_stream *s)
     RL_ASSERT(s->refs > 0);
     if (--s->refs > 0)
         return;
-    RL_ASSERT(!s->waiter && s->ndrainers == 0);
+    RL_ASSERT(!s->waiter && (!s->side || s->side->ndrainers == 0));
     drop_op(s);
-    if (s->closed) {
+    reel_future *closed = s->side ? s->side->closed : NULL;
+    if (closed) {
         /* Nobody may have asked: do not report its error as unretrieved. */
-        if (reel_future_done(s->closed) && !reel_future_cancelled(s->closed))
-            (void)reel_future_exception(s->closed);
-        reel_future_release(s->closed);
+        if (reel_future_done(closed) && !reel_future_cancelled(closed))
+            (void)reel_future_exception(closed);
+        reel_future_release(closed);
     }
-    free(s->drainers);
+    if (s->side)
+        free(s->side->drainers);
     reel_transport_release(s->t);
     rsb_free(&s->buf);
+    free(s->side);
+    serve_unref(s->sv);
     free(s);
 }
 
@@ -203,6 +233,35 @@ void reel_stream_release(reel_stream *s)
 
 static bool in_task(void) { return reel_current_task() != NULL; }
 
+/* An empty read buffer's memory goes back to the loop, which keeps a few
+ * blocks for the next feed of any stream: an idle stream holds no buffer,
+ * and a busy one takes the same block back without allocating. */
+static void buf_release(reel_stream *s)
+{
+    size_t cap;
+    void *d = rsb_disown(&s->buf, &cap);
+    if (!d)
+        return;
+    /* a stream fed by hand may be the loop's first user of networking */
+    rl_net *net = s->loop->closing ? s->loop->net_state : rl_net_get(s->loop);
+    if (net && cap <= rs_trim_keep_bytes && net->nrbuf_cache < rl_rbuf_cache_count) {
+        net->rbuf_cache[net->nrbuf_cache].data = d;
+        net->rbuf_cache[net->nrbuf_cache].cap = cap;
+        net->nrbuf_cache++;
+        return;
+    }
+    free(d);
+}
+
+static void buf_take(reel_stream *s)
+{
+    rl_net *net = s->loop->net_state;
+    if (s->buf.data || !net || !net->nrbuf_cache)
+        return;
+    net->nrbuf_cache--;
+    rsb_adopt(&s->buf, net->rbuf_cache[net->nrbuf_cache].data, net->rbuf_cache[net->nrbuf_cache].cap);
+}
+
 /* asyncio _maybe_resume_transport. */
 static void maybe_resume(reel_stream *s)
 {
@@ -212,7 +271,7 @@ static void maybe_resume(reel_stream *s)
             reel_transport_resume_reading(s->t);
     }
     if (rsb_len(&s->buf) == 0)
-        rsb_trim(&s->buf, rs_trim_keep_bytes);
+        buf_release(s);
 }
 
 static void resume_for_wait(reel_stream *s)
@@ -239,9 +298,19 @@ static void wake_waiter(reel_stream *s)
     }
 }
 
+/* The stream's rarely used part, made on first use; NULL: no memory. */
+static rs_side *side(reel_stream *s)
+{
+    if (!s->side)
+        s->side = calloc(1, sizeof *s->side);
+    return s->side;
+}
+
 static void drop_op(reel_stream *s)
 {
-    rs_op *o = &s->op;
+    if (!s->side)
+        return;
+    rs_op *o = &s->side->op;
     reel_future_release(o->fut);
     free(o->sep_mem);
     if (o->seps != o->sep_inline)
@@ -255,12 +324,15 @@ static void drop_op(reel_stream *s)
  * back in front of the buffer. Every read checks this first. */
 static bool op_pending(reel_stream *s)
 {
-    if (s->op.fut && reel_future_done(s->op.fut)) {
-        if (s->op.acc.len && rsb_unread(&s->buf, s->op.acc.data, s->op.acc.len) < 0)
+    if (!s->side)
+        return false;
+    rs_op *o = &s->side->op;
+    if (o->fut && reel_future_done(o->fut)) {
+        if (o->acc.len && rsb_unread(&s->buf, o->acc.data, o->acc.len) < 0)
             reel_stream_set_exception(s, -ENOMEM); /* never lose them silently */
         drop_op(s);
     }
-    return s->op.fut != NULL;
+    return o->fut != NULL;
 }
 
 static void format_incomplete(char *buf, size_t cap, size_t got, size_t expected)
@@ -325,7 +397,8 @@ static void finish(reel_future *f, int rc, const rsb_result *r, reel_bytes *all)
 
 static void op_complete(reel_stream *s, int rc, const rsb_result *r)
 {
-    finish(s->op.fut, rc, r, s->op.kind == RS_READ_ALL ? &s->op.acc : NULL);
+    rs_op *o = &s->side->op;
+    finish(o->fut, rc, r, o->kind == RS_READ_ALL ? &o->acc : NULL);
     drop_op(s);
 }
 
@@ -334,7 +407,7 @@ static void op_poll(reel_stream *s)
 {
     if (!op_pending(s))
         return;
-    rs_op *o = &s->op;
+    rs_op *o = &s->side->op;
     rsb_result r;
     if (s->exc) {
         /* asyncio: the waiter gets the exception; read(-1) loses its blocks. */
@@ -395,6 +468,8 @@ static void op_kick(reel_stream *s)
 /* asyncio feed_data: buffer, wake the reader, pause past 2 * limit. */
 static int feed(reel_stream *s, const void *data, size_t len)
 {
+    if (len && !s->buf.eof)
+        buf_take(s);
     int rc = rsb_feed(&s->buf, data, len);
     if (rc < 0 || len == 0)
         return rc;
@@ -447,16 +522,19 @@ int reel_stream_set_exception(reel_stream *s, int code)
 
 const reel_error *reel_stream_last_error(const reel_stream *s)
 {
-    return s && s->last.code ? &s->last : NULL;
+    return s && s->side && s->side->last.code ? &s->side->last : NULL;
 }
 
 /* asyncio _wait_for_data, inside a task. */
 static int wait_for_data(reel_stream *s, const char *func)
 {
     if (s->waiter || op_pending(s)) {
-        snprintf(s->last_msg, sizeof s->last_msg,
-                 "%s() called while another coroutine is already waiting for incoming data", func);
-        s->last.message = s->last_msg;
+        if (side(s)) {
+            snprintf(s->side->last_msg, sizeof s->side->last_msg,
+                     "%s() called while another coroutine is already waiting for incoming data",
+                     func);
+            s->side->last.message = s->side->last_msg;
+        }
         return -EBUSY;
     }
     RL_ASSERT(!s->buf.eof);
@@ -475,30 +553,35 @@ static int wait_for_data(reel_stream *s, const char *func)
 
 static int set_last(reel_stream *s, int rc, const rsb_result *r)
 {
-    s->last.code = rc;
-    s->last.consumed = 0;
-    s->last.expected = 0;
+    rs_side *x = side(s);
+    if (!x) /* no memory for the detail: the code alone is still returned */
+        return rc;
+    x->last.code = rc;
+    x->last.consumed = 0;
+    x->last.expected = 0;
     if (rc == REEL_EINCOMPLETE) {
-        format_incomplete(s->last_msg, sizeof s->last_msg, r->len, r->expected);
-        s->last.message = s->last_msg;
-        s->last.expected = r->expected;
+        format_incomplete(x->last_msg, sizeof x->last_msg, r->len, r->expected);
+        x->last.message = x->last_msg;
+        x->last.expected = r->expected;
     } else if (r && r->message) {
-        snprintf(s->last_msg, sizeof s->last_msg, "%s", r->message);
-        s->last.message = s->last_msg;
-        s->last.consumed = r->consumed;
-    } else if (s->last.message != s->last_msg) {
-        s->last.message = NULL;
+        snprintf(x->last_msg, sizeof x->last_msg, "%s", r->message);
+        x->last.message = x->last_msg;
+        x->last.consumed = r->consumed;
+    } else if (x->last.message != x->last_msg) {
+        x->last.message = NULL;
     }
     if (rc == -EINVAL)   /* a rejected argument: reel_last_error() names it too */
-        rl_set_last_error(rc, s->last.message);
+        rl_set_last_error(rc, x->last.message);
     return rc;
 }
 
 static void last_reset(reel_stream *s)
 {
-    s->last.code = 0;
-    s->last.message = NULL;
-    s->last.consumed = s->last.expected = 0;
+    if (!s->side)
+        return;
+    s->side->last.code = 0;
+    s->side->last.message = NULL;
+    s->side->last.consumed = s->side->last.expected = 0;
 }
 
 /* An await-style read: try, wait, try again. The bytes go to out. */
@@ -699,7 +782,11 @@ static int start_op(reel_stream *s, int kind, size_t n, const reel_span *seps, s
         *out = f;
         return 0;
     }
-    rs_op *o = &s->op;
+    if (!side(s)) {
+        reel_future_release(f);
+        return -ENOMEM;
+    }
+    rs_op *o = &s->side->op;
     o->kind = kind;
     o->n = n;
     o->scan = (rsb_scan)RSB_SCAN_INIT;
@@ -773,8 +860,11 @@ int reel_stream_readexactly_async(reel_stream *s, ssize_t n, reel_future **out)
 
 static void drainers_wake(reel_stream *s, int err)
 {
-    for (size_t i = 0; i < s->ndrainers; i++) {
-        reel_future *w = s->drainers[i];
+    rs_side *x = s->side;
+    if (!x)
+        return;
+    for (size_t i = 0; i < x->ndrainers; i++) {
+        reel_future *w = x->drainers[i];
         if (!reel_future_done(w)) {
             if (err)
                 reel_future_set_exception(w, err, NULL);
@@ -783,29 +873,33 @@ static void drainers_wake(reel_stream *s, int err)
         }
         reel_future_release(w);
     }
-    s->ndrainers = 0;
+    x->ndrainers = 0;
 }
 
 static int drainers_add(reel_stream *s, reel_future *w)
 {
-    if (s->ndrainers == s->drainers_cap) {
-        size_t cap = s->drainers_cap ? s->drainers_cap * 2 : 4;
-        reel_future **d = realloc(s->drainers, cap * sizeof *d);
+    rs_side *x = side(s);
+    if (!x)
+        return -ENOMEM;
+    if (x->ndrainers == x->drainers_cap) {
+        size_t cap = x->drainers_cap ? x->drainers_cap * 2 : 4;
+        reel_future **d = realloc(x->drainers, cap * sizeof *d);
         if (!d)
             return -ENOMEM;
-        s->drainers = d;
-        s->drainers_cap = cap;
+        x->drainers = d;
+        x->drainers_cap = cap;
     }
-    s->drainers[s->ndrainers++] = reel_future_ref(w);
+    x->drainers[x->ndrainers++] = reel_future_ref(w);
     return 0;
 }
 
 static void drainers_remove(reel_stream *s, reel_future *w)
 {
-    for (size_t i = 0; i < s->ndrainers; i++)
-        if (s->drainers[i] == w) {
-            memmove(s->drainers + i, s->drainers + i + 1, (s->ndrainers - i - 1) * sizeof *s->drainers);
-            s->ndrainers--;
+    rs_side *x = s->side;
+    for (size_t i = 0; x && i < x->ndrainers; i++)
+        if (x->drainers[i] == w) {
+            memmove(x->drainers + i, x->drainers + i + 1, (x->ndrainers - i - 1) * sizeof *x->drainers);
+            x->ndrainers--;
             reel_future_release(w);
             return;
         }
@@ -834,8 +928,9 @@ static void proto_made(void *user, reel_transport *t)
     reel_task *task;
     int rc = REEL_ECLOSED;
     if (!s->loop->closing) {
-        reel_task_note_create_(s->handler_site);   /* reports name the user's handler */
-        rc = reel_loop_create_task(s->loop, handler_task, s, "stream-handler", &task);
+        reel_task_note_create_(s->sv->handler_site);   /* reports name the user's handler */
+        /* unnamed: "Task-<n>", as asyncio's start_server makes it */
+        rc = reel_loop_create_task(s->loop, handler_task, s, NULL, &task);
     }
     if (rc == 0 && (rc = rl_future_add_cleanup_callback(reel_task_future(task), handler_done,
                                                         s)) < 0) {
@@ -867,7 +962,7 @@ static int handler_task(void *arg, void **result)
     (void)result;
     reel_stream *s = arg;
     s->task_started = true;
-    int rc = s->handler(s, s->handler_arg);
+    int rc = s->sv->fn(s, s->sv->arg);
     if (rc < 0 && s->t) {
         /* asyncio 3.12+: a cancelled handler's connection is closed; a
          * failed one is reported, then closed. Reported here, the task's
@@ -894,11 +989,13 @@ static void proto_lost(void *user, int err)
         reel_stream_feed_eof(s);
     else
         reel_stream_set_exception(s, err);
-    if (s->closed && !reel_future_done(s->closed)) {
+    s->lost_err = (int16_t)(err < INT16_MIN ? -EIO : err);
+    reel_future *closed = s->side ? s->side->closed : NULL;
+    if (closed && !reel_future_done(closed)) {
         if (err == 0)
-            reel_future_set_result(s->closed, NULL);
+            reel_future_set_result(closed, NULL);
         else
-            reel_future_set_exception(s->closed, err, NULL);
+            reel_future_set_exception(closed, err, NULL);
     }
     /* FlowControlMixin.connection_lost */
     s->conn_lost = true;
@@ -961,13 +1058,8 @@ static int stream_for_connection(reel_loop *loop, ssize_t limit, reel_stream **o
     if (rc < 0)
         return rc;
     reel_stream *s = *out;
-    s->has_transport = true;
-    rc = reel_loop_create_future(loop, &s->closed);
-    if (rc < 0) {
-        stream_unref(s);
-        *out = NULL;
-    }
-    return rc;
+    s->has_transport = true; /* the closed future is made when first waited for */
+    return 0;
 }
 
 /* ------------------------------------------------------ StreamWriter */
@@ -1156,13 +1248,28 @@ int reel_stream_wait_closed_async(reel_stream *s, reel_future **out)
     int rc = async_begin(s, out);
     if (rc < 0)
         return rc;
-    if (!s->closed)
+    if (!s->has_transport)
         return fail_new(s->loop, -ENOTCONN, NULL, out);
+    if (!side(s))
+        return -ENOMEM;
+    reel_future *closed = s->side->closed;
+    if (!closed) {
+        /* asyncio's _closed, made on first wait: most streams never wait */
+        if ((rc = reel_loop_create_future(s->loop, &closed)) < 0)
+            return rc;
+        s->side->closed = closed;
+        if (s->conn_lost) {
+            if (s->lost_err == 0)
+                reel_future_set_result(closed, NULL);
+            else
+                reel_future_set_exception(closed, s->lost_err, NULL);
+        }
+    }
     reel_future *f;
     rc = reel_loop_create_future(s->loop, &f);
     if (rc < 0)
         return rc;
-    rc = rl_future_add_cleanup_callback(s->closed, follow_closed, reel_future_ref(f));
+    rc = rl_future_add_cleanup_callback(closed, follow_closed, reel_future_ref(f));
     if (rc < 0) {
         reel_future_release(f);
         reel_future_release(f);
@@ -1334,14 +1441,6 @@ int reel_open_unix_connection(const reel_unix_connection_opts *opts, ssize_t lim
 
 /* ------------------------------------------------------ start_server */
 
-/* What a server's factory needs; freed with the server. */
-typedef struct rs_serve {
-    reel_loop *loop;
-    reel_stream_handler_fn fn;
-    void *arg;
-    ssize_t limit;
-    const reel_site *handler_site;   /* the start_server macro's, or NULL */
-} rs_serve;
 
 static int serve_factory(void *arg, reel_protocol *out)
 {
@@ -1353,9 +1452,8 @@ static int serve_factory(void *arg, reel_protocol *out)
     /* The initial handle is the protocol's hold on its writer, dropped
      * at connection_lost. */
     s->server_side = true;
-    s->handler = sv->fn;
-    s->handler_arg = sv->arg;
-    s->handler_site = sv->handler_site;
+    s->sv = sv;
+    sv->refs++;
     stream_protocol(s, out);
     return 0;
 }
@@ -1365,9 +1463,9 @@ static void serve_created(reel_future *fut, void *arg)
     rs_serve *sv = arg;
     void *server = NULL;
     if (!reel_future_cancelled(fut) && reel_future_result(fut, &server) == 0 && server)
-        rl_server_set_arg_free(server, free, sv);
+        rl_server_set_arg_free(server, serve_unref, sv);
     else
-        free(sv);
+        serve_unref(sv);
 }
 
 typedef int (*rs_serve_fn)(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
@@ -1402,7 +1500,7 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
     rs_serve *sv = calloc(1, sizeof *sv);
     if (!sv)
         return -ENOMEM;
-    *sv = (rs_serve){loop, fn, arg, limit, handler_site};
+    *sv = (rs_serve){loop, fn, arg, limit, handler_site, 1};
     int rc = create(loop, serve_factory, sv, opts, out);
     if (rc == 0 && (rc = rl_future_add_cleanup_callback(*out, serve_created, sv)) < 0) {
         /* The server may come to exist: let it keep sv (a small leak)
@@ -1410,7 +1508,7 @@ static int serve_async(reel_loop *loop, rs_serve_fn create, reel_stream_handler_
         return 0;
     }
     if (rc < 0)
-        free(sv);
+        serve_unref(sv);
     return rc;
 }
 

@@ -109,6 +109,13 @@ void rsb_feed_eof(rsb_buf *b);
 void rsb_clear(rsb_buf *b);
 /* Give back memory beyond keep_bytes when the buffer is empty. */
 void rsb_trim(rsb_buf *b, size_t keep_bytes);
+/* Hand an empty buffer's memory to the caller (NULL: it has none, or it
+ * is not empty): the buffer is left without memory, as after init, and
+ * the caller owns the block (free, or rsb_adopt into a buffer). */
+void *rsb_disown(rsb_buf *b, size_t *cap);
+/* Give a buffer without memory a block of cap bytes to fill first; the
+ * buffer owns it from now on. */
+void rsb_adopt(rsb_buf *b, void *data, size_t cap);
 
 static inline size_t rsb_len(const rsb_buf *b) { return b->tail - b->head; }
 /* The unread bytes (rsb_len of them); a view, like a result. */

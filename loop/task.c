@@ -90,11 +90,11 @@ static void stack_put(rl_tasks *ts, const rl_stack *s)
 
 static void task_release_stack(reel_task *t)
 {
-    if (!t->stack_lo)
+    if (!t->fiber.stack_lo)
         return;
-    rl_stack s = {t->stack_lo, t->stack_bytes, t->stack_vg_id};
+    rl_stack s = {t->fiber.stack_lo, t->fiber.stack_bytes, t->stack_vg_id};
     stack_put(t->fut.loop->task_state, &s);
-    t->stack_lo = NULL;
+    t->fiber.stack_lo = NULL;
 }
 
 /* Usable stack size for a request: page-rounded, within the limits. */
@@ -118,6 +118,14 @@ static char *copy_string(const char *s)
 }
 
 static bool task_vt_cancel(reel_future *fut, const char *msg);
+
+/* The site its steps are scheduled from: where it was created (the task
+ * fn's name), or this for a task made without the create_task macros. */
+static const reel_site task_default_site = {"task", "?", 0};
+static inline const reel_site *step_site(const reel_task *t)
+{
+    return t->created_at ? t->created_at : &task_default_site;
+}
 static void task_vt_destroy(reel_future *fut);
 
 static const rl_future_vt task_vt = {
@@ -203,20 +211,14 @@ int reel_task_new(reel_loop *loop, reel_task_fn fn, void *arg, const char *name,
     rl_list_init(&t->stack_users);
     t->created_at = tls_create_site;
     tls_create_site = NULL;
-    if (t->created_at)
-        t->step_site = *t->created_at;
-    else
-        t->step_site = (reel_site){"task", "?", 0};
     t->fn = fn;
     t->arg = arg;
     t->result_free = opts ? opts->result_free : NULL;
-    t->stack_lo = s.lo;
-    t->stack_bytes = s.bytes;
     t->stack_vg_id = s.vg_id;
     t->phase = RL_T_SCHEDULED;
     rl_fiber_init(&t->fiber, s.lo, s.bytes, task_main, t);
     /* asyncio Task.__init__: loop.call_soon(self.__step). */
-    rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
+    rc = reel_loop_call_soon_from(loop, step_site(t), task_step_cb, t, NULL);
     if (rc < 0) {
         reel_future_release(&t->fut);   /* never started: destroy frees it all */
         return rc;
@@ -304,8 +306,8 @@ static void task_finish(reel_task *t, int rc, void *result)
      * before the stack goes (transport.h, "Lifetimes"): those registered
      * with the task always; in debug mode any transport's. */
     if ((!rl_list_empty(&t->stack_users) || RL_UNLIKELY(fut->loop->debug)) &&
-        fut->loop->net_stack_gone && t->stack_lo)
-        fut->loop->net_stack_gone(fut->loop, &t->stack_users, t->stack_lo, t->stack_bytes,
+        fut->loop->net_stack_gone && t->fiber.stack_lo)
+        fut->loop->net_stack_gone(fut->loop, &t->stack_users, t->fiber.stack_lo, t->fiber.stack_bytes,
                                   reel_task_get_name(t));
     task_release_stack(t);
     list_unlink(ts, t);
@@ -423,7 +425,7 @@ static bool task_vt_cancel(reel_future *fut, const char *msg)
     set_cancel_msg(t, msg);
     if (t->waiter && reel_future_cancel(t->waiter, msg))
         return true;   /* its wakeup will deliver REEL_ECANCELLED */
-    if (t->sleeping && reel_loop_call_soon_from(fut->loop, &t->step_site, task_resume_cancelled_cb,
+    if (t->sleeping && reel_loop_call_soon_from(fut->loop, step_site(t), task_resume_cancelled_cb,
                                                 t, NULL) == 0) {
         /* The sleep "future" is cancelled: drop the timer, wake up now. */
         reel_handle_cancel(t->sleep_handle);
@@ -480,8 +482,11 @@ const char *reel_task_get_name(reel_task *task)
         return NULL;
     if (task->name)
         return task->name;
-    snprintf(task->name_buf, sizeof task->name_buf, "Task-%llu", (unsigned long long)task->seq);
-    return task->name_buf;
+    /* Made on first ask, not carried by every task. */
+    char buf[rl_task_name_bytes];
+    snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)task->seq);
+    task->name = copy_string(buf);
+    return task->name ? task->name : "Task";
 }
 
 int reel_task_set_name(reel_task *task, const char *name)
@@ -506,13 +511,13 @@ bool rl_task_running_on(const reel_loop *loop)
 reel_task *rl_task_stack_owner(const void *p)
 {
     reel_task *t = tls_current;
-    const char *c = p, *lo = t ? t->stack_lo : NULL;
-    return lo && c >= lo && c < lo + t->stack_bytes ? t : NULL;
+    const char *c = p, *lo = t ? t->fiber.stack_lo : NULL;
+    return lo && c >= lo && c < lo + t->fiber.stack_bytes ? t : NULL;
 }
 
 void rl_task_stack_users_add(reel_task *t, rl_list *node) { rl_list_push(&t->stack_users, node); }
 
-bool rl_task_finished(const reel_task *t) { return !t->stack_lo; /* task_finish gave it back */ }
+bool rl_task_finished(const reel_task *t) { return !t->fiber.stack_lo; /* task_finish gave it back */ }
 
 void reel_task_note_site_(const reel_site *site)
 {
@@ -692,7 +697,7 @@ int reel_await(reel_future *fut, void **result)
     }
     if (RL_UNLIKELY(t->closing))
         return REEL_ECLOSED;
-    int rc = reel_future_add_done_callback_from(fut, &t->step_site, task_wakeup, t);
+    int rc = reel_future_add_done_callback_from(fut, step_site(t), task_wakeup, t);
     if (RL_UNLIKELY(rc < 0))
         return rc;
     reel_future_ref(fut);
@@ -736,19 +741,19 @@ int reel_sleep_ns(uint64_t delay_ns)
     if (delay_ns == 0) {
         /* asyncio sleep(0): a bare yield; the next step delivers a pending
          * cancellation. */
-        rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
+        rc = reel_loop_call_soon_from(loop, step_site(t), task_step_cb, t, NULL);
         if (RL_UNLIKELY(rc < 0))
             return rc;
         return task_suspend(t, RL_T_SCHEDULED);
     }
     if (t->must_cancel) {
         /* asyncio: the sleep future is cancelled as soon as it is awaited. */
-        rc = reel_loop_call_soon_from(loop, &t->step_site, task_step_cb, t, NULL);
+        rc = reel_loop_call_soon_from(loop, step_site(t), task_step_cb, t, NULL);
         if (RL_UNLIKELY(rc < 0))
             return rc;
         return task_suspend(t, RL_T_SCHEDULED);
     }
-    rc = reel_loop_call_later_ns_from(loop, &t->step_site, delay_ns, task_sleep_done, t,
+    rc = reel_loop_call_later_ns_from(loop, step_site(t), delay_ns, task_sleep_done, t,
                                       &t->sleep_handle);
     if (RL_UNLIKELY(rc < 0))
         return rc;

@@ -26,16 +26,17 @@ struct reel_task {
     reel_task_fn fn;
     void *arg;
     void (*result_free)(void *);
-    void *stack_lo;
-    size_t stack_bytes;
+    /* the stack is [fiber.stack_lo, + fiber.stack_bytes), fiber.stack_lo
+     * NULL once given back */
     unsigned stack_vg_id;
+    int ret_rc;                    /* what fn returned */
     struct reel_task *prev, *next; /* the loop's pending tasks, creation order */
     reel_future *waiter;           /* the future awaited (asyncio _fut_waiter) */
     reel_handle sleep_handle;      /* reel_sleep's timer while sleeping */
-    char *name;                    /* set name, or NULL for "Task-<seq>" */
-    const reel_site *created_at;   /* create_task's call site (func: the task fn) */
-    reel_site step_site;           /* its steps' site: the task fn's name, so the
-                                      callback trace and hash tell tasks apart */
+    char *name;                    /* set name, or "Task-<seq>" once asked, or NULL */
+    const reel_site *created_at;   /* create_task's call site (func: the task fn);
+                                      also its steps' site (task.c step_site), so
+                                      the callback trace and hash tell tasks apart */
     const reel_site *at;           /* the user's last await-style call, or NULL */
     rl_list stack_users;           /* transports whose protocol state is on this
                                       stack (rl_task_stack_owner) */
@@ -44,14 +45,12 @@ struct reel_task {
     int cancel_requests;           /* asyncio _num_cancels_requested */
     int resume_rc;                 /* what the suspended await returns */
     void *resume_result;
-    int ret_rc;                    /* what fn returned */
     void *ret_result;
     uint8_t phase;                 /* RL_T_* */
     bool started;
     bool sleeping;
     bool must_cancel;              /* asyncio _must_cancel */
     bool closing;                  /* torn down by reel_loop_close */
-    char name_buf[rl_task_name_bytes];
 };
 
 typedef struct rl_gather rl_gather;

@@ -189,7 +189,8 @@ static void remove_writer(reel_transport *t)
 
 static void wq_clear(reel_transport *t)
 {
-    rl_chunk *c = t->wq_head;
+    /* coalesced bytes live in the loop's arena: nothing to give back */
+    rl_chunk *c = t->pend_bytes ? NULL : t->wq_head;
     while (c) {
         rl_chunk *next = c->next;
         rl_chunk_put(net_of(t), c);
@@ -208,6 +209,7 @@ static void wq_clear(reel_transport *t)
     }
     t->x->dq_head = t->x->dq_tail = NULL;
     t->x->dq_bytes = 0;
+    t->x->dg_count = 0;  /* gathered datagrams: in the loop's arena */
     for (d = t->x->rq_head; d;) {  /* read but undelivered: closing drops them */
         rl_dgram *next = d->next;
         free(d);
@@ -226,6 +228,7 @@ static int wq_append(reel_transport *t, const struct iovec *iov, int iovcnt, siz
     total -= skip;
     if (total == 0)
         return 0;
+    RL_ASSERT(t->pend_bytes == 0);
     size_t room = t->wq_tail ? rl_chunk_bytes - t->wq_tail->end : 0;
     /* Take every chunk needed before copying, so failure changes nothing. */
     rl_chunk *fresh = NULL, *fresh_tail = NULL;
@@ -759,6 +762,24 @@ static void write_done_flushing(reel_transport *t)
 
 static void sendfile_step(reel_transport *t);
 
+/* A buffered write failed: drop the buffer, fail a drain waiter, and
+ * close with the error (asyncio _write_ready's except branch). */
+static void write_failed(reel_transport *t, int err)
+{
+    remove_writer(t);
+    wq_clear(t);
+    if (is_pipe(t))
+        t->conn_lost++;
+    if (t->x && t->x->drain_waiter) {
+        reel_future *w = t->x->drain_waiter;
+        t->x->drain_waiter = NULL;
+        rl_fail(w, err, "write failed");
+        reel_future_release(w);
+    }
+    fatal_error(t, err, is_pipe(t) ? "Fatal write error on pipe transport"
+                                   : "Fatal write error on socket transport");
+}
+
 static void write_ready(void *arg)
 {
     reel_transport *t = arg;
@@ -776,20 +797,8 @@ static void write_ready(void *arg)
     int cnt = wq_iov(t, iov, rl_writev_iov_max);
     ssize_t n = OPS(t)->writev(BK(t), t->fd, iov, cnt);
     if (n < 0) {
-        if (is_again(n))
-            return;
-        remove_writer(t);
-        wq_clear(t);
-        if (is_pipe(t))
-            t->conn_lost++;
-        if (t->x && t->x->drain_waiter) {
-            reel_future *w = t->x->drain_waiter;
-            t->x->drain_waiter = NULL;
-            rl_fail(w, (int)n, "write failed");
-            reel_future_release(w);
-        }
-        fatal_error(t, (int)n, is_pipe(t) ? "Fatal write error on pipe transport"
-                                          : "Fatal write error on socket transport");
+        if (!is_again(n))
+            write_failed(t, (int)n);
         return;
     }
     wq_consume(t, (size_t)n);
@@ -803,20 +812,137 @@ static void write_ready(void *arg)
         write_done_flushing(t);
 }
 
-/* Send the coalesced writes now: one writev of the buffer, the rest
- * (if the socket took less) waits for writability, and the marks are
- * checked as after asyncio's own send attempt. */
-static void flush_now(reel_transport *t)
+/* ------------------------------------------------- coalesced writes */
+
+static inline rl_coseg *coseg(rl_net *net, uint32_t off) { return (rl_coseg *)(net->co_buf + off); }
+static inline size_t coseg_end(uint32_t off, size_t len) { return (off + sizeof(rl_coseg) + len + 7) & ~(size_t)7; }
+
+/* Make the arena at least `need` bytes; false past its max or without memory. */
+static bool co_room(rl_net *net, size_t need)
 {
-    if (!t->pend_bytes)
+    if (need <= net->co_cap)
+        return true;
+    if (need > rl_coalesce_arena_max_bytes)
+        return false;
+    size_t cap = net->co_cap ? net->co_cap : rl_coalesce_arena_min_bytes;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *b = realloc(net->co_buf, cap);
+    if (!b)
+        return false;
+    net->co_buf = b;
+    net->co_cap = (uint32_t)cap;
+    return true;
+}
+
+/* Copy iov (total bytes) behind t's coalesced bytes: into its last run
+ * when that run ends the arena (a header and a body written in a row make
+ * one run), else into a new run. False: no room (nothing changed). */
+static bool co_append(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
+{
+    rl_net *net = net_of(t);
+    uint8_t *dst;
+    if (t->pend_bytes && coseg_end(t->pend_last, coseg(net, t->pend_last)->len) == net->co_used) {
+        size_t len = coseg(net, t->pend_last)->len;
+        size_t end = coseg_end(t->pend_last, len + total);
+        if (!co_room(net, end))
+            return false;
+        rl_coseg *s = coseg(net, t->pend_last);
+        dst = s->data + len;
+        s->len = (uint32_t)(len + total);
+        net->co_used = (uint32_t)end;
+    } else {
+        uint32_t off = net->co_used;
+        size_t end = coseg_end(off, total);
+        if (!co_room(net, end))
+            return false;
+        rl_coseg *s = coseg(net, off);
+        s->next = RL_COSEG_NONE;
+        s->len = (uint32_t)total;
+        dst = s->data;
+        if (t->pend_bytes) {
+            coseg(net, t->pend_last)->next = off;
+        } else {
+            RL_ASSERT(t->wq_bytes == 0);
+            t->pend_first = off;
+        }
+        t->pend_last = off;
+        net->co_used = (uint32_t)end;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len)
+            memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+        dst += iov[i].iov_len;
+    }
+    t->pend_bytes += (uint32_t)total;
+    t->wq_bytes += total;
+    return true;
+}
+
+/* Send t's coalesced bytes and then `more` now: one writev; what the
+ * socket does not take goes into the chunk buffer and waits for
+ * writability, and the marks are checked as after asyncio's own send
+ * attempt. */
+static void dgram_flush(reel_transport *t);
+
+static void flush_now(reel_transport *t, const struct iovec *more, int nmore)
+{
+    if (t->kind == RL_T_DATAGRAM) {
+        dgram_flush(t);
         return;
+    }
+    if (!t->pend_bytes && nmore == 0)
+        return;
+    rl_net *net = net_of(t);
+    uint32_t first = t->pend_bytes ? t->pend_first : RL_COSEG_NONE;
+    t->wq_bytes -= t->pend_bytes;
     t->pend_bytes = 0;
+    t->wq_head = t->wq_tail = NULL;
+    RL_ASSERT(t->wq_bytes == 0);
     if (t->conn_lost || t->lost || t->dead)
         return;
+    struct iovec iov[rl_writev_iov_max];
+    int cnt = 0;
+    for (uint32_t off = first; off != RL_COSEG_NONE && cnt < rl_writev_iov_max;
+         off = coseg(net, off)->next)
+        iov[cnt++] = (struct iovec){coseg(net, off)->data, coseg(net, off)->len};
+    for (int i = 0; i < nmore && cnt < rl_writev_iov_max; i++)
+        if (more[i].iov_len)
+            iov[cnt++] = more[i];
     reel_transport_ref(t);
-    write_ready(t);
-    if (!t->lost && !t->conn_lost && t->wq_bytes && !t->writer_on) {
-        int rc = add_writer(t);
+    ssize_t n = OPS(t)->writev(BK(t), t->fd, iov, cnt);
+    if (n < 0 && !is_again(n)) {
+        write_failed(t, (int)n);
+        reel_transport_release(t);
+        return;
+    }
+    /* The rest, in order, into the chunk buffer. */
+    size_t skip = n > 0 ? (size_t)n : 0;
+    int rc = 0;
+    for (uint32_t off = first; off != RL_COSEG_NONE && rc == 0; off = coseg(net, off)->next) {
+        struct iovec v = {coseg(net, off)->data, coseg(net, off)->len};
+        if (skip >= v.iov_len) {
+            skip -= v.iov_len;
+            continue;
+        }
+        rc = wq_append(t, &v, 1, skip);
+        skip = 0;
+    }
+    for (int i = 0; i < nmore && rc == 0; i++) {
+        if (skip >= more[i].iov_len) {
+            skip -= more[i].iov_len;
+            continue;
+        }
+        rc = wq_append(t, &more[i], 1, skip);
+        skip = 0;
+    }
+    if (rc < 0) {
+        /* Part of the data is on the wire: the stream is broken. */
+        fatal_error(t, rc, "Fatal error: out of memory for the write buffer");
+    } else if (t->wq_bytes == 0) {
+        write_done_flushing(t);
+    } else if (!t->writer_on) {
+        rc = add_writer(t);
         if (rc < 0)
             fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
     }
@@ -835,38 +961,40 @@ void rl_transport_flush_all(rl_net *net)
         reel_transport *next = t->flush_next;
         t->flush_next = NULL;
         t->flush_queued = false;
-        flush_now(t);
+        flush_now(t, NULL, 0);
         reel_transport_release(t);
         t = next;
     }
+    if (!net->flush_head) /* nobody holds a run in the arena */
+        net->co_used = 0;
+}
+
+/* Have the end of the iteration call flush_now(t). */
+static void list_for_flush(reel_transport *t)
+{
+    if (t->flush_queued)
+        return;
+    rl_net *net = net_of(t);
+    t->flush_queued = true;
+    reel_transport_ref(t);
+    if (net->flush_tail)
+        net->flush_tail->flush_next = t;
+    else
+        net->flush_head = t;
+    net->flush_tail = t;
+    t->loop->flush_pending = true;
 }
 
 /* Queue the bytes behind what is pending; they go out at the end of the
- * iteration, or now once rl_coalesce_bytes are waiting. */
+ * iteration, or now once rl_coalesce_bytes are waiting (or the arena is
+ * full), together with what was pending and without copying them. */
 static int write_coalesced(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
 {
-    /* Only untried bytes are buffered here: failing to append loses
-     * nothing that was promised. */
-    int rc = wq_append(t, iov, iovcnt, 0);
-    if (rc < 0)
-        return rc;
-    if ((size_t)t->pend_bytes + total >= rl_coalesce_bytes) {
-        t->pend_bytes = 1; /* whatever the count: flush_now sends it all */
-        flush_now(t);
+    if ((size_t)t->pend_bytes + total >= rl_coalesce_bytes || !co_append(t, iov, iovcnt, total)) {
+        flush_now(t, iov, iovcnt);
         return 0;
     }
-    t->pend_bytes += (uint32_t)total;
-    if (!t->flush_queued) {
-        rl_net *net = net_of(t);
-        t->flush_queued = true;
-        reel_transport_ref(t);
-        if (net->flush_tail)
-            net->flush_tail->flush_next = t;
-        else
-            net->flush_head = t;
-        net->flush_tail = t;
-        t->loop->flush_pending = true;
-    }
+    list_for_flush(t);
     return 0;
 }
 
@@ -1008,6 +1136,11 @@ void reel_transport_close(reel_transport *t)
     default:
         t->closing = true;
         remove_reader(t);
+        if (t->kind == RL_T_DATAGRAM) {
+            dgram_flush(t); /* gathered datagrams were sent, as far as the caller knows */
+            if (t->conn_lost || t->lost || t->dead)
+                return;
+        }
         if (t->wq_bytes == 0 && !(t->x && t->x->dq_head)) {
             t->conn_lost++;
             remove_writer(t);
@@ -1021,10 +1154,16 @@ void reel_transport_abort(reel_transport *t)
 {
     if (!t || t->dead)
         return;
-    if (is_pipe(t))
+    if (is_pipe(t)) {
         pipe_close(t, 0);
-    else
-        force_close(t, 0);
+        return;
+    }
+    if (t->kind == RL_T_DATAGRAM) {
+        dgram_flush(t); /* sent, as far as the caller knows; only a queue is dropped */
+        if (t->dead)
+            return;
+    }
+    force_close(t, 0);
 }
 
 bool reel_transport_is_closing(const reel_transport *t) { return !t || t->closing || t->dead; }
@@ -1191,9 +1330,13 @@ static bool dgram_deliverable(const reel_transport *t)
 
 /* Deliver what an earlier batch read but could not hand over (reading was
  * paused meanwhile). False if the protocol paused or closed again. */
+static void dgram_gather_replies(reel_transport *t);
+
 static bool dgram_deliver_held(reel_transport *t)
 {
     rl_transport_ext *x = t->x;
+    if (x->rq_head && dgram_deliverable(t))
+        dgram_gather_replies(t);
     while (x->rq_head && dgram_deliverable(t)) {
         rl_dgram *d = x->rq_head;
         x->rq_head = d->next;
@@ -1227,6 +1370,20 @@ static int dgram_hold(reel_transport *t, const reel_mmsg *m)
     return 0;
 }
 
+static void list_for_flush(reel_transport *t);
+
+/* Datagrams are about to be delivered: what the protocol sends back from
+ * datagram_received (an echo, a reply per request) is gathered from the
+ * first one on and goes out with one send_batch at the end of the
+ * iteration, as if one datagram had already been sent at once. */
+static void dgram_gather_replies(reel_transport *t)
+{
+    if (t->x->dg_sent || t->x->dq_head)
+        return;
+    t->x->dg_sent = true;
+    list_for_flush(t);
+}
+
 /* Read up to rl_dgram_batch_count datagrams with one backend call and
  * deliver them in order. If the protocol pauses reading on the way, the
  * rest are kept and delivered first on resume; if it closes, they go with
@@ -1256,6 +1413,7 @@ static bool dgram_read_batch(reel_transport *t)
         return true;
     }
     reel_transport_ref(t);
+    dgram_gather_replies(t);
     for (int i = 0; i < r; i++) {
         if (t->conn_lost || t->lost || t->closing)
             break;
@@ -1298,6 +1456,7 @@ static void dgram_read_ready(void *arg)
     }
     if (fromlen > sizeof from)
         fromlen = sizeof from;
+    dgram_gather_replies(t);
     if (t->pvt->datagram_received)
         PROTO(t, datagram_received)(t->user, net_of(t)->read_buf, (size_t)n,
                                    fromlen ? (const struct sockaddr *)&from : NULL, fromlen);
@@ -1328,6 +1487,140 @@ static bool same_addr(const struct sockaddr *a, socklen_t alen, const struct soc
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* Append one datagram to the queue that waits for writability. */
+static int dgram_queue(reel_transport *t, const void *data, size_t len,
+                       const struct sockaddr *addr, socklen_t addrlen)
+{
+    rl_dgram *d = malloc(sizeof *d + len);
+    if (!d)
+        return -ENOMEM;
+    d->next = NULL;
+    d->len = len;
+    d->addrlen = addr ? addrlen : 0;
+    if (addr)
+        memcpy(&d->addr, addr, addrlen);
+    if (len)
+        memcpy(d->data, data, len);
+    if (t->x->dq_tail)
+        t->x->dq_tail->next = d;
+    else
+        t->x->dq_head = d;
+    t->x->dq_tail = d;
+    t->x->dq_bytes += len + rl_dgram_header_bytes;
+    return 0;
+}
+
+/* A gathered datagram in the loop's arena: the destination's addrlen
+ * bytes, then len bytes of payload. */
+typedef struct rl_codg {
+    uint32_t next;           /* offset of the transport's next one, or RL_COSEG_NONE */
+    uint32_t len;
+    uint32_t addrlen;        /* 0: the connected peer */
+    uint32_t pad;
+    uint8_t bytes[];
+} rl_codg;
+
+static inline rl_codg *codg(rl_net *net, uint32_t off) { return (rl_codg *)(net->co_buf + off); }
+
+/* Gather one datagram behind t's others; false: no room in the arena. */
+static bool dgram_gather(reel_transport *t, const void *data, size_t len,
+                         const struct sockaddr *addr, socklen_t addrlen)
+{
+    rl_net *net = net_of(t);
+    rl_transport_ext *x = t->x;
+    if (!addr || x->dgram_connected)
+        addrlen = 0;
+    uint32_t off = net->co_used;
+    size_t end = (off + sizeof(rl_codg) + addrlen + len + 7) & ~(size_t)7;
+    if (!co_room(net, end))
+        return false;
+    rl_codg *g = codg(net, off);
+    g->next = RL_COSEG_NONE;
+    g->len = (uint32_t)len;
+    g->addrlen = addrlen;
+    if (addrlen)
+        memcpy(g->bytes, addr, addrlen);
+    if (len)
+        memcpy(g->bytes + addrlen, data, len);
+    if (x->dg_count)
+        codg(net, x->dg_last)->next = off;
+    else
+        x->dg_first = off;
+    x->dg_last = off;
+    x->dg_count++;
+    net->co_used = (uint32_t)end;
+    return true;
+}
+
+/* Send t's gathered datagrams, in order, with as few send_batch calls as
+ * the backend allows (one datagram per sendto without batches). When the
+ * socket is full the rest join the queue that waits for writability; a
+ * datagram the socket refuses is reported to error_received (asyncio
+ * reports each failed sendto) after the rest were queued, so datagrams
+ * the callback sends go behind them. */
+static void dgram_flush(reel_transport *t)
+{
+    rl_transport_ext *x = t->x;
+    x->dg_sent = false;
+    if (!x->dg_count)
+        return;
+    rl_net *net = net_of(t);
+    uint32_t off = x->dg_first, left = x->dg_count;
+    x->dg_count = 0;
+    if (t->dead || t->lost || t->conn_lost)
+        return;
+    reel_mmsg m[rl_dgram_gather_max];
+    int err = 0;
+    while (left > 0) {
+        unsigned n = 0;
+        for (uint32_t o = off; n < left && n < rl_dgram_gather_max; o = codg(net, o)->next, n++) {
+            rl_codg *g = codg(net, o);
+            m[n] = (reel_mmsg){g->bytes + g->addrlen, g->len,
+                               g->addrlen ? (struct sockaddr *)g->bytes : NULL, g->addrlen, 0};
+        }
+        int r;
+        if (OPS(t)->send_batch && n > 1) {
+            r = OPS(t)->send_batch(BK(t), t->fd, m, n);
+        } else {
+            ssize_t s1 = OPS(t)->sendto(BK(t), t->fd, m[0].buf, m[0].len, 0, m[0].addr, m[0].addrlen);
+            r = s1 < 0 ? (int)s1 : 1;
+        }
+        if (r < 0 && !is_again(r)) {
+            err = r; /* this one is dropped */
+            r = 1;
+        } else if (r < 0) {
+            break;  /* full: the rest wait for writability */
+        }
+        for (int i = 0; i < r; i++)
+            off = codg(net, off)->next;
+        left -= (uint32_t)r;
+        if (err)
+            break;
+    }
+    bool queued = false;
+    for (; left > 0; left--, off = codg(net, off)->next) {
+        rl_codg *g = codg(net, off);
+        int rc = dgram_queue(t, g->bytes + g->addrlen, g->len,
+                             g->addrlen ? (const struct sockaddr *)g->bytes : NULL, g->addrlen);
+        if (rc < 0) {
+            err = err ? err : rc;  /* no memory: the rest are lost, and said so */
+            break;
+        }
+        queued = true;
+    }
+    reel_transport_ref(t);
+    if (queued) {
+        int rc = add_writer(t);
+        if (rc < 0)
+            fatal_error(t, rc, "Fatal error: cannot watch the transport's fd");
+        else
+            maybe_pause_protocol(t);
+    }
+    if (err && !t->lost && t->pvt->error_received)
+        t->pvt->error_received(t->user, err);
+    reel_transport_release(t);
+}
+
 int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
                           const struct sockaddr *addr, socklen_t addrlen)
 {
@@ -1353,10 +1646,27 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         t->conn_lost++;
         return REEL_ECLOSED;
     }
-    if (!t->x->dq_head) {
+    rl_transport_ext *x = t->x;
+    if (!x->dq_head) {
+        if (x->dg_sent) {
+            /* Not the first of this iteration: gathered, sent with the
+             * others at its end; a failure goes to error_received. */
+            if (dgram_gather(t, data, len, addr, addrlen))
+                return 0;
+            dgram_flush(t); /* the arena is full: those first, then this one */
+            if (t->dead || t->lost || t->conn_lost)
+                return REEL_ECLOSED;
+        }
+    }
+    if (!x->dq_head) {
         ssize_t n = dgram_send(t, data, len, addr, addrlen);
-        if (n >= 0)
+        if (n >= 0) {
+            if (!x->dg_sent) {
+                x->dg_sent = true;
+                list_for_flush(t); /* to forget dg_sent when the iteration ends */
+            }
             return 0;
+        }
         if (!is_again(n)) {
             if (t->pvt->error_received)
                 PROTO(t, error_received)(t->user, (int)n);
@@ -1366,22 +1676,9 @@ int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
         if (rc < 0)
             return rc;
     }
-    rl_dgram *d = malloc(sizeof *d + len);
-    if (!d)
-        return -ENOMEM;
-    d->next = NULL;
-    d->len = len;
-    d->addrlen = addr ? addrlen : 0;
-    if (addr)
-        memcpy(&d->addr, addr, addrlen);
-    if (len)
-        memcpy(d->data, data, len);
-    if (t->x->dq_tail)
-        t->x->dq_tail->next = d;
-    else
-        t->x->dq_head = d;
-    t->x->dq_tail = d;
-    t->x->dq_bytes += len + rl_dgram_header_bytes;
+    int rc = dgram_queue(t, data, len, addr, addrlen);
+    if (rc < 0)
+        return rc;
     maybe_pause_protocol(t);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Hot paths allocate nothing once warm: call_soon, call_later + cancel,
- * timers firing, fd readiness events, call_soon_threadsafe.
+ * timers firing, fd readiness events, call_soon_threadsafe, coalesced
+ * stream writes and gathered datagrams.
  *
  * CMakeLists.txt links this test with -Wl,--wrap=malloc,calloc,realloc,free,
  * so every allocation made by the test and by the static reel library goes
@@ -239,6 +240,78 @@ static void test_call_soon_threadsafe_allocates_nothing_once_warm(void **state)
 
 /* ------------------------------------------------- allocation failure */
 
+
+/* ------------------------------------------- writes and datagrams */
+
+typedef struct sink {
+    reel_transport *t;
+} sink;
+
+static void sink_made(void *u, reel_transport *t) { ((sink *)u)->t = t; }
+
+static reel_transport *wrap_fd(reel_loop *loop, sink *k, int fd, bool datagram)
+{
+    reel_protocol p = {.user = k, .connection_made = sink_made};
+    reel_future *f;
+    if (datagram) {
+        reel_datagram_opts o = {.has_sock = true, .sock = fd};
+        assert_int_equal(reel_loop_create_datagram_endpoint(loop, &p, &o, &f), 0);
+    } else {
+        assert_int_equal(reel_loop_connect_accepted_socket(loop, &p, fd, &f), 0);
+    }
+    for (int i = 0; i < 100 && !reel_future_done(f); i++)
+        run_once(loop);
+    assert_true(reel_future_done(f));
+    assert_int_equal(reel_future_result(f, NULL), 0);
+    reel_future_release(f);
+    assert_non_null(k->t);
+    return k->t;
+}
+
+/* Each round: a header and a body written to a stream transport (they
+ * wait in the loop's arena and go out as one writev at the end of the
+ * iteration), and five datagrams sent on a datagram transport (the first
+ * at once, four gathered into one send_batch); the peers read them back. */
+static void writes_rounds(reel_loop *loop, reel_backend *b, reel_transport *st, int st_peer,
+                          reel_transport *dt, int dt_peer, int n_rounds)
+{
+    char buf[256];
+    for (int r = 0; r < n_rounds; r++) {
+        assert_int_equal(reel_transport_write(st, "HEADER:", 7), 0);
+        assert_int_equal(reel_transport_write(st, "body", 4), 0);
+        for (int i = 0; i < 5; i++)
+            assert_int_equal(reel_transport_sendto(dt, "dgram", 5, NULL, 0), 0);
+        run_once(loop);
+        assert_int_equal(b->ops->read(b, st_peer, buf, sizeof buf), 11);
+        for (int i = 0; i < 5; i++)
+            assert_int_equal(b->ops->read(b, dt_peer, buf, sizeof buf), 5);
+    }
+}
+
+static void test_coalesced_writes_and_gathered_datagrams_allocate_nothing_once_warm(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    reel_backend *b = reel_loop_backend(loop);
+    int sfd[2], dfd[2];
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_STREAM, 0, sfd), 0);
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_DGRAM, 0, dfd), 0);
+    sink ks = {0}, kd = {0};
+    reel_transport *st = wrap_fd(loop, &ks, sfd[0], false);
+    reel_transport *dt = wrap_fd(loop, &kd, dfd[0], true);
+    writes_rounds(loop, b, st, sfd[1], dt, dfd[1], 100); /* warm */
+    count_start();
+    writes_rounds(loop, b, st, sfd[1], dt, dfd[1], 1000);
+    count_stop_expect_none();
+    reel_transport_close(st);
+    reel_transport_close(dt);
+    for (int i = 0; i < 10; i++)
+        run_once(loop);
+    b->ops->close(b, sfd[1]);
+    b->ops->close(b, dfd[1]);
+    th_loop_free(loop);
+}
+
 /* A workload touching every allocating path of the core. Any call may
  * fail with -ENOMEM while an allocation is being failed; it must never
  * crash, leak (Valgrind/ASan check) or report anything but -ENOMEM. */
@@ -337,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_timers_firing_allocate_nothing_once_warm),
         cmocka_unit_test(test_fd_readiness_events_allocate_nothing_once_warm),
         cmocka_unit_test(test_call_soon_threadsafe_allocates_nothing_once_warm),
+        cmocka_unit_test(test_coalesced_writes_and_gathered_datagrams_allocate_nothing_once_warm),
         cmocka_unit_test(test_every_failed_allocation_ends_in_enomem_without_crash_or_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@ RUN(sc_udp_oversize_datagram)
 RUN(sc_udp_refused_reported)
 RUN(sc_udp_bad_input)
 RUN(sc_udp_reuse_port_and_broadcast)
+RUN(sc_udp_gathered_sends_in_order_errors_per_datagram)
 
 int main(void)
 {
@@ -29,6 +30,7 @@ int main(void)
         cmocka_unit_test(test_sc_udp_refused_reported),
         cmocka_unit_test(test_sc_udp_bad_input),
         cmocka_unit_test(test_sc_udp_reuse_port_and_broadcast),
+        cmocka_unit_test(test_sc_udp_gathered_sends_in_order_errors_per_datagram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

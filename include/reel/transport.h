@@ -214,12 +214,17 @@ void reel_transport_get_write_buffer_limits(const reel_transport *t, size_t *low
 /* -------------------------------------------------- DatagramTransport */
 
 /* Send one datagram (copied) to addr (asyncio sendto). On a connected
- * endpoint addr must be NULL or equal to the remote address. Sends at once
- * or queues when the socket is full. Returns 0 when sent or queued; an
- * immediate socket error (e.g. -EMSGSIZE for an oversize datagram) is
- * returned AND reported to error_received, as asyncio reports it;
- * -EINVAL for a bad address; REEL_ECLOSED when the transport is closed;
- * -EOPNOTSUPP on a stream transport. */
+ * endpoint addr must be NULL or equal to the remote address. The first
+ * datagram of a loop iteration is sent at once; the ones after it, and
+ * those sent from the transport's own datagram_received, are gathered and
+ * sent together, in order, at the end of the iteration (one sendmmsg on
+ * the epoll backend), or before close/abort; all are queued when the
+ * socket is full. Returns 0 when sent, gathered or queued; an immediate
+ * socket error (e.g. -EMSGSIZE for an oversize datagram) is returned AND
+ * reported to error_received, as asyncio reports it; a gathered or queued
+ * datagram's error goes to error_received only (asyncio's sendto returns
+ * nothing either way); -EINVAL for a bad address; REEL_ECLOSED when the
+ * transport is closed; -EOPNOTSUPP on a stream transport. */
 int reel_transport_sendto(reel_transport *t, const void *data, size_t len,
                           const struct sockaddr *addr, socklen_t addrlen);
 

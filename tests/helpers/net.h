@@ -175,6 +175,7 @@ TH_SCENARIO(sc_udp_oversize_datagram);
 TH_SCENARIO(sc_udp_refused_reported);
 TH_SCENARIO(sc_udp_bad_input);
 TH_SCENARIO(sc_udp_reuse_port_and_broadcast);
+TH_SCENARIO(sc_udp_gathered_sends_in_order_errors_per_datagram);
 /* scenarios_unix.c */
 TH_SCENARIO(sc_unix_echo);
 TH_SCENARIO(sc_unix_stale_socket_removed);

@@ -41,6 +41,7 @@ const th_net_scenario th_net_scenarios[] = {
     SC(sc_udp_refused_reported),
     SC(sc_udp_bad_input),
     SC(sc_udp_reuse_port_and_broadcast),
+    SC(sc_udp_gathered_sends_in_order_errors_per_datagram),
     SC(sc_unix_echo),
     SC(sc_unix_stale_socket_removed),
     SC(sc_unix_cleanup_on_close),

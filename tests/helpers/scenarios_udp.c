@@ -310,3 +310,96 @@ TH_SCENARIO(sc_udp_burst_in_order_and_pause_mid_batch)
     th_wait_flag(loop, &rx.lost);
     endpoint_close(loop, &cli);
 }
+
+/* Datagrams sent within one loop iteration after its first are gathered
+ * and go out together at its end (one sendmmsg on epoll; one sendto each
+ * on backends without batches): in order, a failed one reported to
+ * error_received (its sendto returned 0: it was not tried yet) without
+ * stopping the others, and close() sends the gathered ones first. */
+enum { gather_count = 40, gather_bad = 20, gather_bytes = 100, gather_tail = 3 };
+
+typedef struct gather_rx {
+    reel_transport *t;
+    int seq[gather_count + gather_tail];
+    size_t n;
+    size_t bad;           /* wrong size, content, or too many */
+    bool lost;
+} gather_rx;
+
+static void gather_made(void *u, reel_transport *t) { ((gather_rx *)u)->t = t; }
+static void gather_lost(void *u, int err)
+{
+    assert_int_equal(err, 0);
+    ((gather_rx *)u)->lost = true;
+}
+
+static void gather_dgram(void *u, const void *data, size_t len, const struct sockaddr *addr,
+                         socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    gather_rx *rx = u;
+    const uint8_t *b = data;
+    if (len != gather_bytes || rx->n >= gather_count + gather_tail) {
+        rx->bad++;
+        return;
+    }
+    for (size_t i = 1; i < len; i++)
+        if (b[i] != b[0])
+            rx->bad++;
+    rx->seq[rx->n++] = b[0];
+}
+
+TH_SCENARIO(sc_udp_gathered_sends_in_order_errors_per_datagram)
+{
+    gather_rx rx = {0};
+    reel_protocol rp = {.user = &rx, .connection_made = gather_made, .datagram_received = gather_dgram,
+                        .connection_lost = gather_lost};
+    reel_datagram_opts so = {.local_host = "127.0.0.1"};
+    reel_future *f;
+    assert_int_equal(reel_loop_create_datagram_endpoint(loop, &rp, &so, &f), 0);
+    assert_int_equal(th_wait_release(loop, f, NULL), 0);
+    th_peer cli;
+    reel_datagram_opts co = {.local_host = "127.0.0.1"};
+    endpoint(loop, &cli, &co);
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof sa;
+    assert_int_equal(reel_transport_get_sockname(rx.t, &sa, &salen), 0);
+    uint8_t msg[gather_bytes];
+    size_t big = 70000; /* above the 65507-byte UDP/IPv4 maximum */
+    uint8_t *huge = calloc(1, big);
+    assert_non_null(huge);
+    for (int s = 0; s < gather_count; s++) {
+        if (s == gather_bad) {
+            assert_int_equal(reel_transport_sendto(cli.t, huge, big, (struct sockaddr *)&sa, salen), 0);
+            continue;
+        }
+        memset(msg, s, sizeof msg);
+        assert_int_equal(reel_transport_sendto(cli.t, msg, sizeof msg, (struct sockaddr *)&sa, salen), 0);
+    }
+    /* not yet tried (gathered, or queued when a simulated socket said
+     * EAGAIN to the first): no error so far */
+    assert_int_equal(cli.errors_received, 0);
+    th_wait_count(loop, &rx.n, gather_count - 1);
+    while (cli.errors_received == 0)
+        th_spin(loop, 1);
+    assert_int_equal(cli.errors_received, 1);
+    assert_int_equal(cli.last_error, -EMSGSIZE);
+    assert_int_equal(rx.bad, 0);
+    for (int i = 0; i < gather_count - 1; i++)
+        assert_int_equal(rx.seq[i], i < gather_bad ? i : i + 1);
+    assert_false(reel_transport_is_closing(cli.t)); /* errors do not close it */
+    /* close right after sending: the gathered datagrams still go out */
+    for (int s = 0; s < gather_tail; s++) {
+        memset(msg, 100 + s, sizeof msg);
+        assert_int_equal(reel_transport_sendto(cli.t, msg, sizeof msg, (struct sockaddr *)&sa, salen), 0);
+    }
+    endpoint_close(loop, &cli);
+    th_wait_count(loop, &rx.n, gather_count - 1 + gather_tail);
+    assert_int_equal(rx.bad, 0);
+    for (int s = 0; s < gather_tail; s++)
+        assert_int_equal(rx.seq[gather_count - 1 + s], 100 + s);
+    free(huge);
+    reel_transport_close(rx.t);
+    th_wait_flag(loop, &rx.lost);
+}
