@@ -12,6 +12,13 @@
 # --pipe, divided by the key count) for both. Also prints the load
 # average before and after: on a shared machine the numbers are noisy.
 #
+# With two or more CPUs both servers run pinned to CPU 1 and
+# redis-benchmark to CPU 0 (taskset, as Redis's own benchmarking notes
+# advise), so neither server shares its core with the load generator or
+# migrates between runs. Besides requests/s it prints each server's CPU
+# time per request (utime+stime from /proc/PID/stat around each run),
+# which is steadier than requests/s on a shared or virtual machine.
+#
 # Environment: KV_BENCH_REPS (5), KV_BENCH_N requests per run (100000),
 # KV_BENCH_CLIENTS (50), KV_BENCH_KEYS (1000000), KV_BENCH_TESTS
 # (set,get,incr,lpush,lrange_100).
@@ -27,6 +34,10 @@ for t in redis-server redis-benchmark redis-cli; do
   command -v $t >/dev/null || { echo "kv_vs_redis: $t missing (tools/ensure-deps bench)"; exit 1; }
 done
 [ -x "$kv" ] || { echo "kv_vs_redis: $kv not built"; exit 1; }
+pin_srv= pin_cli=
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  pin_srv="taskset -c 1" pin_cli="taskset -c 0"
+fi
 tmp=$(mktemp -d)
 kvpid= rpid=
 cleanup() { kill $kvpid $rpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
@@ -40,10 +51,10 @@ free_port() {
   done
 }
 
-"$kv" --port 0 > "$tmp/kv.log" 2>&1 &
+$pin_srv "$kv" --port 0 > "$tmp/kv.log" 2>&1 &
 kvpid=$!
 rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+$pin_srv redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
   --logfile "$tmp/redis.log" &
 rpid=$!
 for _ in $(seq 100); do
@@ -54,33 +65,46 @@ kport=$(sed -n 's/.*ready on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/kv.log")
 [ -n "$kport" ] || { echo "kv_vs_redis: reel-kv did not start"; exit 1; }
 echo
 echo "== reel-kv vs redis-server $(redis-server --version | grep -o 'v=[0-9.]*'): redis-benchmark -c $clients -n $n, $reps interleaved repetitions"
-echo "   $(nproc) CPU(s); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   $(nproc) CPU(s)${pin_srv:+, servers on CPU 1 and redis-benchmark on CPU 0}; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# results: one line per run: server test P rps
-run() { # run SERVER PORT P
-  redis-benchmark -p "$2" -c "$clients" -n "$n" -P "$3" -t "$tests" --csv 2>/dev/null |
-    awk -F'","' -v s="$1" -v p="$3" 'NR > 1 { gsub(/"/, "", $1); gsub(/ .*/, "", $1); gsub(/"/, "", $2); print s, $1, p, $2 }' \
-    >> "$tmp/results"
+# results: one line per run: server test P rps cpu-us-per-request
+tick=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' /proc/$1/stat; }
+run() { # run SERVER PORT PID P: each test on its own, the server's CPU time around it
+  local t before after rps
+  for t in ${tests//,/ }; do
+    before=$(cpu_ticks "$3")
+    rps=$($pin_cli redis-benchmark -p "$2" -c "$clients" -n "$n" -P "$4" -t "$t" --csv 2>/dev/null |
+      awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }')
+    after=$(cpu_ticks "$3")
+    [ -n "$rps" ] || continue
+    name=$(echo "$t" | tr a-z A-Z)
+    echo "$1 $name $4 $rps $(awk -v d=$((after - before)) -v k="$tick" -v n="$n" 'BEGIN { printf "%.3f", d * 1e6 / k / n }')" >> "$tmp/results"
+  done
 }
 for rep in $(seq "$reps"); do
   for P in 1 16; do
-    if [ $((rep % 2)) = 1 ]; then run kv "$kport" $P; run redis "$rport" $P
-    else run redis "$rport" $P; run kv "$kport" $P; fi
+    if [ $((rep % 2)) = 1 ]; then run kv "$kport" $kvpid $P; run redis "$rport" $rpid $P
+    else run redis "$rport" $rpid $P; run kv "$kport" $kvpid $P; fi
   done
 done
 
-printf '\n%-12s %3s  %-30s %-30s %s\n' test -P "reel-kv req/s median (min-max)" "redis-server req/s median (min-max)" ratio
-stat() { # stat SERVER TEST P -> "median min max"
-  awk -v s="$1" -v t="$2" -v p="$3" '$1 == s && $2 == t && $3 == p { print $4 }' "$tmp/results" | sort -g |
+printf '\n%-12s %3s  %-30s %-30s %-6s %s\n' test -P "reel-kv req/s median (min-max)" "redis-server req/s median (min-max)" ratio \
+  "server CPU us/request, reel-kv / redis-server (medians; ratio > 1 = reel-kv cheaper)"
+stat() { # stat SERVER TEST P [COLUMN] -> "median min max"
+  awk -v s="$1" -v t="$2" -v p="$3" -v c="${4:-4}" '$1 == s && $2 == t && $3 == p { print $c }' "$tmp/results" | sort -g |
     awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 0 0"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
 }
 for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
   for P in 1 16; do
     read -r km kmin kmax < <(stat kv "$t" $P)
     read -r rm rmin rmax < <(stat redis "$t" $P)
+    read -r kc _ _ < <(stat kv "$t" $P 5)
+    read -r rc _ _ < <(stat redis "$t" $P 5)
     ratio=$(awk -v a="$km" -v b="$rm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    printf '%-12s %3s  %-30s %-30s %s\n' "$t" $P "$(printf '%.0f (%.0f-%.0f)' "$km" "$kmin" "$kmax")" \
-      "$(printf '%.0f (%.0f-%.0f)' "$rm" "$rmin" "$rmax")" "$ratio"
+    cpu=$(awk -v a="$kc" -v b="$rc" 'BEGIN { printf "%.2f / %.2f = %.2f", a, b, (a > 0 ? b / a : 0) }')
+    printf '%-12s %3s  %-30s %-30s %-6s %s\n' "$t" $P "$(printf '%.0f (%.0f-%.0f)' "$km" "$kmin" "$kmax")" \
+      "$(printf '%.0f (%.0f-%.0f)' "$rm" "$rmin" "$rmax")" "$ratio" "$cpu"
   done
 done
 
