@@ -16,16 +16,34 @@
 #define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
 #define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
 #endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
-void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
+bool rl_under_valgrind(void) { return RUNNING_ON_VALGRIND != 0; }
+
+/* Every field but the inline callback slots (written before use: ncbs
+ * says how many hold something), so a reused future costs a few stores. */
+static inline void future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
 {
-    memset(fut, 0, sizeof *fut);
     fut->vt = vt;
     fut->loop = loop;
     fut->refs = 1;
+    fut->state = RL_F_PENDING;
+    fut->retrieved = false;
+    fut->result = NULL;
+    fut->result_free = NULL;
+    memset(&fut->err, 0, sizeof fut->err);
     fut->cbs = fut->cb_inline;
+    fut->ncbs = 0;
     fut->cbs_cap = (uint32_t)(sizeof fut->cb_inline / sizeof fut->cb_inline[0]);
+    fut->created_at = NULL;
     rl_loop_ref(loop);
+}
+
+void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
+{
+    future_init(fut, loop, vt);
 }
 
 /* The create_future macro's call site, taken by the next create_future. */
@@ -47,13 +65,14 @@ int reel_loop_create_future(reel_loop *loop, reel_future **out)
     reel_future *fut;
     if (loop->nfuture_cache) {
         fut = loop->future_cache[--loop->nfuture_cache];
-        VALGRIND_MAKE_MEM_UNDEFINED(fut, sizeof *fut);
+        if (RL_UNLIKELY(loop->future_cache_marks))
+            VALGRIND_MAKE_MEM_UNDEFINED(fut, sizeof *fut);
     } else {
         fut = malloc(sizeof *fut);
         if (!fut)
             return -ENOMEM;
     }
-    rl_future_init(fut, loop, NULL);
+    future_init(fut, loop, NULL);
     fut->created_at = site;
     *out = fut;
     return 0;
@@ -141,35 +160,37 @@ static void report_unretrieved(reel_future *fut)
     reel_loop_call_exception_handler(loop, &ctx);
 }
 
-void rl_future_fini(reel_future *fut)
+static inline void future_fini(reel_future *fut)
 {
     if (fut->state == RL_F_ERROR && !fut->retrieved)
         report_unretrieved(fut);
     if (fut->result_free && fut->result)
         fut->result_free(fut->result);
-    fut->result = NULL;
-    fut->result_free = NULL;
-    rl_error_clear(&fut->err);
-    if (fut->cbs != fut->cb_inline)
+    /* Most futures end with a result: their error holds nothing to free. */
+    if (RL_UNLIKELY(fut->err.message || fut->err.partial))
+        rl_error_clear(&fut->err);
+    if (RL_UNLIKELY(fut->cbs != fut->cb_inline))
         free(fut->cbs);
-    fut->cbs = fut->cb_inline;
-    fut->ncbs = 0;
+    /* Nothing more: the memory is freed, or reused through future_init. */
 }
 
 void reel_future_release(reel_future *fut)
 {
-    if (!fut)
-        return;
-    RL_ASSERT(fut->refs > 0);
-    if (--fut->refs > 0)
-        return;
+    if (fut)
+        rl_future_unref(fut);
+}
+
+void rl_future_free(reel_future *fut)
+{
+    RL_ASSERT(fut->refs == 0);
     reel_loop *loop = fut->loop;
-    rl_future_fini(fut);
+    future_fini(fut);
     if (fut->vt && fut->vt->destroy)
         fut->vt->destroy(fut);
     else if (!fut->vt && loop->nfuture_cache < loop->future_cache_max) {
         loop->future_cache[loop->nfuture_cache++] = fut;   /* freed with the loop */
-        VALGRIND_MAKE_MEM_NOACCESS(fut, sizeof *fut);
+        if (RL_UNLIKELY(loop->future_cache_marks))
+            VALGRIND_MAKE_MEM_NOACCESS(fut, sizeof *fut);
     } else
         free(fut);
     rl_loop_unref(loop);
