@@ -196,14 +196,10 @@ void rl_future_free(reel_future *fut)
     rl_loop_unref(loop);
 }
 
-/* Move the future to a done state and schedule its callbacks. */
-int rl_future_finish(reel_future *fut, uint8_t state)
+/* Schedule the done callbacks of a future that just finished. */
+static int schedule_cbs(reel_future *fut, uint32_t n)
 {
-    RL_ASSERT(fut->state == RL_F_PENDING && state != RL_F_PENDING);
-    fut->state = state;
     int rc = 0;
-    uint32_t n = fut->ncbs;
-    fut->ncbs = 0;
     for (uint32_t i = 0; i < n; i++) {
         int r = rl_schedule_future_cb(fut->loop, fut, &fut->cbs[i]);
         if (r < 0 && rc == 0)
@@ -212,7 +208,22 @@ int rl_future_finish(reel_future *fut, uint8_t state)
     return rc;
 }
 
-static int check_pending(reel_future *fut)
+/* Move the future to a done state and schedule its callbacks. The common
+ * case — one callback, a task waiting on it — queues it inline. */
+static inline int future_finish(reel_future *fut, uint8_t state)
+{
+    RL_ASSERT(fut->state == RL_F_PENDING && state != RL_F_PENDING);
+    fut->state = state;
+    uint32_t n = fut->ncbs;
+    fut->ncbs = 0;
+    if (RL_LIKELY(n == 1))
+        return rl_schedule_future_cb(fut->loop, fut, &fut->cbs[0]);
+    return schedule_cbs(fut, n);
+}
+
+int rl_future_finish(reel_future *fut, uint8_t state) { return future_finish(fut, state); }
+
+static inline int check_pending(reel_future *fut)
 {
     /* A task completes itself (asyncio: "Task does not support
      * set_result operation"). */
@@ -226,20 +237,22 @@ static int check_pending(reel_future *fut)
     return rl_check_thread(fut->loop);
 }
 
-int reel_future_set_result_owned(reel_future *fut, void *result, void (*free_fn)(void *))
+static inline int set_result(reel_future *fut, void *result, void (*free_fn)(void *))
 {
     int rc = check_pending(fut);
-    if (rc < 0)
+    if (RL_UNLIKELY(rc < 0))
         return rc;
     fut->result = result;
     fut->result_free = free_fn;
-    return rl_future_finish(fut, RL_F_RESULT);
+    return future_finish(fut, RL_F_RESULT);
 }
 
-int reel_future_set_result(reel_future *fut, void *result)
+int reel_future_set_result_owned(reel_future *fut, void *result, void (*free_fn)(void *))
 {
-    return reel_future_set_result_owned(fut, result, NULL);
+    return set_result(fut, result, free_fn);
 }
+
+int reel_future_set_result(reel_future *fut, void *result) { return set_result(fut, result, NULL); }
 
 int reel_future_set_error(reel_future *fut, const reel_error *err)
 {
