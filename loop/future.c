@@ -51,10 +51,28 @@ static __thread const reel_site *tls_future_site;
 
 void reel_future_note_site_(const reel_site *site) { tls_future_site = site; }
 
+__attribute__((noinline)) static int create_future_general(reel_loop *loop, reel_future **out,
+                                                            const reel_site *site);
+
 int reel_loop_create_future(reel_loop *loop, reel_future **out)
 {
     const reel_site *site = tls_future_site;
     tls_future_site = NULL;
+    /* A future from the cache, outside Valgrind: no calls, so no saved
+     * registers. Everything else takes the general path. */
+    if (RL_LIKELY(loop && out && !loop->closed && loop->nfuture_cache &&
+                  !loop->future_cache_marks)) {
+        reel_future *fut = loop->future_cache[--loop->nfuture_cache];
+        future_init(fut, loop, NULL);
+        fut->created_at = site;
+        *out = fut;
+        return 0;
+    }
+    return create_future_general(loop, out, site);
+}
+
+static int create_future_general(reel_loop *loop, reel_future **out, const reel_site *site)
+{
     if (out)
         *out = NULL;
     if (!loop || !out)
@@ -252,7 +270,32 @@ int reel_future_set_result_owned(reel_future *fut, void *result, void (*free_fn)
     return set_result(fut, result, free_fn);
 }
 
-int reel_future_set_result(reel_future *fut, void *result) { return set_result(fut, result, NULL); }
+__attribute__((noinline)) static int set_result_general(reel_future *fut, void *result)
+{
+    return set_result(fut, result, NULL);
+}
+
+int reel_future_set_result(reel_future *fut, void *result)
+{
+    /* The ping-pong case, a plain pending future outside debug mode with
+     * one done callback and room in the ring, makes no calls (so it saves
+     * no registers); everything else takes the general path. */
+    reel_loop *loop;
+    if (RL_LIKELY(fut && !fut->vt && fut->state == RL_F_PENDING && fut->ncbs == 1 &&
+                  !(loop = fut->loop)->debug && !loop->closed && loop->ring &&
+                  rl_ring_len(loop) <= loop->ring_mask)) {
+        fut->result = result;
+        fut->result_free = NULL;
+        fut->state = RL_F_RESULT;
+        fut->ncbs = 0;
+        const rl_done_cb *cb = &fut->cbs[0];
+        fut->refs++;   /* the ring entry's */
+        rl_ring_append(loop, (reel_callback_fn)(void (*)(void))cb->fn, cb->arg, cb->site,
+                       (void *)((uintptr_t)fut | (cb->close_run ? 1u : 0u)));
+        return 0;
+    }
+    return set_result_general(fut, result);
+}
 
 int reel_future_set_error(reel_future *fut, const reel_error *err)
 {
