@@ -16,16 +16,34 @@
 #define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
 #define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
 #endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
-void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
+bool rl_under_valgrind(void) { return RUNNING_ON_VALGRIND != 0; }
+
+/* Every field but the inline callback slots (written before use: ncbs
+ * says how many hold something), so a reused future costs a few stores. */
+static inline void future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
 {
-    memset(fut, 0, sizeof *fut);
     fut->vt = vt;
     fut->loop = loop;
     fut->refs = 1;
+    fut->state = RL_F_PENDING;
+    fut->retrieved = false;
+    fut->result = NULL;
+    fut->result_free = NULL;
+    memset(&fut->err, 0, sizeof fut->err);
     fut->cbs = fut->cb_inline;
+    fut->ncbs = 0;
     fut->cbs_cap = (uint32_t)(sizeof fut->cb_inline / sizeof fut->cb_inline[0]);
+    fut->created_at = NULL;
     rl_loop_ref(loop);
+}
+
+void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
+{
+    future_init(fut, loop, vt);
 }
 
 /* The create_future macro's call site, taken by the next create_future. */
@@ -33,10 +51,28 @@ static __thread const reel_site *tls_future_site;
 
 void reel_future_note_site_(const reel_site *site) { tls_future_site = site; }
 
+__attribute__((noinline)) static int create_future_general(reel_loop *loop, reel_future **out,
+                                                            const reel_site *site);
+
 int reel_loop_create_future(reel_loop *loop, reel_future **out)
 {
     const reel_site *site = tls_future_site;
     tls_future_site = NULL;
+    /* A future from the cache, outside Valgrind: no calls, so no saved
+     * registers. Everything else takes the general path. */
+    if (RL_LIKELY(loop && out && !loop->closed && loop->nfuture_cache &&
+                  !loop->future_cache_marks)) {
+        reel_future *fut = loop->future_cache[--loop->nfuture_cache];
+        future_init(fut, loop, NULL);
+        fut->created_at = site;
+        *out = fut;
+        return 0;
+    }
+    return create_future_general(loop, out, site);
+}
+
+static int create_future_general(reel_loop *loop, reel_future **out, const reel_site *site)
+{
     if (out)
         *out = NULL;
     if (!loop || !out)
@@ -47,13 +83,14 @@ int reel_loop_create_future(reel_loop *loop, reel_future **out)
     reel_future *fut;
     if (loop->nfuture_cache) {
         fut = loop->future_cache[--loop->nfuture_cache];
-        VALGRIND_MAKE_MEM_UNDEFINED(fut, sizeof *fut);
+        if (RL_UNLIKELY(loop->future_cache_marks))
+            VALGRIND_MAKE_MEM_UNDEFINED(fut, sizeof *fut);
     } else {
         fut = malloc(sizeof *fut);
         if (!fut)
             return -ENOMEM;
     }
-    rl_future_init(fut, loop, NULL);
+    future_init(fut, loop, NULL);
     fut->created_at = site;
     *out = fut;
     return 0;
@@ -141,48 +178,46 @@ static void report_unretrieved(reel_future *fut)
     reel_loop_call_exception_handler(loop, &ctx);
 }
 
-void rl_future_fini(reel_future *fut)
+static inline void future_fini(reel_future *fut)
 {
     if (fut->state == RL_F_ERROR && !fut->retrieved)
         report_unretrieved(fut);
     if (fut->result_free && fut->result)
         fut->result_free(fut->result);
-    fut->result = NULL;
-    fut->result_free = NULL;
-    rl_error_clear(&fut->err);
-    if (fut->cbs != fut->cb_inline)
+    /* Most futures end with a result: their error holds nothing to free. */
+    if (RL_UNLIKELY(fut->err.message || fut->err.partial))
+        rl_error_clear(&fut->err);
+    if (RL_UNLIKELY(fut->cbs != fut->cb_inline))
         free(fut->cbs);
-    fut->cbs = fut->cb_inline;
-    fut->ncbs = 0;
+    /* Nothing more: the memory is freed, or reused through future_init. */
 }
 
 void reel_future_release(reel_future *fut)
 {
-    if (!fut)
-        return;
-    RL_ASSERT(fut->refs > 0);
-    if (--fut->refs > 0)
-        return;
+    if (fut)
+        rl_future_unref(fut);
+}
+
+void rl_future_free(reel_future *fut)
+{
+    RL_ASSERT(fut->refs == 0);
     reel_loop *loop = fut->loop;
-    rl_future_fini(fut);
+    future_fini(fut);
     if (fut->vt && fut->vt->destroy)
         fut->vt->destroy(fut);
     else if (!fut->vt && loop->nfuture_cache < loop->future_cache_max) {
         loop->future_cache[loop->nfuture_cache++] = fut;   /* freed with the loop */
-        VALGRIND_MAKE_MEM_NOACCESS(fut, sizeof *fut);
+        if (RL_UNLIKELY(loop->future_cache_marks))
+            VALGRIND_MAKE_MEM_NOACCESS(fut, sizeof *fut);
     } else
         free(fut);
     rl_loop_unref(loop);
 }
 
-/* Move the future to a done state and schedule its callbacks. */
-int rl_future_finish(reel_future *fut, uint8_t state)
+/* Schedule the done callbacks of a future that just finished. */
+static int schedule_cbs(reel_future *fut, uint32_t n)
 {
-    RL_ASSERT(fut->state == RL_F_PENDING && state != RL_F_PENDING);
-    fut->state = state;
     int rc = 0;
-    uint32_t n = fut->ncbs;
-    fut->ncbs = 0;
     for (uint32_t i = 0; i < n; i++) {
         int r = rl_schedule_future_cb(fut->loop, fut, &fut->cbs[i]);
         if (r < 0 && rc == 0)
@@ -191,7 +226,22 @@ int rl_future_finish(reel_future *fut, uint8_t state)
     return rc;
 }
 
-static int check_pending(reel_future *fut)
+/* Move the future to a done state and schedule its callbacks. The common
+ * case — one callback, a task waiting on it — queues it inline. */
+static inline int future_finish(reel_future *fut, uint8_t state)
+{
+    RL_ASSERT(fut->state == RL_F_PENDING && state != RL_F_PENDING);
+    fut->state = state;
+    uint32_t n = fut->ncbs;
+    fut->ncbs = 0;
+    if (RL_LIKELY(n == 1))
+        return rl_schedule_future_cb(fut->loop, fut, &fut->cbs[0]);
+    return schedule_cbs(fut, n);
+}
+
+int rl_future_finish(reel_future *fut, uint8_t state) { return future_finish(fut, state); }
+
+static inline int check_pending(reel_future *fut)
 {
     /* A task completes itself (asyncio: "Task does not support
      * set_result operation"). */
@@ -205,19 +255,46 @@ static int check_pending(reel_future *fut)
     return rl_check_thread(fut->loop);
 }
 
-int reel_future_set_result_owned(reel_future *fut, void *result, void (*free_fn)(void *))
+static inline int set_result(reel_future *fut, void *result, void (*free_fn)(void *))
 {
     int rc = check_pending(fut);
-    if (rc < 0)
+    if (RL_UNLIKELY(rc < 0))
         return rc;
     fut->result = result;
     fut->result_free = free_fn;
-    return rl_future_finish(fut, RL_F_RESULT);
+    return future_finish(fut, RL_F_RESULT);
+}
+
+int reel_future_set_result_owned(reel_future *fut, void *result, void (*free_fn)(void *))
+{
+    return set_result(fut, result, free_fn);
+}
+
+__attribute__((noinline)) static int set_result_general(reel_future *fut, void *result)
+{
+    return set_result(fut, result, NULL);
 }
 
 int reel_future_set_result(reel_future *fut, void *result)
 {
-    return reel_future_set_result_owned(fut, result, NULL);
+    /* The ping-pong case, a plain pending future outside debug mode with
+     * one done callback and room in the ring, makes no calls (so it saves
+     * no registers); everything else takes the general path. */
+    reel_loop *loop;
+    if (RL_LIKELY(fut && !fut->vt && fut->state == RL_F_PENDING && fut->ncbs == 1 &&
+                  !(loop = fut->loop)->debug && !loop->closed && loop->ring &&
+                  rl_ring_len(loop) <= loop->ring_mask)) {
+        fut->result = result;
+        fut->result_free = NULL;
+        fut->state = RL_F_RESULT;
+        fut->ncbs = 0;
+        const rl_done_cb *cb = &fut->cbs[0];
+        fut->refs++;   /* the ring entry's */
+        rl_ring_append(loop, (reel_callback_fn)(void (*)(void))cb->fn, cb->arg, cb->site,
+                       (void *)((uintptr_t)fut | (cb->close_run ? 1u : 0u)));
+        return 0;
+    }
+    return set_result_general(fut, result);
 }
 
 int reel_future_set_error(reel_future *fut, const reel_error *err)

@@ -140,6 +140,7 @@ struct reel_loop {
      * kept future as inaccessible: both still catch a use after release. */
     reel_future *future_cache[rl_future_cache_count];
     uint32_t nfuture_cache, future_cache_max;
+    bool future_cache_marks;  /* under Valgrind: mark kept futures (future.c) */
 
     /* Set by the networking layer: writes made during an iteration are
      * sent together when it ends (and before the next poll); flush_pending
@@ -281,7 +282,50 @@ static inline bool rl_loop_next_timer(const reel_loop *loop, uint64_t *when_ns)
 /* reel_loop_is_running() for a loop known not to be NULL. */
 static inline bool rl_loop_running(const reel_loop *loop) { return loop->running; }
 rl_handle *rl_handle_get(reel_loop *loop, uint32_t slot);
-int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb);
+
+/* The ready ring's push side, inline so that completing a future queues
+ * its done callbacks without a call per callback. ring_head and ring_tail
+ * run freely (masked on use), so a push writes only the tail. */
+static inline uint32_t rl_ring_len(const reel_loop *loop)
+{
+    return loop->ring_tail - loop->ring_head;
+}
+/* Out of line and cold: keeps the push fast path free of register spills. */
+int rl_ring_grow(reel_loop *loop);
+static inline int rl_ring_reserve(reel_loop *loop)
+{
+    if (RL_UNLIKELY(!loop->ring || rl_ring_len(loop) > loop->ring_mask))
+        return rl_ring_grow(loop);
+    return 0;
+}
+/* Append an entry; the caller made room with rl_ring_reserve. */
+static inline void rl_ring_append(reel_loop *loop, reel_callback_fn fn, void *arg,
+                                  const reel_site *site, void *ptr)
+{
+    rl_ready *e = &loop->ring[loop->ring_tail & loop->ring_mask];
+    e->fn = fn;
+    e->arg = arg;
+    e->site = site;
+    e->ptr = ptr;
+    loop->ring_tail++;
+}
+/* Queue fut's done callback cb (call_soon semantics: it runs in a later
+ * iteration, FIFO with everything else). Done callbacks have no handle:
+ * they live in the ring entry, which holds a reference on the future. A
+ * cleanup callback (runs at close) tags the future pointer's low bit. */
+static inline int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb)
+{
+    if (RL_UNLIKELY(loop->closed))
+        return REEL_ECLOSED;
+    int rc = rl_ring_reserve(loop);
+    if (RL_UNLIKELY(rc < 0))
+        return rc;
+    fut->refs++;
+    uintptr_t tagged = (uintptr_t)fut | (cb->close_run ? 1u : 0u);
+    rl_ring_append(loop, (reel_callback_fn)(void (*)(void))cb->fn, cb->arg, cb->site,
+                   (void *)tagged);
+    return 0;
+}
 /* Neutralise the queued calls of cb(fut, arg) (they run as a no-op);
  * returns how many. Scans the ready queue. */
 int rl_take_back_future_cb(reel_loop *loop, reel_future *fut, reel_future_cb cb, void *arg);
@@ -300,12 +344,40 @@ static inline int rl_check_thread(reel_loop *loop)
     rl_future_add_cleanup_callback_from((fut), REEL_SITE(cb), (cb), (arg))
 int rl_future_add_cleanup_callback_from(reel_future *fut, const reel_site *site,
                                         reel_future_cb cb, void *arg);
-void rl_loop_ref(reel_loop *loop);
-void rl_loop_unref(reel_loop *loop);
+/* The loop's memory goes when its last reference does (loop.c). */
+void rl_loop_release_memory(reel_loop *loop);
+static inline void rl_loop_ref(reel_loop *loop) { loop->refs++; }
+static inline void rl_loop_unref(reel_loop *loop)
+{
+    RL_ASSERT(loop->refs > 0);
+    if (RL_UNLIKELY(--loop->refs == 0))
+        rl_loop_release_memory(loop);
+}
 
 /* future.c */
 void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt);
-void rl_future_fini(reel_future *fut);   /* frees what the future holds */
+/* reel_future_release after its last reference went (future.c). */
+void rl_future_free(reel_future *fut);
+/* reel_future_add_done_callback's common case inline, for a pending
+ * future with room in its callback array outside debug mode: true if cb
+ * was added; false leaves the call to the general path. */
+static inline bool rl_future_add_cb_fast(reel_future *fut, reel_future_cb cb, void *arg,
+                                         const reel_site *site)
+{
+    if (RL_UNLIKELY(fut->state != RL_F_PENDING || fut->ncbs == fut->cbs_cap ||
+                    fut->loop->debug))
+        return false;
+    fut->cbs[fut->ncbs++] = (rl_done_cb){cb, arg, site, false};
+    return true;
+}
+/* reel_future_release inline, for the loop's and the tasks' own
+ * references: dropping one that is not the last is a decrement. */
+static inline void rl_future_unref(reel_future *fut)
+{
+    RL_ASSERT(fut->refs > 0);
+    if (--fut->refs == 0)
+        rl_future_free(fut);
+}
 int rl_future_finish(reel_future *fut, uint8_t state);
 bool rl_future_cancel_plain(reel_future *fut, const char *msg);
 int rl_error_copy(reel_error *dst, const reel_error *src);
@@ -331,6 +403,8 @@ void reel_os_stack_free(void *lo, size_t usable_bytes, size_t guard_bytes);
  * step aside so every object keeps its own allocation. (Under Valgrind
  * they mark what they keep as inaccessible instead.) */
 bool rl_sanitized(void);
+/* future.c: true when running under Valgrind (a client request, no syscall). */
+bool rl_under_valgrind(void);
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);

@@ -97,13 +97,8 @@ static inline void handle_free_slot(reel_loop *loop, rl_handle *h, uint32_t slot
 
 /* ring_head and ring_tail run freely (masked on use), so a push writes
  * only the tail and a pop only the head. */
-static inline uint32_t ring_len(const reel_loop *loop)
-{
-    return loop->ring_tail - loop->ring_head;
-}
-
-/* Out of line and cold: keeps the push fast path free of register spills. */
-__attribute__((noinline, cold)) static int ring_grow(reel_loop *loop)
+/* Grow the ring (rl_ring_reserve's cold path; internal.h has the push side). */
+__attribute__((noinline, cold)) int rl_ring_grow(reel_loop *loop)
 {
     uint32_t cap = loop->ring ? loop->ring_mask + 1 : 0;
     uint32_t ncap = cap ? cap * 2 : 1024;
@@ -112,7 +107,7 @@ __attribute__((noinline, cold)) static int ring_grow(reel_loop *loop)
     rl_ready *ring = malloc((size_t)ncap * sizeof *ring);
     if (!ring)
         return -ENOMEM;
-    uint32_t n = ring_len(loop);
+    uint32_t n = rl_ring_len(loop);
     for (uint32_t i = 0; i < n; i++)
         ring[i] = loop->ring[(loop->ring_head + i) & loop->ring_mask];
     free(loop->ring);
@@ -123,39 +118,20 @@ __attribute__((noinline, cold)) static int ring_grow(reel_loop *loop)
     return 0;
 }
 
-static inline int ring_reserve(reel_loop *loop)
-{
-    if (RL_UNLIKELY(!loop->ring || ring_len(loop) > loop->ring_mask))
-        return ring_grow(loop);
-    return 0;
-}
-
-/* Append an entry; the caller made room with ring_reserve. */
-static inline void ring_append(reel_loop *loop, reel_callback_fn fn, void *arg,
-                               const reel_site *site, void *ptr)
-{
-    rl_ready *e = &loop->ring[loop->ring_tail & loop->ring_mask];
-    e->fn = fn;
-    e->arg = arg;
-    e->site = site;
-    e->ptr = ptr;
-    loop->ring_tail++;
-}
-
 /* Queue a pooled handle (a cancellable callback, a due timer, a watcher). */
 static inline int ring_push(reel_loop *loop, rl_handle *h)
 {
-    int rc = ring_reserve(loop);
+    int rc = rl_ring_reserve(loop);
     if (RL_UNLIKELY(rc < 0))
         return rc;
-    ring_append(loop, NULL, NULL, NULL, h);
+    rl_ring_append(loop, NULL, NULL, NULL, h);
     h->state = RL_H_READY;
     return 0;
 }
 
 static inline rl_ready ring_pop(reel_loop *loop)
 {
-    RL_ASSERT(ring_len(loop) > 0);
+    RL_ASSERT(rl_ring_len(loop) > 0);
     rl_ready e = loop->ring[loop->ring_head & loop->ring_mask];
     loop->ring_head++;
     return e;
@@ -273,11 +249,12 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
     loop->trace_callbacks = backend->ops->callback != NULL;
     loop->cb_hash = REEL_CALLBACK_HASH_INIT;
     loop->future_cache_max = rl_sanitized() ? 0 : rl_future_cache_count;
+    loop->future_cache_marks = rl_under_valgrind();
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_wake_pending, 0);
     int rc = pool_grow(loop);
     if (rc == 0)
-        rc = ring_grow(loop);
+        rc = rl_ring_grow(loop);
     if (rc < 0) {
         reel_loop_free(loop);
         return rc;
@@ -310,9 +287,7 @@ bool reel_loop_buggify_at(reel_loop *loop, const char *file, int line)
     return loop->backend->ops->buggify(loop->backend, file ? file : "?", line);
 }
 
-void rl_loop_ref(reel_loop *loop) { loop->refs++; }
-
-static void loop_release_memory(reel_loop *loop)
+void rl_loop_release_memory(reel_loop *loop)
 {
     for (uint32_t c = 0; c < loop->nchunks; c++)
         free(loop->chunks[c]);
@@ -325,13 +300,6 @@ static void loop_release_memory(reel_loop *loop)
     free(loop->ts_chunks);
     pthread_mutex_destroy(&loop->ts_lock);
     free(loop);
-}
-
-void rl_loop_unref(reel_loop *loop)
-{
-    RL_ASSERT(loop->refs > 0);
-    if (--loop->refs == 0)
-        loop_release_memory(loop);
 }
 
 /* Drop a handle that will never run. */
@@ -373,8 +341,8 @@ static void ready_discard(reel_loop *loop, rl_ready e)
  * program does not see these. */
 static void run_close_cleanups(reel_loop *loop)
 {
-    for (int round = 0; round < rl_close_rounds_max && ring_len(loop); round++) {
-        uint32_t n = ring_len(loop);
+    for (int round = 0; round < rl_close_rounds_max && rl_ring_len(loop); round++) {
+        uint32_t n = rl_ring_len(loop);
         while (n--) {
             rl_ready e = ring_pop(loop);
             if (!ready_close_run(&e)) {
@@ -422,7 +390,7 @@ int reel_loop_close(reel_loop *loop)
     pthread_mutex_unlock(&loop->ts_lock);
     (void)n; /* ts nodes live in the ts pool, freed with the loop memory */
 
-    while (ring_len(loop))
+    while (rl_ring_len(loop))
         ready_discard(loop, ring_pop(loop));
     while (loop->heap_len) {
         rl_handle *h = loop->heap[loop->heap_len - 1].h;
@@ -525,10 +493,10 @@ __attribute__((noinline)) static int call_soon_general(reel_loop *loop, const re
         return rl_einval("reel_loop_call_soon: fn is NULL");
     if (!out) {
         /* Nobody can cancel it: it needs no pool slot. */
-        rc = ring_reserve(loop);
+        rc = rl_ring_reserve(loop);
         if (RL_UNLIKELY(rc < 0))
             return rc;
-        ring_append(loop, fn, arg, site, NULL);
+        rl_ring_append(loop, fn, arg, site, NULL);
         return 0;
     }
     uint32_t slot;
@@ -555,11 +523,11 @@ int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
      * lives in the ring entry itself) — makes no calls and touches no pool
      * slot. With a handle, the general path takes a pooled one. */
     if (RL_UNLIKELY(!loop || !fn || loop->closed || loop->debug ||
-                    ring_len(loop) > loop->ring_mask))
+                    rl_ring_len(loop) > loop->ring_mask))
         return call_soon_general(loop, site, fn, arg, out);
     RL_ASSERT(loop->ring); /* NULL only once closed */
     if (RL_LIKELY(!out)) {
-        ring_append(loop, fn, arg, site, NULL);
+        rl_ring_append(loop, fn, arg, site, NULL);
         return 0;
     }
     if (RL_UNLIKELY(loop->nfree == 0))
@@ -570,24 +538,10 @@ int reel_loop_call_soon_from(reel_loop *loop, const reel_site *site,
     h->arg = arg;
     h->site = site;
     h->state = RL_H_READY;
-    ring_append(loop, NULL, NULL, NULL, h);
+    rl_ring_append(loop, NULL, NULL, NULL, h);
     out->loop = loop;
     out->slot = slot;
     out->gen = h->gen;
-    return 0;
-}
-
-int rl_schedule_future_cb(reel_loop *loop, reel_future *fut, const rl_done_cb *cb)
-{
-    if (loop->closed)
-        return REEL_ECLOSED;
-    /* Done callbacks have no handle: they live in the ring entry. A
-     * cleanup callback (runs at close) tags the future pointer's low bit. */
-    int rc = ring_reserve(loop);
-    if (RL_UNLIKELY(rc < 0))
-        return rc;
-    uintptr_t tagged = (uintptr_t)reel_future_ref(fut) | (cb->close_run ? 1u : 0u);
-    ring_append(loop, (reel_callback_fn)(void (*)(void))cb->fn, cb->arg, cb->site, (void *)tagged);
     return 0;
 }
 
@@ -845,7 +799,7 @@ static void ts_drain(reel_loop *loop)
             ts_free(loop, n, ts_index(loop, n));
             continue;
         }
-        if (ring_reserve(loop) < 0) {
+        if (rl_ring_reserve(loop) < 0) {
             /* Out of memory: put it back and retry on the next wake. */
             n->next = loop->ts_head;
             loop->ts_head = n;
@@ -857,7 +811,7 @@ static void ts_drain(reel_loop *loop)
             break;
         }
         n->state = RL_TS_ADMITTED;
-        ring_append(loop, ts_trampoline, n, n->site, NULL);
+        rl_ring_append(loop, ts_trampoline, n, n->site, NULL);
     }
     if (loop->ts_count && take < queued)
         loop->ops->wake(loop->backend);
@@ -1262,7 +1216,7 @@ static inline void run_ready(reel_loop *loop, rl_ready e)
         run_timed(loop, e.fn, e.arg, fut, e.site);
     } else if (fut) {
         ((reel_future_cb)(void (*)(void))e.fn)(fut, e.arg);
-        reel_future_release(fut);
+        rl_future_unref(fut);
     } else {
         e.fn(e.arg);
     }
@@ -1288,7 +1242,7 @@ static void dispatch_done(reel_loop *loop, reel_backend_req *req)
  * behind a callback storm, and a long iteration always polls. */
 static inline bool busy_skip_poll(reel_loop *loop)
 {
-    return ring_len(loop) && !loop->stopping &&
+    return rl_ring_len(loop) && !loop->stopping &&
            loop->polls_skipped + 1 < rl_busy_poll_iterations &&
            loop->ran_since_poll < rl_busy_poll_callbacks;
 }
@@ -1307,7 +1261,7 @@ static int run_once(reel_loop *loop)
     loop->polls_skipped = 0;
     loop->ran_since_poll = 0;
     int64_t timeout_ns;
-    if (ring_len(loop) || loop->stopping || loop->flush_pending) {
+    if (rl_ring_len(loop) || loop->stopping || loop->flush_pending) {
         timeout_ns = 0;
     } else if (loop->heap_len) {
         uint64_t now = clock_ns(loop);
@@ -1362,7 +1316,7 @@ timers:
 
     /* Run only what is ready now; callbacks scheduled by these run in the
      * next iteration (asyncio's ntodo). */
-    uint32_t ntodo = ring_len(loop);
+    uint32_t ntodo = rl_ring_len(loop);
     loop->ran_since_poll += ntodo;
     while (ntodo-- && !loop->closed)
         run_ready(loop, ring_pop(loop));

@@ -386,7 +386,12 @@ static void task_wakeup(reel_future *fut, void *arg)
     reel_task *t = arg;
     if (t->waiter != fut || t->phase != RL_T_WAITING)
         return;   /* a stale registration (should not happen) */
-    t->resume_rc = reel_future_result(fut, &t->resume_result);
+    if (RL_LIKELY(fut->state == RL_F_RESULT)) {   /* reel_future_result, inline */
+        t->resume_rc = 0;
+        t->resume_result = fut->result;
+    } else {
+        t->resume_rc = reel_future_result(fut, &t->resume_result);
+    }
     task_step(t);
 }
 
@@ -697,10 +702,13 @@ int reel_await(reel_future *fut, void **result)
     }
     if (RL_UNLIKELY(t->closing))
         return REEL_ECLOSED;
-    int rc = reel_future_add_done_callback_from(fut, step_site(t), task_wakeup, t);
-    if (RL_UNLIKELY(rc < 0))
-        return rc;
-    reel_future_ref(fut);
+    int rc;
+    if (!rl_future_add_cb_fast(fut, task_wakeup, t, step_site(t))) {
+        rc = reel_future_add_done_callback_from(fut, step_site(t), task_wakeup, t);
+        if (RL_UNLIKELY(rc < 0))
+            return rc;
+    }
+    fut->refs++;   /* reel_future_ref: held until the await returns */
     t->waiter = fut;
     if (t->must_cancel && reel_future_cancel(fut, t->cancel_msg))
         t->must_cancel = false;
@@ -709,7 +717,7 @@ int reel_await(reel_future *fut, void **result)
         *result = t->resume_result;
     else if (RL_UNLIKELY(rc < 0))
         last_error_from(fut, rc);
-    reel_future_release(fut);
+    rl_future_unref(fut);
     return rc;
 }
 
