@@ -35,6 +35,11 @@ enum {
      * iteration and go out together (one writev), unless this many bytes
      * are waiting: then at once. */
     rl_coalesce_bytes = 64 * 1024,
+    /* A write this large is not copied into the arena: it goes out at
+     * once, behind the transport's waiting bytes in the same writev
+     * (copying it would cost more than the syscall it might save; a
+     * header then a body is still one writev). Chosen with bench_echo. */
+    rl_write_now_bytes = 4 * 1024,
     /* Those waiting bytes of every transport share one loop-wide arena
      * (not a chunk per transport): it starts at the min, doubles as one
      * iteration needs, and past the max a transport sends at once. */

@@ -1050,8 +1050,15 @@ int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int io
         return 0;
     if (drop_lost_write(t))
         return REEL_ECLOSED;
-    if (t->pend_bytes || (t->wq_bytes == 0 && total < rl_coalesce_bytes))
+    if (total >= rl_write_now_bytes) {
+        if (t->pend_bytes) { /* the waiting bytes, then these: one writev now */
+            flush_now(t, iov, iovcnt);
+            return 0;
+        }
+        /* else as below: now, or behind the chunks waiting for writability */
+    } else if (t->pend_bytes || t->wq_bytes == 0) {
         return write_coalesced(t, iov, iovcnt, total);
+    }
     size_t sent = 0;
     if (t->wq_bytes == 0) {
         ssize_t n = iovcnt == 1
