@@ -3,6 +3,7 @@
  * epoll loop. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -40,9 +41,9 @@ RUN(sc_tcp_bad_input)
 RUN(sc_tcp_local_addr)
 RUN(sc_tcp_buffered_protocol_failure)
 
-/* Writes in one callback reach the kernel as one writev of all the bytes:
- * the recorder's trace of the run shows exactly one write call on the
- * client's socket. (The epoll backend only: the trace is the proof.) */
+/* Writes in one callback reach the kernel as one system call of all the
+ * bytes: the recorder's trace of the run shows exactly one write call on
+ * the client's socket. (The epoll backend only: the trace is the proof.) */
 typedef struct cb_writes {
     reel_transport *t;
     const char *parts[3];
@@ -59,9 +60,10 @@ static void cb_writes_cb(void *arg)
     }
 }
 
-/* Run w's writes in one callback; the trace must show one writev (no
- * write) of all their bytes on the client's socket. */
-static void writes_are_one_writev(cb_writes *w)
+/* Run w's writes in one callback; the trace must show one call of all
+ * their bytes on the client's socket: a write(2) when want_writes (the
+ * bytes are one piece in the arena), else a writev(2). */
+static void writes_are_one_call(cb_writes *w, int want_writes)
 {
     size_t total = 0;
     for (int i = 0; i < 3 && w->parts[i]; i++)
@@ -92,41 +94,43 @@ static void writes_are_one_writev(cb_writes *w)
     assert_int_equal(reel_trace_open(&rd, path, NULL, 0), 0);
     reel_trace_record rec;
     int writes = 0, writevs = 0;
-    int64_t writev_len = -1;
+    int64_t len = -1;
     while (reel_trace_next(rd, &rec) == 1) {
         if (rec.fd != fd)
             continue;
-        if (rec.op == REEL_TRACE_WRITE)
+        if (rec.op == REEL_TRACE_WRITE) {
             writes++;
+            len = rec.arg[0];
+        }
         if (rec.op == REEL_TRACE_WRITEV) {
             writevs++;
-            writev_len = rec.arg[1];
+            len = rec.arg[1];
         }
     }
     reel_trace_close(rd);
     unlink(path);
-    assert_int_equal(writes, 0);
-    assert_int_equal(writevs, 1);
-    assert_int_equal(writev_len, (int64_t)total);
+    assert_int_equal(writes, want_writes);
+    assert_int_equal(writevs, 1 - want_writes);
+    assert_int_equal(len, (int64_t)total);
 }
 
-static void test_three_writes_in_one_callback_are_one_writev(void **state)
+static void test_three_writes_in_one_callback_are_one_write_call(void **state)
 {
     (void)state;
     cb_writes w = {.parts = {"head:", "body-", "tail."}, .lens = {5, 5, 5}};
-    writes_are_one_writev(&w);
+    writes_are_one_call(&w, 1); /* copied side by side: one write(2) */
 }
 
 /* A large write is not copied to wait for the end of the iteration: it
  * goes out at once, behind the small header written before it, and the
  * two still make one writev. */
-static void test_small_header_then_large_body_are_one_writev(void **state)
+static void test_small_header_then_large_body_are_one_writev_at_once(void **state)
 {
     (void)state;
     static char body[8192];
     memset(body, 'b', sizeof body);
     cb_writes w = {.parts = {"head:", body}, .lens = {5, sizeof body}};
-    writes_are_one_writev(&w);
+    writes_are_one_call(&w, 0); /* the header's copy and the body in place */
 }
 
 /* ...and it is on the wire before the write call returns: a plain
@@ -156,6 +160,10 @@ static void large_write_now_cb(void *arg)
 static void test_large_write_is_on_the_wire_before_write_returns(void **state)
 {
     (void)state;
+    if (getenv("REEL_REPLAY")) {
+        skip(); /* the plain socket is outside what a trace records */
+        return;
+    }
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(lfd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -205,8 +213,8 @@ int main(void)
         cmocka_unit_test(test_sc_tcp_bad_input),
         cmocka_unit_test(test_sc_tcp_local_addr),
         cmocka_unit_test(test_sc_tcp_buffered_protocol_failure),
-        cmocka_unit_test(test_three_writes_in_one_callback_are_one_writev),
-        cmocka_unit_test(test_small_header_then_large_body_are_one_writev),
+        cmocka_unit_test(test_three_writes_in_one_callback_are_one_write_call),
+        cmocka_unit_test(test_small_header_then_large_body_are_one_writev_at_once),
         cmocka_unit_test(test_large_write_is_on_the_wire_before_write_returns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
