@@ -51,18 +51,23 @@ free_port() {
   done
 }
 
-$pin_srv "$kv" --port 0 > "$tmp/kv.log" 2>&1 &
-kvpid=$!
-rport=$(free_port)
-$pin_srv redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-  --logfile "$tmp/redis.log" &
-rpid=$!
-for _ in $(seq 100); do
-  grep -q "ready on" "$tmp/kv.log" && redis-cli -p "$rport" PING >/dev/null 2>&1 && break
-  sleep 0.05
-done
-kport=$(sed -n 's/.*ready on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/kv.log")
-[ -n "$kport" ] || { echo "kv_vs_redis: reel-kv did not start"; exit 1; }
+start_servers() { # both servers, fresh processes; sets kvpid kport rpid rport
+  : > "$tmp/kv.log"
+  $pin_srv "$kv" --port 0 > "$tmp/kv.log" 2>&1 &
+  kvpid=$!
+  rport=$(free_port)
+  $pin_srv redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    --logfile "$tmp/redis.log" &
+  rpid=$!
+  for _ in $(seq 100); do
+    grep -q "ready on" "$tmp/kv.log" && redis-cli -p "$rport" PING >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  kport=$(sed -n 's/.*ready on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/kv.log")
+  [ -n "$kport" ] || { echo "kv_vs_redis: reel-kv did not start"; exit 1; }
+}
+stop_servers() { kill $kvpid $rpid 2>/dev/null; wait $kvpid $rpid 2>/dev/null; kvpid= rpid=; }
+start_servers
 echo
 echo "== reel-kv vs redis-server $(redis-server --version | grep -o 'v=[0-9.]*'): redis-benchmark -c $clients -n $n, $reps interleaved repetitions"
 echo "   $(nproc) CPU(s)${pin_srv:+, servers on CPU 1 and redis-benchmark on CPU 0}; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -108,7 +113,11 @@ for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
   done
 done
 
-# Memory per key: RSS growth after loading nkeys keys "key:<i>" = "value".
+# Memory per key: RSS growth after loading nkeys keys "key:<i>" = "value",
+# into fresh server processes (heap freed by the runs above would be
+# reused and hide the growth).
+stop_servers
+start_servers
 rss_kib() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
 awk -v n="$nkeys" 'BEGIN { for (i = 0; i < n; i++) { k = "key:" i; printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$5\r\nvalue\r\n", length(k), k } }' > "$tmp/keys.resp"
 for s in kv redis; do

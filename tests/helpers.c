@@ -1,8 +1,33 @@
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "helpers.h"
+
+char *th_tmpfile(char *buf, size_t cap, const char *tag)
+{
+    snprintf(buf, cap, "/tmp/reel-%s-%d-XXXXXX", tag, (int)getpid());
+    int fd = mkstemp(buf);
+    assert_true(fd >= 0);
+    close(fd);
+    return buf;
+}
+
+char *th_slurp(const char *path)
+{
+    static char text[2][65536];
+    static int which;
+    char *t = text[which ^= 1];
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(t, 1, sizeof text[0] - 1, f);
+    t[n] = '\0';
+    fclose(f);
+    return t;
+}
 
 reel_loop *th_loop_new(void)
 {

@@ -16,6 +16,14 @@ reel_loop *th_loop_new(void);
 /* Close, free and check nothing failed. */
 void th_loop_free(reel_loop *loop);
 
+/* Create an empty temporary file /tmp/reel-TAG-PID-XXXXXX; its path goes
+ * to buf (fails the test on error). Returns buf. */
+char *th_tmpfile(char *buf, size_t cap, const char *tag);
+/* A text file's contents (up to 64 KiB) in one of two static buffers that
+ * take turns, so two results can be compared; fails the test if the file
+ * cannot be opened. */
+char *th_slurp(const char *path);
+
 /* Captured log lines (reel_loop_set_log). */
 typedef struct th_log {
     char lines[64][1024];

@@ -55,8 +55,6 @@ static bool gate_fn(reel_sim *sim, const char *host, uint32_t kind, void *arg)
 }
 
 static char logpath[64];     /* the simulator log of the last run */
-static char *tmpfile_path(char *buf, size_t cap);
-static char *slurp(const char *path);
 
 /* A swarm world of crashes and pauses only, four ticking hosts. */
 static void run_world(uint64_t seed, gate *g, const char *in, const char *out, prog p[hosts_n], uint64_t *hash)
@@ -70,7 +68,7 @@ static void run_world(uint64_t seed, gate *g, const char *in, const char *out, p
     cfg.schedule_path = in;
     cfg.schedule_out_path = out;
     if (!logpath[0])
-        tmpfile_path(logpath, sizeof logpath);
+        th_tmpfile(logpath, sizeof logpath, "gate");
     cfg.log_path = logpath;
     reel_sim *sim;
     assert_int_equal(reel_sim_new(&sim, &cfg), 0);
@@ -90,28 +88,6 @@ static void run_world(uint64_t seed, gate *g, const char *in, const char *out, p
     reel_sim_free(sim);
 }
 
-static char *tmpfile_path(char *buf, size_t cap)
-{
-    snprintf(buf, cap, "/tmp/reel-gate-%d-XXXXXX", (int)getpid());
-    int fd = mkstemp(buf);
-    assert_true(fd >= 0);
-    close(fd);
-    return buf;
-}
-
-static char *slurp(const char *path)
-{
-    static char text[2][65536];
-    static int which;
-    char *t = text[which ^= 1];
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(t, 1, sizeof text[0] - 1, f);
-    t[n] = '\0';
-    fclose(f);
-    return t;
-}
-
 static int count(const char *text, const char *what)
 {
     int n = 0;
@@ -124,7 +100,7 @@ static int count(const char *text, const char *what)
 static uint64_t seed_crashing_all(void)
 {
     char out[64];
-    tmpfile_path(out, sizeof out);
+    th_tmpfile(out, sizeof out, "gate");
     for (uint64_t seed = 1; seed < 200; seed++) {
         prog p[hosts_n];
         uint64_t h;
@@ -154,7 +130,7 @@ static void test_a_gate_that_says_no_keeps_the_host_up(void **state)
     for (int i = 1; i < hosts_n; i++)
         assert_int_equal(p[i].boots, 1); /* vetoed: never crashed */
     assert_true(p[0].boots >= 2);         /* allowed: crashed and restarted */
-    assert_non_null(strstr(slurp(logpath), "fault-skipped"));
+    assert_non_null(strstr(th_slurp(logpath), "fault-skipped"));
 }
 
 static void test_a_gate_that_says_yes_changes_nothing(void **state)
@@ -177,8 +153,8 @@ static void test_a_gated_run_repeats_and_its_schedule_round_trips(void **state)
     (void)state;
     uint64_t seed = seed_crashing_all();
     char a[64], b[64];
-    tmpfile_path(a, sizeof a);
-    tmpfile_path(b, sizeof b);
+    th_tmpfile(a, sizeof a, "gate");
+    th_tmpfile(b, sizeof b, "gate");
     gate g1 = {.allow = "h0 h2"}, g2 = {.allow = "h0 h2"}, g3 = {.allow = "h0 h2"};
     prog p1[hosts_n], p2[hosts_n], p3[hosts_n];
     uint64_t h1, h2, h3;
@@ -186,12 +162,12 @@ static void test_a_gated_run_repeats_and_its_schedule_round_trips(void **state)
     run_world(seed, &g2, NULL, NULL, p2, &h2);
     assert_true(h1 == h2); /* same seed, same gate: same run */
     assert_int_equal(g1.vetoed, g2.vetoed);
-    char *written = slurp(a);
+    char *written = th_slurp(a);
     /* The vetoed crashes are in the file: they were drawn. */
     assert_true(count(written, " crash h1 ") + count(written, " crash h3 ") > 0);
     /* Rerun from the file: the gate is asked again and vetoes the same. */
     run_world(seed, &g3, a, b, p3, &h3);
-    assert_string_equal(slurp(a), slurp(b));
+    assert_string_equal(th_slurp(a), th_slurp(b));
     assert_int_equal(g3.vetoed, g1.vetoed);
     for (int i = 0; i < hosts_n; i++)
         assert_int_equal(p3[i].boots, p1[i].boots);
@@ -207,7 +183,7 @@ static void test_a_gated_schedule_skips_a_crash_of_a_down_host(void **state)
 {
     (void)state;
     char in[64];
-    tmpfile_path(in, sizeof in);
+    th_tmpfile(in, sizeof in, "gate");
     FILE *f = fopen(in, "w");
     assert_non_null(f);
     fputs("# two overlapping crashes of h1\n1.0 crash h1 dur=1.0\n1.5 crash h1 dur=1.0\n", f);
@@ -218,7 +194,7 @@ static void test_a_gated_schedule_skips_a_crash_of_a_down_host(void **state)
     run_world(3, &g, in, NULL, p, &h);
     assert_int_equal(p[1].boots, 2);
     assert_int_equal(g.asked_crash, 1); /* the second line never asked: h1 was down */
-    assert_non_null(strstr(slurp(logpath), "fault-skipped"));
+    assert_non_null(strstr(th_slurp(logpath), "fault-skipped"));
     unlink(in);
 }
 

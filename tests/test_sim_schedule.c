@@ -50,28 +50,6 @@ static void capture(const char *line, void *arg)
     snprintf(l->text + n, sizeof l->text - n, "%s\n", line);
 }
 
-static char *tmpfile_path(char *buf, size_t cap)
-{
-    snprintf(buf, cap, "/tmp/reel-sched-%d-XXXXXX", (int)getpid());
-    int fd = mkstemp(buf);
-    assert_true(fd >= 0);
-    close(fd);
-    return buf;
-}
-
-static char *slurp(const char *path)
-{
-    static char text[2][65536];
-    static int which;
-    char *t = text[which ^= 1];
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(t, 1, sizeof text[0] - 1, f);
-    t[n] = '\0';
-    fclose(f);
-    return t;
-}
-
 static void spit(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -127,22 +105,22 @@ static void test_a_written_schedule_reruns_the_same_faults_identically(void **st
 {
     (void)state;
     char a[64], b[64], c[64];
-    tmpfile_path(a, sizeof a);
-    tmpfile_path(b, sizeof b);
-    tmpfile_path(c, sizeof c);
+    th_tmpfile(a, sizeof a, "sched");
+    th_tmpfile(b, sizeof b, "sched");
+    th_tmpfile(c, sizeof c, "sched");
     int checked = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         prog p[hosts_n];
         uint64_t h0, h1, h2;
         assert_int_equal(run_world(seed, NULL, a, p, &h0, NULL), 0);
-        char *first = slurp(a);
+        char *first = th_slurp(a);
         if (count_lines(first) < 3)
             continue; /* a calm seed */
         checked++;
         assert_int_equal(run_world(seed, a, b, p, &h1, NULL), 0);
         assert_int_equal(run_world(seed, a, c, p, &h2, NULL), 0);
-        assert_string_equal(slurp(a), slurp(b)); /* the same faults at the same times */
-        assert_string_equal(slurp(b), slurp(c));
+        assert_string_equal(th_slurp(a), th_slurp(b)); /* the same faults at the same times */
+        assert_string_equal(th_slurp(b), th_slurp(c));
         assert_true(h1 == h2);                    /* and the same run, every time */
     }
     assert_true(checked >= 3);
@@ -159,23 +137,23 @@ static void test_a_schedule_with_all_decisions_reproduces_the_run_hash(void **st
 {
     (void)state;
     char a[64], b[64], empty[64];
-    tmpfile_path(a, sizeof a);
-    tmpfile_path(b, sizeof b);
-    tmpfile_path(empty, sizeof empty);
+    th_tmpfile(a, sizeof a, "sched");
+    th_tmpfile(b, sizeof b, "sched");
+    th_tmpfile(empty, sizeof empty, "sched");
     spit(empty, "# nothing\n");
     int with_decisions = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         prog p[hosts_n], q[hosts_n];
         uint64_t h0, h1, h2;
         assert_int_equal(run_world(seed, NULL, a, p, &h0, NULL), 0);
-        int n = count_lines(slurp(a));
-        with_decisions += strstr(slurp(a), " timer-late ") != NULL;
+        int n = count_lines(th_slurp(a));
+        with_decisions += strstr(th_slurp(a), " timer-late ") != NULL;
         assert_int_equal(run_world(seed, a, NULL, q, &h1, NULL), 0);
         assert_true(h0 == h1);
         for (int i = 0; i < hosts_n; i++)
             assert_int_equal(p[i].ticks, q[i].ticks);
         assert_int_equal(run_world(seed, empty, b, q, &h2, NULL), 0);
-        assert_int_equal(count_lines(slurp(b)), 1); /* the header: nothing fired */
+        assert_int_equal(count_lines(th_slurp(b)), 1); /* the header: nothing fired */
         for (int i = 0; i < hosts_n; i++)
             assert_int_equal(q[i].boots, 1);
         if (n == 1) /* nothing fired from the seed either: the same world */
@@ -218,8 +196,8 @@ static void test_check_determinism_runs_from_a_schedule_file(void **state)
 {
     (void)state;
     char a[64], edited[64];
-    tmpfile_path(a, sizeof a);
-    tmpfile_path(edited, sizeof edited);
+    th_tmpfile(a, sizeof a, "sched");
+    th_tmpfile(edited, sizeof edited, "sched");
     prog p[hosts_n];
     uint64_t h0;
     assert_int_equal(run_world(5, NULL, a, p, &h0, NULL), 0);
@@ -245,8 +223,8 @@ static void test_an_edited_schedule_makes_only_its_faults(void **state)
 {
     (void)state;
     char in[64], out[64];
-    tmpfile_path(in, sizeof in);
-    tmpfile_path(out, sizeof out);
+    th_tmpfile(in, sizeof in, "sched");
+    th_tmpfile(out, sizeof out, "sched");
     spit(in, "# one crash, edited by hand\n1.0 crash h1 dur=0.5\n");
     prog p[hosts_n];
     uint64_t h;
@@ -257,7 +235,7 @@ static void test_an_edited_schedule_makes_only_its_faults(void **state)
             assert_int_equal(p[i].boots, 1);
     /* h1 missed half a second of 10 ms ticks */
     assert_in_range(p[0].ticks - p[1].ticks, 40, 60);
-    char *written = slurp(out);
+    char *written = th_slurp(out);
     assert_non_null(strstr(written, "1.000000000 crash h1 dur=0.500000000\n"));
     assert_int_equal(count_lines(written), 2); /* header + the one fault */
     unlink(in);
@@ -288,7 +266,7 @@ static void test_a_malformed_schedule_is_an_error_naming_the_line(void **state)
         "2.0 eintr h1 op=1\n1.0 eintr h1 op=2\n",    /* out of order */
     };
     char in[64];
-    tmpfile_path(in, sizeof in);
+    th_tmpfile(in, sizeof in, "sched");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         spit(in, bad[i]);
         prog p[hosts_n];
@@ -305,7 +283,7 @@ static void test_a_schedule_naming_an_unknown_host_fails_the_run_with_the_line(v
 {
     (void)state;
     char in[64];
-    tmpfile_path(in, sizeof in);
+    th_tmpfile(in, sizeof in, "sched");
     spit(in, "0.2 reset h0\n0.5 pause nosuch dur=1\n");
     prog p[hosts_n];
     uint64_t h;
