@@ -333,6 +333,16 @@ int rsb_readuntil(rsb_buf *b, rsb_scan *scan, const reel_span *seps, size_t nsep
 int rsb_readline(rsb_buf *b, rsb_scan *scan, rsb_result *res)
 {
     static const reel_span newline = {"\n", 1};
+    if (rsb_len(b) == 0 && !b->eof) {
+        /* nothing to scan (a reader waiting for its next line): the
+         * answer rsb_readuntil would give, without its setup */
+        result_init(res);
+        if (scan) {
+            scan->offset = 0;
+            scan->mark = b->taken + 1;
+        }
+        return RSB_AGAIN;
+    }
     int rc = rsb_readuntil(b, scan, &newline, 1, res);
     if (rc == REEL_EINCOMPLETE) {
         /* EOF: the partial line (maybe empty) is the answer. */

@@ -903,16 +903,32 @@ static void flush_now(reel_transport *t, const struct iovec *more, int nmore)
         return;
     struct iovec iov[rl_writev_iov_max];
     int cnt = 0;
+    size_t want = 0;
     for (uint32_t off = first; off != RL_COSEG_NONE && cnt < rl_writev_iov_max;
-         off = coseg(net, off)->next)
+         off = coseg(net, off)->next) {
         iov[cnt++] = (struct iovec){coseg(net, off)->data, coseg(net, off)->len};
+        want += coseg(net, off)->len;
+    }
     for (int i = 0; i < nmore && cnt < rl_writev_iov_max; i++)
-        if (more[i].iov_len)
+        if (more[i].iov_len) {
             iov[cnt++] = more[i];
+            want += more[i].iov_len;
+        }
     reel_transport_ref(t);
-    ssize_t n = OPS(t)->writev(BK(t), t->fd, iov, cnt);
+    /* One piece (the usual reply) is a write(2): cheaper in the kernel
+     * than a writev(2) of one iovec. */
+    ssize_t n = cnt == 1 ? OPS(t)->write(BK(t), t->fd, iov[0].iov_base, iov[0].iov_len)
+                         : OPS(t)->writev(BK(t), t->fd, iov, cnt);
     if (n < 0 && !is_again(n)) {
         write_failed(t, (int)n);
+        reel_transport_release(t);
+        return;
+    }
+    if ((size_t)n == want && cnt < rl_writev_iov_max) {
+        /* all taken (the usual case): nothing to keep */
+        write_done_flushing(t);
+        if (!t->lost && !t->conn_lost)
+            maybe_pause_protocol(t);
         reel_transport_release(t);
         return;
     }
@@ -1050,8 +1066,15 @@ int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int io
         return 0;
     if (drop_lost_write(t))
         return REEL_ECLOSED;
-    if (t->pend_bytes || (t->wq_bytes == 0 && total < rl_coalesce_bytes))
+    if (total >= rl_write_now_bytes) {
+        if (t->pend_bytes) { /* the waiting bytes, then these: one writev now */
+            flush_now(t, iov, iovcnt);
+            return 0;
+        }
+        /* else as below: now, or behind the chunks waiting for writability */
+    } else if (t->pend_bytes || t->wq_bytes == 0) {
         return write_coalesced(t, iov, iovcnt, total);
+    }
     size_t sent = 0;
     if (t->wq_bytes == 0) {
         ssize_t n = iovcnt == 1

@@ -179,8 +179,13 @@ int reel_transport_resume_reading(reel_transport *t);
 
 /* ----------------------------------------------------- WriteTransport */
 
-/* Queue `len` bytes (copied) for sending (asyncio write): tries to send at
- * once, buffers the rest and flushes it when the fd is writable. Calls
+/* Queue `len` bytes (copied) for sending (asyncio write). Small writes
+ * (under 4 KiB) of one loop iteration are copied into the loop's arena
+ * and sent together at its end (one write/writev per transport); a larger
+ * one is sent at once, in one writev behind those waiting before it. What
+ * the socket does not take is buffered and flushed when the fd is
+ * writable; get_write_buffer_size counts only that (as if every write
+ * had been tried at once, as asyncio does). Calls
  * pause_writing when the buffer rises above the high-water mark.
  * Returns 0; REEL_ECLOSED if the transport is closing or the connection is
  * lost (the data is dropped; from the 5th such write on each is logged, as

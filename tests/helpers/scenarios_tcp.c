@@ -724,8 +724,9 @@ TH_SCENARIO(sc_tcp_writes_in_one_iteration_coalesce_keeping_order_and_eof)
     th_peer_fini(&pr.cli);
     th_server_fini(&pr.srv);
 
-    /* small writes, then one that passes the coalescing threshold, then
-     * more: all in order, none lost */
+    /* small writes, a large one (sent at once, not copied), a small one,
+     * then one that passes the coalescing threshold, then more: all in
+     * order, none lost */
     pair_open(loop, &pr, NULL);
     size_t big = 100 * 1024;
     uint8_t *buf = malloc(big);
@@ -733,7 +734,7 @@ TH_SCENARIO(sc_tcp_writes_in_one_iteration_coalesce_keeping_order_and_eof)
     th_sum want;
     th_sum_init(&want);
     size_t off = 0;
-    size_t steps[] = {10, 20, big - 60, 30};
+    size_t steps[] = {10, 20, 8192, 7, big - 8259, 30};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         assert_int_equal(reel_transport_write(pr.cli.t, buf + off, steps[i]), 0);
         th_sum_add(&want, buf + off, steps[i]);
