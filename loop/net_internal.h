@@ -46,12 +46,8 @@ enum {
     rl_coalesce_arena_min_bytes = 16 * 1024,
     rl_coalesce_arena_max_bytes = 1 << 20,
     /* emptied stream read buffers the loop keeps for the next feed of any
-     * stream (an idle stream holds none): enough for the streams fed in
-     * one iteration of a busy server (with 8, 100 connections echoing
-     * lines made two of three feeds malloc and free a block; callgrind,
-     * bench_streams), within a byte budget */
-    rl_rbuf_cache_count = 128,
-    rl_rbuf_cache_max_bytes = 512 * 1024,
+     * stream (an idle stream holds none) */
+    rl_rbuf_cache_count = 8,
 };
 
 /* One run of a transport's coalesced bytes in the loop's arena; runs are
@@ -119,7 +115,6 @@ typedef struct rl_net {
         size_t cap;
     } rbuf_cache[rl_rbuf_cache_count];
     uint32_t nrbuf_cache;
-    size_t rbuf_cache_bytes;  /* the caps of those kept */
     reel_transport **fd_owner; /* fd -> transport using it */
     uint32_t nfd_owner;
     uint64_t next_req_id;

@@ -244,12 +244,10 @@ static void buf_release(reel_stream *s)
         return;
     /* a stream fed by hand may be the loop's first user of networking */
     rl_net *net = s->loop->closing ? s->loop->net_state : rl_net_get(s->loop);
-    if (net && cap <= rs_trim_keep_bytes && net->nrbuf_cache < rl_rbuf_cache_count &&
-        net->rbuf_cache_bytes + cap <= rl_rbuf_cache_max_bytes) {
+    if (net && cap <= rs_trim_keep_bytes && net->nrbuf_cache < rl_rbuf_cache_count) {
         net->rbuf_cache[net->nrbuf_cache].data = d;
         net->rbuf_cache[net->nrbuf_cache].cap = cap;
         net->nrbuf_cache++;
-        net->rbuf_cache_bytes += cap;
         return;
     }
     free(d);
@@ -261,7 +259,6 @@ static void buf_take(reel_stream *s)
     if (s->buf.data || !net || !net->nrbuf_cache)
         return;
     net->nrbuf_cache--;
-    net->rbuf_cache_bytes -= net->rbuf_cache[net->nrbuf_cache].cap;
     rsb_adopt(&s->buf, net->rbuf_cache[net->nrbuf_cache].data, net->rbuf_cache[net->nrbuf_cache].cap);
 }
 
