@@ -394,11 +394,10 @@ static ssize_t eb_recvfrom(reel_backend *b, int fd, void *buf, size_t len, int f
 
 enum { eb_mmsg_max = 64 };   /* datagrams per recvmmsg/sendmmsg call */
 
-static int eb_recv_batch(reel_backend *b, int fd, reel_mmsg *msgs, unsigned n)
+/* The kernel's headers for up to eb_mmsg_max of msgs; returns how many. */
+static unsigned eb_mmsg_fill(struct mmsghdr *mh, struct iovec *iov, const reel_mmsg *msgs,
+                             unsigned n)
 {
-    (void)b;
-    struct mmsghdr mh[eb_mmsg_max];
-    struct iovec iov[eb_mmsg_max];
     if (n > eb_mmsg_max)
         n = eb_mmsg_max;
     for (unsigned i = 0; i < n; i++) {
@@ -408,6 +407,15 @@ static int eb_recv_batch(reel_backend *b, int fd, reel_mmsg *msgs, unsigned n)
                                         .msg_iov = &iov[i], .msg_iovlen = 1};
         mh[i].msg_len = 0;
     }
+    return n;
+}
+
+static int eb_recv_batch(reel_backend *b, int fd, reel_mmsg *msgs, unsigned n)
+{
+    (void)b;
+    struct mmsghdr mh[eb_mmsg_max];
+    struct iovec iov[eb_mmsg_max];
+    n = eb_mmsg_fill(mh, iov, msgs, n);
     int r = recvmmsg(fd, mh, n, MSG_DONTWAIT, NULL);
     if (r < 0)
         return neg_errno();
@@ -424,15 +432,7 @@ static int eb_send_batch(reel_backend *b, int fd, const reel_mmsg *msgs, unsigne
     (void)b;
     struct mmsghdr mh[eb_mmsg_max];
     struct iovec iov[eb_mmsg_max];
-    if (n > eb_mmsg_max)
-        n = eb_mmsg_max;
-    for (unsigned i = 0; i < n; i++) {
-        iov[i] = (struct iovec){msgs[i].buf, msgs[i].len};
-        mh[i].msg_hdr = (struct msghdr){.msg_name = msgs[i].addr,
-                                        .msg_namelen = msgs[i].addr ? msgs[i].addrlen : 0,
-                                        .msg_iov = &iov[i], .msg_iovlen = 1};
-        mh[i].msg_len = 0;
-    }
+    n = eb_mmsg_fill(mh, iov, msgs, n);
     SYSRET(sendmmsg(fd, mh, n, MSG_NOSIGNAL));
 }
 
