@@ -42,25 +42,12 @@ typedef struct uv_impl {
     char buf[read_buf_bytes];
 } uv_impl;
 
-typedef struct uv_wreq {
-    uv_write_t req;
-    uv_buf_t buf;
-    char data[];
-} uv_wreq;
-
 static void uv_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     uv_impl *im = h->loop->data;
     buf->base = im->buf;
     buf->len = sizeof im->buf;
-}
-
-
-static void uv_on_written(uv_write_t *req, int status)
-{
-    (void)status;
-    free(req);
 }
 
 static void uv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -71,31 +58,12 @@ static void uv_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
-    /* The fast idiom: try to write at once, queue only the rest. */
-    uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
-    int w = uv_try_write(st, &b, 1);
-    if (w == n)
-        return;
-    if (w < 0)
-        w = 0;
-    uv_wreq *r = malloc(sizeof *r + (size_t)(n - w));
-    memcpy(r->data, buf->base + w, (size_t)(n - w));
-    r->buf = uv_buf_init(r->data, (unsigned)(n - w));
-    uv_write(&r->req, st, &r->buf, 1, uv_on_written);
+    uv_bench_write(st, buf->base, (size_t)n);
 }
 
 static void uv_on_conn(uv_stream_t *listener, int status)
 {
-    if (status < 0)
-        return;
-    uv_tcp_t *c = malloc(sizeof *c);
-    uv_tcp_init(listener->loop, c);
-    if (uv_accept(listener, (uv_stream_t *)c) != 0) {
-        uv_close((uv_handle_t *)c, uv_bench_close_free);
-        return;
-    }
-    uv_tcp_nodelay(c, 1); /* as reel (and asyncio) do */
-    uv_read_start((uv_stream_t *)c, uv_on_alloc, uv_on_read);
+    uv_bench_accept(listener, status, uv_on_alloc, uv_on_read);
 }
 
 static void *uv_run_server(void *self)

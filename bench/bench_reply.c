@@ -112,39 +112,12 @@ typedef struct uv_impl {
     char buf[echo_read_buf_bytes];
 } uv_impl;
 
-typedef struct uv_wreq {
-    uv_write_t req;
-    uv_buf_t buf;
-    char data[];
-} uv_wreq;
-
 static void u_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     uv_impl *im = h->loop->data;
     buf->base = im->buf;
     buf->len = sizeof im->buf;
-}
-
-static void u_written(uv_write_t *req, int status)
-{
-    (void)status;
-    free(req);
-}
-
-/* uv_try_write, and queue whatever the socket did not take. */
-static void u_write(uv_stream_t *st, const char *p, size_t n)
-{
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    int w = uv_try_write(st, &b, 1);
-    if (w == (int)n)
-        return;
-    if (w < 0)
-        w = 0;
-    uv_wreq *r = malloc(sizeof *r + (n - (size_t)w));
-    memcpy(r->data, p + w, n - (size_t)w);
-    r->buf = uv_buf_init(r->data, (unsigned)(n - (size_t)w));
-    uv_write(&r->req, st, &r->buf, 1, u_written);
 }
 
 static void u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -156,25 +129,16 @@ static void u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (n <= header_bytes) {
-        u_write(st, buf->base, (size_t)n);
+        uv_bench_write(st, buf->base, (size_t)n);
         return;
     }
-    u_write(st, buf->base, header_bytes);
-    u_write(st, buf->base + header_bytes, (size_t)n - header_bytes);
+    uv_bench_write(st, buf->base, header_bytes);
+    uv_bench_write(st, buf->base + header_bytes, (size_t)n - header_bytes);
 }
 
 static void u_conn(uv_stream_t *listener, int status)
 {
-    if (status < 0)
-        return;
-    uv_tcp_t *c = malloc(sizeof *c);
-    uv_tcp_init(listener->loop, c);
-    if (uv_accept(listener, (uv_stream_t *)c) != 0) {
-        uv_close((uv_handle_t *)c, uv_bench_close_free);
-        return;
-    }
-    uv_tcp_nodelay(c, 1);
-    uv_read_start((uv_stream_t *)c, u_alloc, u_read);
+    uv_bench_accept(listener, status, u_alloc, u_read);
 }
 
 static void *uv_reply_run(void *self)

@@ -2,8 +2,49 @@
 #include "uv_server.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void uv_bench_close_free(uv_handle_t *h) { free(h); }
+
+typedef struct uv_wreq {
+    uv_write_t req;
+    uv_buf_t buf;
+    char data[];
+} uv_wreq;
+
+static void on_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+void uv_bench_write(uv_stream_t *st, const char *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int w = uv_try_write(st, &b, 1);
+    if (w == (int)n)
+        return;
+    if (w < 0)
+        w = 0;
+    uv_wreq *r = malloc(sizeof *r + (n - (size_t)w));
+    memcpy(r->data, p + w, n - (size_t)w);
+    r->buf = uv_buf_init(r->data, (unsigned)(n - (size_t)w));
+    uv_write(&r->req, st, &r->buf, 1, on_written);
+}
+
+void uv_bench_accept(uv_stream_t *listener, int status, uv_alloc_cb on_alloc, uv_read_cb on_read)
+{
+    if (status < 0)
+        return;
+    uv_tcp_t *c = malloc(sizeof *c);
+    uv_tcp_init(listener->loop, c);
+    if (uv_accept(listener, (uv_stream_t *)c) != 0) {
+        uv_close((uv_handle_t *)c, uv_bench_close_free);
+        return;
+    }
+    uv_tcp_nodelay(c, 1);
+    uv_read_start((uv_stream_t *)c, on_alloc, on_read);
+}
 
 static void close_walk(uv_handle_t *h, void *arg)
 {

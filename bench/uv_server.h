@@ -22,6 +22,14 @@ void uv_bench_close_free(uv_handle_t *h);
  * thread until uv_bench_server_stop, then close the loop. */
 void uv_bench_server_run(uv_bench_server *u, void *data, echo_server *s, uv_connection_cb on_conn);
 
+/* libuv's fast write idiom: uv_try_write, then queue (with a copy) only
+ * what the socket did not take. */
+void uv_bench_write(uv_stream_t *st, const char *p, size_t n);
+
+/* A connection callback's body: accept, TCP_NODELAY (as reel and asyncio
+ * set it), start reading with the benchmark's callbacks. */
+void uv_bench_accept(uv_stream_t *listener, int status, uv_alloc_cb on_alloc, uv_read_cb on_read);
+
 /* From any thread: close every handle, which ends uv_bench_server_run. */
 void uv_bench_server_stop(uv_bench_server *u);
 
