@@ -233,9 +233,10 @@ void reel_stream_release(reel_stream *s)
 
 static bool in_task(void) { return reel_current_task() != NULL; }
 
-/* An empty read buffer's memory goes back to the loop, which keeps a few
+/* An empty read buffer's memory goes back to the loop, which keeps the
  * blocks for the next feed of any stream: an idle stream holds no buffer,
- * and a busy one takes the same block back without allocating. */
+ * and a busy one takes a block back without allocating. What the loop
+ * keeps and did not need is freed when it goes idle (rl_rbuf_cache_trim). */
 static void buf_release(reel_stream *s)
 {
     size_t cap;
@@ -256,10 +257,15 @@ static void buf_release(reel_stream *s)
 static void buf_take(reel_stream *s)
 {
     rl_net *net = s->loop->net_state;
-    if (s->buf.data || !net || !net->nrbuf_cache)
+    if (s->buf.data || !net)
         return;
-    net->nrbuf_cache--;
-    rsb_adopt(&s->buf, net->rbuf_cache[net->nrbuf_cache].data, net->rbuf_cache[net->nrbuf_cache].cap);
+    net->rbuf_taken = true;
+    if (!net->nrbuf_cache)
+        return;
+    uint32_t n = --net->nrbuf_cache;
+    if (n < net->nrbuf_low)
+        net->nrbuf_low = n;
+    rsb_adopt(&s->buf, net->rbuf_cache[n].data, net->rbuf_cache[n].cap);
 }
 
 /* asyncio _maybe_resume_transport. */
