@@ -33,13 +33,16 @@ static void net_flush(reel_loop *loop)
 /* The busy/idle rule of the stream read-buffer cache, applied at each
  * idle point (a poll that may wait). The cache's low-water mark since the
  * last idle point counts the blocks no stream took. If streams took
- * blocks, half of those unused go (a busy loop keeps about what its
- * busiest recent period took, so feeds do not malloc); if none did, the
- * loop is quiet and all go. Counts, not time: the same run trims the
- * same way, and only memory changes (no callback, no backend call). */
+ * blocks, an eighth of those unused go: a busy loop keeps about what its
+ * busiest recent periods took (so feeds do not malloc, though how many
+ * streams one period feeds varies a lot), and one that stays busy with
+ * fewer streams gives the rest back over a few dozen periods. If no
+ * stream took any, the loop is quiet and all go. Counts, not time: the
+ * same run trims the same way, and only memory changes (no callback, no
+ * backend call). */
 void rl_rbuf_cache_trim(rl_net *net)
 {
-    uint32_t unused = net->rbuf_taken ? (net->nrbuf_low + 1) / 2 : net->nrbuf_cache;
+    uint32_t unused = net->rbuf_taken ? (net->nrbuf_low + 7) / 8 : net->nrbuf_cache;
     while (unused--)
         free(net->rbuf_cache[--net->nrbuf_cache].data);
     net->nrbuf_low = net->nrbuf_cache;
