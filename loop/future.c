@@ -192,6 +192,27 @@ static inline void future_fini(reel_future *fut)
     /* Nothing more: the memory is freed, or reused through future_init. */
 }
 
+bool rl_future_reuse_general(reel_future *fut)
+{
+    reel_loop *loop = fut->loop;
+    uint32_t others = loop->running_fut == fut ? 1u : 0u;
+    if (fut->vt || fut->state == RL_F_PENDING || fut->refs != 1 + others || loop->closed)
+        return false;
+    future_fini(fut);
+    /* future_init but the references (the owner's and the running
+     * callback's stay), the loop reference (held since the first init)
+     * and the creation site (the same owner). */
+    fut->state = RL_F_PENDING;
+    fut->retrieved = false;
+    fut->result = NULL;
+    fut->result_free = NULL;
+    memset(&fut->err, 0, sizeof fut->err);
+    fut->cbs = fut->cb_inline;
+    fut->ncbs = 0;
+    fut->cbs_cap = (uint32_t)(sizeof fut->cb_inline / sizeof fut->cb_inline[0]);
+    return true;
+}
+
 void reel_future_release(reel_future *fut)
 {
     if (fut)

@@ -141,6 +141,10 @@ struct reel_loop {
     reel_future *future_cache[rl_future_cache_count];
     uint32_t nfuture_cache, future_cache_max;
     bool future_cache_marks;  /* under Valgrind: mark kept futures (future.c) */
+    /* The future whose done callback runs now from the ready queue (its
+     * entry holds a reference until the callback returns); NULL between
+     * callbacks. Lets rl_future_reuse tell that reference from others. */
+    reel_future *running_fut;
 
     /* Set by the networking layer: writes made during an iteration are
      * sent together when it ends (and before the next poll); flush_pending
@@ -361,6 +365,31 @@ static inline void rl_loop_unref(reel_loop *loop)
 void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt);
 /* reel_future_release after its last reference went (future.c). */
 void rl_future_free(reel_future *fut);
+/* Make a done plain future pending again in place, for an owner that
+ * keeps one future for its waits (a stream's waiter) instead of a create
+ * and a release per wait. Only when nobody else can see it: besides the
+ * owner's reference, at most the one of the done callback running now
+ * (loop->running_fut, dropped when that callback returns). True if reset
+ * (the owner keeps its reference); false: release it and create another. */
+bool rl_future_reuse_general(reel_future *fut);
+static inline bool rl_future_reuse(reel_future *fut)
+{
+    /* The usual case inline: a plain result that owns nothing, held by
+     * the owner and the wake-up running now. Its error is still all zero
+     * (only the error states write it) and ncbs went to 0 when it
+     * finished, so three stores make it pending again. */
+    reel_loop *loop = fut->loop;
+    if (RL_LIKELY(!fut->vt && fut->state == RL_F_RESULT && !fut->result_free &&
+                  fut->refs == 2 && loop->running_fut == fut && !loop->closed &&
+                  fut->cbs == fut->cb_inline)) {
+        RL_ASSERT(fut->ncbs == 0 && !fut->err.message);
+        fut->state = RL_F_PENDING;
+        fut->result = NULL;
+        fut->retrieved = false;
+        return true;
+    }
+    return rl_future_reuse_general(fut);
+}
 /* reel_future_add_done_callback's common case inline, for a pending
  * future with room in its callback array outside debug mode: true if cb
  * was added; false leaves the call to the general path. */

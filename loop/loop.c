@@ -1166,7 +1166,9 @@ __attribute__((noinline)) static void run_timed(reel_loop *loop, reel_callback_f
     uint64_t t0 = clock_ns(loop);
     loop->step_watch = true;
     if (fut) {
+        loop->running_fut = fut;
         ((reel_future_cb)(void (*)(void))fn)(fut, arg);
+        loop->running_fut = NULL;
         reel_future_release(fut);
     } else {
         fn(arg);
@@ -1215,7 +1217,9 @@ static inline void run_ready(reel_loop *loop, rl_ready e)
     if (RL_UNLIKELY(loop->debug)) {
         run_timed(loop, e.fn, e.arg, fut, e.site);
     } else if (fut) {
+        loop->running_fut = fut;
         ((reel_future_cb)(void (*)(void))e.fn)(fut, e.arg);
+        loop->running_fut = NULL;
         rl_future_unref(fut);
     } else {
         e.fn(e.arg);

@@ -4,9 +4,10 @@
  * The bytes and every decision about them live in the pure buffer module
  * (streambuf.c). This file connects it to the loop the way asyncio does:
  *   - await-style reads try the buffer, and while it says "again" wait on a
- *     fresh waiter future that the next feed / EOF / error completes
- *     (asyncio _wait_for_data); the bytes are taken only by the reading
- *     task itself, so a read cancelled at any point consumes nothing;
+ *     waiter future (one per stream, reset for each wait) that the next
+ *     feed / EOF / error completes (asyncio _wait_for_data); the bytes
+ *     are taken only by the reading task itself, so a read cancelled at
+ *     any point consumes nothing;
  *   - future-style reads register the operation and are tried again on
  *     every feed; their future completes with the bytes;
  *   - the transport is paused past twice the limit and resumed at the limit
@@ -101,7 +102,8 @@ struct reel_stream {
     bool write_paused : 1;   /* FlowControlMixin */
     bool conn_lost : 1;
     bool task_started : 1;
-    reel_future *waiter;     /* await-style read waiting for data (borrowed) */
+    bool waiting : 1;        /* an await-style read waits on wfut */
+    reel_future *wfut;       /* the waiters' future, reset for each wait (a reference) */
     rs_side *side;           /* NULL until needed (see rs_side) */
     /* server side */
     struct rs_serve *sv;     /* the handler and its site (a reference) */
@@ -190,8 +192,9 @@ static void stream_unref(reel_stream *s)
     RL_ASSERT(s->refs > 0);
     if (--s->refs > 0)
         return;
-    RL_ASSERT(!s->waiter && (!s->side || s->side->ndrainers == 0));
+    RL_ASSERT(!s->waiting && (!s->side || s->side->ndrainers == 0));
     drop_op(s);
+    reel_future_release(s->wfut);
     reel_future *closed = s->side ? s->side->closed : NULL;
     if (closed) {
         /* Nobody may have asked: do not report its error as unretrieved. */
@@ -295,11 +298,11 @@ static void resume_for_wait(reel_stream *s)
 
 static void wake_waiter(reel_stream *s)
 {
-    reel_future *w = s->waiter;
-    if (!w)
+    if (!s->waiting)
         return;
-    s->waiter = NULL;
-    if (!reel_future_done(w)) {
+    reel_future *w = s->wfut;
+    s->waiting = false;
+    if (w->state == RL_F_PENDING) {   /* a cancelled wait is done already */
         if (s->exc)
             reel_future_set_exception(w, s->exc, NULL);
         else
@@ -540,7 +543,7 @@ const reel_error *reel_stream_last_error(const reel_stream *s)
 /* asyncio _wait_for_data, inside a task. */
 static int wait_for_data(reel_stream *s, const char *func)
 {
-    if (s->waiter || op_pending(s)) {
+    if (s->waiting || op_pending(s)) {
         if (side(s)) {
             snprintf(s->side->last_msg, sizeof s->side->last_msg,
                      "%s() called while another coroutine is already waiting for incoming data",
@@ -551,15 +554,23 @@ static int wait_for_data(reel_stream *s, const char *func)
     }
     RL_ASSERT(!s->buf.eof);
     resume_for_wait(s);
-    reel_future *w;
-    int rc = reel_loop_create_future(s->loop, &w);
-    if (rc < 0)
-        return rc;
-    s->waiter = w;
-    rc = reel_await(w, NULL);
-    if (s->waiter == w)
-        s->waiter = NULL;
-    reel_future_release(w);
+    /* One future per stream, made pending again for each wait: a wait
+     * costs no create and no free. Reset only when nothing else holds it
+     * (the wake-up that just ran may); otherwise it is let go and a new
+     * one made. A cancelled wait leaves it cancelled; the next resets it. */
+    reel_future *w = s->wfut;
+    if (!w || !rl_future_reuse(w)) {
+        s->wfut = NULL;
+        reel_future_release(w);
+        int rc = reel_loop_create_future(s->loop, &w);
+        if (rc < 0)
+            return rc;
+        s->wfut = w;
+    }
+    s->waiting = true;
+    int rc = reel_await(w, NULL);
+    if (s->wfut == w)   /* else woken, and another reader waits on a new one */
+        s->waiting = false;
     return rc;
 }
 
@@ -676,7 +687,7 @@ int reel_stream_read(reel_stream *s, ssize_t n, reel_bytes *out)
      * nothing (asyncio takes the buffered blocks, then raises and loses
      * them); with EOF buffered it returns everything, as asyncio does.
      * The future-style form does the same. */
-    if ((s->waiter || op_pending(s)) && !s->buf.eof)
+    if ((s->waiting || op_pending(s)) && !s->buf.eof)
         return set_last(s, wait_for_data(s, "read"), NULL);
     /* read(-1): read(limit) until it gives nothing (asyncio). */
     for (;;) {
@@ -797,7 +808,7 @@ static int start_op(reel_stream *s, int kind, size_t n, const reel_span *seps, s
     int rc = reel_loop_create_future(s->loop, &f);
     if (rc < 0)
         return rc;
-    if (s->waiter || op_pending(s)) {
+    if (s->waiting || op_pending(s)) {
         /* Another read waits: this one may still complete from the buffer
          * (asyncio only refuses to wait twice). */
         rsb_scan scan = RSB_SCAN_INIT;

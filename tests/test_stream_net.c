@@ -706,6 +706,65 @@ static int t_lines_client(void *arg, void **result)
     return 0;
 }
 
+/* --------------------------------- waits, one cancelled, on one stream */
+
+/* A reader waits for every line on one stream (the stream's waiter is
+ * reset for each wait); one wait is cancelled in the middle — by a second
+ * task, whose read must consume nothing — and the stream stays usable:
+ * later lines arrive whole and in order, and EOF ends the reads. */
+static int t_wait_then_cancelled(void *arg, void **result)
+{
+    (void)result;
+    reel_bytes b = REEL_BYTES_INIT;
+    int rc = reel_stream_readline(arg, &b);
+    reel_bytes_free(&b);
+    return rc;
+}
+
+static int t_waits_one_cancelled(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int port;
+    reel_server *srv = serve(h_echo_lines, NULL, LIMIT, &port);
+    ST_CHECK(srv);
+    reel_stream *s;
+    ST_CHECK(connect_to(port, LIMIT, &s) == 0);
+    reel_bytes b = REEL_BYTES_INIT;
+    char line[32];
+    for (int i = 0; i < 40; i++) {
+        if (i == 20) {
+            /* Another task waits on the stream and is cancelled there. */
+            reel_task *r;
+            ST_CHECK(reel_loop_create_task(reel_stream_get_loop(s), t_wait_then_cancelled, s,
+                                           "reader", &r) == 0);
+            ST_CHECK(reel_sleep(0) == 0);   /* the reader now waits */
+            ST_CHECK(reel_sleep(0) == 0);
+            ST_CHECK(reel_task_cancel(r, NULL));
+            ST_CHECK(reel_await(reel_task_future(r), NULL) == REEL_ECANCELLED);
+            reel_task_release(r);
+        }
+        int n = snprintf(line, sizeof line, "line %d\n", i);
+        ST_CHECK(reel_stream_write(s, line, (size_t)n) == 0);
+        ST_CHECK(reel_stream_readline(s, &b) == 0);   /* waits: nothing is buffered */
+        ST_CHECK(b.len == (size_t)n && memcmp(b.data, line, (size_t)n) == 0);
+    }
+    ST_CHECK(reel_stream_write_eof(s) == 0);
+    ST_CHECK(reel_stream_readline(s, &b) == 0 && b.len == 0);   /* the server closed */
+    ST_CHECK(reel_stream_at_eof(s));
+    reel_bytes_free(&b);
+    reel_stream_close(s);
+    ST_CHECK(reel_stream_wait_closed(s) == 0);
+    reel_stream_release(s);
+    ST_CHECK(unserve(srv) == 0);
+    return 0;
+}
+
+static void sc_waits_on_one_stream_survive_a_cancelled_wait(reel_loop *loop)
+{
+    assert_int_equal(st_run(loop, t_waits_one_cancelled, NULL), 0);
+}
+
 /* Server on host a, client on host b; reads and writes come back short
  * or fail with EAGAIN at random, segments arrive with jitter: lines are
  * cut anywhere, separators included. */
@@ -788,6 +847,7 @@ BOTH(sc_several_drains_wait_for_one_resume)
 BOTH(sc_reading_pauses_past_twice_the_limit_and_resumes)
 BOTH(sc_a_line_over_the_limit_is_dropped_and_the_next_read)
 BOTH(sc_many_lines_echo_intact_with_flow_control)
+BOTH(sc_waits_on_one_stream_survive_a_cancelled_wait)
 
 int main(void)
 {
@@ -804,6 +864,7 @@ int main(void)
         TESTS(sc_reading_pauses_past_twice_the_limit_and_resumes),
         TESTS(sc_a_line_over_the_limit_is_dropped_and_the_next_read),
         TESTS(sc_many_lines_echo_intact_with_flow_control),
+        TESTS(sc_waits_on_one_stream_survive_a_cancelled_wait),
         cmocka_unit_test(test_lines_survive_a_lossy_simulated_network_deterministically),
     };
     if (getenv("ST_FILTER"))
