@@ -243,12 +243,9 @@ static bool in_task(void) { return reel_current_task() != NULL; }
  * blocks for the next feed of any stream: an idle stream holds no buffer,
  * and a busy one takes a block back without allocating. What the loop
  * keeps and did not need is freed when it goes idle (rl_rbuf_cache_trim). */
-static void buf_release(reel_stream *s)
+/* A read buffer block (cap bytes) goes to the loop's cache, or is freed. */
+static void block_give_back(reel_stream *s, void *d, size_t cap)
 {
-    size_t cap;
-    void *d = rsb_disown(&s->buf, &cap);
-    if (!d)
-        return;
     /* a stream fed by hand may be the loop's first user of networking */
     rl_net *net = s->loop->closing ? s->loop->net_state : rl_net_get(s->loop);
     if (net && cap <= rs_trim_keep_bytes && net->nrbuf_cache < rl_rbuf_cache_count) {
@@ -258,6 +255,14 @@ static void buf_release(reel_stream *s)
         return;
     }
     free(d);
+}
+
+static void buf_release(reel_stream *s)
+{
+    size_t cap;
+    void *d = rsb_disown(&s->buf, &cap);
+    if (d)
+        block_give_back(s, d, cap);
 }
 
 static void buf_take(reel_stream *s)
@@ -609,8 +614,8 @@ static void last_reset(reel_stream *s)
 
 /* A read that took every buffered byte, from the start of the block (a
  * request/response reader's usual line), gives the reader the block
- * itself instead of a copy; the reader's old buffer takes its place and
- * goes back to the loop like any emptied block (or is freed if small).
+ * itself instead of a copy; the reader's old buffer goes back to the
+ * loop like any emptied block (or is freed if small).
  * Small reads copy: the copy costs less than this, and a reader holding
  * a few bytes should not hold a whole block. */
 static bool hand_over(reel_stream *s, const rsb_result *r, reel_bytes *out)
@@ -622,8 +627,10 @@ static bool hand_over(reel_stream *s, const rsb_result *r, reel_bytes *out)
     uint8_t *block = rsb_disown(&s->buf, &cap); /* NULL: bytes are left */
     if (!block)
         return false;
+    /* The stream is empty now, so the reader's old block would be taken
+     * in and given back at once (maybe_resume): give it back directly. */
     if (out->data && out->cap >= RSB_RESERVE_MIN_BYTES)
-        rsb_adopt(&s->buf, out->data, out->cap);
+        block_give_back(s, out->data, out->cap);
     else
         free(out->data);
     out->data = block;

@@ -170,25 +170,6 @@ void rsb_trim(rsb_buf *b, size_t keep_bytes)
     b->cap = b->head = b->tail = 0;
 }
 
-void *rsb_disown(rsb_buf *b, size_t *cap)
-{
-    if (b->head != b->tail || !b->data)
-        return NULL;
-    void *d = b->data;
-    *cap = b->cap;
-    b->data = NULL;
-    b->cap = b->head = b->tail = 0;
-    return d;
-}
-
-void rsb_adopt(rsb_buf *b, void *data, size_t cap)
-{
-    RL_ASSERT(!b->data && cap > 0);
-    b->data = data;
-    b->cap = cap;
-    b->head = b->tail = 0;
-}
-
 static void result_init(rsb_result *res)
 {
     res->data = (const uint8_t *)"";

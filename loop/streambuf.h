@@ -39,6 +39,7 @@
 #ifndef REEL_STREAMBUF_H
 #define REEL_STREAMBUF_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -112,10 +113,26 @@ void rsb_trim(rsb_buf *b, size_t keep_bytes);
 /* Hand an empty buffer's memory to the caller (NULL: it has none, or it
  * is not empty): the buffer is left without memory, as after init, and
  * the caller owns the block (free, or rsb_adopt into a buffer). */
-void *rsb_disown(rsb_buf *b, size_t *cap);
+static inline void *rsb_disown(rsb_buf *b, size_t *cap)
+{
+    if (b->head != b->tail || !b->data)
+        return NULL;
+    void *d = b->data;
+    *cap = b->cap;
+    b->data = NULL;
+    b->cap = b->head = b->tail = 0;
+    return d;
+}
 /* Give a buffer without memory a block of cap bytes to fill first; the
- * buffer owns it from now on. */
-void rsb_adopt(rsb_buf *b, void *data, size_t cap);
+ * buffer owns it from now on. (Both inline: a streams echo moves blocks
+ * in and out of a buffer a few times per message.) */
+static inline void rsb_adopt(rsb_buf *b, void *data, size_t cap)
+{
+    assert(!b->data && cap > 0);
+    b->data = data;
+    b->cap = cap;
+    b->head = b->tail = 0;
+}
 
 static inline size_t rsb_len(const rsb_buf *b) { return b->tail - b->head; }
 /* The unread bytes (rsb_len of them); a view, like a result. */
