@@ -786,6 +786,69 @@ static void test_a_read_cancelled_after_its_data_arrived_consumes_nothing(void *
     th_loop_free(loop);
 }
 
+/* A read woken by a feed has not run yet when a second read starts to
+ * wait (it needs more than is buffered): the second read waits on a
+ * waiter of its own, the woken one still takes its line, and the next
+ * feed wakes the second — the first, resuming, must not clear it. */
+typedef struct late_reader {
+    ctx *c;
+    reel_task *b;
+    int brc;
+    reel_bytes bb;
+} late_reader;
+
+static int t_readexactly_10(void *arg, void **result)
+{
+    (void)result;
+    late_reader *l = arg;
+    l->brc = reel_stream_readexactly(l->c->s, 10, &l->bb);
+    return 0;
+}
+
+static void start_reader_then_feed_cb(void *arg)
+{
+    late_reader *l = arg;
+    /* B's first step is queued before the wake-up of the waiting reader. */
+    reel_loop_create_task(l->c->loop, t_readexactly_10, l, "late", &l->b);
+    reel_stream_feed_data(l->c->s, "x\n", 2);
+}
+
+static void feed_ten_cb(void *arg)
+{
+    late_reader *l = arg;
+    reel_stream_feed_data(l->c->s, "0123456789", 10);
+}
+
+static void test_a_reader_waiting_before_a_woken_one_runs_is_woken_by_the_next_feed(void **state)
+{
+    (void)state;
+    st_reset();
+    reel_loop *loop = th_loop_new();
+    ctx c;
+    ctx_init(&c, loop, REEL_STREAM_LIMIT_DEFAULT);
+    late_reader l = {.c = &c, .bb = REEL_BYTES_INIT, .brc = 1};
+    reel_task *a;
+    assert_int_equal(reel_loop_create_task(loop, t_readline_expect_eio, &c, NULL, &a), 0);
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0); /* A waits */
+    assert_int_equal(reel_loop_call_soon(loop, start_reader_then_feed_cb, &l, NULL), 0);
+    assert_int_equal(tt_run_until(loop, reel_task_future(a)), 0);
+    assert_int_equal(c.rc, 0);
+    assert_true(ST_BYTES_EQ(c.b, "x\n"));
+    assert_non_null(l.b);
+    assert_false(reel_future_done(reel_task_future(l.b)));   /* B waits */
+    assert_int_equal(reel_loop_call_soon(loop, feed_ten_cb, &l, NULL), 0);
+    assert_int_equal(th_run_for(loop, 0.01), 0);
+    assert_true(reel_future_done(reel_task_future(l.b)));    /* the feed woke B */
+    assert_int_equal(l.brc, 0);
+    assert_true(ST_BYTES_EQ(l.bb, "0123456789"));
+    reel_task_release(l.b);
+    reel_task_release(a);
+    reel_bytes_free(&l.bb);
+    ctx_fini(&c);
+    th_loop_free(loop);
+}
+
 static int t_second_reader(void *arg, void **result)
 {
     (void)result;
@@ -1240,6 +1303,7 @@ int main(void)
         cmocka_unit_test(test_set_exception_wakes_the_waiting_reader),
         cmocka_unit_test(test_set_exception_after_the_reader_was_cancelled_is_harmless),
         cmocka_unit_test(test_a_read_cancelled_after_its_data_arrived_consumes_nothing),
+        cmocka_unit_test(test_a_reader_waiting_before_a_woken_one_runs_is_woken_by_the_next_feed),
         cmocka_unit_test(test_a_second_reader_waiting_at_once_is_refused),
         cmocka_unit_test(test_future_readline_completes_when_the_line_arrives),
         cmocka_unit_test(test_future_readuntil_copies_its_separators),
