@@ -247,6 +247,14 @@ static int eb_poll(reel_backend *b, reel_event *out, int max_events, int64_t tim
     bool done_ready = false, sig_ready = false;
     for (int i = 0; i < n; i++) {
         struct epoll_event *ev = &e->evs[i];
+        uint32_t ee = ev->events;
+        if (ev->data.u64 < CHILD_TAG) { /* a descriptor: the usual event, tested first */
+            uint32_t r = (ee & EPOLLIN ? REEL_IO_READ : 0) | (ee & EPOLLOUT ? REEL_IO_WRITE : 0) |
+                         (ee & EPOLLERR ? REEL_IO_ERROR : 0) |
+                         (ee & (EPOLLHUP | EPOLLRDHUP) ? REEL_IO_HUP : 0);
+            out[k++] = (reel_event){.kind = REEL_EV_IO, .events = r, .id = (int64_t)ev->data.u64};
+            continue;
+        }
         if (ev->data.u64 == DONE_TAG) {
             done_ready = true; /* reported last, in the slots left over */
             continue;
@@ -265,14 +273,7 @@ static int eb_poll(reel_backend *b, reel_event *out, int max_events, int64_t tim
             while (read(e->wakefd, &v, sizeof v) == (ssize_t)sizeof v) {
             }
             out[k++] = (reel_event){.kind = REEL_EV_WAKE};
-            continue;
         }
-        uint32_t r = 0;
-        if (ev->events & EPOLLIN) r |= REEL_IO_READ;
-        if (ev->events & EPOLLOUT) r |= REEL_IO_WRITE;
-        if (ev->events & EPOLLERR) r |= REEL_IO_ERROR;
-        if (ev->events & (EPOLLHUP | EPOLLRDHUP)) r |= REEL_IO_HUP;
-        out[k++] = (reel_event){.kind = REEL_EV_IO, .events = r, .id = (int64_t)ev->data.u64};
     }
     if (sig_ready)
         k += signals_report(e, out + k, max_events - k);

@@ -3,8 +3,12 @@
  * _UnixReadPipeTransport, _UnixWritePipeTransport) and the datagram
  * transport (_SelectorDatagramTransport).
  *
- * Write path: send at once; what the fd does not take goes into a buffer
- * of pooled chunks, flushed with writev when the fd is writable.
+ * Write path: small writes of one iteration wait in the loop's arena (or,
+ * for bytes data_received was handed, stay lent in the read buffer) and
+ * go out with one write/writev per transport at the iteration's end; a
+ * write of rl_write_now_bytes or more goes out at once behind them. What
+ * the fd does not take goes into a buffer of pooled chunks, flushed with
+ * writev when the fd is writable.
  * Flow control calls pause_writing when the buffer rises above the high
  * mark and resume_writing when it falls to the low mark (asyncio
  * _maybe_pause_protocol / _maybe_resume_protocol).
@@ -920,6 +924,9 @@ static bool co_append(reel_transport *t, const struct iovec *iov, int iovcnt, si
  * (else one is taken: a callback run from here may drop the last). */
 static void dgram_flush(reel_transport *t);
 
+static void flush_settle(reel_transport *t, uint32_t first, const struct iovec *more, int nmore,
+                         ssize_t n, bool all);
+
 static void flush_now(reel_transport *t, const struct iovec *more, int nmore, bool held)
 {
     if (t->kind == RL_T_DATAGRAM) {
@@ -956,20 +963,32 @@ static void flush_now(reel_transport *t, const struct iovec *more, int nmore, bo
      * than a writev(2) of one iovec. */
     ssize_t n = cnt == 1 ? OPS(t)->write(BK(t), t->fd, iov[0].iov_base, iov[0].iov_len)
                          : OPS(t)->writev(BK(t), t->fd, iov, cnt);
+    flush_settle(t, first, more, nmore, n, (size_t)n == want && cnt < rl_writev_iov_max);
+    if (!held)
+        reel_transport_release(t);
+}
+
+/* After flush_now's write of n bytes (or error): `all` the bytes were
+ * taken, or the rest, in order, goes into the chunk buffer to wait for
+ * writability, and the marks are checked. t's runs were taken off it
+ * (pend_bytes 0) before the write. */
+static void flush_settle(reel_transport *t, uint32_t first, const struct iovec *more, int nmore,
+                         ssize_t n, bool all)
+{
     if (n < 0 && !is_again(n)) {
         write_failed(t, (int)n);
-        goto out;
+        return;
     }
-    if ((size_t)n == want && cnt < rl_writev_iov_max) {
+    if (all) {
         /* All taken (the usual case): nothing to keep, and an empty
          * buffer is under any high-water mark, so no pause to check.
          * write_done_flushing has nothing to do unless one of these is
          * set (a writer, a drain waiter in x, close or write_eof). */
         if (t->writer_on || t->x || t->closing || t->eof)
             write_done_flushing(t);
-        goto out;
+        return;
     }
-    /* The rest, in order, into the chunk buffer. */
+    rl_net *net = net_of(t);
     size_t skip = n > 0 ? (size_t)n : 0;
     int rc = 0;
     for (uint32_t off = first; off != RL_COSEG_NONE && rc == 0; off = coseg(net, off)->next) {
@@ -1001,9 +1020,32 @@ static void flush_now(reel_transport *t, const struct iovec *more, int nmore, bo
     }
     if (!t->lost && !t->conn_lost)
         maybe_pause_protocol(t);
-out:
-    if (!held)
-        reel_transport_release(t);
+}
+
+/* rl_transport_flush_all's usual case, without flush_now's gathering: a
+ * stream transport whose bytes are one run. False: not that case. The
+ * caller holds a reference to t. */
+static inline bool flush_one_run(rl_net *net, reel_transport *t)
+{
+    if (t->kind == RL_T_DATAGRAM || !t->pend_bytes || t->conn_lost || t->lost || t->dead)
+        return false;
+    uint32_t first = t->pend_first;
+    const rl_coseg *sg = coseg(net, first);
+    if (sg->next != RL_COSEG_NONE)
+        return false;
+    size_t want = sg->len;
+    t->wq_bytes -= t->pend_bytes;
+    t->pend_bytes = 0;
+    t->wq_head = t->wq_tail = NULL;
+    RL_ASSERT(t->wq_bytes == 0);
+    ssize_t n = OPS(t)->write(BK(t), t->fd, coseg_bytes(net, sg), want);
+    if ((size_t)n == want) {
+        if (t->writer_on || t->x || t->closing || t->eof) /* as in flush_settle */
+            write_done_flushing(t);
+    } else {
+        flush_settle(t, first, NULL, 0, n, false);
+    }
+    return true;
 }
 
 void rl_transport_flush_all(rl_net *net)
@@ -1016,7 +1058,8 @@ void rl_transport_flush_all(rl_net *net)
         reel_transport *next = t->flush_next;
         t->flush_next = NULL;
         t->flush_queued = false;
-        flush_now(t, NULL, 0, true); /* the list's reference holds it */
+        if (!flush_one_run(net, t))
+            flush_now(t, NULL, 0, true); /* the list's reference holds it */
         reel_transport_release(t);
         t = next;
     }
@@ -1112,19 +1155,29 @@ int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int io
     return write_iov(t, iov, iovcnt, total);
 }
 
+static int write_direct(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total);
+
 /* The write once checked: total > 0 bytes to a writable transport. */
 static int write_iov(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
 {
-    int rc;
     if (total >= rl_write_now_bytes) {
         if (t->pend_bytes) { /* the waiting bytes, then these: one writev now */
             flush_now(t, iov, iovcnt, false);
             return 0;
         }
-        /* else as below: now, or behind the chunks waiting for writability */
+        /* else now, or behind the chunks waiting for writability */
     } else if (t->pend_bytes || t->wq_bytes == 0) {
         return write_coalesced(t, iov, iovcnt, total);
     }
+    return write_direct(t, iov, iovcnt, total);
+}
+
+/* Not coalesced: send now when nothing waits, and buffer what the fd does
+ * not take (kept out of line: the small-write path above stays short). */
+__attribute__((noinline)) static int write_direct(reel_transport *t, const struct iovec *iov,
+                                                   int iovcnt, size_t total)
+{
+    int rc;
     size_t sent = 0;
     if (t->wq_bytes == 0) {
         ssize_t n = iovcnt == 1
