@@ -927,7 +927,9 @@ static void dgram_flush(reel_transport *t);
 static void flush_settle(reel_transport *t, uint32_t first, const struct iovec *more, int nmore,
                          ssize_t n, bool all);
 
-static void flush_now(reel_transport *t, const struct iovec *more, int nmore, bool held)
+/* Out of line: the small-write path that may call it stays short. */
+__attribute__((noinline)) static void flush_now(reel_transport *t, const struct iovec *more,
+                                                int nmore, bool held)
 {
     if (t->kind == RL_T_DATAGRAM) {
         dgram_flush(t);
@@ -1060,7 +1062,10 @@ void rl_transport_flush_all(rl_net *net)
         t->flush_queued = false;
         if (!flush_one_run(net, t))
             flush_now(t, NULL, 0, true); /* the list's reference holds it */
-        reel_transport_release(t);
+        if (t->refs > 1)
+            t->refs--; /* not the last: reel_transport_release, inline */
+        else
+            reel_transport_release(t);
         t = next;
     }
     if (!net->flush_head) { /* nobody holds a run in the arena or the read buffer */
@@ -1076,7 +1081,7 @@ static void list_for_flush(reel_transport *t)
         return;
     rl_net *net = net_of(t);
     t->flush_queued = true;
-    reel_transport_ref(t);
+    t->refs++; /* the list's reference (reel_transport_ref, inline) */
     if (net->flush_tail)
         net->flush_tail->flush_next = t;
     else
