@@ -186,18 +186,20 @@ void reel_fuzz_conn_thread_cleanup(void);
 
 /* ---------------------------------------------------- schedule fuzzing */
 
-/* Inputs this short are seeds, not schedules. */
+/* Inputs this short are seeds, not schedules; longer ones start with a seed. */
 #define REEL_FUZZ_SCHEDULE_SEED_BYTES 8
 
-/* Fill *cfg with the defaults (reel_sim_config_default) and make every
- * PRNG draw of a world made from it come from data[0..size) (then a PRNG
- * seeded from them). Borrowed until reel_sim_new copies them. Sizes over
- * REEL_SIM_SCHEDULE_MAX_BYTES are cut to it (the fuzzer's -max_len keeps
- * them far below). An input of at most REEL_FUZZ_SCHEDULE_SEED_BYTES
- * (empty included) is a seed instead: cfg->seed = its bytes read
- * little-endian (0: 1), no schedule_bytes — the very world `REEL_SEED=N
- * prog` makes, so a fuzzer started from short inputs tries random seeds
- * first and does no worse than a seed sweep.
+/* Fill *cfg with the defaults (reel_sim_config_default) and make a world
+ * made from it take its decisions from data[0..size): the first
+ * REEL_FUZZ_SCHEDULE_SEED_BYTES bytes are cfg->seed (little-endian; 0 or
+ * empty: 1), so an input that short is the very world `REEL_SEED=N prog`
+ * makes and a fuzzer started from short inputs tries random seeds first,
+ * doing no worse than a seed sweep. Each further byte replaces one draw
+ * of that seeded world's PRNG in order (latencies, the swarm mix, faults,
+ * short I/O, BUGGIFY; cfg->schedule_bytes, borrowed until reel_sim_new
+ * copies them; sizes over REEL_SIM_SCHEDULE_MAX_BYTES are cut to it), and
+ * every later draw is the seed's own: a mutated byte is one changed
+ * decision, a mutated seed byte a new world.
  *
  * A failing input becomes a schedule file (docs/simulator.md, "Schedules
  * as data"): run the harness on it with REEL_SIM_SCHEDULE_OUT=FILE (plain
