@@ -824,6 +824,36 @@ static void test_fuzz_schedule_byte_changes_one_draw_of_its_seeds_world(void **s
     assert_int_equal(gb[4], 77);
 }
 
+static int states_scenario(const reel_sim_config *cfg, void *arg, char *why, size_t cap)
+{
+    (void)cfg, (void)why, (void)cap;
+    size_t *out = arg;
+    out[0] = reel_fuzz_states_reached(); /* none yet: cleared per input */
+    reel_fuzz_state(7);
+    reel_fuzz_state(7);                  /* again: still one */
+    reel_fuzz_state(8);
+    out[1] = reel_fuzz_states_reached();
+    return 0;
+}
+
+static void test_fuzz_state_counts_each_state_once_per_input(void **state)
+{
+    (void)state;
+    size_t got[2];
+    reel_fuzz_state(1234); /* left over from before the input */
+    assert_int_equal(reel_fuzz_schedule_run(states_scenario, got, (const uint8_t *)"x", 1), 0);
+    assert_int_equal(got[0], 0);
+    assert_int_equal(got[1], 2);
+    assert_int_equal(reel_fuzz_schedule_run(states_scenario, got, (const uint8_t *)"y", 1), 0);
+    assert_int_equal(got[0], 0);
+    assert_int_equal(got[1], 2);
+    for (uint32_t i = 0; i < 100000; i++)
+        reel_fuzz_state(i);
+    assert_true(reel_fuzz_states_reached() <= REEL_FUZZ_STATE_SLOTS);
+    reel_fuzz_state_reset();
+    assert_int_equal(reel_fuzz_states_reached(), 0);
+}
+
 static void test_sim_schedule_bytes_bad_config_is_rejected(void **state)
 {
     (void)state;
@@ -884,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_sim_schedule_bytes_decide_the_draws_and_the_seed),
         cmocka_unit_test(test_fuzz_schedule_short_inputs_are_the_seeded_worlds),
         cmocka_unit_test(test_fuzz_schedule_byte_changes_one_draw_of_its_seeds_world),
+        cmocka_unit_test(test_fuzz_state_counts_each_state_once_per_input),
         cmocka_unit_test(test_sim_schedule_bytes_bad_config_is_rejected),
         cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
     };

@@ -39,6 +39,7 @@ int reel_fuzz_schedule_run(reel_fuzz_scenario_fn scenario, void *arg, const uint
     }
     reel_sim_config cfg;
     reel_fuzz_schedule_config(&cfg, data, size);
+    reel_fuzz_state_reset();
     char why[512] = "";
     bool count = reel_fuzz_leak_check_available();
     if (count)

@@ -207,6 +207,29 @@ void reel_fuzz_conn_thread_cleanup(void);
  * the failure, and tools/reel-shrink shrinks it. */
 void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t size);
 
+/* State feedback (opt-in). Edge coverage tells schedules apart by hit
+ * counts and retry paths that change with nearly every schedule, so a
+ * fuzzer keeps almost every input and guidance is noise. A program can
+ * instead mark the protocol states it reaches:
+ *     reel_fuzz_state(ROLE_PRIMARY << 8 | PHASE_LEASE_HELD);
+ * `state` is any number the program picks (an enum, a few fields
+ * combined); it is hashed to one of REEL_FUZZ_STATE_SLOTS branches in the
+ * kit (fuzz/kit/state.c), each taken at most once per run, so a fuzzer
+ * that instruments that file sees "this run reached a state no run
+ * reached before" and nothing else from it (no hit counts). Build the
+ * program and reel without coverage and fuzz/kit/state.c with it for
+ * state-only feedback (tools/sched-vs-seeds, METHODS=state), or keep edge
+ * coverage as well. Costs a hash and a bit test; harmless in production
+ * builds (nothing reads it there). Not thread-safe (one run at a time).
+ * reel_fuzz_schedule_run clears the states at the start of each input;
+ * a forkserver harness (a fresh process per input) needs nothing. */
+#define REEL_FUZZ_STATE_SLOTS 256
+void reel_fuzz_state(uint32_t state);
+/* Forget the states reached (the next run starts with none). */
+void reel_fuzz_state_reset(void);
+/* How many distinct state slots this run reached. */
+size_t reel_fuzz_states_reached(void);
+
 /* A scenario to fuzz by schedule: make a world with reel_sim_new(cfg)
  * (change what you need in a copy of *cfg, but keep schedule_bytes), run
  * it, free it, and return 0 if the program behaved, or a negative code

@@ -13,6 +13,11 @@
  *
  * and otherwise exits 0 with one "ok" line. Exit status 2: the program
  * itself could not run (world creation failed...).
+ *
+ * The line protocol below marks protocol states for schedule fuzzing
+ * (reel_fuzz_state: each line's kind after the one before it on its
+ * connection, and failed reads and connects), the same for every
+ * program; tools/sched-vs-seeds METHODS=state fuzzes on them alone.
  */
 #ifndef REEL_BUGS_COMMON_H
 #define REEL_BUGS_COMMON_H
