@@ -33,6 +33,13 @@
 #define BUG_VARIANT "buggy"
 #endif
 
+/* The fault families the swarm may draw (reel_sim_config.swarm_faults):
+ * all of them, unless built with -DBUG_SWARM_FAULTS=mask for the same
+ * program in a narrower world (tools/sched-vs-seeds BUG_CFLAGS). */
+#ifndef BUG_SWARM_FAULTS
+#define BUG_SWARM_FAULTS 0u
+#endif
+
 #define BUG_MS 1000000ull
 #define BUG_SEC 1000000000ull
 
