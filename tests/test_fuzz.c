@@ -854,6 +854,25 @@ static void test_fuzz_state_counts_each_state_once_per_input(void **state)
     assert_int_equal(reel_fuzz_states_reached(), 0);
 }
 
+static void test_fuzz_state_saved_in_one_process_restores_in_another(void **state)
+{
+    (void)state;
+    uint8_t saved[REEL_FUZZ_STATE_SLOTS / 8];
+    reel_fuzz_state_reset();
+    reel_fuzz_state(41);
+    reel_fuzz_state(42);
+    assert_int_equal(reel_fuzz_state_save(saved, sizeof saved), sizeof saved);
+    assert_int_equal(reel_fuzz_state_save(saved, 3), 3); /* capped */
+    reel_fuzz_state_save(saved, sizeof saved);
+    reel_fuzz_state_reset();
+    reel_fuzz_state(7);
+    reel_fuzz_state_restore(saved, sizeof saved);
+    assert_int_equal(reel_fuzz_states_reached(), 3);
+    reel_fuzz_state_restore(saved, 0); /* nothing to restore */
+    assert_int_equal(reel_fuzz_states_reached(), 3);
+    reel_fuzz_state_reset();
+}
+
 static void test_sim_schedule_bytes_bad_config_is_rejected(void **state)
 {
     (void)state;
@@ -915,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_schedule_short_inputs_are_the_seeded_worlds),
         cmocka_unit_test(test_fuzz_schedule_byte_changes_one_draw_of_its_seeds_world),
         cmocka_unit_test(test_fuzz_state_counts_each_state_once_per_input),
+        cmocka_unit_test(test_fuzz_state_saved_in_one_process_restores_in_another),
         cmocka_unit_test(test_sim_schedule_bytes_bad_config_is_rejected),
         cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
     };

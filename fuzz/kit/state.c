@@ -71,3 +71,21 @@ size_t reel_fuzz_states_reached(void)
         n += (size_t)__builtin_popcount(reached[i]);
     return n;
 }
+
+size_t reel_fuzz_state_save(uint8_t *out, size_t cap)
+{
+    size_t n = cap < sizeof reached ? cap : sizeof reached;
+    memcpy(out, reached, n);
+    return n;
+}
+
+void reel_fuzz_state_restore(const uint8_t *slots, size_t len)
+{
+    for (uint32_t slot = 0; slot < state_slots && slot / 8 < len; slot++) {
+        uint8_t bit = (uint8_t)(1u << (slot & 7));
+        if ((slots[slot / 8] & bit) && !(reached[slot / 8] & bit)) {
+            reached[slot / 8] |= bit;
+            state_branch(slot);
+        }
+    }
+}

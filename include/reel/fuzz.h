@@ -229,6 +229,13 @@ void reel_fuzz_state(uint32_t state);
 void reel_fuzz_state_reset(void);
 /* How many distinct state slots this run reached. */
 size_t reel_fuzz_states_reached(void);
+/* For a harness that runs each input in a child process (a program with
+ * globals of its own, under an in-process engine such as libFuzzer): the
+ * child saves the states it reached (REEL_FUZZ_STATE_SLOTS / 8 bytes,
+ * e.g. into a MAP_SHARED page; returns the bytes written), the parent
+ * restores them, taking the branch of each (fuzz/bugs/schedule_lf.c). */
+size_t reel_fuzz_state_save(uint8_t *out, size_t cap);
+void reel_fuzz_state_restore(const uint8_t *slots, size_t len);
 
 /* A scenario to fuzz by schedule: make a world with reel_sim_new(cfg)
  * (change what you need in a copy of *cfg, but keep schedule_bytes), run
