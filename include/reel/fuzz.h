@@ -1,7 +1,7 @@
 /* reel/fuzz.h — the fuzz kit: fuzz your own protocol, parser or simulated
  * scenario with libFuzzer, AFL++ or a plain corpus runner, from one file.
  *
- * Three parts:
+ * Its parts:
  *   - reel_fuzz_input: a data provider (LLVM's FuzzedDataProvider, in C).
  *     Integers, booleans, enums and floats come from the END of the input,
  *     byte spans from the FRONT, so a mutation of the payload does not
@@ -17,10 +17,11 @@
  *     What the protocol writes back is captured for the harness to check.
  *     Teardown closes everything and checks that every allocation made
  *     during the run was freed: a leak aborts like a crash.
- *   - schedule fuzzing: reel_fuzz_schedule_config puts the input in a
- *     simulated world's config (reel_sim_config.schedule_bytes) so that
- *     every PRNG draw of the world comes from the fuzzer; the fuzzer then
- *     searches schedules (faults, latencies, short I/O) by coverage.
+ *   - schedule fuzzing: reel_fuzz_schedule_config makes the input a
+ *     simulated world's seed and then its first PRNG draws, one byte each
+ *     (reel_sim_config.schedule_bytes); the fuzzer then searches schedules
+ *     (faults, latencies, short I/O) by coverage, or by the protocol
+ *     states the program marks with reel_fuzz_state.
  *
  * A harness defines LLVMFuzzerTestOneInput. The same file builds for
  * libFuzzer (-fsanitize=fuzzer), for AFL++ persistent mode and as a plain
