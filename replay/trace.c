@@ -551,8 +551,8 @@ static void get_str(char *dst, size_t cap, const uint8_t *src)
  * (length, CRC): the bytes are in the page cache the moment the store
  * retires, so a killed process leaves every committed record behind. The
  * ring's pages were allocated once, at open; the loop thread makes no
- * system call per record, and per 64 KiB block only a mutex hand-off to
- * the flusher thread, which copies sealed blocks to the block stream
+ * system call per record, and per 256 KiB of blocks one hand-off to the
+ * flusher thread, which copies sealed blocks to the block stream
  * after the ring with pwrite(2) (a page-cache copy: cheaper than mapping
  * fresh pages, which is what writing the stream through the mapping cost).
  *
@@ -584,7 +584,7 @@ struct rt_writer {
     bool flusher_on;
     pthread_mutex_t mu;
     pthread_cond_t to_flusher, to_loop;
-    uint64_t sealed;     /* blocks before this offset are sealed */
+    uint64_t sealed;     /* blocks before this offset are sealed and handed over */
     uint64_t flushed;    /* blocks before this offset are in the file */
     uint64_t flush_pos;  /* ring position of the block at `flushed` */
     int flush_err;
@@ -739,14 +739,19 @@ static int flush_run(rt_writer *w, uint64_t *from, uint64_t *pos, uint64_t upto)
     return 0;
 }
 
+/* Blocks are handed to the flusher this many bytes at a time: one wake-up
+ * (a futex call on each side) per 256 KiB instead of per block. What is
+ * not handed over yet is in the ring, so nothing is less crash-safe. */
+enum { flush_batch_bytes = 256 * 1024 };
+
 /* Whether [pos, pos + rt_ring_room_bytes) of the ring holds no block the
  * flusher has not copied: the uncopied blocks run from flush_pos to the
- * block being sealed, just before pos (under mu). */
+ * block being sealed (at blk_off), just before pos (under mu). */
 static bool ring_room(const rt_writer *w, uint64_t pos)
 {
-    return w->flushed == w->sealed ? true
-           : w->flush_pos < pos   ? true
-                                  : pos + rt_ring_room_bytes <= w->flush_pos;
+    return w->flushed == w->blk_off ? true
+           : w->flush_pos < pos    ? true
+                                   : pos + rt_ring_room_bytes <= w->flush_pos;
 }
 
 static void *flusher_main(void *arg)
@@ -785,7 +790,7 @@ static int wait_ring_room(rt_writer *w, uint64_t pos)
 {
     if (!w->flusher_on) {
         while (!ring_room(w, pos)) {
-            int rc = flush_run(w, &w->flushed, &w->flush_pos, w->sealed);
+            int rc = flush_run(w, &w->flushed, &w->flush_pos, w->blk_off);
             if (rc < 0)
                 return rc;
         }
@@ -793,6 +798,7 @@ static int wait_ring_room(rt_writer *w, uint64_t pos)
     }
     pthread_mutex_lock(&w->mu);
     while (!ring_room(w, pos) && !w->flush_err) {
+        w->sealed = w->blk_off; /* hand over every sealed block */
         w->loop_waiting = true;
         pthread_cond_signal(&w->to_flusher); /* held back (tests): copy what makes room */
         pthread_cond_wait(&w->to_loop, &w->mu);
@@ -822,13 +828,11 @@ static int roll_mapped(rt_writer *w)
     /* Sealed only once the next block exists: a reader that finds a sealed
      * block can rely on one after it. */
     set_state(prev, RT_BLOCK_SEALED);
-    if (w->flusher_on) {
+    if (w->flusher_on && off - w->sealed >= flush_batch_bytes) { /* only this thread writes sealed */
         pthread_mutex_lock(&w->mu);
         w->sealed = off;
         pthread_cond_signal(&w->to_flusher);
         pthread_mutex_unlock(&w->mu);
-    } else {
-        w->sealed = off;
     }
     return 0;
 }
@@ -993,6 +997,8 @@ static void stop_flusher(rt_writer *w, bool drain)
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     w->drain = drain;
+    if (drain)
+        w->sealed = w->blk_off;
     pthread_cond_signal(&w->to_flusher);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->flusher, NULL);
