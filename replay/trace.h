@@ -10,7 +10,8 @@
  *     12 u32 flags             16 u64 start_realtime_ns
  *     24 u64 start_monotonic_ns                     32 u64 ops_mask
  *     40 i32 pid               44 u32 reserved     48 char backend[32]
- *     80 char program[32]      112 char host[64]   176..188 reserved
+ *     80 char program[32]      112 char host[64]   176 u64 layout word (v3)
+ *     184..188 reserved
  *     header_bytes-4: u32 CRC32C of every byte before it
  *
  *   blocks, each:
