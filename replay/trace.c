@@ -928,8 +928,8 @@ int rt_writer_flush(rt_writer *w)
 
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
 {
-    if (w->err)
-        return w->err;
+    if (__builtin_expect(w->err || w->ended, 0))
+        return w->err ? w->err : -EPIPE; /* after the end, the ring may be cut from the file */
     if (rec->data_len > rt_data_bytes_max || rec->addr_len > rt_addr_bytes_max)
         return -EMSGSIZE;
     size_t bound = rt_record_fixed_bytes_max + rec->data_len + 5 + rec->addr_len + 5;

@@ -263,8 +263,8 @@ typedef struct rt_writer rt_writer;
 /* Create `path` (truncating) and write the header. */
 int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *info);
 /* Append one record; completes and writes the block first when the record
- * would not fit. -EMSGSIZE if data/addr exceed the limits; a write error
- * is returned and sticky. */
+ * would not fit. -EMSGSIZE if data/addr exceed the limits; -EPIPE after
+ * rt_writer_end of a mapped writer; a write error is returned and sticky. */
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec);
 /* Buffered: write the block being filled, if any. Mapped (the ring):
  * nothing to do (committed records are in the page cache). */

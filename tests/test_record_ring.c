@@ -316,7 +316,8 @@ static void test_ring_that_wrapped_many_times_reads_back_whole(void **state)
 }
 
 /* A recording that never filled the ring ends as the version-2 byte
- * layout: blocks right after the header, nothing else in the file. */
+ * layout: blocks right after the header, nothing else in the file; an
+ * append after the end is refused. */
 static void test_short_recording_ends_without_a_ring(void **state)
 {
     (void)state;
@@ -330,6 +331,11 @@ static void test_short_recording_ends_without_a_ring(void **state)
     reel_trace_record e = {.op = REEL_TRACE_END, .fd = -1};
     assert_int_equal(rt_writer_append(w, &e), 0);
     uint64_t bytes = rt_writer_bytes(w);
+    assert_int_equal(rt_writer_end(w), 0);
+    /* The file was cut after the end record: the ring's rest is gone, so
+     * a late append is refused (not a SIGBUS). */
+    reel_trace_record late = record_for(1500);
+    assert_int_equal(rt_writer_append(w, &late), -EPIPE);
     assert_int_equal(rt_writer_close(w, false), 0);
     size_t len;
     uint8_t *file = th_read_file(path, &len);
