@@ -1435,6 +1435,10 @@ static int load_block(reel_trace_reader *r)
         if (rrc == 1) {
             off = r->blk_off = r->hbytes + pos;
             rc = 1;
+        } else if (rrc < 0 && rrc != REEL_ECORRUPT) { /* not a stale slot: the ring cannot be read */
+            return fail(r, rrc, "cannot read the trace's ring at byte offset %llu: %s%s",
+                        (unsigned long long)(r->hbytes + pos), rwhy,
+                        rrc == -ESPIPE ? " (a trace that holds a ring is read from its file, not a pipe)" : "");
         } else if (rrc < 0) {
             snprintf(r->ring_why, sizeof r->ring_why, "%s", rwhy);
         }

@@ -9,6 +9,7 @@
  * a reader checks every record it gets against what was appended. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,6 +501,46 @@ static void test_garbled_layout_word_is_a_header_error(void **state)
     unlink(path);
 }
 
+/* A killed recording's trace needs its ring, which a pipe cannot go back
+ * to: read through a FIFO it is a clear error, not a short trace. */
+static void test_ring_trace_read_through_a_pipe_is_a_clear_error(void **state)
+{
+    (void)state;
+    char path[256], fifo[256];
+    th_trace_path(path, sizeof path, "ringpipe");
+    th_trace_path(fifo, sizeof fifo, "ringfifo");
+    uint8_t *snap;
+    size_t len;
+    rt_writer *w = ring_snapshot(path, 50, &snap, &len);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(fifo, O_WRONLY);
+        size_t off = 0;
+        while (fd >= 0 && off < len) {
+            ssize_t n = write(fd, snap + off, len - off);
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+        }
+        _exit(0);
+    }
+    reel_trace_reader *r;
+    char err[512];
+    assert_int_equal(reel_trace_open(&r, fifo, err, sizeof err), 0);
+    reel_trace_record rec;
+    assert_int_equal(reel_trace_next(r, &rec), -ESPIPE);
+    assert_non_null(strstr(reel_trace_error(r), "not a pipe"));
+    reel_trace_close(r);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    unlink(fifo);
+    free(snap);
+    rt_writer_close(w, false);
+    unlink(path);
+}
+
 /* A version-2 trace (no layout word: blocks right after the header, the
  * header CRC over those bytes as zeros) still reads. */
 static void test_version_2_trace_still_reads(void **state)
@@ -552,6 +593,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_torn_or_stale_ring_block_is_rejected_not_misread),
         cmocka_unit_test(test_truncated_or_garbled_ring_is_a_clear_error),
         cmocka_unit_test(test_garbled_layout_word_is_a_header_error),
+        cmocka_unit_test(test_ring_trace_read_through_a_pipe_is_a_clear_error),
         cmocka_unit_test(test_version_2_trace_still_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
