@@ -21,7 +21,8 @@
 #
 # Environment: KV_BENCH_REPS (5), KV_BENCH_N requests per run (100000),
 # KV_BENCH_CLIENTS (50), KV_BENCH_KEYS (1000000), KV_BENCH_TESTS
-# (set,get,incr,lpush,lrange_100).
+# (set,get,incr,lpush,lrange_100), KV_BENCH_KV_ARGS (extra reel-kv
+# arguments, e.g. "--busy-poll-us 50"; none by default).
 set -u
 build=${1:?usage: kv_vs_redis.sh BUILD_DIR}
 kv=$build/reel-kv
@@ -53,7 +54,7 @@ free_port() {
 
 start_servers() { # both servers, fresh processes; sets kvpid kport rpid rport
   : > "$tmp/kv.log"
-  $pin_srv "$kv" --port 0 > "$tmp/kv.log" 2>&1 &
+  $pin_srv "$kv" --port 0 ${KV_BENCH_KV_ARGS:-} > "$tmp/kv.log" 2>&1 &
   kvpid=$!
   rport=$(free_port)
   $pin_srv redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
@@ -71,6 +72,7 @@ start_servers
 echo
 echo "== reel-kv vs redis-server $(redis-server --version | grep -o 'v=[0-9.]*'): redis-benchmark -c $clients -n $n, $reps interleaved repetitions"
 echo "   $(nproc) CPU(s)${pin_srv:+, servers on CPU 1 and redis-benchmark on CPU 0}; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -n "${KV_BENCH_KV_ARGS:-}" ] && echo "   reel-kv $KV_BENCH_KV_ARGS"
 
 # results: one line per run: server test P rps cpu-us-per-request
 tick=$(getconf CLK_TCK)

@@ -45,6 +45,14 @@ enum {
      * iteration needs, and past the max a transport sends at once. */
     rl_coalesce_arena_min_bytes = 16 * 1024,
     rl_coalesce_arena_max_bytes = 1 << 20,
+    /* A small write of bytes data_received was handed (an echo, a
+     * forwarded slice) is not copied: the run points into the loop's read
+     * buffer, and the next read goes behind those bytes instead of over
+     * them until the end-of-iteration flush sent them. The read buffer is
+     * REEL_READ_MAX_BYTES plus this much room for lent bytes; past it,
+     * writes are copied as before. */
+    rl_read_lend_bytes = 256 * 1024,
+    rl_read_lend_align_bytes = 64,
     /* emptied stream read buffers the loop keeps for the next feed of any
      * stream (an idle stream holds none); those a busy period did not
      * need go back when the loop goes idle (rl_rbuf_cache_trim) */
@@ -52,10 +60,13 @@ enum {
 };
 
 /* One run of a transport's coalesced bytes in the loop's arena; runs are
- * 8-byte aligned and linked by offset (the arena may move when it grows). */
+ * 8-byte aligned and linked by offset (the arena may move when it grows).
+ * A lent run holds no bytes: they are read_buf[lent_off, lent_off + len). */
 typedef struct rl_coseg {
     uint32_t next;           /* offset of the transport's next run, or RL_COSEG_NONE */
     uint32_t len;
+    uint32_t lent_off;       /* RL_COSEG_NONE: the bytes follow in data */
+    uint32_t pad;
     uint8_t data[];
 } rl_coseg;
 #define RL_COSEG_NONE UINT32_MAX
@@ -96,7 +107,13 @@ typedef struct rl_net {
     rl_list transports;      /* every live transport */
     rl_list servers;         /* every server with sockets or clients */
     rl_list ops;             /* pending operations */
-    uint8_t *read_buf;       /* REEL_READ_MAX_BYTES, shared by all reads */
+    /* REEL_READ_MAX_BYTES + rl_read_lend_bytes, shared by all reads: each
+     * read goes at read_off, which is 0 unless runs of this iteration's
+     * writes still point into [0, read_off) (rl_read_lend_bytes). While
+     * data_received runs, read_end is the end of the bytes it was handed
+     * (what a write may borrow); 0 otherwise. */
+    uint8_t *read_buf;
+    uint32_t read_off, read_end;
     /* batched datagram reads: rl_dgram_batch_count slots of
      * rl_dgram_slot_bytes (pages committed as touched) and their sources */
     uint8_t *dgram_bufs;

@@ -3,8 +3,12 @@
  * _UnixReadPipeTransport, _UnixWritePipeTransport) and the datagram
  * transport (_SelectorDatagramTransport).
  *
- * Write path: send at once; what the fd does not take goes into a buffer
- * of pooled chunks, flushed with writev when the fd is writable.
+ * Write path: small writes of one iteration wait in the loop's arena (or,
+ * for bytes data_received was handed, stay lent in the read buffer) and
+ * go out with one write/writev per transport at the iteration's end; a
+ * write of rl_write_now_bytes or more goes out at once behind them. What
+ * the fd does not take goes into a buffer of pooled chunks, flushed with
+ * writev when the fd is writable.
  * Flow control calls pause_writing when the buffer rises above the high
  * mark and resume_writing when it falls to the low mark (asyncio
  * _maybe_pause_protocol / _maybe_resume_protocol).
@@ -528,7 +532,7 @@ int rl_transport_new(reel_loop *loop, uint8_t kind, int fd, const reel_protocol 
     if (!net)
         return -ENOMEM;
     if (!net->read_buf && kind != RL_T_WRITE_PIPE) {
-        net->read_buf = malloc(REEL_READ_MAX_BYTES);
+        net->read_buf = malloc((size_t)REEL_READ_MAX_BYTES + rl_read_lend_bytes);
         if (!net->read_buf)
             return -ENOMEM;
     }
@@ -665,7 +669,7 @@ static void read_ready(void *arg)
             return;
         }
     } else {
-        buf = net_of(t)->read_buf;
+        buf = net_of(t)->read_buf + net_of(t)->read_off; /* behind lent bytes */
         cap = REEL_READ_MAX_BYTES;
     }
     ssize_t n = OPS(t)->read(BK(t), t->fd, buf, cap);
@@ -683,7 +687,10 @@ static void read_ready(void *arg)
         if (t->pvt->buffer_updated)
             PROTO(t, buffer_updated)(t->user, (size_t)n);
     } else if (t->pvt->data_received) {
+        rl_net *net = net_of(t);
+        net->read_end = net->read_off + (uint32_t)n; /* writes may borrow these */
         PROTO(t, data_received)(t->user, buf, (size_t)n);
+        net->read_end = 0;
     }
 }
 
@@ -816,6 +823,22 @@ static void write_ready(void *arg)
 
 static inline rl_coseg *coseg(rl_net *net, uint32_t off) { return (rl_coseg *)(net->co_buf + off); }
 static inline size_t coseg_end(uint32_t off, size_t len) { return (off + sizeof(rl_coseg) + len + 7) & ~(size_t)7; }
+/* Where a run's bytes are: behind its header, or lent by the read buffer. */
+static inline const uint8_t *coseg_bytes(const rl_net *net, const rl_coseg *s)
+{
+    return s->lent_off == RL_COSEG_NONE ? s->data : net->read_buf + s->lent_off;
+}
+
+/* The offset of [p, p + len) in the read buffer when data_received was
+ * handed those bytes and the buffer has room to keep them until the
+ * flush (rl_read_lend_bytes); else RL_COSEG_NONE. */
+static inline uint32_t lend_offset(const rl_net *net, const void *p, size_t len)
+{
+    size_t off = (uintptr_t)p - (uintptr_t)net->read_buf; /* huge when p is below it */
+    if (off >= net->read_end || len > net->read_end - off || off + len > rl_read_lend_bytes)
+        return RL_COSEG_NONE;
+    return (uint32_t)off;
+}
 
 /* Make the arena at least `need` bytes; false past its max or without memory. */
 static bool co_room(rl_net *net, size_t need)
@@ -841,8 +864,14 @@ static bool co_room(rl_net *net, size_t need)
 static bool co_append(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
 {
     rl_net *net = net_of(t);
+    uint32_t lent = iovcnt == 1 ? lend_offset(net, iov[0].iov_base, total) : RL_COSEG_NONE;
     uint8_t *dst;
-    if (t->pend_bytes && coseg_end(t->pend_last, coseg(net, t->pend_last)->len) == net->co_used) {
+    if (lent != RL_COSEG_NONE && t->pend_bytes && coseg(net, t->pend_last)->lent_off != RL_COSEG_NONE &&
+        coseg(net, t->pend_last)->lent_off + coseg(net, t->pend_last)->len == lent) {
+        /* the lent bytes right behind the last run's (an echo in pieces) */
+        coseg(net, t->pend_last)->len += (uint32_t)total;
+    } else if (lent == RL_COSEG_NONE && t->pend_bytes && coseg(net, t->pend_last)->lent_off == RL_COSEG_NONE &&
+        coseg_end(t->pend_last, coseg(net, t->pend_last)->len) == net->co_used) {
         size_t len = coseg(net, t->pend_last)->len;
         size_t end = coseg_end(t->pend_last, len + total);
         if (!co_room(net, end))
@@ -853,12 +882,13 @@ static bool co_append(reel_transport *t, const struct iovec *iov, int iovcnt, si
         net->co_used = (uint32_t)end;
     } else {
         uint32_t off = net->co_used;
-        size_t end = coseg_end(off, total);
+        size_t end = coseg_end(off, lent == RL_COSEG_NONE ? total : 0);
         if (!co_room(net, end))
             return false;
         rl_coseg *s = coseg(net, off);
         s->next = RL_COSEG_NONE;
         s->len = (uint32_t)total;
+        s->lent_off = lent;
         dst = s->data;
         if (t->pend_bytes) {
             coseg(net, t->pend_last)->next = off;
@@ -869,10 +899,18 @@ static bool co_append(reel_transport *t, const struct iovec *iov, int iovcnt, si
         t->pend_last = off;
         net->co_used = (uint32_t)end;
     }
-    for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len)
-            memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-        dst += iov[i].iov_len;
+    if (lent != RL_COSEG_NONE) {
+        /* No copy: the next read goes behind these bytes. */
+        uint32_t keep = (uint32_t)((lent + total + rl_read_lend_align_bytes - 1) &
+                                   ~(size_t)(rl_read_lend_align_bytes - 1));
+        if (keep > net->read_off)
+            net->read_off = keep;
+    } else {
+        for (int i = 0; i < iovcnt; i++) {
+            if (iov[i].iov_len)
+                memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+            dst += iov[i].iov_len;
+        }
     }
     t->pend_bytes += (uint32_t)total;
     t->wq_bytes += total;
@@ -882,10 +920,16 @@ static bool co_append(reel_transport *t, const struct iovec *iov, int iovcnt, si
 /* Send t's coalesced bytes and then `more` now: one writev; what the
  * socket does not take goes into the chunk buffer and waits for
  * writability, and the marks are checked as after asyncio's own send
- * attempt. */
+ * attempt. `held`: the caller holds a reference to t across the call
+ * (else one is taken: a callback run from here may drop the last). */
 static void dgram_flush(reel_transport *t);
 
-static void flush_now(reel_transport *t, const struct iovec *more, int nmore)
+static void flush_settle(reel_transport *t, uint32_t first, const struct iovec *more, int nmore,
+                         ssize_t n, bool all);
+
+/* Out of line: the small-write path that may call it stays short. */
+__attribute__((noinline)) static void flush_now(reel_transport *t, const struct iovec *more,
+                                                int nmore, bool held)
 {
     if (t->kind == RL_T_DATAGRAM) {
         dgram_flush(t);
@@ -904,39 +948,53 @@ static void flush_now(reel_transport *t, const struct iovec *more, int nmore)
     struct iovec iov[rl_writev_iov_max];
     int cnt = 0;
     size_t want = 0;
-    for (uint32_t off = first; off != RL_COSEG_NONE && cnt < rl_writev_iov_max;
-         off = coseg(net, off)->next) {
-        iov[cnt++] = (struct iovec){coseg(net, off)->data, coseg(net, off)->len};
-        want += coseg(net, off)->len;
+    for (uint32_t off = first; off != RL_COSEG_NONE && cnt < rl_writev_iov_max;) {
+        const rl_coseg *sg = coseg(net, off);
+        iov[cnt++] = (struct iovec){(void *)coseg_bytes(net, sg), sg->len};
+        want += sg->len;
+        off = sg->next;
     }
     for (int i = 0; i < nmore && cnt < rl_writev_iov_max; i++)
         if (more[i].iov_len) {
             iov[cnt++] = more[i];
             want += more[i].iov_len;
         }
-    reel_transport_ref(t);
+    if (!held)
+        reel_transport_ref(t);
     /* One piece (the usual reply) is a write(2): cheaper in the kernel
      * than a writev(2) of one iovec. */
     ssize_t n = cnt == 1 ? OPS(t)->write(BK(t), t->fd, iov[0].iov_base, iov[0].iov_len)
                          : OPS(t)->writev(BK(t), t->fd, iov, cnt);
+    flush_settle(t, first, more, nmore, n, (size_t)n == want && cnt < rl_writev_iov_max);
+    if (!held)
+        reel_transport_release(t);
+}
+
+/* After flush_now's write of n bytes (or error): `all` the bytes were
+ * taken, or the rest, in order, goes into the chunk buffer to wait for
+ * writability, and the marks are checked. t's runs were taken off it
+ * (pend_bytes 0) before the write. */
+static void flush_settle(reel_transport *t, uint32_t first, const struct iovec *more, int nmore,
+                         ssize_t n, bool all)
+{
     if (n < 0 && !is_again(n)) {
         write_failed(t, (int)n);
-        reel_transport_release(t);
         return;
     }
-    if ((size_t)n == want && cnt < rl_writev_iov_max) {
-        /* all taken (the usual case): nothing to keep */
-        write_done_flushing(t);
-        if (!t->lost && !t->conn_lost)
-            maybe_pause_protocol(t);
-        reel_transport_release(t);
+    if (all) {
+        /* All taken (the usual case): nothing to keep, and an empty
+         * buffer is under any high-water mark, so no pause to check.
+         * write_done_flushing has nothing to do unless one of these is
+         * set (a writer, a drain waiter in x, close or write_eof). */
+        if (t->writer_on || t->x || t->closing || t->eof)
+            write_done_flushing(t);
         return;
     }
-    /* The rest, in order, into the chunk buffer. */
+    rl_net *net = net_of(t);
     size_t skip = n > 0 ? (size_t)n : 0;
     int rc = 0;
     for (uint32_t off = first; off != RL_COSEG_NONE && rc == 0; off = coseg(net, off)->next) {
-        struct iovec v = {coseg(net, off)->data, coseg(net, off)->len};
+        struct iovec v = {(void *)coseg_bytes(net, coseg(net, off)), coseg(net, off)->len};
         if (skip >= v.iov_len) {
             skip -= v.iov_len;
             continue;
@@ -964,7 +1022,32 @@ static void flush_now(reel_transport *t, const struct iovec *more, int nmore)
     }
     if (!t->lost && !t->conn_lost)
         maybe_pause_protocol(t);
-    reel_transport_release(t);
+}
+
+/* rl_transport_flush_all's usual case, without flush_now's gathering: a
+ * stream transport whose bytes are one run. False: not that case. The
+ * caller holds a reference to t. */
+static inline bool flush_one_run(rl_net *net, reel_transport *t)
+{
+    if (t->kind == RL_T_DATAGRAM || !t->pend_bytes || t->conn_lost || t->lost || t->dead)
+        return false;
+    uint32_t first = t->pend_first;
+    const rl_coseg *sg = coseg(net, first);
+    if (sg->next != RL_COSEG_NONE)
+        return false;
+    size_t want = sg->len;
+    t->wq_bytes -= t->pend_bytes;
+    t->pend_bytes = 0;
+    t->wq_head = t->wq_tail = NULL;
+    RL_ASSERT(t->wq_bytes == 0);
+    ssize_t n = OPS(t)->write(BK(t), t->fd, coseg_bytes(net, sg), want);
+    if ((size_t)n == want) {
+        if (t->writer_on || t->x || t->closing || t->eof) /* as in flush_settle */
+            write_done_flushing(t);
+    } else {
+        flush_settle(t, first, NULL, 0, n, false);
+    }
+    return true;
 }
 
 void rl_transport_flush_all(rl_net *net)
@@ -977,12 +1060,18 @@ void rl_transport_flush_all(rl_net *net)
         reel_transport *next = t->flush_next;
         t->flush_next = NULL;
         t->flush_queued = false;
-        flush_now(t, NULL, 0);
-        reel_transport_release(t);
+        if (!flush_one_run(net, t))
+            flush_now(t, NULL, 0, true); /* the list's reference holds it */
+        if (t->refs > 1)
+            t->refs--; /* not the last: reel_transport_release, inline */
+        else
+            reel_transport_release(t);
         t = next;
     }
-    if (!net->flush_head) /* nobody holds a run in the arena */
+    if (!net->flush_head) { /* nobody holds a run in the arena or the read buffer */
         net->co_used = 0;
+        net->read_off = 0;
+    }
 }
 
 /* Have the end of the iteration call flush_now(t). */
@@ -992,7 +1081,7 @@ static void list_for_flush(reel_transport *t)
         return;
     rl_net *net = net_of(t);
     t->flush_queued = true;
-    reel_transport_ref(t);
+    t->refs++; /* the list's reference (reel_transport_ref, inline) */
     if (net->flush_tail)
         net->flush_tail->flush_next = t;
     else
@@ -1007,7 +1096,7 @@ static void list_for_flush(reel_transport *t)
 static int write_coalesced(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
 {
     if ((size_t)t->pend_bytes + total >= rl_coalesce_bytes || !co_append(t, iov, iovcnt, total)) {
-        flush_now(t, iov, iovcnt);
+        flush_now(t, iov, iovcnt, false);
         return 0;
     }
     list_for_flush(t);
@@ -1046,6 +1135,8 @@ static bool drop_lost_write(reel_transport *t)
     return true;
 }
 
+static int write_iov(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total);
+
 int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int iovcnt)
 {
     if (!t || iovcnt < 0 || (iovcnt > 0 && !iov))
@@ -1066,15 +1157,32 @@ int reel_transport_writelines(reel_transport *t, const struct iovec *iov, int io
         return 0;
     if (drop_lost_write(t))
         return REEL_ECLOSED;
+    return write_iov(t, iov, iovcnt, total);
+}
+
+static int write_direct(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total);
+
+/* The write once checked: total > 0 bytes to a writable transport. */
+static int write_iov(reel_transport *t, const struct iovec *iov, int iovcnt, size_t total)
+{
     if (total >= rl_write_now_bytes) {
         if (t->pend_bytes) { /* the waiting bytes, then these: one writev now */
-            flush_now(t, iov, iovcnt);
+            flush_now(t, iov, iovcnt, false);
             return 0;
         }
-        /* else as below: now, or behind the chunks waiting for writability */
+        /* else now, or behind the chunks waiting for writability */
     } else if (t->pend_bytes || t->wq_bytes == 0) {
         return write_coalesced(t, iov, iovcnt, total);
     }
+    return write_direct(t, iov, iovcnt, total);
+}
+
+/* Not coalesced: send now when nothing waits, and buffer what the fd does
+ * not take (kept out of line: the small-write path above stays short). */
+__attribute__((noinline)) static int write_direct(reel_transport *t, const struct iovec *iov,
+                                                   int iovcnt, size_t total)
+{
+    int rc;
     size_t sent = 0;
     if (t->wq_bytes == 0) {
         ssize_t n = iovcnt == 1
@@ -1112,8 +1220,16 @@ int reel_transport_write(reel_transport *t, const void *data, size_t len)
     if (!t || (!data && len))
         return rl_einval(!t ? "reel_transport_write: t is NULL"
                             : "reel_transport_write: data is NULL with a nonzero len");
+    /* reel_transport_writelines with one piece, without its loops */
+    int rc = check_writable(t);
+    if (rc < 0)
+        return rc;
+    if (len == 0)
+        return 0;
+    if (drop_lost_write(t))
+        return REEL_ECLOSED;
     struct iovec iov = {(void *)data, len};
-    return reel_transport_writelines(t, &iov, 1);
+    return write_iov(t, &iov, 1, len);
 }
 
 bool reel_transport_can_write_eof(const reel_transport *t)
@@ -1470,7 +1586,8 @@ static void dgram_read_ready(void *arg)
         return;
     struct sockaddr_storage from;
     socklen_t fromlen = sizeof from;
-    ssize_t n = OPS(t)->recvfrom(BK(t), t->fd, net_of(t)->read_buf, REEL_READ_MAX_BYTES, 0,
+    uint8_t *buf = net_of(t)->read_buf + net_of(t)->read_off; /* behind lent bytes */
+    ssize_t n = OPS(t)->recvfrom(BK(t), t->fd, buf, REEL_READ_MAX_BYTES, 0,
                                  (struct sockaddr *)&from, &fromlen);
     if (n < 0) {
         if (!is_again(n) && t->pvt->error_received)
@@ -1481,7 +1598,7 @@ static void dgram_read_ready(void *arg)
         fromlen = sizeof from;
     dgram_gather_replies(t);
     if (t->pvt->datagram_received)
-        PROTO(t, datagram_received)(t->user, net_of(t)->read_buf, (size_t)n,
+        PROTO(t, datagram_received)(t->user, buf, (size_t)n,
                                    fromlen ? (const struct sockaddr *)&from : NULL, fromlen);
 }
 

@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -403,6 +405,92 @@ static void test_socketpair_made_with_socketpair_syscall_works_too(void **state)
     th_loop_free(loop);
 }
 
+/* ---------------------------------------------- epoll busy polling */
+
+static const reel_backend_ops not_epoll_ops;
+
+static void test_busy_poll_is_set_only_on_the_epoll_backend(void **state)
+{
+    (void)state;
+    reel_backend *b;
+    assert_int_equal(reel_backend_epoll_new(&b), 0);
+    assert_int_equal(reel_backend_epoll_set_busy_poll_ns(b, 50000), 0);
+    assert_int_equal(reel_backend_epoll_set_busy_poll_ns(b, 0), 0);
+    assert_int_equal(reel_backend_epoll_set_busy_poll_ns(b, (uint64_t)reel_epoll_busy_poll_max_ns + 1), -EINVAL);
+    assert_int_equal(reel_backend_epoll_set_busy_poll_ns(NULL, 1000), -EINVAL);
+    reel_backend other = {.ops = &not_epoll_ops}; /* a recorder, the simulator, ... */
+    assert_int_equal(reel_backend_epoll_set_busy_poll_ns(&other, 1000), -EINVAL);
+    reel_backend_destroy(b);
+}
+
+static void *write_b_later(void *arg)
+{
+    io *t = arg;
+    usleep(2000);
+    ssize_t n = write(t->fds[1], "b", 1);
+    (void)n;
+    return NULL;
+}
+
+static void timer_fired(void *arg)
+{
+    reel_loop *loop = arg;
+    reel_loop_stop(loop);
+}
+
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Busy polling changes when the loop sleeps, nothing it reports: data
+ * that arrives while it spins is read, a timer shorter than the budget
+ * fires at its deadline (not early), and once the budget is spent the
+ * loop sleeps (an idle wait after work costs at most the budget in CPU). */
+static void test_busy_poll_reports_what_arrives_and_sleeps_after_its_budget(void **state)
+{
+    (void)state;
+    reel_backend *b;
+    assert_int_equal(reel_backend_epoll_new(&b), 0);
+    assert_int_equal(reel_backend_epoll_set_busy_poll_ns(b, reel_epoll_busy_poll_max_ns), 0);
+    io t;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(reel_loop_new_with_backend(&t.loop, b), 0);
+    t.b = b;
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_STREAM, 0, t.fds), 0);
+    assert_int_equal(write(t.fds[1], "a", 1), 1);
+    t.stop_after = 2;
+    assert_int_equal(reel_loop_add_reader(t.loop, t.fds[0], on_readable, &t), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, write_b_later, &t), 0);
+    assert_int_equal(reel_loop_run_forever(t.loop), 0); /* "a", then "b" during the spin */
+    pthread_join(th, NULL);
+    assert_int_equal(t.reads, 2);
+    assert_memory_equal(t.got, "ab", 2);
+
+    /* A 1 ms timer right after work, inside the 10 ms budget. */
+    uint64_t t0 = reel_loop_time_ns(t.loop);
+    assert_int_equal(reel_loop_call_later_ns(t.loop, 1000000, timer_fired, t.loop, NULL), 0);
+    assert_int_equal(reel_loop_run_forever(t.loop), 0);
+    assert_true(reel_loop_time_ns(t.loop) - t0 >= 1000000);
+
+    /* 200 ms idle after work: spins at most 10 ms, then sleeps. */
+    assert_int_equal(write(t.fds[1], "c", 1), 1);
+    t.stop_after = 0;
+    double c0 = cpu_ms();
+    assert_int_equal(reel_loop_call_later_ns(t.loop, 200000000, timer_fired, t.loop, NULL), 0);
+    assert_int_equal(reel_loop_run_forever(t.loop), 0);
+    double used = cpu_ms() - c0;
+    assert_int_equal(t.reads, 3);
+    assert_true(used < 100.0);
+    reel_loop_remove_reader(t.loop, t.fds[0]);
+    assert_int_equal(b->ops->close(b, t.fds[0]), 0);
+    assert_int_equal(b->ops->close(b, t.fds[1]), 0);
+    th_loop_free(t.loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +512,8 @@ int main(void)
         cmocka_unit_test(test_watching_a_regular_file_returns_an_error),
         cmocka_unit_test(test_close_with_watchers_registered_releases_them),
         cmocka_unit_test(test_socketpair_made_with_socketpair_syscall_works_too),
+        cmocka_unit_test(test_busy_poll_is_set_only_on_the_epoll_backend),
+        cmocka_unit_test(test_busy_poll_reports_what_arrives_and_sleeps_after_its_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

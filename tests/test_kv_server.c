@@ -146,6 +146,94 @@ static void sc_kv_expiry_lazy_and_active(reel_loop *loop)
     kvt_server_stop(loop, s);
 }
 
+/* Short values live inside their key's entry (db.c's embstr): a value
+ * overwritten by a shorter or a longer one, appended to, or incremented
+ * in place reads back whole, and keys keep or lose their deadlines as
+ * Redis's do. */
+static void sc_kv_embedded_values_replace_grow_and_shrink(reel_loop *loop)
+{
+    int port;
+    kv_server *s = kvt_server_start(loop, NULL, &port);
+    kvc c;
+    kvc_connect(&c, loop, port);
+    const char *v44 = "0123456789012345678901234567890123456789abcd"; /* the embedded limit */
+    const char *v45 = "0123456789012345678901234567890123456789abcde";
+    kvc_expect(&c, "+OK\r\n", "SET", "e", "v");
+    kvc_expect(&c, "$1\r\nv\r\n", "GET", "e");
+    kvc_expect(&c, "+OK\r\n", "SET", "e", v44); /* longer than the room: moves out */
+    kvc_expect(&c, "$44\r\n0123456789012345678901234567890123456789abcd\r\n", "GET", "e");
+    kvc_expect(&c, "+OK\r\n", "SET", "e", "w");
+    kvc_expect(&c, "$1\r\nw\r\n", "GET", "e");
+    kvc_expect(&c, ":4\r\n", "APPEND", "e", "xyz");
+    kvc_expect(&c, "$4\r\nwxyz\r\n", "GET", "e");
+    kvc_expect(&c, "+OK\r\n", "SET", "g", v44); /* embedded at the limit */
+    kvc_expect(&c, "$44\r\n0123456789012345678901234567890123456789abcd\r\n", "GET", "g");
+    kvc_expect(&c, ":45\r\n", "APPEND", "g", "e"); /* moves out to grow */
+    kvc_expect(&c, "$45\r\n0123456789012345678901234567890123456789abcde\r\n", "GET", "g");
+    kvc_expect(&c, "+OK\r\n", "SET", "h", v45); /* over the limit: its own string */
+    kvc_expect(&c, "$45\r\n0123456789012345678901234567890123456789abcde\r\n", "GET", "h");
+    kvc_expect(&c, "+OK\r\n", "SET", "f", "12345678");
+    kvc_expect(&c, "+OK\r\n", "SET", "f", "abc"); /* shorter: rewritten in place */
+    kvc_expect(&c, "$3\r\nabc\r\n", "GET", "f");
+    kvc_expect(&c, ":3\r\n", "STRLEN", "f");
+    kvc_expect(&c, "+OK\r\n", "SET", "n", "9");
+    kvc_expect(&c, ":10\r\n", "INCR", "n");
+    kvc_expect(&c, ":10000000000\r\n", "INCRBY", "n", "9999999990");
+    kvc_expect(&c, "$11\r\n10000000000\r\n", "GET", "n");
+    kvc_expect(&c, "+OK\r\n", "SET", "t", "v", "EX", "100");
+    kvc_expect(&c, ":1\r\n", "INCR", "tn"); /* a new key beside it */
+    kvc_expect(&c, ":100\r\n", "TTL", "t");
+    kvc_expect(&c, "+OK\r\n", "SET", "t", "u"); /* SET without KEEPTTL clears it */
+    kvc_expect(&c, ":-1\r\n", "TTL", "t");
+    kvc_expect(&c, "$1\r\nu\r\n", "GET", "t");
+    kvc_expect(&c, ":7\r\n", "DBSIZE");
+    kvc_close(&c);
+    kvt_server_stop(loop, s);
+}
+
+/* Deadlines set, moved, removed and reached in any order: each key goes
+ * exactly when its own deadline passes (the expiry heap keeps order
+ * through every update). */
+static void sc_kv_expiry_heap_keeps_each_deadline(reel_loop *loop)
+{
+    int port;
+    kv_server *s = kvt_server_start(loop, NULL, &port);
+    kvc c;
+    kvc_connect(&c, loop, port);
+    char key[16], ms[16];
+    for (int i = 0; i < 40; i++) { /* deadlines 500..695 ms, shuffled */
+        snprintf(key, sizeof key, "k%d", i);
+        snprintf(ms, sizeof ms, "%d", 500 + (i * 17 % 40) * 5);
+        kvc_send(&c, "SET", key, "v", "PX", ms, NULL);
+    }
+    for (int i = 0; i < 40; i++)
+        assert_string_equal(kvc_reply(&c), "+OK\r\n");
+    for (int i = 0; i < 40; i += 4) { /* a quarter kept: no deadline */
+        snprintf(key, sizeof key, "k%d", i);
+        kvc_expect(&c, ":1\r\n", "PERSIST", key);
+    }
+    for (int i = 1; i < 40; i += 4) { /* a quarter moved far out */
+        snprintf(key, sizeof key, "k%d", i);
+        kvc_expect(&c, ":1\r\n", "PEXPIRE", key, "60000");
+    }
+    kvc_expect(&c, ":1\r\n", "DEL", "k2");
+    kvt_sleep(loop, 0.9);
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        const char *want = i % 4 == 0 ? ":-1\r\n" : i % 4 == 1 ? NULL : ":-2\r\n";
+        const char *r = kvc_call(&c, "TTL", key, NULL);
+        if (want) {
+            assert_string_equal(r, want);
+        } else {
+            long ttl = strtol(r + 1, NULL, 10);
+            assert_true(ttl > 50 && ttl <= 60);
+        }
+    }
+    kvc_expect(&c, ":20\r\n", "DBSIZE");
+    kvc_close(&c);
+    kvt_server_stop(loop, s);
+}
+
 /* 200 commands in one write come back in order, and the server writes
  * at most once per read it got. */
 static void sc_kv_pipelined_replies_batched(reel_loop *loop)
@@ -449,6 +537,8 @@ static const kv_scenario scenarios[] = {
     {"sc_kv_commands_reply_as_redis", sc_kv_commands_reply_as_redis},
     {"sc_kv_lists_sets_hashes", sc_kv_lists_sets_hashes},
     {"sc_kv_expiry_lazy_and_active", sc_kv_expiry_lazy_and_active},
+    {"sc_kv_embedded_values_replace_grow_and_shrink", sc_kv_embedded_values_replace_grow_and_shrink},
+    {"sc_kv_expiry_heap_keeps_each_deadline", sc_kv_expiry_heap_keeps_each_deadline},
     {"sc_kv_pipelined_replies_batched", sc_kv_pipelined_replies_batched},
     {"sc_kv_malformed_input_closes_only_that_client", sc_kv_malformed_input_closes_only_that_client},
     {"sc_kv_client_that_never_reads_is_cut_off", sc_kv_client_that_never_reads_is_cut_off},

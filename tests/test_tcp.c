@@ -40,6 +40,7 @@ RUN(sc_tcp_peer_vanishes_mid_write)
 RUN(sc_tcp_bad_input)
 RUN(sc_tcp_local_addr)
 RUN(sc_tcp_buffered_protocol_failure)
+RUN(sc_tcp_echoed_slices_of_reads_in_one_iteration_keep_their_bytes)
 
 /* Writes in one callback reach the kernel as one system call of all the
  * bytes: the recorder's trace of the run shows exactly one write call on
@@ -213,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_sc_tcp_bad_input),
         cmocka_unit_test(test_sc_tcp_local_addr),
         cmocka_unit_test(test_sc_tcp_buffered_protocol_failure),
+        cmocka_unit_test(test_sc_tcp_echoed_slices_of_reads_in_one_iteration_keep_their_bytes),
         cmocka_unit_test(test_three_writes_in_one_callback_are_one_write_call),
         cmocka_unit_test(test_small_header_then_large_body_are_one_writev_at_once),
         cmocka_unit_test(test_large_write_is_on_the_wire_before_write_returns),

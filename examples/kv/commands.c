@@ -239,26 +239,17 @@ static void cmd_get(kv_ctx *x)
 /* Store a string at key i, replacing any value; keeps or clears the TTL. */
 static kv_entry *set_string(kv_ctx *x, size_t ki, const uint8_t *v, size_t vlen, bool keep_ttl)
 {
-    kv_str *s = kv_str_new(v, vlen);
-    if (!s)
-        return NULL;
     kv_entry *e = kv_dict_find(&x->srv->db.keys, ARG(ki));
     if (e && e->type != KV_STRING) {
         kv_db_delete(&x->srv->db, e);
         e = NULL;
     }
-    if (!e) {
-        e = kv_db_add(&x->srv->db, ARG(ki), KV_STRING);
-        if (!e) {
-            free(s);
-            return NULL;
-        }
-    } else {
-        free(e->v.str);
-        if (!keep_ttl)
-            kv_db_set_expire(&x->srv->db, e, 0);
-    }
-    e->v.str = s;
+    if (!e)
+        return kv_db_add_string(&x->srv->db, ARG(ki), v, vlen);
+    if (kv_entry_set_str(e, v, vlen) < 0)
+        return NULL;
+    if (!keep_ttl)
+        kv_db_set_expire(&x->srv->db, e, 0);
     return e;
 }
 
@@ -398,15 +389,13 @@ static void cmd_append(kv_ctx *x)
     kv_entry *e = lookup_or_add(x, 1, KV_STRING);
     if (!e)
         return;
-    kv_str *s = e->v.str ? kv_str_append(e->v.str, ARG(2)) : kv_str_new(ARG(2));
-    if (!s) {
+    if (kv_entry_append_str(e, ARG(2)) < 0) {
         if (!e->v.str)
             kv_db_delete(&x->srv->db, e);
         kv_reply_error(x->out, err_oom);
         return;
     }
-    e->v.str = s;
-    kv_reply_int(x->out, s->len);
+    kv_reply_int(x->out, e->v.str->len);
     x->dirty = true;
 }
 
@@ -479,10 +468,10 @@ static void ttl_generic(kv_ctx *x, bool ms)
     kv_entry *e = lookup(x, 1);
     if (!e)
         kv_reply_int(x->out, -2);
-    else if (!e->expire_ns)
+    else if (!e->heap_pos)
         kv_reply_int(x->out, -1);
     else {
-        uint64_t left_ms = (e->expire_ns - x->now_ns + 500000) / 1000000;
+        uint64_t left_ms = (kv_db_expire_of(&x->srv->db, e) - x->now_ns + 500000) / 1000000;
         kv_reply_int(x->out, (long long)(ms ? left_ms : (left_ms + 500) / 1000));
     }
 }
@@ -493,7 +482,7 @@ static void cmd_pttl(kv_ctx *x) { ttl_generic(x, true); }
 static void cmd_persist(kv_ctx *x)
 {
     kv_entry *e = lookup(x, 1);
-    if (!e || !e->expire_ns) {
+    if (!e || !e->heap_pos) {
         kv_reply_int(x->out, 0);
         return;
     }

@@ -34,20 +34,31 @@ typedef struct kv_list {
 
 typedef struct kv_dict kv_dict;
 
+/* One key (or set member, or hash field). 30 bytes before the key: a
+ * million small keys are a million of these, so the rare parts live
+ * elsewhere (a deadline sits in the expiry heap, found through heap_pos)
+ * and a short string value lives in the same allocation, after the key
+ * (KV_ENTRY_EMBSTR, as Redis's embstr): one malloc per small key. */
 typedef struct kv_entry {
     struct kv_entry *next;  /* bucket chain */
-    uint64_t hash;
     union {
         kv_str *str;        /* KV_STRING value; a hash field's value */
         kv_list *list;
         kv_dict *dict;      /* KV_SET (members, no values) or KV_HASH */
     } v;
-    uint64_t expire_ns;     /* keyspace: deadline on the loop clock; 0 none */
+    uint32_t hash;          /* kv_hash, low 32 bits (bucket index, compare) */
     uint32_t heap_pos;      /* keyspace: index + 1 in the expiry heap; 0 none */
     uint32_t klen;
     uint8_t type;
+    uint8_t flags;          /* KV_ENTRY_* */
     uint8_t key[];
 } kv_entry;
+
+/* v.str points into the entry itself (kv_db_add_string): never freed or
+ * grown on its own; kv_entry_set_str / kv_entry_append_str handle it. */
+#define KV_ENTRY_EMBSTR 0x01u
+/* Longest value embedded in its key's entry (Redis's embstr limit). */
+#define KV_EMBSTR_MAX_BYTES 44u
 
 struct kv_dict {
     kv_entry **buckets;
@@ -77,9 +88,15 @@ int kv_list_push(kv_list *l, kv_str *s, bool left);
 kv_str *kv_list_pop(kv_list *l, bool left);
 kv_str *kv_list_at(const kv_list *l, size_t i);
 
+/* An expiry heap slot: the deadline (on the loop clock) and its key. */
+typedef struct kv_expiry {
+    uint64_t when_ns;
+    kv_entry *e;
+} kv_expiry;
+
 typedef struct kv_db {
     kv_dict keys;
-    kv_entry **heap;        /* expiry min-heap by expire_ns */
+    kv_expiry *heap;        /* expiry min-heap by when_ns */
     size_t heap_len, heap_cap;
     uint64_t expired_keys;  /* INFO stats */
     /* Called for each key deleted because it expired, before it is freed
@@ -98,7 +115,19 @@ kv_entry *kv_db_lookup(kv_db *db, const uint8_t *key, size_t len, uint64_t now_n
 /* Add a key of `type` with an empty value (the caller fills e->v). The
  * key must not exist (look it up first). NULL: no memory. */
 kv_entry *kv_db_add(kv_db *db, const uint8_t *key, size_t len, int type);
+/* Add a KV_STRING key holding a copy of v; a value of up to
+ * KV_EMBSTR_MAX_BYTES is embedded in the entry (one allocation). The key
+ * must not exist. NULL: no memory. */
+kv_entry *kv_db_add_string(kv_db *db, const uint8_t *key, size_t len, const void *v, size_t vlen);
+/* Replace a string entry's value with a copy of v: in place when it fits
+ * the embedded room, else in a new kv_str. 0, or -ENOMEM (value unchanged). */
+int kv_entry_set_str(kv_entry *e, const void *v, size_t vlen);
+/* Append to a string entry's value (v.str may be NULL: starts one). An
+ * embedded value moves out to a kv_str. 0, or -ENOMEM (unchanged). */
+int kv_entry_append_str(kv_entry *e, const void *p, size_t len);
 void kv_db_delete(kv_db *db, kv_entry *e);
+/* The key's deadline on the loop clock, or 0 when it has none. */
+uint64_t kv_db_expire_of(const kv_db *db, const kv_entry *e);
 /* Set (ns > 0) or clear (0) a key's deadline. Returns 0 or -ENOMEM. */
 int kv_db_set_expire(kv_db *db, kv_entry *e, uint64_t expire_ns);
 /* Delete up to `budget` keys whose deadline is <= now. Returns how many. */

@@ -1,13 +1,19 @@
 /* reel-kv — a replicated Redis-protocol server on reel.
  *
  *   reel-kv [--port N] [--bind ADDR] [--replicaof HOST PORT] [--maxclients N]
- *           [--client-output-max-bytes N] [--capture-dir DIR] [--log]
+ *           [--client-output-max-bytes N] [--capture-dir DIR] [--busy-poll-us N] [--log]
  *
  * Serves RESP2 on ADDR:N (default 127.0.0.1:6379) on one epoll loop until
  * SIGINT or SIGTERM. With REEL_RECORD=trace the run is recorded; with
  * REEL_REPLAY=trace it is replayed without the network. At exit it prints
  * the loop's callback hash and a hash of every reply byte it wrote, the
  * two numbers a replay must reproduce. See docs/kv.md.
+ *
+ * --busy-poll-us N: after serving work, look for the next request without
+ * sleeping for up to N microseconds (reel_backend_epoll_set_busy_poll_ns;
+ * default KV_BUSY_POLL_US: off; not while recording). With
+ * many clients sending one request at a time, each sleep of the server is
+ * a wake-up its clients' kernel work pays for (docs/kv.md, Performance).
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -17,10 +23,12 @@
 
 #include "kv.h"
 
+#define KV_BUSY_POLL_US 0L /* off; 50 lets the server spin up to 50 us each time it goes idle after work */
+
 static void usage(void)
 {
     fprintf(stderr, "usage: reel-kv [--port N] [--bind ADDR] [--replicaof HOST PORT] [--maxclients N]\n"
-                    "               [--client-output-max-bytes N] [--capture-dir DIR] [--log]\n");
+                    "               [--client-output-max-bytes N] [--capture-dir DIR] [--busy-poll-us N] [--log]\n");
     exit(2);
 }
 
@@ -70,6 +78,7 @@ int main(int argc, char **argv)
     cfg.host = "127.0.0.1";
     cfg.port = 6379;
     cfg.hash_replies = getenv("REEL_RECORD") || getenv("REEL_REPLAY");
+    long busy_poll_us = KV_BUSY_POLL_US;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc)
             cfg.port = (int)num_arg(argv[++i], 0, 65535);
@@ -85,7 +94,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--capture-dir") && i + 1 < argc) {
             capture_dir = argv[++i];
             cfg.on_input = capture;
-        } else if (!strcmp(argv[i], "--log"))
+        } else if (!strcmp(argv[i], "--busy-poll-us") && i + 1 < argc)
+            busy_poll_us = num_arg(argv[++i], 0, reel_epoll_busy_poll_max_ns / 1000);
+        else if (!strcmp(argv[i], "--log"))
             cfg.log = true;
         else
             usage();
@@ -97,6 +108,9 @@ int main(int argc, char **argv)
         return 1;
     }
     reel_loop_set_log(loop, log_line, NULL);
+    /* Only on the epoll backend itself: a recorder (REEL_RECORD) or a
+     * replayer answers -EINVAL and the run simply does not busy-poll. */
+    (void)reel_backend_epoll_set_busy_poll_ns(reel_loop_backend(loop), (uint64_t)busy_poll_us * 1000);
     kv_server *srv;
     rc = kv_server_new(loop, &cfg, &srv);
     if (rc < 0) {

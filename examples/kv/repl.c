@@ -217,7 +217,8 @@ static void write_snapshot(kv_server *s, kv_buf *b, uint64_t now_ns)
     kv_dict *keys = &s->db.keys;
     for (size_t i = 0; i <= keys->mask; i++) {
         for (kv_entry *e = keys->buckets[i]; e; e = e->next) {
-            if (e->expire_ns && e->expire_ns <= now_ns)
+            uint64_t expire_ns = kv_db_expire_of(&s->db, e);
+            if (expire_ns && expire_ns <= now_ns)
                 continue;
             argv[1] = e->key;
             lens[1] = e->klen;
@@ -262,10 +263,10 @@ static void write_snapshot(kv_server *s, kv_buf *b, uint64_t now_ns)
                         }
                     }
             }
-            if (e->expire_ns) {
+            if (expire_ns) {
                 char ms[24];
                 int n = snprintf(ms, sizeof ms, "%llu",
-                                 (unsigned long long)((e->expire_ns - now_ns + 999999) / 1000000));
+                                 (unsigned long long)((expire_ns - now_ns + 999999) / 1000000));
                 argv[0] = (const uint8_t *)"PEXPIRE";
                 lens[0] = 7;
                 argv[2] = (const uint8_t *)ms;

@@ -181,7 +181,10 @@ int reel_transport_resume_reading(reel_transport *t);
 
 /* Queue `len` bytes (copied) for sending (asyncio write). Small writes
  * (under 4 KiB) of one loop iteration are copied into the loop's arena
- * and sent together at its end (one write/writev per transport); a larger
+ * and sent together at its end (one write/writev per transport); bytes
+ * that data_received was handed are not copied but kept in the loop's
+ * read buffer, which is not read into over them before they are sent
+ * (the caller may forget `data` on return either way); a larger
  * one is sent at once, in one writev behind those waiting before it. What
  * the socket does not take is buffered and flushed when the fd is
  * writable; get_write_buffer_size counts only that (as if every write

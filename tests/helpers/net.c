@@ -201,7 +201,10 @@ static void peer_got(th_peer *p, const void *data, size_t len)
         p->keep_len += n;
     }
     if (p->echo) {
-        assert_int_equal(reel_transport_write(p->t, data, len), 0);
+        size_t step = p->echo_slice ? p->echo_slice : len;
+        for (size_t off = 0; off < len; off += step)
+            assert_int_equal(reel_transport_write(p->t, (const uint8_t *)data + off,
+                                                  len - off < step ? len - off : step), 0);
         if (p->echo_flow && reel_transport_get_write_buffer_size(p->t) > 0 &&
             p->pauses > p->resumes)
             reel_transport_pause_reading(p->t);
@@ -384,6 +387,7 @@ int th_server_factory(void *arg, reel_protocol *out)
         th_peer_init(p, s->loop);
     p->echo = s->tmpl.echo;
     p->echo_flow = s->tmpl.echo_flow;
+    p->echo_slice = s->tmpl.echo_slice;
     p->keep_open = s->tmpl.keep_open;
     p->close_on_eof = s->tmpl.close_on_eof;
     p->target = s->tmpl.target;

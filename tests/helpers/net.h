@@ -67,6 +67,7 @@ typedef struct th_peer {
     uint64_t target;
     bool keep_open;          /* eof_received returns this */
     bool echo;               /* write back what arrives */
+    size_t echo_slice;       /* echo: in writes of this many bytes (0: one write) */
     bool echo_flow;          /* echo: pause reading while writing is paused */
     bool close_on_eof;       /* after eof: write_eof / close */
     size_t pauses, resumes;  /* pause_writing / resume_writing calls */
@@ -157,6 +158,7 @@ TH_SCENARIO(sc_tcp_peer_vanishes_mid_write);
 TH_SCENARIO(sc_tcp_bad_input);
 TH_SCENARIO(sc_tcp_local_addr);
 TH_SCENARIO(sc_tcp_buffered_protocol_failure);
+TH_SCENARIO(sc_tcp_echoed_slices_of_reads_in_one_iteration_keep_their_bytes);
 /* scenarios_server.c */
 TH_SCENARIO(sc_server_many_clients);
 TH_SCENARIO(sc_server_close_clients);

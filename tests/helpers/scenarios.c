@@ -5,6 +5,7 @@
 #define SC(name) {#name, name}
 const th_net_scenario th_net_scenarios[] = {
     SC(sc_tcp_echo),
+    SC(sc_tcp_echoed_slices_of_reads_in_one_iteration_keep_their_bytes),
     SC(sc_tcp_large_transfer_checksummed),
     SC(sc_tcp_half_close),
     SC(sc_tcp_abort_drops_unsent_data),

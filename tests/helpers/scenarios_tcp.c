@@ -747,3 +747,45 @@ TH_SCENARIO(sc_tcp_writes_in_one_iteration_coalesce_keeping_order_and_eof)
     assert_true(th_sum_final(&pr.sp->sum) == th_sum_final(&want));
     pair_close(loop, &pr);
 }
+
+/* Small writes of the bytes data_received was handed are not copied: they
+ * point into the loop's read buffer until the end-of-iteration flush, and
+ * the next read goes behind them (rl_read_lend_bytes). Several clients
+ * send at once, so one iteration reads for several connections; each
+ * server peer echoes in 1,000-byte writes, more than the buffer can lend
+ * in one iteration, so lent and copied writes mix. Every client gets its
+ * own bytes back, in order (checksums). */
+TH_SCENARIO(sc_tcp_echoed_slices_of_reads_in_one_iteration_keep_their_bytes)
+{
+    enum { n = 4, per_client = 192 * 1024 };
+    th_server srv;
+    th_server_init(&srv, loop, n);
+    srv.tmpl.echo = true;
+    srv.tmpl.echo_flow = true;
+    srv.tmpl.echo_slice = 1000;
+    int port = th_server_start_tcp(&srv, "127.0.0.1");
+    th_peer cli[n];
+    for (int i = 0; i < n; i++) {
+        th_peer_init(&cli[i], loop);
+        assert_int_equal(th_connect(loop, &cli[i], "127.0.0.1", port), 0);
+    }
+    th_wait_count(loop, &srv.made, n);
+    for (int i = 0; i < n; i++) {
+        cli[i].to_send = per_client;
+        cli[i].target = per_client;
+        cli[i].send_seed = 100 + (uint64_t)i;
+        cli[i].write_chunk = 64 * 1024;
+        th_peer_start_sending(&cli[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(th_wait(loop, cli[i].got), 0);
+        assert_int_equal(cli[i].received, per_client);
+        assert_true(th_sum_final(&cli[i].sum) == th_sum_final(&cli[i].sent_sum));
+    }
+    for (int i = 0; i < n; i++) {
+        reel_transport_close(cli[i].t);
+        assert_int_equal(th_wait(loop, cli[i].lost), 0);
+        th_peer_fini(&cli[i]);
+    }
+    th_server_fini(&srv);
+}
