@@ -436,6 +436,10 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
 void sim_log(sim_world *w, const char *msg, size_t len);
 bool sim_resolve_name(sim_world *w, const char *name, struct in_addr *out);
 void sim_event_release(sim_ev *ev);
+/* An event that can no longer change anything when it fires (a connect
+ * timeout for a connection that is made, failed or gone): what
+ * sim_world_rewind may drop. */
+bool sim_event_is_stale(const sim_ev *ev);
 
 /* fault.c */
 void sim_swarm_draw_timed(sim_world *w);

@@ -384,6 +384,14 @@ void sim_process_event(sim_world *w, sim_ev *ev)
     sim_event_release(ev);
 }
 
+bool sim_event_is_stale(const sim_ev *ev)
+{
+    if (ev->kind != EV_CONNECT_TIMEOUT)
+        return false;
+    const sim_sock *s = ev->conn->ends[0];
+    return !s || s->state != SS_CONNECTING;   /* as process_event's case */
+}
+
 void sim_event_release(sim_ev *ev)
 {
     if (ev->conn) {

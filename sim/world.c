@@ -1184,10 +1184,13 @@ static bool host_rewindable(const sim_host *h)
 
 int sim_world_rewind(reel_sim *w)
 {
-    if (!w || !w->marked || w->liveness_failed || w->schedule_error || w->heap_len != 0 ||
+    if (!w || !w->marked || w->liveness_failed || w->schedule_error ||
         w->nhosts != w->mark_nhosts || w->nlinks != 0 || w->nsched != 0 || w->from_file ||
         w->nfile_decs != 0 || w->sched_out || w->keep_history || w->driver || w->stepping)
         return -EBUSY;
+    for (uint32_t i = 0; i < w->heap_len; i++)
+        if (!sim_event_is_stale(&w->heap[i]))
+            return -EBUSY;
     for (uint32_t i = 0; i < w->nhosts; i++)
         if (!host_rewindable(w->hosts[i]))
             return -EBUSY;
@@ -1201,6 +1204,12 @@ int sim_world_rewind(reel_sim *w)
                 w->marked = false; /* half rewound: never again */
             return rc;
         }
+    }
+    /* Only stale events are left (a made connection's connect timeout
+     * holds it until then): firing them would change nothing. */
+    while (w->heap_len) {
+        sim_ev ev = heap_pop(w);
+        sim_event_release(&ev);
     }
     w->rng = w->mark_rng;
     w->now_ns = w->mark_now_ns;
