@@ -11,7 +11,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench bugbench fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug kv-shrink
+.PHONY: all build demo test memcheck asan bench bugbench sched-vs-seeds fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug kv-shrink
 
 all: build
 
@@ -56,6 +56,14 @@ bench: deps-bench
 BUGBENCH_SEEDS ?= 2000
 bugbench: deps-test build
 	@tools/bugbench $(BUILD) $(BUGBENCH_SEEDS) $(JOBS)
+
+# Schedule fuzzing (AFL++) against random seeds on the planted bugs:
+# executions to the first failure, TRIALS trials from random starting
+# seeds, beside 1/p from a seed sweep (tools/sched-vs-seeds says how; long:
+# about 2-5 minutes per bug on a free core).
+sched-vs-seeds:
+	@tools/ensure-deps fuzz
+	@tools/sched-vs-seeds
 
 # Fuzz each fuzz/fuzz_*.c harness for FUZZ_SECONDS (libFuzzer, and AFL++
 # when it can be installed); fails on any crash or hang.

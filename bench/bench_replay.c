@@ -10,9 +10,9 @@
  *   timers replay             the same for a run of timers (the replay never
  *                             sleeps: the ratio is the point)
  * Each echo size also gets two CPU rows: the loop thread's CPU per round
- * trip, and the whole process's (the recorder's helper thread prepares the
- * trace file's pages: on a busy 2-core machine that CPU is taken from
- * someone). And, under the table, trace bytes per record and per round trip.
+ * trip, and the whole process's (the recorder's flusher thread copies
+ * sealed blocks from the ring to the trace file: on a busy 2-core machine
+ * that CPU is taken from someone). And, under the table, trace bytes per record and per round trip.
  *
  * The trace goes to $TMPDIR (or /tmp). Timed regions are run_forever only:
  * opening the trace and closing it (its final fsync) are outside. */
@@ -311,8 +311,8 @@ int main(int argc, char **argv)
                                   bench_stats_of(plain.cpu_ns + 1, plain.runs - 1)};
             snprintf(name, sizeof name, "echo %zu B: loop CPU us/round trip", sizes[i].bytes);
             bench_table_row_stats(name, &cpu[0], &cpu[1], 1e-3 / (double)rts, "us", BENCH_LOWER_BETTER);
-            /* All threads: the recorder's helper thread (it prepares the
-             * trace file's pages) competes for the same cores. */
+            /* All threads: the recorder's flusher thread (it copies the
+             * ring's blocks to the file) competes for the same cores. */
             bench_stats all[2] = {bench_stats_of(rec.all_cpu_ns + 1, rec.runs - 1),
                                   bench_stats_of(plain.all_cpu_ns + 1, plain.runs - 1)};
             snprintf(name, sizeof name, "echo %zu B: process CPU us/round trip", sizes[i].bytes);

@@ -256,8 +256,11 @@ static void seed_killed(void)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     close(ready[0]);
-    /* The writer extends the file ahead of its records with zeros; keep
-     * one zero block header of them, not megabytes. */
+    /* The file holds the 1 MiB ring, then the block stream the flusher
+     * copied (nothing here: the ring never filled, so the blocks are at
+     * the ring's start). Keep the blocks and one zero block header after
+     * them, not a megabyte: the reader still takes them from the ring
+     * (the layout word names it), which is the path a seed should reach. */
     reel_trace_reader *r;
     if (reel_trace_open(&r, p, NULL, 0) < 0)
         exit(1);

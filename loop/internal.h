@@ -147,6 +147,9 @@ struct reel_loop {
      * says some are waiting. */
     void (*flush)(reel_loop *loop);
     bool flush_pending;
+    /* Set by the networking layer: called before a poll that may wait
+     * (the loop goes idle), to give back memory kept for a busy loop. */
+    void (*idle)(reel_loop *loop);
 
     /* busy-iteration poll skipping (see rl_busy_poll_iterations) */
     uint32_t polls_skipped, ran_since_poll;

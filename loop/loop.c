@@ -1307,6 +1307,8 @@ static int run_once(reel_loop *loop)
     } else {
         timeout_ns = -1;
     }
+    if (timeout_ns != 0 && loop->idle)
+        loop->idle(loop); /* memory only: no callback, no backend call */
 
     int n = RL_UNLIKELY(loop->debug)
                 ? rl_poll_timed(loop, loop->events, rl_poll_events_max, timeout_ns)

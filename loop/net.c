@@ -45,8 +45,35 @@ static bool net_rewind(reel_loop *loop, bool apply)
     net->free_chunk_count = 0;
     while (net->nrbuf_cache)
         free(net->rbuf_cache[--net->nrbuf_cache].data);
+    net->nrbuf_low = 0;
+    net->rbuf_taken = false;
     net->next_req_id = 0;
     return true;
+}
+
+/* The busy/idle rule of the stream read-buffer cache, applied at each
+ * idle point (a poll that may wait). The cache's low-water mark since the
+ * last idle point counts the blocks no stream took. If streams took
+ * blocks, an eighth of those unused go: a busy loop keeps about what its
+ * busiest recent periods took (so feeds do not malloc, though how many
+ * streams one period feeds varies a lot), and one that stays busy with
+ * fewer streams gives the rest back over a few dozen periods. If no
+ * stream took any, the loop is quiet and all go. Counts, not time: the
+ * same run trims the same way, and only memory changes (no callback, no
+ * backend call). */
+void rl_rbuf_cache_trim(rl_net *net)
+{
+    uint32_t unused = net->rbuf_taken ? (net->nrbuf_low + 7) / 8 : net->nrbuf_cache;
+    while (unused--)
+        free(net->rbuf_cache[--net->nrbuf_cache].data);
+    net->nrbuf_low = net->nrbuf_cache;
+    net->rbuf_taken = false;
+}
+
+static void net_idle(reel_loop *loop)
+{
+    if (loop->net_state)
+        rl_rbuf_cache_trim(loop->net_state);
 }
 
 rl_net *rl_net_get(reel_loop *loop)
@@ -66,6 +93,7 @@ rl_net *rl_net_get(reel_loop *loop)
     loop->net_stack_gone = net_stack_gone;
     loop->net_rewind = net_rewind;
     loop->flush = net_flush;
+    loop->idle = net_idle;
     return net;
 }
 

@@ -46,8 +46,9 @@ enum {
     rl_coalesce_arena_min_bytes = 16 * 1024,
     rl_coalesce_arena_max_bytes = 1 << 20,
     /* emptied stream read buffers the loop keeps for the next feed of any
-     * stream (an idle stream holds none) */
-    rl_rbuf_cache_count = 8,
+     * stream (an idle stream holds none); those a busy period did not
+     * need go back when the loop goes idle (rl_rbuf_cache_trim) */
+    rl_rbuf_cache_count = 128,
 };
 
 /* One run of a transport's coalesced bytes in the loop's arena; runs are
@@ -115,6 +116,8 @@ typedef struct rl_net {
         size_t cap;
     } rbuf_cache[rl_rbuf_cache_count];
     uint32_t nrbuf_cache;
+    uint32_t nrbuf_low;      /* fewest cached since the loop last went idle */
+    bool rbuf_taken;         /* a stream took a read buffer since then */
     reel_transport **fd_owner; /* fd -> transport using it */
     uint32_t nfd_owner;
     uint64_t next_req_id;
@@ -287,6 +290,9 @@ const reel_protocol *rl_proto_intern(const reel_protocol *p);
 
 /* net.c — per-loop state */
 rl_net *rl_net_get(reel_loop *loop);   /* lazily made; NULL on ENOMEM */
+/* The loop goes idle: free cached stream read buffers that stayed
+ * unused since it last did (memory only; the rule is in net.c). */
+void rl_rbuf_cache_trim(rl_net *net);
 rl_chunk *rl_chunk_get(rl_net *net);
 void rl_chunk_put(rl_net *net, rl_chunk *c);
 int rl_fd_claim(rl_net *net, int fd, reel_transport *t);

@@ -30,6 +30,9 @@ enum {
     rs_sep_bytes_inline = 16,       /* separators kept without an allocation */
     rs_writelines_batch = 64,       /* iovecs handed to the transport at once */
     rs_trim_keep_bytes = 64 * 1024, /* emptied buffers up to this go to the loop's cache */
+    /* A read of at least this many bytes that empties the buffer from its
+     * start hands the block over instead of copying it (hand_over). */
+    rs_hand_over_min_bytes = 512,
 };
 
 enum { RS_READ = 1, RS_READ_ALL, RS_READLINE, RS_READUNTIL, RS_READEXACTLY };
@@ -233,9 +236,10 @@ void reel_stream_release(reel_stream *s)
 
 static bool in_task(void) { return reel_current_task() != NULL; }
 
-/* An empty read buffer's memory goes back to the loop, which keeps a few
+/* An empty read buffer's memory goes back to the loop, which keeps the
  * blocks for the next feed of any stream: an idle stream holds no buffer,
- * and a busy one takes the same block back without allocating. */
+ * and a busy one takes a block back without allocating. What the loop
+ * keeps and did not need is freed when it goes idle (rl_rbuf_cache_trim). */
 static void buf_release(reel_stream *s)
 {
     size_t cap;
@@ -256,10 +260,15 @@ static void buf_release(reel_stream *s)
 static void buf_take(reel_stream *s)
 {
     rl_net *net = s->loop->net_state;
-    if (s->buf.data || !net || !net->nrbuf_cache)
+    if (s->buf.data || !net)
         return;
-    net->nrbuf_cache--;
-    rsb_adopt(&s->buf, net->rbuf_cache[net->nrbuf_cache].data, net->rbuf_cache[net->nrbuf_cache].cap);
+    net->rbuf_taken = true;
+    if (!net->nrbuf_cache)
+        return;
+    uint32_t n = --net->nrbuf_cache;
+    if (n < net->nrbuf_low)
+        net->nrbuf_low = n;
+    rsb_adopt(&s->buf, net->rbuf_cache[n].data, net->rbuf_cache[n].cap);
 }
 
 /* asyncio _maybe_resume_transport. */
@@ -322,10 +331,8 @@ static void drop_op(reel_stream *s)
 /* The future-style read, if its future was cancelled by its owner, is
  * forgotten and consumes nothing: what read(-1) had already taken goes
  * back in front of the buffer. Every read checks this first. */
-static bool op_pending(reel_stream *s)
+static bool op_pending_side(reel_stream *s)
 {
-    if (!s->side)
-        return false;
     rs_op *o = &s->side->op;
     if (o->fut && reel_future_done(o->fut)) {
         if (o->acc.len && rsb_unread(&s->buf, o->acc.data, o->acc.len) < 0)
@@ -333,6 +340,11 @@ static bool op_pending(reel_stream *s)
         drop_op(s);
     }
     return o->fut != NULL;
+}
+
+static inline bool op_pending(reel_stream *s)
+{
+    return s->side && op_pending_side(s); /* most streams never make one */
 }
 
 static void format_incomplete(char *buf, size_t cap, size_t got, size_t expected)
@@ -584,6 +596,31 @@ static void last_reset(reel_stream *s)
     s->side->last.consumed = s->side->last.expected = 0;
 }
 
+/* A read that took every buffered byte, from the start of the block (a
+ * request/response reader's usual line), gives the reader the block
+ * itself instead of a copy; the reader's old buffer takes its place and
+ * goes back to the loop like any emptied block (or is freed if small).
+ * Small reads copy: the copy costs less than this, and a reader holding
+ * a few bytes should not hold a whole block. */
+static bool hand_over(reel_stream *s, const rsb_result *r, reel_bytes *out)
+{
+    if (r->len < rs_hand_over_min_bytes || r->data != s->buf.data || out->len != 0 ||
+        s->buf.cap > rs_trim_keep_bytes)
+        return false;
+    size_t cap;
+    uint8_t *block = rsb_disown(&s->buf, &cap); /* NULL: bytes are left */
+    if (!block)
+        return false;
+    if (out->data && out->cap >= RSB_RESERVE_MIN_BYTES)
+        rsb_adopt(&s->buf, out->data, out->cap);
+    else
+        free(out->data);
+    out->data = block;
+    out->cap = cap;
+    out->len = r->len;
+    return true;
+}
+
 /* An await-style read: try, wait, try again. The bytes go to out. */
 static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
                       reel_bytes *out, const char *func)
@@ -595,7 +632,7 @@ static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps,
         int rc = try_read(s, kind, n, seps, nseps, &scan, &r);
         if (rc != RSB_AGAIN) {
             if (rc == 0 || rc == REEL_EINCOMPLETE) {
-                if (bytes_append(out, r.data, r.len) < 0) {
+                if (!hand_over(s, &r, out) && bytes_append(out, r.data, r.len) < 0) {
                     /* Cannot hand the bytes over: put nothing at risk
                      * silently — the stream fails (asyncio MemoryError). */
                     out->len = 0;

@@ -330,36 +330,55 @@ int rsb_readuntil(rsb_buf *b, rsb_scan *scan, const reel_span *seps, size_t nsep
     return RSB_AGAIN;
 }
 
+/* readuntil("\n") written for its one separator (a line server's every
+ * read): one memchr over the bytes not yet looked at, none of the
+ * separator bookkeeping. The decisions are rsb_readuntil's with a
+ * one-byte separator, then readline's own at EOF and past the limit. */
 int rsb_readline(rsb_buf *b, rsb_scan *scan, rsb_result *res)
 {
-    static const reel_span newline = {"\n", 1};
-    if (rsb_len(b) == 0 && !b->eof) {
-        /* nothing to scan (a reader waiting for its next line): the
-         * answer rsb_readuntil would give, without its setup */
-        result_init(res);
-        if (scan) {
-            scan->offset = 0;
-            scan->mark = b->taken + 1;
+    result_init(res);
+    size_t len = rsb_len(b);
+    const uint8_t *base = rsb_peek(b);
+    size_t offset = 0;
+    if (scan && scan->mark == b->taken + 1 && scan->offset <= len)
+        offset = scan->offset;
+    int rc = 0;
+    if (offset < len) {
+        const uint8_t *p = memchr(base + offset, '\n', len - offset);
+        if (p) {
+            size_t start = (size_t)(p - base);
+            if (start <= b->limit) {
+                take(b, start + 1, res);
+                return 0;
+            }
+            res->consumed = start;
+            res->message = msg_sep_found;
+            rc = REEL_ELIMIT;
+        } else if (len > b->limit) {
+            res->consumed = len;
+            res->message = msg_sep_not_found;
+            rc = REEL_ELIMIT;
         }
-        return RSB_AGAIN;
-    }
-    int rc = rsb_readuntil(b, scan, &newline, 1, res);
-    if (rc == REEL_EINCOMPLETE) {
-        /* EOF: the partial line (maybe empty) is the answer. */
-        res->expected = 0;
-        return 0;
+        offset = len;
     }
     if (rc == REEL_ELIMIT) {
         /* Drop the overlong line: through its newline when it was found,
          * else everything buffered. The view shows what was dropped. */
-        size_t c = res->consumed, len = rsb_len(b);
-        const uint8_t *base = rsb_peek(b);
-        size_t drop = c < len && base[c] == '\n' ? c + 1 : len;
-        size_t consumed = res->consumed;
+        size_t c = res->consumed;
         const char *message = res->message;
-        take(b, drop, res);
-        res->consumed = consumed;
+        take(b, c < len && base[c] == '\n' ? c + 1 : len, res);
+        res->consumed = c;
         res->message = message;
+        return rc;
     }
-    return rc;
+    if (b->eof) {
+        /* EOF: the partial line (maybe empty) is the answer. */
+        take(b, len, res);
+        return 0;
+    }
+    if (scan) {
+        scan->offset = offset;
+        scan->mark = b->taken + 1;
+    }
+    return RSB_AGAIN;
 }

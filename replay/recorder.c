@@ -8,9 +8,10 @@
  * wait for exactly those; see include/reel/replay.h). Everything else is
  * the wrapped backend's answer, unchanged.
  *
- * The trace file is written from the loop's thread only: wake() and
- * posted(), the two calls other threads make, record nothing (posted()
- * bumps an atomic counter). Each record is in the kernel's page cache
+ * Records are appended from the loop's thread only: wake() and posted(),
+ * the two calls other threads make, record nothing (posted() bumps an
+ * atomic counter); the writer's flusher thread only copies sealed blocks
+ * from the ring to the file. Each record is in the kernel's page cache
  * once recorded (replay/trace.h, "Crash safety"), so a killed or crashed
  * process leaves every call it completed; fatal signals are noted in the
  * trace (on_fatal_signal). If writing the trace fails (disk full), the
@@ -109,9 +110,9 @@ static void after_fork_child(void)
     pthread_mutex_unlock(&live_lock);
 }
 
-/* Fatal signals. Every committed record is already in the kernel (a
- * mapped writer's page cache, see replay/trace.h), so a fatal signal only
- * has to say what ended the run: the handler notes the signal in each
+/* Fatal signals. Every committed record is already in the kernel (in the
+ * page cache, through the writer's mapped ring: see replay/trace.h), so a
+ * fatal signal only has to say what ended the run: the handler notes the signal in each
  * live trace with async-signal-safe steps (a store into the mapping; a
  * buffered writer pwrite()s its committed block), puts the default action
  * back and raises the signal again, so the process dies of it as it would

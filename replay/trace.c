@@ -530,7 +530,9 @@ void rt_header_encode(uint8_t h[rt_header_bytes], const reel_trace_info *info)
     put_str(h + 80, 32, info->program);
     put_str(h + 112, 64, info->host);
     rt_put_u32(h + rt_header_bytes - 4, rt_crc32c(0, h, rt_header_bytes - 4));
-    rt_put_u32(h + rt_header_signal_at, rt_signal_word(0)); /* after the CRC: it takes the word as 0 */
+    /* After the CRC, which takes both words as 0: a writer changes them in place. */
+    rt_put_u32(h + rt_header_signal_at, rt_signal_word(0));
+    rt_put_u64(h + rt_header_layout_at, rt_layout_word(rt_header_bytes, 0)); /* no ring */
 }
 
 static void get_str(char *dst, size_t cap, const uint8_t *src)
@@ -543,14 +545,16 @@ static void get_str(char *dst, size_t cap, const uint8_t *src)
 
 /* Two ways to get records to the kernel (trace.h, "Crash safety"):
  *
- * mapped (a regular file): the file is extended ahead of the writer and
- * mapped in windows; each record is encoded straight into the mapping and
- * then committed by one 8-byte store of the block's (length, CRC). The
- * bytes are in the page cache the moment the store retires, so a killed
- * process leaves every committed record behind, and the loop thread makes
- * no system call per record or per block: a helper thread prepares the
- * next window (allocates, maps, faults it in) and unmaps the old one, so
- * moving on every rt_window_bytes is a pointer swap.
+ * mapped (a regular file): records are encoded into a ring, a shared
+ * mapping of the file's first rt_header_bytes + rt_ring_bytes that is
+ * reused in place, and committed by one 8-byte store of the block's
+ * (length, CRC): the bytes are in the page cache the moment the store
+ * retires, so a killed process leaves every committed record behind. The
+ * ring's pages were allocated once, at open; the loop thread makes no
+ * system call per record, and per 256 KiB of blocks one hand-off to the
+ * flusher thread, which copies sealed blocks to the block stream
+ * after the ring with pwrite(2) (a page-cache copy: cheaper than mapping
+ * fresh pages, which is what writing the stream through the mapping cost).
  *
  * buffered (a pipe, a terminal, anything that cannot be mapped): one block
  * in memory, written whole with write(2) when full, before the loop
@@ -558,8 +562,9 @@ static void get_str(char *dst, size_t cap, const uint8_t *src)
 struct rt_writer {
     int fd;
     bool mapped;
+    bool ended;          /* rt_writer_end ran */
     uint8_t *blk;        /* the block being filled: header + payload */
-    uint64_t blk_off;    /* its file offset */
+    uint64_t blk_off;    /* its offset in the trace without a ring (header + stream offset) */
     size_t len;          /* payload bytes committed */
     uint32_t crc;        /* CRC32C of first ++ payload so far */
     uint64_t first;      /* index of the block's first record */
@@ -567,27 +572,23 @@ struct rt_writer {
     rt_delta delta;
     int err;
     /* mapped */
-    uint8_t *hdr;        /* the file's first page: the header's signal word */
-    uint8_t *win;        /* current window */
-    uint64_t win_off;
-    size_t win_len;
-    uint64_t file_len;   /* bytes allocated to the file (helper's, once it runs) */
-    size_t page;
-    /* The helper thread maps, allocates and faults in the next window
-     * while the loop thread fills this one, and unmaps the old ones: the
-     * page-cache work (allocating, zeroing, dirtying pages) stays off the
-     * loop thread. */
-    pthread_t helper;
-    bool helper_on;
+    uint8_t *map;        /* [0, map_len) of the file: the header, then the ring */
+    size_t map_len;
+    uint8_t *ring;       /* map + rt_header_bytes */
+    uint64_t blk_pos;    /* ring position of the block being filled */
+    uint64_t laps;       /* times the ring went round */
+    uint64_t blocks_off; /* file offset of the block stream (after the ring) */
+    /* The flusher thread: copies sealed blocks from the ring to the file.
+     * sealed and flushed are trace offsets (like blk_off) guarded by mu. */
+    pthread_t flusher;
+    bool flusher_on;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool want, stop;     /* a window is asked for / the helper must exit */
-    uint64_t next_off;   /* the window asked for or prepared */
-    size_t next_len;
-    uint8_t *next;       /* prepared window, or NULL */
-    int next_err;
-    uint8_t *drop;       /* a window to unmap */
-    size_t drop_len;
+    pthread_cond_t to_flusher, to_loop;
+    uint64_t sealed;     /* blocks before this offset are sealed and handed over */
+    uint64_t flushed;    /* blocks before this offset are in the file */
+    uint64_t flush_pos;  /* ring position of the block at `flushed` */
+    int flush_err;
+    bool stop, drain, hold, loop_waiting;
     /* buffered */
     uint8_t *buf;
     uint64_t bytes;      /* file bytes written */
@@ -608,7 +609,23 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static void stop_helper(rt_writer *w);
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno ? -errno : -EIO;
+        }
+        if (w == 0)
+            return -EIO;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
 
 static inline size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
@@ -656,20 +673,43 @@ static void block_start(rt_writer *w, uint8_t *blk)
     __atomic_store_n((uint32_t *)(void *)blk, v, __ATOMIC_RELEASE);
 }
 
+uint64_t rt_layout_word(uint32_t blocks_off, uint32_t ring_bytes)
+{
+    uint8_t b[6];
+    rt_put_u32(b, blocks_off);
+    rt_put_u16(b + 4, (uint16_t)(ring_bytes >> 12));
+    uint64_t check = rt_crc32c(0, b, 6) & 0xffff;
+    return (uint64_t)blocks_off | (uint64_t)(ring_bytes >> 12) << 32 | check << 48;
+}
+
+bool rt_layout_decode(uint64_t word, uint32_t *blocks_off, uint32_t *ring_bytes)
+{
+    *blocks_off = (uint32_t)word;
+    *ring_bytes = (uint32_t)(word >> 32 & 0xffff) << 12;
+    return rt_layout_word(*blocks_off, *ring_bytes) == word;
+}
+
+/* Rewrite the mapped header's layout word with one 8-byte store. */
+static void set_layout(rt_writer *w, uint32_t blocks_off, uint32_t ring_bytes)
+{
+    uint8_t b[8];
+    rt_put_u64(b, rt_layout_word(blocks_off, ring_bytes));
+    uint64_t v;
+    memcpy(&v, b, 8);
+    __atomic_store_n((uint64_t *)(void *)(w->map + rt_header_layout_at), v, __ATOMIC_RELEASE);
+}
+
 /* Make the file at least `len` bytes, with its blocks reserved where the
  * file system can (so a full disk is an error here, not a SIGBUS later). */
-static int grow_file(rt_writer *w, uint64_t len)
+static int grow_file(int fd, uint64_t len)
 {
-    if (len <= w->file_len)
-        return 0;
-    int rc = posix_fallocate(w->fd, (off_t)w->file_len, (off_t)(len - w->file_len));
+    int rc = posix_fallocate(fd, 0, (off_t)len);
     if (rc == EOPNOTSUPP || rc == EINVAL || rc == ENOSYS) {
-        if (ftruncate(w->fd, (off_t)len) < 0)
+        if (ftruncate(fd, (off_t)len) < 0)
             return -errno;
     } else if (rc) {
         return -rc;
     }
-    w->file_len = len;
     return 0;
 }
 
@@ -677,151 +717,122 @@ static int grow_file(rt_writer *w, uint64_t len)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-enum { block_room_bytes = rt_block_header_bytes + rt_block_bytes_max + 8 };
-
-/* Prepare one window: allocate the file to cover it, map it, fault it in. */
-static uint8_t *prepare_window(rt_writer *w, uint64_t off, size_t len, int *err)
+/* Copy the sealed blocks from ring position `pos` (trace offset `from`)
+ * up to trace offset `upto` to the file, as one pwrite per run that does
+ * not wrap. Returns 0 with the new position and offset, or an error. */
+static int flush_run(rt_writer *w, uint64_t *from, uint64_t *pos, uint64_t upto)
 {
-    *err = grow_file(w, off + len);
-    if (*err < 0)
-        return NULL;
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, (off_t)off);
-    if (m == MAP_FAILED) {
-        *err = -errno;
-        return NULL;
+    uint64_t p = *pos, off = *from, n = 0;
+    while (off + n < upto) {
+        uint64_t bytes = rt_block_header_bytes + rt_get_u32(w->ring + p + n + 16);
+        uint64_t next = rt_ring_next(p + n, bytes, rt_ring_bytes);
+        n += align8((size_t)bytes);
+        if (next != p + n)
+            break; /* the next block is at the ring's start */
     }
-    (void)madvise(m, len, MADV_POPULATE_WRITE); /* kernels before 5.14: faults on demand */
-    return m;
+    int rc = pwrite_all(w->fd, w->ring + p, (size_t)n, w->blocks_off + (off - rt_header_bytes));
+    if (rc < 0)
+        return rc;
+    uint64_t last = p + n; /* where the run ended; the next block is there or at 0 */
+    *pos = last + rt_ring_room_bytes > rt_ring_bytes ? 0 : last;
+    *from = off + n;
+    return 0;
 }
 
-static void *helper_main(void *arg)
+/* Blocks are handed to the flusher this many bytes at a time: one wake-up
+ * (a futex call on each side) per 256 KiB instead of per block. What is
+ * not handed over yet is in the ring, so nothing is less crash-safe. */
+enum { flush_batch_bytes = 256 * 1024 };
+
+/* Whether [pos, pos + rt_ring_room_bytes) of the ring holds no block the
+ * flusher has not copied: the uncopied blocks run from flush_pos to the
+ * block being sealed (at blk_off), just before pos (under mu). */
+static bool ring_room(const rt_writer *w, uint64_t pos)
+{
+    return w->flushed == w->blk_off ? true
+           : w->flush_pos < pos    ? true
+                                   : pos + rt_ring_room_bytes <= w->flush_pos;
+}
+
+static void *flusher_main(void *arg)
 {
     rt_writer *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->stop && !w->want && !w->drop)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->drop) {
-            uint8_t *d = w->drop;
-            size_t n = w->drop_len;
-            w->drop = NULL;
-            pthread_mutex_unlock(&w->mu);
-            munmap(d, n);
-            pthread_mutex_lock(&w->mu);
-            continue;
+        while (w->flushed == w->sealed || (w->hold && !w->loop_waiting && !w->stop)) {
+            if (w->stop)
+                break;
+            pthread_cond_wait(&w->to_flusher, &w->mu);
         }
-        if (w->stop)
+        if (w->flushed == w->sealed || (w->stop && !w->drain))
             break;
-        uint64_t off = w->next_off;
-        size_t len = w->next_len;
+        uint64_t from = w->flushed, pos = w->flush_pos, upto = w->sealed;
         pthread_mutex_unlock(&w->mu);
-        int err;
-        uint8_t *m = prepare_window(w, off, len, &err);
+        int rc = flush_run(w, &from, &pos, upto);
         pthread_mutex_lock(&w->mu);
-        w->next = m;
-        w->next_err = err;
-        w->want = false;
-        pthread_cond_broadcast(&w->cv);
+        if (rc < 0) {
+            w->flush_err = rc;
+            pthread_cond_signal(&w->to_loop);
+            break;
+        }
+        w->flushed = from;
+        w->flush_pos = pos;
+        if (w->loop_waiting)
+            pthread_cond_signal(&w->to_loop);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
-/* Ask the helper for the window after the current one: it starts early
- * enough that any block the current window cannot hold starts in it. */
-static void ask_next_window(rt_writer *w)
+/* Wait until the block about to start at ring position `pos` overwrites
+ * nothing uncopied (the flusher copies it; without a flusher, copy here). */
+static int wait_ring_room(rt_writer *w, uint64_t pos)
 {
-    if (!w->helper_on)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->next_off = (w->win_off + w->win_len - block_room_bytes) & ~(uint64_t)(w->page - 1);
-    w->next_len = rt_window_bytes + 2 * (size_t)block_room_bytes;
-    w->want = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Move to a window holding [off, off + block_room_bytes): the prepared one
- * if it does (waiting for the helper if it is still at work), else map it
- * here. The old window is unmapped (by the helper) after the caller sealed
- * the block in it: see roll_mapped. */
-static int next_window(rt_writer *w, uint64_t off, uint8_t **old, size_t *old_len)
-{
-    uint8_t *m = NULL;
-    int err = 0;
-    uint64_t m_off = 0;
-    size_t m_len = 0;
-    if (w->helper_on) {
-        pthread_mutex_lock(&w->mu);
-        while (w->want)
-            pthread_cond_wait(&w->cv, &w->mu);
-        m = w->next;
-        err = w->next_err;
-        m_off = w->next_off;
-        m_len = w->next_len;
-        w->next = NULL;
-        pthread_mutex_unlock(&w->mu);
-        if (m && (off < m_off || off + block_room_bytes > m_off + m_len)) {
-            munmap(m, m_len); /* not where the block is (cannot happen: see ask_next_window) */
-            m = NULL;
+    if (!w->flusher_on) {
+        while (!ring_room(w, pos)) {
+            int rc = flush_run(w, &w->flushed, &w->flush_pos, w->blk_off);
+            if (rc < 0)
+                return rc;
         }
-    }
-    if (!m) {
-        if (err < 0)
-            return err;
-        /* No helper (or a miss): a window of our own. The helper is idle
-         * now, so the file length is ours to change. */
-        m_off = off & ~(uint64_t)(w->page - 1);
-        m_len = rt_window_bytes + (size_t)block_room_bytes;
-        m = prepare_window(w, m_off, m_len, &err);
-        if (!m)
-            return err;
-    }
-    *old = w->win;
-    *old_len = w->win_len;
-    w->win = m;
-    w->win_off = m_off;
-    w->win_len = m_len;
-    return 0;
-}
-
-static void drop_window(rt_writer *w, uint8_t *m, size_t len)
-{
-    if (!m)
-        return;
-    if (!w->helper_on) {
-        munmap(m, len);
-        return;
+        return 0;
     }
     pthread_mutex_lock(&w->mu);
-    while (w->drop) /* the helper has not got to the previous one yet */
-        pthread_cond_wait(&w->cv, &w->mu);
-    w->drop = m;
-    w->drop_len = len;
-    pthread_cond_signal(&w->cv);
+    while (!ring_room(w, pos) && !w->flush_err) {
+        w->sealed = w->blk_off; /* hand over every sealed block */
+        w->loop_waiting = true;
+        pthread_cond_signal(&w->to_flusher); /* held back (tests): copy what makes room */
+        pthread_cond_wait(&w->to_loop, &w->mu);
+    }
+    w->loop_waiting = false;
+    int rc = w->flush_err;
     pthread_mutex_unlock(&w->mu);
+    return rc;
 }
 
-/* Mapped: seal the block being filled and start the next one after it. */
+/* Mapped: seal the block being filled and start the next one after it in
+ * the ring. */
 static int roll_mapped(rt_writer *w)
 {
-    uint64_t off = w->blk_off + align8(rt_block_header_bytes + w->len);
-    size_t room = block_room_bytes;
-    uint8_t *old = NULL, *prev = w->blk;
-    size_t old_len = 0;
-    if (off + room > w->win_off + w->win_len) {
-        int rc = next_window(w, off, &old, &old_len);
-        if (rc < 0)
-            return rc;
-    }
-    block_start(w, w->win + (off - w->win_off));
+    uint64_t bytes = rt_block_header_bytes + w->len;
+    uint64_t off = w->blk_off + align8((size_t)bytes);
+    uint64_t pos = rt_ring_next(w->blk_pos, bytes, rt_ring_bytes);
+    uint8_t *prev = w->blk;
+    int rc = wait_ring_room(w, pos);
+    if (rc < 0)
+        return rc;
+    if (pos < w->blk_pos)
+        w->laps++;
+    block_start(w, w->ring + pos);
     w->blk_off = off;
+    w->blk_pos = pos;
     /* Sealed only once the next block exists: a reader that finds a sealed
      * block can rely on one after it. */
     set_state(prev, RT_BLOCK_SEALED);
-    if (old) {
-        drop_window(w, old, old_len);
-        ask_next_window(w);
+    if (w->flusher_on && off - w->sealed >= flush_batch_bytes) { /* only this thread writes sealed */
+        pthread_mutex_lock(&w->mu);
+        w->sealed = off;
+        pthread_cond_signal(&w->to_flusher);
+        pthread_mutex_unlock(&w->mu);
     }
     return 0;
 }
@@ -840,6 +851,35 @@ static int flush_buffered(rt_writer *w, bool sealed)
     return 0;
 }
 
+/* Map the header and the ring of a regular file; false if it cannot be. */
+static int open_mapped(rt_writer *w, const uint8_t *h)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pg = page > 0 ? (size_t)page : 4096;
+    size_t len = (rt_header_bytes + rt_ring_bytes + pg - 1) & ~(pg - 1);
+    int rc = grow_file(w->fd, len);
+    if (rc < 0)
+        return rc;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+    if (m == MAP_FAILED)
+        return -errno;
+    (void)madvise(m, len, MADV_POPULATE_WRITE); /* kernels before 5.14: faults on demand */
+    w->map = m;
+    w->map_len = len;
+    w->ring = w->map + rt_header_bytes;
+    w->blocks_off = rt_header_bytes + rt_ring_bytes;
+    memcpy(w->map, h, rt_header_bytes);
+    set_layout(w, (uint32_t)w->blocks_off, rt_ring_bytes);
+    w->mapped = true;
+    w->blk_off = w->sealed = w->flushed = rt_header_bytes;
+    block_start(w, w->ring);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->to_flusher, NULL);
+    pthread_cond_init(&w->to_loop, NULL);
+    w->flusher_on = pthread_create(&w->flusher, NULL, flusher_main, w) == 0;
+    return 0;
+}
+
 int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *info)
 {
     *out = NULL;
@@ -852,45 +892,12 @@ int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *inf
         free(w);
         return rc;
     }
-    long page = sysconf(_SC_PAGESIZE);
-    w->page = page > 0 ? (size_t)page : 4096;
     uint8_t h[rt_header_bytes];
     rt_header_encode(h, info);
     struct stat st;
     int rc = 0;
-    if (fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        uint8_t *old;
-        size_t old_len;
-        /* The header page stays mapped on its own: a signal handler marks it. */
-        rc = grow_file(w, w->page);
-        if (rc == 0) {
-            void *m = mmap(NULL, w->page, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
-            rc = m == MAP_FAILED ? -errno : 0;
-            w->hdr = rc == 0 ? m : NULL;
-        }
-        if (rc == 0)
-            rc = next_window(w, rt_header_bytes, &old, &old_len);
-        if (rc == 0) {
-            w->mapped = true;
-            memcpy(w->hdr, h, sizeof h);
-            w->blk_off = rt_header_bytes;
-            block_start(w, w->win + rt_header_bytes);
-            pthread_mutex_init(&w->mu, NULL);
-            pthread_cond_init(&w->cv, NULL);
-            w->helper_on = pthread_create(&w->helper, NULL, helper_main, w) == 0;
-            ask_next_window(w);
-        } else {
-            /* Not mappable after all: write it instead, from the start. */
-            if (w->hdr)
-                munmap(w->hdr, w->page);
-            if (w->win)
-                munmap(w->win, w->win_len);
-            w->hdr = w->win = NULL;
-            w->win_len = 0;
-            w->file_len = 0;
-            rc = ftruncate(w->fd, 0) < 0 ? -errno : 0;
-        }
-    }
+    if (fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode) && open_mapped(w, h) < 0)
+        rc = ftruncate(w->fd, 0) < 0 ? -errno : 0; /* not mappable after all: write it instead */
     if (!w->mapped && rc == 0) {
         w->buf = malloc(rt_block_header_bytes + rt_block_bytes_max + 8);
         rc = w->buf ? write_all(w->fd, h, sizeof h) : -ENOMEM;
@@ -921,8 +928,8 @@ int rt_writer_flush(rt_writer *w)
 
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
 {
-    if (w->err)
-        return w->err;
+    if (__builtin_expect(w->err || w->ended, 0))
+        return w->err ? w->err : -EPIPE; /* after the end, the ring may be cut from the file */
     if (rec->data_len > rt_data_bytes_max || rec->addr_len > rt_addr_bytes_max)
         return -EMSGSIZE;
     size_t bound = rt_record_fixed_bytes_max + rec->data_len + 5 + rec->addr_len + 5;
@@ -947,11 +954,20 @@ uint64_t rt_writer_records(const rt_writer *w) { return w->records; }
 uint64_t rt_writer_bytes(const rt_writer *w) { return w->blk_off + rt_block_header_bytes + w->len; }
 size_t rt_writer_buffer_bytes(const rt_writer *w)
 {
-    /* Mapped: at most the current window and the one prepared after it. */
-    return w->mapped ? 2 * (rt_window_bytes + 2 * (size_t)block_room_bytes)
-                     : rt_block_header_bytes + rt_block_bytes_max + 8;
+    return w->mapped ? w->map_len : rt_block_header_bytes + rt_block_bytes_max + 8;
 }
 bool rt_writer_mapped(const rt_writer *w) { return w->mapped; }
+uint64_t rt_writer_ring_laps(const rt_writer *w) { return w->laps; }
+
+void rt_writer_hold_flusher(rt_writer *w, bool hold)
+{
+    if (!w->flusher_on)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->hold = hold;
+    pthread_cond_signal(&w->to_flusher);
+    pthread_mutex_unlock(&w->mu);
+}
 
 void rt_writer_on_signal(rt_writer *w, int signo)
 {
@@ -961,7 +977,7 @@ void rt_writer_on_signal(rt_writer *w, int signo)
     if (w->mapped) {
         uint32_t v;
         memcpy(&v, b, 4);
-        __atomic_store_n((uint32_t *)(void *)(w->hdr + rt_header_signal_at), v, __ATOMIC_RELEASE);
+        __atomic_store_n((uint32_t *)(void *)(w->map + rt_header_signal_at), v, __ATOMIC_RELEASE);
         return;
     }
     /* The header is already out: a regular file takes the signal word in
@@ -972,36 +988,36 @@ void rt_writer_on_signal(rt_writer *w, int signo)
     (void)k;
 }
 
-/* Stop the helper; whatever it prepared is unmapped. */
-static void stop_helper(rt_writer *w)
+/* Stop the flusher: after it copied every sealed block (drain), or at
+ * once. */
+static void stop_flusher(rt_writer *w, bool drain)
 {
-    if (!w->helper_on)
+    if (!w->flusher_on)
         return;
     pthread_mutex_lock(&w->mu);
-    while (w->want || w->drop)
-        pthread_cond_wait(&w->cv, &w->mu);
     w->stop = true;
-    pthread_cond_signal(&w->cv);
+    w->drain = drain;
+    if (drain)
+        w->sealed = w->blk_off;
+    pthread_cond_signal(&w->to_flusher);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->helper, NULL);
-    w->helper_on = false;
-    if (w->next)
-        munmap(w->next, w->next_len);
-    w->next = NULL;
+    pthread_join(w->flusher, NULL);
+    w->flusher_on = false;
+    if (w->flush_err && !w->err)
+        w->err = w->flush_err;
     pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->to_flusher);
+    pthread_cond_destroy(&w->to_loop);
 }
 
 void rt_writer_abandon(rt_writer *w)
 {
     if (!w)
         return;
-    /* After fork() the helper thread is not in this process: forget it.
+    /* After fork() the flusher thread is not in this process: forget it.
      * The parent's blocks are the parent's to write: unmap, write nothing. */
-    if (w->win)
-        munmap(w->win, w->win_len);
-    if (w->hdr)
-        munmap(w->hdr, w->page);
+    if (w->map)
+        munmap(w->map, w->map_len);
     close(w->fd);
     free(w->buf);
     free(w);
@@ -1009,33 +1025,57 @@ void rt_writer_abandon(rt_writer *w)
 
 int rt_writer_end(rt_writer *w)
 {
-    if (w->err)
+    if (w->err || w->ended)
         return w->err;
     if (!w->mapped)
         return rt_writer_flush(w);
-    stop_helper(w); /* it must not extend the file again */
-    /* Cut the file where the records end (it was extended ahead). */
-    if (ftruncate(w->fd, (off_t)rt_writer_bytes(w)) < 0)
+    w->ended = true;
+    uint64_t end = rt_writer_bytes(w);
+    if (!w->laps) {
+        /* The ring's first lap is the block stream itself, at the offsets a
+         * file without a ring has it: cut the file there, then drop the
+         * ring. Killed in between, a reader finds no block after the ring
+         * and takes them all from the ring. */
+        stop_flusher(w, false);
+        if (ftruncate(w->fd, (off_t)end) < 0)
+            return w->err = -errno;
+        set_layout(w, rt_header_bytes, 0);
+        return 0;
+    }
+    /* Every sealed block to the file, then the last one; the file is cut
+     * after it; then the ring leaves the layout and its range is freed. */
+    stop_flusher(w, true);
+    if (w->err)
+        return w->err;
+    if (w->flushed != w->blk_off)
+        w->err = flush_run(w, &w->flushed, &w->flush_pos, w->blk_off); /* no flusher thread */
+    uint64_t at = w->blocks_off + (w->blk_off - rt_header_bytes);
+    if (!w->err)
+        w->err = pwrite_all(w->fd, w->blk, rt_block_header_bytes + w->len, at);
+    if (!w->err && ftruncate(w->fd, (off_t)(at + rt_block_header_bytes + w->len)) < 0)
         w->err = -errno;
-    else
-        w->file_len = rt_writer_bytes(w);
-    return w->err;
+    if (w->err)
+        return w->err;
+    set_layout(w, (uint32_t)w->blocks_off, 0);
+#ifdef FALLOC_FL_PUNCH_HOLE
+    (void)fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, rt_header_bytes, rt_ring_bytes);
+#endif
+    return 0;
 }
 
 int rt_writer_close(rt_writer *w, bool sync)
 {
     if (!w)
         return 0;
-    stop_helper(w);
     int rc = w->err;
     if (w->mapped) {
         rc = rt_writer_end(w);
+        stop_flusher(w, false); /* after an error: the ring keeps what the file lacks */
     } else if (rc == 0 && w->len) {
         rc = write_all(w->fd, w->blk, rt_block_header_bytes + w->len);
     }
     if (sync && fsync(w->fd) < 0 && rc == 0 && errno != EINVAL && errno != EROFS)
         rc = -errno;
-    w->mapped = false;
     rt_writer_abandon(w);
     return rc;
 }
@@ -1051,12 +1091,21 @@ struct reel_trace_reader {
     int fd;                     /* -1: reading from memory */
     const uint8_t *mem;
     size_t mem_len;
-    uint64_t pos;               /* offset of the next unread byte */
+    bool seq;                   /* fd cannot seek (a pipe): read in order */
+    uint64_t pos;               /* seq: offset of the next unread byte */
     reel_trace_info info;
+    uint32_t hbytes;            /* header bytes: the ring starts here */
+    uint32_t blocks_off;        /* file offset of the block stream */
+    uint32_t ring_bytes;        /* 0: no ring */
     uint8_t *buf;               /* block payload */
     size_t blk_len, cur;
-    uint64_t blk_off;           /* offset of the current block's header */
+    uint64_t blk_off;           /* file offset of the current block's header */
     bool blk_sealed;            /* another block follows the current one */
+    bool started;               /* a block was loaded */
+    uint64_t next_l;            /* stream offset of the next block */
+    uint64_t next_ring;         /* its ring position */
+    uint64_t consumed;          /* header + stream bytes up to the current block's end */
+    char ring_why[160];         /* why the ring did not hold the block looked for */
     uint64_t next_index;
     rt_delta delta;
     bool ended;
@@ -1068,21 +1117,42 @@ struct reel_trace_reader {
     uint32_t nsites, sites_cap;
 };
 
-/* Read up to n bytes from the source; returns the count (short only at
- * the end) or -errno. */
-static ssize_t src_read(reel_trace_reader *r, void *dst, size_t n)
+/* Read up to n bytes at offset `off` of the source; returns the count
+ * (short only at the end) or -errno. A pipe is read in order (skipping
+ * forward); going back in one is -ESPIPE. */
+static ssize_t src_read(reel_trace_reader *r, uint64_t off, void *dst, size_t n)
 {
     if (r->fd < 0) {
-        size_t left = r->pos < r->mem_len ? r->mem_len - r->pos : 0;
+        size_t left = off < r->mem_len ? r->mem_len - (size_t)off : 0;
         if (n > left)
             n = left;
-        memcpy(dst, r->mem + r->pos, n);
-        r->pos += n;
+        rt_copy(dst, r->mem + off, n);
         return (ssize_t)n;
     }
     size_t got = 0;
     while (got < n) {
-        ssize_t k = read(r->fd, (uint8_t *)dst + got, n - got);
+        ssize_t k;
+        if (!r->seq) {
+            k = pread(r->fd, (uint8_t *)dst + got, n - got, (off_t)(off + got));
+            if (k < 0 && errno == ESPIPE && off + got == 0) {
+                r->seq = true;
+                continue;
+            }
+        } else if (off + got < r->pos) {
+            return -ESPIPE;
+        } else if (off + got > r->pos) { /* skip forward */
+            uint8_t skip[4096];
+            uint64_t want = off + got - r->pos;
+            k = read(r->fd, skip, want < sizeof skip ? (size_t)want : sizeof skip);
+            if (k > 0) {
+                r->pos += (uint64_t)k;
+                continue;
+            }
+        } else {
+            k = read(r->fd, (uint8_t *)dst + got, n - got);
+            if (k > 0)
+                r->pos += (uint64_t)k;
+        }
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -1092,7 +1162,6 @@ static ssize_t src_read(reel_trace_reader *r, void *dst, size_t n)
             break;
         got += (size_t)k;
     }
-    r->pos += got;
     return (ssize_t)got;
 }
 
@@ -1115,7 +1184,7 @@ static int fail(reel_trace_reader *r, int code, const char *fmt, ...)
 static int parse_header(reel_trace_reader *r)
 {
     uint8_t h[rt_header_bytes_max];
-    ssize_t n = src_read(r, h, 12);
+    ssize_t n = src_read(r, 0, h, 12);
     if (n < 0)
         return fail(r, (int)n, "cannot read the trace: %s", reel_strerror((int)n));
     if (n < 8 || memcmp(h, RT_MAGIC, 8) != 0)
@@ -1130,12 +1199,12 @@ static int parse_header(reel_trace_reader *r)
     if (version > REEL_TRACE_VERSION)
         return fail(r, -ENOTSUP, "trace format version %u is newer than this reader (version %d)",
                     version, REEL_TRACE_VERSION);
-    if (version < REEL_TRACE_VERSION)
-        return fail(r, -ENOTSUP, "trace format version %u is older than this reader reads (version %d): "
-                    "record the run again with this build", version, REEL_TRACE_VERSION);
+    if (version < 2)
+        return fail(r, -ENOTSUP, "trace format version %u is older than this reader reads (versions 2 "
+                    "to %d): record the run again with this build", version, REEL_TRACE_VERSION);
     if (hbytes < rt_header_bytes || hbytes > rt_header_bytes_max)
         return fail(r, REEL_ECORRUPT, "trace header corrupt: header size %u out of range", hbytes);
-    n = src_read(r, h + 12, hbytes - 12u);
+    n = src_read(r, 12, h + 12, hbytes - 12u);
     if (n < 0)
         return fail(r, (int)n, "cannot read the trace: %s", reel_strerror((int)n));
     if ((size_t)n < hbytes - 12u)
@@ -1148,6 +1217,20 @@ static int parse_header(reel_trace_reader *r)
         return fail(r, REEL_ECORRUPT, "trace header corrupt: signal word %08x is not a value and its "
                     "complement", sigword);
     uint32_t signo = sigword & 0xffff;
+    /* Version 3: the layout word, also outside the CRC, checks itself. */
+    uint32_t blocks_off = hbytes, ring = 0;
+    if (version >= 3) {
+        uint64_t word = rt_get_u64(h + rt_header_layout_at);
+        memset(h + rt_header_layout_at, 0, 8);
+        if (!rt_layout_decode(word, &blocks_off, &ring))
+            return fail(r, REEL_ECORRUPT, "trace header corrupt: layout word %016llx fails its check",
+                        (unsigned long long)word);
+        if (blocks_off < hbytes + (uint64_t)ring || blocks_off > hbytes + (uint64_t)rt_ring_bytes_max ||
+            blocks_off % 8 || ring > rt_ring_bytes_max || (ring && ring < rt_ring_room_bytes))
+            return fail(r, REEL_ECORRUPT, "trace header corrupt: blocks at byte offset %u with a ring of "
+                        "%u bytes (header %u bytes; ring at most %d, at least %d)", blocks_off, ring, hbytes,
+                        (int)rt_ring_bytes_max, (int)rt_ring_room_bytes);
+    }
     uint32_t stored = rt_get_u32(h + hbytes - 4);
     uint32_t crc = rt_crc32c(0, h, hbytes - 4u);
     if (stored != crc)
@@ -1164,6 +1247,10 @@ static int parse_header(reel_trace_reader *r)
     get_str(in->program, sizeof in->program, h + 80);
     get_str(in->host, sizeof in->host, h + 112);
     in->killed_by_signal = (int32_t)signo;
+    r->hbytes = hbytes;
+    r->blocks_off = blocks_off;
+    r->ring_bytes = ring;
+    r->consumed = hbytes;
     return 0;
 }
 
@@ -1223,7 +1310,7 @@ int reel_trace_open_memory(reel_trace_reader **out, const void *data, size_t len
 const reel_trace_info *reel_trace_get_info(const reel_trace_reader *r) { return r ? &r->info : NULL; }
 const char *reel_trace_error(const reel_trace_reader *r) { return r && r->err ? r->msg : ""; }
 uint64_t reel_trace_records_read(const reel_trace_reader *r) { return r ? r->next_index : 0; }
-uint64_t reel_trace_bytes_read(const reel_trace_reader *r) { return r ? r->pos : 0; }
+uint64_t reel_trace_bytes_read(const reel_trace_reader *r) { return r ? r->consumed : 0; }
 
 void reel_trace_close(reel_trace_reader *r)
 {
@@ -1261,95 +1348,138 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-/* Load the block at the current position. Returns 1, 0 if there is none
- * (the end of the file, or the zeros a mapped writer extends the file
- * with), or an error. */
-static int load_block(reel_trace_reader *r)
+/* Read the block at file offset `off` into r->buf: 1 if it is whole and
+ * the block expected next, 0 if there is none (the end of the source, or
+ * zeros), else a negative code with the reason in why (trunc: the bytes
+ * end inside it). `room` bounds its size (a ring slot). r->err is left
+ * alone: the caller decides which reason to report. */
+static int read_block(reel_trace_reader *r, uint64_t off, uint64_t room, uint32_t *len_out,
+                      uint32_t *state_out, char *why, size_t why_cap, bool *trunc)
 {
-    uint64_t off = r->pos;
-    r->blk_off = off;
-    r->blk_len = 0;
-    r->cur = 0;
-    unsigned long long idx = (unsigned long long)r->next_index;
-    unsigned long long at = (unsigned long long)off;
     uint8_t h[rt_block_header_bytes];
-    ssize_t n = src_read(r, h, sizeof h);
-    if (n < 0)
-        return fail(r, (int)n, "cannot read the trace at byte offset %llu: %s", at, reel_strerror((int)n));
+    *trunc = false;
+    ssize_t n = src_read(r, off, h, sizeof h);
+    if (n < 0) {
+        snprintf(why, why_cap, "cannot read: %s", reel_strerror((int)n));
+        return (int)n;
+    }
     if (all_zero(h, (size_t)n))
         return 0;
-    if (n < (ssize_t)sizeof h)
-        return fail(r, REEL_ECORRUPT,
-                    "trace truncated at record %llu (byte offset %llu): block header has %zd of %d bytes",
-                    idx, at, n, (int)rt_block_header_bytes);
-    if (rt_get_u32(h) != RT_BLOCK_MAGIC)
-        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): bad block magic",
-                    idx, at);
+    if (n < (ssize_t)sizeof h) {
+        *trunc = true;
+        snprintf(why, why_cap, "block header has %zd of %d bytes", n, (int)rt_block_header_bytes);
+        return REEL_ECORRUPT;
+    }
+    if (rt_get_u32(h) != RT_BLOCK_MAGIC) {
+        snprintf(why, why_cap, "bad block magic");
+        return REEL_ECORRUPT;
+    }
     uint32_t state = rt_get_u32(h + 4);
     uint64_t first = rt_get_u64(h + 8);
     uint32_t len = rt_get_u32(h + 16);
     uint32_t stored = rt_get_u32(h + 20);
-    if (len > rt_block_bytes_max || (state & ~(uint32_t)RT_BLOCK_SEALED))
-        return fail(r, REEL_ECORRUPT,
-                    "trace corrupt at record %llu (byte offset %llu): block claims %u payload bytes "
-                    "(limit %d), state %#x", idx, at, len, (int)rt_block_bytes_max, state);
-    n = src_read(r, r->buf, len);
-    if (n < 0)
-        return fail(r, (int)n, "cannot read the trace at byte offset %llu: %s", at, reel_strerror((int)n));
-    if ((size_t)n < len)
-        return fail(r, REEL_ECORRUPT,
-                    "trace truncated at record %llu (byte offset %llu): block holds %zd of its %u "
-                    "payload bytes", idx, at, n, len);
+    if (len > rt_block_bytes_max || (state & ~(uint32_t)RT_BLOCK_SEALED) ||
+        rt_block_header_bytes + (uint64_t)len > room) {
+        snprintf(why, why_cap, "block claims %u payload bytes (limit %d%s), state %#x", len,
+                 (int)rt_block_bytes_max, rt_block_header_bytes + (uint64_t)len > room ? ", past the ring's end" : "",
+                 state);
+        return REEL_ECORRUPT;
+    }
+    n = src_read(r, off + rt_block_header_bytes, r->buf, len);
+    if (n < 0) {
+        snprintf(why, why_cap, "cannot read: %s", reel_strerror((int)n));
+        return (int)n;
+    }
+    if ((size_t)n < len) {
+        *trunc = true;
+        snprintf(why, why_cap, "block holds %zd of its %u payload bytes", n, len);
+        return REEL_ECORRUPT;
+    }
     uint32_t crc = rt_crc32c(rt_crc32c(0, h + 8, 8), r->buf, len);
-    if (crc != stored)
-        return fail(r, REEL_ECORRUPT,
-                    "trace corrupt at record %llu (byte offset %llu): block checksum mismatch "
-                    "(stored %08x, computed %08x)", idx, at, stored, crc);
-    if (first != r->next_index)
-        return fail(r, REEL_ECORRUPT,
-                    "trace corrupt at record %llu (byte offset %llu): block starts at record %llu",
-                    idx, at, (unsigned long long)first);
-    if ((state & RT_BLOCK_SEALED) && len == 0)
-        return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): sealed empty block",
-                    idx, at);
-    r->blk_len = len;
-    r->blk_sealed = state & RT_BLOCK_SEALED;
-    r->delta = (rt_delta){0, 0};
+    if (crc != stored) {
+        snprintf(why, why_cap, "block checksum mismatch (stored %08x, computed %08x)", stored, crc);
+        return REEL_ECORRUPT;
+    }
+    if (first != r->next_index) {
+        snprintf(why, why_cap, "block starts at record %llu", (unsigned long long)first);
+        return REEL_ECORRUPT;
+    }
+    if ((state & RT_BLOCK_SEALED) && len == 0) {
+        snprintf(why, why_cap, "sealed empty block");
+        return REEL_ECORRUPT;
+    }
+    *len_out = len;
+    *state_out = state;
     return 1;
 }
 
-/* Skip to where the block after the current one starts (blocks start on
- * 8-byte boundaries). */
-static int skip_padding(reel_trace_reader *r)
+/* Load the next block: from the block stream in the file, or, where the
+ * file does not hold it whole, from the ring (trace.h, "Crash safety").
+ * Returns 1, 0 if there is none, or an error. */
+static int load_block(reel_trace_reader *r)
 {
-    uint8_t pad[8];
-    size_t n = (size_t)(((r->pos + 7) & ~(uint64_t)7) - r->pos);
-    ssize_t k = n ? src_read(r, pad, n) : 0;
-    if (k < 0)
-        return fail(r, (int)k, "cannot read the trace: %s", reel_strerror((int)k));
-    return 0;
+    uint64_t l = r->next_l, pos = r->next_ring;
+    uint64_t off = r->blocks_off + l;
+    r->blk_off = off;
+    r->blk_len = 0;
+    r->cur = 0;
+    r->ring_why[0] = '\0';
+    char why[160];
+    bool trunc;
+    uint32_t len = 0, state = 0;
+    int rc = read_block(r, off, UINT64_MAX, &len, &state, why, sizeof why, &trunc);
+    if (rc != 1 && r->ring_bytes) {
+        char rwhy[160];
+        bool rtrunc;
+        int rrc = read_block(r, r->hbytes + pos, r->ring_bytes - pos, &len, &state, rwhy, sizeof rwhy, &rtrunc);
+        if (rrc == 1) {
+            off = r->blk_off = r->hbytes + pos;
+            rc = 1;
+        } else if (rrc < 0 && rrc != REEL_ECORRUPT) { /* not a stale slot: the ring cannot be read */
+            return fail(r, rrc, "cannot read the trace's ring at byte offset %llu: %s%s",
+                        (unsigned long long)(r->hbytes + pos), rwhy,
+                        rrc == -ESPIPE ? " (a trace that holds a ring is read from its file, not a pipe)" : "");
+        } else if (rrc < 0) {
+            snprintf(r->ring_why, sizeof r->ring_why, "%s", rwhy);
+        }
+    }
+    if (rc == 0)
+        return 0;
+    unsigned long long idx = (unsigned long long)r->next_index, at = (unsigned long long)off;
+    if (rc < 0 && rc != REEL_ECORRUPT)
+        return fail(r, rc, "cannot read the trace at byte offset %llu: %s", at, why);
+    if (rc < 0)
+        return fail(r, REEL_ECORRUPT, "trace %s at record %llu (byte offset %llu): %s",
+                    trunc ? "truncated" : "corrupt", idx, at, why);
+    r->blk_len = len;
+    r->blk_sealed = state & RT_BLOCK_SEALED;
+    r->delta = (rt_delta){0, 0};
+    r->consumed = r->hbytes + l + rt_block_header_bytes + len;
+    r->next_l = l + align8(rt_block_header_bytes + len);
+    r->next_ring = r->ring_bytes ? rt_ring_next(pos, rt_block_header_bytes + len, r->ring_bytes) : 0;
+    return 1;
 }
 
 /* The records of an unsealed block without an end record are the last
  * the recording committed: the run did not finish (it was killed, crashed
- * or is still going). Anything that looks like a block after it is
+ * or is still going). Anything that looks like the next block after it is
  * damage (a cleared seal bit), not a crash. */
 static int reached_unfinished_end(reel_trace_reader *r)
 {
-    uint64_t idx = r->next_index, off = r->blk_off, pos = r->pos;
-    int rc = skip_padding(r);
-    if (rc < 0)
-        return rc;
+    reel_trace_reader keep = *r;
     if (load_block(r) == 1)
         return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): a block follows "
                     "the block the recording ended in", (unsigned long long)r->next_index,
                     (unsigned long long)r->blk_off);
-    r->err = 0; /* a damaged stray block after the end is stale bytes */
+    /* A damaged stray block after the end is stale bytes. */
+    r->err = 0;
     r->msg[0] = '\0';
-    r->next_index = idx;
-    r->blk_off = off;
+    r->next_index = keep.next_index;
+    r->blk_off = keep.blk_off;
     r->blk_len = r->cur = 0;
-    r->pos = pos;
+    r->next_l = keep.next_l;
+    r->next_ring = keep.next_ring;
+    r->consumed = keep.consumed;
     r->unfinished = true;
     return 0;
 }
@@ -1402,30 +1532,29 @@ int reel_trace_next(reel_trace_reader *r, reel_trace_record *rec)
         return 0;
     if (r->ended) {
         uint8_t probe;
-        if (r->cur < r->blk_len || src_read(r, &probe, 1) > 0)
+        bool in_file = r->blk_off >= r->blocks_off; /* not the ring: its slots hold stale bytes */
+        if (r->cur < r->blk_len ||
+            (in_file && src_read(r, r->blk_off + rt_block_header_bytes + r->blk_len, &probe, 1) > 0))
             return fail(r, REEL_ECORRUPT, "trace corrupt after record %llu: data after the end record",
                         (unsigned long long)(r->next_index - 1));
         return 0;
     }
-    bool started = r->blk_off != 0;
     while (r->cur >= r->blk_len) {
-        if (started && !r->blk_sealed)
+        if (r->started && !r->blk_sealed)
             return reached_unfinished_end(r);
-        unsigned long long at = (unsigned long long)((r->pos + 7) & ~(uint64_t)7);
-        int rc = started ? skip_padding(r) : 0;
-        if (rc < 0)
-            return rc;
-        rc = load_block(r);
+        int rc = load_block(r);
         if (rc < 0)
             return rc;
         if (rc == 0) {
-            if (started)
+            if (r->started)
                 return fail(r, REEL_ECORRUPT, "trace truncated at record %llu (byte offset %llu): the "
-                            "block before says another follows", (unsigned long long)r->next_index, at);
+                            "block before says another follows%s%s%s", (unsigned long long)r->next_index,
+                            (unsigned long long)r->blk_off, r->ring_why[0] ? " (the ring's slot: " : "",
+                            r->ring_why, r->ring_why[0] ? ")" : "");
             r->unfinished = true; /* stopped before its first block */
             return 0;
         }
-        started = true;
+        r->started = true;
     }
     unsigned long long idx = (unsigned long long)r->next_index;
     unsigned long long at = (unsigned long long)(r->blk_off + rt_block_header_bytes + r->cur);

@@ -10,7 +10,8 @@
  *     12 u32 flags             16 u64 start_realtime_ns
  *     24 u64 start_monotonic_ns                     32 u64 ops_mask
  *     40 i32 pid               44 u32 reserved     48 char backend[32]
- *     80 char program[32]      112 char host[64]   176..188 reserved
+ *     80 char program[32]      112 char host[64]   176 u64 layout word (v3)
+ *     184..188 reserved
  *     header_bytes-4: u32 CRC32C of every byte before it
  *
  *   blocks, each:
@@ -35,17 +36,48 @@
  *     20 u32 CRC32C(bytes 8..16 ++ payload)
  *     then payload_bytes of records (counted by decoding them).
  *
- * Crash safety. A regular file is written through a shared mapping: each
- * record is encoded in place and committed by one 8-byte store of
- * (payload_bytes, CRC) (rt_writer_append), so the page cache holds every
- * committed record the moment it is committed, and a killed process
- * (SIGKILL included) loses only the record it was in the middle of. A
- * new block is started (all fields, the magic last) before the previous
- * one is marked sealed. A reader therefore trusts: sealed blocks, which
- * must be followed by another; and the last, unsealed block up to its
- * committed length. A trace whose last block holds no end record is
- * "unfinished" (reel_trace_unfinished), not damaged. Anything else that
- * is not a whole block with a matching CRC is damage.
+ * Version 3 adds a ring, for crash safety at the cost of a copy:
+ *   header: 176 u64 layout word: u32 blocks_off (file offset of the block
+ *     stream), u16 ring_bytes / 4096 (0: no ring), u16 check (low 16 bits
+ *     of the CRC32C of the first 6 bytes). Stored with one 8-byte store;
+ *     the header CRC takes it as 0, like the signal word. The ring, when
+ *     there is one, is the ring_bytes after the header (at header_bytes).
+ *     Version 2 traces read as blocks_off = header_bytes and no ring.
+ *
+ * Crash safety. A regular file is recorded through a ring: a shared
+ * mapping of the file's first header_bytes + rt_ring_bytes, reused in
+ * place, so its pages stay in the page cache and cost nothing after the
+ * first lap. Each record is encoded into the ring and committed by one
+ * 8-byte store of its block's (payload_bytes, CRC) (rt_writer_append): the
+ * page cache holds every committed record the moment it is committed, and
+ * a killed process (SIGKILL included) loses only the record it was in the
+ * middle of. A new block is started (all fields, the magic last) before
+ * the previous one is marked sealed. The block stream is the same as in a
+ * file without a ring; block k sits at stream offset L(k) (8-aligned, the
+ * first at 0) and at ring position P(k): P(0) = 0, P(k+1) = P(k) +
+ * align8(24 + payload_bytes(k)), or 0 when that leaves less than
+ * rt_ring_room_bytes before the ring's end (rt_ring_next). A flusher
+ * thread copies sealed blocks from the ring to blocks_off + L(k) with
+ * pwrite(2); the recording thread does not start a block where the ring
+ * still holds one the flusher has not copied.
+ *
+ * A reader takes each block from blocks_off + L(k) when it is whole there
+ * and from the ring at P(k) otherwise (the flusher had not copied it yet,
+ * or was killed in the middle). A block is trusted only with its magic,
+ * its first_record equal to the index the reader expects, and a matching
+ * CRC: a ring slot that holds a block of an earlier lap, or one torn by a
+ * kill while it was being started, is never taken for the block expected.
+ * A reader trusts sealed blocks, which must be followed by another; and
+ * the last, unsealed block up to its committed length. A trace whose last
+ * block holds no end record is "unfinished" (reel_trace_unfinished), not
+ * damaged. Anything else that is not a whole block with a matching CRC is
+ * damage.
+ *
+ * A clean end (rt_writer_end) writes the last block and drops the ring
+ * from the layout word: a recording whose ring never wrapped is the ring's
+ * first lap, so the file is cut there and its blocks start at
+ * header_bytes (the same bytes as a file without a ring); a longer one
+ * keeps blocks_off and has the ring's range punched out (a hole).
  *
  * Other files (pipes, terminals) get the same format written with write(2)
  * one block at a time: when full, before the loop blocks after
@@ -79,8 +111,26 @@ enum {
     rt_site_text_bytes = 512,            /* func + file of one site */
     rt_iov_max = 64,                     /* iovecs of one recorded readv */
     rt_header_signal_at = 44,            /* header offset of the signal word */
-    rt_window_bytes = 4 * 1024 * 1024,   /* a mapped writer maps the file this much at a time */
+    rt_header_layout_at = 176,           /* header offset of the layout word (version 3) */
+    rt_ring_bytes = 1024 * 1024,         /* the ring a regular file is recorded through */
+    rt_ring_bytes_max = 64 * 1024 * 1024,/* largest ring a reader accepts */
+    /* room a ring position must leave for a block to start there */
+    rt_ring_room_bytes = rt_block_header_bytes + rt_block_bytes_max + 8,
 };
+
+/* The ring position of the block after one of `block_bytes` (header and
+ * payload) at `pos`, in a ring of `ring_bytes` (trace.h, "Crash safety"). */
+static inline uint64_t rt_ring_next(uint64_t pos, uint64_t block_bytes, uint64_t ring_bytes)
+{
+    uint64_t next = pos + ((block_bytes + 7) & ~(uint64_t)7);
+    return next + rt_ring_room_bytes > ring_bytes ? 0 : next;
+}
+
+/* The header's layout word (version 3): where the block stream starts and
+ * how big the ring is, with a check of its own (the header CRC does not
+ * cover it). decode returns false for a damaged word. */
+uint64_t rt_layout_word(uint32_t blocks_off, uint32_t ring_bytes);
+bool rt_layout_decode(uint64_t word, uint32_t *blocks_off, uint32_t *ring_bytes);
 #define RT_BLOCK_SEALED 1u
 /* The header's signal word: the signal number and its complement, so a
  * damaged word is told from a signal (the header CRC does not cover it). */
@@ -213,25 +263,34 @@ typedef struct rt_writer rt_writer;
 /* Create `path` (truncating) and write the header. */
 int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *info);
 /* Append one record; completes and writes the block first when the record
- * would not fit. -EMSGSIZE if data/addr exceed the limits; a write error
- * is returned and sticky. */
+ * would not fit. -EMSGSIZE if data/addr exceed the limits; -EPIPE after
+ * rt_writer_end of a mapped writer; a write error is returned and sticky. */
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec);
-/* Buffered: write the block being filled, if any. Mapped: nothing to do
- * (committed records are in the page cache). */
+/* Buffered: write the block being filled, if any. Mapped (the ring):
+ * nothing to do (committed records are in the page cache). */
 int rt_writer_flush(rt_writer *w);
-/* After the last record (END / EXIT): flush, and cut a mapped file where
- * the records end. */
+/* After the last record (END / EXIT): flush; a ring-recorded file gets its
+ * last block written and the ring dropped from its layout (trace.h,
+ * "Crash safety"). Idempotent. */
 int rt_writer_end(rt_writer *w);
-/* True if the writer writes through a shared mapping (crash-safe against
- * SIGKILL), false if it buffers a block. */
+/* True if the writer writes through a shared mapping of a ring (crash-safe
+ * against SIGKILL), false if it buffers a block. */
 bool rt_writer_mapped(const rt_writer *w);
+/* Tests: hold the flusher back (true) so blocks stay only in the ring
+ * until the ring is full (it then copies only what makes room), or let it
+ * run again (false). */
+void rt_writer_hold_flusher(rt_writer *w, bool hold);
+/* Times the ring went round (0: the records are still in its first lap). */
+uint64_t rt_writer_ring_laps(const rt_writer *w);
 /* From a fatal-signal handler, async-signal-safe: note `signo` in the
  * header, and (buffered) write the committed part of the block being
  * filled. */
 void rt_writer_on_signal(rt_writer *w, int signo);
 bool rt_writer_pending(const rt_writer *w);
 uint64_t rt_writer_records(const rt_writer *w);
-uint64_t rt_writer_bytes(const rt_writer *w);     /* file bytes written so far */
+uint64_t rt_writer_bytes(const rt_writer *w);     /* header + block stream so far (the size
+                                                   * of the trace once it ended cleanly
+                                                   * with no ring in the file) */
 size_t rt_writer_buffer_bytes(const rt_writer *w); /* memory held: constant */
 /* In a child after fork(): close and free without writing anything (the
  * block being filled is the parent's, and so is the file offset). */

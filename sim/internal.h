@@ -40,16 +40,16 @@ enum {
 
 typedef struct sim_rng {
     uint64_t s[4];
-    /* Schedule fuzzing: draws come from these bytes first (one byte per
-     * draw), then from s[]. Not owned (the world owns the copy). */
+    /* Schedule fuzzing: draw k takes bytes[k] while k < nbytes (s[] steps
+     * anyway), then s[]. Not owned (the world owns the copy). */
     const uint8_t *bytes;
     size_t nbytes, pos;
 } sim_rng;
 
 void sim_rng_seed(sim_rng *r, uint64_t seed);
-/* Draw from `bytes` first, then from a xoshiro seeded from their hash. */
-void sim_rng_seed_bytes(sim_rng *r, const uint8_t *bytes, size_t n);
-/* The hash sim_rng_seed_bytes seeds the fallback with (the world's seed). */
+/* The xoshiro of `seed`, with its first n draws replaced by `bytes`. */
+void sim_rng_seed_bytes(sim_rng *r, uint64_t seed, const uint8_t *bytes, size_t n);
+/* The seed of a world given schedule bytes and no seed. */
 uint64_t sim_rng_bytes_hash(const uint8_t *bytes, size_t n);
 uint64_t sim_rng_next(sim_rng *r);
 /* Uniform in [0, n); 0 when n == 0. */

@@ -55,23 +55,24 @@ uint64_t sim_rng_bytes_hash(const uint8_t *bytes, size_t n)
     return sim_mix(h);
 }
 
-void sim_rng_seed_bytes(sim_rng *r, const uint8_t *bytes, size_t n)
+void sim_rng_seed_bytes(sim_rng *r, uint64_t seed, const uint8_t *bytes, size_t n)
 {
-    sim_rng_seed(r, sim_rng_bytes_hash(bytes, n));
+    sim_rng_seed(r, seed);
     r->bytes = bytes;
     r->nbytes = n;
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-/* xoshiro256**, or the next schedule byte. A byte b becomes b repeated
- * over 64 bits, so one byte decides one draw across its whole range:
- * below(n) ~ b * n / 256 and chance(p) is true for b < 256 * p (0 always
- * fires a fault that is possible at all). */
+/* xoshiro256**, or the next schedule byte in its place. The generator
+ * steps either way, so byte k replaces draw k of the seeded world and
+ * nothing else: once the bytes run out the draws are the seed's own, and
+ * a fuzzer's change to one byte changes one decision. A byte b becomes b
+ * repeated over 64 bits, so one byte decides one draw across its whole
+ * range: below(n) ~ b * n / 256 and chance(p) is true for b < 256 * p (0
+ * always fires a fault that is possible at all). */
 uint64_t sim_rng_next(sim_rng *r)
 {
-    if (r->pos < r->nbytes)
-        return r->bytes[r->pos++] * 0x0101010101010101ull;
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
@@ -81,6 +82,8 @@ uint64_t sim_rng_next(sim_rng *r)
     s[0] ^= s[3];
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
+    if (r->pos < r->nbytes)
+        return r->bytes[r->pos++] * 0x0101010101010101ull;
     return result;
 }
 
@@ -272,8 +275,9 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         return -ENOMEM;
     w->cfg = c;
     if (c.schedule_bytes) {
-        /* Schedule fuzzing: the bytes are the seed (REEL_SEED does not
-         * apply), so the input file alone reproduces the run. */
+        /* Schedule fuzzing: the bytes replace the first draws of the
+         * config's seed, or of a seed hashed from them; REEL_SEED does not
+         * apply, so the input file alone reproduces the run. */
         uint8_t *copy = malloc(c.schedule_len ? c.schedule_len : 1);
         if (!copy) {
             free(w);
@@ -281,8 +285,8 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         }
         memcpy(copy, c.schedule_bytes, c.schedule_len);
         w->cfg.schedule_bytes = copy;
-        w->seed = sim_rng_bytes_hash(copy, c.schedule_len);
-        sim_rng_seed_bytes(&w->rng, copy, c.schedule_len);
+        w->seed = c.seed ? c.seed : sim_rng_bytes_hash(copy, c.schedule_len);
+        sim_rng_seed_bytes(&w->rng, w->seed, copy, c.schedule_len);
     } else {
         /* REEL_SEED picks the seed of worlds that ask for it (seed 0) only: a
          * world created with its own seed keeps it, so one repro line never

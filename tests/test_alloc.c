@@ -1,6 +1,7 @@
 /* Hot paths allocate nothing once warm: call_soon, call_later + cancel,
  * timers firing, fd readiness events, call_soon_threadsafe, coalesced
- * stream writes and gathered datagrams.
+ * stream writes and gathered datagrams, stream read buffers while the
+ * loop is busy (and given back when it goes idle).
  *
  * CMakeLists.txt links this test with -Wl,--wrap=malloc,calloc,realloc,free,
  * so every allocation made by the test and by the static reel library goes
@@ -312,6 +313,72 @@ static void test_coalesced_writes_and_gathered_datagrams_allocate_nothing_once_w
     th_loop_free(loop);
 }
 
+/* Stream read buffers. Each stream fed and not yet read holds a block;
+ * an emptied one goes back to the loop. While the loop is busy it keeps
+ * them, so many streams fed in one iteration (more than the 8 blocks the
+ * loop used to keep) allocate nothing once warm; when the loop goes idle
+ * they are given back, so the next feeds allocate again. */
+enum { rb_streams = 64 };
+
+typedef struct rb_run {
+    reel_stream *s[rb_streams];
+    reel_bytes line;
+    int warm, counted;   /* rounds before and while counting */
+    long allocs;         /* allocations made by the counted rounds */
+} rb_run;
+
+static int rb_task(void *arg, void **result)
+{
+    (void)result;
+    rb_run *r = arg;
+    for (int k = 0; k < r->warm + r->counted; k++) {
+        if (k == r->warm)
+            count_start();
+        for (int i = 0; i < rb_streams; i++)
+            if (reel_stream_feed_data(r->s[i], "a line\n", 7) < 0)
+                return -EIO;
+        for (int i = 0; i < rb_streams; i++)
+            if (reel_stream_readline(r->s[i], &r->line) < 0 || r->line.len != 7)
+                return -EIO;
+        if (reel_sleep(0) < 0)   /* the loop stays busy: it never waits */
+            return -EIO;
+    }
+    atomic_store(&counting, false);
+    r->allocs = atomic_load(&allocations);
+    return 0;
+}
+
+static void rb_rounds(reel_loop *loop, rb_run *r, int warm, int counted)
+{
+    r->warm = warm;
+    r->counted = counted;
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, rb_task, r, "rb", &t), 0);
+    assert_int_equal(reel_loop_run_until_complete(loop, reel_task_future(t)), 0);
+    assert_int_equal(reel_future_result(reel_task_future(t), NULL), 0);
+    reel_task_release(t);
+}
+
+static void test_stream_read_buffers_kept_while_busy_given_back_when_idle(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    rb_run r = {.line = REEL_BYTES_INIT};
+    for (int i = 0; i < rb_streams; i++)
+        assert_int_equal(reel_stream_new(loop, 0, &r.s[i]), 0);
+    rb_rounds(loop, &r, 3, 50);
+    assert_int_equal(r.allocs, 0); /* busy: every feed took a kept block */
+    /* Idle: polls that wait, with no stream fed, give the blocks back. */
+    assert_int_equal(th_run_for(loop, 0.001), 0);
+    assert_int_equal(th_run_for(loop, 0.001), 0);
+    rb_rounds(loop, &r, 0, 1);
+    assert_true(r.allocs >= rb_streams); /* so each feed allocated again */
+    for (int i = 0; i < rb_streams; i++)
+        reel_stream_release(r.s[i]);
+    reel_bytes_free(&r.line);
+    th_loop_free(loop);
+}
+
 /* A workload touching every allocating path of the core. Any call may
  * fail with -ENOMEM while an allocation is being failed; it must never
  * crash, leak (Valgrind/ASan check) or report anything but -ENOMEM. */
@@ -411,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_fd_readiness_events_allocate_nothing_once_warm),
         cmocka_unit_test(test_call_soon_threadsafe_allocates_nothing_once_warm),
         cmocka_unit_test(test_coalesced_writes_and_gathered_datagrams_allocate_nothing_once_warm),
+        cmocka_unit_test(test_stream_read_buffers_kept_while_busy_given_back_when_idle),
         cmocka_unit_test(test_every_failed_allocation_ends_in_enomem_without_crash_or_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@ expect=(
   "bug_failover   acknowledged write lost on failover             1..100"
   "bug_cache      stale read: a cached value served               1..100"
   "bug_framing    framing: a well-formed request was rejected     1..100"
+  "bug_compact    lost write: an acknowledged PUT is gone          1..100"
 )
 
 for row in "${expect[@]}"; do

@@ -858,11 +858,116 @@ static void test_fuzz_schedule_short_inputs_are_the_seeded_worlds(void **state)
     unsetenv("REEL_SEED");
     seeded_world(1, want);
     assert_memory_equal(got, want, sizeof got);
-    /* Nine bytes are a schedule, not a seed. */
-    const uint8_t nine[9] = {5};
+    /* Nine bytes are seed 5 with its first draw replaced. */
+    const uint8_t nine[9] = {5, 0, 0, 0, 0, 0, 0, 0, 0xff};
     assert_int_equal(reel_fuzz_schedule_run(hash_scenario, got, nine, sizeof nine), 0);
     seeded_world(5, want);
-    assert_true(got[0] != want[0]);
+    assert_int_equal(got[2], 200); /* draw 0: short I/O at the top level */
+    assert_int_not_equal(want[2], 200);
+}
+
+/* The swarm's first draws (sim/world.c, swarm_draw): six fault levels,
+ * the latency (draw 6), jitter (7), the stream window (8). */
+static void swarm_shape(const reel_sim_config *c, uint64_t out[4])
+{
+    out[0] = c->latency_ns;
+    out[1] = c->jitter_ns;
+    out[2] = c->stream_window_bytes;
+    out[3] = (uint64_t)(c->p_short_io * 1000);
+}
+
+static int shape_scenario(const reel_sim_config *cfg, void *arg, char *why, size_t cap)
+{
+    reel_sim_config c = *cfg;
+    c.swarm = true;
+    reel_sim *sim;
+    if (reel_sim_new(&sim, &c) < 0)
+        return -1;
+    uint64_t *out = arg;
+    swarm_shape(reel_sim_get_config(sim), out);
+    out[4] = reel_sim_seed(sim);
+    reel_sim_free(sim);
+    (void)why, (void)cap;
+    return 0;
+}
+
+static void test_fuzz_schedule_byte_changes_one_draw_of_its_seeds_world(void **state)
+{
+    (void)state;
+    /* Seed 77, draws 0..6 spelled out; the two inputs differ in draw 6. */
+    uint8_t a[15] = {77, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    uint8_t b[15];
+    memcpy(b, a, sizeof b);
+    b[14] = 0x00;
+    uint64_t ga[5], gb[5], seeded[5];
+    assert_int_equal(reel_fuzz_schedule_run(shape_scenario, ga, a, sizeof a), 0);
+    assert_int_equal(reel_fuzz_schedule_run(shape_scenario, gb, b, sizeof b), 0);
+    reel_sim_config c;
+    reel_sim_config_default(&c);
+    c.seed = 77;
+    char why[8];
+    assert_int_equal(shape_scenario(&c, seeded, why, sizeof why), 0);
+    assert_int_equal(ga[0], 20000000); /* draw 6: the largest latency */
+    assert_int_equal(gb[0], 10000);    /* ... the smallest */
+    assert_int_equal(ga[3], 200);      /* draw 0 */
+    assert_int_equal(gb[3], 200);
+    /* Draws 7 and 8 were not spelled out: seed 77's own, in both. */
+    assert_int_equal(ga[1] != 0, seeded[1] != 0);
+    assert_int_equal(gb[1] != 0, seeded[1] != 0);
+    assert_int_equal(ga[2], seeded[2]);
+    assert_int_equal(gb[2], seeded[2]);
+    /* The world's seed is the input's first 8 bytes. */
+    assert_int_equal(ga[4], 77);
+    assert_int_equal(gb[4], 77);
+}
+
+static int states_scenario(const reel_sim_config *cfg, void *arg, char *why, size_t cap)
+{
+    (void)cfg, (void)why, (void)cap;
+    size_t *out = arg;
+    out[0] = reel_fuzz_states_reached(); /* none yet: cleared per input */
+    reel_fuzz_state(7);
+    reel_fuzz_state(7);                  /* again: still one */
+    reel_fuzz_state(8);
+    out[1] = reel_fuzz_states_reached();
+    return 0;
+}
+
+static void test_fuzz_state_counts_each_state_once_per_input(void **state)
+{
+    (void)state;
+    size_t got[2];
+    reel_fuzz_state(1234); /* left over from before the input */
+    assert_int_equal(reel_fuzz_schedule_run(states_scenario, got, (const uint8_t *)"x", 1), 0);
+    assert_int_equal(got[0], 0);
+    assert_int_equal(got[1], 2);
+    assert_int_equal(reel_fuzz_schedule_run(states_scenario, got, (const uint8_t *)"y", 1), 0);
+    assert_int_equal(got[0], 0);
+    assert_int_equal(got[1], 2);
+    for (uint32_t i = 0; i < 100000; i++)
+        reel_fuzz_state(i);
+    assert_true(reel_fuzz_states_reached() <= REEL_FUZZ_STATE_SLOTS);
+    reel_fuzz_state_reset();
+    assert_int_equal(reel_fuzz_states_reached(), 0);
+}
+
+static void test_fuzz_state_saved_in_one_process_restores_in_another(void **state)
+{
+    (void)state;
+    uint8_t saved[REEL_FUZZ_STATE_SLOTS / 8];
+    reel_fuzz_state_reset();
+    reel_fuzz_state(41);
+    reel_fuzz_state(42);
+    assert_int_equal(reel_fuzz_state_save(saved, sizeof saved), sizeof saved);
+    assert_int_equal(reel_fuzz_state_save(saved, 3), 3); /* capped */
+    reel_fuzz_state_save(saved, sizeof saved);
+    reel_fuzz_state_reset();
+    reel_fuzz_state(7);
+    reel_fuzz_state_restore(saved, sizeof saved);
+    assert_int_equal(reel_fuzz_states_reached(), 3);
+    reel_fuzz_state_restore(saved, 0); /* nothing to restore */
+    assert_int_equal(reel_fuzz_states_reached(), 3);
+    reel_fuzz_state_reset();
 }
 
 static void test_sim_schedule_bytes_bad_config_is_rejected(void **state)
@@ -926,6 +1031,9 @@ int main(void)
         cmocka_unit_test(test_fuzz_conn_loop_changes_do_not_reach_the_next_input),
         cmocka_unit_test(test_sim_schedule_bytes_decide_the_draws_and_the_seed),
         cmocka_unit_test(test_fuzz_schedule_short_inputs_are_the_seeded_worlds),
+        cmocka_unit_test(test_fuzz_schedule_byte_changes_one_draw_of_its_seeds_world),
+        cmocka_unit_test(test_fuzz_state_counts_each_state_once_per_input),
+        cmocka_unit_test(test_fuzz_state_saved_in_one_process_restores_in_another),
         cmocka_unit_test(test_sim_schedule_bytes_bad_config_is_rejected),
         cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
     };

@@ -336,6 +336,49 @@ static void test_readline_waits_for_the_newline_across_chunks(void **state)
     th_loop_free(loop);
 }
 
+/* Long lines that empty the buffer are handed over (the reader gets the
+ * stream's block, the stream takes the reader's old buffer): the bytes
+ * must be each line's, whichever buffer they land in, and a line that
+ * leaves bytes behind is copied and leaves them for the next read. */
+static int t_long_lines(void *arg, void **result)
+{
+    (void)result;
+    ctx *c = arg;
+    char line[3][700];
+    for (int k = 0; k < 3; k++) {
+        memset(line[k], 'a' + k, sizeof line[k] - 2);
+        line[k][sizeof line[k] - 2] = '\n';
+        line[k][sizeof line[k] - 1] = '\0';
+    }
+    for (int round = 0; round < 4; round++) {
+        for (int k = 0; k < 3; k++) {
+            feed(c->s, line[k]);               /* alone in the buffer */
+            ST_CHECK(reel_stream_readline(c->s, &c->b) == 0);
+            ST_CHECK(ST_BYTES_EQ(c->b, line[k]));
+        }
+        feed(c->s, line[0]);                   /* two lines at once */
+        feed(c->s, line[1]);
+        ST_CHECK(reel_stream_readline(c->s, &c->b) == 0);
+        ST_CHECK(ST_BYTES_EQ(c->b, line[0]));
+        ST_CHECK(reel_stream_readline(c->s, &c->b) == 0);
+        ST_CHECK(ST_BYTES_EQ(c->b, line[1]));
+    }
+    ST_CHECK(rest_is(c, ""));
+    return 0;
+}
+
+static void test_long_lines_read_whole_or_copied_keep_their_bytes(void **state)
+{
+    (void)state;
+    st_reset();
+    reel_loop *loop = th_loop_new();
+    ctx c;
+    ctx_init(&c, loop, REEL_STREAM_LIMIT_DEFAULT);
+    assert_int_equal(st_run(loop, t_long_lines, &c), 0);
+    ctx_fini(&c);
+    th_loop_free(loop);
+}
+
 static int t_readline_limit_existing(void *arg, void **result)
 {
     (void)result;
@@ -1182,6 +1225,7 @@ int main(void)
         cmocka_unit_test(test_read_and_readexactly_are_not_bounded_by_the_limit),
         cmocka_unit_test(test_reads_outside_a_task_are_refused),
         cmocka_unit_test(test_readline_waits_for_the_newline_across_chunks),
+        cmocka_unit_test(test_long_lines_read_whole_or_copied_keep_their_bytes),
         cmocka_unit_test(test_readline_limit_with_existing_data_drops_the_long_line),
         cmocka_unit_test(test_readline_limit_with_chunks_fed_later),
         cmocka_unit_test(test_readline_at_eof_returns_the_partial_line_then_empty),

@@ -13,6 +13,10 @@
 
 #include "reel/fuzz.h"
 
+#ifndef BUG_SWARM_FAULTS /* as tests/bugs/common.h */
+#define BUG_SWARM_FAULTS 0u
+#endif
+
 int bug_main(int argc, char **argv);
 int bug_world_new(reel_sim **out, int argc, char **argv);
 
@@ -26,6 +30,7 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
     reel_sim_config cfg;
     reel_fuzz_schedule_config(&cfg, schedule, schedule_len);
     cfg.swarm = true;
+    cfg.swarm_faults = BUG_SWARM_FAULTS;
     return reel_sim_new(out, &cfg);
 }
 

@@ -11,18 +11,21 @@ void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t
     reel_sim_config_default(cfg);
     if (!data)
         size = 0;
-    if (size <= REEL_FUZZ_SCHEDULE_SEED_BYTES) {
-        /* A short input is a seed (little-endian; 0 is seed 1): the world
-         * is exactly the seeded one, so a fuzzer's first inputs are random
-         * seeds and it starts no worse than a seed sweep. */
-        uint64_t seed = 0;
-        for (size_t i = 0; i < size; i++)
-            seed |= (uint64_t)data[i] << (8 * i);
-        cfg->seed = seed ? seed : 1;
+    /* The first bytes are a seed (little-endian; 0 is seed 1): an input
+     * that short is exactly the seeded world, so a fuzzer's first inputs
+     * are random seeds and it starts no worse than a seed sweep. */
+    size_t nseed = size < REEL_FUZZ_SCHEDULE_SEED_BYTES ? size : REEL_FUZZ_SCHEDULE_SEED_BYTES;
+    uint64_t seed = 0;
+    for (size_t i = 0; i < nseed; i++)
+        seed |= (uint64_t)data[i] << (8 * i);
+    cfg->seed = seed ? seed : 1;
+    if (size <= REEL_FUZZ_SCHEDULE_SEED_BYTES)
         return;
-    }
-    cfg->schedule_bytes = data;
-    cfg->schedule_len = size;
+    /* The rest replaces that world's first draws one byte each; the draws
+     * after them stay the seed's, so a mutated byte is one changed
+     * decision, not a new world. */
+    cfg->schedule_bytes = data + REEL_FUZZ_SCHEDULE_SEED_BYTES;
+    cfg->schedule_len = size - REEL_FUZZ_SCHEDULE_SEED_BYTES;
     if (cfg->schedule_len > REEL_SIM_SCHEDULE_MAX_BYTES)
         cfg->schedule_len = REEL_SIM_SCHEDULE_MAX_BYTES;
 }
@@ -36,6 +39,7 @@ int reel_fuzz_schedule_run(reel_fuzz_scenario_fn scenario, void *arg, const uint
     }
     reel_sim_config cfg;
     reel_fuzz_schedule_config(&cfg, data, size);
+    reel_fuzz_state_reset();
     char why[512] = "";
     bool count = reel_fuzz_leak_check_available();
     if (count)

@@ -1,7 +1,7 @@
 /* reel/fuzz.h — the fuzz kit: fuzz your own protocol, parser or simulated
  * scenario with libFuzzer, AFL++ or a plain corpus runner, from one file.
  *
- * Three parts:
+ * Its parts:
  *   - reel_fuzz_input: a data provider (LLVM's FuzzedDataProvider, in C).
  *     Integers, booleans, enums and floats come from the END of the input,
  *     byte spans from the FRONT, so a mutation of the payload does not
@@ -19,10 +19,11 @@
  *     during the run was freed: a leak aborts like a crash. The world is
  *     kept for the next input when it can be rewound exactly (each input
  *     starts from the same state, whatever ran before).
- *   - schedule fuzzing: reel_fuzz_schedule_config puts the input in a
- *     simulated world's config (reel_sim_config.schedule_bytes) so that
- *     every PRNG draw of the world comes from the fuzzer; the fuzzer then
- *     searches schedules (faults, latencies, short I/O) by coverage.
+ *   - schedule fuzzing: reel_fuzz_schedule_config makes the input a
+ *     simulated world's seed and then its first PRNG draws, one byte each
+ *     (reel_sim_config.schedule_bytes); the fuzzer then searches schedules
+ *     (faults, latencies, short I/O) by coverage, or by the protocol
+ *     states the program marks with reel_fuzz_state.
  *
  * A harness defines LLVMFuzzerTestOneInput. The same file builds for
  * libFuzzer (-fsanitize=fuzzer), for AFL++ persistent mode and as a plain
@@ -190,24 +191,56 @@ void reel_fuzz_conn_thread_cleanup(void);
 
 /* ---------------------------------------------------- schedule fuzzing */
 
-/* Inputs this short are seeds, not schedules. */
+/* Inputs this short are seeds, not schedules; longer ones start with a seed. */
 #define REEL_FUZZ_SCHEDULE_SEED_BYTES 8
 
-/* Fill *cfg with the defaults (reel_sim_config_default) and make every
- * PRNG draw of a world made from it come from data[0..size) (then a PRNG
- * seeded from them). Borrowed until reel_sim_new copies them. Sizes over
- * REEL_SIM_SCHEDULE_MAX_BYTES are cut to it (the fuzzer's -max_len keeps
- * them far below). An input of at most REEL_FUZZ_SCHEDULE_SEED_BYTES
- * (empty included) is a seed instead: cfg->seed = its bytes read
- * little-endian (0: 1), no schedule_bytes — the very world `REEL_SEED=N
- * prog` makes, so a fuzzer started from short inputs tries random seeds
- * first and does no worse than a seed sweep.
+/* Fill *cfg with the defaults (reel_sim_config_default) and make a world
+ * made from it take its decisions from data[0..size): the first
+ * REEL_FUZZ_SCHEDULE_SEED_BYTES bytes are cfg->seed (little-endian; 0 or
+ * empty: 1), so an input that short is the very world `REEL_SEED=N prog`
+ * makes and a fuzzer started from short inputs tries random seeds first,
+ * doing no worse than a seed sweep. Each further byte replaces one draw
+ * of that seeded world's PRNG in order (latencies, the swarm mix, faults,
+ * short I/O, BUGGIFY; cfg->schedule_bytes, borrowed until reel_sim_new
+ * copies them; sizes over REEL_SIM_SCHEDULE_MAX_BYTES are cut to it), and
+ * every later draw is the seed's own: a mutated byte is one changed
+ * decision, a mutated seed byte a new world.
  *
  * A failing input becomes a schedule file (docs/simulator.md, "Schedules
  * as data"): run the harness on it with REEL_SIM_SCHEDULE_OUT=FILE (plain
  * build); tools/fuzz-to-schedule does that and checks the file replays
  * the failure, and tools/reel-shrink shrinks it. */
 void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t size);
+
+/* State feedback (opt-in). Edge coverage tells schedules apart by hit
+ * counts and retry paths that change with nearly every schedule, so a
+ * fuzzer keeps almost every input and guidance is noise. A program can
+ * instead mark the protocol states it reaches:
+ *     reel_fuzz_state(ROLE_PRIMARY << 8 | PHASE_LEASE_HELD);
+ * `state` is any number the program picks (an enum, a few fields
+ * combined); it is hashed to one of REEL_FUZZ_STATE_SLOTS branches in the
+ * kit (fuzz/kit/state.c), each taken at most once per run, so a fuzzer
+ * that instruments that file sees "this run reached a state no run
+ * reached before" and nothing else from it (no hit counts). Build the
+ * program and reel without coverage and fuzz/kit/state.c with it for
+ * state-only feedback (tools/sched-vs-seeds, METHODS=state), or keep edge
+ * coverage as well. Costs a hash and a bit test; harmless in production
+ * builds (nothing reads it there). Not thread-safe (one run at a time).
+ * reel_fuzz_schedule_run clears the states at the start of each input;
+ * a forkserver harness (a fresh process per input) needs nothing. */
+#define REEL_FUZZ_STATE_SLOTS 256
+void reel_fuzz_state(uint32_t state);
+/* Forget the states reached (the next run starts with none). */
+void reel_fuzz_state_reset(void);
+/* How many distinct state slots this run reached. */
+size_t reel_fuzz_states_reached(void);
+/* For a harness that runs each input in a child process (a program with
+ * globals of its own, under an in-process engine such as libFuzzer): the
+ * child saves the states it reached (REEL_FUZZ_STATE_SLOTS / 8 bytes,
+ * e.g. into a MAP_SHARED page; returns the bytes written), the parent
+ * restores them, taking the branch of each (fuzz/bugs/schedule_lf.c). */
+size_t reel_fuzz_state_save(uint8_t *out, size_t cap);
+void reel_fuzz_state_restore(const uint8_t *slots, size_t len);
 
 /* A scenario to fuzz by schedule: make a world with reel_sim_new(cfg)
  * (change what you need in a copy of *cfg, but keep schedule_bytes), run

@@ -136,8 +136,9 @@ int reel_replayer_status_get(reel_backend *b, reel_replay_status *out);
 
 /* --------------------------------------------------------- the trace */
 
-/* Format version written by this library; readers accept up to it. */
-#define REEL_TRACE_VERSION 2
+/* Format version written by this library; readers accept 2 up to it
+ * (version 3 adds the crash-safe ring; docs/replay.md, "The format"). */
+#define REEL_TRACE_VERSION 3
 
 /* Operations (record kinds). Numbers are part of the format. */
 enum reel_trace_op {

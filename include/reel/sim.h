@@ -109,12 +109,13 @@ typedef struct reel_sim_config {
     /* Where host logs go (exception handler, slow callbacks); NULL: stderr. */
     void (*log)(const char *line, void *arg);
     void *log_arg;
-    /* Schedule fuzzing: when schedule_bytes is not NULL, every draw of the
+    /* Schedule fuzzing: when schedule_bytes is not NULL, draw k of the
      * world's PRNG (latencies, faults, short I/O, perturbations, swarm
-     * mix, BUGGIFY) takes its next byte from here instead, and once they
-     * run out a PRNG seeded from a hash of them takes over; `seed` and
-     * REEL_SEED are ignored (the bytes are the seed). The world copies
-     * them (at most REEL_SIM_SCHEDULE_MAX_BYTES, else -EINVAL). See
+     * mix, BUGGIFY) is byte k instead, for k < schedule_len; later draws
+     * are the seed's own (draw k of the seeded world stays draw k).
+     * The seed is `seed`, or when 0 a hash of the bytes; REEL_SEED does
+     * not apply, so the config alone reproduces the run. The world copies
+     * the bytes (at most REEL_SIM_SCHEDULE_MAX_BYTES, else -EINVAL). See
      * reel/fuzz.h for the harness that feeds a fuzzer's input here. */
     const uint8_t *schedule_bytes;
     size_t schedule_len;

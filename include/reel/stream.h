@@ -95,7 +95,9 @@ typedef struct reel_span {
 /* Bytes owned by whoever holds the struct: data is malloc'd (or NULL when
  * cap is 0), len bytes are valid, cap are allocated. Start from
  * REEL_BYTES_INIT (or zeroes); a read replaces the contents, reusing the
- * allocation when it is big enough. */
+ * allocation when it is big enough, or swapping it for the stream's own
+ * block (a read of 512 bytes or more that empties the stream's buffer:
+ * no copy). So data may change on any read. */
 typedef struct reel_bytes {
     uint8_t *data;
     size_t len;

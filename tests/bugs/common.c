@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "reel/fuzz.h"
 
 enum { bug_line_limit_bytes = 4096, bug_failure_detail_bytes = 512 };
 /* Without a quiet phase from the world (not in swarm mode): this long. */
@@ -21,6 +22,7 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
     reel_sim_config cfg;
     reel_sim_config_default(&cfg);
     cfg.swarm = true;
+    cfg.swarm_faults = BUG_SWARM_FAULTS;
     cfg.seed = 0; /* REEL_SEED, or 1 */
     if (argc > 1) {
         char *end;
@@ -90,6 +92,47 @@ int bug_finish_variant(reel_sim *sim, const char *prog, const char *variant, con
 
 /* ------------------------------------------------------- line protocol */
 
+/* Protocol states for schedule fuzzing (reel_fuzz_state): the kind of
+ * each line (its first word, digits left out) sent or received on a
+ * connection, paired with the kind before it on the same connection —
+ * the conversation's shape (GRANTED then WRITE, BUSY, STALE...), not its
+ * values; and how a read or a connect failed. Nothing here knows the
+ * service: every program of tests/bugs/ gets the same marks. */
+enum { conv_max = 64 };
+static struct conv {
+    const reel_stream *s;
+    uint32_t last;
+} convs[conv_max];
+static unsigned conv_next;
+
+static uint32_t line_kind(const char *line, size_t len, bool sent)
+{
+    uint32_t h = sent ? 0x811c9dc5u : 0x01000193u;
+    for (size_t i = 0; i < len && line[i] != ' ' && line[i] != '\n' && i < 32; i++)
+        if (line[i] < '0' || line[i] > '9')
+            h = (h ^ (uint8_t)line[i]) * 0x01000193u;
+    return h;
+}
+
+static void mark_line(const reel_stream *s, const char *line, size_t len, bool sent)
+{
+    uint32_t kind = line_kind(line, len, sent);
+    struct conv *c = NULL;
+    for (unsigned i = 0; i < conv_max && !c; i++)
+        if (convs[i].s == s)
+            c = &convs[i];
+    if (!c) {
+        c = &convs[conv_next++ % conv_max];
+        c->s = s;
+        c->last = 0;
+    }
+    reel_fuzz_state(kind);
+    reel_fuzz_state(c->last * 31u ^ kind);
+    c->last = kind;
+}
+
+static void mark_error(const char *what, int rc) { reel_fuzz_state(line_kind(what, strlen(what), true) ^ (uint32_t)-rc); }
+
 int bug_serve(reel_loop *loop, bug_server *srv, int port, reel_stream_handler_fn fn, void *arg)
 {
     reel_server_opts o = {.host = "0.0.0.0", .port = port};
@@ -120,7 +163,10 @@ int bug_connect(const char *host, int port, double timeout_s, reel_stream **out)
     if (rc < 0)
         return rc;
     rc = reel_open_connection(&o, bug_line_limit_bytes, out);
-    return reel_timeout_exit(&tm, rc);
+    rc = reel_timeout_exit(&tm, rc);
+    if (rc < 0)
+        mark_error("connect", rc);
+    return rc;
 }
 
 int bug_readline(reel_stream *s, reel_bytes *line, double timeout_s)
@@ -131,11 +177,14 @@ int bug_readline(reel_stream *s, reel_bytes *line, double timeout_s)
         return rc;
     rc = reel_stream_readline(s, line);
     rc = reel_timeout_exit(&tm, rc);
-    if (rc < 0)
+    if (rc == 0 && (line->len == 0 || line->data[line->len - 1] != '\n'))
+        rc = -ECONNRESET; /* EOF, maybe after a partial line */
+    if (rc < 0) {
+        mark_error("read", rc);
         return rc;
-    if (line->len == 0 || line->data[line->len - 1] != '\n')
-        return -ECONNRESET; /* EOF, maybe after a partial line */
+    }
     line->data[--line->len] = '\0';
+    mark_line(s, (const char *)line->data, line->len, false);
     return 0;
 }
 
@@ -145,6 +194,7 @@ static int vsend(reel_stream *s, const char *fmt, va_list ap)
     int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
     if (n < 0 || n >= (int)sizeof buf - 1)
         return -EMSGSIZE;
+    mark_line(s, buf, (size_t)n, true);
     buf[n++] = '\n';
     return reel_stream_write(s, buf, (size_t)n);
 }

@@ -13,6 +13,11 @@
  *
  * and otherwise exits 0 with one "ok" line. Exit status 2: the program
  * itself could not run (world creation failed...).
+ *
+ * The line protocol below marks protocol states for schedule fuzzing
+ * (reel_fuzz_state: each line's kind after the one before it on its
+ * connection, and failed reads and connects), the same for every
+ * program; tools/sched-vs-seeds METHODS=state fuzzes on them alone.
  */
 #ifndef REEL_BUGS_COMMON_H
 #define REEL_BUGS_COMMON_H
@@ -26,6 +31,13 @@
 #define BUG_VARIANT "fixed"
 #else
 #define BUG_VARIANT "buggy"
+#endif
+
+/* The fault families the swarm may draw (reel_sim_config.swarm_faults):
+ * all of them, unless built with -DBUG_SWARM_FAULTS=mask for the same
+ * program in a narrower world (tools/sched-vs-seeds BUG_CFLAGS). */
+#ifndef BUG_SWARM_FAULTS
+#define BUG_SWARM_FAULTS 0u
 #endif
 
 #define BUG_MS 1000000ull
