@@ -222,6 +222,12 @@ struct reel_loop {
      * other whose user pointer lies in it */
     void (*net_stack_gone)(reel_loop *loop, rl_list *users, const void *lo, size_t bytes,
                            const char *task_name);
+    /* rl_loop_rewind's parts in the layers above the core: with apply
+     * false, say whether the layer is idle (nothing open, pending or
+     * running); with apply true, also drop its caches and restart its
+     * counters. NULL: the layer was never used. */
+    bool (*net_rewind)(reel_loop *loop, bool apply);
+    bool (*tasks_rewind)(reel_loop *loop, bool apply);
     /* signals, subprocesses, executors (loop/proc.c & co): REEL_EV_SIGNAL
      * and REEL_EV_CHILD events go to proc_event; proc_on_close runs at
      * close before net_on_close */
@@ -452,6 +458,17 @@ bool rl_task_running_on(const reel_loop *loop);
 /* A transport is about to call a protocol callback: when the backend
  * observes callbacks (loop->trace_callbacks), tell it, named by the slot
  * and the user's function (reel_loop_callback_hash). */
+/* Return an idle loop to how a new one behaves, for a caller that runs
+ * many independent runs on one loop (the fuzz kit's kept world): if no
+ * callback, timer, watcher, future, task, transport, server, operation,
+ * subprocess or executor is left, drop the caches that hand out memory
+ * (futures; stream write chunks and read buffers), restore the debug
+ * settings, task factory and the counters that order or name things
+ * (handle slots, timer sequence, task numbers), and return 0. Otherwise
+ * change nothing and return -EBUSY. Kept: the pools' structure (handle
+ * chunks, ring, timer heap, watcher table) and cached task stacks. The
+ * exception handler and log function stay: the caller sets them. */
+int rl_loop_rewind(reel_loop *loop);
 void rl_note_protocol_call(reel_loop *loop, const char *slot, void (*fn)(void));
 void rl_proto_names_free(reel_loop *loop);
 #define RL_NOTE_PROTOCOL(loop, slot, fn)                                              \

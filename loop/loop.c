@@ -302,6 +302,42 @@ void rl_loop_release_memory(reel_loop *loop)
     free(loop);
 }
 
+/* See internal.h. Checks everything first, so a busy loop is left as it
+ * was. */
+int rl_loop_rewind(reel_loop *loop)
+{
+    if (!loop || loop->running || loop->stopping || loop->closed || loop->closing ||
+        loop->refs != 1 || rl_ring_len(loop) != 0 || loop->heap_len != 0 || loop->ts_head ||
+        loop->stepped_task || loop->shutdown_executor || loop->proc_state || loop->flush_pending)
+        return -EBUSY;
+    if (loop->nfree != loop->nchunks * rl_handle_chunk_count - 1)
+        return -EBUSY;
+    for (uint32_t fd = 0; fd < loop->nwatchers; fd++)
+        if (loop->watchers[fd].reader || loop->watchers[fd].writer || loop->watchers[fd].events)
+            return -EBUSY;
+    if ((loop->net_rewind && !loop->net_rewind(loop, false)) ||
+        (loop->tasks_rewind && !loop->tasks_rewind(loop, false)))
+        return -EBUSY;
+    if (loop->net_rewind)
+        loop->net_rewind(loop, true);
+    if (loop->tasks_rewind)
+        loop->tasks_rewind(loop, true);
+    while (loop->nfuture_cache)
+        free(loop->future_cache[--loop->nfuture_cache]); /* free() of a NOACCESS block is fine */
+    /* Handle slots stay in the order they were freed: a handle's value
+     * (slot, generation) is never the same twice anyway, and nothing is
+     * ordered by it. */
+    loop->ring_head = loop->ring_tail = 0;
+    loop->timer_seq = 0;
+    loop->polls_skipped = loop->ran_since_poll = 0;
+    loop->debug = env_debug();
+    loop->slow_ns = RL_DEFAULT_SLOW_NS;
+    loop->cb_hash = REEL_CALLBACK_HASH_INIT;
+    loop->cb_count = 0;
+    loop->last_site = NULL;
+    return 0;
+}
+
 /* Drop a handle that will never run. */
 static void handle_discard(reel_loop *loop, rl_handle *h)
 {

@@ -30,6 +30,27 @@ static void net_flush(reel_loop *loop)
         rl_transport_flush_all(loop->net_state);
 }
 
+/* rl_loop_rewind's network part (internal.h). */
+static bool net_rewind(reel_loop *loop, bool apply)
+{
+    rl_net *net = loop->net_state;
+    if (!apply)
+        return rl_list_empty(&net->transports) && rl_list_empty(&net->servers) &&
+               rl_list_empty(&net->ops) && !net->flush_head && net->co_used == 0 && !net->closing;
+    while (net->free_chunks) {
+        rl_chunk *c = net->free_chunks;
+        net->free_chunks = c->next;
+        free(c);
+    }
+    net->free_chunk_count = 0;
+    while (net->nrbuf_cache)
+        free(net->rbuf_cache[--net->nrbuf_cache].data);
+    net->nrbuf_low = 0;
+    net->rbuf_taken = false;
+    net->next_req_id = 0;
+    return true;
+}
+
 /* The busy/idle rule of the stream read-buffer cache, applied at each
  * idle point (a poll that may wait). The cache's low-water mark since the
  * last idle point counts the blocks no stream took. If streams took
@@ -70,6 +91,7 @@ rl_net *rl_net_get(reel_loop *loop)
     loop->net_on_close = net_on_close;
     loop->net_close_transports = net_close_transports;
     loop->net_stack_gone = net_stack_gone;
+    loop->net_rewind = net_rewind;
     loop->flush = net_flush;
     loop->idle = net_idle;
     return net;
@@ -446,6 +468,7 @@ static void net_on_close(reel_loop *loop)
     loop->net_on_close = NULL;
     loop->net_close_transports = NULL;
     loop->net_stack_gone = NULL;
+    loop->net_rewind = NULL;
 }
 
 /* ---------------------------------------------------------- helpers */

@@ -38,6 +38,19 @@ static __thread char tls_last_msg[rl_last_error_message_bytes];
 
 static void tasks_on_close(reel_loop *loop);
 
+/* rl_loop_rewind's task part (internal.h): no task or gather left; the
+ * numbering and the task factory start over, cached stacks stay. */
+static bool tasks_rewind(reel_loop *loop, bool apply)
+{
+    rl_tasks *ts = loop->task_state;
+    if (!apply)
+        return !ts->head && ts->count == 0 && !ts->gathers && !ts->closing;
+    ts->next_seq = 1;
+    ts->factory = NULL;
+    ts->factory_arg = NULL;
+    return true;
+}
+
 rl_tasks *rl_tasks_get(reel_loop *loop)
 {
     if (loop->task_state)
@@ -50,6 +63,7 @@ rl_tasks *rl_tasks_get(reel_loop *loop)
     ts->next_seq = 1;
     loop->task_state = ts;
     loop->on_close = tasks_on_close;
+    loop->tasks_rewind = tasks_rewind;
     return ts;
 }
 
@@ -836,5 +850,6 @@ static void tasks_on_close(reel_loop *loop)
     ts->ncached = 0;
     loop->task_state = NULL;
     loop->on_close = NULL;
+    loop->tasks_rewind = NULL;
     free(ts);
 }

@@ -183,6 +183,7 @@ struct reel_sim_host {
     /* descriptors */
     sim_sock **fds;
     int nfds;
+    int fd_hi;                   /* one past the highest fd ever installed */
     int nwatched;                /* sockets with interest */
     uint16_t next_port;
     /* pending notes for poll */
@@ -202,6 +203,10 @@ struct reel_sim_host {
     bool swarm_crashed;          /* down because of a swarm crash: restarts */
     bool swarm_drift;            /* drifting because of a swarm clock fault */
     uint32_t dec_calls[16];      /* per decision kind (DK_*): calls so far, fired or not */
+    uint64_t mark_clock_host;    /* sim_world_mark: its clock then, */
+    uint64_t mark_next_ino;      /* ... and these */
+    uint32_t mark_incarnation;
+    uint16_t mark_next_port;
 };
 
 /* A name in the resolver table. */
@@ -356,7 +361,24 @@ struct reel_sim {
     /* the program's kill gate (reel_sim_set_fault_gate), or NULL */
     reel_sim_fault_gate_fn gate;
     void *gate_arg;
+    /* sim_world_mark: what sim_world_rewind goes back to */
+    bool marked;
+    sim_rng mark_rng;
+    uint64_t mark_now_ns, mark_hash, mark_nevents, mark_ev_seq, mark_conn_id, mark_sock_gen;
+    uint32_t mark_nhosts;
 };
+
+/* Many independent runs on one world (the fuzz kit's kept world): mark
+ * an idle world (no faults, links or scripted events), run, and when the
+ * run has closed everything, rewind to the mark — clock, PRNG, hash,
+ * counters, BUGGIFY sites, each host's clock, ports and decisions, and
+ * its loop (rl_loop_rewind) — so the next run behaves exactly as the first
+ * did on the fresh world. Rewind returns -EBUSY and changes nothing when
+ * something is still open, pending or changed since the mark (a host
+ * crashed, paused or drifted; a fault or link was set); then free the
+ * world. */
+void sim_world_mark(reel_sim *w);
+int sim_world_rewind(reel_sim *w);
 
 /* One line of a schedule file, hosts still by name. */
 typedef struct sim_file_fault {
@@ -414,6 +436,10 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
 void sim_log(sim_world *w, const char *msg, size_t len);
 bool sim_resolve_name(sim_world *w, const char *name, struct in_addr *out);
 void sim_event_release(sim_ev *ev);
+/* An event that can no longer change anything when it fires (a connect
+ * timeout for a connection that is made, failed or gone): what
+ * sim_world_rewind may drop. */
+bool sim_event_is_stale(const sim_ev *ev);
 
 /* fault.c */
 void sim_swarm_draw_timed(sim_world *w);

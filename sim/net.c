@@ -46,6 +46,8 @@ int sim_fd_install(sim_host *h, sim_sock *s)
         if (!h->fds[fd]) {
             h->fds[fd] = s;
             s->fd = fd;
+            if (fd >= h->fd_hi)
+                h->fd_hi = fd + 1;
             return fd;
         }
     }
@@ -63,6 +65,7 @@ int sim_fd_install(sim_host *h, sim_sock *s)
     h->nfds = ncap;
     h->fds[fd] = s;
     s->fd = fd;
+    h->fd_hi = fd + 1;
     return fd;
 }
 
@@ -381,6 +384,14 @@ void sim_process_event(sim_world *w, sim_ev *ev)
     sim_event_release(ev);
 }
 
+bool sim_event_is_stale(const sim_ev *ev)
+{
+    if (ev->kind != EV_CONNECT_TIMEOUT)
+        return false;
+    const sim_sock *s = ev->conn->ends[0];
+    return !s || s->state != SS_CONNECTING;   /* as process_event's case */
+}
+
 void sim_event_release(sim_ev *ev)
 {
     if (ev->conn) {
@@ -462,7 +473,7 @@ static int collect(sim_host *h, reel_event *out, int max)
         free(n);
     }
     bool more = false;
-    for (int fd = 0; fd < h->nfds; fd++) {
+    for (int fd = 0; fd < h->fd_hi; fd++) {
         sim_sock *s = h->fds[fd];
         if (!s || !s->interest)
             continue;

@@ -1150,6 +1150,95 @@ void reel_sim_free(reel_sim *sim)
 
 static void event_free(sim_ev *ev) { sim_event_release(ev); }
 
+/* ------------------------------------------------------- mark, rewind */
+
+void sim_world_mark(reel_sim *w)
+{
+    w->marked = true;
+    w->mark_rng = w->rng;
+    w->mark_now_ns = w->now_ns;
+    w->mark_hash = w->hash;
+    w->mark_nevents = w->nevents;
+    w->mark_ev_seq = w->ev_seq;
+    w->mark_conn_id = w->next_conn_id;
+    w->mark_sock_gen = w->sock_gen;
+    w->mark_nhosts = w->nhosts;
+    for (uint32_t i = 0; i < w->nhosts; i++) {
+        w->hosts[i]->mark_clock_host = host_now(w->hosts[i]);
+        w->hosts[i]->mark_incarnation = w->hosts[i]->incarnation;
+        w->hosts[i]->mark_next_port = w->hosts[i]->next_port;
+        w->hosts[i]->mark_next_ino = w->hosts[i]->next_ino;
+    }
+}
+
+static bool host_rewindable(const sim_host *h)
+{
+    if (!h->up || h->incarnation != h->mark_incarnation || h->drift_ppm != 0 ||
+        h->paused_until_ns > h->world->now_ns || h->notes_head || atomic_load(&h->woken) ||
+        h->nwatched != 0 || h->nunix_paths != 0)
+        return false;
+    for (int fd = 0; fd < h->fd_hi; fd++)
+        if (h->fds[fd])
+            return false;
+    for (size_t s = 0; s < sizeof h->signals_watched; s++)
+        if (h->signals_watched[s])
+            return false;
+    return true;
+}
+
+int sim_world_rewind(reel_sim *w)
+{
+    if (!w || !w->marked || w->liveness_failed || w->schedule_error ||
+        w->nhosts != w->mark_nhosts || w->nlinks != 0 || w->nsched != 0 || w->from_file ||
+        w->nfile_decs != 0 || w->sched_out || w->keep_history || w->driver || w->stepping)
+        return -EBUSY;
+    for (uint32_t i = 0; i < w->heap_len; i++)
+        if (!sim_event_is_stale(&w->heap[i]))
+            return -EBUSY;
+    for (uint32_t i = 0; i < w->nhosts; i++)
+        if (!host_rewindable(w->hosts[i]))
+            return -EBUSY;
+    /* The loops last: the first that is busy stops the rewind before any
+     * has changed (rl_loop_rewind checks before it changes anything, and
+     * only the loops are left to change). */
+    for (uint32_t i = 0; i < w->nhosts; i++) {
+        int rc = rl_loop_rewind(w->hosts[i]->loop);
+        if (rc < 0) {
+            if (i > 0)
+                w->marked = false; /* half rewound: never again */
+            return rc;
+        }
+    }
+    /* Only stale events are left (a made connection's connect timeout
+     * holds it until then): firing them would change nothing. */
+    while (w->heap_len) {
+        sim_ev ev = heap_pop(w);
+        sim_event_release(&ev);
+    }
+    w->rng = w->mark_rng;
+    w->now_ns = w->mark_now_ns;
+    w->hash = w->mark_hash;
+    w->nevents = w->mark_nevents;
+    w->ev_seq = w->mark_ev_seq;
+    w->next_conn_id = w->mark_conn_id;
+    w->sock_gen = w->mark_sock_gen;
+    w->nbsites = 0;
+    w->idle_rounds = 0;
+    w->idle_rounds_at_ns = 0;
+    for (uint32_t i = 0; i < w->nhosts; i++) {
+        sim_host *h = w->hosts[i];
+        h->clock_base_world = w->now_ns;
+        h->clock_base_host = h->mark_clock_host;
+        h->next_port = h->mark_next_port;
+        h->next_ino = h->mark_next_ino;
+        h->paused_until_ns = 0;
+        h->late_ns = 0;
+        h->dirty = false;
+        memset(h->dec_calls, 0, sizeof h->dec_calls);
+    }
+    return 0;
+}
+
 /* ----------------------------------------------------- determinism check */
 
 static const char *what_name(uint32_t what)

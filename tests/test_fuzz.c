@@ -691,6 +691,103 @@ static void test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default(void **state
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }
 
+/* The kit keeps its simulated world across inputs (rewound to how a new
+ * one starts). A future leaked after clean inputs is still found, by
+ * address, even though the loop keeps freed futures for reuse. */
+static reel_future *fl_leaked;
+static void fl_data(void *u, const void *d, size_t n)
+{
+    (void)u;
+    if (n >= 4 && memcmp(d, "leak", 4) == 0 && !fl_leaked)
+        reel_loop_create_future(reel_get_running_loop(), &fl_leaked);
+    else if (n >= 6 && memcmp(d, "future", 6) == 0) {
+        reel_future *f = NULL;   /* made and released: the loop may keep it */
+        if (reel_loop_create_future(reel_get_running_loop(), &f) == 0)
+            reel_future_release(f);
+    }
+}
+
+static void test_fuzz_conn_finds_a_leak_made_after_clean_inputs(void **state)
+{
+    (void)state;
+    reel_protocol p = {.data_received = fl_data};
+    reel_fuzz_conn_opts o = {.protocol = &p, .leak_mode = REEL_FUZZ_LEAK_REPORT};
+    reel_fuzz_conn_result res;
+    const char *inputs[] = {"future", "plain", "future", "leak", "future", "plain"};
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        script s;
+        script_init(&s, REEL_FUZZ_END_EOF);
+        script_chunk(&s, 0, inputs[i], strlen(inputs[i]));
+        size_t n = script_bytes(&s);
+        assert_int_equal(reel_fuzz_conn_run_bytes(&o, s.bytes, n, &res), 0);
+        bool leaky = strcmp(inputs[i], "leak") == 0;
+        if (leaky) {
+            assert_non_null(fl_leaked);
+            assert_true(res.leaked > 0);
+            reel_future_release(fl_leaked);   /* frees its loop too */
+            fl_leaked = NULL;
+        } else {
+            assert_int_equal(res.leaked, 0);
+        }
+    }
+}
+
+/* What one input changed on the loop — debug mode, the slow-callback
+ * threshold, a timer it never cancelled — is gone for the next: each
+ * input sees a new loop's settings and no timer of another. */
+typedef struct seen {
+    bool debug;
+    double slow;
+    int late_fired;
+} seen;
+static seen sn;
+static void sn_late(void *arg)
+{
+    (void)arg;
+    sn.late_fired++;
+}
+static void sn_change(void *u, reel_transport *t)
+{
+    (void)u;
+    reel_loop *loop = reel_transport_get_loop(t);
+    reel_loop_set_debug(loop, !reel_loop_get_debug(loop));
+    reel_loop_set_slow_callback_duration(loop, 7.5);
+}
+static void sn_timer(void *u, reel_transport *t)
+{
+    (void)u;
+    reel_loop_call_later(reel_transport_get_loop(t), 1000.0, sn_late, NULL, NULL); /* past settle_ns */
+}
+static void sn_look(void *u, reel_transport *t)
+{
+    (void)u;
+    reel_loop *loop = reel_transport_get_loop(t);
+    sn.debug = reel_loop_get_debug(loop);
+    sn.slow = reel_loop_get_slow_callback_duration(loop);
+}
+
+static void test_fuzz_conn_loop_changes_do_not_reach_the_next_input(void **state)
+{
+    (void)state;
+    reel_protocol look = {.connection_made = sn_look};
+    reel_protocol change = {.connection_made = sn_change};
+    reel_protocol timer = {.connection_made = sn_timer};
+    reel_fuzz_conn_opts ol = {.protocol = &look}, oc = {.protocol = &change}, ot = {.protocol = &timer};
+    const uint8_t in[] = "hello\x00\x00\x00";
+    memset(&sn, 0, sizeof sn);
+    assert_int_equal(reel_fuzz_conn_run_bytes(&ol, in, sizeof in - 1, NULL), 0);
+    seen fresh = sn;
+    const reel_fuzz_conn_opts *before[] = {&oc, &ot, &ol, &oc, &oc, &ot, &ot};
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        assert_int_equal(reel_fuzz_conn_run_bytes(before[i], in, sizeof in - 1, NULL), 0);
+        memset(&sn, 0, sizeof sn);
+        assert_int_equal(reel_fuzz_conn_run_bytes(&ol, in, sizeof in - 1, NULL), 0);
+        assert_int_equal(sn.debug, fresh.debug);
+        assert_true(sn.slow == fresh.slow);
+        assert_int_equal(sn.late_fired, 0);
+    }
+}
+
 /* ==================================================== schedule fuzzing */
 
 static int hash_scenario(const reel_sim_config *cfg, void *arg, char *why, size_t cap)
@@ -930,6 +1027,8 @@ int main(void)
         cmocka_unit_test(test_fuzz_conn_survives_protocols_that_close_from_every_callback),
         cmocka_unit_test(test_fuzz_conn_reports_a_leak_in_connection_lost),
         cmocka_unit_test(test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default),
+        cmocka_unit_test(test_fuzz_conn_finds_a_leak_made_after_clean_inputs),
+        cmocka_unit_test(test_fuzz_conn_loop_changes_do_not_reach_the_next_input),
         cmocka_unit_test(test_sim_schedule_bytes_decide_the_draws_and_the_seed),
         cmocka_unit_test(test_fuzz_schedule_short_inputs_are_the_seeded_worlds),
         cmocka_unit_test(test_fuzz_schedule_byte_changes_one_draw_of_its_seeds_world),

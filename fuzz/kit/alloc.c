@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "reel/fuzz.h"
+#include "kit.h"
 
 extern void *__real_malloc(size_t size) __attribute__((weak));
 extern void *__real_calloc(size_t n, size_t size) __attribute__((weak));
@@ -37,10 +38,92 @@ int __wrap_posix_memalign(void **p, size_t align, size_t size);
 static __thread bool counting;
 static __thread long live;   /* allocations minus frees in the window */
 
+/* The fuzz connection's exact check (kit.h): the addresses of the blocks
+ * made while tracking is on and not freed yet, in an open-addressing set
+ * (linear probing, deletion by backward shift) of kit memory. */
+static __thread bool tracking;
+static __thread bool tracking_lost;   /* the set could not grow: no answer */
+static __thread uintptr_t *set;
+static __thread size_t set_cap, set_len;
+
+static inline size_t slot_of(uintptr_t p, size_t mask)
+{
+    return (size_t)((p >> 4) * 0x9e3779b97f4a7c15ull >> 17) & mask;
+}
+
+static bool set_insert(uintptr_t p);
+
+static bool set_grow(void)
+{
+    uintptr_t *old = set;
+    size_t old_cap = set_cap;
+    size_t cap = old_cap ? old_cap * 2 : 1024;
+    uintptr_t *n = __real_calloc(cap, sizeof *n);
+    if (!n)
+        return false;
+    set = n;
+    set_cap = cap;
+    set_len = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i])
+            set_insert(old[i]);
+    __real_free(old);
+    return true;
+}
+
+static bool set_insert(uintptr_t p)
+{
+    if ((set_len + 1) * 2 > set_cap && !set_grow())
+        return false;
+    size_t mask = set_cap - 1, i = slot_of(p, mask);
+    while (set[i]) {
+        if (set[i] == p)
+            return true;
+        i = (i + 1) & mask;
+    }
+    set[i] = p;
+    set_len++;
+    return true;
+}
+
+static bool set_remove(uintptr_t p)
+{
+    if (set_len == 0)
+        return false;
+    size_t mask = set_cap - 1, i = slot_of(p, mask);
+    while (set[i] != p) {
+        if (!set[i])
+            return false;
+        i = (i + 1) & mask;
+    }
+    /* Backward shift: pull later entries of the run into the hole when
+     * their home slot is not after it. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; set[j]; j = (j + 1) & mask) {
+        size_t home = slot_of(set[j], mask);
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            set[hole] = set[j];
+            hole = j;
+        }
+    }
+    set[hole] = 0;
+    set_len--;
+    return true;
+}
+
 static inline void made(const void *p)
 {
-    if (p && counting)
+    if (p && counting) {
         live++;
+        if (tracking && !set_insert((uintptr_t)p))
+            tracking_lost = true;
+    }
+}
+
+static inline void gone(const void *p)
+{
+    if (set_len)
+        set_remove((uintptr_t)p);
 }
 
 void *__wrap_malloc(size_t size)
@@ -60,11 +143,15 @@ void *__wrap_calloc(size_t n, size_t size)
 void *__wrap_realloc(void *p, size_t size)
 {
     void *q = __real_realloc(p, size);
-    if (counting) {
-        if (!p && q)
-            live++;            /* realloc(NULL, n) is malloc(n) */
-        else if (p && size == 0 && !q)
+    if (!p) {
+        made(q);               /* realloc(NULL, n) is malloc(n) */
+    } else if (q) {
+        if (set_len && set_remove((uintptr_t)p) && !set_insert((uintptr_t)q))
+            tracking_lost = true;   /* a tracked block moved */
+    } else if (size == 0) {
+        if (counting)
             live--;            /* glibc: realloc(p, 0) frees p */
+        gone(p);
     }
     return q;
 }
@@ -73,6 +160,8 @@ void __wrap_free(void *p)
 {
     if (p && counting)
         live--;
+    if (p)
+        gone(p);
     __real_free(p);
 }
 
@@ -141,3 +230,39 @@ long reel_fuzz_leak_check_end(void)
 
 void reel_fuzz_leak_check_pause(void) { counting = false; }
 void reel_fuzz_leak_check_resume(void) { counting = true; }
+
+void fz_track_begin(void)
+{
+    /* Blocks a previous window left (a leak already reported) are not
+     * this window's. */
+    if (set_len)
+        memset(set, 0, set_cap * sizeof *set);
+    set_len = 0;
+    tracking_lost = false;
+    live = 0;
+    tracking = true;
+    counting = true;
+}
+
+bool fz_track_pause(void)
+{
+    bool was = counting;
+    counting = false;
+    return was;
+}
+
+void fz_track_resume(bool was) { counting = was; }
+
+long fz_track_live(void) { return tracking_lost ? -1 : (long)set_len; }
+
+long fz_track_end(void)
+{
+    counting = false;
+    tracking = false;
+    long n = fz_track_live();
+    /* Forget the leaked blocks: frees of them later are not tracked. */
+    if (set_len)
+        memset(set, 0, set_cap * sizeof *set);
+    set_len = 0;
+    return n;
+}

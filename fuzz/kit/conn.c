@@ -12,13 +12,30 @@
  * except when the protocol paused reading.
  *
  * Teardown: abort the client, close the server and abort its clients, run
- * until idle, free the world (which closes the loop, cancelling tasks),
- * then close the allocation window: whatever is still allocated leaked. */
+ * until idle. Then the world is kept for the next input when it can be
+ * rewound (sim_world_mark/rewind: nothing left open or pending; clock,
+ * PRNG, counters and the loop's caches back to how a new world starts)
+ * and nothing made during the input is still allocated; otherwise it is
+ * freed (which closes the loop, cancelling tasks), and whatever the input
+ * allocated and is still allocated leaked.
+ *
+ * Why keep it: making and freeing a world, its host, loop, task stacks and
+ * server per input was most of a small input's cost. Why this is exact:
+ * every input starts from the same marked state, whether the world is new
+ * or kept (a new world is marked, warmed up and rewound before its first
+ * input); the leak check knows the input's blocks by address (kit.h), and
+ * a kept world holds none of them — its caches that hand memory out
+ * (futures, stream chunks and read buffers) are emptied by the rewind,
+ * and any other block the input made and the world still holds (a pool
+ * that grew) sends the world to be freed, so the count is then made
+ * exactly as without reuse. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../sim/internal.h"
+#include "kit.h"
 #include "reel/fuzz.h"
 #include "reel/net.h"
 #include "reel/server.h"
@@ -40,6 +57,8 @@ static const uint64_t fz_gaps_ns[4] = {100000ull, 50000000ull, 2000000000ull, 61
  * window) so the result can point into it after teardown. */
 static __thread uint8_t *cap_buf;
 static __thread size_t cap_size;
+/* The world kept between runs, rewound to its mark (NULL: make one). */
+static __thread reel_sim *kept_sim;
 
 typedef struct fz_run {
     const reel_fuzz_conn_opts *opts;
@@ -47,6 +66,7 @@ typedef struct fz_run {
     reel_fuzz_conn_result *res;
     reel_sim *sim;
     reel_loop *loop;
+    uint64_t start_ns;          /* world time when the input began */
     reel_future *server_fut;
     reel_future *conn_fut;
     reel_transport *client;     /* our reference, or NULL */
@@ -82,9 +102,9 @@ static void cl_data(void *user, const void *data, size_t len)
             want *= 2;
         if (want > r->output_max)
             want = r->output_max;
-        reel_fuzz_leak_check_pause();
+        bool was = fz_track_pause();
         uint8_t *nb = realloc(cap_buf, want);
-        reel_fuzz_leak_check_resume();
+        fz_track_resume(was);
         if (!nb)
             fz_fatal("out of memory for the captured output");
         cap_buf = nb;
@@ -221,10 +241,10 @@ static int check_opts(const reel_fuzz_conn_opts *o)
     return 0;
 }
 
-/* Set up, play, tear down. Everything here is inside the leak window. */
-static void fz_play(fz_run *r)
+/* A new world with its host, marked (sim_world_mark) before anything
+ * ran on it. Outside the leak window. */
+static reel_sim *world_new(void)
 {
-    const reel_fuzz_conn_opts *o = r->opts;
     reel_sim_config cfg;
     reel_sim_config_default(&cfg);
     cfg.log = fz_log;
@@ -233,12 +253,20 @@ static void fz_play(fz_run *r)
     static const uint8_t no_bytes[1];
     cfg.schedule_bytes = no_bytes;
     cfg.schedule_len = 0;
-    if (reel_sim_new(&r->sim, &cfg) < 0)
+    reel_sim *sim;
+    if (reel_sim_new(&sim, &cfg) < 0)
         fz_fatal("cannot create the simulated world");
-    reel_sim_host *host;
-    if (reel_sim_host_new(r->sim, "fuzz", "10.0.0.1", &host) < 0)
+    if (reel_sim_host_new(sim, "fuzz", "10.0.0.1", NULL) < 0)
         fz_fatal("cannot create the simulated host");
-    r->loop = reel_sim_host_loop(host);
+    sim_world_mark(sim);
+    return sim;
+}
+
+/* Set up, play, tear down; the world stays. Inside the leak window. */
+static void fz_play(fz_run *r)
+{
+    const reel_fuzz_conn_opts *o = r->opts;
+    r->loop = reel_sim_host_loop(reel_sim_host_find(r->sim, "fuzz"));
     reel_loop_set_exception_handler(r->loop, fz_exception, r);
 
     reel_server_opts so = {.host = "127.0.0.1", .port = fz_port};
@@ -271,7 +299,7 @@ static void fz_play(fz_run *r)
         run_until(r, o->settle_ns ? o->settle_ns : FZ_SETTLE_DEFAULT_NS, NULL, NULL);
     }
 
-    /* Teardown: close everything, let the callbacks run, free it all. */
+    /* Teardown: close everything, let the callbacks run. */
     void *srv = NULL;
     reel_future_result(r->server_fut, &srv);
     if (srv) {
@@ -282,11 +310,49 @@ static void fz_play(fz_run *r)
         reel_transport_abort(r->client);
     run_until(r, FZ_TEARDOWN_NS, r->client ? teardown_done : NULL, r);
     run_until(r, FZ_TEARDOWN_NS, NULL, NULL);
-    r->res->virtual_ns = reel_sim_now_ns(r->sim);
+    r->res->virtual_ns = reel_sim_now_ns(r->sim) - r->start_ns;
     reel_transport_release(r->client);
     reel_future_release(r->conn_fut);
     reel_future_release(r->server_fut);
-    reel_sim_free(r->sim);
+}
+
+/* The warm-up's handler: a write, a drain and a read, so the loop's
+ * lazily made state (tasks, streams, the read buffer, the write arena,
+ * the timer heap) exists before the first input's window. */
+static int warm_handler(reel_stream *st, void *arg)
+{
+    (void)arg;
+    reel_bytes b = REEL_BYTES_INIT;
+    reel_stream_write(st, "w\n", 2);
+    reel_stream_drain(st);
+    reel_stream_readline(st, &b);
+    reel_bytes_free(&b);
+    reel_stream_close(st);
+    return 0;
+}
+
+/* A world for the next input: the kept one, or a new one warmed up by an
+ * empty run and rewound to its mark — the state a kept world is rewound
+ * to, so an input runs the same either way. */
+static reel_sim *world_get(void)
+{
+    reel_sim *sim = kept_sim;
+    kept_sim = NULL;
+    if (sim)
+        return sim;
+    sim = world_new();
+    reel_fuzz_conn_opts wo = {.handler = warm_handler};
+    reel_fuzz_conn_result wres;
+    memset(&wres, 0, sizeof wres);
+    reel_fuzz_input empty;
+    reel_fuzz_input_init(&empty, NULL, 0);
+    fz_run w = {.opts = &wo, .in = &empty, .res = &wres, .sim = sim,
+                .max_chunk = fz_chunk_default_bytes, .output_max = fz_output_default_bytes};
+    fz_play(&w);
+    if (sim_world_rewind(sim) < 0)
+        fz_fatal("the warm-up run left the world busy");
+    reel_loop_set_exception_handler(w.loop, NULL, NULL);
+    return sim;
 }
 
 int reel_fuzz_conn_run(const reel_fuzz_conn_opts *opts, reel_fuzz_input *in,
@@ -312,11 +378,25 @@ int reel_fuzz_conn_run(const reel_fuzz_conn_opts *opts, reel_fuzz_input *in,
     res->ending = (int)reel_fuzz_enum(in, 3);
 
     bool count = opts->leak_mode != REEL_FUZZ_LEAK_IGNORE && reel_fuzz_leak_check_available();
+    r.sim = world_get();
+    r.start_ns = reel_sim_now_ns(r.sim);
     if (count)
-        reel_fuzz_leak_check_begin();
+        fz_track_begin();
     fz_play(&r);
-    if (count)
-        res->leaked = reel_fuzz_leak_check_end();
+    /* Keep the world if it rewinds and holds nothing this input made;
+     * else free it, and what is left then leaked. */
+    bool keep = sim_world_rewind(r.sim) == 0 && (!count || fz_track_live() == 0);
+    if (!keep)
+        reel_sim_free(r.sim);
+    if (count) {
+        res->leaked = fz_track_end();
+        if (res->leaked < 0)
+            fz_fatal("out of memory for the leak check");
+    }
+    if (keep) {
+        reel_loop_set_exception_handler(r.loop, NULL, NULL);
+        kept_sim = r.sim;
+    }
     if (res->leaked > 0 && opts->leak_mode == REEL_FUZZ_LEAK_ABORT) {
         fprintf(stderr,
                 "reel-fuzz: LEAK: %ld allocation%s made while serving this input %s not "
@@ -337,6 +417,8 @@ int reel_fuzz_conn_run_bytes(const reel_fuzz_conn_opts *opts, const uint8_t *dat
 
 void reel_fuzz_conn_thread_cleanup(void)
 {
+    reel_sim_free(kept_sim);
+    kept_sim = NULL;
     free(cap_buf);
     cap_buf = NULL;
     cap_size = 0;

@@ -16,7 +16,9 @@
  *     Timers and tasks run (time jumps: a 30 s idle timeout costs nothing).
  *     What the protocol writes back is captured for the harness to check.
  *     Teardown closes everything and checks that every allocation made
- *     during the run was freed: a leak aborts like a crash.
+ *     during the run was freed: a leak aborts like a crash. The world is
+ *     kept for the next input when it can be rewound exactly (each input
+ *     starts from the same state, whatever ran before).
  *   - schedule fuzzing: reel_fuzz_schedule_config makes the input a
  *     simulated world's seed and then its first PRNG draws, one byte each
  *     (reel_sim_config.schedule_bytes); the fuzzer then searches schedules
@@ -182,7 +184,9 @@ int reel_fuzz_conn_run(const reel_fuzz_conn_opts *opts, reel_fuzz_input *in,
 int reel_fuzz_conn_run_bytes(const reel_fuzz_conn_opts *opts, const uint8_t *data,
                              size_t size, reel_fuzz_conn_result *res);
 
-/* Free the capture buffer this thread keeps between runs (optional). */
+/* Free the capture buffer and the simulated world this thread keeps
+ * between runs (optional; the world is kept only when it could be
+ * rewound to how a new one starts, see docs/fuzzing.md). */
 void reel_fuzz_conn_thread_cleanup(void);
 
 /* ---------------------------------------------------- schedule fuzzing */
