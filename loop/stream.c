@@ -1500,7 +1500,7 @@ int reel_open_unix_connection(const reel_unix_connection_opts *opts, ssize_t lim
 static int serve_factory(void *arg, reel_protocol *out)
 {
     rs_serve *sv = arg;
-    reel_stream *s;
+    reel_stream *s = NULL;
     int rc = stream_for_connection(sv->loop, sv->limit, &s);
     if (rc < 0)
         return rc;

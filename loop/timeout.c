@@ -59,7 +59,7 @@ int reel_timeout_reschedule(reel_timeout *tm, double delay)
 {
     if (!tm || tm->state != TM_ENTERED)
         return tm ? REEL_EINVALSTATE : rl_einval("reel_timeout_reschedule: tm is NULL");
-    uint64_t when;
+    uint64_t when = 0;
     int rc = delay_to_when(reel_task_future(tm->task)->loop, delay, &when);
     return rc < 0 ? rc : reel_timeout_reschedule_at_ns(tm, when);
 }
@@ -88,7 +88,7 @@ int reel_timeout_enter(reel_timeout *tm, double delay)
     reel_task *t = reel_current_task();
     if (!t)
         return REEL_ENOTASK;
-    uint64_t when;
+    uint64_t when = 0;
     int rc = delay_to_when(reel_task_future(t)->loop, delay, &when);
     return rc < 0 ? rc : reel_timeout_enter_at_ns(tm, when);
 }
