@@ -16,7 +16,9 @@
  * still buffered, and the buffer frees all it allocated (the fuzz kit's
  * leak check). The input is read front to back through the kit's
  * provider (reel/fuzz.h), one byte per decision. Builds with libFuzzer, AFL++ (fuzz/driver.c, persistent
- * mode) or plain (fuzz/driver.c replays fuzz/corpus/stream/: a ctest). */
+ * mode) or plain (fuzz/driver.c replays fuzz/corpus/stream/: a ctest).
+ * Coverage goes on the buffer (tools/fuzz-build):
+ * REEL_FUZZ_COVERAGE: edges loop/streambuf.c */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

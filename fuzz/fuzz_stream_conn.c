@@ -14,7 +14,12 @@
  * overran the limit (which drops bytes, as asyncio does), what came back
  * must be exactly a prefix of what was sent. A leak or a crash is a
  * finding. Builds with libFuzzer, AFL++ or plain (fuzz/driver.c replays
- * fuzz/corpus/stream_conn/: a ctest). */
+ * fuzz/corpus/stream_conn/: a ctest).
+ *
+ * What it fuzzes is reel's stream and transport layer, so those get
+ * coverage (tools/fuzz-build); the simulator, the kit and the loop core
+ * do not:
+ * REEL_FUZZ_COVERAGE: edges loop/stream.c loop/streambuf.c loop/transport.c */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,8 @@
  * a finding, and so is memory the reader did not free (the fuzz kit's
  * leak check, reel/fuzz.h). Builds with libFuzzer, AFL++ (fuzz/driver.c,
  * persistent mode) or plain (fuzz/driver.c replays a corpus directory: a
- * ctest). */
+ * ctest). Coverage goes on the reader (tools/fuzz-build):
+ * REEL_FUZZ_COVERAGE: edges replay/ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
