@@ -9,7 +9,15 @@
  *
  * The server is built into this file from the examples/kv sources so that
  * tools/fuzz-smoke can compile it with the library alone. Corpus:
- * fuzz/corpus/kv_conn/ (real redis-cli / redis-benchmark traffic). */
+ * fuzz/corpus/kv_conn/ (real redis-cli / redis-benchmark traffic).
+ *
+ * Coverage (tools/fuzz-build): the server's code, edge counters without
+ * comparison tracing — the command names and RESP framing come from the
+ * corpus and fuzz_kv_conn.dict, and fuzz_kv_resp fuzzes the same parser
+ * with comparison tracing; giving it up here took the harness from about
+ * 9,000 to 15,500 executions per CPU second with the same coverage after
+ * a minute:
+ * REEL_FUZZ_COVERAGE: no-cmp */
 #include <stdio.h>
 #include <stdlib.h>
 
