@@ -247,7 +247,9 @@ static bool in_task(void) { return reel_current_task() != NULL; }
 static void block_give_back(reel_stream *s, void *d, size_t cap)
 {
     /* a stream fed by hand may be the loop's first user of networking */
-    rl_net *net = s->loop->closing ? s->loop->net_state : rl_net_get(s->loop);
+    rl_net *net = s->loop->net_state;
+    if (RL_UNLIKELY(!net) && !s->loop->closing)
+        net = rl_net_get(s->loop);
     if (net && cap <= rs_trim_keep_bytes && net->nrbuf_cache < rl_rbuf_cache_count) {
         net->rbuf_cache[net->nrbuf_cache].data = d;
         net->rbuf_cache[net->nrbuf_cache].cap = cap;
@@ -645,9 +647,16 @@ static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps,
 {
     rsb_scan scan = RSB_SCAN_INIT;
     out->len = 0;
+    /* Nothing buffered and more may come: every read but a zero-byte one
+     * would say "again" (a reader's usual state between lines). */
+    bool wait_first = rsb_len(&s->buf) == 0 && !s->buf.eof && (n > 0 || kind == RS_READLINE ||
+                                                                 kind == RS_READUNTIL);
     for (;;) {
         rsb_result r;
-        int rc = try_read(s, kind, n, seps, nseps, &scan, &r);
+        int rc = RSB_AGAIN;
+        if (!wait_first)
+            rc = try_read(s, kind, n, seps, nseps, &scan, &r);
+        wait_first = false;
         if (rc != RSB_AGAIN) {
             if (rc == 0 || rc == REEL_EINCOMPLETE) {
                 if (!hand_over(s, &r, out) && bytes_append(out, r.data, r.len) < 0) {
