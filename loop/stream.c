@@ -365,8 +365,9 @@ static void format_incomplete(char *buf, size_t cap, size_t got, size_t expected
         snprintf(buf, cap, "%zu bytes read on a total of %zu expected bytes", got, expected);
 }
 
-/* One attempt of a read on the buffer (no read(-1): see the callers). */
-static int try_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
+/* One attempt of a read on the buffer (no read(-1): see the callers).
+ * Inline: the kind is a constant in each read's loop. */
+static inline __attribute__((always_inline)) int try_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
                     rsb_scan *scan, rsb_result *r)
 {
     switch (kind) {
@@ -1200,6 +1201,8 @@ int reel_stream_get_sockname(const reel_stream *s, struct sockaddr_storage *addr
     return rc < 0 ? rc : reel_transport_get_sockname(s->t, addr, len);
 }
 
+static int drain_wait(reel_stream *s);
+
 int reel_stream_drain(reel_stream *s)
 {
     if (!s)
@@ -1221,9 +1224,15 @@ int reel_stream_drain(reel_stream *s)
     if (s->conn_lost)
         return -ECONNRESET;
     if (!s->write_paused)
-        return 0;
+        return 0;   /* the usual case: no wait, no future */
+    return drain_wait(s);
+}
+
+/* drain past the high-water mark: wait for resume_writing. */
+__attribute__((noinline)) static int drain_wait(reel_stream *s)
+{
     reel_future *w;
-    rc = reel_loop_create_future(s->loop, &w);
+    int rc = reel_loop_create_future(s->loop, &w);
     if (rc < 0)
         return rc;
     rc = drainers_add(s, w);
