@@ -497,9 +497,10 @@ static int feed(reel_stream *s, const void *data, size_t len)
     if (rc < 0 || len == 0)
         return rc;
     wake_waiter(s);
-    op_kick(s);
-    if (s->t && s->connected && !s->read_paused && !s->cannot_pause &&
-        rsb_len(&s->buf) > 2 * s->buf.limit) {
+    if (RL_UNLIKELY(s->side))   /* op_kick: only a future-style read needs it */
+        op_kick(s);
+    if (RL_UNLIKELY(rsb_len(&s->buf) > 2 * s->buf.limit) && s->t && s->connected &&
+        !s->read_paused && !s->cannot_pause) {
         if (reel_transport_pause_reading(s->t) == -EOPNOTSUPP)
             s->cannot_pause = true; /* asyncio forgets the transport */
         else
