@@ -29,6 +29,7 @@ struct reel_task {
     reel_future *waiter;           /* the future awaited (asyncio _fut_waiter) */
     void *resume_result;
     int resume_rc;                 /* what the suspended await returns */
+    int cancel_requests;           /* asyncio _num_cancels_requested (here: no padding) */
     uint8_t phase;                 /* RL_T_* */
     bool started;
     bool sleeping;
@@ -53,7 +54,6 @@ struct reel_task {
                                       stack (rl_task_stack_owner) */
     uint64_t seq;
     char *cancel_msg;              /* last cancel message */
-    int cancel_requests;           /* asyncio _num_cancels_requested */
     void *ret_result;
 };
 
