@@ -237,7 +237,7 @@ void reel_stream_release(reel_stream *s)
 
 /* ------------------------------------------------------- reader core */
 
-static bool in_task(void) { return reel_current_task() != NULL; }
+static inline bool in_task(void) { return rl_task_current() != NULL; }
 
 /* An empty read buffer's memory goes back to the loop, which keeps the
  * blocks for the next feed of any stream: an idle stream holds no buffer,

@@ -78,6 +78,17 @@ typedef struct rl_tasks {
     bool closing;
 } rl_tasks;
 
+/* The task running in this thread (reel_current_task), readable inline
+ * by the library's hot paths. A loop runs in one thread and a task never
+ * migrates, so this is exact. */
+#if defined(__GNUC__)
+#define RL_TLS_TASK_ATTRS __attribute__((tls_model("initial-exec"), visibility("hidden")))
+#else
+#define RL_TLS_TASK_ATTRS
+#endif
+extern __thread reel_task *rl_tls_task RL_TLS_TASK_ATTRS;
+static inline reel_task *rl_task_current(void) { return rl_tls_task; }
+
 /* Take (and clear) the call site a create_task / reel_run macro noted. */
 const reel_site *rl_task_take_create_site(void);
 
