@@ -949,6 +949,127 @@ int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
     return 0;
 }
 
+/* ---- the writer's fast paths ----
+ * The records a busy loop writes most (I/O reads and writes, callbacks,
+ * clock reads, readiness events), encoded to exactly the bytes rt_encode
+ * gives them (tests/test_trace_fast checks it field by field), without a
+ * reel_trace_record to fill and without testing fields the op never has:
+ * the generic encoder's mask and field tests were ~150 instructions of the
+ * ~400 each record cost the loop thread. */
+
+/* Room for a record with `data_len` bytes of data and no address, reserved
+ * as rt_writer_append does (so blocks end where they would): its start, or
+ * NULL with the writer's error (or -EPIPE after the end) in *rc. */
+static inline uint8_t *fast_begin(rt_writer *w, size_t data_len, int *rc)
+{
+    size_t bound = rt_record_fixed_bytes_max + data_len + 5 + 0 + 5;
+    if (__builtin_expect(w->err || w->ended, 0)) {
+        *rc = w->err ? w->err : -EPIPE;
+        return NULL;
+    }
+    if (__builtin_expect(w->len + bound > rt_block_target_bytes, 0) && w->len) {
+        int e = w->mapped ? roll_mapped(w) : flush_buffered(w, true);
+        if (e < 0) {
+            w->err = *rc = e;
+            return NULL;
+        }
+    }
+    return w->blk + rt_block_header_bytes + w->len;
+}
+
+static inline int fast_end(rt_writer *w, uint8_t *p0, uint8_t *p)
+{
+    size_t n = (size_t)(p - p0);
+    w->crc = crc_update(w->crc, p0, n);
+    w->len += n;
+    w->records++;
+    commit(w);
+    return 0;
+}
+
+static inline uint8_t *put_zz(uint8_t *p, int64_t v) { return p + put_varint(p, rt_zigzag(v)); }
+
+int rt_writer_now(rt_writer *w, uint64_t now)
+{
+    int rc = 0;
+    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_NOW;
+    *p++ = RT_F_RESULT; /* a NOW record always has its result */
+    p = put_zz(p, (int64_t)(now - w->delta.prev_now));
+    w->delta.prev_now = now;
+    return fast_end(w, p0, p);
+}
+
+int rt_writer_callback(rt_writer *w, uint32_t site, uint64_t time_ns)
+{
+    int rc = 0;
+    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_CALLBACK;
+    *p++ = (uint8_t)((site != 0) * RT_F_A0 | (time_ns != 0) * RT_F_TIME);
+    if (site)
+        p = put_zz(p, site);
+    if (time_ns) {
+        p = put_zz(p, (int64_t)(time_ns - w->delta.prev_time));
+        w->delta.prev_time = time_ns;
+    }
+    return fast_end(w, p0, p);
+}
+
+int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, int64_t a1, int64_t result,
+                 const void *data, uint32_t data_len)
+{
+    if (data_len > rt_data_bytes_max)
+        return -EMSGSIZE;
+    int rc = 0;
+    uint8_t *p0 = fast_begin(w, data_len, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = (uint8_t)op;
+    *p++ = (uint8_t)((fd != -1) * RT_F_FD | (result != 0) * RT_F_RESULT | (a0 != 0) * RT_F_A0 |
+                     (a1 != 0) * RT_F_A1 | (data_len != 0) * RT_F_DATA);
+    if (fd != -1)
+        p = put_zz(p, fd);
+    if (result)
+        p = put_zz(p, result);
+    if (a0)
+        p = put_zz(p, a0);
+    if (a1)
+        p = put_zz(p, a1);
+    if (data_len) {
+        p += put_varint(p, data_len);
+        memcpy(p, data, data_len);
+        p += data_len;
+    }
+    return fast_end(w, p0, p);
+}
+
+int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
+{
+    int rc = 0;
+    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_EVENT;
+    uint32_t mask = (kind != 0) * RT_F_A0 | (events != 0) * RT_F_A1 | (id != 0) * RT_F_A2 |
+                    (value != 0) * RT_F_A3 | (a4 != 0) * RT_F_A4;
+    p += put_varint(p, mask);
+    if (kind)
+        p = put_zz(p, kind);
+    if (events)
+        p = put_zz(p, events);
+    if (id)
+        p = put_zz(p, id);
+    if (value)
+        p = put_zz(p, value);
+    if (a4)
+        p = put_zz(p, a4);
+    return fast_end(w, p0, p);
+}
+
 bool rt_writer_pending(const rt_writer *w) { return !w->mapped && w->len != 0; }
 uint64_t rt_writer_records(const rt_writer *w) { return w->records; }
 uint64_t rt_writer_bytes(const rt_writer *w) { return w->blk_off + rt_block_header_bytes + w->len; }

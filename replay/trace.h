@@ -266,6 +266,16 @@ int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *inf
  * would not fit. -EMSGSIZE if data/addr exceed the limits; -EPIPE after
  * rt_writer_end of a mapped writer; a write error is returned and sticky. */
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec);
+/* Fast paths for the records a busy loop writes most: the same bytes as
+ * rt_writer_append of the record with these fields (every other field 0,
+ * fd -1 where there is none), and the same errors. */
+int rt_writer_now(rt_writer *w, uint64_t now);                        /* NOW */
+int rt_writer_callback(rt_writer *w, uint32_t site, uint64_t time_ns); /* CALLBACK */
+/* READ / WRITE and other ops with only fd, a0, a1, result and data. */
+int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, int64_t a1, int64_t result,
+                 const void *data, uint32_t data_len);
+/* EVENT without result or data (every kind but a DONE answer). */
+int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4);
 /* Buffered: write the block being filled, if any. Mapped (the ring):
  * nothing to do (committed records are in the page cache). */
 int rt_writer_flush(rt_writer *w);
