@@ -293,6 +293,10 @@ static int r_poll(reel_backend *b, reel_event *events, int max_events, int64_t t
             record_failed(r, rc);
         r->last_flush_ns = t0;
     }
+    /* The CRC over this iteration's records in one pass (trace.h,
+     * "Version 4"): what follows is committed by length alone. */
+    if (recording(r))
+        rt_writer_checkpoint(r->w);
     int n = r->in->poll(r->inner, events, max_events, timeout_ns);
     uint64_t t1 = r->in->now_ns(r->inner);
     uint64_t posted = atomic_load(&r->posted);
