@@ -1164,7 +1164,8 @@ static void test_fuzz_overrides_decode_any_bytes(void **state)
     uint8_t bytes[REEL_FUZZ_OVERRIDE_BYTES];
     reel_fuzz_override_encode(&d, bytes);
     reel_fuzz_override_decode(bytes, &e);
-    assert_memory_equal(&d, &e, sizeof d);
+    assert_true(e.kind == d.kind && e.host == d.host && e.site == d.site && e.index == d.index &&
+                e.value == d.value);
     bytes[0] = REEL_SIM_DEC_KINDS + REEL_SIM_DEC_FAULT; /* kind wraps; a FAULT's family too */
     reel_fuzz_override_decode(bytes, &e);
     assert_int_equal(e.kind, REEL_SIM_DEC_FAULT);
