@@ -855,15 +855,21 @@ bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t si
     if (w->dec_hook && !w->from_file) {
         reel_sim_decision id = {.kind = (uint8_t)kind, .host = (uint8_t)h->id,
                                 .site = kind == DK_BUGGIFY ? (uint16_t)site : 0, .index = index};
-        if (w->novr && h->id <= UINT8_MAX && (w->dec_possible >> kind & 1)) {
+        bool possible = w->dec_possible >> kind & 1;
+        if (w->novr && h->id <= UINT8_MAX && possible) {
             const reel_sim_decision *d = bsearch(&id, w->ovr, w->novr, sizeof id, ovr_cmp);
+            if (!d) { /* an entry for every call of this point? */
+                reel_sim_decision every = id;
+                every.index = REEL_SIM_DEC_EVERY;
+                d = bsearch(&every, w->ovr, w->novr, sizeof every, ovr_cmp);
+            }
             if (d) {
                 fired = d->value != 0;
                 if (fired)
                     *amount = ovr_amount(w, kind, d->value);
             }
         }
-        if (w->cfg.on_decision && h->id <= UINT8_MAX) {
+        if (w->cfg.on_decision && h->id <= UINT8_MAX && possible) {
             id.value = ovr_value(w, kind, fired, *amount);
             w->cfg.on_decision(&id, w->cfg.on_decision_arg);
         }

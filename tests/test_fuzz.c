@@ -1027,6 +1027,13 @@ static void test_sim_override_changes_the_one_decision_it_names(void **state)
     both[1].value = 1;
     assert_int_equal(buggify_run(seed, REEL_SIM_SWARM_BUGGIFY, true, both, 2, NULL, got), 0);
     assert_false(got[2 * off + 1]);
+    /* Every call of the site, but the one named by its own index. */
+    reel_sim_decision every[2] = {o0, o1};
+    every[0].index = REEL_SIM_DEC_EVERY;
+    every[0].value = 1;
+    assert_int_equal(buggify_run(seed, REEL_SIM_SWARM_BUGGIFY, true, every, 2, NULL, got), 0);
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(got[i], i % 2 == 0 ? seeded[i] : i != 2 * on + 1);
     /* The site's number is the low 16 bits of its key. */
     assert_int_equal(reel_sim_site_key("x.c", 1) == reel_sim_site_key("x.c", 1), 1);
     assert_int_not_equal(reel_sim_site_key("x.c", 1), reel_sim_site_key("x.c", 2));

@@ -17,16 +17,17 @@
  *
  * The mutator (no byte-level mutation at all; every step keeps the input
  * a seed plus whole records):
- *   - 1 in 16: a new random seed with no records (a random seed, so the
- *     search never does worse than a seed sweep for long);
+ *   - 1 in 4: a new random seed with no records (a random seed, so the
+ *     search costs at most about 4 times a seed sweep);
  *   - 1 in 16: a new random seed keeping the records;
  *   - else, with the decisions this input's run reached (or, if it never
  *     ran here, the last run's): add a record for one of them — a
  *     decision point first (kind and BUGGIFY site), uniformly among the
  *     points reached plus one for timed faults, then one call of it —
  *     flipping its outcome (one that fired: does not; one that did not:
- *     fires with a random value); or remove a record, change one's
- *     value, or move one's index by a few calls. A timed fault is a
+ *     fires with a random value), for that call or (1 in 3) for every
+ *     call of the point (REEL_SIM_DEC_EVERY); or remove a record, change
+ *     one's value, or move one's index by a few calls. A timed fault is a
  *     family, a host among those reached and a start in the fault phase
  *     (BUG_FAULTS_UNTIL_NS or the swarm's 10 s), at random.
  *
@@ -251,10 +252,10 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
     size_t nrec = size > sb ? (size - sb) / rb : 0;
     size = sb + nrec * rb;
     uint32_t op = below(&s, 16);
-    if (op <= 1 || !ndec) {
+    if (op <= 4 || !ndec) {
         for (size_t i = 0; i < sb; i++)
             data[i] = (uint8_t)mix(&s);
-        return op == 0 || !ndec ? sb : size;
+        return op <= 3 || !ndec ? sb : size;
     }
     op = nrec ? below(&s, 10) : 0;
     uint8_t *rec = data + sb + (nrec ? below(&s, (uint32_t)nrec) : 0) * rb;
@@ -263,6 +264,8 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
         if (!pick(dec, ndec, &s, &d))
             return size;
         d.value = d.value ? 0 : (uint8_t)(1 + below(&s, 255));
+        if (d.kind != REEL_SIM_DEC_FAULT && below(&s, 3) == 0)
+            d.index = REEL_SIM_DEC_EVERY; /* the whole point, as the swarm turns a site on */
         for (size_t i = 0; i < nrec; i++) { /* the same identity: replace it */
             reel_sim_decision o;
             reel_fuzz_override_decode(data + sb + i * rb, &o);

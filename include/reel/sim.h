@@ -95,6 +95,10 @@ enum {
  * to one less than asked; timer-late: value/255 of the world's largest
  * lateness, 1 ms; udp-reorder: value/256 of five link latencies).
  *
+ * index REEL_SIM_DEC_EVERY stands for every call of that decision point
+ * on that host that no entry names by its own index (a BUGGIFY site
+ * switched on or off for the run, as the swarm does per site).
+ *
  * REEL_SIM_DEC_FAULT adds a timed fault (the seed's own timed faults stay
  * as they are): `site` is its family (REEL_SIM_FAULT_*), `host` the host
  * it hits, `index` its start in units of 10 ms of world time (before the
@@ -110,8 +114,11 @@ typedef struct reel_sim_decision {
     uint8_t value;
 } reel_sim_decision;
 
-/* Called for each decision the world reaches (reel_sim_config.on_decision);
- * d->value is the outcome the run took (0: did not fire). */
+#define REEL_SIM_DEC_EVERY 0xffffffu
+
+/* Called for each decision the world reaches that its config makes
+ * possible (reel_sim_config.on_decision), and for each timed fault an
+ * override adds; d->value is the outcome the run took (0: did not fire). */
 typedef void (*reel_sim_decision_fn)(const reel_sim_decision *d, void *arg);
 
 typedef struct reel_sim_config {
@@ -193,8 +200,8 @@ typedef struct reel_sim_config {
      * array; a kind >= REEL_SIM_DEC_KINDS, a site on another kind (a
      * FAULT family >= REEL_SIM_FAULT_FAMILIES) or more
      * than REEL_SIM_OVERRIDES_MAX entries: reel_sim_new fails with
-     * -EINVAL. on_decision (optional) hears every decision reached, with
-     * its outcome; with it or with overrides, decisions the config makes
+     * -EINVAL. on_decision (optional) hears every possible decision
+     * reached, with its outcome; with it or with overrides, decisions the config makes
      * possible but the seed's mix turned off (BUGGIFY, timer-late) are
      * reached (and reported) too, without drawing anything. */
     const reel_sim_decision *overrides;
