@@ -224,7 +224,8 @@ void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t
  * draw stream. Record layout (REEL_FUZZ_OVERRIDE_BYTES): kind (byte mod
  * REEL_SIM_DEC_KINDS), host, site (2 bytes little-endian: BUGGIFY's
  * site, a FAULT's family mod REEL_SIM_FAULT_FAMILIES, else unread),
- * index (3 bytes little-endian), value. Any bytes decode: a trailing
+ * index (3 bytes little-endian; 0xffffff is REEL_SIM_DEC_EVERY, every
+ * call of the point), value. Any bytes decode: a trailing
  * partial record and records after the first REEL_FUZZ_OVERRIDES_MAX are
  * not read, records naming decisions the run never reaches (or that the
  * config makes impossible) do nothing. Fills *cfg with the defaults and
