@@ -57,13 +57,18 @@ BUGBENCH_SEEDS ?= 2000
 bugbench: deps-test build
 	@tools/bugbench $(BUILD) $(BUGBENCH_SEEDS) $(JOBS)
 
-# Schedule fuzzing (AFL++) against random seeds on the planted bugs:
-# executions to the first failure, TRIALS trials from random starting
-# seeds, beside 1/p from a seed sweep (tools/sched-vs-seeds says how; long:
-# about 2-5 minutes per bug on a free core).
+# Schedule fuzzing against random seeds on the planted bugs: executions
+# to the first failure, TRIALS trials from random starting seeds, beside
+# 1/p from a seed sweep (tools/sched-vs-seeds says how; long: about 2-5
+# minutes per bug on a free core). WORLD=swarm (the bugs' own world) or
+# WORLD=short (a 1 s fault phase for every bug, each trial capped at CAP
+# executions, default 3000); METHODS picks the fuzzers (lf-ids: decisions
+# addressed by identity).
+WORLD   ?= swarm
+METHODS ?= lf-state lf-ids
 sched-vs-seeds:
 	@tools/ensure-deps fuzz
-	@tools/sched-vs-seeds
+	@WORLD=$(WORLD) METHODS="$(METHODS)" tools/sched-vs-seeds
 
 # Fuzz each fuzz/fuzz_*.c harness for FUZZ_SECONDS (libFuzzer, and AFL++
 # when it can be installed); fails on any crash or hang.

@@ -290,6 +290,39 @@ int main(int argc, char **argv)
         {"echo16k", 16384, 10000},
     };
 
+    /* Profiling (callgrind, perf): REEL_BENCH_ECHO_ONLY=record|plain runs
+     * one echo of the first selected size that way, once, prints its CPU
+     * per round trip and (REEL_BENCH_COUNT=0: not) the trace's records and
+     * bytes per round trip, and keeps the trace at REEL_BENCH_TRACE if
+     * set. No interleaving, no repetitions: not a benchmark row. */
+    const char *only_how = getenv("REEL_BENCH_ECHO_ONLY");
+    if (only_how && *only_how) {
+        const char *keep = getenv("REEL_BENCH_TRACE");
+        if (keep && *keep)
+            snprintf(path, sizeof path, "%s", keep);
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            if (!bench_selected(&o, sizes[i].name))
+                continue;
+            uint64_t rts = o.quick ? sizes[i].round_trips / 10 : sizes[i].round_trips;
+            how h = strcmp(only_how, "record") == 0 ? RECORD : PLAIN;
+            if (!echo_run(h, path, rts, sizes[i].bytes))
+                return bench_exit_code();
+            uint64_t records = 0, bytes = 0;
+            const char *count = getenv("REEL_BENCH_COUNT"); /* "0": skip reading the trace back (perf) */
+            if (h == RECORD && !(count && strcmp(count, "0") == 0))
+                trace_numbers(path, &records, &bytes);
+            printf("%s %s: %llu round trips, loop CPU %.3f us and process CPU %.3f us per round trip, "
+                   "%llu records, %.2f records and %.1f trace bytes per round trip\n",
+                   sizes[i].name, only_how, (unsigned long long)rts, (double)last_run_cpu_ns / 1e3 / (double)rts,
+                   (double)last_run_all_cpu_ns / 1e3 / (double)rts, (unsigned long long)records,
+                   (double)records / (double)rts, (double)bytes / (double)rts);
+            break;
+        }
+        if (!(keep && *keep))
+            unlink(path);
+        return bench_exit_code();
+    }
+
     bench_table_begin("record / replay: recording overhead", "recorded", "plain");
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         if (!bench_selected(&o, sizes[i].name))

@@ -3,7 +3,7 @@
  * write, drain — the asyncio idiom) beside reel's protocol-level echo
  * (data_received writes straight back), driven by bench_echo's load
  * generator (bench/echo_load.c): N connections, each sending one line of
- * `size` bytes and waiting for its echo, M times. Target: streams >= 0.9 x
+ * `size` bytes and waiting for its echo, M times. Target (issue 17): streams >= 0.95 x
  * the protocol-level throughput.
  *
  *   bench_streams [--conns N] [--msgs M] [--size BYTES] [--reps R] [--quick]

@@ -17,7 +17,13 @@
 # advise), so neither server shares its core with the load generator or
 # migrates between runs. Besides requests/s it prints each server's CPU
 # time per request (utime+stime from /proc/PID/stat around each run),
-# which is steadier than requests/s on a shared or virtual machine.
+# which is steadier than requests/s on a shared or virtual machine, how
+# often each server went to sleep per request (voluntary context switches:
+# each one is a wake-up the client's send has to pay for), and the same
+# for redis-benchmark: its CPU time per request (bash's `times` for the
+# child) and how busy it kept its core (CPU time / wall time of the run;
+# near 100 % on a quiet machine means the client, not the server, sets
+# the rate).
 #
 # Environment: KV_BENCH_REPS (5), KV_BENCH_N requests per run (100000),
 # KV_BENCH_CLIENTS (50), KV_BENCH_KEYS (1000000), KV_BENCH_TESTS
@@ -74,19 +80,33 @@ echo "== reel-kv vs redis-server $(redis-server --version | grep -o 'v=[0-9.]*')
 echo "   $(nproc) CPU(s)${pin_srv:+, servers on CPU 1 and redis-benchmark on CPU 0}; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "${KV_BENCH_KV_ARGS:-}" ] && echo "   reel-kv $KV_BENCH_KV_ARGS"
 
-# results: one line per run: server test P rps cpu-us-per-request
+# results: one line per run: server test P rps server-cpu-us-per-request
+# client-cpu-us-per-request client-busy-% server-sleeps-per-request
 tick=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/$1/stat; }
+sleeps() { awk '/^voluntary_ctxt_switches/ { print $2 }' /proc/$1/status; }
+secs() { # "1m2.345s" -> 62.345
+  awk -v t="$1" 'BEGIN { split(t, a, "m"); sub(/s$/, "", a[2]); print a[1] * 60 + a[2] }'
+}
 run() { # run SERVER PORT PID P: each test on its own, the server's CPU time around it
-  local t before after rps
+  local t before after rps sl0 sl1 t0 t1 cu cs
   for t in ${tests//,/ }; do
-    before=$(cpu_ticks "$3")
-    rps=$($pin_cli redis-benchmark -p "$2" -c "$clients" -n "$n" -P "$4" -t "$t" --csv 2>/dev/null |
-      awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }')
-    after=$(cpu_ticks "$3")
+    before=$(cpu_ticks "$3") sl0=$(sleeps "$3") t0=$(date +%s%N)
+    # In a subshell, `times` gives the CPU time of the benchmark alone.
+    (
+      $pin_cli redis-benchmark -p "$2" -c "$clients" -n "$n" -P "$4" -t "$t" --csv 2>/dev/null |
+        awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }' > "$tmp/rps"
+      times > "$tmp/times"
+    )
+    t1=$(date +%s%N) after=$(cpu_ticks "$3") sl1=$(sleeps "$3")
+    rps=$(cat "$tmp/rps")
     [ -n "$rps" ] || continue
+    read -r cu cs < <(sed -n 2p "$tmp/times")
     name=$(echo "$t" | tr a-z A-Z)
-    echo "$1 $name $4 $rps $(awk -v d=$((after - before)) -v k="$tick" -v n="$n" 'BEGIN { printf "%.3f", d * 1e6 / k / n }')" >> "$tmp/results"
+    awk -v s="$1" -v name="$name" -v p="$4" -v r="$rps" -v d=$((after - before)) -v k="$tick" -v n="$n" \
+      -v c="$(secs "$cu") $(secs "$cs")" -v w=$((t1 - t0)) -v sl=$((sl1 - sl0)) 'BEGIN {
+        split(c, cc, " "); cpu = cc[1] + cc[2]
+        printf "%s %s %s %s %.3f %.3f %.1f %.4f\n", s, name, p, r, d * 1e6 / k / n, cpu * 1e6 / n, cpu * 1e9 / w * 100, sl / n }' >> "$tmp/results"
   done
 }
 for rep in $(seq "$reps"); do
@@ -112,6 +132,20 @@ for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
     cpu=$(awk -v a="$kc" -v b="$rc" 'BEGIN { printf "%.2f / %.2f = %.2f", a, b, (a > 0 ? b / a : 0) }')
     printf '%-12s %3s  %-30s %-30s %-6s %s\n' "$t" $P "$(printf '%.0f (%.0f-%.0f)' "$km" "$kmin" "$kmax")" \
       "$(printf '%.0f (%.0f-%.0f)' "$rm" "$rmin" "$rmax")" "$ratio" "$cpu"
+  done
+done
+printf '\n%-12s %3s  %-34s %-34s %s\n' test -P "client CPU us/request, kv / redis" "client busy %, kv / redis" \
+  "server sleeps per request, kv / redis (medians)"
+for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
+  for P in 1 16; do
+    line=
+    for col in 6 7 8; do
+      read -r a _ _ < <(stat kv "$t" $P $col)
+      read -r b _ _ < <(stat redis "$t" $P $col)
+      line="$line$(awk -v a="$a" -v b="$b" -v c=$col 'BEGIN { printf (c == 8 ? "%.3f / %.3f" : "%.2f / %.2f"), a, b }')|"
+    done
+    IFS='|' read -r c1 c2 c3 _ <<< "$line"
+    printf '%-12s %3s  %-34s %-34s %s\n' "$t" $P "$c1" "$c2" "$c3"
   done
 done
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_hash.h"
 #include "internal.h"
 
 static __thread reel_loop *tls_running_loop;
@@ -1075,12 +1076,8 @@ static void dispatch_io(reel_loop *loop, int fd, uint32_t events)
 uint64_t reel_callback_hash_step(uint64_t h, const char *func)
 {
     /* FNV-1a over the name, then folded into the running value so the
-     * order of names matters. */
-    uint64_t s = 0xcbf29ce484222325ull;
-    for (const unsigned char *p = (const unsigned char *)(func ? func : "?"); *p; p++)
-        s = (s ^ *p) * 0x100000001b3ull;
-    h = (h ^ s) * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 29);
+     * order of names matters (loop/cb_hash.h). */
+    return rl_callback_hash_fold(h, rl_callback_name_hash(func));
 }
 
 uint64_t reel_callback_hash_write(uint64_t h, uint32_t crc, uint64_t len)

@@ -46,27 +46,40 @@ static bool net_rewind(reel_loop *loop, bool apply)
     while (net->nrbuf_cache)
         free(net->rbuf_cache[--net->nrbuf_cache].data);
     net->nrbuf_low = 0;
+    net->nrbuf_periods = 0;
     net->rbuf_taken = false;
     net->next_req_id = 0;
     return true;
 }
 
 /* The busy/idle rule of the stream read-buffer cache, applied at each
- * idle point (a poll that may wait). The cache's low-water mark since the
- * last idle point counts the blocks no stream took. If streams took
- * blocks, an eighth of those unused go: a busy loop keeps about what its
- * busiest recent periods took (so feeds do not malloc, though how many
- * streams one period feeds varies a lot), and one that stays busy with
- * fewer streams gives the rest back over a few dozen periods. If no
- * stream took any, the loop is quiet and all go. Counts, not time: the
+ * idle point (a poll that may wait). If no stream took a block since the
+ * last idle point, the loop is quiet and all go. Otherwise the busy
+ * period counts towards a window of rl_rbuf_trim_periods periods; the
+ * cache's low-water mark over the window counts the blocks no period in
+ * it needed, and at the window's end an eighth of those go (none if fewer
+ * than eight). How many streams one period feeds varies a lot, so a
+ * per-period rule gives back blocks the next busier period mallocs again
+ * (bench_streams: one feed in ten allocated); over a window a busy loop
+ * keeps what its busiest recent period took, and one that stays busy
+ * with fewer streams still gives the rest back. Counts, not time: the
  * same run trims the same way, and only memory changes (no callback, no
  * backend call). */
 void rl_rbuf_cache_trim(rl_net *net)
 {
-    uint32_t unused = net->rbuf_taken ? (net->nrbuf_low + 7) / 8 : net->nrbuf_cache;
+    uint32_t unused = 0;
+    if (!net->rbuf_taken)
+        unused = net->nrbuf_cache;
+    else if (++net->nrbuf_periods >= rl_rbuf_trim_periods)
+        unused = net->nrbuf_low / 8;
+    else {
+        net->rbuf_taken = false;
+        return;
+    }
     while (unused--)
         free(net->rbuf_cache[--net->nrbuf_cache].data);
     net->nrbuf_low = net->nrbuf_cache;
+    net->nrbuf_periods = 0;
     net->rbuf_taken = false;
 }
 

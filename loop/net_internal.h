@@ -57,6 +57,9 @@ enum {
      * stream (an idle stream holds none); those a busy period did not
      * need go back when the loop goes idle (rl_rbuf_cache_trim) */
     rl_rbuf_cache_count = 128,
+    /* busy periods (idle point to idle point) over which the fewest kept
+     * blocks are counted before any is given back */
+    rl_rbuf_trim_periods = 16,
 };
 
 /* One run of a transport's coalesced bytes in the loop's arena; runs are
@@ -133,8 +136,9 @@ typedef struct rl_net {
         size_t cap;
     } rbuf_cache[rl_rbuf_cache_count];
     uint32_t nrbuf_cache;
-    uint32_t nrbuf_low;      /* fewest cached since the loop last went idle */
-    bool rbuf_taken;         /* a stream took a read buffer since then */
+    uint32_t nrbuf_low;      /* fewest cached over the current trim window */
+    uint32_t nrbuf_periods;  /* busy periods counted in that window */
+    bool rbuf_taken;         /* a stream took a read buffer since the last idle point */
     reel_transport **fd_owner; /* fd -> transport using it */
     uint32_t nfd_owner;
     uint64_t next_req_id;

@@ -237,7 +237,7 @@ void reel_stream_release(reel_stream *s)
 
 /* ------------------------------------------------------- reader core */
 
-static bool in_task(void) { return reel_current_task() != NULL; }
+static inline bool in_task(void) { return rl_task_current() != NULL; }
 
 /* An empty read buffer's memory goes back to the loop, which keeps the
  * blocks for the next feed of any stream: an idle stream holds no buffer,
@@ -247,7 +247,9 @@ static bool in_task(void) { return reel_current_task() != NULL; }
 static void block_give_back(reel_stream *s, void *d, size_t cap)
 {
     /* a stream fed by hand may be the loop's first user of networking */
-    rl_net *net = s->loop->closing ? s->loop->net_state : rl_net_get(s->loop);
+    rl_net *net = s->loop->net_state;
+    if (RL_UNLIKELY(!net) && !s->loop->closing)
+        net = rl_net_get(s->loop);
     if (net && cap <= rs_trim_keep_bytes && net->nrbuf_cache < rl_rbuf_cache_count) {
         net->rbuf_cache[net->nrbuf_cache].data = d;
         net->rbuf_cache[net->nrbuf_cache].cap = cap;
@@ -363,8 +365,9 @@ static void format_incomplete(char *buf, size_t cap, size_t got, size_t expected
         snprintf(buf, cap, "%zu bytes read on a total of %zu expected bytes", got, expected);
 }
 
-/* One attempt of a read on the buffer (no read(-1): see the callers). */
-static int try_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
+/* One attempt of a read on the buffer (no read(-1): see the callers).
+ * Inline: the kind is a constant in each read's loop. */
+static inline __attribute__((always_inline)) int try_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
                     rsb_scan *scan, rsb_result *r)
 {
     switch (kind) {
@@ -494,9 +497,10 @@ static int feed(reel_stream *s, const void *data, size_t len)
     if (rc < 0 || len == 0)
         return rc;
     wake_waiter(s);
-    op_kick(s);
-    if (s->t && s->connected && !s->read_paused && !s->cannot_pause &&
-        rsb_len(&s->buf) > 2 * s->buf.limit) {
+    if (RL_UNLIKELY(s->side))   /* op_kick: only a future-style read needs it */
+        op_kick(s);
+    if (RL_UNLIKELY(rsb_len(&s->buf) > 2 * s->buf.limit) && s->t && s->connected &&
+        !s->read_paused && !s->cannot_pause) {
         if (reel_transport_pause_reading(s->t) == -EOPNOTSUPP)
             s->cannot_pause = true; /* asyncio forgets the transport */
         else
@@ -645,9 +649,16 @@ static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps,
 {
     rsb_scan scan = RSB_SCAN_INIT;
     out->len = 0;
+    /* Nothing buffered and more may come: every read but a zero-byte one
+     * would say "again" (a reader's usual state between lines). */
+    bool wait_first = rsb_len(&s->buf) == 0 && !s->buf.eof && (n > 0 || kind == RS_READLINE ||
+                                                                 kind == RS_READUNTIL);
     for (;;) {
         rsb_result r;
-        int rc = try_read(s, kind, n, seps, nseps, &scan, &r);
+        int rc = RSB_AGAIN;
+        if (!wait_first)
+            rc = try_read(s, kind, n, seps, nseps, &scan, &r);
+        wait_first = false;
         if (rc != RSB_AGAIN) {
             if (rc == 0 || rc == REEL_EINCOMPLETE) {
                 if (!hand_over(s, &r, out) && bytes_append(out, r.data, r.len) < 0) {
@@ -1191,6 +1202,8 @@ int reel_stream_get_sockname(const reel_stream *s, struct sockaddr_storage *addr
     return rc < 0 ? rc : reel_transport_get_sockname(s->t, addr, len);
 }
 
+static int drain_wait(reel_stream *s);
+
 int reel_stream_drain(reel_stream *s)
 {
     if (!s)
@@ -1212,9 +1225,15 @@ int reel_stream_drain(reel_stream *s)
     if (s->conn_lost)
         return -ECONNRESET;
     if (!s->write_paused)
-        return 0;
+        return 0;   /* the usual case: no wait, no future */
+    return drain_wait(s);
+}
+
+/* drain past the high-water mark: wait for resume_writing. */
+__attribute__((noinline)) static int drain_wait(reel_stream *s)
+{
     reel_future *w;
-    rc = reel_loop_create_future(s->loop, &w);
+    int rc = reel_loop_create_future(s->loop, &w);
     if (rc < 0)
         return rc;
     rc = drainers_add(s, w);

@@ -40,12 +40,11 @@ void rsb_free(rsb_buf *b)
     b->cap = b->head = b->tail = 0;
 }
 
-/* Make room for `need` more bytes at the tail. */
-static int make_room(rsb_buf *b, size_t need)
+/* Make room for `need` more bytes at the tail (the block is full or
+ * missing: see make_room). */
+__attribute__((noinline)) static int grow_room(rsb_buf *b, size_t need)
 {
     size_t len = b->tail - b->head;
-    if (b->cap - b->tail >= need)
-        return 0;
     if (need > SIZE_MAX / 4 - len)
         return -ENOMEM;
     if (b->head > 0 && len + need <= b->cap && b->head >= len) {
@@ -74,6 +73,15 @@ static int make_room(rsb_buf *b, size_t need)
     b->head = 0;
     b->tail = len;
     return 0;
+}
+
+/* Make room for `need` more bytes at the tail; the usual case (a feed
+ * into a block that has room) makes no call. */
+static inline int make_room(rsb_buf *b, size_t need)
+{
+    if (RL_LIKELY(b->cap - b->tail >= need))
+        return 0;
+    return grow_room(b, need);
 }
 
 int rsb_feed(rsb_buf *b, const void *data, size_t len)

@@ -16,13 +16,8 @@
 
 #include "task_internal.h"
 
-/* The task running in this thread. A loop runs in one thread and a task
- * never migrates, so this is exact. */
-static __thread reel_task *tls_current
-#if defined(__GNUC__)
-    __attribute__((tls_model("initial-exec")))
-#endif
-    ;
+/* The task running in this thread (declared in task_internal.h). */
+__thread reel_task *rl_tls_task RL_TLS_TASK_ATTRS;
 
 static void task_step(reel_task *t);
 
@@ -374,11 +369,11 @@ static void task_step(reel_task *t)
     reel_loop *loop = t->fut.loop;
     if (RL_UNLIKELY(loop->step_watch) && !loop->stepped_task)
         loop->stepped_task = reel_future_ref(&t->fut);   /* debug: name it if slow */
-    reel_task *prev = tls_current;
-    tls_current = t;
+    reel_task *prev = rl_tls_task;
+    rl_tls_task = t;
     t->phase = RL_T_RUNNING;
     rl_fiber_resume(&t->fiber);
-    tls_current = prev;
+    rl_tls_task = prev;
     if (t->phase == RL_T_EXITED)
         task_finish(t, t->ret_rc, t->ret_result);
 }
@@ -398,6 +393,12 @@ static inline int task_suspend(reel_task *t, uint8_t phase)
 static void task_wakeup(reel_future *fut, void *arg)
 {
     reel_task *t = arg;
+    /* The switch pops the task's registers from its stack, which nothing
+     * touched since the task last ran: start loading that line now, while
+     * the step's bookkeeping runs. (perf on bench_streams' server: the
+     * switch's first pop was ~10% of the thread's own samples, ~2% with
+     * this.) */
+    __builtin_prefetch(t->fiber.sp);
     if (t->waiter != fut || t->phase != RL_T_WAITING)
         return;   /* a stale registration (should not happen) */
     if (RL_LIKELY(fut->state == RL_F_RESULT)) {   /* reel_future_result, inline */
@@ -520,16 +521,16 @@ int reel_task_set_name(reel_task *task, const char *name)
     return 0;
 }
 
-reel_task *reel_current_task(void) { return tls_current; }
+reel_task *reel_current_task(void) { return rl_tls_task; }
 
 bool rl_task_running_on(const reel_loop *loop)
 {
-    return tls_current && tls_current->fut.loop == loop;
+    return rl_tls_task && rl_tls_task->fut.loop == loop;
 }
 
 reel_task *rl_task_stack_owner(const void *p)
 {
-    reel_task *t = tls_current;
+    reel_task *t = rl_tls_task;
     const char *c = p, *lo = t ? t->fiber.stack_lo : NULL;
     return lo && c >= lo && c < lo + t->fiber.stack_bytes ? t : NULL;
 }
@@ -540,8 +541,8 @@ bool rl_task_finished(const reel_task *t) { return !t->fiber.stack_lo; /* task_f
 
 void reel_task_note_site_(const reel_site *site)
 {
-    if (tls_current)
-        tls_current->at = site;
+    if (rl_tls_task)
+        rl_tls_task->at = site;
 }
 
 void reel_task_note_create_(const reel_site *site) { tls_create_site = site; }
@@ -700,7 +701,7 @@ int reel_await(reel_future *fut, void **result)
 {
     if (result)
         *result = NULL;   /* stays NULL unless fut has a result */
-    reel_task *t = tls_current;
+    reel_task *t = rl_tls_task;
     if (RL_UNLIKELY(!t))
         return REEL_ENOTASK;
     if (RL_UNLIKELY(!fut || fut->loop != t->fut.loop))
@@ -753,7 +754,7 @@ int reel_await_take(reel_future *fut, void **result)
 
 int reel_sleep_ns(uint64_t delay_ns)
 {
-    reel_task *t = tls_current;
+    reel_task *t = rl_tls_task;
     if (RL_UNLIKELY(!t))
         return REEL_ENOTASK;
     if (RL_UNLIKELY(t->closing))
@@ -820,11 +821,11 @@ static void task_close(reel_loop *loop, reel_task *t)
          * throws GeneratorExit) so it can clean up and return. */
         t->resume_rc = REEL_ECLOSED;
         t->resume_result = NULL;
-        reel_task *prev = tls_current;
-        tls_current = t;
+        reel_task *prev = rl_tls_task;
+        rl_tls_task = t;
         t->phase = RL_T_RUNNING;
         rl_fiber_resume(&t->fiber);
-        tls_current = prev;
+        rl_tls_task = prev;
         /* Awaits and sleeps return at once while closing, so it ran to
          * the end. What it returned is dropped: it ends cancelled. */
         RL_ASSERT(t->phase == RL_T_EXITED);

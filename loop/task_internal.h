@@ -22,7 +22,21 @@ enum {
 
 struct reel_task {
     reel_future fut;               /* first: a task is a future */
-    rl_fiber fiber;
+    /* What a wake-up and a switch touch, side by side: a server
+     * switching between many tasks finds each task's struct out of the
+     * cache, and spread over the struct (up to four cache lines) these
+     * fields cost a miss each per wake-up. */
+    reel_future *waiter;           /* the future awaited (asyncio _fut_waiter) */
+    void *resume_result;
+    int resume_rc;                 /* what the suspended await returns */
+    int cancel_requests;           /* asyncio _num_cancels_requested (here: no padding) */
+    uint8_t phase;                 /* RL_T_* */
+    bool started;
+    bool sleeping;
+    bool must_cancel;              /* asyncio _must_cancel */
+    bool closing;                  /* torn down by reel_loop_close */
+    const reel_site *at;           /* the user's last await-style call, or NULL */
+    rl_fiber fiber;                /* its sp and back_sp first */
     reel_task_fn fn;
     void *arg;
     void (*result_free)(void *);
@@ -31,26 +45,16 @@ struct reel_task {
     unsigned stack_vg_id;
     int ret_rc;                    /* what fn returned */
     struct reel_task *prev, *next; /* the loop's pending tasks, creation order */
-    reel_future *waiter;           /* the future awaited (asyncio _fut_waiter) */
     reel_handle sleep_handle;      /* reel_sleep's timer while sleeping */
     char *name;                    /* set name, or "Task-<seq>" once asked, or NULL */
     const reel_site *created_at;   /* create_task's call site (func: the task fn);
                                       also its steps' site (task.c step_site), so
                                       the callback trace and hash tell tasks apart */
-    const reel_site *at;           /* the user's last await-style call, or NULL */
     rl_list stack_users;           /* transports whose protocol state is on this
                                       stack (rl_task_stack_owner) */
     uint64_t seq;
     char *cancel_msg;              /* last cancel message */
-    int cancel_requests;           /* asyncio _num_cancels_requested */
-    int resume_rc;                 /* what the suspended await returns */
-    void *resume_result;
     void *ret_result;
-    uint8_t phase;                 /* RL_T_* */
-    bool started;
-    bool sleeping;
-    bool must_cancel;              /* asyncio _must_cancel */
-    bool closing;                  /* torn down by reel_loop_close */
 };
 
 typedef struct rl_gather rl_gather;
@@ -73,6 +77,17 @@ typedef struct rl_tasks {
     void *factory_arg;
     bool closing;
 } rl_tasks;
+
+/* The task running in this thread (reel_current_task), readable inline
+ * by the library's hot paths. A loop runs in one thread and a task never
+ * migrates, so this is exact. */
+#if defined(__GNUC__)
+#define RL_TLS_TASK_ATTRS __attribute__((tls_model("initial-exec"), visibility("hidden")))
+#else
+#define RL_TLS_TASK_ATTRS
+#endif
+extern __thread reel_task *rl_tls_task RL_TLS_TASK_ATTRS;
+static inline reel_task *rl_task_current(void) { return rl_tls_task; }
 
 /* Take (and clear) the call site a create_task / reel_run macro noted. */
 const reel_site *rl_task_take_create_site(void);

@@ -28,12 +28,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../loop/cb_hash.h"
 #include "trace.h"
 
 typedef struct rec_site {
     const char *func, *file; /* keyed by pointer: the loop passes static strings */
     int line;
     uint32_t id;             /* 0: empty slot */
+    uint64_t name_hash;      /* rl_callback_name_hash(func), computed once */
 } rec_site;
 
 typedef struct recorder {
@@ -200,6 +202,15 @@ static inline void emit(recorder *r, const reel_trace_record *rec)
         record_failed(r, rc);
 }
 
+/* The fast paths' side of emit: whether to record, and what a failed
+ * append means. */
+static inline bool recording(const recorder *r) { return !(r->failed || r->finished || r->forked); }
+static inline void emitted(recorder *r, int rc)
+{
+    if (__builtin_expect(rc < 0, 0))
+        record_failed(r, rc);
+}
+
 static void finish(recorder *r, uint32_t op)
 {
     if (r->finished || r->failed || r->forked)
@@ -226,10 +237,8 @@ static uint64_t r_now_ns(reel_backend *b)
 {
     recorder *r = REC(b);
     uint64_t t = r->in->now_ns(r->inner);
-    reel_trace_record rec;
-    rec_init(&rec, REEL_TRACE_NOW, -1);
-    rec.result = (int64_t)t;
-    emit(r, &rec);
+    if (recording(r))
+        emitted(r, rt_writer_now(r->w, t));
     return t;
 }
 
@@ -284,6 +293,10 @@ static int r_poll(reel_backend *b, reel_event *events, int max_events, int64_t t
             record_failed(r, rc);
         r->last_flush_ns = t0;
     }
+    /* The CRC over this iteration's records in one pass (trace.h,
+     * "Version 4"): what follows is committed by length alone. */
+    if (recording(r))
+        rt_writer_checkpoint(r->w);
     int n = r->in->poll(r->inner, events, max_events, timeout_ns);
     uint64_t t1 = r->in->now_ns(r->inner);
     uint64_t posted = atomic_load(&r->posted);
@@ -297,6 +310,14 @@ static int r_poll(reel_backend *b, reel_event *events, int max_events, int64_t t
     emit(r, &rec);
     for (int i = 0; i < n; i++) {
         const reel_event *ev = &events[i];
+        if (ev->kind != REEL_EV_DONE || !ev->ptr) { /* no answer to carry: the fast path */
+            int64_t a4 = 0;
+            if (ev->kind == REEL_EV_WAKE)
+                a4 = (int64_t)(r->posted_at_wake = posted);
+            if (recording(r))
+                emitted(r, rt_writer_event(r->w, ev->kind, ev->events, ev->id, ev->value, a4));
+            continue;
+        }
         reel_trace_record e;
         rec_init(&e, REEL_TRACE_EVENT, -1);
         e.arg[0] = ev->kind;
@@ -390,17 +411,22 @@ static int sites_grow(recorder *r)
 }
 
 /* The site's id, writing its SITE record the first time; 0 if the table
- * is full (the callback is then recorded as "?"). */
-static uint32_t site_id(recorder *r, const char *func, const char *file, int line)
+ * is full (the callback is then recorded as "?"). *name_hash gets
+ * rl_callback_name_hash(func), kept with the site so a busy loop does not
+ * hash the same name again. */
+static uint32_t site_id(recorder *r, const char *func, const char *file, int line, uint64_t *name_hash)
 {
     if (r->sites_cap) {
         uint32_t j = site_hash(func, file, line) & (r->sites_cap - 1);
         for (; r->sites[j].id; j = (j + 1) & (r->sites_cap - 1)) {
             rec_site *s = &r->sites[j];
-            if (s->func == func && s->file == file && s->line == line)
+            if (s->func == func && s->file == file && s->line == line) {
+                *name_hash = s->name_hash;
                 return s->id;
+            }
         }
     }
+    *name_hash = rl_callback_name_hash(func);
     if (r->nsites >= rt_sites_max)
         return 0;
     if ((r->nsites + 1) * 2 > r->sites_cap && sites_grow(r) < 0)
@@ -423,7 +449,7 @@ static uint32_t site_id(recorder *r, const char *func, const char *file, int lin
     uint32_t j = site_hash(func, file, line) & (r->sites_cap - 1);
     while (r->sites[j].id)
         j = (j + 1) & (r->sites_cap - 1);
-    r->sites[j] = (rec_site){func, file, line, id};
+    r->sites[j] = (rec_site){func, file, line, id, *name_hash};
     return id;
 }
 
@@ -431,15 +457,17 @@ static void r_callback(reel_backend *b, const char *func, const char *file, int 
 {
     recorder *r = REC(b);
     r->callbacks++;
-    r->cb_hash = reel_callback_hash_step(r->cb_hash, func);
+    uint64_t name_hash;
     if (!r->failed && !r->finished) {
-        uint32_t id = site_id(r, func, file, line);
-        reel_trace_record rec;
-        rec_init(&rec, REEL_TRACE_CALLBACK, -1);
-        rec.arg[0] = id;
-        rec.time_ns = r->in->now_ns(r->inner);
-        emit(r, &rec);
+        uint32_t id = site_id(r, func, file, line, &name_hash);
+        uint64_t t = r->in->now_ns(r->inner);
+        if (recording(r))
+            emitted(r, rt_writer_callback(r->w, id, t));
+    } else {
+        name_hash = rl_callback_name_hash(func);
     }
+    /* = reel_callback_hash_step(r->cb_hash, func) */
+    r->cb_hash = rl_callback_hash_fold(r->cb_hash, name_hash);
     if (r->in->callback)
         r->in->callback(r->inner, func, file, line);
 }
@@ -589,13 +617,8 @@ static ssize_t r_read(reel_backend *b, int fd, void *buf, size_t len)
 {
     recorder *r = REC(b);
     ssize_t n = r->in->read(r->inner, fd, buf, len < rt_data_bytes_max ? len : rt_data_bytes_max);
-    reel_trace_record rec;
-    rec_init(&rec, REEL_TRACE_READ, fd);
-    rec.arg[0] = (int64_t)len;
-    rec.result = n;
-    rec.data = buf;
-    rec.data_len = n > 0 ? (uint32_t)n : 0;
-    emit(r, &rec);
+    if (recording(r))
+        emitted(r, rt_writer_io(r->w, REEL_TRACE_READ, fd, (int64_t)len, 0, n, buf, n > 0 ? (uint32_t)n : 0));
     return n;
 }
 
@@ -604,15 +627,11 @@ static ssize_t r_write(reel_backend *b, int fd, const void *buf, size_t len)
     recorder *r = REC(b);
     ssize_t n = r->in->write(r->inner, fd, buf, len);
     size_t accepted = n > 0 ? (size_t)n : 0;
-    reel_trace_record rec;
-    rec_init(&rec, REEL_TRACE_WRITE, fd);
-    rec.arg[0] = (int64_t)len;
-    rec.arg[1] = rt_crc32c(0, buf, accepted);
-    r->cb_hash = reel_callback_hash_write(r->cb_hash, (uint32_t)rec.arg[1], accepted);
-    rec.result = n;
-    rec.data = buf;
-    rec.data_len = clamp_len(len, rt_write_preview_bytes);
-    emit(r, &rec);
+    uint32_t crc = rt_crc32c(0, buf, accepted);
+    r->cb_hash = reel_callback_hash_write(r->cb_hash, crc, accepted);
+    if (recording(r))
+        emitted(r, rt_writer_io(r->w, REEL_TRACE_WRITE, fd, (int64_t)len, crc, n, buf,
+                                clamp_len(len, rt_write_preview_bytes)));
     return n;
 }
 

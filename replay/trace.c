@@ -566,7 +566,8 @@ struct rt_writer {
     uint8_t *blk;        /* the block being filled: header + payload */
     uint64_t blk_off;    /* its offset in the trace without a ring (header + stream offset) */
     size_t len;          /* payload bytes committed */
-    uint32_t crc;        /* CRC32C of first ++ payload so far */
+    uint32_t crc;        /* CRC32C of first ++ payload[0, crc_len) */
+    size_t crc_len;      /* payload bytes the CRC covers: a record boundary <= len */
     uint64_t first;      /* index of the block's first record */
     uint64_t records;
     rt_delta delta;
@@ -664,6 +665,7 @@ static void block_start(rt_writer *w, uint8_t *blk)
     w->delta = (rt_delta){0, 0};
     rt_put_u64(blk + 8, w->first);
     w->crc = rt_crc32c(0, blk + 8, 8);
+    w->crc_len = 0;
     commit(w);
     set_state(blk, 0);
     uint8_t b[4];
@@ -671,6 +673,18 @@ static void block_start(rt_writer *w, uint8_t *blk)
     uint32_t v;
     memcpy(&v, b, 4);
     __atomic_store_n((uint32_t *)(void *)blk, v, __ATOMIC_RELEASE);
+}
+
+/* Extend the block's CRC over the records committed since the last
+ * checkpoint (one pass over a run of records instead of one per record)
+ * and commit it with the length (trace.h, "Version 4"). */
+static inline void checkpoint(rt_writer *w)
+{
+    if (w->crc_len == w->len)
+        return;
+    w->crc = crc_update(w->crc, w->blk + rt_block_header_bytes + w->crc_len, w->len - w->crc_len);
+    w->crc_len = w->len;
+    commit(w);
 }
 
 uint64_t rt_layout_word(uint32_t blocks_off, uint32_t ring_bytes)
@@ -813,6 +827,7 @@ static int wait_ring_room(rt_writer *w, uint64_t pos)
  * the ring. */
 static int roll_mapped(rt_writer *w)
 {
+    checkpoint(w); /* a sealed block's CRC covers all of it */
     uint64_t bytes = rt_block_header_bytes + w->len;
     uint64_t off = w->blk_off + align8((size_t)bytes);
     uint64_t pos = rt_ring_next(w->blk_pos, bytes, rt_ring_bytes);
@@ -840,6 +855,7 @@ static int roll_mapped(rt_writer *w)
 /* Buffered: write the block being filled (sealed: another follows). */
 static int flush_buffered(rt_writer *w, bool sealed)
 {
+    checkpoint(w);
     size_t n = align8(rt_block_header_bytes + w->len);
     memset(w->blk + rt_block_header_bytes + w->len, 0, n - rt_block_header_bytes - w->len);
     set_state(w->blk, sealed ? RT_BLOCK_SEALED : 0);
@@ -914,6 +930,12 @@ int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *inf
     return 0;
 }
 
+void rt_writer_checkpoint(rt_writer *w)
+{
+    if (!w->err && !w->ended)
+        checkpoint(w);
+}
+
 int rt_writer_flush(rt_writer *w)
 {
     if (w->err)
@@ -942,11 +964,130 @@ int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
     }
     uint8_t *p = w->blk + rt_block_header_bytes + w->len;
     size_t n = rt_encode(p, rec, &w->delta);
-    w->crc = crc_update(w->crc, p, n);
+    w->len += n;
+    w->records++;
+    commit(w); /* the length only: the CRC catches up at the next checkpoint */
+    return 0;
+}
+
+/* ---- the writer's fast paths ----
+ * The records a busy loop writes most (I/O reads and writes, callbacks,
+ * clock reads, readiness events), encoded to exactly the bytes rt_encode
+ * gives them (tests/test_trace_fast checks it field by field), without a
+ * reel_trace_record to fill and without testing fields the op never has:
+ * the generic encoder's mask and field tests were ~150 instructions of the
+ * ~400 each record cost the loop thread. */
+
+/* Room for a record with `data_len` bytes of data and no address, reserved
+ * as rt_writer_append does (so blocks end where they would): its start, or
+ * NULL with the writer's error (or -EPIPE after the end) in *rc. */
+static inline uint8_t *fast_begin(rt_writer *w, size_t data_len, int *rc)
+{
+    size_t bound = rt_record_fixed_bytes_max + data_len + 5 + 0 + 5;
+    if (__builtin_expect(w->err || w->ended, 0)) {
+        *rc = w->err ? w->err : -EPIPE;
+        return NULL;
+    }
+    if (__builtin_expect(w->len + bound > rt_block_target_bytes, 0) && w->len) {
+        int e = w->mapped ? roll_mapped(w) : flush_buffered(w, true);
+        if (e < 0) {
+            w->err = *rc = e;
+            return NULL;
+        }
+    }
+    return w->blk + rt_block_header_bytes + w->len;
+}
+
+static inline int fast_end(rt_writer *w, uint8_t *p0, uint8_t *p)
+{
+    size_t n = (size_t)(p - p0);
     w->len += n;
     w->records++;
     commit(w);
     return 0;
+}
+
+static inline uint8_t *put_zz(uint8_t *p, int64_t v) { return p + put_varint(p, rt_zigzag(v)); }
+
+int rt_writer_now(rt_writer *w, uint64_t now)
+{
+    int rc = 0;
+    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_NOW;
+    *p++ = RT_F_RESULT; /* a NOW record always has its result */
+    p = put_zz(p, (int64_t)(now - w->delta.prev_now));
+    w->delta.prev_now = now;
+    return fast_end(w, p0, p);
+}
+
+int rt_writer_callback(rt_writer *w, uint32_t site, uint64_t time_ns)
+{
+    int rc = 0;
+    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_CALLBACK;
+    *p++ = (uint8_t)((site != 0) * RT_F_A0 | (time_ns != 0) * RT_F_TIME);
+    if (site)
+        p = put_zz(p, site);
+    if (time_ns) {
+        p = put_zz(p, (int64_t)(time_ns - w->delta.prev_time));
+        w->delta.prev_time = time_ns;
+    }
+    return fast_end(w, p0, p);
+}
+
+int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, int64_t a1, int64_t result,
+                 const void *data, uint32_t data_len)
+{
+    if (data_len > rt_data_bytes_max)
+        return -EMSGSIZE;
+    int rc = 0;
+    uint8_t *p0 = fast_begin(w, data_len, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = (uint8_t)op;
+    *p++ = (uint8_t)((fd != -1) * RT_F_FD | (result != 0) * RT_F_RESULT | (a0 != 0) * RT_F_A0 |
+                     (a1 != 0) * RT_F_A1 | (data_len != 0) * RT_F_DATA);
+    if (fd != -1)
+        p = put_zz(p, fd);
+    if (result)
+        p = put_zz(p, result);
+    if (a0)
+        p = put_zz(p, a0);
+    if (a1)
+        p = put_zz(p, a1);
+    if (data_len) {
+        p += put_varint(p, data_len);
+        memcpy(p, data, data_len);
+        p += data_len;
+    }
+    return fast_end(w, p0, p);
+}
+
+int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
+{
+    int rc = 0;
+    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_EVENT;
+    uint32_t mask = (kind != 0) * RT_F_A0 | (events != 0) * RT_F_A1 | (id != 0) * RT_F_A2 |
+                    (value != 0) * RT_F_A3 | (a4 != 0) * RT_F_A4;
+    p += put_varint(p, mask);
+    if (kind)
+        p = put_zz(p, kind);
+    if (events)
+        p = put_zz(p, events);
+    if (id)
+        p = put_zz(p, id);
+    if (value)
+        p = put_zz(p, value);
+    if (a4)
+        p = put_zz(p, a4);
+    return fast_end(w, p0, p);
 }
 
 bool rt_writer_pending(const rt_writer *w) { return !w->mapped && w->len != 0; }
@@ -983,8 +1124,12 @@ void rt_writer_on_signal(rt_writer *w, int signo)
     /* The header is already out: a regular file takes the signal word in
      * place; a pipe cannot (pwrite fails with ESPIPE, harmlessly). */
     ssize_t k = pwrite(w->fd, b, 4, rt_header_signal_at);
-    if (w->len && !w->err) /* the committed part of the block, appended */
+    if (w->len && !w->err) { /* the committed part of the block, whole under its CRC, appended */
+        uint32_t crc = crc_update(crc_update(0, w->blk + 8, 8), w->blk + rt_block_header_bytes, w->len);
+        rt_put_u32(w->blk + 16, (uint32_t)w->len);
+        rt_put_u32(w->blk + 20, crc);
         k = write(w->fd, w->blk, rt_block_header_bytes + w->len);
+    }
     (void)k;
 }
 
@@ -1029,6 +1174,7 @@ int rt_writer_end(rt_writer *w)
         return w->err;
     if (!w->mapped)
         return rt_writer_flush(w);
+    checkpoint(w); /* a clean end leaves every block whole under its CRC */
     w->ended = true;
     uint64_t end = rt_writer_bytes(w);
     if (!w->laps) {
@@ -1101,6 +1247,9 @@ struct reel_trace_reader {
     size_t blk_len, cur;
     uint64_t blk_off;           /* file offset of the current block's header */
     bool blk_sealed;            /* another block follows the current one */
+    size_t blk_verified;        /* payload bytes under the block's CRC (version 4: the
+                                 * last, unsealed block may hold more, committed after
+                                 * its last checkpoint) */
     bool started;               /* a block was loaded */
     uint64_t next_l;            /* stream offset of the next block */
     uint64_t next_ring;         /* its ring position */
@@ -1348,13 +1497,36 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
+/* Version 4: the CRC of an unsealed block may cover only the records up
+ * to its last checkpoint. Find that record boundary: 1 with it in
+ * *verified, 0 if no boundary's CRC matches (damage). */
+static int crc_prefix(const uint8_t *buf, uint32_t len, uint32_t crc0, uint32_t stored, uint32_t *verified)
+{
+    uint32_t c = crc0, at = 0;
+    rt_delta d = {0, 0};
+    reel_trace_record rec;
+    for (;;) {
+        if (c == stored) {
+            *verified = at;
+            return 1;
+        }
+        const char *why;
+        size_t n = at < len ? rt_decode(buf + at, buf + len, &rec, &d, &why) : 0;
+        if (!n)
+            return 0;
+        c = rt_crc32c(c, buf + at, n);
+        at += (uint32_t)n;
+    }
+}
+
 /* Read the block at file offset `off` into r->buf: 1 if it is whole and
  * the block expected next, 0 if there is none (the end of the source, or
  * zeros), else a negative code with the reason in why (trunc: the bytes
  * end inside it). `room` bounds its size (a ring slot). r->err is left
- * alone: the caller decides which reason to report. */
+ * alone: the caller decides which reason to report. *verified_out: the
+ * payload bytes its CRC covers (crc_prefix). */
 static int read_block(reel_trace_reader *r, uint64_t off, uint64_t room, uint32_t *len_out,
-                      uint32_t *state_out, char *why, size_t why_cap, bool *trunc)
+                      uint32_t *state_out, uint32_t *verified_out, char *why, size_t why_cap, bool *trunc)
 {
     uint8_t h[rt_block_header_bytes];
     *trunc = false;
@@ -1395,8 +1567,11 @@ static int read_block(reel_trace_reader *r, uint64_t off, uint64_t room, uint32_
         snprintf(why, why_cap, "block holds %zd of its %u payload bytes", n, len);
         return REEL_ECORRUPT;
     }
-    uint32_t crc = rt_crc32c(rt_crc32c(0, h + 8, 8), r->buf, len);
-    if (crc != stored) {
+    uint32_t crc0 = rt_crc32c(0, h + 8, 8);
+    uint32_t crc = rt_crc32c(crc0, r->buf, len);
+    *verified_out = len;
+    if (crc != stored &&
+        (r->info.version < 4 || (state & RT_BLOCK_SEALED) || !crc_prefix(r->buf, len, crc0, stored, verified_out))) {
         snprintf(why, why_cap, "block checksum mismatch (stored %08x, computed %08x)", stored, crc);
         return REEL_ECORRUPT;
     }
@@ -1426,12 +1601,13 @@ static int load_block(reel_trace_reader *r)
     r->ring_why[0] = '\0';
     char why[160];
     bool trunc;
-    uint32_t len = 0, state = 0;
-    int rc = read_block(r, off, UINT64_MAX, &len, &state, why, sizeof why, &trunc);
+    uint32_t len = 0, state = 0, verified = 0;
+    int rc = read_block(r, off, UINT64_MAX, &len, &state, &verified, why, sizeof why, &trunc);
     if (rc != 1 && r->ring_bytes) {
         char rwhy[160];
         bool rtrunc;
-        int rrc = read_block(r, r->hbytes + pos, r->ring_bytes - pos, &len, &state, rwhy, sizeof rwhy, &rtrunc);
+        int rrc = read_block(r, r->hbytes + pos, r->ring_bytes - pos, &len, &state, &verified, rwhy, sizeof rwhy,
+                             &rtrunc);
         if (rrc == 1) {
             off = r->blk_off = r->hbytes + pos;
             rc = 1;
@@ -1452,6 +1628,7 @@ static int load_block(reel_trace_reader *r)
         return fail(r, REEL_ECORRUPT, "trace %s at record %llu (byte offset %llu): %s",
                     trunc ? "truncated" : "corrupt", idx, at, why);
     r->blk_len = len;
+    r->blk_verified = verified;
     r->blk_sealed = state & RT_BLOCK_SEALED;
     r->delta = (rt_delta){0, 0};
     r->consumed = r->hbytes + l + rt_block_header_bytes + len;
@@ -1589,6 +1766,9 @@ int reel_trace_next(reel_trace_reader *r, reel_trace_record *rec)
         if (r->blk_sealed) /* the writer never seals the block it ends in */
             return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): the end record "
                         "is in a block that says another follows", idx, at);
+        if (r->cur + used > r->blk_verified) /* a clean end checkpoints the CRC over it */
+            return fail(r, REEL_ECORRUPT, "trace corrupt at record %llu (byte offset %llu): the end record "
+                        "is not under its block's checksum", idx, at);
         r->ended = true;
         break;
     default:

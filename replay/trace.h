@@ -14,10 +14,12 @@
  *     184..188 reserved
  *     header_bytes-4: u32 CRC32C of every byte before it
  *
- *   blocks, each:
- *     0 u32 magic "RBLK"   4 u32 payload_bytes   8 u64 first_record
- *     16 u32 record_count  20 u32 CRC32C(bytes 0..20 ++ payload)
- *     payload: record_count records
+ *   blocks, on 8-byte offsets of the block stream, each:
+ *     0 u32 magic "RBLK"   4 u32 state (bit 0 RT_BLOCK_SEALED: another
+ *     block follows)       8 u64 first_record      16 u32 payload_bytes
+ *     20 u32 CRC32C(bytes 8..16 ++ payload[0, n)), n = payload_bytes for
+ *     every block but (version 4) the last, unsealed one (below)
+ *     payload: records, counted by decoding them
  *
  *   record:
  *     u8 op, varint field mask (RT_F_*), then the present fields in mask
@@ -44,11 +46,27 @@
  *     there is one, is the ring_bytes after the header (at header_bytes).
  *     Version 2 traces read as blocks_off = header_bytes and no ring.
  *
+ * Version 4 commits a record by its length alone; the CRC catches up at
+ * checkpoints (rt_writer_checkpoint: the recorder's, before each poll; a
+ * block's seal; the end; a buffered block's write): one CRC pass over a
+ * loop iteration's records instead of one per record, the largest part
+ * of what recording cost the loop thread. A sealed block's CRC covers its
+ * whole payload, as in version 3. The last, unsealed block's CRC covers
+ * its payload up to the last checkpoint, a record boundary: a reader
+ * whose CRC over the whole payload does not match finds that boundary
+ * (the first whose running CRC matches; none: damage) and returns the
+ * records after it on their committed length alone; an END or EXIT
+ * record there is damage (a clean end checkpoints). So a killed
+ * recording keeps every completed call, as before, and its last records
+ * — at most one loop iteration's, within one block — are checked only by
+ * their encoding. Version 3 blocks must match over their whole payload.
+ *
  * Crash safety. A regular file is recorded through a ring: a shared
  * mapping of the file's first header_bytes + rt_ring_bytes, reused in
  * place, so its pages stay in the page cache and cost nothing after the
  * first lap. Each record is encoded into the ring and committed by one
- * 8-byte store of its block's (payload_bytes, CRC) (rt_writer_append): the
+ * 8-byte store of its block's (payload_bytes, CRC) (rt_writer_append;
+ * version 4: the CRC as of the last checkpoint): the
  * page cache holds every committed record the moment it is committed, and
  * a killed process (SIGKILL included) loses only the record it was in the
  * middle of. A new block is started (all fields, the magic last) before
@@ -266,6 +284,20 @@ int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *inf
  * would not fit. -EMSGSIZE if data/addr exceed the limits; -EPIPE after
  * rt_writer_end of a mapped writer; a write error is returned and sticky. */
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec);
+/* Fast paths for the records a busy loop writes most: the same bytes as
+ * rt_writer_append of the record with these fields (every other field 0,
+ * fd -1 where there is none), and the same errors. */
+int rt_writer_now(rt_writer *w, uint64_t now);                        /* NOW */
+int rt_writer_callback(rt_writer *w, uint32_t site, uint64_t time_ns); /* CALLBACK */
+/* READ / WRITE and other ops with only fd, a0, a1, result and data. */
+int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, int64_t a1, int64_t result,
+                 const void *data, uint32_t data_len);
+/* EVENT without result or data (every kind but a DONE answer). */
+int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4);
+/* Extend the block's CRC over the records appended since the last
+ * checkpoint (version 4: records are committed by length alone; the
+ * recorder checkpoints before each poll). */
+void rt_writer_checkpoint(rt_writer *w);
 /* Buffered: write the block being filled, if any. Mapped (the ring):
  * nothing to do (committed records are in the page cache). */
 int rt_writer_flush(rt_writer *w);

@@ -574,6 +574,257 @@ uint64_t sim_site_key(const char *file, int line)
     return key;
 }
 
+uint16_t reel_sim_site_key(const char *file, int line)
+{
+    return file ? (uint16_t)sim_site_key(file, line) : 0;
+}
+
+_Static_assert((int)REEL_SIM_DEC_FAULT == (int)DK_COUNT && (int)REEL_SIM_DEC_BUGGIFY == (int)DK_BUGGIFY &&
+                   (int)REEL_SIM_DEC_SHORT_READ == (int)DK_SHORT_READ &&
+                   (int)REEL_SIM_DEC_RESET == (int)DK_RESET &&
+                   (int)REEL_SIM_DEC_TIMER_LATE == (int)DK_TIMER_LATE,
+               "the public decision kinds are the simulator's");
+
+/* Overrides sort by identity, then by their place in the config, so the
+ * first of one identity is the one kept (sim_overrides_open). */
+typedef struct ovr_sort {
+    reel_sim_decision d;
+    uint32_t at;
+} ovr_sort;
+
+static int ovr_key_cmp(const reel_sim_decision *a, const reel_sim_decision *b)
+{
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (a->host != b->host)
+        return a->host < b->host ? -1 : 1;
+    if (a->site != b->site)
+        return a->site < b->site ? -1 : 1;
+    if (a->index != b->index)
+        return a->index < b->index ? -1 : 1;
+    return 0;
+}
+
+static int ovr_sort_cmp(const void *pa, const void *pb)
+{
+    const ovr_sort *a = pa, *b = pb;
+    int c = ovr_key_cmp(&a->d, &b->d);
+    return c ? c : a->at < b->at ? -1 : a->at > b->at;
+}
+
+static int ovr_cmp(const void *pa, const void *pb) { return ovr_key_cmp(pa, pb); }
+
+int sim_overrides_open(sim_world *w, const reel_sim_config *c)
+{
+    /* What the config makes possible: with swarm, what its families allow
+     * (the seed's mix is one of many the config allows); without, what
+     * its probabilities allow. */
+    uint32_t poss = 0;
+    if (c->swarm) {
+        uint32_t mask = c->swarm_faults ? c->swarm_faults : REEL_SIM_SWARM_ALL;
+        if (mask & REEL_SIM_SWARM_IO)
+            poss |= 1u << DK_SHORT_READ | 1u << DK_SHORT_WRITE | 1u << DK_EINTR | 1u << DK_EAGAIN;
+        if (mask & REEL_SIM_SWARM_UDP)
+            poss |= 1u << DK_UDP_LOSS | 1u << DK_UDP_DUP | 1u << DK_UDP_REORDER;
+        if (mask & REEL_SIM_SWARM_TIMER)
+            poss |= 1u << DK_TIMER_LATE;
+        if (mask & REEL_SIM_SWARM_BUGGIFY)
+            poss |= 1u << DK_BUGGIFY;
+    } else {
+        if (c->p_short_io > 0)
+            poss |= 1u << DK_SHORT_READ | 1u << DK_SHORT_WRITE;
+        if (c->p_eintr > 0)
+            poss |= 1u << DK_EINTR;
+        if (c->p_eagain > 0)
+            poss |= 1u << DK_EAGAIN;
+        if (c->p_udp_loss > 0)
+            poss |= 1u << DK_UDP_LOSS;
+        if (c->p_udp_dup > 0)
+            poss |= 1u << DK_UDP_DUP;
+        if (c->p_udp_reorder > 0)
+            poss |= 1u << DK_UDP_REORDER;
+    }
+    if (c->p_reset > 0)
+        poss |= 1u << DK_RESET;
+    w->fault_possible = 0;
+    if (c->swarm) {
+        uint32_t mask = c->swarm_faults ? c->swarm_faults : REEL_SIM_SWARM_ALL;
+        for (int f = 0; f < FAM_COUNT; f++)
+            if (mask & family_bits[f])
+                w->fault_possible |= 1u << f;
+    }
+    w->dec_possible = poss;
+    w->cfg.overrides = NULL;
+    w->cfg.noverrides = 0;
+    if (c->noverrides > REEL_SIM_OVERRIDES_MAX || (c->noverrides && !c->overrides))
+        return -EINVAL;
+    for (size_t i = 0; i < c->noverrides; i++)
+        if (c->overrides[i].kind >= REEL_SIM_DEC_KINDS ||
+            (c->overrides[i].kind == REEL_SIM_DEC_FAULT ? c->overrides[i].site >= FAM_COUNT
+                                                        : c->overrides[i].site && c->overrides[i].kind != DK_BUGGIFY))
+            return -EINVAL;
+    w->dec_hook = c->noverrides || c->on_decision;
+    if (!c->noverrides)
+        return 0;
+    ovr_sort *tmp = malloc(c->noverrides * sizeof *tmp);
+    w->ovr = malloc(c->noverrides * sizeof *w->ovr);
+    if (!tmp || !w->ovr) {
+        free(tmp);
+        free(w->ovr);
+        w->ovr = NULL;
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < c->noverrides; i++)
+        tmp[i] = (ovr_sort){.d = c->overrides[i], .at = (uint32_t)i};
+    qsort(tmp, c->noverrides, sizeof *tmp, ovr_sort_cmp);
+    uint32_t n = 0;
+    for (size_t i = 0; i < c->noverrides; i++)
+        if (!n || ovr_key_cmp(&w->ovr[n - 1], &tmp[i].d) != 0)
+            w->ovr[n++] = tmp[i].d;
+    free(tmp);
+    w->novr = n;
+    w->cfg.overrides = w->ovr;
+    w->cfg.noverrides = n;
+    return 0;
+}
+
+_Static_assert((int)REEL_SIM_FAULT_FAMILIES == (int)FAM_COUNT && (int)REEL_SIM_FAULT_CRASH == (int)FAM_CRASH &&
+                   (int)REEL_SIM_FAULT_CLOCK == (int)FAM_CLOCK && (int)REEL_SIM_FAULT_CLOG == (int)FAM_CLOG,
+               "the public fault families are the simulator's");
+
+void sim_overrides_schedule(sim_world *w)
+{
+    for (uint32_t i = 0; i < w->novr; i++) {
+        const reel_sim_decision *d = &w->ovr[i];
+        if (d->kind != REEL_SIM_DEC_FAULT || !d->value || !(w->fault_possible >> d->site & 1))
+            continue;
+        uint64_t at = (uint64_t)d->index * 10 * MS;
+        if (at >= w->quiet_at_ns)
+            continue;
+        sim_ev ev = {.when_ns = at, .kind = EV_FAULT_OVR, .host = UINT32_MAX, .fault = i};
+        sim_schedule(w, &ev);
+    }
+}
+
+/* v in 1..255 on the log scale draw_log draws from (its 64 steps from lo
+ * to hi), in integers as there. */
+static uint64_t log_scale(uint8_t v, uint64_t lo, uint64_t hi)
+{
+    uint64_t steps = (uint64_t)(v ? v - 1 : 0) * 64 / 255, x = lo;
+    for (uint64_t i = 0; i < steps && x < hi; i++)
+        x += x / 8 + 1;
+    return x < hi ? x : hi;
+}
+
+/* An override's fault is due: build it as the swarm would, with the
+ * override's host and duration instead of draws (nothing is drawn). */
+static void override_fault(sim_world *w, uint32_t i)
+{
+    if (i >= w->novr)
+        return;
+    const reel_sim_decision *d = &w->ovr[i];
+    if (d->host >= w->nhosts)
+        return;
+    sim_host *a = w->hosts[d->host];
+    if (a->protect || !a->up)
+        return;
+    sim_fault f = {.start_ns = w->now_ns, .a = a->id, .b = a->id};
+    switch (d->site) {
+    case FAM_PARTITION:
+        if (unprotected_count(w) < 2)
+            return;
+        f.kind = FK_PARTITION;
+        f.side_a = 1ull << (a->id & 63);
+        f.side_b = ~f.side_a;
+        f.dur_ns = log_scale(d->value, 50 * MS, 3000 * MS);
+        break;
+    case FAM_CLOG:
+    case FAM_SPIKE: {
+        sim_host *b = NULL;
+        for (uint32_t k = 1; k < w->nhosts && !b; k++) {
+            sim_host *h = w->hosts[(a->id + k) % w->nhosts];
+            if (!h->protect && h->up)
+                b = h;
+        }
+        if (!b)
+            return;
+        f.kind = d->site == FAM_CLOG ? FK_CLOG : FK_SPIKE;
+        f.b = b->id;
+        f.dur_ns = log_scale(d->value, 10 * MS, 2000 * MS);
+        f.arg = f.kind == FK_SPIKE ? (int64_t)log_scale(d->value, 5 * MS, 500 * MS) : 0;
+        break;
+    }
+    case FAM_RESET:
+        f.kind = FK_RESET;
+        break;
+    case FAM_CRASH:
+        if (!a->boot || reel_loop_is_running(a->loop))
+            return;
+        f.kind = FK_CRASH;
+        f.dur_ns = log_scale(d->value, 100 * MS, 5000 * MS);
+        break;
+    case FAM_PAUSE:
+        f.kind = FK_PAUSE;
+        f.dur_ns = log_scale(d->value, 10 * MS, 2000 * MS);
+        break;
+    case FAM_CLOCK:
+        f.kind = FK_CLOCK_JUMP;
+        f.arg = (int64_t)log_scale(d->value, 1 * MS, 5000 * MS);
+        break;
+    default:
+        return;
+    }
+    if (w->cfg.on_decision)
+        w->cfg.on_decision(d, w->cfg.on_decision_arg);
+    uint32_t index = w->nsched;
+    sim_fault *e = sched_add(w, &f);
+    if (e)
+        fault_start(w, e, index);
+}
+
+/* The amount an override's value stands for (reel_sim_decision). */
+static uint64_t ovr_amount(const sim_world *w, int kind, uint8_t value)
+{
+    switch (kind) {
+    case DK_SHORT_READ:
+    case DK_SHORT_WRITE:
+        return value;
+    case DK_TIMER_LATE: {
+        uint64_t max = w->timer_late_max_ns ? w->timer_late_max_ns : 1000000;
+        return max * value / 255;
+    }
+    case DK_UDP_REORDER:
+        return 5 * (w->cfg.latency_ns + 1) * value / 256;
+    default:
+        return 0;
+    }
+}
+
+/* The value that stands for an outcome, for on_decision. */
+static uint8_t ovr_value(const sim_world *w, int kind, bool fired, uint64_t amount)
+{
+    if (!fired)
+        return 0;
+    uint64_t v;
+    switch (kind) {
+    case DK_SHORT_READ:
+    case DK_SHORT_WRITE:
+        v = amount;
+        break;
+    case DK_TIMER_LATE: {
+        uint64_t max = w->timer_late_max_ns ? w->timer_late_max_ns : 1000000;
+        v = amount * 255 / max;
+        break;
+    }
+    case DK_UDP_REORDER:
+        v = amount * 256 / (5 * (w->cfg.latency_ns + 1));
+        break;
+    default:
+        v = 1;
+    }
+    return v < 1 ? 1 : v > 255 ? 255 : (uint8_t)v;
+}
+
 static int dec_cmp(const void *pa, const void *pb)
 {
     const sim_file_dec *a = pa, *b = pb;
@@ -599,6 +850,28 @@ bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t si
             fired = true;
             d->used = true;
             *amount = d->amount;
+        }
+    }
+    if (w->dec_hook && !w->from_file) {
+        reel_sim_decision id = {.kind = (uint8_t)kind, .host = (uint8_t)h->id,
+                                .site = kind == DK_BUGGIFY ? (uint16_t)site : 0, .index = index};
+        bool possible = w->dec_possible >> kind & 1;
+        if (w->novr && h->id <= UINT8_MAX && possible) {
+            const reel_sim_decision *d = bsearch(&id, w->ovr, w->novr, sizeof id, ovr_cmp);
+            if (!d) { /* an entry for every call of this point? */
+                reel_sim_decision every = id;
+                every.index = REEL_SIM_DEC_EVERY;
+                d = bsearch(&every, w->ovr, w->novr, sizeof every, ovr_cmp);
+            }
+            if (d) {
+                fired = d->value != 0;
+                if (fired)
+                    *amount = ovr_amount(w, kind, d->value);
+            }
+        }
+        if (w->cfg.on_decision && h->id <= UINT8_MAX && possible) {
+            id.value = ovr_value(w, kind, fired, *amount);
+            w->cfg.on_decision(&id, w->cfg.on_decision_arg);
         }
     }
     if (fired && w->sched_out) {
@@ -1055,6 +1328,10 @@ void sim_fault_event(sim_world *w, sim_ev *ev)
     case EV_FAULT_FILE:
         if (ev->fault < w->nfile_faults)
             file_fault_fire(w, &w->file_faults[ev->fault]);
+        break;
+    case EV_FAULT_OVR:
+        if (w->now_ns < w->quiet_at_ns)
+            override_fault(w, ev->fault);
         break;
     }
 }

@@ -240,6 +240,7 @@ enum sim_ev_kind {
     EV_FAULT_END,     /* fault schedule entry `fault` ends */
     EV_QUIET,         /* the quiet phase begins */
     EV_FAULT_FILE,    /* entry `fault` of a schedule file starts */
+    EV_FAULT_OVR,     /* override `fault` (a REEL_SIM_DEC_FAULT) starts */
 };
 
 typedef struct sim_ev {
@@ -355,6 +356,14 @@ struct reel_sim {
     struct sim_file_dec *file_decs; /* per-operation decisions of the file, sorted */
     uint32_t nfile_decs;
     bool decs_checked;           /* their hosts were checked (sim_schedule_check_hosts) */
+    /* decisions addressed by identity (cfg.overrides, sorted, first of
+     * each identity kept) and the decision hook (overrides or
+     * cfg.on_decision): which DK_* kinds the config makes possible */
+    reel_sim_decision *ovr;
+    uint32_t novr;
+    bool dec_hook;
+    uint32_t dec_possible;       /* bit per DK_* */
+    uint32_t fault_possible;     /* bit per FAM_* (REEL_SIM_DEC_FAULT) */
     /* the simulator log (REEL_SIM_LOG / cfg.log_path) */
     void *logf;                  /* reel_os_logfile_* */
     char *log_path;
@@ -413,6 +422,18 @@ typedef struct sim_file_dec {
     bool used;
     char host[sim_name_bytes];
 } sim_file_dec;
+
+/* Whether decision kind `kind` is reached even when the seed's mix turned
+ * its family off: a decision hook is set and the config makes it possible. */
+static inline bool sim_dec_reachable(const sim_world *w, int kind)
+{
+    return w->dec_hook && (w->dec_possible >> kind & 1);
+}
+/* Copy and sort cfg.overrides, work out dec_possible (before the swarm
+ * draw changes the config). -EINVAL on a bad entry, -ENOMEM. */
+int sim_overrides_open(sim_world *w, const reel_sim_config *c);
+/* Schedule the timed faults the overrides add (EV_FAULT_OVR). */
+void sim_overrides_schedule(sim_world *w);
 
 /* The draw said `fired` (and *amount); write it to the schedule if it fired,
  * or, running from a schedule file, override both with the file's. */

@@ -376,6 +376,7 @@ void sim_process_event(sim_world *w, sim_ev *ev)
     case EV_FAULT_END:
     case EV_QUIET:
     case EV_FAULT_FILE:
+    case EV_FAULT_OVR:
         sim_fault_event(w, ev);
         break;
     default:
@@ -577,7 +578,7 @@ static bool sb_buggify(reel_backend *b, const char *file, int line)
 {
     sim_host *h = HOST(b);
     sim_world *w = h->world;
-    if (!w->buggify_on && !w->from_file)
+    if (!w->buggify_on && !w->from_file && !sim_dec_reachable(w, DK_BUGGIFY))
         return false;
     uint64_t key = sim_site_key(file, line);
     sim_buggify_site *site = NULL;

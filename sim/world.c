@@ -321,6 +321,13 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         free(w);
         return rc;
     }
+    rc = sim_overrides_open(w, &c);
+    if (rc < 0) {
+        sim_log_close(w);
+        free((void *)w->cfg.schedule_bytes);
+        free(w);
+        return rc;
+    }
     if (c.swarm) {
         swarm_draw(w);
         sim_swarm_draw_timed(w);
@@ -331,6 +338,8 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         reel_os_logfile_close(w->sched_out);
         free(w->file_faults);
         free(w->file_decs);
+        free(w->ovr);
+        free((void *)w->cfg.schedule_bytes);
         while (w->heap_len)
             w->heap_len--; /* only fault events so far: nothing to release */
         free(w->heap);
@@ -347,6 +356,8 @@ int reel_sim_new(reel_sim **out, const reel_sim_config *cfg)
         sim_ev ev = {.when_ns = w->quiet_at_ns, .kind = EV_QUIET, .host = UINT32_MAX};
         sim_schedule(w, &ev);
     }
+    if (!w->from_file)
+        sim_overrides_schedule(w);
     if (w->logf)
         log_config(w);
     *out = w;
@@ -900,7 +911,9 @@ int sim_schedule(sim_world *w, const sim_ev *ev)
         e.when_ns = w->now_ns;
     /* A schedule file's faults go after everything else due at the same
      * time: the swarm draw they stand in for comes first (sim/fault.c). */
-    e.seq = e.kind == EV_FAULT_FILE ? (1ull << 63) + e.fault : w->ev_seq++;
+    e.seq = e.kind == EV_FAULT_FILE  ? (1ull << 63) + e.fault
+            : e.kind == EV_FAULT_OVR ? (1ull << 62) + e.fault /* (the seeded events' numbers stay) */
+                                     : w->ev_seq++;
     uint32_t i = w->heap_len++;
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
@@ -991,7 +1004,7 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
 void sim_draw_late(sim_world *w, sim_host *h)
 {
     uint32_t index = h->dec_calls[DK_TIMER_LATE]++;
-    if (!w->perturb && !w->from_file) {
+    if (!w->perturb && !w->from_file && !sim_dec_reachable(w, DK_TIMER_LATE)) {
         h->late_ns = 0; /* nothing drawn, nothing can fire: sim_decide would say no */
         return;
     }
@@ -1145,6 +1158,7 @@ void reel_sim_free(reel_sim *sim)
     sim_log_close(sim);
     free(sim->history);
     free((void *)sim->cfg.schedule_bytes);
+    free(sim->ovr);
     free(sim);
 }
 

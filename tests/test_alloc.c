@@ -379,6 +379,58 @@ static void test_stream_read_buffers_kept_while_busy_given_back_when_idle(void *
     th_loop_free(loop);
 }
 
+/* A busy loop whose periods (idle point to idle point) feed very
+ * different numbers of streams: the blocks a quiet period did not need
+ * are still there for the next busy one, so once warm nothing is
+ * allocated (a per-period trim gave back an eighth of them at each quiet
+ * period and the next busy one allocated them again). */
+typedef struct rb_vary {
+    reel_stream *s[rb_streams];
+    reel_bytes line;
+    long allocs;
+} rb_vary;
+
+static int rb_vary_task(void *arg, void **result)
+{
+    (void)result;
+    rb_vary *r = arg;
+    for (int k = 0; k < 200; k++) {
+        if (k == 40)
+            count_start();
+        int n = k % 2 ? 4 : rb_streams;   /* busy, quiet, busy, ... */
+        for (int i = 0; i < n; i++)
+            if (reel_stream_feed_data(r->s[i], "a line\n", 7) < 0)
+                return -EIO;
+        for (int i = 0; i < n; i++)
+            if (reel_stream_readline(r->s[i], &r->line) < 0 || r->line.len != 7)
+                return -EIO;
+        if (reel_sleep(1e-6) < 0)   /* a poll that may wait: an idle point */
+            return -EIO;
+    }
+    atomic_store(&counting, false);
+    r->allocs = atomic_load(&allocations);
+    return 0;
+}
+
+static void test_stream_read_buffers_kept_across_quiet_periods_of_a_busy_loop(void **state)
+{
+    (void)state;
+    reel_loop *loop = th_loop_new();
+    rb_vary r = {.line = REEL_BYTES_INIT};
+    for (int i = 0; i < rb_streams; i++)
+        assert_int_equal(reel_stream_new(loop, 0, &r.s[i]), 0);
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, rb_vary_task, &r, "rb", &t), 0);
+    assert_int_equal(reel_loop_run_until_complete(loop, reel_task_future(t)), 0);
+    assert_int_equal(reel_future_result(reel_task_future(t), NULL), 0);
+    reel_task_release(t);
+    assert_int_equal(r.allocs, 0);
+    for (int i = 0; i < rb_streams; i++)
+        reel_stream_release(r.s[i]);
+    reel_bytes_free(&r.line);
+    th_loop_free(loop);
+}
+
 /* A workload touching every allocating path of the core. Any call may
  * fail with -ENOMEM while an allocation is being failed; it must never
  * crash, leak (Valgrind/ASan check) or report anything but -ENOMEM. */
@@ -479,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_call_soon_threadsafe_allocates_nothing_once_warm),
         cmocka_unit_test(test_coalesced_writes_and_gathered_datagrams_allocate_nothing_once_warm),
         cmocka_unit_test(test_stream_read_buffers_kept_while_busy_given_back_when_idle),
+        cmocka_unit_test(test_stream_read_buffers_kept_across_quiet_periods_of_a_busy_loop),
         cmocka_unit_test(test_every_failed_allocation_ends_in_enomem_without_crash_or_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -921,6 +921,267 @@ static void test_fuzz_schedule_byte_changes_one_draw_of_its_seeds_world(void **s
     assert_int_equal(gb[4], 77);
 }
 
+/* ------------------------------------- decisions addressed by identity */
+
+typedef struct dec_log {
+    reel_sim_decision d[1024];
+    int n;
+    reel_sim *sim;
+    uint64_t fault_at_ns;
+} dec_log;
+
+static void log_decision(const reel_sim_decision *d, void *arg)
+{
+    dec_log *l = arg;
+    if (d->kind == REEL_SIM_DEC_FAULT && l->sim)
+        l->fault_at_ns = reel_sim_now_ns(l->sim);
+    if (l->n < 1024)
+        l->d[l->n++] = *d;
+}
+
+/* Two BUGGIFY sites, 200 calls each, on host 0 of a swarm world that may
+ * draw only BUGGIFY: the outcomes in call order (a, b, a, b...). */
+static int buggify_run(uint64_t seed, uint32_t faults, bool swarm, const reel_sim_decision *ovr, size_t novr,
+                       dec_log *log, bool out[400])
+{
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.swarm = swarm;
+    cfg.swarm_faults = faults;
+    cfg.overrides = ovr;
+    cfg.noverrides = novr;
+    if (log) {
+        log->n = 0;
+        cfg.on_decision = log_decision;
+        cfg.on_decision_arg = log;
+    }
+    reel_sim *sim;
+    int rc = reel_sim_new(&sim, &cfg);
+    if (rc < 0)
+        return rc;
+    reel_sim_host *h;
+    assert_int_equal(reel_sim_host_new(sim, "h", "10.0.0.1", &h), 0);
+    reel_loop *loop = reel_sim_host_loop(h);
+    for (int i = 0; i < 200; i++) {
+        out[2 * i] = REEL_BUGGIFY(loop);
+        out[2 * i + 1] = REEL_BUGGIFY(loop);
+    }
+    reel_sim_free(sim);
+    return 0;
+}
+
+static void test_sim_override_changes_the_one_decision_it_names(void **state)
+{
+    (void)state;
+    bool seeded[400], got[400];
+    dec_log log;
+    /* A seed whose second site is on (it fires somewhere). */
+    uint64_t seed = 0;
+    for (uint64_t s = 1; s < 100 && !seed; s++) {
+        assert_int_equal(buggify_run(s, REEL_SIM_SWARM_BUGGIFY, true, NULL, 0, &log, seeded), 0);
+        for (int i = 1; i < 400; i += 2)
+            if (seeded[i])
+                seed = s;
+    }
+    assert_true(seed != 0);
+    assert_int_equal(log.n, 400); /* every call reported, with its identity */
+    reel_sim_decision second = log.d[1];
+    assert_int_equal(second.kind, REEL_SIM_DEC_BUGGIFY);
+    assert_int_equal(second.host, 0);
+    assert_int_equal(second.index, 0);
+    assert_int_not_equal(second.site, log.d[0].site);
+    for (int i = 0; i < 400; i++) {
+        assert_int_equal(log.d[i].index, (uint32_t)(i / 2));
+        assert_int_equal(log.d[i].value != 0, seeded[i]);
+    }
+    /* Flip one call of the second site that fired and one that did not:
+     * those outcomes change, no other. */
+    int on = -1, off = -1;
+    for (int i = 0; i < 200; i++) {
+        if (seeded[2 * i + 1] && on < 0)
+            on = i;
+        if (!seeded[2 * i + 1] && off < 0)
+            off = i;
+    }
+    assert_true(on >= 0 && off >= 0);
+    reel_sim_decision o1 = second, o0 = second;
+    o1.index = (uint32_t)on;
+    o1.value = 0;
+    o0.index = (uint32_t)off;
+    o0.value = 1;
+    reel_sim_decision junk[4] = {
+        {.kind = REEL_SIM_DEC_SHORT_READ, .host = 0, .index = 3, .value = 9}, /* never reached */
+        {.kind = REEL_SIM_DEC_BUGGIFY, .host = 5, .site = second.site, .index = 7, .value = 1}, /* no host 5 */
+        o1, o0,
+    };
+    assert_int_equal(buggify_run(seed, REEL_SIM_SWARM_BUGGIFY, true, junk, 4, NULL, got), 0);
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(got[i], i == 2 * on + 1 || i == 2 * off + 1 ? !seeded[i] : seeded[i]);
+    /* Of two entries with one identity the first counts. */
+    reel_sim_decision both[2] = {o0, o0};
+    both[1].value = 0;
+    assert_int_equal(buggify_run(seed, REEL_SIM_SWARM_BUGGIFY, true, both, 2, NULL, got), 0);
+    assert_true(got[2 * off + 1]);
+    both[0].value = 0;
+    both[1].value = 1;
+    assert_int_equal(buggify_run(seed, REEL_SIM_SWARM_BUGGIFY, true, both, 2, NULL, got), 0);
+    assert_false(got[2 * off + 1]);
+    /* Every call of the site, but the one named by its own index. */
+    reel_sim_decision every[2] = {o0, o1};
+    every[0].index = REEL_SIM_DEC_EVERY;
+    every[0].value = 1;
+    assert_int_equal(buggify_run(seed, REEL_SIM_SWARM_BUGGIFY, true, every, 2, NULL, got), 0);
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(got[i], i % 2 == 0 ? seeded[i] : i != 2 * on + 1);
+    /* The site's number is the low 16 bits of its key. */
+    assert_int_equal(reel_sim_site_key("x.c", 1) == reel_sim_site_key("x.c", 1), 1);
+    assert_int_not_equal(reel_sim_site_key("x.c", 1), reel_sim_site_key("x.c", 2));
+}
+
+static void test_sim_overrides_stay_inside_the_configs_world(void **state)
+{
+    (void)state;
+    bool got[400];
+    dec_log log;
+    assert_int_equal(buggify_run(1, 0, true, NULL, 0, &log, got), 0);
+    reel_sim_decision fire[2] = {log.d[0], log.d[1]};
+    fire[0].index = fire[1].index = 5;
+    fire[0].value = fire[1].value = 1;
+    /* The config makes BUGGIFY impossible (no swarm; swarm without the
+     * family): an override cannot make it fire. */
+    assert_int_equal(buggify_run(1, 0, false, fire, 2, NULL, got), 0);
+    for (int i = 0; i < 400; i++)
+        assert_false(got[i]);
+    assert_int_equal(buggify_run(1, REEL_SIM_SWARM_OPS, true, fire, 2, NULL, got), 0);
+    for (int i = 0; i < 400; i++)
+        assert_false(got[i]);
+    /* The config allows it but this seed's mix has no BUGGIFY (or both
+     * sites off): the override fires that one call, nothing else does. */
+    int tried = 0;
+    for (uint64_t s = 1; s < 60; s++) {
+        bool seeded[400];
+        assert_int_equal(buggify_run(s, REEL_SIM_SWARM_BUGGIFY, true, NULL, 0, NULL, seeded), 0);
+        bool any = false;
+        for (int i = 0; i < 400; i++)
+            any |= seeded[i];
+        if (any)
+            continue;
+        tried++;
+        assert_int_equal(buggify_run(s, REEL_SIM_SWARM_BUGGIFY, true, fire, 2, NULL, got), 0);
+        for (int i = 0; i < 400; i++)
+            assert_int_equal(got[i], i == 10 || i == 11);
+    }
+    assert_true(tried > 0);
+}
+
+static void test_sim_overrides_bad_entries_are_rejected(void **state)
+{
+    (void)state;
+    bool got[400];
+    reel_sim_decision bad[] = {
+        {.kind = REEL_SIM_DEC_KINDS},
+        {.kind = REEL_SIM_DEC_SHORT_READ, .site = 3},
+        {.kind = REEL_SIM_DEC_FAULT, .site = REEL_SIM_FAULT_FAMILIES},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(buggify_run(1, 0, true, &bad[i], 1, NULL, got), -EINVAL);
+    assert_int_equal(buggify_run(1, 0, true, NULL, 1, NULL, got), -EINVAL);
+    assert_int_equal(buggify_run(1, 0, true, bad, REEL_SIM_OVERRIDES_MAX + 1, NULL, got), -EINVAL);
+}
+
+static void test_sim_override_fault_starts_a_timed_fault_at_its_time(void **state)
+{
+    (void)state;
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = 4;
+    cfg.swarm = true;
+    cfg.swarm_faults = REEL_SIM_SWARM_PAUSE;
+    reel_sim_decision pause = {.kind = REEL_SIM_DEC_FAULT, .host = 0, .site = REEL_SIM_FAULT_PAUSE,
+                               .index = 50, .value = 200};
+    reel_sim_decision late = pause; /* after the fault phase: nothing */
+    late.index = 5000;
+    late.host = 1;
+    reel_sim_decision two[2] = {pause, late};
+    cfg.overrides = two;
+    cfg.noverrides = 2;
+    dec_log log = {.n = 0};
+    cfg.on_decision = log_decision;
+    cfg.on_decision_arg = &log;
+    reel_sim *sim;
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    log.sim = sim;
+    reel_sim_host *h, *h2;
+    assert_int_equal(reel_sim_host_new(sim, "h", "10.0.0.1", &h), 0);
+    assert_int_equal(reel_sim_host_new(sim, "h2", "10.0.0.2", &h2), 0);
+    reel_sim_run(sim, 12 * 1000000000ull, NULL, NULL);
+    int faults = 0;
+    for (int i = 0; i < log.n; i++)
+        if (log.d[i].kind == REEL_SIM_DEC_FAULT) {
+            faults++;
+            assert_int_equal(log.d[i].host, 0);
+        }
+    assert_int_equal(faults, 1);
+    assert_int_equal(log.fault_at_ns, 500000000ull); /* index 50: 50 x 10 ms */
+    reel_sim_free(sim);
+    /* Without the family in the config: no fault. */
+    cfg.swarm_faults = REEL_SIM_SWARM_CRASH;
+    log.n = 0;
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    log.sim = sim;
+    assert_int_equal(reel_sim_host_new(sim, "h", "10.0.0.1", &h), 0);
+    reel_sim_run(sim, 12 * 1000000000ull, NULL, NULL);
+    for (int i = 0; i < log.n; i++)
+        assert_int_not_equal(log.d[i].kind, REEL_SIM_DEC_FAULT);
+    reel_sim_free(sim);
+}
+
+static void test_fuzz_overrides_decode_any_bytes(void **state)
+{
+    (void)state;
+    uint8_t buf[300] = {0};
+    uint64_t x = 99;
+    for (int round = 0; round < 200; round++) {
+        size_t len = (size_t)round % sizeof buf;
+        for (size_t i = 0; i < len; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            buf[i] = (uint8_t)(x >> 56);
+        }
+        reel_sim_config cfg;
+        size_t n = reel_fuzz_overrides_config(&cfg, buf, len);
+        assert_int_equal(n, len > 8 ? (len - 8) / REEL_FUZZ_OVERRIDE_BYTES : 0);
+        assert_int_equal(cfg.noverrides, n);
+        cfg.swarm = true;
+        reel_sim *sim;
+        assert_int_equal(reel_sim_new(&sim, &cfg), 0); /* any bytes: a valid world */
+        reel_sim_free(sim);
+    }
+    /* Short inputs are seeds with no overrides; a partial record is not read. */
+    const uint8_t seed5[10] = {5, 0, 0, 0, 0, 0, 0, 0, 1, 2};
+    reel_sim_config cfg;
+    assert_int_equal(reel_fuzz_overrides_config(&cfg, seed5, sizeof seed5), 0);
+    assert_int_equal(cfg.seed, 5);
+    assert_null(cfg.overrides);
+    assert_int_equal(reel_fuzz_overrides_config(&cfg, NULL, 40), 0);
+    assert_int_equal(cfg.seed, 1);
+    /* A record: its bytes and back. */
+    reel_sim_decision d = {.kind = REEL_SIM_DEC_BUGGIFY, .host = 3, .site = 0xbeef, .index = 0x123456,
+                           .value = 77}, e;
+    uint8_t bytes[REEL_FUZZ_OVERRIDE_BYTES];
+    reel_fuzz_override_encode(&d, bytes);
+    reel_fuzz_override_decode(bytes, &e);
+    assert_true(e.kind == d.kind && e.host == d.host && e.site == d.site && e.index == d.index &&
+                e.value == d.value);
+    bytes[0] = REEL_SIM_DEC_KINDS + REEL_SIM_DEC_FAULT; /* kind wraps; a FAULT's family too */
+    reel_fuzz_override_decode(bytes, &e);
+    assert_int_equal(e.kind, REEL_SIM_DEC_FAULT);
+    assert_int_equal(e.site, 0xbeef % REEL_SIM_FAULT_FAMILIES);
+    bytes[0] = REEL_SIM_DEC_EINTR; /* no site on other kinds */
+    reel_fuzz_override_decode(bytes, &e);
+    assert_int_equal(e.site, 0);
+}
+
 static int states_scenario(const reel_sim_config *cfg, void *arg, char *why, size_t cap)
 {
     (void)cfg, (void)why, (void)cap;
@@ -1036,6 +1297,11 @@ int main(void)
         cmocka_unit_test(test_fuzz_state_saved_in_one_process_restores_in_another),
         cmocka_unit_test(test_sim_schedule_bytes_bad_config_is_rejected),
         cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
+        cmocka_unit_test(test_sim_override_changes_the_one_decision_it_names),
+        cmocka_unit_test(test_sim_overrides_stay_inside_the_configs_world),
+        cmocka_unit_test(test_sim_overrides_bad_entries_are_rejected),
+        cmocka_unit_test(test_sim_override_fault_starts_a_timed_fault_at_its_time),
+        cmocka_unit_test(test_fuzz_overrides_decode_any_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

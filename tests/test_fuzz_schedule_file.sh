@@ -10,6 +10,11 @@
 #     without its decisions;
 #  3. tools/reel-shrink shrinks that schedule to fewer decisions, and the
 #     shrunk file still makes the harness fail the same way.
+#  4. The same for an input of decisions addressed by identity:
+#     fuzz/bugs/crashes/bug_cache.ids (a seed and one override record, a
+#     latency spike that lf-ids found) fails under build/bug_cache_sched_ids,
+#     its seed alone passes, and it converts to a schedule file that the
+#     seeded program build/bug_cache fails from.
 set -u
 build=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,3 +48,21 @@ if [ $rc = 0 ] || [ "$(head -1 "$tmp/s.out")" != "$(head -1 "$tmp/h.out")" ]; th
 fi
 echo "3. shrunk from $before to $after decisions; the harness still fails from it:"
 grep -v '^#' "$tmp/lease.shrunk" | sed 's/^/   /'
+ids=$root/fuzz/bugs/crashes/bug_cache.ids
+( "$build/bug_cache_sched_ids" "$ids" > "$tmp/i.out" 2>&1; exit $? ) 2> /dev/null
+rc=$?
+if [ $rc = 0 ] || ! grep -q "bug_cache: FAIL" "$tmp/i.out"; then
+  echo "FAIL: bug_cache_sched_ids does not fail on $ids (exit $rc)"; cat "$tmp/i.out"; exit 1
+fi
+head -c 8 "$ids" > "$tmp/seed-only"
+if ! "$build/bug_cache_sched_ids" "$tmp/seed-only" > "$tmp/so.out" 2>&1; then
+  echo "FAIL: the input's seed alone fails: the override record is not what the failure needs"
+  cat "$tmp/so.out"; exit 1
+fi
+if ! "$root/tools/fuzz-to-schedule" "$ids" "$tmp/cache.sched" -- "$build/bug_cache_sched_ids" \
+     --seeded "$build/bug_cache" > "$tmp/iconv.out" 2>&1 ||
+   ! grep -q "passes with no decision from the file" "$tmp/iconv.out"; then
+  echo "FAIL: fuzz-to-schedule on the identity input"; cat "$tmp/iconv.out"; exit 1
+fi
+echo "4. $(stat -c %s "$ids")-byte identity input fails ($(head -1 "$tmp/i.out")), its seed alone passes;"
+sed 's/^/   /' "$tmp/iconv.out" | head -4

@@ -209,6 +209,26 @@ static void test_parse_ll_is_strict(void **state)
     assert_false(kv_parse_ll((const uint8_t *)"-", 1, &v));
 }
 
+static void test_format_ll_is_what_parse_ll_reads_back(void **state)
+{
+    (void)state;
+    static const long long vs[] = {0, 1, -1, 9, 10, -10, 99, 100, 123456789, -987654321,
+                                   9223372036854775807LL, -9223372036854775807LL - 1};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        char out[KV_LL_CHARS + 1];
+        memset(out, 'x', sizeof out);
+        size_t n = kv_format_ll(out, vs[i]);
+        assert_true(n >= 1 && n <= KV_LL_CHARS);
+        assert_int_equal(out[n], 'x'); /* wrote n bytes, no more */
+        char want[32];
+        assert_int_equal((int)n, snprintf(want, sizeof want, "%lld", vs[i]));
+        assert_memory_equal(out, want, n);
+        long long back;
+        assert_true(kv_parse_ll((const uint8_t *)out, n, &back));
+        assert_true(back == vs[i]);
+    }
+}
+
 static void test_replies_are_built_and_measured(void **state)
 {
     (void)state;
@@ -261,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_overlong_lines_are_errors),
         cmocka_unit_test(test_many_arguments_grow_the_argv),
         cmocka_unit_test(test_parse_ll_is_strict),
+        cmocka_unit_test(test_format_ll_is_what_parse_ll_reads_back),
         cmocka_unit_test(test_replies_are_built_and_measured),
         cmocka_unit_test(test_command_table_sorted_and_case_insensitive),
     };

@@ -146,6 +146,47 @@ static void sc_kv_expiry_lazy_and_active(reel_loop *loop)
     kvt_server_stop(loop, s);
 }
 
+/* SET and INCR look their key up once for both the read and the write
+ * (kv_db_lookup_for_write): a key past its deadline counts as missing for
+ * NX/XX and INCR, a live one as present; SET clears a deadline, INCR
+ * keeps it, as in Redis. Active expiry is held off so the writes meet the
+ * expired keys themselves. */
+static void sc_kv_set_and_incr_see_expired_keys_as_missing(reel_loop *loop)
+{
+    kv_config cfg;
+    kv_config_default(&cfg);
+    cfg.active_expire_interval_ns = 3600ull * 1000000000ull; /* lazy expiry only */
+    int port;
+    kv_server *s = kvt_server_start(loop, &cfg, &port);
+    kvc c;
+    kvc_connect(&c, loop, port);
+    kvc_expect(&c, "+OK\r\n", "SET", "a", "v", "PX", "50");
+    kvc_expect(&c, "+OK\r\n", "SET", "b", "5", "PX", "50");
+    kvc_expect(&c, "+OK\r\n", "SET", "c", "v", "PX", "50");
+    kvc_expect(&c, "+OK\r\n", "SET", "d", "v", "PX", "100000");
+    kvc_expect(&c, "+OK\r\n", "SET", "e", "5", "PX", "100000");
+    kvt_sleep(loop, 0.2);
+    kvc_expect(&c, "$-1\r\n", "SET", "a", "w", "XX"); /* expired: missing */
+    kvc_expect(&c, ":0\r\n", "EXISTS", "a");
+    kvc_expect(&c, "+OK\r\n", "SET", "c", "w", "NX");
+    kvc_expect(&c, "$1\r\nw\r\n", "GET", "c");
+    kvc_expect(&c, ":-1\r\n", "TTL", "c"); /* the new key has no deadline */
+    kvc_expect(&c, ":1\r\n", "INCR", "b"); /* from 0, not 5 */
+    kvc_expect(&c, ":-1\r\n", "TTL", "b");
+    kvc_expect(&c, "$-1\r\n", "SET", "d", "w", "NX"); /* live: present */
+    kvc_expect(&c, "+OK\r\n", "SET", "d", "w", "XX");
+    kvc_expect(&c, ":-1\r\n", "TTL", "d");            /* SET cleared it */
+    kvc_expect(&c, ":6\r\n", "INCR", "e");
+    kvc_expect(&c, ":-4\r\n", "DECRBY", "e", "10");
+    kvc_expect(&c, "$2\r\n-4\r\n", "GET", "e");
+    const char *t = kvc_call(&c, "TTL", "e", NULL);    /* INCR kept it */
+    long ttl = strtol(t + 1, NULL, 10);
+    assert_true(t[0] == ':' && ttl > 90 && ttl <= 100);
+    kvc_expect(&c, ":4\r\n", "DBSIZE");
+    kvc_close(&c);
+    kvt_server_stop(loop, s);
+}
+
 /* Short values live inside their key's entry (db.c's embstr): a value
  * overwritten by a shorter or a longer one, appended to, or incremented
  * in place reads back whole, and keys keep or lose their deadlines as
@@ -539,6 +580,7 @@ static const kv_scenario scenarios[] = {
     {"sc_kv_expiry_lazy_and_active", sc_kv_expiry_lazy_and_active},
     {"sc_kv_embedded_values_replace_grow_and_shrink", sc_kv_embedded_values_replace_grow_and_shrink},
     {"sc_kv_expiry_heap_keeps_each_deadline", sc_kv_expiry_heap_keeps_each_deadline},
+    {"sc_kv_set_and_incr_see_expired_keys_as_missing", sc_kv_set_and_incr_see_expired_keys_as_missing},
     {"sc_kv_pipelined_replies_batched", sc_kv_pipelined_replies_batched},
     {"sc_kv_malformed_input_closes_only_that_client", sc_kv_malformed_input_closes_only_that_client},
     {"sc_kv_client_that_never_reads_is_cut_off", sc_kv_client_that_never_reads_is_cut_off},

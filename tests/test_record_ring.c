@@ -268,6 +268,7 @@ static rt_writer *ring_snapshot(const char *path, uint64_t n, uint8_t **snap, si
     assert_true(rt_writer_mapped(w));
     rt_writer_hold_flusher(w, true);
     append_range(w, 0, n);
+    rt_writer_checkpoint(w); /* as the recorder does before each poll */
     /* Held: the flusher is idle, so this copy is one consistent state. */
     *snap = th_read_file(path, snap_len);
     assert_non_null(*snap);
@@ -576,6 +577,103 @@ static void test_version_2_trace_still_reads(void **state)
     unlink(path);
 }
 
+/* The record offset of record `index` in a trace in memory (the reader's). */
+static uint64_t offset_of(const uint8_t *buf, size_t len, uint64_t index)
+{
+    reel_trace_reader *r;
+    assert_int_equal(reel_trace_open_memory(&r, buf, len, NULL, 0), 0);
+    reel_trace_record rec;
+    while (reel_trace_next(r, &rec) == 1)
+        if (rec.index == index) {
+            reel_trace_close(r);
+            return rec.offset;
+        }
+    reel_trace_close(r);
+    fail_msg("record %llu not found", (unsigned long long)index);
+    return 0;
+}
+
+/* Version 4: records are committed by length and the CRC is extended
+ * over them at checkpoints (before each poll, at a block's seal, at the
+ * end). A killed recording's records after its last checkpoint still read
+ * back; damage before it is found; an end record is trusted only under
+ * the CRC; a version-3 trace (a CRC with every record) gets no such
+ * leeway. */
+static void test_records_after_the_last_checkpoint_read_back_damage_before_it_is_found(void **state)
+{
+    (void)state;
+    char path[256];
+    th_trace_path(path, sizeof path, "ringckpt");
+    reel_trace_info info = test_info();
+    rt_writer *w;
+    assert_int_equal(rt_writer_open(&w, path, &info), 0);
+    rt_writer_hold_flusher(w, true);
+    append_range(w, 0, 1000);
+    rt_writer_checkpoint(w);
+    append_range(w, 1000, 1040); /* committed by length only */
+    size_t len;
+    uint8_t *snap = th_read_file(path, &len);
+    assert_non_null(snap);
+    readback b = read_back(snap, len);
+    if (b.rc != 0)
+        fail_msg("%s", b.msg);
+    assert_true(b.unfinished);
+    assert_int_equal(b.records, 1040);
+
+    /* A byte of record 998's data (under the CRC, sealed block or the
+     * checkpointed part of the last one) changed: found. */
+    uint8_t *bad = malloc(len);
+    assert_non_null(bad);
+    memcpy(bad, snap, len);
+    bad[offset_of(snap, len, 998) + 20] ^= 0x10;
+    b = read_back(bad, len);
+    assert_int_equal(b.rc, REEL_ECORRUPT);
+    assert_true(b.records < 998);
+    assert_non_null(strstr(b.msg, "checksum mismatch"));
+
+    /* Labeled version 3: its writer extended the CRC with every record, so
+     * a CRC that covers only part of the last block is damage there. */
+    memcpy(bad, snap, len);
+    rt_put_u16(bad + 8, 3);
+    uint32_t sig = rt_get_u32(bad + rt_header_signal_at);
+    uint64_t layout = rt_get_u64(bad + rt_header_layout_at);
+    memset(bad + rt_header_signal_at, 0, 4);
+    memset(bad + rt_header_layout_at, 0, 8);
+    rt_put_u32(bad + rt_header_bytes - 4, rt_crc32c(0, bad, rt_header_bytes - 4));
+    rt_put_u32(bad + rt_header_signal_at, sig);
+    rt_put_u64(bad + rt_header_layout_at, layout);
+    b = read_back(bad, len);
+    assert_int_equal(b.rc, REEL_ECORRUPT);
+    assert_true(b.records < 1040); /* up to the last block */
+    assert_non_null(strstr(b.msg, "checksum mismatch"));
+    free(bad);
+    free(snap);
+
+    /* An end record after the last checkpoint (rt_writer_end checkpoints:
+     * only damage puts one there) is refused. */
+    reel_trace_record e = {.op = REEL_TRACE_END, .fd = -1};
+    assert_int_equal(rt_writer_append(w, &e), 0);
+    snap = th_read_file(path, &len);
+    assert_non_null(snap);
+    b = read_back(snap, len);
+    assert_int_equal(b.rc, REEL_ECORRUPT);
+    assert_int_equal(b.records, 1040);
+    assert_non_null(strstr(b.msg, "not under its block's checksum"));
+    free(snap);
+
+    /* Ended cleanly, the same records read back whole. */
+    assert_int_equal(rt_writer_end(w), 0);
+    assert_int_equal(rt_writer_close(w, false), 0);
+    snap = th_read_file(path, &len);
+    assert_non_null(snap);
+    b = read_back(snap, len);
+    assert_int_equal(b.rc, 0);
+    assert_true(b.ended);
+    assert_int_equal(b.records, 1040);
+    free(snap);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--child") == 0)
@@ -595,6 +693,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_garbled_layout_word_is_a_header_error),
         cmocka_unit_test(test_ring_trace_read_through_a_pipe_is_a_clear_error),
         cmocka_unit_test(test_version_2_trace_still_reads),
+        cmocka_unit_test(test_records_after_the_last_checkpoint_read_back_damage_before_it_is_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,6 +122,46 @@ static void sc_start_server_echoes_a_line(reel_loop *loop)
     assert_int_equal(st_run(loop, t_echo_client, &e), 0);
 }
 
+/* asyncio StreamWriter.drain: below the high-water mark on an open
+ * connection it returns without yielding, so a write + drain per reply
+ * costs no trip through the loop. A callback scheduled before the drain
+ * has not run when it returns; it runs at the next wait. */
+static void set_flag(void *arg) { *(int *)arg = 1; }
+
+static int t_drain_below_the_mark(void *arg, void **result)
+{
+    (void)result;
+    echo *e = arg;
+    int port;
+    reel_server *srv = serve(h_echo_line, e, LIMIT, &port);
+    ST_CHECK(srv && port > 0);
+    reel_stream *s;
+    ST_CHECK(connect_to(port, LIMIT, &s) == 0);
+    int ran = 0;
+    ST_CHECK(reel_stream_write(s, "ping\n", 5) == 0);
+    ST_CHECK(reel_loop_call_soon(reel_get_running_loop(), set_flag, &ran, NULL) == 0);
+    ST_CHECK(reel_stream_drain(s) == 0);
+    ST_CHECK(ran == 0);
+    reel_bytes b = REEL_BYTES_INIT;
+    ST_CHECK(reel_stream_readline(s, &b) == 0);
+    bool ok = ST_BYTES_EQ(b, "ping\n");
+    reel_bytes_free(&b);
+    ST_CHECK(ok);
+    ST_CHECK(ran == 1);
+    reel_stream_close(s);
+    ST_CHECK(reel_stream_wait_closed(s) == 0);
+    reel_stream_release(s);
+    ST_CHECK(unserve(srv) == 0);
+    ST_CHECK(e->handled == 1 && e->handler_rc == 0);
+    return 0;
+}
+
+static void sc_drain_below_the_high_water_mark_returns_without_yielding(reel_loop *loop)
+{
+    echo e = {.loop = loop};
+    assert_int_equal(st_run(loop, t_drain_below_the_mark, &e), 0);
+}
+
 static void temp_path(reel_loop *loop, char *buf, size_t cap)
 {
     reel_backend *b = reel_loop_backend(loop);
@@ -848,6 +888,7 @@ BOTH(sc_reading_pauses_past_twice_the_limit_and_resumes)
 BOTH(sc_a_line_over_the_limit_is_dropped_and_the_next_read)
 BOTH(sc_many_lines_echo_intact_with_flow_control)
 BOTH(sc_waits_on_one_stream_survive_a_cancelled_wait)
+BOTH(sc_drain_below_the_high_water_mark_returns_without_yielding)
 
 int main(void)
 {
@@ -865,6 +906,7 @@ int main(void)
         TESTS(sc_a_line_over_the_limit_is_dropped_and_the_next_read),
         TESTS(sc_many_lines_echo_intact_with_flow_control),
         TESTS(sc_waits_on_one_stream_survive_a_cancelled_wait),
+        TESTS(sc_drain_below_the_high_water_mark_returns_without_yielding),
         cmocka_unit_test(test_lines_survive_a_lossy_simulated_network_deterministically),
     };
     if (getenv("ST_FILTER"))

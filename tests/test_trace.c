@@ -111,6 +111,20 @@ static void test_varints_round_trip_and_reject_overlong(void **state)
         assert_true(rt_unzigzag(u) == vals[i]);
         assert_int_equal(rt_get_varint(b, b + n - 1, &u), 0); /* cut short */
     }
+    /* Each length the encoder's unrolled cases choose between, at both
+     * sides of every boundary. */
+    for (int bits = 7; bits <= 63; bits += 7) {
+        const uint64_t edge[2] = {(1ull << bits) - 1, 1ull << bits};
+        for (int k = 0; k < 2; k++) {
+            uint8_t b[10];
+            size_t n = rt_put_varint(b, edge[k]);
+            assert_int_equal(n, (size_t)(bits / 7 + k));
+            uint64_t u;
+            assert_int_equal(rt_get_varint(b, b + n, &u), n);
+            assert_true(u == edge[k]);
+            assert_int_equal(rt_get_varint(b, b + n - 1, &u), 0);
+        }
+    }
     uint8_t overlong[11];
     memset(overlong, 0xff, sizeof overlong);
     uint64_t u;
@@ -578,6 +592,79 @@ static void test_writer_enforces_record_limits(void **state)
     unlink(path);
 }
 
+/* The writer's fast paths (rt_writer_now/_callback/_io/_event) must write
+ * exactly what rt_writer_append writes for the same records: the same
+ * file, byte for byte, over edge values (zero fields left out, fd -1 and
+ * negative fds, clock deltas that go backwards, 64-bit extremes, data of 0,
+ * 1 and rt_data_bytes_max bytes) and over enough records to fill several
+ * blocks, so block boundaries fall in the same places too. */
+static void test_fast_paths_write_the_same_bytes_as_the_generic_encoder(void **state)
+{
+    (void)state;
+    char gpath[256], fpath[256];
+    th_trace_path(gpath, sizeof gpath, "generic");
+    th_trace_path(fpath, sizeof fpath, "fast");
+    reel_trace_info info = test_info();
+    rt_writer *g, *f;
+    assert_int_equal(rt_writer_open(&g, gpath, &info), 0);
+    assert_int_equal(rt_writer_open(&f, fpath, &info), 0);
+    static uint8_t data[rt_data_bytes_max];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + 1);
+    static const int64_t vals[] = {0, 1, -1, 63, 64, -65, 300, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN};
+    static const int fds[] = {-1, 0, 3, -5, 1000, INT32_MIN, INT32_MAX};
+    static const uint32_t lens[] = {0, 1, 16, 256, 4000, rt_data_bytes_max};
+    const size_t nv = sizeof vals / sizeof vals[0];
+    uint64_t clock = 1000000;
+    for (int round = 0; round < 40; round++) {
+        for (size_t i = 0; i < nv; i++) {
+            int64_t v = vals[i], u = vals[(i + round) % nv], x = vals[(i * 3 + round) % nv];
+            int fd = fds[(i + (size_t)round) % (sizeof fds / sizeof fds[0])];
+            uint32_t len = lens[(i + (size_t)round) % (sizeof lens / sizeof lens[0])];
+            /* NOW: forwards, backwards, unchanged */
+            clock = round % 3 == 0 ? clock - (uint64_t)i : clock + (uint64_t)v;
+            reel_trace_record r = {.op = REEL_TRACE_NOW, .fd = -1, .result = (int64_t)clock};
+            assert_int_equal(rt_writer_append(g, &r), 0);
+            assert_int_equal(rt_writer_now(f, clock), 0);
+            /* CALLBACK: site 0 or not, time 0 or not */
+            uint32_t site = (uint32_t)(i % 3 == 0 ? 0 : i * 1000);
+            uint64_t t = round % 4 == 1 ? 0 : clock + (uint64_t)u;
+            r = (reel_trace_record){.op = REEL_TRACE_CALLBACK, .fd = -1, .arg = {site}, .time_ns = t};
+            assert_int_equal(rt_writer_append(g, &r), 0);
+            assert_int_equal(rt_writer_callback(f, site, t), 0);
+            /* READ and WRITE */
+            uint32_t op = i % 2 ? REEL_TRACE_READ : REEL_TRACE_WRITE;
+            r = (reel_trace_record){.op = op, .fd = fd, .arg = {v, op == REEL_TRACE_WRITE ? u : 0},
+                                    .result = x, .data = data, .data_len = len};
+            assert_int_equal(rt_writer_append(g, &r), 0);
+            assert_int_equal(rt_writer_io(f, op, fd, v, op == REEL_TRACE_WRITE ? u : 0, x, data, len), 0);
+            /* EVENT */
+            r = (reel_trace_record){.op = REEL_TRACE_EVENT, .fd = -1, .arg = {u, v, x, v, u, 0}};
+            assert_int_equal(rt_writer_append(g, &r), 0);
+            assert_int_equal(rt_writer_event(f, u, v, x, v, u), 0);
+        }
+    }
+    assert_true(rt_writer_records(f) == rt_writer_records(g));
+    assert_true(rt_writer_bytes(f) > 4 * rt_block_target_bytes); /* several blocks */
+    /* The limit, as rt_writer_append enforces it. */
+    assert_int_equal(rt_writer_io(f, REEL_TRACE_READ, 3, 1, 0, 1, data, rt_data_bytes_max + 1), -EMSGSIZE);
+    reel_trace_record e = {.op = REEL_TRACE_END, .fd = -1, .arg = {3, 77}};
+    assert_int_equal(rt_writer_append(g, &e), 0);
+    assert_int_equal(rt_writer_append(f, &e), 0);
+    assert_int_equal(rt_writer_close(g, false), 0);
+    assert_int_equal(rt_writer_close(f, false), 0);
+    size_t glen, flen;
+    uint8_t *gb = th_read_file(gpath, &glen), *fb = th_read_file(fpath, &flen);
+    assert_non_null(gb);
+    assert_non_null(fb);
+    assert_int_equal(flen, glen);
+    assert_memory_equal(fb, gb, glen);
+    free(gb);
+    free(fb);
+    unlink(gpath);
+    unlink(fpath);
+}
+
 /* ------------------------------------------------------------ format */
 
 static void test_format_shows_call_answer_and_bytes(void **state)
@@ -643,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_malformed_records_in_a_valid_block_are_rejected),
         cmocka_unit_test(test_negative_descriptors_the_program_passed_round_trip),
         cmocka_unit_test(test_writer_enforces_record_limits),
+        cmocka_unit_test(test_fast_paths_write_the_same_bytes_as_the_generic_encoder),
         cmocka_unit_test(test_format_shows_call_answer_and_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -236,10 +236,10 @@ static void cmd_get(kv_ctx *x)
         kv_reply_bulk(x->out, e->v.str->data, e->v.str->len);
 }
 
-/* Store a string at key i, replacing any value; keeps or clears the TTL. */
-static kv_entry *set_string(kv_ctx *x, size_t ki, const uint8_t *v, size_t vlen, bool keep_ttl)
+/* Store a string at key ki, replacing any value; keeps or clears the TTL.
+ * e is what the table holds for the key (kv_db_lookup_for_write), or NULL. */
+static kv_entry *set_string_at(kv_ctx *x, kv_entry *e, size_t ki, const uint8_t *v, size_t vlen, bool keep_ttl)
 {
-    kv_entry *e = kv_dict_find(&x->srv->db.keys, ARG(ki));
     if (e && e->type != KV_STRING) {
         kv_db_delete(&x->srv->db, e);
         e = NULL;
@@ -251,6 +251,19 @@ static kv_entry *set_string(kv_ctx *x, size_t ki, const uint8_t *v, size_t vlen,
     if (!keep_ttl)
         kv_db_set_expire(&x->srv->db, e, 0);
     return e;
+}
+
+static kv_entry *set_string(kv_ctx *x, size_t ki, const uint8_t *v, size_t vlen, bool keep_ttl)
+{
+    return set_string_at(x, kv_dict_find(&x->srv->db.keys, ARG(ki)), ki, v, vlen, keep_ttl);
+}
+
+/* The key for a command that reads it and then overwrites it: one lookup
+ * for both (a SET or INCR hashes its key once). *live: the key counts as
+ * present; the entry returned may be a replica's expired key, to overwrite. */
+static kv_entry *lookup_for_write(kv_ctx *x, size_t i, bool *live)
+{
+    return kv_db_lookup_for_write(&x->srv->db, x->argv[i], x->lens[i], x->now_ns, !x->srv->is_replica, live);
 }
 
 /* now + amount (in ms_per_unit milliseconds) as a deadline, or 0 and an
@@ -295,12 +308,13 @@ static void cmd_set(kv_ctx *x)
     uint64_t when = 0;
     if (unit && !deadline(x, amount, unit, "set", &when))
         return;
-    kv_entry *old = lookup(x, 1);
-    if ((nx && old) || (xx && !old)) {
+    bool live;
+    kv_entry *old = lookup_for_write(x, 1, &live);
+    if ((nx && live) || (xx && !live)) {
         kv_reply_null(x->out);
         return;
     }
-    kv_entry *e = set_string(x, 1, ARG(2), keep_ttl);
+    kv_entry *e = set_string_at(x, old, 1, ARG(2), keep_ttl);
     if (!e) {
         kv_reply_error(x->out, err_oom);
         return;
@@ -335,9 +349,10 @@ static void cmd_exists(kv_ctx *x)
 
 static void incr_by(kv_ctx *x, long long by)
 {
-    kv_entry *e = lookup(x, 1);
+    bool live;
+    kv_entry *e = lookup_for_write(x, 1, &live);
     long long v = 0;
-    if (e) {
+    if (live) {
         if (e->type != KV_STRING) {
             kv_reply_error(x->out, kv_err_wrongtype);
             return;
@@ -352,9 +367,9 @@ static void incr_by(kv_ctx *x, long long by)
         return;
     }
     v += by;
-    char num[24];
-    int n = snprintf(num, sizeof num, "%lld", v);
-    if (!set_string(x, 1, (const uint8_t *)num, (size_t)n, true)) {
+    char num[KV_LL_CHARS];
+    size_t n = kv_format_ll(num, v);
+    if (!set_string_at(x, e, 1, (const uint8_t *)num, n, true)) {
         kv_reply_error(x->out, err_oom);
         return;
     }

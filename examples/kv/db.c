@@ -381,6 +381,20 @@ kv_entry *kv_db_lookup(kv_db *db, const uint8_t *key, size_t len, uint64_t now_n
     return NULL;
 }
 
+kv_entry *kv_db_lookup_for_write(kv_db *db, const uint8_t *key, size_t len, uint64_t now_ns, bool expire,
+                                 bool *live)
+{
+    kv_entry *e = kv_dict_find(&db->keys, key, len);
+    *live = e != NULL;
+    if (!e || !e->heap_pos || db->heap[e->heap_pos - 1].when_ns > now_ns)
+        return e;
+    *live = false;
+    if (!expire)
+        return e;
+    expire_one(db, e);
+    return NULL;
+}
+
 kv_entry *kv_db_add(kv_db *db, const uint8_t *key, size_t len, int type)
 {
     kv_entry *e = kv_dict_add(&db->keys, key, len);

@@ -112,6 +112,12 @@ void kv_db_flush(kv_db *db);
  * (when `expire` is true: a primary) or just treated as missing (a
  * replica, which waits for its primary's DEL). */
 kv_entry *kv_db_lookup(kv_db *db, const uint8_t *key, size_t len, uint64_t now_ns, bool expire);
+/* kv_db_lookup for a command about to overwrite the key: one hash and one
+ * bucket walk for both the read and the write. Returns the entry still in
+ * the table (on a replica that can be a key past its deadline), or NULL;
+ * *live says whether the key counts as present. */
+kv_entry *kv_db_lookup_for_write(kv_db *db, const uint8_t *key, size_t len, uint64_t now_ns, bool expire,
+                                 bool *live);
 /* Add a key of `type` with an empty value (the caller fills e->v). The
  * key must not exist (look it up first). NULL: no memory. */
 kv_entry *kv_db_add(kv_db *db, const uint8_t *key, size_t len, int type);

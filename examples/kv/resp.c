@@ -321,25 +321,31 @@ void kv_buf_consume(kv_buf *b, size_t n)
     b->len -= n;
 }
 
-/* "<type><number>\r\n" */
-static int add_header(kv_buf *b, char type, long long n)
+size_t kv_format_ll(char *out, long long v)
 {
-    if (kv_buf_reserve(b, 24) < 0)
-        return -ENOMEM;
-    char *o = (char *)b->p + b->len;
-    o[0] = type;
-    char tmp[21];
+    char tmp[KV_LL_CHARS];
     int k = 0;
-    unsigned long long u = n < 0 ? 0 - (unsigned long long)n : (unsigned long long)n;
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
     do {
         tmp[k++] = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    size_t at = 1;
-    if (n < 0)
-        o[at++] = '-';
+    size_t at = 0;
+    if (v < 0)
+        out[at++] = '-';
     while (k)
-        o[at++] = tmp[--k];
+        out[at++] = tmp[--k];
+    return at;
+}
+
+/* "<type><number>\r\n" */
+static int add_header(kv_buf *b, char type, long long n)
+{
+    if (kv_buf_reserve(b, KV_LL_CHARS + 3) < 0)
+        return -ENOMEM;
+    char *o = (char *)b->p + b->len;
+    o[0] = type;
+    size_t at = 1 + kv_format_ll(o + 1, n);
     o[at++] = '\r';
     o[at++] = '\n';
     b->len += at;

@@ -86,5 +86,9 @@ int kv_write_command(kv_buf *b, size_t argc, const uint8_t *const *argv, const s
 /* Strict integer parsing, as Redis's string2ll: optional '-', no spaces,
  * no leading zeros, fits in a long long. */
 bool kv_parse_ll(const uint8_t *p, size_t len, long long *out);
+/* v in decimal (what kv_parse_ll reads back) into out, which has room for
+ * KV_LL_CHARS; no terminating NUL. Returns the length. */
+#define KV_LL_CHARS 20
+size_t kv_format_ll(char *out, long long v);
 
 #endif

@@ -27,6 +27,9 @@
 #ifndef BUG_SWARM_FAULTS /* as tests/bugs/common.h */
 #define BUG_SWARM_FAULTS 0u
 #endif
+#ifndef BUG_FAULTS_UNTIL_NS
+#define BUG_FAULTS_UNTIL_NS 0ull
+#endif
 
 int bug_main(int argc, char **argv);
 int bug_world_new(reel_sim **out, int argc, char **argv);
@@ -45,6 +48,7 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
     reel_fuzz_schedule_config(&cfg, input, input_len);
     cfg.swarm = true;
     cfg.swarm_faults = BUG_SWARM_FAULTS;
+    cfg.faults_until_ns = BUG_FAULTS_UNTIL_NS;
     return reel_sim_new(out, &cfg);
 }
 

@@ -7,7 +7,10 @@
  * so that the world below takes the file's bytes as every PRNG draw
  * (reel_fuzz_schedule_config) with the same swarm setting as the seeded
  * one. A failing run (exit 1) aborts: a crash for the fuzzer; the file
- * reruns it: `bug_NAME.sched crash-file`. */
+ * reruns it: `bug_NAME.sched crash-file`. Built with -DSCHED_IDS=1
+ * (bug_NAME_sched_ids) the file is read as a seed and override records
+ * instead (reel_fuzz_overrides_config; fuzz/bugs/schedule_ids_lf.c's
+ * inputs), so tools/fuzz-to-schedule converts those the same way. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,6 +18,9 @@
 
 #ifndef BUG_SWARM_FAULTS /* as tests/bugs/common.h */
 #define BUG_SWARM_FAULTS 0u
+#endif
+#ifndef BUG_FAULTS_UNTIL_NS
+#define BUG_FAULTS_UNTIL_NS 0ull
 #endif
 
 int bug_main(int argc, char **argv);
@@ -28,9 +34,14 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
     (void)argc;
     (void)argv;
     reel_sim_config cfg;
+#if SCHED_IDS
+    reel_fuzz_overrides_config(&cfg, schedule, schedule_len);
+#else
     reel_fuzz_schedule_config(&cfg, schedule, schedule_len);
+#endif
     cfg.swarm = true;
     cfg.swarm_faults = BUG_SWARM_FAULTS;
+    cfg.faults_until_ns = BUG_FAULTS_UNTIL_NS;
     return reel_sim_new(out, &cfg);
 }
 

@@ -30,6 +30,53 @@ void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t
         cfg->schedule_len = REEL_SIM_SCHEDULE_MAX_BYTES;
 }
 
+/* The decoded overrides of the last reel_fuzz_overrides_config call on
+ * this thread (the config borrows them). */
+static __thread reel_sim_decision overrides[REEL_FUZZ_OVERRIDES_MAX];
+
+void reel_fuzz_override_decode(const uint8_t rec[REEL_FUZZ_OVERRIDE_BYTES], reel_sim_decision *d)
+{
+    d->kind = (uint8_t)(rec[0] % REEL_SIM_DEC_KINDS);
+    d->host = rec[1];
+    uint16_t site = (uint16_t)(rec[2] | rec[3] << 8);
+    d->site = d->kind == REEL_SIM_DEC_BUGGIFY ? site
+              : d->kind == REEL_SIM_DEC_FAULT ? (uint16_t)(site % REEL_SIM_FAULT_FAMILIES)
+                                              : 0;
+    d->index = (uint32_t)rec[4] | (uint32_t)rec[5] << 8 | (uint32_t)rec[6] << 16;
+    d->value = rec[7];
+}
+
+void reel_fuzz_override_encode(const reel_sim_decision *d, uint8_t rec[REEL_FUZZ_OVERRIDE_BYTES])
+{
+    rec[0] = d->kind;
+    rec[1] = d->host;
+    rec[2] = (uint8_t)d->site;
+    rec[3] = (uint8_t)(d->site >> 8);
+    rec[4] = (uint8_t)d->index;
+    rec[5] = (uint8_t)(d->index >> 8);
+    rec[6] = (uint8_t)(d->index >> 16);
+    rec[7] = d->value;
+}
+
+size_t reel_fuzz_overrides_config(reel_sim_config *cfg, const uint8_t *data, size_t size)
+{
+    reel_sim_config_default(cfg);
+    if (!data)
+        size = 0;
+    size_t nseed = size < REEL_FUZZ_SCHEDULE_SEED_BYTES ? size : REEL_FUZZ_SCHEDULE_SEED_BYTES;
+    uint64_t seed = 0;
+    for (size_t i = 0; i < nseed; i++)
+        seed |= (uint64_t)data[i] << (8 * i);
+    cfg->seed = seed ? seed : 1;
+    size_t n = 0;
+    for (size_t at = nseed; at + REEL_FUZZ_OVERRIDE_BYTES <= size && n < REEL_FUZZ_OVERRIDES_MAX;
+         at += REEL_FUZZ_OVERRIDE_BYTES)
+        reel_fuzz_override_decode(data + at, &overrides[n++]);
+    cfg->overrides = n ? overrides : NULL;
+    cfg->noverrides = n;
+    return n;
+}
+
 int reel_fuzz_schedule_run(reel_fuzz_scenario_fn scenario, void *arg, const uint8_t *data,
                            size_t size)
 {

@@ -52,7 +52,9 @@ static void state_branch(uint32_t slot)
     }
 }
 
-void reel_fuzz_state(uint32_t state)
+static uint32_t last_state; /* the program's last state mark, for decisions */
+
+static void mark(uint32_t state)
 {
     uint32_t slot = state_slot(state);
     uint8_t bit = (uint8_t)(1u << (slot & 7));
@@ -62,7 +64,29 @@ void reel_fuzz_state(uint32_t state)
     state_branch(slot);
 }
 
-void reel_fuzz_state_reset(void) { memset(reached, 0, sizeof reached); }
+void reel_fuzz_state(uint32_t state)
+{
+    last_state = state;
+    mark(state);
+}
+
+void reel_fuzz_decision_state(const reel_sim_decision *d, void *arg)
+{
+    (void)arg;
+    if (!d || !d->value)
+        return; /* reached but did not fire: nothing new about the schedule */
+    /* What fired (its kind, its BUGGIFY site) in which protocol state;
+     * not its host or index, which change with every schedule. */
+    uint32_t x = 0x5bd1e995u ^ ((uint32_t)d->kind << 16 | d->site);
+    x = (x ^ (x >> 13)) * 0x85ebca6bu;
+    mark(x ^ last_state * 0xc2b2ae35u);
+}
+
+void reel_fuzz_state_reset(void)
+{
+    memset(reached, 0, sizeof reached);
+    last_state = 0;
+}
 
 size_t reel_fuzz_states_reached(void)
 {

@@ -212,6 +212,36 @@ void reel_fuzz_conn_thread_cleanup(void);
  * the failure, and tools/reel-shrink shrinks it. */
 void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t size);
 
+/* Decisions addressed by identity: the input is a seed (the first
+ * REEL_FUZZ_SCHEDULE_SEED_BYTES bytes, as above: an input that short is
+ * the seeded world) followed by fixed-size override records, each naming
+ * one decision of that world and its outcome (reel_sim_decision, reel/
+ * sim.h: kind, host, BUGGIFY site, n-th call; value 0 = does not fire).
+ * Every decision without a record is the seed's own, and no draw moves,
+ * so changing, adding or removing one record changes that one decision
+ * and leaves the meaning of every other record alone — unlike
+ * reel_fuzz_schedule_config, where a byte's meaning is its place in the
+ * draw stream. Record layout (REEL_FUZZ_OVERRIDE_BYTES): kind (byte mod
+ * REEL_SIM_DEC_KINDS), host, site (2 bytes little-endian: BUGGIFY's
+ * site, a FAULT's family mod REEL_SIM_FAULT_FAMILIES, else unread),
+ * index (3 bytes little-endian; 0xffffff is REEL_SIM_DEC_EVERY, every
+ * call of the point), value. Any bytes decode: a trailing
+ * partial record and records after the first REEL_FUZZ_OVERRIDES_MAX are
+ * not read, records naming decisions the run never reaches (or that the
+ * config makes impossible) do nothing. Fills *cfg with the defaults and
+ * the seed and points cfg->overrides at a per-thread array valid until
+ * the next call on this thread (reel_sim_new copies it); set the rest of
+ * the world's config (swarm...) afterwards. Returns the records read.
+ * A failing input becomes a schedule file the same way as above
+ * (REEL_SIM_SCHEDULE_OUT writes the decisions that fired). */
+#define REEL_FUZZ_OVERRIDE_BYTES 8
+#define REEL_FUZZ_OVERRIDES_MAX 4096
+size_t reel_fuzz_overrides_config(reel_sim_config *cfg, const uint8_t *data, size_t size);
+/* One record to and from its bytes (for a custom mutator that adds a
+ * record for a decision a run reported through cfg.on_decision). */
+void reel_fuzz_override_decode(const uint8_t rec[REEL_FUZZ_OVERRIDE_BYTES], reel_sim_decision *d);
+void reel_fuzz_override_encode(const reel_sim_decision *d, uint8_t rec[REEL_FUZZ_OVERRIDE_BYTES]);
+
 /* State feedback (opt-in). Edge coverage tells schedules apart by hit
  * counts and retry paths that change with nearly every schedule, so a
  * fuzzer keeps almost every input and guidance is noise. A program can
@@ -230,6 +260,13 @@ void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t
  * a forkserver harness (a fresh process per input) needs nothing. */
 #define REEL_FUZZ_STATE_SLOTS 256
 void reel_fuzz_state(uint32_t state);
+/* Decision feedback (opt-in, with state feedback): as cfg.on_decision
+ * (arg unused), marks each decision that fired by its kind and BUGGIFY
+ * site together with the last state the program marked, so a schedule
+ * that makes a fault happen in a protocol state no run made it happen in
+ * before is new. Host and n-th call are left out (they change with
+ * nearly every schedule). */
+void reel_fuzz_decision_state(const reel_sim_decision *d, void *arg);
 /* Forget the states reached (the next run starts with none). */
 void reel_fuzz_state_reset(void);
 /* How many distinct state slots this run reached. */

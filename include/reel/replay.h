@@ -137,8 +137,9 @@ int reel_replayer_status_get(reel_backend *b, reel_replay_status *out);
 /* --------------------------------------------------------- the trace */
 
 /* Format version written by this library; readers accept 2 up to it
- * (version 3 adds the crash-safe ring; docs/replay.md, "The format"). */
-#define REEL_TRACE_VERSION 3
+ * (version 3 adds the crash-safe ring, version 4 checksums records per
+ * loop iteration instead of per record; docs/replay.md, "The format"). */
+#define REEL_TRACE_VERSION 4
 
 /* Operations (record kinds). Numbers are part of the format. */
 enum reel_trace_op {

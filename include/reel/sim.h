@@ -55,6 +55,72 @@ enum {
     REEL_SIM_SWARM_ALL = 0x1fffu,
 };
 
+/* Per-operation decisions, by kind (schedule files name them, see
+ * docs/simulator.md "Schedules as data"; reel_sim_decision below). */
+enum {
+    REEL_SIM_DEC_SHORT_READ,  /* a read moves fewer bytes (amount: bytes) */
+    REEL_SIM_DEC_SHORT_WRITE, /* a write moves fewer bytes (amount: bytes) */
+    REEL_SIM_DEC_EINTR,       /* a read or write fails with EINTR */
+    REEL_SIM_DEC_EAGAIN,      /* ... or with EAGAIN */
+    REEL_SIM_DEC_UDP_LOSS,    /* a datagram is lost */
+    REEL_SIM_DEC_UDP_DUP,     /* a datagram is delivered twice */
+    REEL_SIM_DEC_UDP_REORDER, /* a datagram is delayed (amount: delay) */
+    REEL_SIM_DEC_TIMER_LATE,  /* the host's next timer wakes it late (amount: how late) */
+    REEL_SIM_DEC_RESET,       /* a random connection reset on the receiving host */
+    REEL_SIM_DEC_BUGGIFY,     /* a REEL_BUGGIFY site fires */
+    REEL_SIM_DEC_FAULT,       /* a timed fault starts (overrides only, see below) */
+    REEL_SIM_DEC_KINDS
+};
+
+/* The timed fault families, as REEL_SIM_DEC_FAULT's `site` numbers them. */
+enum {
+    REEL_SIM_FAULT_PARTITION, /* the host alone on one side */
+    REEL_SIM_FAULT_CLOG,      /* the link from the host to the next host */
+    REEL_SIM_FAULT_SPIKE,     /* that link's latency spikes */
+    REEL_SIM_FAULT_RESET,     /* every connection of the host is reset */
+    REEL_SIM_FAULT_CRASH,     /* the host crashes, restarts after the duration */
+    REEL_SIM_FAULT_PAUSE,     /* the host stops running for the duration */
+    REEL_SIM_FAULT_CLOCK,     /* the host's clock jumps forward */
+    REEL_SIM_FAULT_FAMILIES
+};
+
+/* One per-operation decision, addressed by what it is rather than by
+ * where it falls in the PRNG's draw stream: its kind, its host (in the
+ * order hosts were added to the world, from 0), for BUGGIFY its site (the
+ * low 16 bits of the site's key, reel_sim_site_key) and `index`, the n-th
+ * call of that decision point on that host (of that site, for BUGGIFY),
+ * counted from 0 whether it fired or not — the identity a schedule file's
+ * `op=` uses. `value` is the outcome: 0 = does not fire; 1..255 = fires,
+ * with its amount from the value (short read/write: `value` bytes, capped
+ * to one less than asked; timer-late: value/255 of the world's largest
+ * lateness, 1 ms; udp-reorder: value/256 of five link latencies).
+ *
+ * index REEL_SIM_DEC_EVERY stands for every call of that decision point
+ * on that host that no entry names by its own index (a BUGGIFY site
+ * switched on or off for the run, as the swarm does per site).
+ *
+ * REEL_SIM_DEC_FAULT adds a timed fault (the seed's own timed faults stay
+ * as they are): `site` is its family (REEL_SIM_FAULT_*), `host` the host
+ * it hits, `index` its start in units of 10 ms of world time (before the
+ * quiet phase, else nothing), `value` 1..255 its duration (or clock jump)
+ * on a log scale over the range the swarm draws that family's from (0:
+ * no fault). A host that does not exist, is protected, or (crash) is not
+ * a restartable program when it is due: nothing happens. */
+typedef struct reel_sim_decision {
+    uint8_t kind;   /* REEL_SIM_DEC_* */
+    uint8_t host;
+    uint16_t site;  /* BUGGIFY: the site; FAULT: the family; 0 for every other kind */
+    uint32_t index;
+    uint8_t value;
+} reel_sim_decision;
+
+#define REEL_SIM_DEC_EVERY 0xffffffu
+
+/* Called for each decision the world reaches that its config makes
+ * possible (reel_sim_config.on_decision), and for each timed fault an
+ * override adds; d->value is the outcome the run took (0: did not fire). */
+typedef void (*reel_sim_decision_fn)(const reel_sim_decision *d, void *arg);
+
 typedef struct reel_sim_config {
     uint64_t seed;                /* 0: take REEL_SEED or 1 */
     bool swarm;                   /* draw the fault mix from the seed (see below) */
@@ -119,7 +185,37 @@ typedef struct reel_sim_config {
      * reel/fuzz.h for the harness that feeds a fuzzer's input here. */
     const uint8_t *schedule_bytes;
     size_t schedule_len;
+    /* Decisions addressed by identity (schedule fuzzing, reel/fuzz.h
+     * reel_fuzz_overrides_config): each entry of overrides[0..noverrides)
+     * decides the outcome of the one decision it names; every decision
+     * without an entry is the seed's own, and the draws are made as
+     * without overrides, so the rest of the run stays the seeded world's.
+     * An entry applies only to a decision the config makes possible at
+     * all (with swarm: its family is in swarm_faults, RESET when p_reset
+     * > 0; without swarm: its probability is above 0 — no BUGGIFY or
+     * timer-late), so overrides search the config's own world, not a
+     * wider one. Entries naming decisions the run never reaches do
+     * nothing; of two entries with one identity the first counts. A
+     * schedule file (schedule_path) replaces them. The world copies the
+     * array; a kind >= REEL_SIM_DEC_KINDS, a site on another kind (a
+     * FAULT family >= REEL_SIM_FAULT_FAMILIES) or more
+     * than REEL_SIM_OVERRIDES_MAX entries: reel_sim_new fails with
+     * -EINVAL. on_decision (optional) hears every possible decision
+     * reached, with its outcome; with it or with overrides, decisions the config makes
+     * possible but the seed's mix turned off (BUGGIFY, timer-late) are
+     * reached (and reported) too, without drawing anything. */
+    const reel_sim_decision *overrides;
+    size_t noverrides;
+    reel_sim_decision_fn on_decision;
+    void *on_decision_arg;
 } reel_sim_config;
+
+/* The most overrides a world accepts. */
+#define REEL_SIM_OVERRIDES_MAX (1u << 16)
+
+/* The 16 bits of a REEL_BUGGIFY site's key that reel_sim_decision.site
+ * holds (the site FILE:LINE as REEL_BUGGIFY passes it). */
+uint16_t reel_sim_site_key(const char *file, int line);
 
 /* The longest schedule_bytes a world accepts. */
 #define REEL_SIM_SCHEDULE_MAX_BYTES (1u << 20)

@@ -23,6 +23,7 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
     reel_sim_config_default(&cfg);
     cfg.swarm = true;
     cfg.swarm_faults = BUG_SWARM_FAULTS;
+    cfg.faults_until_ns = BUG_FAULTS_UNTIL_NS;
     cfg.seed = 0; /* REEL_SEED, or 1 */
     if (argc > 1) {
         char *end;

@@ -40,6 +40,13 @@
 #define BUG_SWARM_FAULTS 0u
 #endif
 
+/* The fault phase (reel_sim_config.faults_until_ns): the swarm's
+ * default (10 s of world time) unless built with -DBUG_FAULTS_UNTIL_NS=ns
+ * (tools/sched-vs-seeds WORLD=short). */
+#ifndef BUG_FAULTS_UNTIL_NS
+#define BUG_FAULTS_UNTIL_NS 0ull
+#endif
+
 #define BUG_MS 1000000ull
 #define BUG_SEC 1000000000ull
 

@@ -450,7 +450,7 @@ static bool is_int_reply(const char *r, long long *v)
  * all (an error reply, or a read not confirmed by WAIT). */
 static void one_op(cluster *cl, client *c, rconn *conns, int kind, int key, long long val, bool final)
 {
-    char k[8], v[24];
+    char k[16], v[24];
     snprintf(k, sizeof k, "k%d", key);
     snprintf(v, sizeof v, "%lld", val);
     rconn *rc = &conns[c->target];
