@@ -62,7 +62,8 @@ bugbench: deps-test build
 # 1/p from a seed sweep (tools/sched-vs-seeds says how; long: about 2-5
 # minutes per bug on a free core). WORLD=swarm (the bugs' own world) or
 # WORLD=short (a 1 s fault phase for every bug, each trial capped at CAP
-# executions, default 3000); METHODS picks the fuzzers (lf-ids: decisions
+# executions, default 3000) or WORLD=sparse (the short world with the
+# swarm's rates scaled by 0.05: every bug rare for seeds); METHODS picks the fuzzers (lf-ids: decisions
 # addressed by identity).
 WORLD   ?= swarm
 METHODS ?= lf-state lf-ids

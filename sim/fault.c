@@ -132,6 +132,7 @@ void sim_swarm_draw_timed(sim_world *w)
             on = (uint64_t)f == hammered;    /* one family, hard */
             mean = 100 * MS;
         }
+        mean = (uint64_t)((double)mean / sim_swarm_scale(c));
         w->fam_interval_ns[f] = on && (mask & family_bits[f]) ? mean : 0;
     }
     bool perturb = sim_rng_chance(r, 0.75);

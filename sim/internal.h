@@ -36,6 +36,13 @@ enum {
 #define sim_buggify_fire 0.25            /* an enabled site fires per call */
 #define sim_swarm_quiet_default_ns 10000000000ull /* swarm: faults stop at 10 s */
 
+/* The swarm's rate multiplier (reel_sim_config.swarm_scale): 1 unless
+ * set in (0, 1). */
+static inline double sim_swarm_scale(const reel_sim_config *c)
+{
+    return c->swarm_scale > 0 && c->swarm_scale < 1 ? c->swarm_scale : 1.0;
+}
+
 /* ------------------------------------------------------------------ PRNG */
 
 typedef struct sim_rng {

@@ -599,7 +599,7 @@ static bool sb_buggify(reel_backend *b, const char *file, int line)
         site->on = w->buggify_on && sim_rng_chance(&w->rng, sim_buggify_site_on);
         site->calls = 0;
     }
-    bool fire = site->on && sim_rng_chance(&w->rng, sim_buggify_fire);
+    bool fire = site->on && sim_rng_chance(&w->rng, sim_buggify_fire * sim_swarm_scale(&w->cfg));
     char name[300];
     snprintf(name, sizeof name, "%s:%d", file, line);
     uint64_t none = 0;

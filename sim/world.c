@@ -155,7 +155,7 @@ static int config_check(const reel_sim_config *c)
 {
     if (!prob_ok(c->p_short_io) || !prob_ok(c->p_eagain) || !prob_ok(c->p_eintr) ||
         !prob_ok(c->p_udp_loss) || !prob_ok(c->p_udp_dup) || !prob_ok(c->p_udp_reorder) ||
-        !prob_ok(c->p_reset))
+        !prob_ok(c->p_reset) || !prob_ok(c->swarm_scale))
         return -EINVAL;
     if (c->stream_window_bytes == 0 || c->udp_max_bytes == 0 || c->udp_queue_max == 0)
         return -EINVAL;
@@ -220,6 +220,9 @@ static void swarm_draw(sim_world *w)
     bool jitter = sim_rng_chance(r, 0.5);
     static const uint32_t win[] = {4096, 65536, 262144};
     uint32_t window = win[sim_rng_below(r, 3)];
+    double k = sim_swarm_scale(c);
+    for (int i = 0; i < 6; i++)
+        d[i] *= k;
     if (mask & REEL_SIM_SWARM_IO) {
         c->p_short_io = d[0];
         c->p_eagain = d[1];
@@ -1010,7 +1013,7 @@ void sim_draw_late(sim_world *w, sim_host *h)
     }
     uint64_t late = 0;
     if (w->perturb)
-        late = sim_rng_chance(&w->rng, 0.5) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
+        late = sim_rng_chance(&w->rng, 0.5 * sim_swarm_scale(&w->cfg)) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
     bool fired = sim_decide(w, h, DK_TIMER_LATE, index, 0, NULL, late > 0, &late);
     h->late_ns = fired ? late : 0;
 }

@@ -42,6 +42,48 @@ static reel_sim *world(uint64_t seed, bool swarm)
     return sim;
 }
 
+/* swarm_scale: a sparse world draws the same mix with every rate scaled
+ * (the seed's shape kept), and a scale outside [0, 1] is refused. */
+static void test_sim_swarm_scale_scales_drawn_rates_and_rejects_out_of_range(void **state)
+{
+    (void)state;
+    int scaled_some = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        reel_sim_config cfg;
+        reel_sim_config_default(&cfg);
+        cfg.seed = seed;
+        cfg.swarm = true;
+        reel_sim *a, *b;
+        assert_int_equal(reel_sim_new(&a, &cfg), 0);
+        cfg.swarm_scale = 0.1;
+        assert_int_equal(reel_sim_new(&b, &cfg), 0);
+        const reel_sim_config *ca = reel_sim_get_config(a), *cb = reel_sim_get_config(b);
+        const double pa[] = {ca->p_short_io, ca->p_eagain, ca->p_eintr, ca->p_udp_loss, ca->p_udp_dup,
+                             ca->p_udp_reorder};
+        const double pb[] = {cb->p_short_io, cb->p_eagain, cb->p_eintr, cb->p_udp_loss, cb->p_udp_dup,
+                             cb->p_udp_reorder};
+        for (int i = 0; i < 6; i++) {
+            assert_true(fabs(pb[i] - pa[i] * 0.1) < 1e-12);
+            scaled_some += pa[i] > 0;
+        }
+        assert_int_equal(ca->latency_ns, cb->latency_ns); /* the shape: the same draw */
+        assert_int_equal(ca->stream_window_bytes, cb->stream_window_bytes);
+        reel_sim_free(a);
+        reel_sim_free(b);
+    }
+    assert_true(scaled_some > 0);
+    const double bad[] = {-0.1, 1.5, NAN};
+    for (int i = 0; i < 3; i++) {
+        reel_sim_config cfg;
+        reel_sim_config_default(&cfg);
+        cfg.swarm = true;
+        cfg.swarm_scale = bad[i];
+        reel_sim *sim = NULL;
+        assert_int_equal(reel_sim_new(&sim, &cfg), -EINVAL);
+        assert_null(sim);
+    }
+}
+
 /* ------------------------------------------------------------ time */
 
 static void set_flag(void *arg) { *(int *)arg = 1; }
@@ -840,6 +882,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_virtual_time_jumps_an_hour_at_once),
+        cmocka_unit_test(test_sim_swarm_scale_scales_drawn_rates_and_rejects_out_of_range),
         cmocka_unit_test(test_sim_idle_world_reports_deadlock_instead_of_hanging),
         cmocka_unit_test(test_sim_tcp_echo_between_hosts_across_swarm_seeds),
         cmocka_unit_test(test_sim_tcp_latency_is_virtual_and_exact),

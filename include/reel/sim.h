@@ -125,6 +125,15 @@ typedef struct reel_sim_config {
     uint64_t seed;                /* 0: take REEL_SEED or 1 */
     bool swarm;                   /* draw the fault mix from the seed (see below) */
     uint32_t swarm_faults;        /* REEL_SIM_SWARM_* the draw may use; 0 = all */
+    /* Swarm rates scaled down (a sparse world: faults possible, each one
+     * improbable): in (0, 1), every probability the swarm draws or uses
+     * (short I/O, EAGAIN, EINTR, UDP loss/dup/reorder, timer lateness,
+     * a BUGGIFY site firing) is multiplied by it and every timed
+     * family's mean gap divided by it. 0 or 1: the swarm's own rates.
+     * The draws are the same either way, so a seed's mix keeps its shape;
+     * what is possible (overrides) does not change. Outside [0, 1]:
+     * reel_sim_new fails with -EINVAL. */
+    double swarm_scale;
     uint64_t latency_ns;          /* one-way latency between hosts (default 1 ms) */
     uint64_t jitter_ns;           /* extra uniform random latency (default 0) */
     uint64_t bandwidth_bytes_per_s; /* per link direction; 0 = unlimited */

@@ -24,6 +24,7 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
     cfg.swarm = true;
     cfg.swarm_faults = BUG_SWARM_FAULTS;
     cfg.faults_until_ns = BUG_FAULTS_UNTIL_NS;
+    cfg.swarm_scale = BUG_SWARM_SCALE;
     cfg.seed = 0; /* REEL_SEED, or 1 */
     if (argc > 1) {
         char *end;

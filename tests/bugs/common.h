@@ -47,6 +47,12 @@
 #define BUG_FAULTS_UNTIL_NS 0ull
 #endif
 
+/* The swarm's rates (reel_sim_config.swarm_scale): its own unless built
+ * with -DBUG_SWARM_SCALE=k, k in (0, 1), for a sparse world. */
+#ifndef BUG_SWARM_SCALE
+#define BUG_SWARM_SCALE 0.0
+#endif
+
 #define BUG_MS 1000000ull
 #define BUG_SEC 1000000000ull
 
