@@ -6,19 +6,29 @@
 
 #include "reel/fuzz.h"
 
-void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t size)
+/* Both input formats start the same way: the default config, seeded by
+ * the input's first bytes (little-endian; 0 is seed 1). An input that
+ * short is exactly the seeded world, so a fuzzer's first inputs are random
+ * seeds and it starts no worse than a seed sweep. Returns the bytes used
+ * (0 for a NULL input, whatever its size says). */
+static size_t seeded_config(reel_sim_config *cfg, const uint8_t *data, size_t size)
 {
     reel_sim_config_default(cfg);
     if (!data)
         size = 0;
-    /* The first bytes are a seed (little-endian; 0 is seed 1): an input
-     * that short is exactly the seeded world, so a fuzzer's first inputs
-     * are random seeds and it starts no worse than a seed sweep. */
     size_t nseed = size < REEL_FUZZ_SCHEDULE_SEED_BYTES ? size : REEL_FUZZ_SCHEDULE_SEED_BYTES;
     uint64_t seed = 0;
     for (size_t i = 0; i < nseed; i++)
         seed |= (uint64_t)data[i] << (8 * i);
     cfg->seed = seed ? seed : 1;
+    return nseed;
+}
+
+void reel_fuzz_schedule_config(reel_sim_config *cfg, const uint8_t *data, size_t size)
+{
+    if (!data)
+        size = 0;
+    seeded_config(cfg, data, size);
     if (size <= REEL_FUZZ_SCHEDULE_SEED_BYTES)
         return;
     /* The rest replaces that world's first draws one byte each; the draws
@@ -60,14 +70,9 @@ void reel_fuzz_override_encode(const reel_sim_decision *d, uint8_t rec[REEL_FUZZ
 
 size_t reel_fuzz_overrides_config(reel_sim_config *cfg, const uint8_t *data, size_t size)
 {
-    reel_sim_config_default(cfg);
     if (!data)
         size = 0;
-    size_t nseed = size < REEL_FUZZ_SCHEDULE_SEED_BYTES ? size : REEL_FUZZ_SCHEDULE_SEED_BYTES;
-    uint64_t seed = 0;
-    for (size_t i = 0; i < nseed; i++)
-        seed |= (uint64_t)data[i] << (8 * i);
-    cfg->seed = seed ? seed : 1;
+    size_t nseed = seeded_config(cfg, data, size);
     size_t n = 0;
     for (size_t at = nseed; at + REEL_FUZZ_OVERRIDE_BYTES <= size && n < REEL_FUZZ_OVERRIDES_MAX;
          at += REEL_FUZZ_OVERRIDE_BYTES)
