@@ -38,6 +38,13 @@ enum {
      * replay skips the same polls the recording did. */
     rl_busy_poll_iterations = 8,
     rl_busy_poll_callbacks = 64,
+    /* Writes wait for the end of the iteration to be sent together, but
+     * no more than this many transports' at a time: once this many are
+     * listed, the next gap between callbacks sends them. A poll of 256
+     * readable connections would otherwise read all 256 before writing
+     * any; each write then finds its socket, and the read buffer its
+     * bytes were lent from, gone from the cache (loop/transport.c). */
+    rl_flush_batch_transports = 32,
     rl_future_cache_count = 64,        /* freed plain futures kept for reuse */
     rl_last_error_message_bytes = 256, /* reel_last_error()'s message, cut to fit */
     rl_error_message_bytes = 4096,     /* longest error message kept */
@@ -147,10 +154,11 @@ struct reel_loop {
     reel_future *running_fut;
 
     /* Set by the networking layer: writes made during an iteration are
-     * sent together when it ends (and before the next poll); flush_pending
-     * says some are waiting. */
+     * sent together when it ends (and before the next poll), or between
+     * two callbacks once rl_flush_batch_transports transports wait;
+     * flush_pending counts the transports waiting (0: none). */
     void (*flush)(reel_loop *loop);
-    bool flush_pending;
+    uint32_t flush_pending;
     /* Set by the networking layer: called before a poll that may wait
      * (the loop goes idle), to give back memory kept for a busy loop. */
     void (*idle)(reel_loop *loop);

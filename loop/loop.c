@@ -1357,8 +1357,13 @@ timers:
      * next iteration (asyncio's ntodo). */
     uint32_t ntodo = rl_ring_len(loop);
     loop->ran_since_poll += ntodo;
-    while (ntodo-- && !loop->closed)
+    while (ntodo-- && !loop->closed) {
         run_ready(loop, ring_pop(loop));
+        /* Many transports' writes waiting: send them now, while their
+         * sockets are still in the cache (rl_flush_batch_transports). */
+        if (RL_UNLIKELY(loop->flush_pending >= rl_flush_batch_transports) && !loop->closed)
+            loop->flush(loop);
+    }
     /* The writes this iteration's callbacks made, one writev per transport. */
     if (RL_UNLIKELY(loop->flush_pending) && !loop->closed)
         loop->flush(loop);

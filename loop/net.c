@@ -25,7 +25,7 @@ static void net_stack_gone(reel_loop *loop, rl_list *users, const void *lo, size
 
 static void net_flush(reel_loop *loop)
 {
-    loop->flush_pending = false;
+    loop->flush_pending = 0;
     if (loop->net_state)
         rl_transport_flush_all(loop->net_state);
 }
@@ -460,7 +460,7 @@ static void net_on_close(reel_loop *loop)
         net->free_chunks = c->next;
         free(c);
     }
-    loop->flush_pending = false;
+    loop->flush_pending = 0;
     while (net->flush_head) {   /* closed transports: nothing left to send */
         reel_transport *t = net->flush_head;
         net->flush_head = t->flush_next;

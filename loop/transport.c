@@ -1087,7 +1087,7 @@ static void list_for_flush(reel_transport *t)
     else
         net->flush_head = t;
     net->flush_tail = t;
-    t->loop->flush_pending = true;
+    t->loop->flush_pending++;
 }
 
 /* Queue the bytes behind what is pending; they go out at the end of the

@@ -181,7 +181,8 @@ int reel_transport_resume_reading(reel_transport *t);
 
 /* Queue `len` bytes (copied) for sending (asyncio write). Small writes
  * (under 4 KiB) of one loop iteration are copied into the loop's arena
- * and sent together at its end (one write/writev per transport); bytes
+ * and sent together at its end (one write/writev per transport), or
+ * between two of its callbacks once 32 transports have writes waiting; bytes
  * that data_received was handed are not copied but kept in the loop's
  * read buffer, which is not read into over them before they are sent
  * (the caller may forget `data` on return either way); a larger
