@@ -18,6 +18,7 @@
 
 #include "helpers.h"
 #include "reel/fuzz.h"
+#include "sim_echo.h"
 
 /* ============================================================ provider */
 
@@ -1075,6 +1076,129 @@ static void test_sim_overrides_stay_inside_the_configs_world(void **state)
     assert_true(tried > 0);
 }
 
+/* An echo between two hosts (srv = host 0, cli = host 1) in a world
+ * without swarm whose reads and writes fail spuriously with p_eagain and
+ * p_eintr: the run's result, whether the client finished and the world's
+ * hash, and (with a log) the decisions it reached. */
+typedef struct echo_result {
+    int rc;
+    bool done;
+    uint64_t hash;
+} echo_result;
+
+static echo_result echo_run(double p, const reel_sim_decision *ovr, size_t novr, dec_log *log)
+{
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = 7;
+    cfg.p_eagain = p;
+    cfg.p_eintr = p < 1.0 ? p : 0.0; /* (every call EINTR: the echo's writer retries in place) */
+    cfg.livelock_rounds = 20000; /* a livelock ends fast instead of after 1M rounds */
+    cfg.overrides = ovr;
+    cfg.noverrides = novr;
+    if (log) {
+        log->n = 0;
+        cfg.on_decision = log_decision;
+        cfg.on_decision_arg = log;
+    }
+    reel_sim *sim;
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    reel_sim_host *srv, *cli;
+    echo_server_cfg scfg = {.port = 7};
+    assert_int_equal(reel_sim_host_new(sim, "srv", "10.0.0.1", &srv), 0);
+    assert_int_equal(reel_sim_host_new(sim, "cli", "10.0.0.2", &cli), 0);
+    assert_int_equal(reel_sim_host_set_program(srv, echo_server_boot, echo_server_shutdown, &scfg), 0);
+    echo_client c;
+    assert_int_equal(echo_client_start(&c, reel_sim_host_loop(cli), "10.0.0.1", 7, 20000, 1500), 0);
+    echo_result r;
+    r.rc = reel_sim_run(sim, 60 * 1000000000ull, echo_client_finished, &c);
+    r.done = c.done && c.error == 0 && c.received == 20000 && c.mismatch_at == UINT64_MAX;
+    r.hash = reel_sim_hash(sim);
+    echo_client_stop(&c);
+    reel_sim_free(sim);
+    return r;
+}
+
+/* Every spurious EAGAIN and EINTR of both hosts, firing. */
+static const reel_sim_decision spurious_every[4] = {
+    {.kind = REEL_SIM_DEC_EAGAIN, .host = 0, .index = REEL_SIM_DEC_EVERY, .value = 1},
+    {.kind = REEL_SIM_DEC_EINTR, .host = 0, .index = REEL_SIM_DEC_EVERY, .value = 1},
+    {.kind = REEL_SIM_DEC_EAGAIN, .host = 1, .index = REEL_SIM_DEC_EVERY, .value = 1},
+    {.kind = REEL_SIM_DEC_EINTR, .host = 1, .index = REEL_SIM_DEC_EVERY, .value = 1},
+};
+
+static void test_sim_spurious_error_overrides_stay_inside_the_configs_world(void **state)
+{
+    (void)state;
+    static dec_log log;
+    echo_result seeded = echo_run(0.05, NULL, 0, &log);
+    assert_int_equal(seeded.rc, 0);
+    assert_true(seeded.done);
+    int fired = 0;
+    for (int i = 0; i < log.n; i++)
+        fired += (log.d[i].kind == REEL_SIM_DEC_EAGAIN || log.d[i].kind == REEL_SIM_DEC_EINTR) && log.d[i].value;
+    assert_true(fired > 0); /* the seed's own spurious failures happen */
+    /* A spurious failure is transient: with p < 1 no seed fails one
+     * host's every call, so an every-call entry that fires one is outside
+     * the config's world and does not apply — the run is the seed's own. */
+    echo_result every = echo_run(0.05, spurious_every, 4, NULL);
+    assert_int_equal(every.rc, 0);
+    assert_true(every.done);
+    assert_int_equal(every.hash, seeded.hash);
+    /* One call's entry (finitely many in a run) still applies: a call
+     * of the server's the seed let through fails. */
+    reel_sim_decision one = {.kind = 0xff};
+    for (int i = 0; i < log.n && one.kind == 0xff; i++)
+        if (log.d[i].kind == REEL_SIM_DEC_EAGAIN && log.d[i].host == 0 && !log.d[i].value)
+            one = log.d[i];
+    assert_int_equal(one.kind, REEL_SIM_DEC_EAGAIN);
+    one.value = 1;
+    echo_result first = echo_run(0.05, &one, 1, &log);
+    assert_int_equal(first.rc, 0);
+    assert_int_not_equal(first.hash, seeded.hash);
+    bool hit = false;
+    for (int i = 0; i < log.n; i++)
+        if (log.d[i].kind == REEL_SIM_DEC_EAGAIN && log.d[i].host == 0 && log.d[i].index == one.index) {
+            assert_int_not_equal(log.d[i].value, 0);
+            hit = true;
+        }
+    assert_true(hit);
+    /* So does an every-call entry that never fires (fewer failures than
+     * the seed's is a world the config allows: each call succeeds with
+     * probability 1 - p). */
+    reel_sim_decision never[4];
+    memcpy(never, spurious_every, sizeof never);
+    for (int i = 0; i < 4; i++)
+        never[i].value = 0;
+    echo_result calm = echo_run(0.05, never, 4, &log);
+    assert_int_equal(calm.rc, 0);
+    assert_true(calm.done);
+    assert_int_not_equal(calm.hash, seeded.hash);
+    for (int i = 0; i < log.n; i++)
+        if (log.d[i].kind == REEL_SIM_DEC_EAGAIN || log.d[i].kind == REEL_SIM_DEC_EINTR)
+            assert_int_equal(log.d[i].value, 0);
+}
+
+static void test_sim_every_call_spurious_error_override_does_not_livelock(void **state)
+{
+    (void)state;
+    /* Before, these entries made every read and accept of the hosts fail
+     * while their sockets stayed ready: the loops retried until the
+     * livelock guard stopped the run (-ELOOP). */
+    for (int k = 0; k < 4; k++) {
+        echo_result r = echo_run(0.01, &spurious_every[k], 1, NULL);
+        assert_int_equal(r.rc, 0);
+        assert_true(r.done);
+    }
+    echo_result r = echo_run(0.01, spurious_every, 4, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.done);
+    /* Where the config itself fails every call (p = 1), the entry is
+     * inside its world; that world livelocks with or without it. */
+    assert_int_equal(echo_run(1.0, NULL, 0, NULL).rc, -ELOOP);
+    assert_int_equal(echo_run(1.0, spurious_every, 4, NULL).rc, -ELOOP);
+}
+
 static void test_sim_overrides_bad_entries_are_rejected(void **state)
 {
     (void)state;
@@ -1299,6 +1423,8 @@ int main(void)
         cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
         cmocka_unit_test(test_sim_override_changes_the_one_decision_it_names),
         cmocka_unit_test(test_sim_overrides_stay_inside_the_configs_world),
+        cmocka_unit_test(test_sim_spurious_error_overrides_stay_inside_the_configs_world),
+        cmocka_unit_test(test_sim_every_call_spurious_error_override_does_not_livelock),
         cmocka_unit_test(test_sim_overrides_bad_entries_are_rejected),
         cmocka_unit_test(test_sim_override_fault_starts_a_timed_fault_at_its_time),
         cmocka_unit_test(test_fuzz_overrides_decode_any_bytes),
