@@ -46,15 +46,13 @@
 
 #include "reel/fuzz.h"
 
-#ifndef BUG_SWARM_FAULTS /* as tests/bugs/common.h */
-#define BUG_SWARM_FAULTS 0u
-#endif
 #ifndef BUG_FAULTS_UNTIL_NS
 #define BUG_FAULTS_UNTIL_NS 0ull
 #endif
 
 int bug_main(int argc, char **argv);
 int bug_world_new(reel_sim **out, int argc, char **argv);
+void bug_world_settings(reel_sim_config *cfg); /* tests/bugs/common.c */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
 
@@ -109,9 +107,7 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
     (void)argv;
     reel_sim_config cfg;
     reel_fuzz_overrides_config(&cfg, input, input_len);
-    cfg.swarm = true;
-    cfg.swarm_faults = BUG_SWARM_FAULTS;
-    cfg.faults_until_ns = BUG_FAULTS_UNTIL_NS;
+    bug_world_settings(&cfg); /* the seeded program's world (tests/bugs/common.c) */
     cfg.on_decision = on_decision;
     return reel_sim_new(out, &cfg);
 }
