@@ -838,7 +838,16 @@ static int dec_cmp(const void *pa, const void *pb)
     return strcmp(a->host, b->host);
 }
 
-/* Whether failing EVERY call of a host with a spurious EINTR or EAGAIN
+/* An every-call entry that fires is a fault made permanent: the seeded
+ * world fires each call with probability p < 1 (a run of k with p^k), so
+ * in the quiet phase, where the config promises faults heal and programs
+ * check liveness, such an entry stops applying and the seed decides again
+ * (as the swarm's timed faults end there). Without it a BUGGIFY "disk
+ * full" forced on every call fails every PUT forever, and the liveness
+ * check reports that as the program's failure. Before the quiet phase it
+ * applies, except for spurious errors (below), where it would stop time.
+ *
+ * Whether failing EVERY call of a host with a spurious EINTR or EAGAIN
  * is a world the config makes possible. A spurious failure is transient:
  * the seeded world fails each call independently with probability p, so
  * a run of k failed calls has probability p^k, and the same ready socket
@@ -883,7 +892,7 @@ bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t si
                 reel_sim_decision every = id;
                 every.index = REEL_SIM_DEC_EVERY;
                 d = bsearch(&every, w->ovr, w->novr, sizeof every, ovr_cmp);
-                if (d && d->value && !spurious_every_possible(w, kind))
+                if (d && d->value && (!spurious_every_possible(w, kind) || w->now_ns >= w->quiet_at_ns))
                     d = NULL; /* outside the world: the seed decides */
             }
             if (d) {

@@ -1199,6 +1199,77 @@ static void test_sim_every_call_spurious_error_override_does_not_livelock(void *
     assert_int_equal(echo_run(1.0, spurious_every, 4, NULL).rc, -ELOOP);
 }
 
+/* One BUGGIFY site (bz), 100 calls at t = 0 (the fault phase) and 100
+ * at t = 2 s (the quiet phase, from 1 s on) on host 0 of a swarm world
+ * that may draw only BUGGIFY. */
+static bool bz(reel_loop *loop) { return REEL_BUGGIFY(loop); }
+
+typedef struct phases {
+    reel_loop *loop;
+    bool out[200];
+} phases;
+
+static void bz_late(reel_sim *sim, void *arg)
+{
+    (void)sim;
+    phases *p = arg;
+    for (int i = 100; i < 200; i++)
+        p->out[i] = bz(p->loop);
+}
+
+static void phases_run(uint64_t seed, const reel_sim_decision *ovr, size_t novr, dec_log *log, phases *p)
+{
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.swarm = true;
+    cfg.swarm_faults = REEL_SIM_SWARM_BUGGIFY;
+    cfg.faults_until_ns = 1000000000ull;
+    cfg.overrides = ovr;
+    cfg.noverrides = novr;
+    if (log) {
+        log->n = 0;
+        cfg.on_decision = log_decision;
+        cfg.on_decision_arg = log;
+    }
+    reel_sim *sim;
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    reel_sim_host *h;
+    assert_int_equal(reel_sim_host_new(sim, "h", "10.0.0.1", &h), 0);
+    p->loop = reel_sim_host_loop(h);
+    for (int i = 0; i < 100; i++)
+        p->out[i] = bz(p->loop);
+    assert_int_equal(reel_sim_at(sim, 2000000000ull, bz_late, p), 0);
+    reel_sim_run(sim, 3000000000ull, NULL, NULL);
+    assert_true(reel_sim_now_ns(sim) >= 2000000000ull);
+    reel_sim_free(sim);
+}
+
+static void test_sim_every_call_override_stops_in_the_quiet_phase(void **state)
+{
+    (void)state;
+    static dec_log log;
+    static phases seeded, forced;
+    phases_run(3, NULL, 0, &log, &seeded);
+    assert_true(log.n > 0);
+    reel_sim_decision every = log.d[0];
+    every.index = REEL_SIM_DEC_EVERY;
+    every.value = 1;
+    phases_run(3, &every, 1, NULL, &forced);
+    /* The fault phase: every call fires. The quiet phase, where faults
+     * heal: the seed's own outcomes, as if there were no entry (a fault
+     * the seed fires with p < 1 is not made permanent where liveness is
+     * checked). */
+    for (int i = 0; i < 100; i++)
+        assert_true(forced.out[i]);
+    for (int i = 100; i < 200; i++)
+        assert_int_equal(forced.out[i], seeded.out[i]);
+    int seeded_fired = 0;
+    for (int i = 100; i < 200; i++)
+        seeded_fired += seeded.out[i];
+    assert_true(seeded_fired < 100);
+}
+
 static void test_sim_overrides_bad_entries_are_rejected(void **state)
 {
     (void)state;
@@ -1425,6 +1496,7 @@ int main(void)
         cmocka_unit_test(test_sim_overrides_stay_inside_the_configs_world),
         cmocka_unit_test(test_sim_spurious_error_overrides_stay_inside_the_configs_world),
         cmocka_unit_test(test_sim_every_call_spurious_error_override_does_not_livelock),
+        cmocka_unit_test(test_sim_every_call_override_stops_in_the_quiet_phase),
         cmocka_unit_test(test_sim_overrides_bad_entries_are_rejected),
         cmocka_unit_test(test_sim_override_fault_starts_a_timed_fault_at_its_time),
         cmocka_unit_test(test_fuzz_overrides_decode_any_bytes),

@@ -209,7 +209,9 @@ typedef struct reel_sim_config {
      * (with p < 1 no seed fails all of a host's calls, and failing them
      * all would keep a ready socket failing until the livelock guard);
      * one entry per call, or an every-call entry that never fires, does
-     * apply. Entries naming decisions the run never reaches do
+     * apply. Any every-call entry that fires stops applying in the quiet
+     * phase (faults_until_ns), where faults heal: a fault the seed fires
+     * with p < 1 is not made permanent where liveness is checked. Entries naming decisions the run never reaches do
      * nothing; of two entries with one identity the first counts. A
      * schedule file (schedule_path) replaces them. The world copies the
      * array; a kind >= REEL_SIM_DEC_KINDS, a site on another kind (a
