@@ -75,10 +75,11 @@ static void test_crc32c_matches_known_vectors(void **state)
         assert_int_equal(rt_crc32c(rt_crc32c(0, buf, cut), buf + cut, sizeof buf - cut), whole);
 }
 
-/* The hardware path (three lanes joined by a shift, where the CPU has the
- * instruction; shorter lanes for what is left; 4/2/1-byte tails) and the
- * portable tables agree on every length, alignment and way of splitting a
- * buffer into pieces. */
+/* The hardware paths (from 256 bytes, folding with carry-less multiplies
+ * where the CPU has VPCLMULQDQ and AVX-512; three lanes joined by a shift
+ * where it has the crc32 instruction; shorter lanes for what is left;
+ * 4/2/1-byte tails) and the portable tables agree on every length,
+ * alignment, starting register and way of splitting a buffer into pieces. */
 static void test_crc32c_hardware_and_portable_paths_agree(void **state)
 {
     (void)state;
@@ -96,6 +97,12 @@ static void test_crc32c_hardware_and_portable_paths_agree(void **state)
             assert_int_equal(rt_crc32c(rt_crc32c(0, buf + off, cut), buf + off + cut, len - cut), want);
         }
     assert_int_equal(rt_crc32c(0, buf, sizeof buf), rt_crc32c_portable(0, buf, sizeof buf));
+    /* Every length the folding path handles in its steps of 256 and 64 and
+     * its tail, entered with a register that is not 0. */
+    for (size_t len = 250; len < 4700; len += (len < 1100 ? 1 : 61)) {
+        uint32_t seed = (uint32_t)len * 2654435761u;
+        assert_int_equal(rt_crc32c(seed, buf + 5, len), rt_crc32c_portable(seed, buf + 5, len));
+    }
 }
 
 static void test_varints_round_trip_and_reject_overlong(void **state)
