@@ -132,6 +132,22 @@ static void test_varints_round_trip_and_reject_overlong(void **state)
             assert_int_equal(rt_get_varint(b, b + n - 1, &u), 0);
         }
     }
+    /* The unrolled encoder writes the bytes of the plain 7-bits-a-byte
+     * loop, for values on both sides of each boundary and between them. */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 4000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t v = i < 64 * 3 ? (1ull << (i / 3)) - 1 + (uint64_t)(i % 3) : x >> (x % 64);
+        uint8_t want[10], got[10];
+        size_t wn = 0;
+        for (uint64_t t = v; ; t >>= 7) {
+            want[wn++] = (uint8_t)(t < 0x80 ? t : (t & 0x7f) | 0x80);
+            if (t < 0x80)
+                break;
+        }
+        assert_int_equal(rt_put_varint(got, v), wn);
+        assert_memory_equal(got, want, wn);
+    }
     uint8_t overlong[11];
     memset(overlong, 0xff, sizeof overlong);
     uint64_t u;
