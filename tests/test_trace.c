@@ -76,7 +76,7 @@ static void test_crc32c_matches_known_vectors(void **state)
 }
 
 /* The hardware paths (from 256 bytes, folding with carry-less multiplies
- * where the CPU has VPCLMULQDQ and AVX-512; three lanes joined by a shift
+ * where the CPU has VPCLMULQDQ and AVX2; three lanes joined by a shift
  * where it has the crc32 instruction; shorter lanes for what is left;
  * 4/2/1-byte tails) and the portable tables agree on every length,
  * alignment, starting register and way of splitting a buffer into pieces. */
@@ -97,7 +97,7 @@ static void test_crc32c_hardware_and_portable_paths_agree(void **state)
             assert_int_equal(rt_crc32c(rt_crc32c(0, buf + off, cut), buf + off + cut, len - cut), want);
         }
     assert_int_equal(rt_crc32c(0, buf, sizeof buf), rt_crc32c_portable(0, buf, sizeof buf));
-    /* Every length the folding path handles in its steps of 256 and 64 and
+    /* Every length the folding path handles in its steps of 128 and 32 and
      * its tail, entered with a register that is not 0. */
     for (size_t len = 250; len < 4700; len += (len < 1100 ? 1 : 61)) {
         uint32_t seed = (uint32_t)len * 2654435761u;
