@@ -410,6 +410,28 @@ static void task_wakeup(reel_future *fut, void *arg)
     task_step(t);
 }
 
+/* rl_task_park's wake-up (its rc is in resume_rc already). */
+static void task_unpark_cb(void *arg)
+{
+    reel_task *t = arg;
+    __builtin_prefetch(t->fiber.sp);   /* as task_wakeup */
+    task_step(t);
+}
+
+bool rl_task_unpark(reel_task *t, int rc)
+{
+    if (!t->parked)
+        return false;
+    if (RL_UNLIKELY(reel_loop_call_soon_from(t->fut.loop, step_site(t), task_unpark_cb, t,
+                                             NULL) < 0))
+        return false;
+    t->parked = false;
+    t->resume_rc = rc;
+    t->resume_result = NULL;
+    t->phase = RL_T_SCHEDULED;
+    return true;
+}
+
 static void task_sleep_done(void *arg)
 {
     reel_task *t = arg;
@@ -445,6 +467,13 @@ static bool task_vt_cancel(reel_future *fut, const char *msg)
     set_cancel_msg(t, msg);
     if (t->waiter && reel_future_cancel(t->waiter, msg))
         return true;   /* its wakeup will deliver REEL_ECANCELLED */
+    if (t->parked && reel_loop_call_soon_from(fut->loop, step_site(t), task_resume_cancelled_cb,
+                                              t, NULL) == 0) {
+        /* As a waiter future cancelled: its wake-up, queued now. */
+        t->parked = false;
+        t->phase = RL_T_SCHEDULED;
+        return true;
+    }
     if (t->sleeping && reel_loop_call_soon_from(fut->loop, step_site(t), task_resume_cancelled_cb,
                                                 t, NULL) == 0) {
         /* The sleep "future" is cancelled: drop the timer, wake up now. */
@@ -627,6 +656,8 @@ int reel_loop_print_tasks(reel_loop *loop)
                      t->waiter->state == RL_F_PENDING ? "pending" : "done", (void *)t->waiter);
         else if (t->sleeping)
             snprintf(waits, sizeof waits, " sleeping");
+        else if (t->parked)
+            snprintf(waits, sizeof waits, " waiting for stream data");
         else if (t->phase == RL_T_SCHEDULED)
             snprintf(waits, sizeof waits, " scheduled");
         else if (t->phase == RL_T_RUNNING)
@@ -736,6 +767,30 @@ int reel_await(reel_future *fut, void **result)
     return rc;
 }
 
+int rl_task_park(reel_task *t)
+{
+    RL_ASSERT(t == rl_tls_task && !t->parked);
+    if (RL_UNLIKELY(t->closing))
+        return REEL_ECLOSED;
+    int rc;
+    if (RL_UNLIKELY(t->must_cancel)) {
+        /* asyncio: the awaited future is cancelled as soon as it is
+         * awaited; its wake-up is queued now. */
+        rc = reel_loop_call_soon_from(t->fut.loop, step_site(t), task_resume_cancelled_cb, t,
+                                      NULL);
+        if (RL_UNLIKELY(rc < 0))
+            return rc;
+        t->must_cancel = false;
+        rc = task_suspend(t, RL_T_SCHEDULED);
+    } else {
+        t->parked = true;
+        rc = task_suspend(t, RL_T_WAITING);
+    }
+    if (RL_UNLIKELY(rc < 0))   /* what reel_await leaves for reel_last_error */
+        rl_set_last_error(rc, rc == REEL_ECANCELLED ? t->cancel_msg : NULL);
+    return rc;
+}
+
 int reel_await_take(reel_future *fut, void **result)
 {
     if (result)
@@ -815,6 +870,7 @@ static void task_close(reel_loop *loop, reel_task *t)
         t->sleep_handle = (reel_handle){0};
         t->sleeping = false;
     }
+    t->parked = false;   /* its owner sees the park end with REEL_ECLOSED */
     t->must_cancel = false;
     if (t->started && t->phase != RL_T_EXITED) {
         /* Like closing a coroutine: its await returns REEL_ECLOSED (asyncio
