@@ -308,7 +308,7 @@ static void wake_waiter(reel_stream *s)
         return;
     s->waiting = false;
     /* Not parked: cancelled (its cancellation step is queued already). */
-    rl_task_unpark(s->wtask, s->exc);
+    rl_task_unpark(s->loop, s->wtask, s->exc);
 }
 
 /* The stream's rarely used part, made on first use; NULL: no memory. */
@@ -626,9 +626,13 @@ static bool hand_over(reel_stream *s, const rsb_result *r, reel_bytes *out)
     return true;
 }
 
-/* An await-style read: try, wait, try again. The bytes go to out. */
-static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
-                      reel_bytes *out, const char *func)
+/* An await-style read: try, wait, try again. The bytes go to out.
+ * Inline into await_read and, with its constants, into readline's own
+ * copy (a line server's every read: the kind's switch and the wait-first
+ * test fold away). */
+static inline __attribute__((always_inline)) int
+await_read_body(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
+                reel_bytes *out, const char *func)
 {
     rsb_scan scan = RSB_SCAN_INIT;
     out->len = 0;
@@ -659,6 +663,17 @@ static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps,
         if (rc < 0)
             return set_last(s, rc, NULL);
     }
+}
+
+static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
+                      reel_bytes *out, const char *func)
+{
+    return await_read_body(s, kind, n, seps, nseps, out, func);
+}
+
+static int await_readline(reel_stream *s, reel_bytes *out)
+{
+    return await_read_body(s, RS_READLINE, 0, NULL, 0, out, "readuntil");
 }
 
 /* Common checks of the await-style reads. */
@@ -728,7 +743,7 @@ int reel_stream_readline(reel_stream *s, reel_bytes *out)
     out->len = 0;
     if (s->exc)
         return set_last(s, s->exc, NULL);
-    return await_read(s, RS_READLINE, 0, NULL, 0, out, "readuntil");
+    return await_readline(s, out);
 }
 
 int reel_stream_readuntil_any(reel_stream *s, const reel_span *seps, size_t nseps,
@@ -1198,7 +1213,7 @@ int reel_stream_drain(reel_stream *s)
     int rc = writer(s);
     if (rc < 0)
         return rc;
-    if (reel_transport_is_closing(s->t)) {
+    if (s->t->closing || s->t->dead) {   /* reel_transport_is_closing, inline */
         /* Let connection_lost run, so a write-drain loop on a closed
          * connection sees the error (asyncio awaits sleep(0)). */
         rc = reel_sleep(0);

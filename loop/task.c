@@ -418,16 +418,18 @@ static void task_unpark_cb(void *arg)
     task_step(t);
 }
 
-bool rl_task_unpark(reel_task *t, int rc)
+bool rl_task_unpark(reel_loop *loop, reel_task *t, int rc)
 {
+    RL_ASSERT(loop == t->fut.loop);
     if (!t->parked)
         return false;
-    if (RL_UNLIKELY(reel_loop_call_soon_from(t->fut.loop, step_site(t), task_unpark_cb, t,
-                                             NULL) < 0))
+    /* call_soon without a handle, as a future's done callback is queued
+     * (rl_schedule_future_cb): the ring entry alone. */
+    if (RL_UNLIKELY(loop->closed) || RL_UNLIKELY(rl_ring_reserve(loop) < 0))
         return false;
+    rl_ring_append(loop, task_unpark_cb, t, step_site(t), NULL);
     t->parked = false;
-    t->resume_rc = rc;
-    t->resume_result = NULL;
+    t->resume_rc = rc;   /* resume_result is NULL since task_suspend */
     t->phase = RL_T_SCHEDULED;
     return true;
 }

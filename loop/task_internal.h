@@ -101,10 +101,11 @@ static inline reel_task *rl_task_current(void) { return rl_tls_task; }
  * callback array and references, touched by every wait and wake-up. */
 int rl_task_park(reel_task *t);
 /* Queue the parked t's step; its park returns rc (0 or a negative code).
- * False when t is not parked (already woken, or cancelled: its
+ * loop is t's (the owner's copy: a wake-up reads no more of the task than
+ * it must). False when t is not parked (already woken, or cancelled: its
  * cancellation step is queued) or the step could not be queued (closed
  * loop: the close wakes it). */
-bool rl_task_unpark(reel_task *t, int rc);
+bool rl_task_unpark(reel_loop *loop, reel_task *t, int rc);
 
 /* Take (and clear) the call site a create_task / reel_run macro noted. */
 const reel_site *rl_task_take_create_site(void);
