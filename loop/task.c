@@ -410,42 +410,11 @@ static void task_wakeup(reel_future *fut, void *arg)
     task_step(t);
 }
 
-static void task_unpark_cb(void *arg);
-
-/* A busy server's ready queue holds its wake-ups in a row, one per
- * connection, and each wakes a task whose struct and stack are out of the
- * cache since its last step (another connection's). While this step
- * runs, start loading the first lines the next ones touch: the next
- * task's stack top (its struct was asked for one wake-up earlier), and
- * the struct of the one after. A prefetch changes nothing but timing. */
-static inline void prefetch_next_wakeups(const reel_loop *loop)
-{
-    uint32_t h = loop->ring_head;   /* the entry after the running one */
-    if (h == loop->ring_tail)
-        return;
-    const rl_ready *e = &loop->ring[h & loop->ring_mask];
-    if (e->fn != task_unpark_cb)
-        return;
-    const reel_task *n = e->arg;
-    const char *sp = n->fiber.sp;
-    __builtin_prefetch(sp);
-    __builtin_prefetch(sp + 64);
-    if (++h == loop->ring_tail)
-        return;
-    e = &loop->ring[h & loop->ring_mask];
-    if (e->fn != task_unpark_cb)
-        return;
-    n = e->arg;
-    __builtin_prefetch(n);                  /* fut: state, loop */
-    __builtin_prefetch(&n->fiber.sp);       /* the wake-up fields beside it */
-}
-
 /* rl_task_park's wake-up (its rc is in resume_rc already). */
 static void task_unpark_cb(void *arg)
 {
     reel_task *t = arg;
     __builtin_prefetch(t->fiber.sp);   /* as task_wakeup */
-    prefetch_next_wakeups(t->fut.loop);
     task_step(t);
 }
 
