@@ -1540,6 +1540,19 @@ static void serve_created(reel_future *fut, void *arg)
         serve_unref(sv);
 }
 
+/* See net_internal.h. */
+int rl_stream_server_retarget(reel_server *server, int (*fn)(struct reel_stream *, void *),
+                              void *arg, ssize_t limit)
+{
+    if (!server || !fn || server->arg_free != serve_unref)
+        return -EINVAL;
+    rs_serve *sv = server->arg_owned;
+    sv->fn = fn;
+    sv->arg = arg;
+    sv->limit = limit > 0 ? limit : REEL_STREAM_LIMIT_DEFAULT;
+    return 0;
+}
+
 typedef int (*rs_serve_fn)(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,
                            const void *opts, reel_future **out);
 

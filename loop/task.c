@@ -33,16 +33,25 @@ static __thread char tls_last_msg[rl_last_error_message_bytes];
 
 static void tasks_on_close(reel_loop *loop);
 
-/* rl_loop_rewind's task part (internal.h): no task or gather left; the
- * numbering and the task factory start over, cached stacks stay. */
-static bool tasks_rewind(reel_loop *loop, bool apply)
+/* rl_loop_mark/rl_loop_rewind's task part (internal.h): no task or
+ * gather left; the numbering and the task factory go back to the mark's
+ * (a new loop's when the tasks came after it), cached stacks stay. */
+static bool tasks_rewind(reel_loop *loop, int op)
 {
     rl_tasks *ts = loop->task_state;
-    if (!apply)
-        return !ts->head && ts->count == 0 && !ts->gathers && !ts->closing;
-    ts->next_seq = 1;
-    ts->factory = NULL;
-    ts->factory_arg = NULL;
+    if (op != RL_REWIND_APPLY) {
+        if (ts->head || ts->count != 0 || ts->gathers || ts->closing)
+            return false;
+        if (op == RL_REWIND_MARK) {
+            ts->mark_next_seq = ts->next_seq;
+            ts->mark_factory = ts->factory;
+            ts->mark_factory_arg = ts->factory_arg;
+        }
+        return true;
+    }
+    ts->next_seq = ts->mark_next_seq;
+    ts->factory = ts->mark_factory;
+    ts->factory_arg = ts->mark_factory_arg;
     return true;
 }
 
@@ -56,6 +65,7 @@ rl_tasks *rl_tasks_get(reel_loop *loop)
     if (!ts)
         return NULL;
     ts->next_seq = 1;
+    ts->mark_next_seq = 1;
     loop->task_state = ts;
     loop->on_close = tasks_on_close;
     loop->tasks_rewind = tasks_rewind;

@@ -77,6 +77,10 @@ typedef struct rl_tasks {
     reel_task_factory_fn factory;
     void *factory_arg;
     bool closing;
+    /* rl_loop_mark: what a rewind restores */
+    uint64_t mark_next_seq;
+    reel_task_factory_fn mark_factory;
+    void *mark_factory_arg;
 } rl_tasks;
 
 /* The task running in this thread (reel_current_task), readable inline
