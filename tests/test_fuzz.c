@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "../fuzz/kit/kit.h"
 #include "reel/fuzz.h"
 #include "sim_echo.h"
 
@@ -515,6 +516,7 @@ static void assert_same_outcome(const outcome *a, const outcome *b)
     assert_int_equal(a->res.exceptions, b->res.exceptions);
     assert_int_equal(a->res.virtual_ns, b->res.virtual_ns);
     assert_int_equal(a->res.leaked, b->res.leaked);
+    assert_true(a->res.world_hash == b->res.world_hash);
 }
 
 /* Inputs are independent: A, then other inputs (a different protocol with
@@ -556,6 +558,51 @@ static void test_fuzz_conn_same_input_same_outcome_whatever_ran_before(void **st
     outcome raw2;
     run_outcome(&oa, raw, sizeof raw - 1, &raw2);
     assert_same_outcome(&other, &raw2);
+}
+
+/* The kept world holds a listening server across inputs: an input run
+ * after 1,000 others (random bytes through the same handler and a
+ * protocol, every ending) gives exactly what it gave when it ran first
+ * on a new world — output, counts, virtual time and the world's event
+ * hash, which covers every packet, poll and callback — and those 1,000
+ * inputs ran on one kept world. */
+static void test_fuzz_conn_input_after_1000_others_runs_as_on_a_new_world(void **state)
+{
+    (void)state;
+    script a;
+    script_init(&a, REEL_FUZZ_END_RESET);
+    script_chunk(&a, 0, "li", 2);
+    script_chunk(&a, 1, "ne\nab!", 6);
+    script_chunk(&a, 3, "!xy", 3);
+    script_chunk(&a, 2, "z", 1);
+    size_t na = script_bytes(&a);
+    reel_fuzz_conn_opts oa = {.handler = handler};
+    reel_fuzz_conn_thread_cleanup();   /* A runs first on a new world */
+    unsigned long made0 = fz_conn_worlds_made();
+    outcome first, again;
+    run_outcome(&oa, a.bytes, na, &first);
+    assert_int_equal(fz_conn_worlds_made(), made0 + 1);
+    assert_int_equal(first.res.output_len, 12);
+    assert_true(first.res.world_hash != 0);
+
+    uint8_t data[200];
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 1000; i++) {
+        size_t n = (size_t)(x % sizeof data);
+        for (size_t k = 0; k < n; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            data[k] = (uint8_t)x;
+        }
+        reel_fuzz_conn_result res;
+        assert_int_equal(reel_fuzz_conn_run_bytes(&oa, data, n, &res), 0);
+        assert_true(res.connected);
+        assert_int_equal(res.leaked, 0);
+    }
+    assert_int_equal(fz_conn_worlds_made(), made0 + 1);
+    run_outcome(&oa, a.bytes, na, &again);
+    assert_same_outcome(&first, &again);
+    assert_true(again.res.world_hash == first.res.world_hash);
+    assert_int_equal(fz_conn_worlds_made(), made0 + 1);
 }
 
 typedef struct closer {
@@ -1480,6 +1527,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_conn_drives_a_stream_handler_across_chunks),
         cmocka_unit_test(test_fuzz_conn_counts_exceptions_and_can_abort_on_them),
         cmocka_unit_test(test_fuzz_conn_same_input_same_outcome_whatever_ran_before),
+        cmocka_unit_test(test_fuzz_conn_input_after_1000_others_runs_as_on_a_new_world),
         cmocka_unit_test(test_fuzz_conn_survives_protocols_that_close_from_every_callback),
         cmocka_unit_test(test_fuzz_conn_reports_a_leak_in_connection_lost),
         cmocka_unit_test(test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default),
