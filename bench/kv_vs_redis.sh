@@ -25,15 +25,25 @@
 # near 100 % on a quiet machine means the client, not the server, sets
 # the rate).
 #
-# Environment: KV_BENCH_REPS (5), KV_BENCH_N requests per run (100000),
-# KV_BENCH_CLIENTS (50), KV_BENCH_KEYS (1000000), KV_BENCH_TESTS
+# A second reel-kv variant can run in the same repetitions, beside the
+# first and redis-server, same pinning (KV_BENCH_KV_ARGS_B, e.g.
+# "--busy-poll-us 5"): the order of the three rotates from one repetition
+# to the next, and the tables print a row for each variant, so one quiet
+# run compares a candidate default with the current one directly, rather
+# than two runs minutes apart on a VM that drifts by 0.1 between them.
+#
+# Environment: KV_BENCH_REPS (5), KV_BENCH_N requests per run (200000:
+# a -P 1 run lasts ~2 s on a quiet machine; the kv part of `make bench`
+# then takes ~3 minutes with two variants, ~2 with one), KV_BENCH_CLIENTS
+# (50), KV_BENCH_KEYS (1000000), KV_BENCH_TESTS
 # (set,get,incr,lpush,lrange_100), KV_BENCH_KV_ARGS (extra reel-kv
-# arguments, e.g. "--busy-poll-us 50"; none by default).
+# arguments, e.g. "--busy-poll-us 50"; none by default),
+# KV_BENCH_KV_ARGS_B (a second reel-kv with these arguments; unset: none).
 set -u
 build=${1:?usage: kv_vs_redis.sh BUILD_DIR}
 kv=$build/reel-kv
 reps=${KV_BENCH_REPS:-5}
-n=${KV_BENCH_N:-100000}
+n=${KV_BENCH_N:-200000}
 clients=${KV_BENCH_CLIENTS:-50}
 nkeys=${KV_BENCH_KEYS:-1000000}
 tests=${KV_BENCH_TESTS:-set,get,incr,lpush,lrange_100}
@@ -46,8 +56,9 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   pin_srv="taskset -c 1" pin_cli="taskset -c 0"
 fi
 tmp=$(mktemp -d)
-kvpid= rpid=
-cleanup() { kill $kvpid $rpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+kvpid= kvbpid= rpid=
+variant_b=${KV_BENCH_KV_ARGS_B+yes}
+cleanup() { kill $kvpid $kvbpid $rpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 free_port() {
@@ -58,27 +69,37 @@ free_port() {
   done
 }
 
-start_servers() { # both servers, fresh processes; sets kvpid kport rpid rport
-  : > "$tmp/kv.log"
+start_servers() { # fresh processes; sets kvpid kport (kvbpid kbport) rpid rport
+  : > "$tmp/kv.log"; : > "$tmp/kvb.log"
   $pin_srv "$kv" --port 0 ${KV_BENCH_KV_ARGS:-} > "$tmp/kv.log" 2>&1 &
   kvpid=$!
+  if [ -n "$variant_b" ]; then
+    $pin_srv "$kv" --port 0 ${KV_BENCH_KV_ARGS_B:-} > "$tmp/kvb.log" 2>&1 &
+    kvbpid=$!
+  fi
   rport=$(free_port)
   $pin_srv redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
     --logfile "$tmp/redis.log" &
   rpid=$!
   for _ in $(seq 100); do
-    grep -q "ready on" "$tmp/kv.log" && redis-cli -p "$rport" PING >/dev/null 2>&1 && break
+    grep -q "ready on" "$tmp/kv.log" && { [ -z "$variant_b" ] || grep -q "ready on" "$tmp/kvb.log"; } &&
+      redis-cli -p "$rport" PING >/dev/null 2>&1 && break
     sleep 0.05
   done
   kport=$(sed -n 's/.*ready on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/kv.log")
   [ -n "$kport" ] || { echo "kv_vs_redis: reel-kv did not start"; exit 1; }
+  if [ -n "$variant_b" ]; then
+    kbport=$(sed -n 's/.*ready on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/kvb.log")
+    [ -n "$kbport" ] || { echo "kv_vs_redis: reel-kv ($KV_BENCH_KV_ARGS_B) did not start"; exit 1; }
+  fi
 }
-stop_servers() { kill $kvpid $rpid 2>/dev/null; wait $kvpid $rpid 2>/dev/null; kvpid= rpid=; }
+stop_servers() { kill $kvpid $kvbpid $rpid 2>/dev/null; wait $kvpid $kvbpid $rpid 2>/dev/null; kvpid= kvbpid= rpid=; }
 start_servers
 echo
 echo "== reel-kv vs redis-server $(redis-server --version | grep -o 'v=[0-9.]*'): redis-benchmark -c $clients -n $n, $reps interleaved repetitions"
 echo "   $(nproc) CPU(s)${pin_srv:+, servers on CPU 1 and redis-benchmark on CPU 0}; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-[ -n "${KV_BENCH_KV_ARGS:-}" ] && echo "   reel-kv $KV_BENCH_KV_ARGS"
+echo "   reel-kv: reel-kv ${KV_BENCH_KV_ARGS:-(default arguments)}"
+[ -n "$variant_b" ] && echo "   reel-kv-B: reel-kv ${KV_BENCH_KV_ARGS_B:-(default arguments)}"
 
 # results: one line per run: server test P rps server-cpu-us-per-request
 # client-cpu-us-per-request client-busy-% server-sleeps-per-request
@@ -109,43 +130,55 @@ run() { # run SERVER PORT PID P: each test on its own, the server's CPU time aro
         printf "%s %s %s %s %.3f %.3f %.1f %.4f\n", s, name, p, r, d * 1e6 / k / n, cpu * 1e6 / n, cpu * 1e9 / w * 100, sl / n }' >> "$tmp/results"
   done
 }
+# The servers in this run, in the order of the first repetition; each
+# repetition rotates it by one, so every server goes first, middle and last.
+servers="kv redis"
+[ -n "$variant_b" ] && servers="kv kvb redis"
+nserv=$(echo $servers | wc -w)
+port_of() { case $1 in kv) echo "$kport" ;; kvb) echo "$kbport" ;; redis) echo "$rport" ;; esac; }
+pid_of() { case $1 in kv) echo "$kvpid" ;; kvb) echo "$kvbpid" ;; redis) echo "$rpid" ;; esac; }
+label() { case $1 in kv) echo reel-kv ;; kvb) echo reel-kv-B ;; redis) echo redis-server ;; esac; }
 for rep in $(seq "$reps"); do
+  set -- $servers
+  for _ in $(seq $(((rep - 1) % nserv))); do x=$1; shift; set -- "$@" "$x"; done
+  order="$*"
   for P in 1 16; do
-    if [ $((rep % 2)) = 1 ]; then run kv "$kport" $kvpid $P; run redis "$rport" $rpid $P
-    else run redis "$rport" $rpid $P; run kv "$kport" $kvpid $P; fi
+    for s in $order; do run $s "$(port_of $s)" "$(pid_of $s)" $P; done
   done
 done
 
-printf '\n%-12s %3s  %-30s %-30s %-6s %s\n' test -P "reel-kv req/s median (min-max)" "redis-server req/s median (min-max)" ratio \
-  "server CPU us/request, reel-kv / redis-server (medians; ratio > 1 = reel-kv cheaper)"
 stat() { # stat SERVER TEST P [COLUMN] -> "median min max"
   awk -v s="$1" -v t="$2" -v p="$3" -v c="${4:-4}" '$1 == s && $2 == t && $3 == p { print $c }' "$tmp/results" | sort -g |
     awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 0 0"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
 }
+kvs="kv"
+[ -n "$variant_b" ] && kvs="kv kvb"
+printf '\n%-12s %3s  %-10s %-30s %-30s %-6s %s\n' test -P server "req/s median (min-max)" "redis-server req/s median (min-max)" ratio \
+  "server CPU us/request, this / redis-server (medians; ratio > 1 = this cheaper)"
 for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
   for P in 1 16; do
-    read -r km kmin kmax < <(stat kv "$t" $P)
     read -r rm rmin rmax < <(stat redis "$t" $P)
-    read -r kc _ _ < <(stat kv "$t" $P 5)
     read -r rc _ _ < <(stat redis "$t" $P 5)
-    ratio=$(awk -v a="$km" -v b="$rm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    cpu=$(awk -v a="$kc" -v b="$rc" 'BEGIN { printf "%.2f / %.2f = %.2f", a, b, (a > 0 ? b / a : 0) }')
-    printf '%-12s %3s  %-30s %-30s %-6s %s\n' "$t" $P "$(printf '%.0f (%.0f-%.0f)' "$km" "$kmin" "$kmax")" \
-      "$(printf '%.0f (%.0f-%.0f)' "$rm" "$rmin" "$rmax")" "$ratio" "$cpu"
+    for k in $kvs; do
+      read -r km kmin kmax < <(stat $k "$t" $P)
+      read -r kc _ _ < <(stat $k "$t" $P 5)
+      ratio=$(awk -v a="$km" -v b="$rm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+      cpu=$(awk -v a="$kc" -v b="$rc" 'BEGIN { printf "%.2f / %.2f = %.2f", a, b, (a > 0 ? b / a : 0) }')
+      printf '%-12s %3s  %-10s %-30s %-30s %-6s %s\n' "$t" $P "$(label $k)" "$(printf '%.0f (%.0f-%.0f)' "$km" "$kmin" "$kmax")" \
+        "$(printf '%.0f (%.0f-%.0f)' "$rm" "$rmin" "$rmax")" "$ratio" "$cpu"
+    done
   done
 done
-printf '\n%-12s %3s  %-34s %-34s %s\n' test -P "client CPU us/request, kv / redis" "client busy %, kv / redis" \
-  "server sleeps per request, kv / redis (medians)"
+printf '\n%-12s %3s  %-12s %-22s %-16s %s\n' test -P server "client CPU us/request" "client busy %" \
+  "server sleeps per request (medians)"
 for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
   for P in 1 16; do
-    line=
-    for col in 6 7 8; do
-      read -r a _ _ < <(stat kv "$t" $P $col)
-      read -r b _ _ < <(stat redis "$t" $P $col)
-      line="$line$(awk -v a="$a" -v b="$b" -v c=$col 'BEGIN { printf (c == 8 ? "%.3f / %.3f" : "%.2f / %.2f"), a, b }')|"
+    for k in $kvs redis; do
+      read -r c6 _ _ < <(stat $k "$t" $P 6)
+      read -r c7 _ _ < <(stat $k "$t" $P 7)
+      read -r c8 _ _ < <(stat $k "$t" $P 8)
+      printf '%-12s %3s  %-12s %-22.2f %-16.1f %.3f\n' "$t" $P "$(label $k)" "$c6" "$c7" "$c8"
     done
-    IFS='|' read -r c1 c2 c3 _ <<< "$line"
-    printf '%-12s %3s  %-34s %-34s %s\n' "$t" $P "$c1" "$c2" "$c3"
   done
 done
 
@@ -156,16 +189,16 @@ stop_servers
 start_servers
 rss_kib() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
 awk -v n="$nkeys" 'BEGIN { for (i = 0; i < n; i++) { k = "key:" i; printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$5\r\nvalue\r\n", length(k), k } }' > "$tmp/keys.resp"
-for s in kv redis; do
-  if [ $s = kv ]; then pid=$kvpid port=$kport; else pid=$rpid port=$rport; fi
+for s in $kvs redis; do
+  pid=$(pid_of $s) port=$(port_of $s)
   redis-cli -p "$port" FLUSHALL >/dev/null
   sleep 0.2
   before=$(rss_kib $pid)
   redis-cli -p "$port" --pipe < "$tmp/keys.resp" > /dev/null
   after=$(rss_kib $pid)
   keys=$(redis-cli -p "$port" DBSIZE)
-  awk -v s=$s -v b="$before" -v a="$after" -v k="$keys" \
-    'BEGIN { printf "memory %-13s %d keys: RSS +%d KiB = %.1f bytes per key\n", (s == "kv" ? "reel-kv" : "redis-server"), k, a - b, (a - b) * 1024 / (k ? k : 1) }'
+  awk -v s="$(label $s)" -v b="$before" -v a="$after" -v k="$keys" \
+    'BEGIN { printf "memory %-13s %d keys: RSS +%d KiB = %.1f bytes per key\n", s, k, a - b, (a - b) * 1024 / (k ? k : 1) }'
   redis-cli -p "$port" FLUSHALL >/dev/null
 done
 echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg) (rerun on a quiet machine for numbers to quote)"

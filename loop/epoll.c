@@ -88,6 +88,7 @@ typedef struct epoll_backend {
     bool no_pidfd;                  /* REEL_EPOLL_NO_PIDFD: SIGCHLD only */
     bool last_had_events;           /* the last poll reported something */
     int64_t busy_poll_ns;           /* reel_backend_epoll_set_busy_poll_ns; 0 off */
+    int64_t busy_poll_cur_ns;       /* the adaptive budget, 0..busy_poll_ns */
     struct epoll_event evs[256];
 } epoll_backend;
 
@@ -219,23 +220,42 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A wait that would block: first look for readiness without blocking for
- * up to busy_poll_ns (never past timeout_ns), then block for the rest.
- * A busy peer's next request usually lands within that time, and this
- * thread is not put to sleep only for the peer's kernel to wake it again. */
+/* A wait that would block, with busy polling on: right after a poll that
+ * found work, first look for readiness without blocking for up to the
+ * current budget (never past timeout_ns), then block for the rest. A busy
+ * peer's next request usually lands within that time, and this thread is
+ * not put to sleep only for the peer's kernel to wake it again.
+ *
+ * The budget adapts between 0 and busy_poll_ns by what the waits show
+ * (the rule of Linux KVM's halt polling): a wait that had to block and
+ * got its event within busy_poll_ns of its start would have been saved
+ * by a longer spin, so the budget grows (from 1 us, doubling, up to
+ * busy_poll_ns); a wait that lasted longer than busy_poll_ns, events or
+ * not, shows the next event is too far off for spinning to pay, so the
+ * budget halves (under 1 us it is 0); a spin that finds work keeps it. A
+ * loop that idles, or whose events come further apart than busy_poll_ns,
+ * soon stops spinning at all and costs one clock read per blocking wait. */
+enum { busy_poll_grow_start_ns = 1000 };
 static int epoll_wait_busy(epoll_backend *e, int max, int64_t timeout_ns)
 {
-    int64_t budget = e->busy_poll_ns;
+    int64_t budget = e->last_had_events ? e->busy_poll_cur_ns : 0;
     if (timeout_ns >= 0 && timeout_ns < budget)
         budget = timeout_ns;
     int64_t start = mono_ns(), spent = 0;
-    do {
+    while (spent < budget) {
         int n = epoll_wait(e->epfd, e->evs, max, 0);
         if (n != 0)
-            return n;
+            return n; /* found work while spinning (or an error): budget kept */
         spent = mono_ns() - start;
-    } while (spent < budget);
-    return epoll_wait_ns(e, max, timeout_ns < 0 ? -1 : timeout_ns > spent ? timeout_ns - spent : 0);
+    }
+    int n = epoll_wait_ns(e, max, timeout_ns < 0 ? -1 : timeout_ns > spent ? timeout_ns - spent : 0);
+    int64_t waited = mono_ns() - start, cap = e->busy_poll_ns, cur = e->busy_poll_cur_ns;
+    if (waited > cap)
+        cur = cur / 2 < busy_poll_grow_start_ns ? 0 : cur / 2;
+    else if (n > 0)
+        cur = cur < busy_poll_grow_start_ns ? busy_poll_grow_start_ns : cur * 2;
+    e->busy_poll_cur_ns = cur < cap ? cur : cap;
+    return n;
 }
 
 int reel_backend_epoll_set_busy_poll_ns(reel_backend *b, uint64_t ns)
@@ -243,6 +263,7 @@ int reel_backend_epoll_set_busy_poll_ns(reel_backend *b, uint64_t ns)
     if (!b || b->ops != &epoll_ops || ns > (uint64_t)reel_epoll_busy_poll_max_ns)
         return -EINVAL;
     EB(b)->busy_poll_ns = (int64_t)ns;
+    EB(b)->busy_poll_cur_ns = (int64_t)ns; /* start at the full budget; waits adapt it */
     return 0;
 }
 
@@ -277,9 +298,10 @@ static int eb_poll(reel_backend *b, reel_event *out, int max_events, int64_t tim
 {
     epoll_backend *e = EB(b);
     int max = max_events < 256 ? max_events : 256;
-    /* Busy polling only right after a poll that found work: a loop that
-     * woke for a timer, or has been idle, blocks at once. */
-    int n = e->busy_poll_ns && e->last_had_events && timeout_ns != 0
+    /* With busy polling on, every wait that may block goes through
+     * epoll_wait_busy, which times it to adapt its budget and spins only
+     * right after a poll that found work. */
+    int n = e->busy_poll_ns && timeout_ns != 0
                 ? epoll_wait_busy(e, max, timeout_ns)
                 : epoll_wait_ns(e, max, timeout_ns);
     if (n < 0)

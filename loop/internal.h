@@ -107,6 +107,10 @@ typedef struct rl_watcher {
     uint32_t events;         /* interest registered with the backend */
 } rl_watcher;
 
+/* rl_loop_mark's limits: fds watched and servers listening at the mark. */
+enum { rl_mark_watch_max = 4, rl_mark_servers_max = 4 };
+enum { RL_REWIND_MARK = 0, RL_REWIND_CHECK, RL_REWIND_APPLY };
+
 /* A threadsafe callback waiting for the loop; lives in its own pool under
  * ts_lock because other threads allocate it. */
 typedef struct rl_ts_node {
@@ -230,12 +234,27 @@ struct reel_loop {
      * other whose user pointer lies in it */
     void (*net_stack_gone)(reel_loop *loop, rl_list *users, const void *lo, size_t bytes,
                            const char *task_name);
-    /* rl_loop_rewind's parts in the layers above the core: with apply
-     * false, say whether the layer is idle (nothing open, pending or
-     * running); with apply true, also drop its caches and restart its
-     * counters. NULL: the layer was never used. */
-    bool (*net_rewind)(reel_loop *loop, bool apply);
-    bool (*tasks_rewind)(reel_loop *loop, bool apply);
+    /* rl_loop_mark/rl_loop_rewind's parts in the layers above the core:
+     * RL_REWIND_MARK: record what the layer holds now (what a rewind
+     * keeps: a listening server) and its counters, false if it holds
+     * something a rewind cannot keep (an open transport, a task);
+     * RL_REWIND_CHECK: whether it holds exactly what it held at the mark
+     * (nothing else open, pending or running); RL_REWIND_APPLY: drop its
+     * caches and restore the counters. NULL: the layer was never used. */
+    bool (*net_rewind)(reel_loop *loop, int op);   /* op: RL_REWIND_* */
+    bool (*tasks_rewind)(reel_loop *loop, int op);
+    /* rl_loop_mark: what rl_loop_rewind keeps and goes back to (unset:
+     * the state of a new loop) */
+    struct {
+        bool set;
+        uint32_t refs, used_handles, nwatch;
+        struct {
+            uint32_t fd;
+            rl_watcher w;
+        } watch[rl_mark_watch_max];
+        uint64_t timer_seq, cb_hash, cb_count;
+        const reel_site *last_site;
+    } mark;
     /* signals, subprocesses, executors (loop/proc.c & co): REEL_EV_SIGNAL
      * and REEL_EV_CHILD events go to proc_event; proc_on_close runs at
      * close before net_on_close */
@@ -475,7 +494,17 @@ bool rl_task_running_on(const reel_loop *loop);
  * (handle slots, timer sequence, task numbers), and return 0. Otherwise
  * change nothing and return -EBUSY. Kept: the pools' structure (handle
  * chunks, ring, timer heap, watcher table) and cached task stacks. The
- * exception handler and log function stay: the caller sets them. */
+ * exception handler and log function stay: the caller sets them.
+ *
+ * rl_loop_mark moves the point a rewind returns to: what the loop holds
+ * at the mark — listening servers (at most rl_mark_servers_max) with
+ * their fd watchers and futures' references, nothing else — is kept, and
+ * the counters go back to their values then. A rewind then needs the
+ * loop to hold exactly that (the same servers, not closed, no clients;
+ * the same watchers); anything else open or pending is -EBUSY as before.
+ * rl_loop_mark returns -EBUSY, and leaves no mark, when the loop holds
+ * something else (a transport, a task, a timer, a callback). */
+int rl_loop_mark(reel_loop *loop);
 int rl_loop_rewind(reel_loop *loop);
 void rl_note_protocol_call(reel_loop *loop, const char *slot, void (*fn)(void));
 void rl_proto_names_free(reel_loop *loop);

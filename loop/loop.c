@@ -303,39 +303,107 @@ void rl_loop_release_memory(reel_loop *loop)
     free(loop);
 }
 
+/* The handles in use: a watcher's persistent handle at the mark, else
+ * none (one slot of the pool is never handed out). */
+static uint32_t handles_used(const reel_loop *loop)
+{
+    return loop->nchunks * rl_handle_chunk_count - 1 - loop->nfree;
+}
+
+/* Whether the loop's core holds what it held at the mark (a new loop's
+ * nothing when unmarked): no callback, timer, thread-safe call or
+ * operation; the same futures' references, handles and watchers. */
+static bool core_as_marked(const reel_loop *loop)
+{
+    uint32_t refs = loop->mark.set ? loop->mark.refs : 1;
+    uint32_t used = loop->mark.set ? loop->mark.used_handles : 0;
+    uint32_t nwatch = loop->mark.set ? loop->mark.nwatch : 0;
+    if (loop->running || loop->stopping || loop->closed || loop->closing || loop->refs != refs ||
+        rl_ring_len(loop) != 0 || loop->heap_len != 0 || loop->ts_head || loop->stepped_task ||
+        loop->shutdown_executor || loop->proc_state || loop->flush_pending ||
+        handles_used(loop) != used)
+        return false;
+    uint32_t k = 0;
+    for (uint32_t fd = 0; fd < loop->nwatchers; fd++) {
+        const rl_watcher *w = &loop->watchers[fd];
+        if (!w->reader && !w->writer && !w->events)
+            continue;
+        if (k >= nwatch || loop->mark.watch[k].fd != fd ||
+            memcmp(&loop->mark.watch[k].w, w, sizeof *w) != 0)
+            return false;
+        k++;
+    }
+    return k == nwatch;
+}
+
+/* See internal.h. */
+int rl_loop_mark(reel_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    loop->mark.set = false;
+    if (loop->running || loop->stopping || loop->closed || loop->closing ||
+        rl_ring_len(loop) != 0 || loop->heap_len != 0 || loop->ts_head || loop->stepped_task ||
+        loop->shutdown_executor || loop->proc_state || loop->flush_pending)
+        return -EBUSY;
+    uint32_t k = 0;
+    for (uint32_t fd = 0; fd < loop->nwatchers; fd++) {
+        const rl_watcher *w = &loop->watchers[fd];
+        if (!w->reader && !w->writer && !w->events)
+            continue;
+        if (k == rl_mark_watch_max)
+            return -EBUSY;
+        loop->mark.watch[k].fd = fd;
+        loop->mark.watch[k].w = *w;
+        k++;
+    }
+    if ((loop->net_rewind && !loop->net_rewind(loop, RL_REWIND_MARK)) ||
+        (loop->tasks_rewind && !loop->tasks_rewind(loop, RL_REWIND_MARK)))
+        return -EBUSY;
+    loop->mark.nwatch = k;
+    loop->mark.refs = loop->refs;
+    loop->mark.used_handles = handles_used(loop);
+    loop->mark.timer_seq = loop->timer_seq;
+    loop->mark.cb_hash = loop->cb_hash;
+    loop->mark.cb_count = loop->cb_count;
+    loop->mark.last_site = loop->last_site;
+    loop->mark.set = true;
+    return 0;
+}
+
 /* See internal.h. Checks everything first, so a busy loop is left as it
  * was. */
 int rl_loop_rewind(reel_loop *loop)
 {
-    if (!loop || loop->running || loop->stopping || loop->closed || loop->closing ||
-        loop->refs != 1 || rl_ring_len(loop) != 0 || loop->heap_len != 0 || loop->ts_head ||
-        loop->stepped_task || loop->shutdown_executor || loop->proc_state || loop->flush_pending)
+    if (!loop || !core_as_marked(loop))
         return -EBUSY;
-    if (loop->nfree != loop->nchunks * rl_handle_chunk_count - 1)
-        return -EBUSY;
-    for (uint32_t fd = 0; fd < loop->nwatchers; fd++)
-        if (loop->watchers[fd].reader || loop->watchers[fd].writer || loop->watchers[fd].events)
-            return -EBUSY;
-    if ((loop->net_rewind && !loop->net_rewind(loop, false)) ||
-        (loop->tasks_rewind && !loop->tasks_rewind(loop, false)))
+    if ((loop->net_rewind && !loop->net_rewind(loop, RL_REWIND_CHECK)) ||
+        (loop->tasks_rewind && !loop->tasks_rewind(loop, RL_REWIND_CHECK)))
         return -EBUSY;
     if (loop->net_rewind)
-        loop->net_rewind(loop, true);
+        loop->net_rewind(loop, RL_REWIND_APPLY);
     if (loop->tasks_rewind)
-        loop->tasks_rewind(loop, true);
+        loop->tasks_rewind(loop, RL_REWIND_APPLY);
     while (loop->nfuture_cache)
         free(loop->future_cache[--loop->nfuture_cache]); /* free() of a NOACCESS block is fine */
     /* Handle slots stay in the order they were freed: a handle's value
      * (slot, generation) is never the same twice anyway, and nothing is
      * ordered by it. */
     loop->ring_head = loop->ring_tail = 0;
-    loop->timer_seq = 0;
     loop->polls_skipped = loop->ran_since_poll = 0;
     loop->debug = env_debug();
     loop->slow_ns = RL_DEFAULT_SLOW_NS;
-    loop->cb_hash = REEL_CALLBACK_HASH_INIT;
-    loop->cb_count = 0;
-    loop->last_site = NULL;
+    if (loop->mark.set) {
+        loop->timer_seq = loop->mark.timer_seq;
+        loop->cb_hash = loop->mark.cb_hash;
+        loop->cb_count = loop->mark.cb_count;
+        loop->last_site = loop->mark.last_site;
+    } else {
+        loop->timer_seq = 0;
+        loop->cb_hash = REEL_CALLBACK_HASH_INIT;
+        loop->cb_count = 0;
+        loop->last_site = NULL;
+    }
     return 0;
 }
 

@@ -30,13 +30,43 @@ static void net_flush(reel_loop *loop)
         rl_transport_flush_all(loop->net_state);
 }
 
-/* rl_loop_rewind's network part (internal.h). */
-static bool net_rewind(reel_loop *loop, bool apply)
+/* Whether the servers are exactly those marked, each still listening
+ * with no client; with mark, record them instead (false: too many, or
+ * one cannot be kept). */
+static bool servers_as_marked(rl_net *net, bool mark)
+{
+    uint32_t k = 0;
+    for (rl_list *n = net->servers.next; n != &net->servers; n = n->next) {
+        reel_server *s = rl_container(n, reel_server, link);
+        if (s->closed || s->nclients != 0 || s->nwaiters != 0 || s->serve_forever ||
+            s->sf_closing || k == rl_mark_servers_max)
+            return false;
+        if (mark)
+            net->mark_servers[k] = s;
+        else if (k >= net->mark_nservers || net->mark_servers[k] != s)
+            return false;
+        k++;
+    }
+    if (mark)
+        net->mark_nservers = k;
+    return k == net->mark_nservers;
+}
+
+/* rl_loop_mark/rl_loop_rewind's network part (internal.h): listening
+ * servers are kept; transports, operations and pending writes are not. */
+static bool net_rewind(reel_loop *loop, int op)
 {
     rl_net *net = loop->net_state;
-    if (!apply)
-        return rl_list_empty(&net->transports) && rl_list_empty(&net->servers) &&
-               rl_list_empty(&net->ops) && !net->flush_head && net->co_used == 0 && !net->closing;
+    if (op != RL_REWIND_APPLY) {
+        if (!rl_list_empty(&net->transports) || !rl_list_empty(&net->ops) || net->flush_head ||
+            net->co_used != 0 || net->closing)
+            return false;
+        if (op == RL_REWIND_MARK) {
+            net->mark_next_req_id = net->next_req_id;
+            return servers_as_marked(net, true);
+        }
+        return servers_as_marked(net, false);
+    }
     while (net->free_chunks) {
         rl_chunk *c = net->free_chunks;
         net->free_chunks = c->next;
@@ -48,7 +78,7 @@ static bool net_rewind(reel_loop *loop, bool apply)
     net->nrbuf_low = 0;
     net->nrbuf_periods = 0;
     net->rbuf_taken = false;
-    net->next_req_id = 0;
+    net->next_req_id = net->mark_next_req_id;
     return true;
 }
 

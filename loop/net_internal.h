@@ -143,6 +143,10 @@ typedef struct rl_net {
     uint32_t nfd_owner;
     uint64_t next_req_id;
     bool closing;            /* the loop is closing: refuse new work */
+    /* rl_loop_mark: the servers kept listening, and next_req_id then */
+    struct reel_server *mark_servers[rl_mark_servers_max];
+    uint32_t mark_nservers;
+    uint64_t mark_next_req_id;
 } rl_net;
 
 enum rl_transport_kind {
@@ -406,5 +410,13 @@ int rl_future_set_server(reel_future *fut, reel_server *s);
  * is an owned rl_addrlist. */
 int rl_resolve(reel_loop *loop, const char *host, int port, int family, int type, int proto,
                int flags, reel_future **out);
+
+/* stream.c — a reel_start_server server's handler, its argument and its
+ * readers' limit from now on, as if it had been started with them (for a
+ * listening server kept across runs: the fuzz kit's). -EINVAL if server
+ * is not a stream server. */
+struct reel_stream;
+int rl_stream_server_retarget(reel_server *server, int (*fn)(struct reel_stream *, void *),
+                              void *arg, ssize_t limit);
 
 #endif

@@ -3,11 +3,11 @@
  *
  * The bytes and every decision about them live in the pure buffer module
  * (streambuf.c). This file connects it to the loop the way asyncio does:
- *   - await-style reads try the buffer, and while it says "again" wait on a
- *     waiter future (one per stream, reset for each wait) that the next
- *     feed / EOF / error completes (asyncio _wait_for_data); the bytes
- *     are taken only by the reading task itself, so a read cancelled at
- *     any point consumes nothing;
+ *   - await-style reads try the buffer, and while it says "again" the
+ *     reading task parks (rl_task_park: asyncio _wait_for_data's waiter
+ *     future, without the future) until the next feed / EOF / error wakes
+ *     it; the bytes are taken only by the reading task itself, so a read
+ *     cancelled at any point consumes nothing;
  *   - future-style reads register the operation and are tried again on
  *     every feed; their future completes with the bytes;
  *   - the transport is paused past twice the limit and resumed at the limit
@@ -102,8 +102,8 @@ struct reel_stream {
     bool write_paused : 1;   /* FlowControlMixin */
     bool conn_lost : 1;
     bool task_started : 1;
-    bool waiting : 1;        /* an await-style read waits on wfut */
-    reel_future *wfut;       /* the waiters' future, reset for each wait (a reference) */
+    bool waiting : 1;        /* an await-style read of wtask waits */
+    reel_task *wtask;        /* that reader, parked (rl_task_park) until woken */
     rs_side *side;           /* NULL until needed (see rs_side) */
     /* server side */
     struct rs_serve *sv;     /* the handler and its site (a reference) */
@@ -194,7 +194,6 @@ static void stream_unref(reel_stream *s)
         return;
     RL_ASSERT(!s->waiting && (!s->side || s->side->ndrainers == 0));
     drop_op(s);
-    reel_future_release(s->wfut);
     reel_future *closed = s->side ? s->side->closed : NULL;
     if (closed) {
         /* Nobody may have asked: do not report its error as unretrieved. */
@@ -307,14 +306,9 @@ static void wake_waiter(reel_stream *s)
 {
     if (!s->waiting)
         return;
-    reel_future *w = s->wfut;
     s->waiting = false;
-    if (w->state == RL_F_PENDING) {   /* a cancelled wait is done already */
-        if (s->exc)
-            reel_future_set_exception(w, s->exc, NULL);
-        else
-            reel_future_set_result(w, NULL);
-    }
+    /* Not parked: cancelled (its cancellation step is queued already). */
+    rl_task_unpark(s->loop, s->wtask, s->exc);
 }
 
 /* The stream's rarely used part, made on first use; NULL: no memory. */
@@ -563,22 +557,11 @@ static int wait_for_data(reel_stream *s, const char *func)
     }
     RL_ASSERT(!s->buf.eof);
     resume_for_wait(s);
-    /* One future per stream, made pending again for each wait: a wait
-     * costs no create and no free. Reset only when nothing else holds it
-     * (the wake-up that just ran may); otherwise it is let go and a new
-     * one made. A cancelled wait leaves it cancelled; the next resets it. */
-    reel_future *w = s->wfut;
-    if (!w || !rl_future_reuse(w)) {
-        s->wfut = NULL;
-        reel_future_release(w);
-        int rc = reel_loop_create_future(s->loop, &w);
-        if (rc < 0)
-            return rc;
-        s->wfut = w;
-    }
+    reel_task *me = rl_task_current();
     s->waiting = true;
-    int rc = reel_await(w, NULL);
-    if (s->wfut == w)   /* else woken, and another reader waits on a new one */
+    s->wtask = me;
+    int rc = rl_task_park(me);
+    if (s->wtask == me)   /* else woken, and another reader waits now */
         s->waiting = false;
     return rc;
 }
@@ -643,9 +626,13 @@ static bool hand_over(reel_stream *s, const rsb_result *r, reel_bytes *out)
     return true;
 }
 
-/* An await-style read: try, wait, try again. The bytes go to out. */
-static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
-                      reel_bytes *out, const char *func)
+/* An await-style read: try, wait, try again. The bytes go to out.
+ * Inline into await_read and, with its constants, into readline's own
+ * copy (a line server's every read: the kind's switch and the wait-first
+ * test fold away). */
+static inline __attribute__((always_inline)) int
+await_read_body(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
+                reel_bytes *out, const char *func)
 {
     rsb_scan scan = RSB_SCAN_INIT;
     out->len = 0;
@@ -676,6 +663,17 @@ static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps,
         if (rc < 0)
             return set_last(s, rc, NULL);
     }
+}
+
+static int await_read(reel_stream *s, int kind, size_t n, const reel_span *seps, size_t nseps,
+                      reel_bytes *out, const char *func)
+{
+    return await_read_body(s, kind, n, seps, nseps, out, func);
+}
+
+static int await_readline(reel_stream *s, reel_bytes *out)
+{
+    return await_read_body(s, RS_READLINE, 0, NULL, 0, out, "readuntil");
 }
 
 /* Common checks of the await-style reads. */
@@ -745,7 +743,7 @@ int reel_stream_readline(reel_stream *s, reel_bytes *out)
     out->len = 0;
     if (s->exc)
         return set_last(s, s->exc, NULL);
-    return await_read(s, RS_READLINE, 0, NULL, 0, out, "readuntil");
+    return await_readline(s, out);
 }
 
 int reel_stream_readuntil_any(reel_stream *s, const reel_span *seps, size_t nseps,
@@ -1215,7 +1213,7 @@ int reel_stream_drain(reel_stream *s)
     int rc = writer(s);
     if (rc < 0)
         return rc;
-    if (reel_transport_is_closing(s->t)) {
+    if (s->t->closing || s->t->dead) {   /* reel_transport_is_closing, inline */
         /* Let connection_lost run, so a write-drain loop on a closed
          * connection sees the error (asyncio awaits sleep(0)). */
         rc = reel_sleep(0);
@@ -1540,6 +1538,19 @@ static void serve_created(reel_future *fut, void *arg)
         rl_server_set_arg_free(server, serve_unref, sv);
     else
         serve_unref(sv);
+}
+
+/* See net_internal.h. */
+int rl_stream_server_retarget(reel_server *server, int (*fn)(struct reel_stream *, void *),
+                              void *arg, ssize_t limit)
+{
+    if (!server || !fn || server->arg_free != serve_unref)
+        return -EINVAL;
+    rs_serve *sv = server->arg_owned;
+    sv->fn = fn;
+    sv->arg = arg;
+    sv->limit = limit > 0 ? limit : REEL_STREAM_LIMIT_DEFAULT;
+    return 0;
 }
 
 typedef int (*rs_serve_fn)(reel_loop *loop, reel_protocol_factory_fn factory, void *arg,

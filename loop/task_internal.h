@@ -33,6 +33,7 @@ struct reel_task {
     uint8_t phase;                 /* RL_T_* */
     bool started;
     bool sleeping;
+    bool parked;                   /* in rl_task_park, not yet woken */
     bool must_cancel;              /* asyncio _must_cancel */
     bool closing;                  /* torn down by reel_loop_close */
     const reel_site *at;           /* the user's last await-style call, or NULL */
@@ -76,6 +77,10 @@ typedef struct rl_tasks {
     reel_task_factory_fn factory;
     void *factory_arg;
     bool closing;
+    /* rl_loop_mark: what a rewind restores */
+    uint64_t mark_next_seq;
+    reel_task_factory_fn mark_factory;
+    void *mark_factory_arg;
 } rl_tasks;
 
 /* The task running in this thread (reel_current_task), readable inline
@@ -88,6 +93,23 @@ typedef struct rl_tasks {
 #endif
 extern __thread reel_task *rl_tls_task RL_TLS_TASK_ATTRS;
 static inline reel_task *rl_task_current(void) { return rl_tls_task; }
+
+/* A wait without a future, for the library's own single waiters (a
+ * stream's reader, loop/stream.c): the owner keeps the parked task and
+ * wakes it with rl_task_unpark. It behaves as an await of a future the
+ * owner completes: the wake-up is a step queued (call_soon) at the task's
+ * step site where the future's done callback would be, a cancellation
+ * (also one pending when it parks) ends it with REEL_ECANCELLED through a
+ * step queued at cancel time, a loop close with REEL_ECLOSED. Returns
+ * what the wake-up said. What it saves per wait: a future's state,
+ * callback array and references, touched by every wait and wake-up. */
+int rl_task_park(reel_task *t);
+/* Queue the parked t's step; its park returns rc (0 or a negative code).
+ * loop is t's (the owner's copy: a wake-up reads no more of the task than
+ * it must). False when t is not parked (already woken, or cancelled: its
+ * cancellation step is queued) or the step could not be queued (closed
+ * loop: the close wakes it). */
+bool rl_task_unpark(reel_loop *loop, reel_task *t, int rc);
 
 /* Take (and clear) the call site a create_task / reel_run macro noted. */
 const reel_site *rl_task_take_create_site(void);

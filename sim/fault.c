@@ -838,6 +838,35 @@ static int dec_cmp(const void *pa, const void *pb)
     return strcmp(a->host, b->host);
 }
 
+/* An every-call entry that fires is a fault made permanent: the seeded
+ * world fires each call with probability p < 1 (a run of k with p^k), so
+ * in the quiet phase, where the config promises faults heal and programs
+ * check liveness, such an entry stops applying and the seed decides again
+ * (as the swarm's timed faults end there). Without it a BUGGIFY "disk
+ * full" forced on every call fails every PUT forever, and the liveness
+ * check reports that as the program's failure. Before the quiet phase it
+ * applies, except for spurious errors (below), where it would stop time.
+ *
+ * Whether failing EVERY call of a host with a spurious EINTR or EAGAIN
+ * is a world the config makes possible. A spurious failure is transient:
+ * the seeded world fails each call independently with probability p, so
+ * a run of k failed calls has probability p^k, and the same ready socket
+ * failing forever has probability 0 unless p is 1. An every-call
+ * override of one would make every accept or read of the host fail while
+ * the socket stays ready: the loop retries without end and the run ends
+ * at the livelock guard, a world no seed can produce. So such an entry
+ * applies only where p is 1 (where the seed fails every call too); one
+ * override per call (finitely many) and every-call entries of the other
+ * kinds (a short read still moves a byte) stay as they are. */
+static bool spurious_every_possible(const sim_world *w, int kind)
+{
+    if (kind == DK_EINTR)
+        return w->cfg.p_eintr >= 1.0;
+    if (kind == DK_EAGAIN)
+        return w->cfg.p_eagain >= 1.0;
+    return true;
+}
+
 bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t site, const char *site_name,
                 bool fired, uint64_t *amount)
 {
@@ -863,6 +892,8 @@ bool sim_decide(sim_world *w, sim_host *h, int kind, uint32_t index, uint64_t si
                 reel_sim_decision every = id;
                 every.index = REEL_SIM_DEC_EVERY;
                 d = bsearch(&every, w->ovr, w->novr, sizeof every, ovr_cmp);
+                if (d && d->value && (!spurious_every_possible(w, kind) || w->now_ns >= w->quiet_at_ns))
+                    d = NULL; /* outside the world: the seed decides */
             }
             if (d) {
                 fired = d->value != 0;

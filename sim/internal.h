@@ -27,6 +27,7 @@ enum {
     sim_faults_max = 100000,                            /* timed faults per run */
     sim_schedule_file_max_bytes = 16 * 1024 * 1024,
     sim_ephemeral_port_first = 32768,
+    sim_mark_fds_max = 4,                               /* sim_world_mark: kept listeners */
 };
 #define SIM_INF UINT64_MAX
 #define SIM_RETRANSMIT_NS 200000000ull   /* stream segment retry across a partition */
@@ -214,6 +215,12 @@ struct reel_sim_host {
     uint64_t mark_next_ino;      /* ... and these */
     uint32_t mark_incarnation;
     uint16_t mark_next_port;
+    /* ... and its listening sockets, kept open across a rewind (at most
+     * sim_mark_fds_max; mark_fds_ok false: something else was open) */
+    bool mark_fds_ok;
+    int mark_nfds, mark_nwatched;
+    sim_sock *mark_socks[sim_mark_fds_max];
+    uint32_t mark_interest[sim_mark_fds_max];
 };
 
 /* A name in the resolver table. */
@@ -388,11 +395,15 @@ struct reel_sim {
  * an idle world (no faults, links or scripted events), run, and when the
  * run has closed everything, rewind to the mark — clock, PRNG, hash,
  * counters, BUGGIFY sites, each host's clock, ports and decisions, and
- * its loop (rl_loop_rewind) — so the next run behaves exactly as the first
- * did on the fresh world. Rewind returns -EBUSY and changes nothing when
- * something is still open, pending or changed since the mark (a host
- * crashed, paused or drifted; a fault or link was set); then free the
- * world. */
+ * its loop (rl_loop_mark/rl_loop_rewind) — so the next run behaves exactly
+ * as the first did on the fresh world. The mark may be taken with
+ * listening servers open (at most sim_mark_fds_max sockets per host, all
+ * listening, nothing queued): they are kept, and each run starts from
+ * "server listening, nothing connected". Rewind returns -EBUSY and
+ * changes nothing when something is open, pending or changed since the
+ * mark (a host crashed, paused or drifted; a fault or link was set; a
+ * marked socket closed or another still open; the mark could not keep
+ * what was open); then free the world. */
 void sim_world_mark(reel_sim *w);
 int sim_world_rewind(reel_sim *w);
 

@@ -1169,6 +1169,34 @@ static void event_free(sim_ev *ev) { sim_event_release(ev); }
 
 /* ------------------------------------------------------- mark, rewind */
 
+/* A host's open sockets at the mark: listeners only, nothing queued.
+ * Each gets its accept queue's room now, so a run's first connection
+ * does not allocate it (a block made during a run and kept by the world
+ * would stop the fuzz kit from keeping the world). */
+static bool host_mark_fds(sim_host *h)
+{
+    h->mark_nfds = 0;
+    h->mark_nwatched = h->nwatched;
+    for (int fd = 0; fd < h->fd_hi; fd++) {
+        sim_sock *s = h->fds[fd];
+        if (!s)
+            continue;
+        if (s->kind != SK_STREAM || s->state != SS_LISTENING || s->acceptq_len != 0 ||
+            h->mark_nfds == sim_mark_fds_max)
+            return false;
+        if (!s->acceptq) {
+            s->acceptq = malloc(16 * sizeof *s->acceptq);
+            if (!s->acceptq)
+                return false;
+            s->acceptq_cap = 16;
+        }
+        h->mark_socks[h->mark_nfds] = s;
+        h->mark_interest[h->mark_nfds] = s->interest;
+        h->mark_nfds++;
+    }
+    return true;
+}
+
 void sim_world_mark(reel_sim *w)
 {
     w->marked = true;
@@ -1181,22 +1209,33 @@ void sim_world_mark(reel_sim *w)
     w->mark_sock_gen = w->sock_gen;
     w->mark_nhosts = w->nhosts;
     for (uint32_t i = 0; i < w->nhosts; i++) {
-        w->hosts[i]->mark_clock_host = host_now(w->hosts[i]);
-        w->hosts[i]->mark_incarnation = w->hosts[i]->incarnation;
-        w->hosts[i]->mark_next_port = w->hosts[i]->next_port;
-        w->hosts[i]->mark_next_ino = w->hosts[i]->next_ino;
+        sim_host *h = w->hosts[i];
+        h->mark_clock_host = host_now(h);
+        h->mark_incarnation = h->incarnation;
+        h->mark_next_port = h->next_port;
+        h->mark_next_ino = h->next_ino;
+        h->mark_fds_ok = host_mark_fds(h) && rl_loop_mark(h->loop) == 0;
     }
 }
 
 static bool host_rewindable(const sim_host *h)
 {
-    if (!h->up || h->incarnation != h->mark_incarnation || h->drift_ppm != 0 ||
-        h->paused_until_ns > h->world->now_ns || h->notes_head || atomic_load(&h->woken) ||
-        h->nwatched != 0 || h->nunix_paths != 0)
+    if (!h->mark_fds_ok || !h->up || h->incarnation != h->mark_incarnation ||
+        h->drift_ppm != 0 || h->paused_until_ns > h->world->now_ns || h->notes_head ||
+        atomic_load(&h->woken) || h->nwatched != h->mark_nwatched || h->nunix_paths != 0)
         return false;
-    for (int fd = 0; fd < h->fd_hi; fd++)
-        if (h->fds[fd])
+    int k = 0;
+    for (int fd = 0; fd < h->fd_hi; fd++) {
+        const sim_sock *s = h->fds[fd];
+        if (!s)
+            continue;
+        if (k == h->mark_nfds || s != h->mark_socks[k] || s->state != SS_LISTENING ||
+            s->acceptq_len != 0 || s->interest != h->mark_interest[k])
             return false;
+        k++;
+    }
+    if (k != h->mark_nfds)
+        return false;
     for (size_t s = 0; s < sizeof h->signals_watched; s++)
         if (h->signals_watched[s])
             return false;

@@ -550,13 +550,25 @@ static void stream_sites_scenario(reel_loop *loop)
     char want[512];
     snprintf(want, sizeof want, "coro=<stream_main() running at %s:%d> created at %s:", __FILE__,
              c.client_line, __FILE__);
-    assert_true(th_log_find(&log, want) >= 0);
+    int client_i = th_log_find(&log, want);
+    assert_true(client_i >= 0);
     snprintf(want, sizeof want, "coro=<line_handler() running at %s:%d> created at %s:%d>",
              __FILE__, c.handler_line, __FILE__, c.start_line);
-    if (th_log_find(&log, want) < 0) {
+    int handler_i = th_log_find(&log, want);
+    if (handler_i < 0) {
         for (int i = 0; i < log.count; i++)
             printf("%s\n", log.lines[i]);
         fail_msg("no line with: %s", want);
+    }
+    /* Both wait inside a stream read, which parks the task (no future):
+     * the listing says what they wait for. */
+    const char *parked = "> waiting for stream data";
+    size_t plen = strlen(parked);
+    for (int k = 0; k < 2; k++) {
+        const char *line = log.lines[k == 0 ? client_i : handler_i];
+        size_t len = strlen(line);
+        if (len < plen || strcmp(line + len - plen, parked) != 0)
+            fail_msg("not shown waiting for stream data: %s", line);
     }
     reel_task_cancel(t, NULL);
     th_wait_flag(loop, &c.main_done);

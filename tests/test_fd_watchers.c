@@ -491,6 +491,59 @@ static void test_busy_poll_reports_what_arrives_and_sleeps_after_its_budget(void
     th_loop_free(t.loop);
 }
 
+enum { sparse_writes = 20, sparse_gap_us = 30000 };
+
+static void *write_sparse(void *arg)
+{
+    io *t = arg;
+    for (int i = 0; i < sparse_writes; i++) {
+        usleep(sparse_gap_us);
+        ssize_t n = write(t->fds[1], "x", 1);
+        (void)n;
+    }
+    return NULL;
+}
+
+static void on_readable_until_sparse_writes(void *arg)
+{
+    io *t = arg;
+    on_readable(arg); /* one read may take several bytes on a slow machine */
+    if (t->got_len >= sparse_writes)
+        reel_loop_stop(t->loop);
+}
+
+/* The budget adapts: when every event comes later than the budget (here
+ * one byte every 30 ms against a 10 ms budget), spinning after each one
+ * would cost the whole budget each time (20 x 10 ms = 200 ms of CPU);
+ * the budget halves after each wait that outlasts it, so the loop soon
+ * blocks at once and spends a small part of that (10 + 5 + 2.5 + ... ms).
+ * Every byte is still reported. */
+static void test_busy_poll_stops_spinning_when_events_come_further_apart_than_its_budget(void **state)
+{
+    (void)state;
+    reel_backend *b;
+    assert_int_equal(reel_backend_epoll_new(&b), 0);
+    assert_int_equal(reel_backend_epoll_set_busy_poll_ns(b, reel_epoll_busy_poll_max_ns), 0);
+    io t;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(reel_loop_new_with_backend(&t.loop, b), 0);
+    t.b = b;
+    assert_int_equal(b->ops->socketpair(b, AF_UNIX, SOCK_STREAM, 0, t.fds), 0);
+    assert_int_equal(reel_loop_add_reader(t.loop, t.fds[0], on_readable_until_sparse_writes, &t), 0);
+    double c0 = cpu_ms();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, write_sparse, &t), 0);
+    assert_int_equal(reel_loop_run_forever(t.loop), 0);
+    pthread_join(th, NULL);
+    double used = cpu_ms() - c0;
+    assert_int_equal(t.got_len, sparse_writes);
+    assert_true(used < 60.0); /* a fixed 10 ms spin after each byte: ~100 even at half a core */
+    reel_loop_remove_reader(t.loop, t.fds[0]);
+    assert_int_equal(b->ops->close(b, t.fds[0]), 0);
+    assert_int_equal(b->ops->close(b, t.fds[1]), 0);
+    th_loop_free(t.loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_socketpair_made_with_socketpair_syscall_works_too),
         cmocka_unit_test(test_busy_poll_is_set_only_on_the_epoll_backend),
         cmocka_unit_test(test_busy_poll_reports_what_arrives_and_sleeps_after_its_budget),
+        cmocka_unit_test(test_busy_poll_stops_spinning_when_events_come_further_apart_than_its_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "../fuzz/kit/kit.h"
 #include "reel/fuzz.h"
+#include "sim_echo.h"
 
 /* ============================================================ provider */
 
@@ -514,6 +516,7 @@ static void assert_same_outcome(const outcome *a, const outcome *b)
     assert_int_equal(a->res.exceptions, b->res.exceptions);
     assert_int_equal(a->res.virtual_ns, b->res.virtual_ns);
     assert_int_equal(a->res.leaked, b->res.leaked);
+    assert_true(a->res.world_hash == b->res.world_hash);
 }
 
 /* Inputs are independent: A, then other inputs (a different protocol with
@@ -555,6 +558,51 @@ static void test_fuzz_conn_same_input_same_outcome_whatever_ran_before(void **st
     outcome raw2;
     run_outcome(&oa, raw, sizeof raw - 1, &raw2);
     assert_same_outcome(&other, &raw2);
+}
+
+/* The kept world holds a listening server across inputs: an input run
+ * after 1,000 others (random bytes through the same handler and a
+ * protocol, every ending) gives exactly what it gave when it ran first
+ * on a new world — output, counts, virtual time and the world's event
+ * hash, which covers every packet, poll and callback — and those 1,000
+ * inputs ran on one kept world. */
+static void test_fuzz_conn_input_after_1000_others_runs_as_on_a_new_world(void **state)
+{
+    (void)state;
+    script a;
+    script_init(&a, REEL_FUZZ_END_RESET);
+    script_chunk(&a, 0, "li", 2);
+    script_chunk(&a, 1, "ne\nab!", 6);
+    script_chunk(&a, 3, "!xy", 3);
+    script_chunk(&a, 2, "z", 1);
+    size_t na = script_bytes(&a);
+    reel_fuzz_conn_opts oa = {.handler = handler};
+    reel_fuzz_conn_thread_cleanup();   /* A runs first on a new world */
+    unsigned long made0 = fz_conn_worlds_made();
+    outcome first, again;
+    run_outcome(&oa, a.bytes, na, &first);
+    assert_int_equal(fz_conn_worlds_made(), made0 + 1);
+    assert_int_equal(first.res.output_len, 12);
+    assert_true(first.res.world_hash != 0);
+
+    uint8_t data[200];
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 1000; i++) {
+        size_t n = (size_t)(x % sizeof data);
+        for (size_t k = 0; k < n; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            data[k] = (uint8_t)x;
+        }
+        reel_fuzz_conn_result res;
+        assert_int_equal(reel_fuzz_conn_run_bytes(&oa, data, n, &res), 0);
+        assert_true(res.connected);
+        assert_int_equal(res.leaked, 0);
+    }
+    assert_int_equal(fz_conn_worlds_made(), made0 + 1);
+    run_outcome(&oa, a.bytes, na, &again);
+    assert_same_outcome(&first, &again);
+    assert_true(again.res.world_hash == first.res.world_hash);
+    assert_int_equal(fz_conn_worlds_made(), made0 + 1);
 }
 
 typedef struct closer {
@@ -1075,6 +1123,200 @@ static void test_sim_overrides_stay_inside_the_configs_world(void **state)
     assert_true(tried > 0);
 }
 
+/* An echo between two hosts (srv = host 0, cli = host 1) in a world
+ * without swarm whose reads and writes fail spuriously with p_eagain and
+ * p_eintr: the run's result, whether the client finished and the world's
+ * hash, and (with a log) the decisions it reached. */
+typedef struct echo_result {
+    int rc;
+    bool done;
+    uint64_t hash;
+} echo_result;
+
+static echo_result echo_run(double p, const reel_sim_decision *ovr, size_t novr, dec_log *log)
+{
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = 7;
+    cfg.p_eagain = p;
+    cfg.p_eintr = p < 1.0 ? p : 0.0; /* (every call EINTR: the echo's writer retries in place) */
+    cfg.livelock_rounds = 20000; /* a livelock ends fast instead of after 1M rounds */
+    cfg.overrides = ovr;
+    cfg.noverrides = novr;
+    if (log) {
+        log->n = 0;
+        cfg.on_decision = log_decision;
+        cfg.on_decision_arg = log;
+    }
+    reel_sim *sim;
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    reel_sim_host *srv, *cli;
+    echo_server_cfg scfg = {.port = 7};
+    assert_int_equal(reel_sim_host_new(sim, "srv", "10.0.0.1", &srv), 0);
+    assert_int_equal(reel_sim_host_new(sim, "cli", "10.0.0.2", &cli), 0);
+    assert_int_equal(reel_sim_host_set_program(srv, echo_server_boot, echo_server_shutdown, &scfg), 0);
+    echo_client c;
+    assert_int_equal(echo_client_start(&c, reel_sim_host_loop(cli), "10.0.0.1", 7, 20000, 1500), 0);
+    echo_result r;
+    r.rc = reel_sim_run(sim, 60 * 1000000000ull, echo_client_finished, &c);
+    r.done = c.done && c.error == 0 && c.received == 20000 && c.mismatch_at == UINT64_MAX;
+    r.hash = reel_sim_hash(sim);
+    echo_client_stop(&c);
+    reel_sim_free(sim);
+    return r;
+}
+
+/* Every spurious EAGAIN and EINTR of both hosts, firing. */
+static const reel_sim_decision spurious_every[4] = {
+    {.kind = REEL_SIM_DEC_EAGAIN, .host = 0, .index = REEL_SIM_DEC_EVERY, .value = 1},
+    {.kind = REEL_SIM_DEC_EINTR, .host = 0, .index = REEL_SIM_DEC_EVERY, .value = 1},
+    {.kind = REEL_SIM_DEC_EAGAIN, .host = 1, .index = REEL_SIM_DEC_EVERY, .value = 1},
+    {.kind = REEL_SIM_DEC_EINTR, .host = 1, .index = REEL_SIM_DEC_EVERY, .value = 1},
+};
+
+static void test_sim_spurious_error_overrides_stay_inside_the_configs_world(void **state)
+{
+    (void)state;
+    static dec_log log;
+    echo_result seeded = echo_run(0.05, NULL, 0, &log);
+    assert_int_equal(seeded.rc, 0);
+    assert_true(seeded.done);
+    int fired = 0;
+    for (int i = 0; i < log.n; i++)
+        fired += (log.d[i].kind == REEL_SIM_DEC_EAGAIN || log.d[i].kind == REEL_SIM_DEC_EINTR) && log.d[i].value;
+    assert_true(fired > 0); /* the seed's own spurious failures happen */
+    /* A spurious failure is transient: with p < 1 no seed fails one
+     * host's every call, so an every-call entry that fires one is outside
+     * the config's world and does not apply — the run is the seed's own. */
+    echo_result every = echo_run(0.05, spurious_every, 4, NULL);
+    assert_int_equal(every.rc, 0);
+    assert_true(every.done);
+    assert_int_equal(every.hash, seeded.hash);
+    /* One call's entry (finitely many in a run) still applies: a call
+     * of the server's the seed let through fails. */
+    reel_sim_decision one = {.kind = 0xff};
+    for (int i = 0; i < log.n && one.kind == 0xff; i++)
+        if (log.d[i].kind == REEL_SIM_DEC_EAGAIN && log.d[i].host == 0 && !log.d[i].value)
+            one = log.d[i];
+    assert_int_equal(one.kind, REEL_SIM_DEC_EAGAIN);
+    one.value = 1;
+    echo_result first = echo_run(0.05, &one, 1, &log);
+    assert_int_equal(first.rc, 0);
+    assert_int_not_equal(first.hash, seeded.hash);
+    bool hit = false;
+    for (int i = 0; i < log.n; i++)
+        if (log.d[i].kind == REEL_SIM_DEC_EAGAIN && log.d[i].host == 0 && log.d[i].index == one.index) {
+            assert_int_not_equal(log.d[i].value, 0);
+            hit = true;
+        }
+    assert_true(hit);
+    /* So does an every-call entry that never fires (fewer failures than
+     * the seed's is a world the config allows: each call succeeds with
+     * probability 1 - p). */
+    reel_sim_decision never[4];
+    memcpy(never, spurious_every, sizeof never);
+    for (int i = 0; i < 4; i++)
+        never[i].value = 0;
+    echo_result calm = echo_run(0.05, never, 4, &log);
+    assert_int_equal(calm.rc, 0);
+    assert_true(calm.done);
+    assert_int_not_equal(calm.hash, seeded.hash);
+    for (int i = 0; i < log.n; i++)
+        if (log.d[i].kind == REEL_SIM_DEC_EAGAIN || log.d[i].kind == REEL_SIM_DEC_EINTR)
+            assert_int_equal(log.d[i].value, 0);
+}
+
+static void test_sim_every_call_spurious_error_override_does_not_livelock(void **state)
+{
+    (void)state;
+    /* Before, these entries made every read and accept of the hosts fail
+     * while their sockets stayed ready: the loops retried until the
+     * livelock guard stopped the run (-ELOOP). */
+    for (int k = 0; k < 4; k++) {
+        echo_result r = echo_run(0.01, &spurious_every[k], 1, NULL);
+        assert_int_equal(r.rc, 0);
+        assert_true(r.done);
+    }
+    echo_result r = echo_run(0.01, spurious_every, 4, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.done);
+    /* Where the config itself fails every call (p = 1), the entry is
+     * inside its world; that world livelocks with or without it. */
+    assert_int_equal(echo_run(1.0, NULL, 0, NULL).rc, -ELOOP);
+    assert_int_equal(echo_run(1.0, spurious_every, 4, NULL).rc, -ELOOP);
+}
+
+/* One BUGGIFY site (bz), 100 calls at t = 0 (the fault phase) and 100
+ * at t = 2 s (the quiet phase, from 1 s on) on host 0 of a swarm world
+ * that may draw only BUGGIFY. */
+static bool bz(reel_loop *loop) { return REEL_BUGGIFY(loop); }
+
+typedef struct phases {
+    reel_loop *loop;
+    bool out[200];
+} phases;
+
+static void bz_late(reel_sim *sim, void *arg)
+{
+    (void)sim;
+    phases *p = arg;
+    for (int i = 100; i < 200; i++)
+        p->out[i] = bz(p->loop);
+}
+
+static void phases_run(uint64_t seed, const reel_sim_decision *ovr, size_t novr, dec_log *log, phases *p)
+{
+    reel_sim_config cfg;
+    reel_sim_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.swarm = true;
+    cfg.swarm_faults = REEL_SIM_SWARM_BUGGIFY;
+    cfg.faults_until_ns = 1000000000ull;
+    cfg.overrides = ovr;
+    cfg.noverrides = novr;
+    if (log) {
+        log->n = 0;
+        cfg.on_decision = log_decision;
+        cfg.on_decision_arg = log;
+    }
+    reel_sim *sim;
+    assert_int_equal(reel_sim_new(&sim, &cfg), 0);
+    reel_sim_host *h;
+    assert_int_equal(reel_sim_host_new(sim, "h", "10.0.0.1", &h), 0);
+    p->loop = reel_sim_host_loop(h);
+    for (int i = 0; i < 100; i++)
+        p->out[i] = bz(p->loop);
+    assert_int_equal(reel_sim_at(sim, 2000000000ull, bz_late, p), 0);
+    reel_sim_run(sim, 3000000000ull, NULL, NULL);
+    assert_true(reel_sim_now_ns(sim) >= 2000000000ull);
+    reel_sim_free(sim);
+}
+
+static void test_sim_every_call_override_stops_in_the_quiet_phase(void **state)
+{
+    (void)state;
+    static dec_log log;
+    static phases seeded, forced;
+    phases_run(3, NULL, 0, &log, &seeded);
+    assert_true(log.n > 0);
+    reel_sim_decision every = log.d[0];
+    every.index = REEL_SIM_DEC_EVERY;
+    every.value = 1;
+    phases_run(3, &every, 1, NULL, &forced);
+    /* The fault phase: every call fires. The quiet phase, where faults
+     * heal: the seed's own outcomes, as if there were no entry (a fault
+     * the seed fires with p < 1 is not made permanent where liveness is
+     * checked). */
+    for (int i = 0; i < 100; i++)
+        assert_true(forced.out[i]);
+    for (int i = 100; i < 200; i++)
+        assert_int_equal(forced.out[i], seeded.out[i]);
+    int seeded_fired = 0;
+    for (int i = 100; i < 200; i++)
+        seeded_fired += seeded.out[i];
+    assert_true(seeded_fired < 100);
+}
+
 static void test_sim_overrides_bad_entries_are_rejected(void **state)
 {
     (void)state;
@@ -1285,6 +1527,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_conn_drives_a_stream_handler_across_chunks),
         cmocka_unit_test(test_fuzz_conn_counts_exceptions_and_can_abort_on_them),
         cmocka_unit_test(test_fuzz_conn_same_input_same_outcome_whatever_ran_before),
+        cmocka_unit_test(test_fuzz_conn_input_after_1000_others_runs_as_on_a_new_world),
         cmocka_unit_test(test_fuzz_conn_survives_protocols_that_close_from_every_callback),
         cmocka_unit_test(test_fuzz_conn_reports_a_leak_in_connection_lost),
         cmocka_unit_test(test_fuzz_conn_aborts_like_a_crash_on_a_leak_by_default),
@@ -1299,6 +1542,9 @@ int main(void)
         cmocka_unit_test(test_fuzz_schedule_run_aborts_when_the_scenario_fails),
         cmocka_unit_test(test_sim_override_changes_the_one_decision_it_names),
         cmocka_unit_test(test_sim_overrides_stay_inside_the_configs_world),
+        cmocka_unit_test(test_sim_spurious_error_overrides_stay_inside_the_configs_world),
+        cmocka_unit_test(test_sim_every_call_spurious_error_override_does_not_livelock),
+        cmocka_unit_test(test_sim_every_call_override_stops_in_the_quiet_phase),
         cmocka_unit_test(test_sim_overrides_bad_entries_are_rejected),
         cmocka_unit_test(test_sim_override_fault_starts_a_timed_fault_at_its_time),
         cmocka_unit_test(test_fuzz_overrides_decode_any_bytes),

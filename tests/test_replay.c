@@ -139,6 +139,66 @@ static void test_timers_replay_same_order_times_and_hash_without_sleeping(void *
     unlink(path);
 }
 
+/* A recorded callback is its site alone: the recorder reads no clock for
+ * it (a clock read was most of what a callback cost the recording loop),
+ * so 300 callbacks in one iteration add no NOW records and no callback
+ * record carries a time; the replay still checks every callback's site
+ * and the end record's hash. */
+typedef struct cb_burst {
+    reel_loop *loop;
+    int left, ran;
+} cb_burst;
+
+static void cb_burst_step(void *arg)
+{
+    cb_burst *b = arg;
+    b->ran++;
+    if (--b->left == 0)
+        reel_loop_stop(b->loop);
+}
+
+static int run_cb_burst(reel_loop *loop, int n)
+{
+    cb_burst b = {loop, n, 0};
+    for (int i = 0; i < n; i++) /* all ready at once: one iteration runs them */
+        assert_int_equal(reel_loop_call_soon(loop, cb_burst_step, &b, NULL), 0);
+    assert_int_equal(reel_loop_run_forever(loop), 0);
+    return b.ran;
+}
+
+static void test_recorded_callbacks_read_no_clock_and_still_replay_checked(void **state)
+{
+    (void)state;
+    char path[256];
+    th_trace_path(path, sizeof path, "cbclock");
+    reel_loop *loop = open_loop(REC, path);
+    int ran = run_cb_burst(loop, 300);
+    reel_loop_free(loop);
+    assert_int_equal(ran, 300);
+
+    reel_trace_reader *rd = NULL;
+    assert_int_equal(reel_trace_open(&rd, path, NULL, 0), 0);
+    reel_trace_record rec;
+    int callbacks = 0, nows = 0, rc;
+    while ((rc = reel_trace_next(rd, &rec)) == 1) {
+        if (rec.op == REEL_TRACE_CALLBACK) {
+            callbacks++;
+            assert_true(rec.time_ns == 0);
+        }
+        nows += rec.op == REEL_TRACE_NOW;
+    }
+    assert_int_equal(rc, 0);
+    reel_trace_close(rd);
+    assert_int_equal(callbacks, ran);
+    assert_true(nows < 10); /* the loop's own reads: a few per iteration */
+
+    loop = open_loop(REP, path);
+    assert_int_equal(run_cb_burst(loop, 300), ran);
+    assert_replay_complete(loop);
+    reel_loop_free(loop);
+    unlink(path);
+}
+
 static void test_other_callback_is_a_divergence_at_its_callback_record(void **state)
 {
     (void)state;
@@ -1304,6 +1364,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timers_replay_same_order_times_and_hash_without_sleeping),
+        cmocka_unit_test(test_recorded_callbacks_read_no_clock_and_still_replay_checked),
         cmocka_unit_test(test_other_callback_is_a_divergence_at_its_callback_record),
         cmocka_unit_test(test_program_going_past_the_recording_diverges_at_its_end),
         cmocka_unit_test(test_threadsafe_batches_replay_whether_threads_are_faster_or_slower),

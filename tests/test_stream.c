@@ -786,6 +786,99 @@ static void test_a_read_cancelled_after_its_data_arrived_consumes_nothing(void *
     th_loop_free(loop);
 }
 
+static void cancel_then_feed_cb(void *arg)
+{
+    ctx *c = arg;
+    reel_task_cancel(c->task, NULL);
+    reel_stream_feed_data(c->s, "abc\n", 4);
+}
+
+static void test_a_read_cancelled_before_its_data_arrived_consumes_nothing(void **state)
+{
+    (void)state;
+    /* The reader is cancelled and the line arrives in the same callback:
+     * the wait ends cancelled (the feed finds no reader to wake) and the
+     * line stays for the next read. */
+    st_reset();
+    reel_loop *loop = th_loop_new();
+    ctx c;
+    ctx_init(&c, loop, REEL_STREAM_LIMIT_DEFAULT);
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, t_readline_expect_eio, &c, NULL, &t), 0);
+    c.task = t;
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0); /* the reader waits */
+    assert_int_equal(reel_loop_call_soon(loop, cancel_then_feed_cb, &c, NULL), 0);
+    assert_int_equal(tt_run_until(loop, reel_task_future(t)), 0);
+    assert_int_equal(c.rc, REEL_ECANCELLED);
+    reel_task_release(t);
+    c.task = NULL;
+    assert_int_equal(st_run(loop, t_readline_again, &c), 0);
+    ctx_fini(&c);
+    th_loop_free(loop);
+}
+
+/* asyncio: a task that cancels itself gets CancelledError at its next
+ * wait, and the read that waited took nothing. */
+static int t_cancel_self_then_readline(void *arg, void **result)
+{
+    (void)result;
+    ctx *c = arg;
+    ST_CHECK(reel_task_cancel(reel_current_task(), "stop reading"));
+    c->rc = reel_stream_readline(c->s, &c->b);
+    const reel_error *e = reel_last_error();
+    ST_CHECK(e && e->code == REEL_ECANCELLED && e->message &&
+             strcmp(e->message, "stop reading") == 0);
+    ST_CHECK(reel_task_uncancel(reel_current_task()) == 0);
+    /* not cancelled any more: the next wait waits for the line */
+    ST_CHECK(reel_stream_readline(c->s, &c->b) == 0);
+    ST_CHECK(ST_BYTES_EQ(c->b, "abc\n"));
+    return 0;
+}
+
+static void test_a_reader_that_cancelled_itself_is_cancelled_at_its_wait(void **state)
+{
+    (void)state;
+    st_reset();
+    reel_loop *loop = th_loop_new();
+    ctx c;
+    ctx_init(&c, loop, REEL_STREAM_LIMIT_DEFAULT);
+    c.chunks[0] = "abc\n";
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, t_cancel_self_then_readline, &c, NULL, &t), 0);
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0); /* cancelled at its wait... */
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0); /* ...and waiting again */
+    assert_int_equal(c.rc, REEL_ECANCELLED);
+    feed_soon(&c);
+    assert_int_equal(tt_run_until(loop, reel_task_future(t)), 0);
+    st_assert_clean();
+    assert_false(reel_future_cancelled(reel_task_future(t)));
+    reel_task_release(t);
+    ctx_fini(&c);
+    th_loop_free(loop);
+}
+
+static void test_loop_close_ends_a_waiting_read_with_eclosed(void **state)
+{
+    (void)state;
+    st_reset();
+    reel_loop *loop = th_loop_new();
+    ctx c;
+    ctx_init(&c, loop, REEL_STREAM_LIMIT_DEFAULT);
+    reel_task *t;
+    assert_int_equal(reel_loop_create_task(loop, t_readline_expect_eio, &c, NULL, &t), 0);
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0); /* the reader waits */
+    assert_int_equal(reel_loop_close(loop), 0);
+    assert_int_equal(c.rc, REEL_ECLOSED);
+    assert_true(reel_future_cancelled(reel_task_future(t)));
+    reel_task_release(t);
+    ctx_fini(&c);   /* no reader waits any more (stream_unref asserts it) */
+    th_loop_free(loop);
+}
+
 /* A read woken by a feed has not run yet when a second read starts to
  * wait (it needs more than is buffered): the second read waits on a
  * waiter of its own, the woken one still takes its line, and the next
@@ -1303,6 +1396,9 @@ int main(void)
         cmocka_unit_test(test_set_exception_wakes_the_waiting_reader),
         cmocka_unit_test(test_set_exception_after_the_reader_was_cancelled_is_harmless),
         cmocka_unit_test(test_a_read_cancelled_after_its_data_arrived_consumes_nothing),
+        cmocka_unit_test(test_a_read_cancelled_before_its_data_arrived_consumes_nothing),
+        cmocka_unit_test(test_a_reader_that_cancelled_itself_is_cancelled_at_its_wait),
+        cmocka_unit_test(test_loop_close_ends_a_waiting_read_with_eclosed),
         cmocka_unit_test(test_a_reader_waiting_before_a_woken_one_runs_is_woken_by_the_next_feed),
         cmocka_unit_test(test_a_second_reader_waiting_at_once_is_refused),
         cmocka_unit_test(test_future_readline_completes_when_the_line_arrives),

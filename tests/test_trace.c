@@ -75,10 +75,11 @@ static void test_crc32c_matches_known_vectors(void **state)
         assert_int_equal(rt_crc32c(rt_crc32c(0, buf, cut), buf + cut, sizeof buf - cut), whole);
 }
 
-/* The hardware path (three lanes joined by a shift, where the CPU has the
- * instruction; shorter lanes for what is left; 4/2/1-byte tails) and the
- * portable tables agree on every length, alignment and way of splitting a
- * buffer into pieces. */
+/* The hardware paths (from 256 bytes, folding with carry-less multiplies
+ * where the CPU has VPCLMULQDQ and AVX2; three lanes joined by a shift
+ * where it has the crc32 instruction; shorter lanes for what is left;
+ * 4/2/1-byte tails) and the portable tables agree on every length,
+ * alignment, starting register and way of splitting a buffer into pieces. */
 static void test_crc32c_hardware_and_portable_paths_agree(void **state)
 {
     (void)state;
@@ -96,6 +97,12 @@ static void test_crc32c_hardware_and_portable_paths_agree(void **state)
             assert_int_equal(rt_crc32c(rt_crc32c(0, buf + off, cut), buf + off + cut, len - cut), want);
         }
     assert_int_equal(rt_crc32c(0, buf, sizeof buf), rt_crc32c_portable(0, buf, sizeof buf));
+    /* Every length the folding path handles in its steps of 128 and 32 and
+     * its tail, entered with a register that is not 0. */
+    for (size_t len = 250; len < 4700; len += (len < 1100 ? 1 : 61)) {
+        uint32_t seed = (uint32_t)len * 2654435761u;
+        assert_int_equal(rt_crc32c(seed, buf + 5, len), rt_crc32c_portable(seed, buf + 5, len));
+    }
 }
 
 static void test_varints_round_trip_and_reject_overlong(void **state)
@@ -124,6 +131,22 @@ static void test_varints_round_trip_and_reject_overlong(void **state)
             assert_true(u == edge[k]);
             assert_int_equal(rt_get_varint(b, b + n - 1, &u), 0);
         }
+    }
+    /* The unrolled encoder writes the bytes of the plain 7-bits-a-byte
+     * loop, for values on both sides of each boundary and between them. */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 4000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t v = i < 64 * 3 ? (1ull << (i / 3)) - 1 + (uint64_t)(i % 3) : x >> (x % 64);
+        uint8_t want[10], got[10];
+        size_t wn = 0;
+        for (uint64_t t = v; ; t >>= 7) {
+            want[wn++] = (uint8_t)(t < 0x80 ? t : (t & 0x7f) | 0x80);
+            if (t < 0x80)
+                break;
+        }
+        assert_int_equal(rt_put_varint(got, v), wn);
+        assert_memory_equal(got, want, wn);
     }
     uint8_t overlong[11];
     memset(overlong, 0xff, sizeof overlong);

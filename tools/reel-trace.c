@@ -107,10 +107,10 @@ static int cmd_dump(const char *path)
     int rc;
     uint64_t t = in->start_monotonic_ns;
     while ((rc = reel_trace_next(r, &rec)) == 1) {
-        if (rec.op == REEL_TRACE_CALLBACK || rec.op == REEL_TRACE_POLL)
+        if ((rec.op == REEL_TRACE_CALLBACK || rec.op == REEL_TRACE_POLL) && rec.time_ns)
             t = rec.time_ns;
         else
-            t = clock_at(&rec, t);
+            t = clock_at(&rec, t); /* a callback without a time: the last clock value */
         double ms = (double)(int64_t)(t - in->start_monotonic_ns) / 1e6;
         printf("%12.3f ms  %s\n", ms, fmt(&rec, false));
         if (rec.op == REEL_TRACE_POLL)
@@ -397,7 +397,9 @@ static int cmd_perfetto(const char *path)
     meta("thread_name", tid_io, "backend calls");
     meta("thread_name", tid_threads, "threadsafe callbacks");
 
-    /* A callback lasts until the next timestamped record starts. */
+    /* A callback lasts until the next callback or poll starts. One without
+     * a time of its own (today's recorder writes none; older traces have
+     * one) starts at the last clock value recorded. */
     bool open_cb = false;
     uint64_t cb_start = 0;
     char cb_name[256], cb_args[512];
@@ -407,6 +409,8 @@ static int cmd_perfetto(const char *path)
     char args[1024], name[128];
     while ((rc = reel_trace_next(r, &rec)) == 1) {
         uint64_t stamp = rec.op == REEL_TRACE_CALLBACK || rec.op == REEL_TRACE_POLL ? rec.time_ns : 0;
+        if (!stamp && rec.op == REEL_TRACE_CALLBACK)
+            stamp = t;
         if (stamp && open_cb) {
             slice(cb_name, "callback", tid_loop, us(cb_start, base), us(stamp, base) - us(cb_start, base), cb_args);
             open_cb = false;
@@ -418,7 +422,7 @@ static int cmd_perfetto(const char *path)
             json_inner(name, sizeof name, rec.file ? rec.file : "?");
             snprintf(cb_args, sizeof cb_args, "{\"site\":\"%s:%d\",\"record\":%" PRIu64 "}", name, rec.line,
                      rec.index);
-            cb_start = rec.time_ns;
+            cb_start = t;
             open_cb = true;
             break;
         case REEL_TRACE_POLL:

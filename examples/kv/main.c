@@ -10,7 +10,8 @@
  * two numbers a replay must reproduce. See docs/kv.md.
  *
  * --busy-poll-us N: after serving work, look for the next request without
- * sleeping for up to N microseconds (reel_backend_epoll_set_busy_poll_ns;
+ * sleeping for up to N microseconds, a budget that adapts to how soon the
+ * next request has been arriving (reel_backend_epoll_set_busy_poll_ns;
  * default KV_BUSY_POLL_US: off; not while recording). With
  * many clients sending one request at a time, each sleep of the server is
  * a wake-up its clients' kernel work pays for (docs/kv.md, Performance).
@@ -23,7 +24,7 @@
 
 #include "kv.h"
 
-#define KV_BUSY_POLL_US 0L /* off; 50 lets the server spin up to 50 us each time it goes idle after work */
+#define KV_BUSY_POLL_US 0L /* off; 5 lets the server spin up to 5 us each time it goes idle after work */
 
 static void usage(void)
 {

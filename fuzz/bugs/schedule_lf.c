@@ -13,9 +13,14 @@
  * A failing child (exit 1) aborts the parent: a finding, whose file
  * reruns with bug_NAME.sched (schedule_main.c). Each input's number is
  * printed to stderr before the abort ("sched-lf: failed at execution N"),
- * for tools/sched-vs-seeds. The empty input, which libFuzzer always runs
+ * for tools/sched-vs-seeds. A child stopped by the simulator's livelock
+ * guard (exit 3, tests/bugs/common.h) has no verdict: it is not a
+ * finding, only a line ("sched-lf: livelock guard stopped execution N")
+ * that tools/sched-vs-seeds counts. The empty input, which libFuzzer always runs
  * first, is skipped: it would be the same world (seed 1) in every trial,
- * not a schedule the search chose. */
+ * not a schedule the search chose. With SCHED_LEN_LOG=path each input's
+ * length is appended to that file, one a line: the lengths the random-
+ * bytes baseline (schedule_rand.c, linked with this file) draws from. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -24,21 +29,17 @@
 
 #include "reel/fuzz.h"
 
-#ifndef BUG_SWARM_FAULTS /* as tests/bugs/common.h */
-#define BUG_SWARM_FAULTS 0u
-#endif
-#ifndef BUG_FAULTS_UNTIL_NS
-#define BUG_FAULTS_UNTIL_NS 0ull
-#endif
 
 int bug_main(int argc, char **argv);
 int bug_world_new(reel_sim **out, int argc, char **argv);
+void bug_world_settings(reel_sim_config *cfg); /* tests/bugs/common.c */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint8_t *input;
 static size_t input_len;
 static uint8_t *shared; /* REEL_FUZZ_STATE_SLOTS / 8 bytes, MAP_SHARED */
 static unsigned long executions;
+static FILE *lengths_log;
 
 int bug_world_new(reel_sim **out, int argc, char **argv)
 {
@@ -46,9 +47,7 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
     (void)argv;
     reel_sim_config cfg;
     reel_fuzz_schedule_config(&cfg, input, input_len);
-    cfg.swarm = true;
-    cfg.swarm_faults = BUG_SWARM_FAULTS;
-    cfg.faults_until_ns = BUG_FAULTS_UNTIL_NS;
+    bug_world_settings(&cfg); /* the seeded program's world (tests/bugs/common.c) */
     return reel_sim_new(out, &cfg);
 }
 
@@ -61,10 +60,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             perror("sched-lf: mmap");
             abort();
         }
+        const char *path = getenv("SCHED_LEN_LOG");
+        if (path && *path) {
+            lengths_log = fopen(path, "a");
+            if (!lengths_log) {
+                perror(path);
+                abort();
+            }
+            setvbuf(lengths_log, NULL, _IOLBF, 0); /* (a finding aborts) */
+        }
     }
     if (size == 0)
         return 0; /* libFuzzer's first, fixed input (seed 1 in every trial): not run */
     executions++;
+    if (lengths_log) /* SCHED_LEN_LOG: the lengths tried, for schedule_rand.c */
+        fprintf(lengths_log, "%zu\n", size);
     reel_fuzz_state_reset();
     for (size_t i = 0; i < slots_bytes; i++)
         shared[i] = 0;
@@ -92,5 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "sched-lf: failed at execution %lu (status %d)\n", executions, status);
         abort();
     }
+    if (WEXITSTATUS(status) == 3) /* no verdict: not a finding (tests/bugs/common.h) */
+        fprintf(stderr, "sched-lf: livelock guard stopped execution %lu (not a finding)\n", executions);
     return 0;
 }

@@ -6,7 +6,8 @@
  * tests/bugs/common.c compiled with -Dbug_world_new=bug_world_new_seeded,
  * so that the world below takes the file's bytes as every PRNG draw
  * (reel_fuzz_schedule_config) with the same swarm setting as the seeded
- * one. A failing run (exit 1) aborts: a crash for the fuzzer; the file
+ * one. A failing run (exit 1) aborts: a crash for the fuzzer (a livelock-
+ * guard stop, exit 3, is no finding: tests/bugs/common.h); the file
  * reruns it: `bug_NAME.sched crash-file`. Built with -DSCHED_IDS=1
  * (bug_NAME_sched_ids) the file is read as a seed and override records
  * instead (reel_fuzz_overrides_config; fuzz/bugs/schedule_ids_lf.c's
@@ -16,15 +17,10 @@
 
 #include "reel/fuzz.h"
 
-#ifndef BUG_SWARM_FAULTS /* as tests/bugs/common.h */
-#define BUG_SWARM_FAULTS 0u
-#endif
-#ifndef BUG_FAULTS_UNTIL_NS
-#define BUG_FAULTS_UNTIL_NS 0ull
-#endif
 
 int bug_main(int argc, char **argv);
 int bug_world_new(reel_sim **out, int argc, char **argv);
+void bug_world_settings(reel_sim_config *cfg); /* tests/bugs/common.c */
 
 static uint8_t schedule[1 << 16];
 static size_t schedule_len;
@@ -39,9 +35,7 @@ int bug_world_new(reel_sim **out, int argc, char **argv)
 #else
     reel_fuzz_schedule_config(&cfg, schedule, schedule_len);
 #endif
-    cfg.swarm = true;
-    cfg.swarm_faults = BUG_SWARM_FAULTS;
-    cfg.faults_until_ns = BUG_FAULTS_UNTIL_NS;
+    bug_world_settings(&cfg); /* the seeded program's world (tests/bugs/common.c) */
     return reel_sim_new(out, &cfg);
 }
 

@@ -11,29 +11,36 @@
  * chunk reaches the protocol as one data_received (or one buffer_updated),
  * except when the protocol paused reading.
  *
- * Teardown: abort the client, close the server and abort its clients, run
- * until idle. Then the world is kept for the next input when it can be
- * rewound (sim_world_mark/rewind: nothing left open or pending; clock,
- * PRNG, counters and the loop's caches back to how a new world starts)
- * and nothing made during the input is still allocated; otherwise it is
- * freed (which closes the loop, cancelling tasks), and whatever the input
+ * The server is started once per world and kept listening: each input
+ * connects, plays, and is torn down (abort the client, abort the
+ * server's clients, run until idle); then the world is kept for the next
+ * input when it can be rewound (sim_world_mark/rewind: to the mark taken
+ * when the server had just started listening, nothing connected; clock,
+ * PRNG, counters and the loop's caches back to how they were then) and
+ * nothing made during the input is still allocated; otherwise it is freed
+ * (which closes the loop, cancelling tasks), and whatever the input
  * allocated and is still allocated leaked.
  *
  * Why keep it: making and freeing a world, its host, loop, task stacks and
- * server per input was most of a small input's cost. Why this is exact:
- * every input starts from the same marked state, whether the world is new
- * or kept (a new world is marked, warmed up and rewound before its first
- * input); the leak check knows the input's blocks by address (kit.h), and
- * a kept world holds none of them — its caches that hand memory out
- * (futures, stream chunks and read buffers) are emptied by the rewind,
- * and any other block the input made and the world still holds (a pool
- * that grew) sends the world to be freed, so the count is then made
- * exactly as without reuse. */
+ * server per input was most of a small input's cost, and starting a
+ * server on every input a third of the rest. Why this is exact: every
+ * input starts from the same marked state, whether the world is new or
+ * kept (a new world is warmed up, rewound, given its server and then
+ * marked, before its first input); the server is the same for every
+ * input (a protocol or factory server asks the kit's factory, which asks
+ * the current input's options; a stream server is retargeted to the
+ * input's handler, argument and limit before it connects); the leak check
+ * knows the input's blocks by address (kit.h), and a kept world holds
+ * none of them — its caches that hand memory out (futures, stream chunks
+ * and read buffers) are emptied by the rewind, and any other block the
+ * input made and the world still holds (a pool that grew) sends the world
+ * to be freed, so the count is then made exactly as without reuse. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../loop/net_internal.h"
 #include "../../sim/internal.h"
 #include "kit.h"
 #include "reel/fuzz.h"
@@ -57,8 +64,16 @@ static const uint64_t fz_gaps_ns[4] = {100000ull, 50000000ull, 2000000000ull, 61
  * window) so the result can point into it after teardown. */
 static __thread uint8_t *cap_buf;
 static __thread size_t cap_size;
-/* The world kept between runs, rewound to its mark (NULL: make one). */
+/* The world kept between runs, rewound to its mark (NULL: make one),
+ * its listening server (a reference) and what kind it is. */
 static __thread reel_sim *kept_sim;
+static __thread reel_server *kept_server;
+static __thread bool kept_handler_kind;
+/* The run in progress: the protocol server's factory asks its options. */
+static __thread struct fz_run *cur_run;
+static __thread unsigned long worlds_made;
+
+unsigned long fz_conn_worlds_made(void) { return worlds_made; }
 
 typedef struct fz_run {
     const reel_fuzz_conn_opts *opts;
@@ -67,7 +82,6 @@ typedef struct fz_run {
     reel_sim *sim;
     reel_loop *loop;
     uint64_t start_ns;          /* world time when the input began */
-    reel_future *server_fut;
     reel_future *conn_fut;
     reel_transport *client;     /* our reference, or NULL */
     bool client_lost;
@@ -183,7 +197,10 @@ static void script_step(void *arg)
 
 static int fz_factory(void *arg, reel_protocol *out)
 {
-    fz_run *r = arg;
+    fz_run *r = cur_run;
+    (void)arg;
+    if (!r)
+        return -ECONNREFUSED;   /* no input is running (cannot happen) */
     if (r->opts->factory)
         return r->opts->factory(r->opts->factory_arg, out);
     *out = *r->opts->protocol;
@@ -262,26 +279,41 @@ static reel_sim *world_new(void)
     return sim;
 }
 
-/* Set up, play, tear down; the world stays. Inside the leak window. */
-static void fz_play(fz_run *r)
+/* Start the server for r's kind of options and run until it listens:
+ * a stream server (reel_start_server) for a handler, else a protocol
+ * server whose factory asks the current run. Returns a reference. */
+static reel_server *server_start(fz_run *r)
+{
+    const reel_fuzz_conn_opts *o = r->opts;
+    reel_loop *loop = reel_sim_host_loop(reel_sim_host_find(r->sim, "fuzz"));
+    reel_server_opts so = {.host = "127.0.0.1", .port = fz_port};
+    reel_future *fut;
+    int rc;
+    if (o->handler)
+        rc = reel_start_server_async(loop, o->handler, o->handler_arg, &so,
+                                     o->stream_limit ? o->stream_limit : REEL_STREAM_LIMIT_DEFAULT,
+                                     &fut);
+    else
+        rc = reel_loop_create_server(loop, fz_factory, NULL, &so, &fut);
+    if (rc < 0)
+        fz_fatal("cannot start the server");
+    run_until(r, FZ_SETUP_NS, fut_done, fut);
+    void *srv = NULL;
+    if (reel_future_result(fut, &srv) != 0 || !srv)
+        fz_fatal("the server did not start");
+    reel_server_ref(srv);
+    reel_future_release(fut);
+    run_until(r, FZ_SETUP_NS, NULL, NULL);   /* its done callbacks too */
+    return srv;
+}
+
+/* Connect, play, tear down the connection; the server and the world
+ * stay. Inside the leak window. */
+static void fz_play(fz_run *r, reel_server *srv)
 {
     const reel_fuzz_conn_opts *o = r->opts;
     r->loop = reel_sim_host_loop(reel_sim_host_find(r->sim, "fuzz"));
     reel_loop_set_exception_handler(r->loop, fz_exception, r);
-
-    reel_server_opts so = {.host = "127.0.0.1", .port = fz_port};
-    int rc;
-    if (o->handler)
-        rc = reel_start_server_async(r->loop, o->handler, o->handler_arg, &so,
-                                     o->stream_limit ? o->stream_limit : REEL_STREAM_LIMIT_DEFAULT,
-                                     &r->server_fut);
-    else
-        rc = reel_loop_create_server(r->loop, fz_factory, r, &so, &r->server_fut);
-    if (rc < 0)
-        fz_fatal("cannot start the server");
-    run_until(r, FZ_SETUP_NS, fut_done, r->server_fut);
-    if (reel_future_result(r->server_fut, NULL) != 0)
-        fz_fatal("the server did not start");
 
     reel_protocol client = {.user = r, .data_received = cl_data, .eof_received = cl_eof,
                             .connection_lost = cl_lost};
@@ -299,21 +331,17 @@ static void fz_play(fz_run *r)
         run_until(r, o->settle_ns ? o->settle_ns : FZ_SETTLE_DEFAULT_NS, NULL, NULL);
     }
 
-    /* Teardown: close everything, let the callbacks run. */
-    void *srv = NULL;
-    reel_future_result(r->server_fut, &srv);
-    if (srv) {
-        reel_server_close(srv);
-        reel_server_abort_clients(srv);
-    }
+    /* Teardown: close the connection from both ends, let the callbacks
+     * run; the server keeps listening. */
+    reel_server_abort_clients(srv);
     if (r->client && !r->client_lost)
         reel_transport_abort(r->client);
     run_until(r, FZ_TEARDOWN_NS, r->client ? teardown_done : NULL, r);
     run_until(r, FZ_TEARDOWN_NS, NULL, NULL);
     r->res->virtual_ns = reel_sim_now_ns(r->sim) - r->start_ns;
+    r->res->world_hash = reel_sim_hash(r->sim);
     reel_transport_release(r->client);
     reel_future_release(r->conn_fut);
-    reel_future_release(r->server_fut);
 }
 
 /* The warm-up's handler: a write, a drain and a read, so the loop's
@@ -331,28 +359,54 @@ static int warm_handler(reel_stream *st, void *arg)
     return 0;
 }
 
-/* A world for the next input: the kept one, or a new one warmed up by an
- * empty run and rewound to its mark — the state a kept world is rewound
- * to, so an input runs the same either way. */
-static reel_sim *world_get(void)
+static void world_drop(void)
 {
-    reel_sim *sim = kept_sim;
+    reel_server_release(kept_server);
+    kept_server = NULL;
+    reel_sim_free(kept_sim);
     kept_sim = NULL;
-    if (sim)
-        return sim;
-    sim = world_new();
-    reel_fuzz_conn_opts wo = {.handler = warm_handler};
-    reel_fuzz_conn_result wres;
-    memset(&wres, 0, sizeof wres);
-    reel_fuzz_input empty;
-    reel_fuzz_input_init(&empty, NULL, 0);
-    fz_run w = {.opts = &wo, .in = &empty, .res = &wres, .sim = sim,
-                .max_chunk = fz_chunk_default_bytes, .output_max = fz_output_default_bytes};
-    fz_play(&w);
-    if (sim_world_rewind(sim) < 0)
-        fz_fatal("the warm-up run left the world busy");
-    reel_loop_set_exception_handler(w.loop, NULL, NULL);
-    return sim;
+}
+
+/* A world for r's options: the kept one when its server is of their
+ * kind, or a new one — warmed up by an empty run on a server of its own,
+ * rewound to its first mark, given r's kind of server, and marked again:
+ * the state a kept world is rewound to, so an input runs the same
+ * either way. Outside the leak window. */
+static void world_get(fz_run *r)
+{
+    bool handler_kind = r->opts->handler != NULL;
+    if (kept_sim && kept_handler_kind != handler_kind)
+        world_drop();
+    if (!kept_sim) {
+        worlds_made++;
+        reel_sim *sim = world_new();
+        reel_fuzz_conn_opts wo = {.handler = warm_handler};
+        reel_fuzz_conn_result wres;
+        memset(&wres, 0, sizeof wres);
+        reel_fuzz_input empty;
+        reel_fuzz_input_init(&empty, NULL, 0);
+        fz_run w = {.opts = &wo, .in = &empty, .res = &wres, .sim = sim,
+                    .max_chunk = fz_chunk_default_bytes, .output_max = fz_output_default_bytes};
+        reel_server *ws = server_start(&w);
+        fz_play(&w, ws);
+        reel_server_close(ws);
+        reel_server_release(ws);
+        run_until(&w, FZ_TEARDOWN_NS, NULL, NULL);
+        if (sim_world_rewind(sim) < 0)
+            fz_fatal("the warm-up run left the world busy");
+        reel_loop_set_exception_handler(w.loop, NULL, NULL);
+        fz_run s = *r;
+        s.sim = sim;
+        kept_server = server_start(&s);
+        kept_handler_kind = handler_kind;
+        kept_sim = sim;
+        sim_world_mark(sim);
+    }
+    r->sim = kept_sim;
+    if (handler_kind &&
+        rl_stream_server_retarget(kept_server, r->opts->handler, r->opts->handler_arg,
+                                  r->opts->stream_limit) < 0)
+        fz_fatal("cannot point the kept server at the handler");
 }
 
 int reel_fuzz_conn_run(const reel_fuzz_conn_opts *opts, reel_fuzz_input *in,
@@ -378,25 +432,25 @@ int reel_fuzz_conn_run(const reel_fuzz_conn_opts *opts, reel_fuzz_input *in,
     res->ending = (int)reel_fuzz_enum(in, 3);
 
     bool count = opts->leak_mode != REEL_FUZZ_LEAK_IGNORE && reel_fuzz_leak_check_available();
-    r.sim = world_get();
+    world_get(&r);
     r.start_ns = reel_sim_now_ns(r.sim);
+    cur_run = &r;
     if (count)
         fz_track_begin();
-    fz_play(&r);
+    fz_play(&r, kept_server);
     /* Keep the world if it rewinds and holds nothing this input made;
      * else free it, and what is left then leaked. */
     bool keep = sim_world_rewind(r.sim) == 0 && (!count || fz_track_live() == 0);
     if (!keep)
-        reel_sim_free(r.sim);
+        world_drop();
+    cur_run = NULL;
     if (count) {
         res->leaked = fz_track_end();
         if (res->leaked < 0)
             fz_fatal("out of memory for the leak check");
     }
-    if (keep) {
+    if (keep)
         reel_loop_set_exception_handler(r.loop, NULL, NULL);
-        kept_sim = r.sim;
-    }
     if (res->leaked > 0 && opts->leak_mode == REEL_FUZZ_LEAK_ABORT) {
         fprintf(stderr,
                 "reel-fuzz: LEAK: %ld allocation%s made while serving this input %s not "
@@ -417,8 +471,7 @@ int reel_fuzz_conn_run_bytes(const reel_fuzz_conn_opts *opts, const uint8_t *dat
 
 void reel_fuzz_conn_thread_cleanup(void)
 {
-    reel_sim_free(kept_sim);
-    kept_sim = NULL;
+    world_drop();
     free(cap_buf);
     cap_buf = NULL;
     cap_size = 0;

@@ -23,4 +23,8 @@ long fz_track_live(void);
 /* Close the window: fz_track_live(), then forget. */
 long fz_track_end(void);
 
+/* conn.c: worlds this thread has made for fuzz connections (a kept
+ * world makes none): tests check that inputs reuse one. */
+unsigned long fz_conn_worlds_made(void);
+
 #endif

@@ -305,16 +305,22 @@ int reel_backend_epoll_new(reel_backend **out);
 
 /* Busy polling on the epoll backend, off (0) by default: after a poll
  * that reported something, a poll that would block first checks for
- * readiness without blocking for up to `ns` nanoseconds (never past its
- * own timeout), then blocks for the rest. A server answering a steady
- * stream of small requests from many clients then sleeps — and is woken
- * by its clients' kernel work, which they pay for — less often, at the
- * price of up to `ns` of CPU each time it goes idle after work. Answers
- * are the same events, so record/replay see no difference. No asyncio
- * counterpart (a selector-level tuning, like Linux's SO_BUSY_POLL, which
- * loopback and most NICs lack). Returns 0, or -EINVAL when b is not the
- * epoll backend itself (a recorder, the simulator) or ns is over
- * reel_epoll_busy_poll_max_ns. Call before or between loop iterations. */
+ * readiness without blocking for up to a budget of at most `ns`
+ * nanoseconds (never past its own timeout), then blocks for the rest. A
+ * server answering a steady stream of small requests from many clients
+ * then sleeps — and is woken by its clients' kernel work, which they pay
+ * for — less often. The budget adapts (Linux KVM halt polling's rule):
+ * it starts at `ns`, grows (from 1 us, doubling, up to `ns`) after a wait
+ * that blocked but got its event within `ns`, halves after a wait longer
+ * than `ns` (0 under 1 us), and stays after a spin that found work; so a
+ * loop that idles, or whose events come further apart than `ns`, soon
+ * stops spinning (one clock read per blocking wait is what remains).
+ * Answers are the same events, so record/replay see no difference. No
+ * asyncio counterpart (a selector-level tuning, like Linux's
+ * SO_BUSY_POLL, which loopback and most NICs lack). Returns 0, or -EINVAL
+ * when b is not the epoll backend itself (a recorder, the simulator) or
+ * ns is over reel_epoll_busy_poll_max_ns. Call before or between loop
+ * iterations; setting resets the budget to `ns`. */
 enum { reel_epoll_busy_poll_max_ns = 10000000 }; /* 10 ms */
 int reel_backend_epoll_set_busy_poll_ns(reel_backend *b, uint64_t ns);
 

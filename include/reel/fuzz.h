@@ -169,6 +169,10 @@ typedef struct reel_fuzz_conn_result {
     unsigned exceptions;          /* exception-handler reports */
     uint64_t virtual_ns;          /* virtual time the run took */
     long leaked;                  /* allocations not freed (0 when clean) */
+    /* The simulated world's event hash at the end of the run (every
+     * packet, poll and callback that ran): an input gives the same hash
+     * whatever ran before it on this thread. */
+    uint64_t world_hash;
 } reel_fuzz_conn_result;
 
 /* Run one input through a fuzz connection. Draws the script from `in`

@@ -211,7 +211,7 @@ typedef struct reel_trace_record {
     int32_t fd;            /* -1 if the op has none */
     int64_t arg[6];        /* op-specific, see enum reel_trace_op */
     int64_t result;
-    uint64_t time_ns;      /* recorder's clock (CALLBACK, POLL), else 0 */
+    uint64_t time_ns;      /* recorder's clock (POLL; CALLBACK in older traces), else 0 */
     const uint8_t *data;
     uint32_t data_len;
     const uint8_t *addr;   /* a struct sockaddr, addr_len bytes */

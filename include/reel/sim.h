@@ -203,7 +203,15 @@ typedef struct reel_sim_config {
      * all (with swarm: its family is in swarm_faults, RESET when p_reset
      * > 0; without swarm: its probability is above 0 — no BUGGIFY or
      * timer-late), so overrides search the config's own world, not a
-     * wider one. Entries naming decisions the run never reaches do
+     * wider one. For the same reason an entry for every call
+     * (REEL_SIM_DEC_EVERY) that fires a spurious EINTR or EAGAIN applies
+     * only where that probability is 1: a spurious failure is transient
+     * (with p < 1 no seed fails all of a host's calls, and failing them
+     * all would keep a ready socket failing until the livelock guard);
+     * one entry per call, or an every-call entry that never fires, does
+     * apply. Any every-call entry that fires stops applying in the quiet
+     * phase (faults_until_ns), where faults heal: a fault the seed fires
+     * with p < 1 is not made permanent where liveness is checked. Entries naming decisions the run never reaches do
      * nothing; of two entries with one identity the first counts. A
      * schedule file (schedule_path) replaces them. The world copies the
      * array; a kind >= REEL_SIM_DEC_KINDS, a site on another kind (a

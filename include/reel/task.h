@@ -304,7 +304,7 @@ int reel_run_ex(reel_task_fn main_fn, void *arg, const reel_run_opts *opts, void
  * creation order (asyncio 3.14's print_call_graph over all_tasks): name,
  * state, the task function, where it is suspended, where it was created,
  * and what it awaits (the next link of its await chain: another task by
- * name, a future, a sleep):
+ * name, a future, a sleep, a stream read — "waiting for stream data"):
  *   2 tasks pending
  *     <Task pending name='Task-1' coro=<main_task() running at app.c:30>
  *       created at app.c:50> awaiting <Task pending name='worker'>

@@ -16,15 +16,23 @@ enum { bug_line_limit_bytes = 4096, bug_failure_detail_bytes = 512 };
 
 static char failure_kind[64];
 static char failure_detail[bug_failure_detail_bytes];
+/* The simulator's livelock guard ended the run before the program
+ * recorded a failure (bug_world_run). */
+static bool guard_stopped;
+
+void bug_world_settings(reel_sim_config *cfg)
+{
+    cfg->swarm = true;
+    cfg->swarm_faults = BUG_SWARM_FAULTS;
+    cfg->faults_until_ns = BUG_FAULTS_UNTIL_NS;
+    cfg->swarm_scale = BUG_SWARM_SCALE;
+}
 
 int bug_world_new(reel_sim **out, int argc, char **argv)
 {
     reel_sim_config cfg;
     reel_sim_config_default(&cfg);
-    cfg.swarm = true;
-    cfg.swarm_faults = BUG_SWARM_FAULTS;
-    cfg.faults_until_ns = BUG_FAULTS_UNTIL_NS;
-    cfg.swarm_scale = BUG_SWARM_SCALE;
+    bug_world_settings(&cfg);
     cfg.seed = 0; /* REEL_SEED, or 1 */
     if (argc > 1) {
         char *end;
@@ -54,7 +62,8 @@ bool bug_world_run(reel_sim *sim, uint64_t grace_ns, bool (*done)(void *), void 
     quiet = false;
     if (reel_sim_at(sim, quiet_at, quiet_begins, NULL) < 0)
         return false;
-    reel_sim_run(sim, quiet_at + grace_ns, done, arg);
+    if (reel_sim_run(sim, quiet_at + grace_ns, done, arg) == -ELOOP && !bug_failed())
+        guard_stopped = true; /* (the liveness failure that follows is not the program's) */
     return done(arg);
 }
 
@@ -77,7 +86,13 @@ int bug_finish_variant(reel_sim *sim, const char *prog, const char *variant, con
     char repro[512];
     reel_sim_repro(sim, argv0, repro, sizeof repro);
     int status = 0;
-    if (bug_failed()) {
+    if (guard_stopped) {
+        printf("%s: STOPPED by the simulator's livelock guard (not the program's verdict)\n"
+               "  virtual time %.3f s, seed %llu, hash %016llx\n  rerun: %s\n",
+               prog, reel_sim_now_ns(sim) / 1e9, (unsigned long long)reel_sim_seed(sim),
+               (unsigned long long)reel_sim_hash(sim), repro);
+        status = 3;
+    } else if (bug_failed()) {
         printf("%s: FAIL %s\n  %s\n  virtual time %.3f s, seed %llu, hash %016llx\n  rerun: %s\n",
                prog, failure_kind, failure_detail, reel_sim_now_ns(sim) / 1e9,
                (unsigned long long)reel_sim_seed(sim), (unsigned long long)reel_sim_hash(sim),

@@ -12,7 +12,14 @@
  *       rerun: REEL_SEED=<seed> <argv[0]>
  *
  * and otherwise exits 0 with one "ok" line. Exit status 2: the program
- * itself could not run (world creation failed...).
+ * itself could not run (world creation failed...). Exit status 3
+ * ("bug_NAME: STOPPED by the simulator's livelock guard"): the world's
+ * hosts kept running without virtual time advancing until reel_sim_run
+ * gave up (-ELOOP) before the program recorded a failure — the run has no
+ * verdict, and a schedule fuzzer (fuzz/bugs/, tools/sched-vs-seeds) does
+ * not count it as a finding. A seeded world does not reach it; an
+ * override that failed a ready socket forever did, before the world
+ * stopped applying such overrides (reel_sim_config.overrides).
  *
  * The line protocol below marks protocol states for schedule fuzzing
  * (reel_fuzz_state: each line's kind after the one before it on its
@@ -59,6 +66,11 @@
 /* The world: reel_sim_config_default + swarm, nothing else. The seed is
  * argv[1] when given (decimal), else REEL_SEED, else 1. */
 int bug_world_new(reel_sim **out, int argc, char **argv);
+/* What makes that world this world, on top of the defaults (swarm, its
+ * families, fault phase and scale: BUG_SWARM_FAULTS, BUG_FAULTS_UNTIL_NS,
+ * BUG_SWARM_SCALE). The schedule-fuzzing harnesses (fuzz/bugs/) call it
+ * on their own config, so a fuzzer runs in the seeded program's world. */
+void bug_world_settings(reel_sim_config *cfg);
 
 /* Run the world in its two phases: the workload runs through the fault
  * phase (the swarm's faults start only before reel_sim_quiet_at_ns); once
