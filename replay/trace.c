@@ -7,14 +7,12 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -708,7 +706,7 @@ struct rt_writer {
     uint64_t flushed;    /* blocks before this offset are in the file */
     uint64_t flush_pos;  /* ring position of the block at `flushed` */
     int flush_err;
-    bool stop, drain, hold, loop_waiting, flusher_ready, flusher_alone;
+    bool stop, drain, hold, loop_waiting;
     /* buffered */
     uint8_t *buf;
     uint64_t bytes;      /* file bytes written */
@@ -887,40 +885,10 @@ static bool ring_room(const rt_writer *w, uint64_t pos)
                                    : pos + rt_ring_room_bytes <= w->flush_pos;
 }
 
-/* The flusher gives up its share of the process's descriptor table and
- * keeps only the trace file. While two threads share a table, every
- * read/write/epoll_wait of the loop thread takes and drops a reference on
- * its file in the kernel (fdget's single-owner fast path is off): perf of
- * the recorded 256 B echo had fdget_pos and fput at 134 + 73 samples
- * against 72 + 34 unrecorded. Closing the copies here closes nothing the
- * program holds (the originals stay in its table; POSIX locks belong to
- * the table that took them). Only where close_range(2) works: a copy of
- * every descriptor must not outlive the moment, and the writer's open
- * returns only after it (so no descriptor the program closes later was
- * ever copied, and none it opens later is). */
-static bool flusher_own_descriptors(int keep)
-{
-#if defined(SYS_close_range) && defined(CLONE_FILES)
-    if (keep < 0 || syscall(SYS_close_range, ~0u, ~0u, 0) != 0 || unshare(CLONE_FILES) != 0)
-        return false;
-    if (keep > 0)
-        (void)syscall(SYS_close_range, 0u, (unsigned)keep - 1, 0);
-    (void)syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0);
-    return true;
-#else
-    (void)keep;
-    return false;
-#endif
-}
-
 static void *flusher_main(void *arg)
 {
     rt_writer *w = arg;
-    bool alone = flusher_own_descriptors(w->fd);
     pthread_mutex_lock(&w->mu);
-    w->flusher_alone = alone;
-    w->flusher_ready = true; /* the opener waits for this: no copy outlives the open */
-    pthread_cond_signal(&w->to_loop);
     for (;;) {
         while (w->flushed == w->sealed || (w->hold && !w->loop_waiting && !w->stop)) {
             if (w->stop)
@@ -1042,12 +1010,6 @@ static int open_mapped(rt_writer *w, const uint8_t *h)
     pthread_cond_init(&w->to_flusher, NULL);
     pthread_cond_init(&w->to_loop, NULL);
     w->flusher_on = pthread_create(&w->flusher, NULL, flusher_main, w) == 0;
-    if (w->flusher_on) {
-        pthread_mutex_lock(&w->mu);
-        while (!w->flusher_ready)
-            pthread_cond_wait(&w->to_loop, &w->mu);
-        pthread_mutex_unlock(&w->mu);
-    }
     return 0;
 }
 
@@ -1254,7 +1216,6 @@ size_t rt_writer_buffer_bytes(const rt_writer *w)
 }
 bool rt_writer_mapped(const rt_writer *w) { return w->mapped; }
 uint64_t rt_writer_ring_laps(const rt_writer *w) { return w->laps; }
-bool rt_writer_flusher_alone(const rt_writer *w) { return w->flusher_on && w->flusher_alone; }
 
 void rt_writer_hold_flusher(rt_writer *w, bool hold)
 {

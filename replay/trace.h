@@ -314,8 +314,6 @@ bool rt_writer_mapped(const rt_writer *w);
 void rt_writer_hold_flusher(rt_writer *w, bool hold);
 /* Times the ring went round (0: the records are still in its first lap). */
 uint64_t rt_writer_ring_laps(const rt_writer *w);
-bool rt_writer_flusher_alone(const rt_writer *w); /* the flusher thread has its own descriptor
-                                                  * table holding the trace file alone */
 /* From a fatal-signal handler, async-signal-safe: note `signo` in the
  * header, and (buffered) write the committed part of the block being
  * filled. */

@@ -8,7 +8,6 @@
  * The records are made by a pure function of their index (record_for), so
  * a reader checks every record it gets against what was appended. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -19,15 +18,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 #include "../replay/trace.h"
 #include "helpers.h"
@@ -330,67 +320,6 @@ static void test_ring_that_wrapped_many_times_reads_back_whole(void **state)
 /* A recording that never filled the ring ends as the version-2 byte
  * layout: blocks right after the header, nothing else in the file; an
  * append after the end is refused. */
-/* Descriptors in /proc/self/task/TID/fd (each thread's table). */
-static int task_fds(const char *tid)
-{
-    char dir[320];
-    snprintf(dir, sizeof dir, "/proc/self/task/%.256s/fd", tid);
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-/* The flusher thread does not share the program's descriptor table (so the
- * loop thread's reads and writes take the kernel's single-owner fast path)
- * and holds no copy of the program's descriptors: a pipe the program closes
- * while recording is closed (its reader sees end of file at once), and the
- * flusher's own table is the trace file alone. */
-static void test_flusher_holds_only_the_trace_descriptor(void **state)
-{
-    (void)state;
-    int p[2];
-    assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
-    char path[256];
-    th_trace_path(path, sizeof path, "ringfds");
-    reel_trace_info info = test_info();
-    rt_writer *w;
-    assert_int_equal(rt_writer_open(&w, path, &info), 0);
-    assert_true(rt_writer_mapped(w));
-    append_range(w, 0, 200);
-
-    /* Under valgrind the flusher's table also lists valgrind's own
-     * descriptors, which close_range may not close: counted only outside. */
-    assert_true(rt_writer_flusher_alone(w));
-    DIR *d = opendir("/proc/self/task");
-    assert_non_null(d);
-    char self[32];
-    snprintf(self, sizeof self, "%d", (int)gettid());
-    int others = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.' || strcmp(e->d_name, self) == 0)
-            continue;
-        others++;
-        /* The flusher's table: the trace file alone (a shared table would
-         * list the pipe, stdio and this test's own open directories). */
-        if (!RUNNING_ON_VALGRIND)
-            assert_int_equal(task_fds(e->d_name), 1);
-    }
-    closedir(d);
-    assert_int_equal(others, 1);
-
-    close(p[1]);
-    char c;
-    assert_int_equal(read(p[0], &c, 1), 0); /* end of file: no copy of p[1] anywhere */
-    close(p[0]);
-    assert_int_equal(rt_writer_close(w, false), 0);
-    unlink(path);
-}
-
 static void test_short_recording_ends_without_a_ring(void **state)
 {
     (void)state;
@@ -759,7 +688,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sigkill_when_idle_with_records_only_in_the_ring_loses_none),
         cmocka_unit_test(test_ring_that_wrapped_many_times_reads_back_whole),
         cmocka_unit_test(test_short_recording_ends_without_a_ring),
-        cmocka_unit_test(test_flusher_holds_only_the_trace_descriptor),
         cmocka_unit_test(test_torn_or_stale_ring_block_is_rejected_not_misread),
         cmocka_unit_test(test_truncated_or_garbled_ring_is_a_clear_error),
         cmocka_unit_test(test_garbled_layout_word_is_a_header_error),
