@@ -26,6 +26,7 @@ void bug_world_settings(reel_sim_config *cfg)
     cfg->swarm_faults = BUG_SWARM_FAULTS;
     cfg->faults_until_ns = BUG_FAULTS_UNTIL_NS;
     cfg->swarm_scale = BUG_SWARM_SCALE;
+    cfg->livelock_rounds = BUG_LIVELOCK_ROUNDS;
 }
 
 int bug_world_new(reel_sim **out, int argc, char **argv)

@@ -60,6 +60,14 @@
 #define BUG_SWARM_SCALE 0.0
 #endif
 
+/* The livelock guard (reel_sim_config.livelock_rounds): the simulator's
+ * own (a million rounds) unless built with -DBUG_LIVELOCK_ROUNDS=n, for a
+ * program that reaches the guard on purpose and must do so quickly
+ * (fuzz/bugs/guard_prog.c). */
+#ifndef BUG_LIVELOCK_ROUNDS
+#define BUG_LIVELOCK_ROUNDS 0u
+#endif
+
 #define BUG_MS 1000000ull
 #define BUG_SEC 1000000000ull
 
@@ -67,8 +75,8 @@
  * argv[1] when given (decimal), else REEL_SEED, else 1. */
 int bug_world_new(reel_sim **out, int argc, char **argv);
 /* What makes that world this world, on top of the defaults (swarm, its
- * families, fault phase and scale: BUG_SWARM_FAULTS, BUG_FAULTS_UNTIL_NS,
- * BUG_SWARM_SCALE). The schedule-fuzzing harnesses (fuzz/bugs/) call it
+ * families, fault phase and scale, livelock guard: BUG_SWARM_FAULTS,
+ * BUG_FAULTS_UNTIL_NS, BUG_SWARM_SCALE, BUG_LIVELOCK_ROUNDS). The schedule-fuzzing harnesses (fuzz/bugs/) call it
  * on their own config, so a fuzzer runs in the seeded program's world. */
 void bug_world_settings(reel_sim_config *cfg);
 
