@@ -85,6 +85,12 @@ fuzz-planted:
 	@tools/ensure-deps fuzz || true
 	@PLANTED_SECONDS=$(PLANTED_SECONDS) tools/fuzz-planted
 
+# The long run: each parser harness (tools/fuzz-long) fuzzed LONG_SECONDS
+# (default 600) on one core with libFuzzer; one summary line each.
+LONG_SECONDS ?= 600
+fuzz-long:
+	@LONG_SECONDS=$(LONG_SECONDS) tools/fuzz-long
+
 
 # reel-kv's simulated cluster under faults over many seeds (ctest runs 8):
 # KV_SEEDS seeds must show 0 violations; kv-sweep-bug builds a planted bug

@@ -1,8 +1,9 @@
 /* Fuzz a line protocol (examples/lib/lineproto.c) through reel's fuzz kit:
  * the input is delivered in chunks it chooses, then EOF, a reset or
  * nothing; timers run in virtual time; a leak or a crash is a finding.
- * libFuzzer: clang -fsanitize=fuzzer,address fuzz_lines.c lineproto.c -lreel_fuzz -lreel
- * AFL++ / plain corpus runner: add fuzz/driver.c (docs/fuzzing.md). */
+ * libFuzzer: clang -fsanitize=fuzzer,address fuzz_lines.c lineproto.c libreel_fuzz.a
+ * libreel.a + the --wrap flags; AFL++ / plain runner: add fuzz/driver.c
+ * (docs/fuzzing.md). */
 #include <stdio.h>
 #include <stdlib.h>
 
