@@ -29,7 +29,7 @@
 enum {
     big_every = 997,              /* every n-th record carries big_bytes */
     big_bytes = 60 * 1024,
-    child_records = 15000,        /* ~5.4 MiB: the ring goes round ~5 times */
+    child_records = 15000 * (rt_ring_bytes / (1024 * 1024)), /* ~5.4 MiB per ring MiB: it goes round ~5 times */
 };
 
 static uint8_t pattern[rt_data_bytes_max];
@@ -283,7 +283,7 @@ static void test_ring_that_wrapped_many_times_reads_back_whole(void **state)
     (void)state;
     char path[256];
     th_trace_path(path, sizeof path, "ringwrap");
-    enum { n = 30000 };
+    enum { n = 30000 * (rt_ring_bytes / (1024 * 1024)) }; /* ~9 laps */
     uint8_t *snap;
     size_t snap_len;
     rt_writer *w = ring_snapshot(path, n, &snap, &snap_len);
