@@ -12,7 +12,11 @@
  * Each echo size also gets two CPU rows: the loop thread's CPU per round
  * trip, and the whole process's (the recorder's flusher thread copies
  * sealed blocks from the ring to the trace file: on a busy 2-core machine
- * that CPU is taken from someone). And, under the table, trace bytes per record and per round trip.
+ * that CPU is taken from someone). Under the table: trace bytes per round
+ * trip, the flusher's CPU per round trip, and the loop thread's context
+ * switches per 1,000 round trips, recorded and plain (involuntary: the
+ * flusher or another program took its CPU; voluntary: it waited, e.g. for
+ * ring room).
  *
  * The trace goes to $TMPDIR (or /tmp). Timed regions are run_forever only:
  * opening the trace and closing it (its final fsync) are outside. */
@@ -149,8 +153,20 @@ static uint64_t process_cpu_ns(void)
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 }
 
+/* Context switches of this thread: [0] voluntary (it blocked: in a
+ * recorded run, on the flusher when the ring was full), [1] involuntary
+ * (preempted: e.g. by the flusher woken onto its CPU). */
+static void thread_switches(uint64_t sw[2])
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    sw[0] = (uint64_t)ru.ru_nvcsw;
+    sw[1] = (uint64_t)ru.ru_nivcsw;
+}
+
 static uint64_t last_run_cpu_ns;     /* CPU time of the last echo run's run_forever: loop thread */
 static uint64_t last_run_all_cpu_ns; /* the same, all threads */
+static uint64_t last_run_switches[2]; /* the loop thread's context switches in it */
 
 /* One echo run; returns the wall time of run_forever. */
 static uint64_t echo_run(how h, const char *path, uint64_t round_trips, size_t msg_bytes)
@@ -179,6 +195,8 @@ static uint64_t echo_run(how h, const char *path, uint64_t round_trips, size_t m
         reel_loop_add_writer(e.loop, c->fd, on_connected, c);
     }
     reel_loop_call_later(e.loop, 60.0, stop_cb, e.loop, NULL); /* safety net */
+    uint64_t sw0[2], sw1[2];
+    thread_switches(sw0);
     uint64_t a0 = process_cpu_ns();
     uint64_t c0 = thread_cpu_ns();
     uint64_t t0 = bench_now_ns();
@@ -186,6 +204,9 @@ static uint64_t echo_run(how h, const char *path, uint64_t round_trips, size_t m
     uint64_t t1 = bench_now_ns();
     last_run_cpu_ns = thread_cpu_ns() - c0;
     last_run_all_cpu_ns = process_cpu_ns() - a0;
+    thread_switches(sw1);
+    last_run_switches[0] = sw1[0] - sw0[0];
+    last_run_switches[1] = sw1[1] - sw0[1];
     for (int i = 0; i < echo_conns; i++) {
         reel_loop_remove_reader(e.loop, e.clients[i].fd);
         b->ops->close(b, e.clients[i].fd);
@@ -241,6 +262,8 @@ typedef struct ctx {
     int timers;
     uint64_t cpu_ns[bench_reps_max + 1]; /* CPU time of each echo run's run_forever (warm-up first) */
     uint64_t all_cpu_ns[bench_reps_max + 1]; /* the same, all threads */
+    uint64_t other_cpu_ns[bench_reps_max + 1]; /* all threads but the loop's (the flusher) */
+    uint64_t vsw[bench_reps_max + 1], isw[bench_reps_max + 1]; /* loop thread switches */
     int runs;
 } ctx;
 
@@ -250,6 +273,9 @@ static uint64_t run_echo_ctx(void *arg)
     uint64_t t = echo_run(c->h, c->path, c->round_trips, c->msg_bytes);
     if (c->runs < bench_reps_max + 1) {
         c->all_cpu_ns[c->runs] = last_run_all_cpu_ns;
+        c->other_cpu_ns[c->runs] = last_run_all_cpu_ns > last_run_cpu_ns ? last_run_all_cpu_ns - last_run_cpu_ns : 0;
+        c->vsw[c->runs] = last_run_switches[0];
+        c->isw[c->runs] = last_run_switches[1];
         c->cpu_ns[c->runs++] = last_run_cpu_ns;
     }
     return t;
@@ -350,6 +376,17 @@ int main(int argc, char **argv)
                                   bench_stats_of(plain.all_cpu_ns + 1, plain.runs - 1)};
             snprintf(name, sizeof name, "echo %zu B: process CPU us/round trip", sizes[i].bytes);
             bench_table_row_stats(name, &all[0], &all[1], 1e-3 / (double)rts, "us", BENCH_LOWER_BETTER);
+            /* Where the difference goes (medians, warm-up left out): the
+             * flusher's CPU, and whether the loop thread was preempted
+             * (the flusher woken onto its CPU) or blocked (ring full). */
+            bench_stats fl = bench_stats_of(rec.other_cpu_ns + 1, rec.runs - 1);
+            bench_stats sw[4] = {bench_stats_of(rec.isw + 1, rec.runs - 1), bench_stats_of(plain.isw + 1, plain.runs - 1),
+                                 bench_stats_of(rec.vsw + 1, rec.runs - 1), bench_stats_of(plain.vsw + 1, plain.runs - 1)};
+            bench_table_note("%zu B: flusher CPU %.3f us/round trip; loop thread switches per 1,000 round trips "
+                             "(recorded/plain): involuntary %.2f/%.2f, voluntary %.2f/%.2f",
+                             sizes[i].bytes, (double)fl.med_ns / 1e3 / (double)rts,
+                             (double)sw[0].med_ns * 1e3 / (double)rts, (double)sw[1].med_ns * 1e3 / (double)rts,
+                             (double)sw[2].med_ns * 1e3 / (double)rts, (double)sw[3].med_ns * 1e3 / (double)rts);
         }
         uint64_t records, bytes;
         trace_numbers(path, &records, &bytes);

@@ -256,7 +256,7 @@ static void seed_killed(void)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     close(ready[0]);
-    /* The file holds the 1 MiB ring, then the block stream the flusher
+    /* The file holds the ring (rt_ring_bytes), then the block stream the flusher
      * copied (nothing here: the ring never filled, so the blocks are at
      * the ring's start). Keep the blocks and one zero block header after
      * them, not a megabyte: the reader still takes them from the ring

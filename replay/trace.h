@@ -130,7 +130,7 @@ enum {
     rt_iov_max = 64,                     /* iovecs of one recorded readv */
     rt_header_signal_at = 44,            /* header offset of the signal word */
     rt_header_layout_at = 176,           /* header offset of the layout word (version 3) */
-    rt_ring_bytes = 1024 * 1024,         /* the ring a regular file is recorded through */
+    rt_ring_bytes = 4 * 1024 * 1024,     /* the ring a regular file is recorded through */
     rt_ring_bytes_max = 64 * 1024 * 1024,/* largest ring a reader accepts */
     /* room a ring position must leave for a block to start there */
     rt_ring_room_bytes = rt_block_header_bytes + rt_block_bytes_max + 8,

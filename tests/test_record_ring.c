@@ -3,13 +3,16 @@
  * or not the flusher copied them to the file yet; a ring that went round
  * many times reads back whole; a torn or stale ring slot is rejected, not
  * misread; a truncated or garbled ring region or layout word is a clear
- * error; version-2 traces still read.
+ * error; version-2 traces still read; the flusher thread runs as
+ * SCHED_BATCH.
  *
  * The records are made by a pure function of their index (record_for), so
  * a reader checks every record it gets against what was appended. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +29,7 @@
 enum {
     big_every = 997,              /* every n-th record carries big_bytes */
     big_bytes = 60 * 1024,
-    child_records = 15000,        /* ~5.4 MiB: the ring goes round ~5 times */
+    child_records = 15000 * (rt_ring_bytes / (1024 * 1024)), /* ~5.4 MiB per ring MiB: it goes round ~5 times */
 };
 
 static uint8_t pattern[rt_data_bytes_max];
@@ -280,7 +283,7 @@ static void test_ring_that_wrapped_many_times_reads_back_whole(void **state)
     (void)state;
     char path[256];
     th_trace_path(path, sizeof path, "ringwrap");
-    enum { n = 30000 };
+    enum { n = 30000 * (rt_ring_bytes / (1024 * 1024)) }; /* ~9 laps */
     uint8_t *snap;
     size_t snap_len;
     rt_writer *w = ring_snapshot(path, n, &snap, &snap_len);
@@ -674,6 +677,63 @@ static void test_records_after_the_last_checkpoint_read_back_damage_before_it_is
     unlink(path);
 }
 
+/* Threads of this process whose scheduling policy (/proc/<pid>/task/
+ * <tid>/stat, field 41) is `policy`. */
+static int threads_with_policy(int policy)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)getpid());
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[400], buf[1024];
+        snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* the thread ended meanwhile */
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[k] = 0;
+        char *p = strrchr(buf, ')'); /* the name may hold spaces */
+        assert_non_null(p);
+        int field = 2, pol = -1;
+        for (char *t = strtok(p + 1, " "); t; t = strtok(NULL, " "))
+            if (++field == 41) {
+                pol = atoi(t);
+                break;
+            }
+        n += pol == policy;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The flusher thread runs as SCHED_BATCH (a woken batch thread never
+ * preempts the running one: the loop thread keeps its CPU at a
+ * hand-off), the program's thread keeps its policy, and no batch thread
+ * is left once the writer is closed. */
+static void test_flusher_runs_as_sched_batch_and_leaves_the_program_alone(void **state)
+{
+    (void)state;
+    char path[256];
+    th_trace_path(path, sizeof path, "ringbatch");
+    reel_trace_info info = test_info();
+    rt_writer *w;
+    assert_int_equal(rt_writer_open(&w, path, &info), 0);
+    assert_true(rt_writer_mapped(w));
+    append_range(w, 0, 30000); /* the ring goes round: the flusher has run */
+    assert_true(rt_writer_ring_laps(w) >= 1);
+    assert_int_equal(threads_with_policy(SCHED_BATCH), 1);
+    assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
+    assert_int_equal(rt_writer_close(w, false), 0);
+    assert_int_equal(threads_with_policy(SCHED_BATCH), 0);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--child") == 0)
@@ -694,6 +754,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ring_trace_read_through_a_pipe_is_a_clear_error),
         cmocka_unit_test(test_version_2_trace_still_reads),
         cmocka_unit_test(test_records_after_the_last_checkpoint_read_back_damage_before_it_is_found),
+        cmocka_unit_test(test_flusher_runs_as_sched_batch_and_leaves_the_program_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
