@@ -229,6 +229,14 @@ int main(int argc, char **argv)
         }
     if (!echo_parse_args(argc, argv, &nconns, &msgs, &size, &reps))
         return 2;
+    int only_k = -1; /* servers[] index of --only's server */
+    if (only) {
+        only_k = !strcmp(only, "reel") ? 0 : !strcmp(only, "libuv") ? 1 : !strcmp(only, "raw") ? 2 : -1;
+        if (only_k < 0) {
+            fprintf(stderr, "--only %s: not reel, libuv or raw\n", only);
+            return 2;
+        }
+    }
     /* Without options: the default load, then 1,000 connections, then
      * 16 KiB messages (about the same bytes each). With options: that load. */
     bool custom = only || (argc > 1 && strcmp(argv[1], "--reps") != 0);
@@ -250,12 +258,7 @@ int main(int argc, char **argv)
                bench_loadavg(load, sizeof load));
         echo_result r[3];
         if (only) {
-            int k = !strcmp(only, "reel") ? 0 : !strcmp(only, "libuv") ? 1 : !strcmp(only, "raw") ? 2 : -1;
-            if (k < 0) {
-                fprintf(stderr, "--only %s: not reel, libuv or raw\n", only);
-                return 2;
-            }
-            echo_compare(&servers[k], 1, loads[l].conns, loads[l].msgs, loads[l].size, reps, r);
+            echo_compare(&servers[only_k], 1, loads[l].conns, loads[l].msgs, loads[l].size, reps, r);
             continue;
         }
         echo_compare(servers, 3, loads[l].conns, loads[l].msgs, loads[l].size, reps, r);
