@@ -8,6 +8,10 @@
  * bench_streams (bench/echo_load.c); links reel_static and libuv.
  *
  *   bench_echo [--conns N] [--msgs M] [--size BYTES] [--reps R] [--quick]
+ *              [--only reel|libuv|raw]
+ *
+ * --only runs one server alone (no ratios), for counting tools that see
+ * the whole process: strace -c -f, valgrind --tool=callgrind.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -209,11 +213,33 @@ int main(int argc, char **argv)
     int nconns = 100, reps = 5;
     long msgs = 5000;
     size_t size = 1024;
+    /* --only NAME: take it out before the shared option parser sees it. */
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--only")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "--only needs reel, libuv or raw\n");
+                return 2;
+            }
+            only = argv[i + 1];
+            for (int j = i; j + 2 <= argc; j++)
+                argv[j] = argv[j + 2];
+            argc -= 2;
+            break;
+        }
     if (!echo_parse_args(argc, argv, &nconns, &msgs, &size, &reps))
         return 2;
+    int only_k = -1; /* servers[] index of --only's server */
+    if (only) {
+        only_k = !strcmp(only, "reel") ? 0 : !strcmp(only, "libuv") ? 1 : !strcmp(only, "raw") ? 2 : -1;
+        if (only_k < 0) {
+            fprintf(stderr, "--only %s: not reel, libuv or raw\n", only);
+            return 2;
+        }
+    }
     /* Without options: the default load, then 1,000 connections, then
      * 16 KiB messages (about the same bytes each). With options: that load. */
-    bool custom = argc > 1 && strcmp(argv[1], "--reps") != 0;
+    bool custom = only || (argc > 1 && strcmp(argv[1], "--reps") != 0);
     struct { int conns; long msgs; size_t size; } loads[3] = {
         {nconns, msgs, size}, {1000, msgs / 10, 1024}, {nconns, msgs / 8, 16384}};
     int nloads = custom ? 1 : 3;
@@ -231,6 +257,10 @@ int main(int argc, char **argv)
                "(load average before: %s)\n", loads[l].conns, loads[l].msgs, loads[l].size, reps,
                bench_loadavg(load, sizeof load));
         echo_result r[3];
+        if (only) {
+            echo_compare(&servers[only_k], 1, loads[l].conns, loads[l].msgs, loads[l].size, reps, r);
+            continue;
+        }
         echo_compare(servers, 3, loads[l].conns, loads[l].msgs, loads[l].size, reps, r);
         printf("throughput  reel/libuv = %.2f (target >= 1.00), reel/raw epoll = %.2f (target >= 0.90)"
                " [medians]\n", r[0].median_msgs_s / r[1].median_msgs_s, r[0].median_msgs_s / r[2].median_msgs_s);
