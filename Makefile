@@ -11,7 +11,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
 PREFIX     ?= /usr/local
 
-.PHONY: all build demo test memcheck asan bench bugbench sched-vs-seeds fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug kv-shrink
+.PHONY: all build demo test memcheck asan bench bench-table bugbench sched-vs-seeds fuzz-smoke fuzz-planted fuzz-long install clean deps-test deps-bench kv-sweep kv-sweep-bug kv-shrink
 
 all: build
 
@@ -48,8 +48,15 @@ asan: deps-test
 bench: deps-bench
 	@$(CMAKE) -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DREEL_BUILD_BENCH=ON -DREEL_BUILD_TESTS=OFF >/dev/null
 	@$(CMAKE) --build $(BENCH_BUILD) -j $(JOBS)
-	@tools/run-bench $(BENCH_BUILD)
-	@bench/kv_vs_redis.sh $(BENCH_BUILD)
+	@bash -c 'set -o pipefail; { tools/run-bench "$$1" && bench/kv_vs_redis.sh "$$1"; } 2>&1 | tee "$$1/bench.txt"' \
+		bench $(BENCH_BUILD)
+	@echo "make bench: output saved in $(BENCH_BUILD)/bench.txt; the README table: make bench-table"
+
+# The README's Performance table from the last `make bench` (its saved
+# output); `tools/bench-table --update-readme $(BENCH_BUILD)/bench.txt`
+# rewrites it in README.md.
+bench-table:
+	@tools/bench-table $(BENCH_BUILD)/bench.txt
 
 # How the default swarm finds the planted bugs (tests/bugs/): each bug and
 # its fixed variant over seeds 1..BUGBENCH_SEEDS; prints a table.

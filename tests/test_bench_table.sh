@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tools/bench-table on a saved `make bench` output (tests/data/bench-sample.txt,
+# the sixth session's quiet run): specific cells come out as the bench printed
+# them, with the peer row the ratio uses and the issue's target; a truncated
+# or damaged output makes it exit 1 naming the missing row, never print a
+# blank cell; --update-readme rewrites only what lies between the markers.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+tool="$root/tools/bench-table"
+sample="$root/tests/data/bench-sample.txt"
+fail() { echo "FAIL: $*"; exit 1; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+out=$("$tool" "$sample") || fail "bench-table exited $? on the sample"
+has() { grep -qF -- "$1" <<<"$out" || fail "no '$1' in the table"; }
+# The machine, date and load before/after.
+has '`make bench` of 2026-12-03T23:16:38Z: Linux 6.18.44-fc-v1147 x86_64, 2 CPU(s); load average (1, 5, 15 min) 2.62 1.91 2.68 before the first benchmark, 2.00 1.83 2.30 after the last.'
+# call_soon against the pooled cancellable libuv queue, and the plain ring as the lower bound.
+has '| call_soon, 10M callbacks | 171.23 M/s, 5.84 ns (run: 58.4 [53.6-59.9] ms) | pooled cancellable queue on one libuv idle handle (reel'"'"'s feature set): 156.04 M/s, 6.41 ns (run: 64.1 [55.7-92.5] ms) | 1.10x (higher is better) | ≥ 1.0× | met |'
+has '| call_soon, plain ring as the lower bound | 171.23 M/s | libuv + plain FIFO ring, uvloop'"'"'s way [ref]: 216.11 M/s (run: 46.3 [45.2-59] ms) | 0.79x (higher is better) | — (lower bound) | — |'
+has '| 4.53 ns / 66.49 ns / **82.94 ns** | ucontext swapcontext: 412.42 ns |'
+# TCP echo at 1,000 connections: the CPU ratio misses its target and says so.
+has '| TCP echo, 1,000 conns × 1 KiB, msgs/s | 172372 [170988-208225] | libuv: 184957 [162121-197162] (raw epoll: 169686 [149956-227416]) | 0.93 (raw epoll: 1.02) |'
+has '| same, server CPU ns per message | 5579 [4491-5820] | libuv: 5186 [4548-6002] (raw epoll: 5619 [4172-6279]) | 0.93 (raw epoll: 1.01); libuv'"'"'s cost / reel'"'"'s | ≥ 1.0 | **not met** |'
+has '| 1.40 (median; best of 5: 1.72) |'
+has '| 2471.19 ns [2344-2560] | libuv with UV_UDP_RECVMMSG: 2658.65 ns [2581-2789] | 1.08x (lower is better); libuv'"'"'s cost / reel'"'"'s | ≥ 1.0 (reel/libuv CPU ≤ 1.0) | met |'
+has '| recording, 1 KiB echo, round trips/s | 1.289e+05 rt/s [1.233e+05-1.614e+05] | the same run unrecorded: 1.395e+05 rt/s [1.383e+05-1.491e+05] | 0.92x (loop CPU 0.93x, process CPU 0.82x) | ≥ 0.90 | met |'
+# reel-kv rows: one -P 1 below target, one -P 16 above, and memory per key.
+has '| SET -P 1, req/s | 115407 (88692-121359) | redis-server: 124069 (102093-129955) | 0.93; server CPU µs/request 5.40 / 5.80 = 1.07 | ≥ 1.0 | **not met** |'
+has '| LRANGE_100 -P 16, req/s | 1904762 (1694915-1941748) | redis-server: 1226994 (1117318-1324503) | 1.55; server CPU µs/request 2.65 / 6.40 = 2.42 | ≥ 1.0 | met |'
+has '| memory per key, 1000000 small keys (RSS growth) | 72.7 B (reel-kv-B: 72.7 B) | redis-server: 98.6 B |'
+# No cell is left blank.
+grep -E '^\|' <<<"$out" | grep -qE '\|\s*\|' && fail "a blank cell: $(grep -E '\|\s*\|' <<<"$out" | head -1)"
+
+# A run cut short (here: after the UDP bench, before reel-kv) fails, naming what is missing.
+sed '/^== reel-kv vs redis-server/,$d' "$sample" > "$tmp/cut.txt"
+err=$("$tool" "$tmp/cut.txt" 2>&1 >"$tmp/cut.out"); rc=$?
+[ $rc -eq 1 ] || fail "truncated output: exit $rc, want 1"
+[ ! -s "$tmp/cut.out" ] || fail "truncated output: printed a table anyway"
+grep -qF "kv_vs_redis.sh: no 'kv' section" <<<"$err" || fail "truncated output: error does not name the kv section: $err"
+# One row gone from the middle: named.
+grep -v '^echo 1024 B: loop CPU' "$sample" > "$tmp/row.txt"
+err=$("$tool" "$tmp/row.txt" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] || fail "missing row: exit $rc, want 1"
+grep -qF "no row 'echo 1024 B: loop CPU us/round trip'" <<<"$err" || fail "missing row not named: $err"
+# A row that is there but unparsable (a cell emptied): named, not printed blank.
+sed 's/^\(server CPU  reel\/libuv = \)1.00, reel\/raw epoll = 1.04/\1, reel\/raw epoll = 1.04/' "$sample" > "$tmp/bad.txt"
+err=$("$tool" "$tmp/bad.txt" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] || fail "unparsable row: exit $rc, want 1"
+grep -qF "bench_echo 100 connections x 1024 bytes, server CPU ratios" <<<"$err" || fail "unparsable row not named: $err"
+# No file: exit 2.
+"$tool" "$tmp/none.txt" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "missing file: exit $rc, want 2"
+
+# --update-readme replaces the text between the markers and nothing else.
+printf 'intro\n<!-- bench-table:begin -->\nold table\n<!-- bench-table:end -->\nafter\n' > "$tmp/README.md"
+"$tool" --update-readme "$sample" "$tmp/README.md" >/dev/null || fail "--update-readme failed"
+head -2 "$tmp/README.md" | diff - <(printf 'intro\n<!-- bench-table:begin -->\n') >/dev/null || fail "--update-readme changed the text before the table"
+tail -2 "$tmp/README.md" | diff - <(printf '<!-- bench-table:end -->\nafter\n') >/dev/null || fail "--update-readme changed the text after the table"
+grep -q 'old table' "$tmp/README.md" && fail "--update-readme kept the old table"
+diff <(sed -n '/^<!-- bench-table:begin -->$/,/^<!-- bench-table:end -->$/p' "$tmp/README.md" | sed '1d;$d') <(printf '%s\n' "$out") >/dev/null \
+  || fail "--update-readme wrote something else than the printed table"
+# A README without the markers is left alone, exit 2.
+printf 'no markers\n' > "$tmp/R2.md"
+"$tool" --update-readme "$sample" "$tmp/R2.md" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && [ "$(cat "$tmp/R2.md")" = "no markers" ] || fail "README without markers: exit $rc"
+echo "bench-table: all checks passed"
