@@ -1,8 +1,8 @@
 # Thin wrapper over CMake. The commands a new user runs:
 #   make demo   build and run the demo
 #   make test   build and run every test (installs missing test tools)
-# Also: make memcheck, make asan, make bench, make bugbench, make fuzz-smoke,
-# make install.
+# Also: make memcheck, make asan, make bench (then make bench-table), make bugbench,
+# make fuzz-smoke, make install.
 MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 ASAN_BUILD ?= build-asan

@@ -3,7 +3,8 @@
 # the sixth session's quiet run): specific cells come out as the bench printed
 # them, with the peer row the ratio uses and the issue's target; a truncated
 # or damaged output makes it exit 1 naming the missing row, never print a
-# blank cell; --update-readme rewrites only what lies between the markers.
+# blank cell; --update-readme rewrites only what lies between the markers,
+# and README.md has those markers around a generated table.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 tool="$root/tools/bench-table"
@@ -64,4 +65,11 @@ diff <(sed -n '/^<!-- bench-table:begin -->$/,/^<!-- bench-table:end -->$/p' "$t
 printf 'no markers\n' > "$tmp/R2.md"
 "$tool" --update-readme "$sample" "$tmp/R2.md" >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && [ "$(cat "$tmp/R2.md")" = "no markers" ] || fail "README without markers: exit $rc"
+# The README holds the markers --update-readme needs, once each, and between
+# them a table of the same shape as the tool prints.
+readme="$root/README.md"
+[ "$(grep -cx '<!-- bench-table:begin -->' "$readme")" = 1 ] && [ "$(grep -cx '<!-- bench-table:end -->' "$readme")" = 1 ] \
+  || fail "README.md needs one <!-- bench-table:begin --> and one <!-- bench-table:end --> line"
+sed -n '/^<!-- bench-table:begin -->$/,/^<!-- bench-table:end -->$/p' "$readme" | grep -qF "$(grep -m1 '^| benchmark |' <<<"$out")" \
+  || fail "README.md: no generated table between the markers"
 echo "bench-table: all checks passed"
