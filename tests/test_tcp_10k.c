@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers/heap.h"
 #include "helpers/net.h"
 
 #if __has_include(<valgrind/valgrind.h>)
@@ -240,17 +241,11 @@ static int child_main(int port, int status_fd, int go_fd)
 
 static void run_10k(bool streams)
 {
-    struct rlimit rl;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < fds_needed) {
+    rlim_t old_cur, hard;
+    if (!th_nofile_raise(fds_needed, &old_cur, &hard)) {
         printf("SKIP: 10k connections need %d descriptors per process, hard limit is %llu\n",
-               fds_needed, (unsigned long long)rl.rlim_max);
+               fds_needed, (unsigned long long)hard);
         skip();
-    }
-    rlim_t old_cur = rl.rlim_cur;
-    if (rl.rlim_cur < fds_needed) {
-        rl.rlim_cur = fds_needed;
-        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
     }
     conns = streams && RUNNING_ON_VALGRIND ? conns_streams_valgrind : conns_full;
     if (conns != conns_full)
@@ -290,7 +285,7 @@ static void run_10k(bool streams)
     assert_int_equal(reel_loop_connect_read_pipe(loop, &sp, st[0], &f), 0);
     assert_int_equal(th_wait_release(loop, f, NULL), 0);
     long rss0 = rss_kib();
-    struct mallinfo2 m0 = mallinfo2();
+    size_t m0 = th_heap_in_use();
 
     th_wait_flag(loop, &s.got); /* 'H': all held, echoed once */
     assert_int_equal(s.last, 'H');
@@ -302,8 +297,8 @@ static void run_10k(bool streams)
      * poll that waits with nothing to do gives it back. */
     assert_int_equal(th_run_for(loop, 0.01), 0);
     long rss1 = rss_kib();
-    struct mallinfo2 m1 = mallinfo2();
-    double heap_per = (double)(m1.uordblks - m0.uordblks) / conns;
+    size_t m1 = th_heap_in_use();
+    double heap_per = th_heap_per(m0, m1, conns);
     double rss_per = (double)(rss1 - rss0) * 1024.0 / conns;
     /* The protocol server's own object takes one malloc chunk per
      * connection: what is left is reel's. The stream handler allocates
@@ -313,7 +308,7 @@ static void run_10k(bool streams)
     void *probe = calloc(1, sizeof(echo_conn));
     size_t proto_chunk = streams ? 0 : malloc_usable_size(probe) + sizeof(size_t);
     free(probe);
-    if (m1.uordblks != m0.uordblks) /* sanitizers replace malloc: no figure */
+    if (m1 != m0) /* sanitizers replace malloc: no figure */
         printf("%zu idle %s connections: reel heap %.0f bytes/connection "
                "(server heap %.0f by mallinfo2, less the test's %zu-byte protocol chunk), "
                "RSS %.0f bytes/connection%s\n",
@@ -339,8 +334,7 @@ static void run_10k(bool streams)
     reel_server_release(srv);
     close(go[1]);
     th_loop_free(loop);
-    rl.rlim_cur = old_cur;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    th_nofile_restore(old_cur);
 }
 
 static void test_tcp_10k_connections_held_and_served(void **state)
