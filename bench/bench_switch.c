@@ -1,6 +1,8 @@
 /* bench_switch — what a task's await/resume costs.
  *
- * Rows (each the best of several runs, in ns per round trip):
+ * Rows (ns per round trip, median [min-max] of interleaved runs: each
+ * repetition runs every row once, in alternating order, so that noise from
+ * other processes falls on all alike):
  *   indirect_call               a call and return through a function pointer
  *   reel_switch_round_trip      resume a task's context and switch back: the
  *                               two context switches every await/resume pays
@@ -13,10 +15,10 @@
  *   reel_task_await_round_trip  one task awaits a future the other completes
  *                               and vice versa (ping-pong), per await
  *
- * --quick runs each row once on 1/50 of the work (for callgrind).
- * Output: a header line, then one line per row: `name  value  unit`.
- * Standalone: build with the bench CMake, or by hand:
- *   cc -O2 -Iinclude bench/bench_switch.c build/libreel.a -lpthread -lm
+ * Options as every bench (bench/common.h): --reps N (default 5), --quick
+ * (one repetition on 1/50 of the work, for callgrind), --only WORD.
+ * Output: a header line with the load average, then one line per row:
+ * `name  median [min-max]  unit`, then the load average after.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -27,12 +29,12 @@
 #include <time.h>
 #include <ucontext.h>
 
+#include "common.h"
 #include "reel.h"
 #include "../loop/fiber.h"
 
 enum { stack_bytes = 64 * 1024 };
-/* --quick (smoke runs, callgrind): one run of each, 1/50 of the work. */
-static int runs = 5;
+/* --quick (smoke runs, callgrind): 1/50 of the work. */
 static uint64_t iters_div = 1;
 
 static uint64_t now_ns(void)
@@ -50,11 +52,6 @@ static void *map_stack(void)
         exit(1);
     }
     return p;
-}
-
-static void row(const char *name, double value, const char *unit)
-{
-    printf("%-34s  %10.2f  %s\n", name, value, unit);
 }
 
 /* ------------------------------------------------------- indirect call */
@@ -224,28 +221,73 @@ static __attribute__((noinline)) double bench_task_await(uint64_t iters)
     return (double)(t1 - t0) / (double)(pp.rounds * 2);
 }
 
-static double best(double (*fn)(uint64_t), uint64_t iters)
+/* One row: its measuring function and work; a run returns its total ns
+ * (the function's ns per round trip times the round trips). */
+typedef struct row_def {
+    const char *name;
+    double (*fn)(uint64_t iters);
+    uint64_t iters;
+} row_def;
+
+static uint64_t run_row(void *ctx)
 {
-    double b = 1e300;
-    for (int i = 0; i < runs; i++) {
-        double v = fn(iters / iters_div);
-        if (v < b)
-            b = v;
-    }
-    return b;
+    const row_def *r = ctx;
+    uint64_t iters = r->iters / iters_div;
+    double ns = r->fn(iters) * (double)iters;
+    return ns < 1 ? 1 : (uint64_t)ns;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
-        runs = 1;
+    bench_opts opts;
+    int code;
+    if (!bench_parse_args(argc, argv, &opts, &code,
+                          "  rows: indirect_call, reel_switch_round_trip, ucontext_swapcontext_round_trip,\n"
+                          "        reel_task_yield_round_trip, reel_task_await_round_trip\n"))
+        return code;
+    if (opts.quick) {
+        opts.reps = 1;
         iters_div = 50;
     }
-    printf("%-34s  %10s  %s\n", "name", "value", "unit");
-    row("indirect_call", best(bench_indirect_call, 20000000), "ns");
-    row("reel_switch_round_trip", best(bench_reel_switch, 20000000), "ns");
-    row("ucontext_swapcontext_round_trip", best(bench_ucontext, 1000000), "ns");
-    row("reel_task_yield_round_trip", best(bench_task_yield, 1000000), "ns");
-    row("reel_task_await_round_trip", best(bench_task_await, 1000000), "ns");
-    return 0;
+    static row_def all[] = {
+        {"indirect_call", bench_indirect_call, 20000000},
+        {"reel_switch_round_trip", bench_reel_switch, 20000000},
+        {"ucontext_swapcontext_round_trip", bench_ucontext, 1000000},
+        {"reel_task_yield_round_trip", bench_task_yield, 1000000},
+        {"reel_task_await_round_trip", bench_task_await, 1000000},
+    };
+    enum { nrows = sizeof all / sizeof all[0] };
+    bench_run_fn fns[nrows];
+    void *ctxs[nrows];
+    const row_def *sel[nrows];
+    int n = 0;
+    for (int i = 0; i < nrows; i++)
+        if (bench_selected(&opts, all[i].name)) {
+            fns[n] = run_row;
+            ctxs[n] = &all[i];
+            sel[n++] = &all[i];
+        }
+    if (n == 0) {
+        fprintf(stderr, "bench_switch: no row matches --only %s\n", opts.only);
+        return 2;
+    }
+    int reps = opts.reps > bench_reps_max ? bench_reps_max : opts.reps;
+    char load[64];
+    printf("\nbench_switch: await/resume costs, ns per round trip, median [min-max] of %d interleaved "
+           "runs (load average before: %s)\n", reps, bench_loadavg(load, sizeof load));
+    printf("%-34s  %10s  %-22s  %s\n", "name", "median", "[min-max]", "unit");
+    fflush(stdout);
+    bench_stats st[nrows];
+    if (!bench_interleave(reps, n, fns, ctxs, st)) {
+        bench_fail("bench_switch: a run failed");
+        return bench_exit_code();
+    }
+    for (int i = 0; i < n; i++) {
+        double per = (double)(sel[i]->iters / iters_div);
+        char mm[48];
+        snprintf(mm, sizeof mm, "[%.2f-%.2f]", (double)st[i].min_ns / per, (double)st[i].max_ns / per);
+        printf("%-34s  %10.2f  %-22s  ns\n", sel[i]->name, (double)st[i].med_ns / per, mm);
+    }
+    printf("  (load average after: %s)\n", bench_loadavg(load, sizeof load));
+    return bench_exit_code();
 }
