@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/bench-table on a saved `make bench` output (tests/data/bench-sample.txt,
-# the sixth session's quiet run): specific cells come out as the bench printed
+# the sixth session's quiet run, with the bench_conn and bench_switch parts
+# from single runs on a loaded machine in the seventh session): specific cells come out as the bench printed
 # them, with the peer row the ratio uses and the issue's target; a truncated
 # or damaged output makes it exit 1 naming the missing row, never print a
 # blank cell; --update-readme rewrites only what lies between the markers,
@@ -15,12 +16,17 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 out=$("$tool" "$sample") || fail "bench-table exited $? on the sample"
 has() { grep -qF -- "$1" <<<"$out" || fail "no '$1' in the table"; }
 # The machine, date and load before/after.
-has '`make bench` of 2026-12-03T23:16:38Z: Linux 6.18.44-fc-v1147 x86_64, 2 CPU(s); load average (1, 5, 15 min) 2.62 1.91 2.68 before the first benchmark, 2.00 1.83 2.30 after the last.'
+# (bench_conn runs first: run-bench goes in name order.)
+has '`make bench` of 2026-12-03T23:16:38Z: Linux 6.18.44-fc-v1147 x86_64, 2 CPU(s); load average (1, 5, 15 min) 2.63 3.13 1.91 before the first benchmark, 2.00 1.83 2.30 after the last.'
 # call_soon against the pooled cancellable libuv queue, and the plain ring as the lower bound.
 has '| call_soon, 10M callbacks | 171.23 M/s (run: 58.4 [53.6-59.9] ms) | pooled cancellable queue on one libuv idle handle (reel'"'"'s feature set): 156.04 M/s (run: 64.1 [55.7-92.5] ms) | 1.10x (higher is better) | ≥ 1.0× | met |'
 has '| same, ns per call_soon + run | 5.84 ns | pooled queue: 6.41 ns | 1.10x (lower is better) | ≤ 5.5 ns (issue 17 item 2) | **not met** |'
 has '| call_soon, plain ring as the lower bound | 171.23 M/s | libuv + plain FIFO ring, uvloop'"'"'s way [ref]: 216.11 M/s (run: 46.3 [45.2-59] ms) | 0.79x (higher is better) | — (lower bound) | — |'
-has '| 4.53 ns / 66.49 ns / **82.94 ns** | ucontext swapcontext: 412.42 ns |'
+# bench_switch: medians with their ranges; the await target judged on the median.
+has '| task switch / yield / await round trip | 6.09 [5.20-6.62] ns / 72.46 [69.74-110.30] ns / **102.03 [90.70-124.18] ns** | ucontext swapcontext: 492.16 [455.00-629.56] ns | — (no ratio printed; medians of 5 interleaved runs) | await ≤ 120 ns (median) | met |'
+# bench_conn: idle TCP beside libuv (not met at 317 B), idle stream (met at 862 B).
+has '| idle TCP connection, heap bytes per connection (10,000 held) | 317 [317-319] B | libuv, uv_tcp_t + uv_read_start, same run: 269 [269-269] B | 0.85 (libuv'"'"'s heap / reel'"'"'s) | ≤ 269 B (libuv'"'"'s figure) | **not met** |'
+has '| idle stream connection (start_server handler waiting in a read), heap bytes (10,000 held) | 862 [862-865] B | — | — | ≤ 1 KiB | met |'
 # TCP echo at 1,000 connections: the CPU ratio misses its target and says so;
 # at 16 KiB it meets it.
 has '| TCP echo, 1,000 conns × 1 KiB, msgs/s | 172372 [170988-208225] | libuv: 184957 [162121-197162] (raw epoll: 169686 [149956-227416]) | 0.93 (raw epoll: 1.02) |'
@@ -47,6 +53,16 @@ grep -v '^echo 1024 B: loop CPU' "$sample" > "$tmp/row.txt"
 err=$("$tool" "$tmp/row.txt" 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] || fail "missing row: exit $rc, want 1"
 grep -qF "no row 'echo 1024 B: loop CPU us/round trip'" <<<"$err" || fail "missing row not named: $err"
+# The memory rows missing (a make bench from before bench_conn): named.
+sed '/^bench_conn:/,/^$/d' "$sample" > "$tmp/noconn.txt"
+err=$("$tool" "$tmp/noconn.txt" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] || fail "no bench_conn: exit $rc, want 1"
+grep -qF "bench_conn: no 'conn' section" <<<"$err" || fail "missing bench_conn not named: $err"
+# A switch row in the old best-of format (no range): named, not half-read.
+sed 's/^\(reel_task_await_round_trip  *[0-9.]*\)  *\[[0-9.-]*\]/\1/' "$sample" > "$tmp/oldsw.txt"
+err=$("$tool" "$tmp/oldsw.txt" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] || fail "switch row without a range: exit $rc, want 1"
+grep -qF "bench_switch, reel_task_await_round_trip" <<<"$err" || fail "switch row without a range not named: $err"
 # A row that is there but unparsable (a cell emptied): named, not printed blank.
 sed 's/^\(server CPU  reel\/libuv = \)1.00, reel\/raw epoll = 1.04/\1, reel\/raw epoll = 1.04/' "$sample" > "$tmp/bad.txt"
 err=$("$tool" "$tmp/bad.txt" 2>&1 >/dev/null); rc=$?
