@@ -279,7 +279,7 @@ static bool conn_run(bool streams, uint64_t *bytes)
     ok = ok && warm;
     reel_idle(loop, 2); /* warm: the timer pool, the first poll */
     size_t m0 = th_heap_in_use();
-    int go = port > 0 ? clients_start(port) : -1;
+    int go = ok && port > 0 ? clients_start(port) : -1;
     ok = go >= 0;
     if (ok) {
         ok = reel_run_until(loop, all_held) && held == conns;
