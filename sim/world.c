@@ -32,12 +32,6 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-uint64_t sim_mix(uint64_t x)
-{
-    uint64_t s = x;
-    return splitmix64(&s);
-}
-
 void sim_rng_seed(sim_rng *r, uint64_t seed)
 {
     uint64_t x = seed;
@@ -108,16 +102,8 @@ bool sim_rng_chance(sim_rng *r, double p)
 
 static __thread bool tls_keep_history;
 
-void sim_note_event(sim_world *w, uint32_t what, const sim_host *h, int64_t a, int64_t b)
+void sim_note_history(sim_world *w, uint32_t what, uint32_t hid, int64_t a, int64_t b)
 {
-    uint32_t hid = h ? h->id : UINT32_MAX;
-    uint64_t x = sim_mix(((uint64_t)what << 32) ^ hid);
-    x = sim_mix(x ^ (uint64_t)a);
-    x = sim_mix(x ^ (uint64_t)b ^ (w->now_ns * 0x9e3779b97f4a7c15ull));
-    w->hash = sim_mix(w->hash ^ x);
-    w->nevents++;
-    if (!w->keep_history)
-        return;
     if (w->nhistory == w->history_cap) {
         if (w->history_cap >= sim_history_events_max) {
             w->history_overflow = true;
