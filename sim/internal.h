@@ -185,6 +185,10 @@ typedef struct sim_backend {
 struct reel_sim_host {
     sim_world *world;
     uint32_t id;
+    /* The first two of the four mixes sim_note_event makes of this host's
+     * W_STEP (always a = b = 0) and W_POLL (a = k; k = 0, and the first
+     * mix alone for other k): they depend on the id only. */
+    uint64_t note_step_pre, note_poll_pre0, note_poll_mix1;
     char name[sim_name_bytes];
     struct in_addr addr;
     bool up;
@@ -470,7 +474,7 @@ uint64_t sim_site_key(const char *file, int line);
 void sim_schedule_check_hosts(sim_world *w);
 
 /* world.c */
-uint64_t sim_host_now(sim_host *h);
+uint64_t sim_host_now_drift(const sim_host *h); /* sim_host_now with drift */
 uint64_t sim_world_from_host(sim_host *h, uint64_t host_ns);
 /* Keeps an event for reel_sim_history (sim_note_event's cold half). */
 void sim_note_history(sim_world *w, uint32_t what, uint32_t hid, int64_t a, int64_t b);
@@ -531,6 +535,26 @@ static inline void sim_note_event(sim_world *w, uint32_t what, const sim_host *h
     uint64_t x = sim_mix(((uint64_t)what << 32) ^ hid);
     x = sim_mix(x ^ (uint64_t)a);
     x = sim_mix(x ^ (uint64_t)b ^ (w->now_ns * 0x9e3779b97f4a7c15ull));
+    w->hash = sim_mix(w->hash ^ x);
+    w->nevents++;
+    if (__builtin_expect(w->keep_history, 0))
+        sim_note_history(w, what, hid, a, b);
+}
+
+/* The host's clock (its monotonic time). Inline: the loop reads it twice
+ * an iteration; without drift it is the world's clock plus an offset. */
+static inline uint64_t sim_host_now(const sim_host *h)
+{
+    if (h->drift_ppm == 0)
+        return h->clock_base_host + (h->world->now_ns - h->clock_base_world);
+    return sim_host_now_drift(h);
+}
+
+/* sim_note_event given its first two mixes (pre): the same value. */
+static inline void sim_note_event_pre(sim_world *w, uint64_t pre, uint32_t what, uint32_t hid, int64_t a,
+                                      int64_t b)
+{
+    uint64_t x = sim_mix(pre ^ (uint64_t)b ^ (w->now_ns * 0x9e3779b97f4a7c15ull));
     w->hash = sim_mix(w->hash ^ x);
     w->nevents++;
     if (__builtin_expect(w->keep_history, 0))

@@ -518,7 +518,8 @@ static int collect(sim_host *h, reel_event *out, int max)
         }
     /* Level-triggered: while anything was ready, look again next time. */
     h->dirty = k > 0 || more || h->notes_head;
-    sim_note_event(w, W_POLL, h, k, 0);
+    sim_note_event_pre(w, k == 0 ? h->note_poll_pre0 : sim_mix(h->note_poll_mix1 ^ (uint64_t)k), W_POLL, h->id,
+                       k, 0);
     return k;
 }
 

@@ -418,21 +418,14 @@ void sim_log(sim_world *w, const char *msg, size_t len)
  * one) reads the world's clock plus an offset: the same answer the general
  * formula gives, without a 128-bit division on the simulator's hottest path
  * (every idle host is asked its time on every round). */
-static uint64_t host_now_drift(const sim_host *h)
+uint64_t sim_host_now_drift(const sim_host *h)
 {
     uint64_t dw = h->world->now_ns - h->clock_base_world;
     __int128 d = (__int128)dw * (1000000 + h->drift_ppm) / 1000000;
     return h->clock_base_host + (uint64_t)d;
 }
 
-static inline uint64_t host_now(const sim_host *h)
-{
-    if (h->drift_ppm == 0)
-        return h->clock_base_host + (h->world->now_ns - h->clock_base_world);
-    return host_now_drift(h);
-}
-
-uint64_t sim_host_now(sim_host *h) { return host_now(h); }
+static inline uint64_t host_now(const sim_host *h) { return sim_host_now(h); }
 
 static uint64_t world_from_host_drift(const sim_host *h, uint64_t host_ns)
 {
@@ -595,6 +588,9 @@ int reel_sim_host_new(reel_sim *sim, const char *name, const char *addr, reel_si
         return -ENOMEM;
     h->world = sim;
     h->id = sim->nhosts;
+    h->note_step_pre = sim_mix(sim_mix((uint64_t)W_STEP << 32 ^ h->id) ^ 0);
+    h->note_poll_mix1 = sim_mix((uint64_t)W_POLL << 32 ^ h->id);
+    h->note_poll_pre0 = sim_mix(h->note_poll_mix1 ^ 0);
     snprintf(h->name, sizeof h->name, "%s", name);
     h->addr = a;
     h->clock_base_world = sim->now_ns;
@@ -1044,7 +1040,7 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
             sim_host *h = w->hosts[i];
             if (h == driver || !host_has_work(w, h))
                 continue;
-            sim_note_event(w, W_STEP, h, 0, 0);
+            sim_note_event_pre(w, h->note_step_pre, W_STEP, h->id, 0, 0);
             sim_host *outer = w->stepping;
             w->stepping = h;
             int rc = rl_loop_step(h->loop);
