@@ -483,7 +483,7 @@ sim_link *sim_link_get(sim_world *w, uint32_t a, uint32_t b, bool create);
 bool sim_link_blocked(sim_world *w, uint32_t a, uint32_t b, uint64_t *until_ns);
 uint64_t sim_link_delay(sim_world *w, const sim_host *a, const sim_host *b, size_t bytes);
 sim_host *sim_host_by_addr(sim_world *w, const struct in_addr *addr);
-void sim_draw_late(sim_world *w, sim_host *h);
+void sim_draw_late_slow(sim_world *w, sim_host *h, uint32_t index);
 void sim_report_livelock(sim_world *w, sim_host *h, uint64_t rounds);
 int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)(void *), void *arg);
 void sim_log(sim_world *w, const char *msg, size_t len);
@@ -559,6 +559,19 @@ static inline void sim_note_event_pre(sim_world *w, uint64_t pre, uint32_t what,
     w->nevents++;
     if (__builtin_expect(w->keep_history, 0))
         sim_note_history(w, what, hid, a, b);
+}
+
+/* Perturbation: how late (never early) the host's next timer wakes it.
+ * Inline: drawn after every step and timed poll, and in a world without
+ * perturbation or a schedule that could decide it, nothing is drawn. */
+static inline void sim_draw_late(sim_world *w, sim_host *h)
+{
+    uint32_t index = h->dec_calls[DK_TIMER_LATE]++;
+    if (!w->perturb && !w->from_file && !sim_dec_reachable(w, DK_TIMER_LATE)) {
+        h->late_ns = 0; /* nothing drawn, nothing can fire: sim_decide would say no */
+        return;
+    }
+    sim_draw_late_slow(w, h, index);
 }
 
 /* Backend op ids for W_OP (stable: they feed the hash). */

@@ -985,14 +985,10 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
     return t;
 }
 
-/* Perturbation: how late (never early) the host's next timer wakes it. */
-void sim_draw_late(sim_world *w, sim_host *h)
+/* sim_draw_late (sim/internal.h) when a swarm or a schedule can make the
+ * host's next timer late: draw, then let the schedule decide. */
+void sim_draw_late_slow(sim_world *w, sim_host *h, uint32_t index)
 {
-    uint32_t index = h->dec_calls[DK_TIMER_LATE]++;
-    if (!w->perturb && !w->from_file && !sim_dec_reachable(w, DK_TIMER_LATE)) {
-        h->late_ns = 0; /* nothing drawn, nothing can fire: sim_decide would say no */
-        return;
-    }
     uint64_t late = 0;
     if (w->perturb)
         late = sim_rng_chance(&w->rng, 0.5 * sim_swarm_scale(&w->cfg)) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
