@@ -475,8 +475,9 @@ static int collect(sim_host *h, reel_event *out, int max)
     }
     bool more = false;
     /* A descriptor's readiness only rises where its host is marked dirty
-     * (sim_mark_dirty: data, a peer's read freeing window, a close, a
-     * fault, a new interest), and the last collect cleared the mark only
+     * (sim_mark_dirty: data or a FIN, a peer's read freeing window, a
+     * connection answered, refused or reset, a datagram, a close, a fault,
+     * a new interest), and the last collect cleared the mark only
      * when it found nothing ready: without the mark, the scan would find
      * nothing again. That is the idle wake-up (a timer, nothing else).
      * -DREEL_SIM_CHECK_DIRTY scans anyway and aborts if that is ever false. */
