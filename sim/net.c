@@ -474,7 +474,28 @@ static int collect(sim_host *h, reel_event *out, int max)
         free(n);
     }
     bool more = false;
-    for (int fd = 0; fd < h->fd_hi; fd++) {
+    /* A descriptor's readiness only rises where its host is marked dirty
+     * (sim_mark_dirty: data or a FIN, a peer's read freeing window, a
+     * connection answered, refused or reset, a datagram, a close, a fault,
+     * a new interest), and the last collect cleared the mark only
+     * when it found nothing ready: without the mark, the scan would find
+     * nothing again. That is the idle wake-up (a timer, nothing else).
+     * -DREEL_SIM_CHECK_DIRTY scans anyway and aborts if that is ever false. */
+    bool scan = h->dirty;
+#ifdef REEL_SIM_CHECK_DIRTY
+    if (!scan)
+        for (int fd = 0; fd < h->fd_hi; fd++) {
+            sim_sock *s = h->fds[fd];
+            if (s && s->interest && (sock_ready(w, s) & (s->interest | REEL_IO_ERROR | REEL_IO_HUP))) {
+                char msg[160];
+                int n = snprintf(msg, sizeof msg, "REEL_SIM_CHECK_DIRTY: host %s fd %d is ready but not dirty",
+                                 h->name, fd);
+                sim_log(w, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+                abort();
+            }
+        }
+#endif
+    for (int fd = 0; scan && fd < h->fd_hi; fd++) {
         sim_sock *s = h->fds[fd];
         if (!s || !s->interest)
             continue;
@@ -498,7 +519,8 @@ static int collect(sim_host *h, reel_event *out, int max)
         }
     /* Level-triggered: while anything was ready, look again next time. */
     h->dirty = k > 0 || more || h->notes_head;
-    sim_note_event(w, W_POLL, h, k, 0);
+    sim_note_event_pre(w, k == 0 ? h->note_poll_pre0 : sim_mix(h->note_poll_mix1 ^ (uint64_t)k), W_POLL, h->id,
+                       k, 0);
     return k;
 }
 

@@ -32,12 +32,6 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-uint64_t sim_mix(uint64_t x)
-{
-    uint64_t s = x;
-    return splitmix64(&s);
-}
-
 void sim_rng_seed(sim_rng *r, uint64_t seed)
 {
     uint64_t x = seed;
@@ -108,16 +102,8 @@ bool sim_rng_chance(sim_rng *r, double p)
 
 static __thread bool tls_keep_history;
 
-void sim_note_event(sim_world *w, uint32_t what, const sim_host *h, int64_t a, int64_t b)
+void sim_note_history(sim_world *w, uint32_t what, uint32_t hid, int64_t a, int64_t b)
 {
-    uint32_t hid = h ? h->id : UINT32_MAX;
-    uint64_t x = sim_mix(((uint64_t)what << 32) ^ hid);
-    x = sim_mix(x ^ (uint64_t)a);
-    x = sim_mix(x ^ (uint64_t)b ^ (w->now_ns * 0x9e3779b97f4a7c15ull));
-    w->hash = sim_mix(w->hash ^ x);
-    w->nevents++;
-    if (!w->keep_history)
-        return;
     if (w->nhistory == w->history_cap) {
         if (w->history_cap >= sim_history_events_max) {
             w->history_overflow = true;
@@ -432,21 +418,14 @@ void sim_log(sim_world *w, const char *msg, size_t len)
  * one) reads the world's clock plus an offset: the same answer the general
  * formula gives, without a 128-bit division on the simulator's hottest path
  * (every idle host is asked its time on every round). */
-static uint64_t host_now_drift(const sim_host *h)
+uint64_t sim_host_now_drift(const sim_host *h)
 {
     uint64_t dw = h->world->now_ns - h->clock_base_world;
     __int128 d = (__int128)dw * (1000000 + h->drift_ppm) / 1000000;
     return h->clock_base_host + (uint64_t)d;
 }
 
-static inline uint64_t host_now(const sim_host *h)
-{
-    if (h->drift_ppm == 0)
-        return h->clock_base_host + (h->world->now_ns - h->clock_base_world);
-    return host_now_drift(h);
-}
-
-uint64_t sim_host_now(sim_host *h) { return host_now(h); }
+static inline uint64_t host_now(const sim_host *h) { return sim_host_now(h); }
 
 static uint64_t world_from_host_drift(const sim_host *h, uint64_t host_ns)
 {
@@ -609,6 +588,9 @@ int reel_sim_host_new(reel_sim *sim, const char *name, const char *addr, reel_si
         return -ENOMEM;
     h->world = sim;
     h->id = sim->nhosts;
+    h->note_step_pre = sim_mix(sim_mix((uint64_t)W_STEP << 32 ^ h->id) ^ 0);
+    h->note_poll_mix1 = sim_mix((uint64_t)W_POLL << 32 ^ h->id);
+    h->note_poll_pre0 = sim_mix(h->note_poll_mix1 ^ 0);
     snprintf(h->name, sizeof h->name, "%s", name);
     h->addr = a;
     h->clock_base_world = sim->now_ns;
@@ -1003,14 +985,10 @@ static uint64_t next_wakeup(sim_world *w, sim_host *driver)
     return t;
 }
 
-/* Perturbation: how late (never early) the host's next timer wakes it. */
-void sim_draw_late(sim_world *w, sim_host *h)
+/* sim_draw_late (sim/internal.h) when a swarm or a schedule can make the
+ * host's next timer late: draw, then let the schedule decide. */
+void sim_draw_late_slow(sim_world *w, sim_host *h, uint32_t index)
 {
-    uint32_t index = h->dec_calls[DK_TIMER_LATE]++;
-    if (!w->perturb && !w->from_file && !sim_dec_reachable(w, DK_TIMER_LATE)) {
-        h->late_ns = 0; /* nothing drawn, nothing can fire: sim_decide would say no */
-        return;
-    }
     uint64_t late = 0;
     if (w->perturb)
         late = sim_rng_chance(&w->rng, 0.5 * sim_swarm_scale(&w->cfg)) ? sim_rng_below(&w->rng, w->timer_late_max_ns + 1) : 0;
@@ -1058,7 +1036,7 @@ int sim_drive(sim_world *w, sim_host *driver, uint64_t deadline_ns, bool (*done)
             sim_host *h = w->hosts[i];
             if (h == driver || !host_has_work(w, h))
                 continue;
-            sim_note_event(w, W_STEP, h, 0, 0);
+            sim_note_event_pre(w, h->note_step_pre, W_STEP, h->id, 0, 0);
             sim_host *outer = w->stepping;
             w->stepping = h;
             int rc = rl_loop_step(h->loop);
