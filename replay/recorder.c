@@ -300,14 +300,8 @@ static int r_poll(reel_backend *b, reel_event *events, int max_events, int64_t t
     int n = r->in->poll(r->inner, events, max_events, timeout_ns);
     uint64_t t1 = r->in->now_ns(r->inner);
     uint64_t posted = atomic_load(&r->posted);
-    reel_trace_record rec;
-    rec_init(&rec, REEL_TRACE_POLL, -1);
-    rec.arg[0] = max_events;
-    rec.arg[1] = timeout_ns;
-    rec.arg[2] = (int64_t)(t1 - t0);
-    rec.result = n;
-    rec.time_ns = t0;
-    emit(r, &rec);
+    if (recording(r))
+        emitted(r, rt_writer_poll(r->w, max_events, timeout_ns, (int64_t)(t1 - t0), n, t0));
     for (int i = 0; i < n; i++) {
         const reel_event *ev = &events[i];
         if (ev->kind != REEL_EV_DONE || !ev->ptr) { /* no answer to carry: the fast path */

@@ -615,7 +615,7 @@ static void test_writer_enforces_record_limits(void **state)
     unlink(path);
 }
 
-/* The writer's fast paths (rt_writer_now/_callback/_io/_event) must write
+/* The writer's fast paths (rt_writer_now/_callback/_io/_poll/_event) must write
  * exactly what rt_writer_append writes for the same records: the same
  * file, byte for byte, over edge values (zero fields left out, fd -1 and
  * negative fds, clock deltas that go backwards, 64-bit extremes, data of 0,
@@ -661,6 +661,11 @@ static void test_fast_paths_write_the_same_bytes_as_the_generic_encoder(void **s
                                     .result = x, .data = data, .data_len = len};
             assert_int_equal(rt_writer_append(g, &r), 0);
             assert_int_equal(rt_writer_io(f, op, fd, v, op == REEL_TRACE_WRITE ? u : 0, x, data, len), 0);
+            /* POLL: every field 0 or not, the time going back and forth */
+            uint64_t pt = round % 5 == 2 ? 0 : clock + (uint64_t)x;
+            r = (reel_trace_record){.op = REEL_TRACE_POLL, .fd = -1, .arg = {u, v, x}, .result = v, .time_ns = pt};
+            assert_int_equal(rt_writer_append(g, &r), 0);
+            assert_int_equal(rt_writer_poll(f, u, v, x, v, pt), 0);
             /* EVENT */
             r = (reel_trace_record){.op = REEL_TRACE_EVENT, .fd = -1, .arg = {u, v, x, v, u, 0}};
             assert_int_equal(rt_writer_append(g, &r), 0);
