@@ -823,9 +823,13 @@ static void *flusher_main(void *arg)
         if (w->flushed == w->sealed || (w->stop && !w->drain))
             break;
         uint64_t from = w->flushed, pos = w->flush_pos, upto = w->sealed;
+        w->copying = true;
         pthread_mutex_unlock(&w->mu);
         int rc = flush_run(w, &from, &pos, upto);
         pthread_mutex_lock(&w->mu);
+        w->copying = false;
+        if (w->hold)
+            pthread_cond_broadcast(&w->to_loop); /* rt_writer_hold_flusher waits for the copy */
         if (rc < 0) {
             w->flush_err = rc;
             pthread_cond_signal(&w->to_loop);
@@ -1039,6 +1043,8 @@ void rt_writer_hold_flusher(rt_writer *w, bool hold)
     pthread_mutex_lock(&w->mu);
     w->hold = hold;
     pthread_cond_signal(&w->to_flusher);
+    while (hold && w->copying)
+        pthread_cond_wait(&w->to_loop, &w->mu);
     pthread_mutex_unlock(&w->mu);
 }
 

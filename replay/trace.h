@@ -318,7 +318,9 @@ int rt_writer_end(rt_writer *w);
 bool rt_writer_mapped(const rt_writer *w);
 /* Tests: hold the flusher back (true) so blocks stay only in the ring
  * until the ring is full (it then copies only what makes room), or let it
- * run again (false). */
+ * run again (false). Holding returns once no copy is under way, so a
+ * snapshot of the file taken after it is one consistent state (a copy
+ * made room for the loop may still be running when the loop goes on). */
 void rt_writer_hold_flusher(rt_writer *w, bool hold);
 /* Times the ring went round (0: the records are still in its first lap). */
 uint64_t rt_writer_ring_laps(const rt_writer *w);
@@ -412,6 +414,7 @@ struct rt_writer {
     uint64_t flush_pos;  /* ring position of the block at `flushed` */
     int flush_err;
     bool stop, drain, hold, loop_waiting;
+    bool copying;        /* the flusher is in flush_run (mu released) */
     /* buffered */
     uint8_t *buf;
     uint64_t bytes;      /* file bytes written */
