@@ -302,7 +302,24 @@ static int r_poll(reel_backend *b, reel_event *events, int max_events, int64_t t
     uint64_t posted = atomic_load(&r->posted);
     if (recording(r))
         emitted(r, rt_writer_poll(r->w, max_events, timeout_ns, (int64_t)(t1 - t0), n, t0));
-    for (int i = 0; i < n; i++) {
+    /* Events without an answer to carry (all but a completed request's),
+     * all at once: one room check and one commit for the poll. */
+    int i = 0;
+    uint8_t *p0 = n > 0 && recording(r) ? rt_writer_events_begin(r->w, (size_t)n) : NULL;
+    if (p0) {
+        uint8_t *p = p0;
+        for (; i < n; i++) {
+            const reel_event *ev = &events[i];
+            if (ev->kind == REEL_EV_DONE && ev->ptr)
+                break;
+            int64_t a4 = 0;
+            if (ev->kind == REEL_EV_WAKE)
+                a4 = (int64_t)(r->posted_at_wake = posted);
+            p = rt_event_put(p, ev->kind, ev->events, ev->id, ev->value, a4);
+        }
+        rt_writer_events_end(r->w, p0, p, (size_t)i);
+    }
+    for (; i < n; i++) {
         const reel_event *ev = &events[i];
         if (ev->kind != REEL_EV_DONE || !ev->ptr) { /* no answer to carry: the fast path */
             int64_t a4 = 0;

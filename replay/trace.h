@@ -603,12 +603,9 @@ static inline int rt_writer_poll(rt_writer *w, int64_t max_events, int64_t timeo
     return rt_fast_end(w, p0, p);
 }
 
-static inline int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
+/* An EVENT record's bytes at p; returns the end. */
+static inline uint8_t *rt_event_put(uint8_t *p, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
 {
-    int rc = 0;
-    uint8_t *p0 = rt_fast_begin(w, 0, &rc), *p = p0;
-    if (!p)
-        return rc;
     *p++ = REEL_TRACE_EVENT;
     uint32_t mask = (kind != 0) * RT_F_A0 | (events != 0) * RT_F_A1 | (id != 0) * RT_F_A2 |
                     (value != 0) * RT_F_A3 | (a4 != 0) * RT_F_A4;
@@ -623,8 +620,38 @@ static inline int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, in
         p = rt_put_zz(p, value);
     if (a4)
         p = rt_put_zz(p, a4);
-    return rt_fast_end(w, p0, p);
+    return p;
 }
 
+static inline int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
+{
+    int rc = 0;
+    uint8_t *p0 = rt_fast_begin(w, 0, &rc);
+    if (!p0)
+        return rc;
+    return rt_fast_end(w, p0, rt_event_put(p0, kind, events, id, value, a4));
+}
+
+/* A poll's events in one go: room for n EVENT records (rt_event_put each)
+ * when all of them fit in the block being filled, or NULL (then write
+ * them one by one with rt_writer_event). Fitting all n is exactly when
+ * rt_writer_event would not close the block before any of them, so the
+ * bytes and the block boundaries are the same; rt_writer_events_end
+ * commits them with one store. */
+static inline uint8_t *rt_writer_events_begin(rt_writer *w, size_t n)
+{
+    if (__builtin_expect(w->err || w->ended, 0))
+        return NULL;
+    if (w->len + n * (rt_record_fixed_bytes_max + 10) > rt_block_target_bytes)
+        return NULL;
+    return w->blk + rt_block_header_bytes + w->len;
+}
+
+static inline void rt_writer_events_end(rt_writer *w, uint8_t *p0, uint8_t *p, size_t n)
+{
+    w->len += (size_t)(p - p0);
+    w->records += n;
+    rt_writer_commit(w);
+}
 
 #endif
