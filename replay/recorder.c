@@ -300,15 +300,26 @@ static int r_poll(reel_backend *b, reel_event *events, int max_events, int64_t t
     int n = r->in->poll(r->inner, events, max_events, timeout_ns);
     uint64_t t1 = r->in->now_ns(r->inner);
     uint64_t posted = atomic_load(&r->posted);
-    reel_trace_record rec;
-    rec_init(&rec, REEL_TRACE_POLL, -1);
-    rec.arg[0] = max_events;
-    rec.arg[1] = timeout_ns;
-    rec.arg[2] = (int64_t)(t1 - t0);
-    rec.result = n;
-    rec.time_ns = t0;
-    emit(r, &rec);
-    for (int i = 0; i < n; i++) {
+    if (recording(r))
+        emitted(r, rt_writer_poll(r->w, max_events, timeout_ns, (int64_t)(t1 - t0), n, t0));
+    /* Events without an answer to carry (all but a completed request's),
+     * all at once: one room check and one commit for the poll. */
+    int i = 0;
+    uint8_t *p0 = n > 0 && recording(r) ? rt_writer_events_begin(r->w, (size_t)n) : NULL;
+    if (p0) {
+        uint8_t *p = p0;
+        for (; i < n; i++) {
+            const reel_event *ev = &events[i];
+            if (ev->kind == REEL_EV_DONE && ev->ptr)
+                break;
+            int64_t a4 = 0;
+            if (ev->kind == REEL_EV_WAKE)
+                a4 = (int64_t)(r->posted_at_wake = posted);
+            p = rt_event_put(p, ev->kind, ev->events, ev->id, ev->value, a4);
+        }
+        rt_writer_events_end(r->w, p0, p, (size_t)i);
+    }
+    for (; i < n; i++) {
         const reel_event *ev = &events[i];
         if (ev->kind != REEL_EV_DONE || !ev->ptr) { /* no answer to carry: the fast path */
             int64_t a4 = 0;
@@ -410,22 +421,33 @@ static int sites_grow(recorder *r)
     return 0;
 }
 
+static uint32_t site_new(recorder *r, const char *func, const char *file, int line, uint64_t *name_hash);
+
 /* The site's id, writing its SITE record the first time; 0 if the table
  * is full (the callback is then recorded as "?"). *name_hash gets
  * rl_callback_name_hash(func), kept with the site so a busy loop does not
  * hash the same name again. */
-static uint32_t site_id(recorder *r, const char *func, const char *file, int line, uint64_t *name_hash)
+static inline uint32_t site_id(recorder *r, const char *func, const char *file, int line, uint64_t *name_hash)
 {
-    if (r->sites_cap) {
-        uint32_t j = site_hash(func, file, line) & (r->sites_cap - 1);
-        for (; r->sites[j].id; j = (j + 1) & (r->sites_cap - 1)) {
-            rec_site *s = &r->sites[j];
-            if (s->func == func && s->file == file && s->line == line) {
-                *name_hash = s->name_hash;
-                return s->id;
+    if (__builtin_expect(r->sites_cap != 0, 1)) {
+        uint32_t mask = r->sites_cap - 1;
+        const rec_site *sites = r->sites;
+        for (uint32_t j = site_hash(func, file, line) & mask; sites[j].id; j = (j + 1) & mask) {
+            const rec_site *st = &sites[j];
+            if (st->func == func && st->file == file && st->line == line) {
+                *name_hash = st->name_hash;
+                return st->id;
             }
         }
     }
+    return site_new(r, func, file, line, name_hash);
+}
+
+/* A site not seen before, out of line: the lookup above is inlined into
+ * r_callback (a call was ~15 of its ~53 instructions per callback). */
+__attribute__((noinline)) static uint32_t site_new(recorder *r, const char *func, const char *file, int line,
+                                                   uint64_t *name_hash)
+{
     *name_hash = rl_callback_name_hash(func);
     if (r->nsites >= rt_sites_max)
         return 0;

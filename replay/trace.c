@@ -280,46 +280,7 @@ static inline uint32_t crc_update(uint32_t crc, const void *data, size_t len)
 
 /* ------------------------------------------------------------- varints */
 
-/* Inlined into the encoder: most fields of a record fit in one byte. */
-static inline size_t put_varint(uint8_t *p, uint64_t v)
-{
-    if (__builtin_expect(v < 0x80, 1)) {
-        *p = (uint8_t)v;
-        return 1;
-    }
-    /* Unrolled to 5 bytes (a length, a result, a clock delta, a write's
-     * CRC): the byte loop was ~28 instructions per multi-byte varint,
-     * ~390 per recorded echo round trip (callgrind). */
-    p[0] = (uint8_t)(v | 0x80);
-    if (v < 1ull << 14) {
-        p[1] = (uint8_t)(v >> 7);
-        return 2;
-    }
-    p[1] = (uint8_t)((v >> 7) | 0x80);
-    if (v < 1ull << 21) {
-        p[2] = (uint8_t)(v >> 14);
-        return 3;
-    }
-    p[2] = (uint8_t)((v >> 14) | 0x80);
-    if (v < 1ull << 28) {
-        p[3] = (uint8_t)(v >> 21);
-        return 4;
-    }
-    p[3] = (uint8_t)((v >> 21) | 0x80);
-    if (v < 1ull << 35) {
-        p[4] = (uint8_t)(v >> 28);
-        return 5;
-    }
-    p[4] = (uint8_t)((v >> 28) | 0x80);
-    size_t n = 5;
-    v >>= 35;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
+static inline size_t put_varint(uint8_t *p, uint64_t v) { return rt_varint_put(p, v); }
 
 size_t rt_put_varint(uint8_t *p, uint64_t v) { return put_varint(p, v); }
 
@@ -677,41 +638,6 @@ static void get_str(char *dst, size_t cap, const uint8_t *src)
  * buffered (a pipe, a terminal, anything that cannot be mapped): one block
  * in memory, written whole with write(2) when full, before the loop
  * blocks, and from a fatal-signal handler (rt_writer_on_signal). */
-struct rt_writer {
-    int fd;
-    bool mapped;
-    bool ended;          /* rt_writer_end ran */
-    uint8_t *blk;        /* the block being filled: header + payload */
-    uint64_t blk_off;    /* its offset in the trace without a ring (header + stream offset) */
-    size_t len;          /* payload bytes committed */
-    uint32_t crc;        /* CRC32C of first ++ payload[0, crc_len) */
-    size_t crc_len;      /* payload bytes the CRC covers: a record boundary <= len */
-    uint64_t first;      /* index of the block's first record */
-    uint64_t records;
-    rt_delta delta;
-    int err;
-    /* mapped */
-    uint8_t *map;        /* [0, map_len) of the file: the header, then the ring */
-    size_t map_len;
-    uint8_t *ring;       /* map + rt_header_bytes */
-    uint64_t blk_pos;    /* ring position of the block being filled */
-    uint64_t laps;       /* times the ring went round */
-    uint64_t blocks_off; /* file offset of the block stream (after the ring) */
-    /* The flusher thread: copies sealed blocks from the ring to the file.
-     * sealed and flushed are trace offsets (like blk_off) guarded by mu. */
-    pthread_t flusher;
-    bool flusher_on;
-    pthread_mutex_t mu;
-    pthread_cond_t to_flusher, to_loop;
-    uint64_t sealed;     /* blocks before this offset are sealed and handed over */
-    uint64_t flushed;    /* blocks before this offset are in the file */
-    uint64_t flush_pos;  /* ring position of the block at `flushed` */
-    int flush_err;
-    bool stop, drain, hold, loop_waiting;
-    /* buffered */
-    uint8_t *buf;
-    uint64_t bytes;      /* file bytes written */
-};
 
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
@@ -750,19 +676,7 @@ static inline size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* Publish (len, crc) with one 8-byte store: a reader of the page cache
  * sees the old pair or the new one, never half of each. */
-static inline void commit(rt_writer *w)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t v = (uint64_t)(uint32_t)w->len | (uint64_t)w->crc << 32; /* the same bytes, no byte loop */
-#else
-    uint8_t b[8];
-    rt_put_u32(b, (uint32_t)w->len);
-    rt_put_u32(b + 4, w->crc);
-    uint64_t v;
-    memcpy(&v, b, 8);
-#endif
-    __atomic_store_n((uint64_t *)(void *)(w->blk + 16), v, __ATOMIC_RELEASE);
-}
+static inline void commit(rt_writer *w) { rt_writer_commit(w); }
 
 static inline void set_state(uint8_t *blk, uint32_t state)
 {
@@ -909,9 +823,13 @@ static void *flusher_main(void *arg)
         if (w->flushed == w->sealed || (w->stop && !w->drain))
             break;
         uint64_t from = w->flushed, pos = w->flush_pos, upto = w->sealed;
+        w->copying = true;
         pthread_mutex_unlock(&w->mu);
         int rc = flush_run(w, &from, &pos, upto);
         pthread_mutex_lock(&w->mu);
+        w->copying = false;
+        if (w->hold)
+            pthread_cond_broadcast(&w->to_loop); /* rt_writer_hold_flusher waits for the copy */
         if (rc < 0) {
             w->flush_err = rc;
             pthread_cond_signal(&w->to_loop);
@@ -1098,124 +1016,14 @@ int rt_writer_append(rt_writer *w, const reel_trace_record *rec)
     return 0;
 }
 
-/* ---- the writer's fast paths ----
- * The records a busy loop writes most (I/O reads and writes, callbacks,
- * clock reads, readiness events), encoded to exactly the bytes rt_encode
- * gives them (tests/test_trace_fast checks it field by field), without a
- * reel_trace_record to fill and without testing fields the op never has:
- * the generic encoder's mask and field tests were ~150 instructions of the
- * ~400 each record cost the loop thread. */
-
-/* Room for a record with `data_len` bytes of data and no address, reserved
- * as rt_writer_append does (so blocks end where they would): its start, or
- * NULL with the writer's error (or -EPIPE after the end) in *rc. */
-static inline uint8_t *fast_begin(rt_writer *w, size_t data_len, int *rc)
+/* The fast paths' slow side (trace.h): close the block and start the
+ * next, or write the buffered one out. */
+int rt_writer_roll(rt_writer *w)
 {
-    size_t bound = rt_record_fixed_bytes_max + data_len + 5 + 0 + 5;
-    if (__builtin_expect(w->err || w->ended, 0)) {
-        *rc = w->err ? w->err : -EPIPE;
-        return NULL;
-    }
-    if (__builtin_expect(w->len + bound > rt_block_target_bytes, 0) && w->len) {
-        int e = w->mapped ? roll_mapped(w) : flush_buffered(w, true);
-        if (e < 0) {
-            w->err = *rc = e;
-            return NULL;
-        }
-    }
-    return w->blk + rt_block_header_bytes + w->len;
-}
-
-static inline int fast_end(rt_writer *w, uint8_t *p0, uint8_t *p)
-{
-    size_t n = (size_t)(p - p0);
-    w->len += n;
-    w->records++;
-    commit(w);
-    return 0;
-}
-
-static inline uint8_t *put_zz(uint8_t *p, int64_t v) { return p + put_varint(p, rt_zigzag(v)); }
-
-int rt_writer_now(rt_writer *w, uint64_t now)
-{
-    int rc = 0;
-    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
-    if (!p)
-        return rc;
-    *p++ = REEL_TRACE_NOW;
-    *p++ = RT_F_RESULT; /* a NOW record always has its result */
-    p = put_zz(p, (int64_t)(now - w->delta.prev_now));
-    w->delta.prev_now = now;
-    return fast_end(w, p0, p);
-}
-
-int rt_writer_callback(rt_writer *w, uint32_t site, uint64_t time_ns)
-{
-    int rc = 0;
-    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
-    if (!p)
-        return rc;
-    *p++ = REEL_TRACE_CALLBACK;
-    *p++ = (uint8_t)((site != 0) * RT_F_A0 | (time_ns != 0) * RT_F_TIME);
-    if (site)
-        p = put_zz(p, site);
-    if (time_ns) {
-        p = put_zz(p, (int64_t)(time_ns - w->delta.prev_time));
-        w->delta.prev_time = time_ns;
-    }
-    return fast_end(w, p0, p);
-}
-
-int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, int64_t a1, int64_t result,
-                 const void *data, uint32_t data_len)
-{
-    if (data_len > rt_data_bytes_max)
-        return -EMSGSIZE;
-    int rc = 0;
-    uint8_t *p0 = fast_begin(w, data_len, &rc), *p = p0;
-    if (!p)
-        return rc;
-    *p++ = (uint8_t)op;
-    *p++ = (uint8_t)((fd != -1) * RT_F_FD | (result != 0) * RT_F_RESULT | (a0 != 0) * RT_F_A0 |
-                     (a1 != 0) * RT_F_A1 | (data_len != 0) * RT_F_DATA);
-    if (fd != -1)
-        p = put_zz(p, fd);
-    if (result)
-        p = put_zz(p, result);
-    if (a0)
-        p = put_zz(p, a0);
-    if (a1)
-        p = put_zz(p, a1);
-    if (data_len) {
-        p += put_varint(p, data_len);
-        memcpy(p, data, data_len);
-        p += data_len;
-    }
-    return fast_end(w, p0, p);
-}
-
-int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
-{
-    int rc = 0;
-    uint8_t *p0 = fast_begin(w, 0, &rc), *p = p0;
-    if (!p)
-        return rc;
-    *p++ = REEL_TRACE_EVENT;
-    uint32_t mask = (kind != 0) * RT_F_A0 | (events != 0) * RT_F_A1 | (id != 0) * RT_F_A2 |
-                    (value != 0) * RT_F_A3 | (a4 != 0) * RT_F_A4;
-    p += put_varint(p, mask);
-    if (kind)
-        p = put_zz(p, kind);
-    if (events)
-        p = put_zz(p, events);
-    if (id)
-        p = put_zz(p, id);
-    if (value)
-        p = put_zz(p, value);
-    if (a4)
-        p = put_zz(p, a4);
-    return fast_end(w, p0, p);
+    int e = w->mapped ? roll_mapped(w) : flush_buffered(w, true);
+    if (e < 0)
+        w->err = e;
+    return e;
 }
 
 bool rt_writer_pending(const rt_writer *w) { return !w->mapped && w->len != 0; }
@@ -1235,6 +1043,8 @@ void rt_writer_hold_flusher(rt_writer *w, bool hold)
     pthread_mutex_lock(&w->mu);
     w->hold = hold;
     pthread_cond_signal(&w->to_flusher);
+    while (hold && w->copying)
+        pthread_cond_wait(&w->to_loop, &w->mu);
     pthread_mutex_unlock(&w->mu);
 }
 

@@ -106,6 +106,8 @@
 #ifndef REEL_REPLAY_TRACE_H
 #define REEL_REPLAY_TRACE_H
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -284,16 +286,22 @@ int rt_writer_open(rt_writer **out, const char *path, const reel_trace_info *inf
  * would not fit. -EMSGSIZE if data/addr exceed the limits; -EPIPE after
  * rt_writer_end of a mapped writer; a write error is returned and sticky. */
 int rt_writer_append(rt_writer *w, const reel_trace_record *rec);
-/* Fast paths for the records a busy loop writes most: the same bytes as
- * rt_writer_append of the record with these fields (every other field 0,
- * fd -1 where there is none), and the same errors. */
-int rt_writer_now(rt_writer *w, uint64_t now);                        /* NOW */
-int rt_writer_callback(rt_writer *w, uint32_t site, uint64_t time_ns); /* CALLBACK */
+/* Fast paths for the records a busy loop writes most (defined inline at
+ * the end of this header): the same bytes as rt_writer_append of the
+ * record with these fields (every other field 0, fd -1 where there is
+ * none), and the same errors. */
+static inline int rt_writer_now(rt_writer *w, uint64_t now);                        /* NOW */
+static inline int rt_writer_callback(rt_writer *w, uint32_t site, uint64_t time_ns); /* CALLBACK */
 /* READ / WRITE and other ops with only fd, a0, a1, result and data. */
-int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, int64_t a1, int64_t result,
-                 const void *data, uint32_t data_len);
+static inline int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, int64_t a1, int64_t result,
+                               const void *data, uint32_t data_len);
+/* POLL: max_events, timeout_ns, waited_ns, result n, time (once per loop
+ * iteration; the generic encoder was ~260 instructions of it). */
+static inline int rt_writer_poll(rt_writer *w, int64_t max_events, int64_t timeout_ns, int64_t waited_ns,
+                                 int64_t n, uint64_t time_ns);
 /* EVENT without result or data (every kind but a DONE answer). */
-int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4);
+static inline int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value,
+                                  int64_t a4);
 /* Extend the block's CRC over the records appended since the last
  * checkpoint (version 4: records are committed by length alone; the
  * recorder checkpoints before each poll). */
@@ -310,7 +318,9 @@ int rt_writer_end(rt_writer *w);
 bool rt_writer_mapped(const rt_writer *w);
 /* Tests: hold the flusher back (true) so blocks stay only in the ring
  * until the ring is full (it then copies only what makes room), or let it
- * run again (false). */
+ * run again (false). Holding returns once no copy is under way, so a
+ * snapshot of the file taken after it is one consistent state (a copy
+ * made room for the loop may still be running when the loop goes on). */
 void rt_writer_hold_flusher(rt_writer *w, bool hold);
 /* Times the ring went round (0: the records are still in its first lap). */
 uint64_t rt_writer_ring_laps(const rt_writer *w);
@@ -365,5 +375,283 @@ int rt_encode_addrinfo(const struct addrinfo *ai, uint8_t *buf, size_t cap);
 /* Decode into a list allocated with malloc (free with rt_free_addrinfo). */
 int rt_decode_addrinfo(const uint8_t *p, size_t len, struct addrinfo **out);
 void rt_free_addrinfo(struct addrinfo *ai);
+
+
+/* ---- the writer's fast paths, inlined into the recorder ----
+ * Defined here, not in trace.c, so the recorder's calls are inlined and
+ * specialised (an op and zero arguments known at the call): a call with
+ * eight arguments and its register saves were ~30 instructions of each
+ * record. The writer's fields are private to trace.c otherwise. */
+
+struct rt_writer {
+    int fd;
+    bool mapped;
+    bool ended;          /* rt_writer_end ran */
+    uint8_t *blk;        /* the block being filled: header + payload */
+    uint64_t blk_off;    /* its offset in the trace without a ring (header + stream offset) */
+    size_t len;          /* payload bytes committed */
+    uint32_t crc;        /* CRC32C of first ++ payload[0, crc_len) */
+    size_t crc_len;      /* payload bytes the CRC covers: a record boundary <= len */
+    uint64_t first;      /* index of the block's first record */
+    uint64_t records;
+    rt_delta delta;
+    int err;
+    /* mapped */
+    uint8_t *map;        /* [0, map_len) of the file: the header, then the ring */
+    size_t map_len;
+    uint8_t *ring;       /* map + rt_header_bytes */
+    uint64_t blk_pos;    /* ring position of the block being filled */
+    uint64_t laps;       /* times the ring went round */
+    uint64_t blocks_off; /* file offset of the block stream (after the ring) */
+    /* The flusher thread: copies sealed blocks from the ring to the file.
+     * sealed and flushed are trace offsets (like blk_off) guarded by mu. */
+    pthread_t flusher;
+    bool flusher_on;
+    pthread_mutex_t mu;
+    pthread_cond_t to_flusher, to_loop;
+    uint64_t sealed;     /* blocks before this offset are sealed and handed over */
+    uint64_t flushed;    /* blocks before this offset are in the file */
+    uint64_t flush_pos;  /* ring position of the block at `flushed` */
+    int flush_err;
+    bool stop, drain, hold, loop_waiting;
+    bool copying;        /* the flusher is in flush_run (mu released) */
+    /* buffered */
+    uint8_t *buf;
+    uint64_t bytes;      /* file bytes written */
+};
+
+/* Inlined into the encoder: most fields of a record fit in one byte. */
+static inline size_t rt_varint_put(uint8_t *p, uint64_t v)
+{
+    if (__builtin_expect(v < 0x80, 1)) {
+        *p = (uint8_t)v;
+        return 1;
+    }
+    /* Unrolled to 5 bytes (a length, a result, a clock delta, a write's
+     * CRC): the byte loop was ~28 instructions per multi-byte varint,
+     * ~390 per recorded echo round trip (callgrind). */
+    p[0] = (uint8_t)(v | 0x80);
+    if (v < 1ull << 14) {
+        p[1] = (uint8_t)(v >> 7);
+        return 2;
+    }
+    p[1] = (uint8_t)((v >> 7) | 0x80);
+    if (v < 1ull << 21) {
+        p[2] = (uint8_t)(v >> 14);
+        return 3;
+    }
+    p[2] = (uint8_t)((v >> 14) | 0x80);
+    if (v < 1ull << 28) {
+        p[3] = (uint8_t)(v >> 21);
+        return 4;
+    }
+    p[3] = (uint8_t)((v >> 21) | 0x80);
+    if (v < 1ull << 35) {
+        p[4] = (uint8_t)(v >> 28);
+        return 5;
+    }
+    p[4] = (uint8_t)((v >> 28) | 0x80);
+    size_t n = 5;
+    v >>= 35;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+
+static inline void rt_writer_commit(rt_writer *w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v = (uint64_t)(uint32_t)w->len | (uint64_t)w->crc << 32; /* the same bytes, no byte loop */
+#else
+    uint8_t b[8];
+    rt_put_u32(b, (uint32_t)w->len);
+    rt_put_u32(b + 4, w->crc);
+    uint64_t v;
+    memcpy(&v, b, 8);
+#endif
+    __atomic_store_n((uint64_t *)(void *)(w->blk + 16), v, __ATOMIC_RELEASE);
+}
+
+/* The slow side of rt_fast_begin: roll to the next block (mapped) or
+ * write the buffered block out; sets the sticky error. */
+int rt_writer_roll(rt_writer *w);
+
+/*
+ * The records a busy loop writes most (I/O reads and writes, callbacks,
+ * clock reads, readiness events), encoded to exactly the bytes rt_encode
+ * gives them (tests/test_trace.c checks it byte for byte), without a
+ * reel_trace_record to fill and without testing fields the op never has:
+ * the generic encoder's mask and field tests were ~150 instructions of the
+ * ~400 each record cost the loop thread. */
+
+/* Room for a record with `data_len` bytes of data and no address, reserved
+ * as rt_writer_append does (so blocks end where they would): its start, or
+ * NULL with the writer's error (or -EPIPE after the end) in *rc. */
+static inline uint8_t *rt_fast_begin(rt_writer *w, size_t data_len, int *rc)
+{
+    size_t bound = rt_record_fixed_bytes_max + data_len + 5 + 0 + 5;
+    if (__builtin_expect(w->err || w->ended, 0)) {
+        *rc = w->err ? w->err : -EPIPE;
+        return NULL;
+    }
+    if (__builtin_expect(w->len + bound > rt_block_target_bytes, 0) && w->len) {
+        int e = rt_writer_roll(w);
+        if (e < 0) {
+            *rc = e;
+            return NULL;
+        }
+    }
+    return w->blk + rt_block_header_bytes + w->len;
+}
+
+static inline int rt_fast_end(rt_writer *w, uint8_t *p0, uint8_t *p)
+{
+    size_t n = (size_t)(p - p0);
+    w->len += n;
+    w->records++;
+    rt_writer_commit(w);
+    return 0;
+}
+
+static inline uint8_t *rt_put_zz(uint8_t *p, int64_t v) { return p + rt_varint_put(p, rt_zigzag(v)); }
+
+static inline int rt_writer_now(rt_writer *w, uint64_t now)
+{
+    int rc = 0;
+    uint8_t *p0 = rt_fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_NOW;
+    *p++ = RT_F_RESULT; /* a NOW record always has its result */
+    p = rt_put_zz(p, (int64_t)(now - w->delta.prev_now));
+    w->delta.prev_now = now;
+    return rt_fast_end(w, p0, p);
+}
+
+static inline int rt_writer_callback(rt_writer *w, uint32_t site, uint64_t time_ns)
+{
+    int rc = 0;
+    uint8_t *p0 = rt_fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_CALLBACK;
+    *p++ = (uint8_t)((site != 0) * RT_F_A0 | (time_ns != 0) * RT_F_TIME);
+    if (site)
+        p = rt_put_zz(p, site);
+    if (time_ns) {
+        p = rt_put_zz(p, (int64_t)(time_ns - w->delta.prev_time));
+        w->delta.prev_time = time_ns;
+    }
+    return rt_fast_end(w, p0, p);
+}
+
+static inline int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, int64_t a1, int64_t result,
+                 const void *data, uint32_t data_len)
+{
+    if (data_len > rt_data_bytes_max)
+        return -EMSGSIZE;
+    int rc = 0;
+    uint8_t *p0 = rt_fast_begin(w, data_len, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = (uint8_t)op;
+    *p++ = (uint8_t)((fd != -1) * RT_F_FD | (result != 0) * RT_F_RESULT | (a0 != 0) * RT_F_A0 |
+                     (a1 != 0) * RT_F_A1 | (data_len != 0) * RT_F_DATA);
+    if (fd != -1)
+        p = rt_put_zz(p, fd);
+    if (result)
+        p = rt_put_zz(p, result);
+    if (a0)
+        p = rt_put_zz(p, a0);
+    if (a1)
+        p = rt_put_zz(p, a1);
+    if (data_len) {
+        p += rt_varint_put(p, data_len);
+        memcpy(p, data, data_len);
+        p += data_len;
+    }
+    return rt_fast_end(w, p0, p);
+}
+
+static inline int rt_writer_poll(rt_writer *w, int64_t max_events, int64_t timeout_ns, int64_t waited_ns, int64_t n,
+                   uint64_t time_ns)
+{
+    int rc = 0;
+    uint8_t *p0 = rt_fast_begin(w, 0, &rc), *p = p0;
+    if (!p)
+        return rc;
+    *p++ = REEL_TRACE_POLL;
+    /* RESULT, A0, A1, TIME, A2: all below 0x80, so the mask is one byte. */
+    *p++ = (uint8_t)((n != 0) * RT_F_RESULT | (max_events != 0) * RT_F_A0 | (timeout_ns != 0) * RT_F_A1 |
+                     (time_ns != 0) * RT_F_TIME | (waited_ns != 0) * RT_F_A2);
+    if (n)
+        p = rt_put_zz(p, n);
+    if (max_events)
+        p = rt_put_zz(p, max_events);
+    if (timeout_ns)
+        p = rt_put_zz(p, timeout_ns);
+    if (time_ns) {
+        p = rt_put_zz(p, (int64_t)(time_ns - w->delta.prev_time));
+        w->delta.prev_time = time_ns;
+    }
+    if (waited_ns)
+        p = rt_put_zz(p, waited_ns);
+    return rt_fast_end(w, p0, p);
+}
+
+/* An EVENT record's bytes at p; returns the end. */
+static inline uint8_t *rt_event_put(uint8_t *p, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
+{
+    *p++ = REEL_TRACE_EVENT;
+    uint32_t mask = (kind != 0) * RT_F_A0 | (events != 0) * RT_F_A1 | (id != 0) * RT_F_A2 |
+                    (value != 0) * RT_F_A3 | (a4 != 0) * RT_F_A4;
+    p += rt_varint_put(p, mask);
+    if (kind)
+        p = rt_put_zz(p, kind);
+    if (events)
+        p = rt_put_zz(p, events);
+    if (id)
+        p = rt_put_zz(p, id);
+    if (value)
+        p = rt_put_zz(p, value);
+    if (a4)
+        p = rt_put_zz(p, a4);
+    return p;
+}
+
+static inline int rt_writer_event(rt_writer *w, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
+{
+    int rc = 0;
+    uint8_t *p0 = rt_fast_begin(w, 0, &rc);
+    if (!p0)
+        return rc;
+    return rt_fast_end(w, p0, rt_event_put(p0, kind, events, id, value, a4));
+}
+
+/* A poll's events in one go: room for n EVENT records (rt_event_put each)
+ * when all of them fit in the block being filled, or NULL (then write
+ * them one by one with rt_writer_event). Fitting all n is exactly when
+ * rt_writer_event would not close the block before any of them, so the
+ * bytes and the block boundaries are the same; rt_writer_events_end
+ * commits them with one store. */
+static inline uint8_t *rt_writer_events_begin(rt_writer *w, size_t n)
+{
+    if (__builtin_expect(w->err || w->ended, 0))
+        return NULL;
+    if (w->len + n * (rt_record_fixed_bytes_max + 10) > rt_block_target_bytes)
+        return NULL;
+    return w->blk + rt_block_header_bytes + w->len;
+}
+
+static inline void rt_writer_events_end(rt_writer *w, uint8_t *p0, uint8_t *p, size_t n)
+{
+    w->len += (size_t)(p - p0);
+    w->records += n;
+    rt_writer_commit(w);
+}
 
 #endif

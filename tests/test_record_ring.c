@@ -272,7 +272,9 @@ static rt_writer *ring_snapshot(const char *path, uint64_t n, uint8_t **snap, si
     rt_writer_hold_flusher(w, true);
     append_range(w, 0, n);
     rt_writer_checkpoint(w); /* as the recorder does before each poll */
-    /* Held: the flusher is idle, so this copy is one consistent state. */
+    /* Held, and past any copy that made room during the appends: the
+     * flusher is idle, so this copy is one consistent state. */
+    rt_writer_hold_flusher(w, true);
     *snap = th_read_file(path, snap_len);
     assert_non_null(*snap);
     return w;

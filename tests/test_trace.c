@@ -615,7 +615,7 @@ static void test_writer_enforces_record_limits(void **state)
     unlink(path);
 }
 
-/* The writer's fast paths (rt_writer_now/_callback/_io/_event) must write
+/* The writer's fast paths (rt_writer_now/_callback/_io/_poll/_event) must write
  * exactly what rt_writer_append writes for the same records: the same
  * file, byte for byte, over edge values (zero fields left out, fd -1 and
  * negative fds, clock deltas that go backwards, 64-bit extremes, data of 0,
@@ -661,6 +661,11 @@ static void test_fast_paths_write_the_same_bytes_as_the_generic_encoder(void **s
                                     .result = x, .data = data, .data_len = len};
             assert_int_equal(rt_writer_append(g, &r), 0);
             assert_int_equal(rt_writer_io(f, op, fd, v, op == REEL_TRACE_WRITE ? u : 0, x, data, len), 0);
+            /* POLL: every field 0 or not, the time going back and forth */
+            uint64_t pt = round % 5 == 2 ? 0 : clock + (uint64_t)x;
+            r = (reel_trace_record){.op = REEL_TRACE_POLL, .fd = -1, .arg = {u, v, x}, .result = v, .time_ns = pt};
+            assert_int_equal(rt_writer_append(g, &r), 0);
+            assert_int_equal(rt_writer_poll(f, u, v, x, v, pt), 0);
             /* EVENT */
             r = (reel_trace_record){.op = REEL_TRACE_EVENT, .fd = -1, .arg = {u, v, x, v, u, 0}};
             assert_int_equal(rt_writer_append(g, &r), 0);
@@ -671,6 +676,73 @@ static void test_fast_paths_write_the_same_bytes_as_the_generic_encoder(void **s
     assert_true(rt_writer_bytes(f) > 4 * rt_block_target_bytes); /* several blocks */
     /* The limit, as rt_writer_append enforces it. */
     assert_int_equal(rt_writer_io(f, REEL_TRACE_READ, 3, 1, 0, 1, data, rt_data_bytes_max + 1), -EMSGSIZE);
+    reel_trace_record e = {.op = REEL_TRACE_END, .fd = -1, .arg = {3, 77}};
+    assert_int_equal(rt_writer_append(g, &e), 0);
+    assert_int_equal(rt_writer_append(f, &e), 0);
+    assert_int_equal(rt_writer_close(g, false), 0);
+    assert_int_equal(rt_writer_close(f, false), 0);
+    size_t glen, flen;
+    uint8_t *gb = th_read_file(gpath, &glen), *fb = th_read_file(fpath, &flen);
+    assert_non_null(gb);
+    assert_non_null(fb);
+    assert_int_equal(flen, glen);
+    assert_memory_equal(fb, gb, glen);
+    free(gb);
+    free(fb);
+    unlink(gpath);
+    unlink(fpath);
+}
+
+/* A poll's events written in one go (rt_writer_events_begin/_end, as the
+ * recorder does) give the same file as rt_writer_append of each: the same
+ * bytes and the same block boundaries, over batches of 1 to 300 events
+ * that land anywhere in a block (reads of varying size in between), so
+ * some do not fit and fall back to one record at a time. */
+static void test_events_in_one_go_write_the_same_bytes_as_one_by_one(void **state)
+{
+    (void)state;
+    char gpath[256], fpath[256];
+    th_trace_path(gpath, sizeof gpath, "evgeneric");
+    th_trace_path(fpath, sizeof fpath, "evbatch");
+    reel_trace_info info = test_info();
+    rt_writer *g, *f;
+    assert_int_equal(rt_writer_open(&g, gpath, &info), 0);
+    assert_int_equal(rt_writer_open(&f, fpath, &info), 0);
+    static uint8_t data[8192];
+    memset(data, 0x5a, sizeof data);
+    int batched = 0, fell_back = 0;
+    for (int round = 0; round < 400; round++) {
+        uint32_t len = (uint32_t)(round * 977 % sizeof data);
+        reel_trace_record r = {.op = REEL_TRACE_READ, .fd = 5, .arg = {16384}, .result = len,
+                               .data = data, .data_len = len};
+        assert_int_equal(rt_writer_append(g, &r), 0);
+        assert_int_equal(rt_writer_append(f, &r), 0);
+        size_t n = (size_t)(round * 37 % 300) + 1;
+        for (size_t i = 0; i < n; i++) {
+            r = (reel_trace_record){.op = REEL_TRACE_EVENT, .fd = -1,
+                                    .arg = {REEL_EV_IO, (int64_t)(i % 3 + 1), (int64_t)(i * 1000 + 3), 0,
+                                            i % 5 == 0 ? (int64_t)i : 0}};
+            assert_int_equal(rt_writer_append(g, &r), 0);
+        }
+        uint8_t *p0 = rt_writer_events_begin(f, n);
+        if (p0) {
+            uint8_t *p = p0;
+            for (size_t i = 0; i < n; i++)
+                p = rt_event_put(p, REEL_EV_IO, (int64_t)(i % 3 + 1), (int64_t)(i * 1000 + 3), 0,
+                                 i % 5 == 0 ? (int64_t)i : 0);
+            rt_writer_events_end(f, p0, p, n);
+            batched++;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(rt_writer_event(f, REEL_EV_IO, (int64_t)(i % 3 + 1), (int64_t)(i * 1000 + 3), 0,
+                                                 i % 5 == 0 ? (int64_t)i : 0),
+                                 0);
+            fell_back++;
+        }
+    }
+    assert_true(batched > 0);
+    assert_true(fell_back > 0);
+    assert_true(rt_writer_records(f) == rt_writer_records(g));
     reel_trace_record e = {.op = REEL_TRACE_END, .fd = -1, .arg = {3, 77}};
     assert_int_equal(rt_writer_append(g, &e), 0);
     assert_int_equal(rt_writer_append(f, &e), 0);
@@ -754,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_negative_descriptors_the_program_passed_round_trip),
         cmocka_unit_test(test_writer_enforces_record_limits),
         cmocka_unit_test(test_fast_paths_write_the_same_bytes_as_the_generic_encoder),
+        cmocka_unit_test(test_events_in_one_go_write_the_same_bytes_as_one_by_one),
         cmocka_unit_test(test_format_shows_call_answer_and_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
