@@ -615,6 +615,27 @@ static void test_writer_enforces_record_limits(void **state)
     unlink(path);
 }
 
+/* Ends both traces the same way, closes them and asserts their files are
+ * byte for byte the same (the fast path f against the generic encoder g). */
+static void end_and_compare(rt_writer *f, const char *fpath, rt_writer *g, const char *gpath)
+{
+    reel_trace_record e = {.op = REEL_TRACE_END, .fd = -1, .arg = {3, 77}};
+    assert_int_equal(rt_writer_append(g, &e), 0);
+    assert_int_equal(rt_writer_append(f, &e), 0);
+    assert_int_equal(rt_writer_close(g, false), 0);
+    assert_int_equal(rt_writer_close(f, false), 0);
+    size_t glen, flen;
+    uint8_t *gb = th_read_file(gpath, &glen), *fb = th_read_file(fpath, &flen);
+    assert_non_null(gb);
+    assert_non_null(fb);
+    assert_int_equal(flen, glen);
+    assert_memory_equal(fb, gb, glen);
+    free(gb);
+    free(fb);
+    unlink(gpath);
+    unlink(fpath);
+}
+
 /* The writer's fast paths (rt_writer_now/_callback/_io/_poll/_event) must write
  * exactly what rt_writer_append writes for the same records: the same
  * file, byte for byte, over edge values (zero fields left out, fd -1 and
@@ -676,21 +697,7 @@ static void test_fast_paths_write_the_same_bytes_as_the_generic_encoder(void **s
     assert_true(rt_writer_bytes(f) > 4 * rt_block_target_bytes); /* several blocks */
     /* The limit, as rt_writer_append enforces it. */
     assert_int_equal(rt_writer_io(f, REEL_TRACE_READ, 3, 1, 0, 1, data, rt_data_bytes_max + 1), -EMSGSIZE);
-    reel_trace_record e = {.op = REEL_TRACE_END, .fd = -1, .arg = {3, 77}};
-    assert_int_equal(rt_writer_append(g, &e), 0);
-    assert_int_equal(rt_writer_append(f, &e), 0);
-    assert_int_equal(rt_writer_close(g, false), 0);
-    assert_int_equal(rt_writer_close(f, false), 0);
-    size_t glen, flen;
-    uint8_t *gb = th_read_file(gpath, &glen), *fb = th_read_file(fpath, &flen);
-    assert_non_null(gb);
-    assert_non_null(fb);
-    assert_int_equal(flen, glen);
-    assert_memory_equal(fb, gb, glen);
-    free(gb);
-    free(fb);
-    unlink(gpath);
-    unlink(fpath);
+    end_and_compare(f, fpath, g, gpath);
 }
 
 /* A poll's events written in one go (rt_writer_events_begin/_end, as the
@@ -743,21 +750,7 @@ static void test_events_in_one_go_write_the_same_bytes_as_one_by_one(void **stat
     assert_true(batched > 0);
     assert_true(fell_back > 0);
     assert_true(rt_writer_records(f) == rt_writer_records(g));
-    reel_trace_record e = {.op = REEL_TRACE_END, .fd = -1, .arg = {3, 77}};
-    assert_int_equal(rt_writer_append(g, &e), 0);
-    assert_int_equal(rt_writer_append(f, &e), 0);
-    assert_int_equal(rt_writer_close(g, false), 0);
-    assert_int_equal(rt_writer_close(f, false), 0);
-    size_t glen, flen;
-    uint8_t *gb = th_read_file(gpath, &glen), *fb = th_read_file(fpath, &flen);
-    assert_non_null(gb);
-    assert_non_null(fb);
-    assert_int_equal(flen, glen);
-    assert_memory_equal(fb, gb, glen);
-    free(gb);
-    free(fb);
-    unlink(gpath);
-    unlink(fpath);
+    end_and_compare(f, fpath, g, gpath);
 }
 
 /* ------------------------------------------------------------ format */
