@@ -297,14 +297,7 @@ static bool conn_run(bool streams, uint64_t *bytes)
         reel_run_until(loop, warm_gone);
         reel_transport_release(warm); /* take_result handed us a reference */
     }
-    reel_server_close(srv);
-    reel_future *w;
-    if (reel_server_wait_closed(srv, &w) == 0) {
-        reel_loop_run_until_complete(loop, w);
-        reel_future_release(w);
-    }
-    reel_server_release(srv);
-    reel_loop_free(loop);
+    bench_server_dispose(loop, srv, false);
     return ok;
 }
 

@@ -62,15 +62,7 @@ static void *streams_run(void *self)
     getsockname(fd, (struct sockaddr *)&sin, &len);
     echo_server_publish(s, ntohs(sin.sin_port));
     reel_loop_run_forever(loop);
-    reel_server_close(srv);
-    reel_server_abort_clients(srv);
-    reel_future *w;
-    if (reel_server_wait_closed(srv, &w) == 0) {
-        reel_loop_run_until_complete(loop, w);
-        reel_future_release(w);
-    }
-    reel_server_release(srv);
-    reel_loop_free(loop);
+    bench_server_dispose(loop, srv, true);
     return NULL;
 }
 

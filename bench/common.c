@@ -3,6 +3,7 @@
  * print freely. */
 #define _GNU_SOURCE
 #include "common.h"
+#include "reel.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -252,4 +253,18 @@ void bench_fail(const char *fmt, ...)
 int bench_exit_code(void)
 {
     return failures ? 1 : 0;
+}
+
+void bench_server_dispose(struct reel_loop *loop, struct reel_server *srv, bool abort_clients)
+{
+    reel_server_close(srv);
+    if (abort_clients)
+        reel_server_abort_clients(srv);
+    reel_future *w;
+    if (reel_server_wait_closed(srv, &w) == 0) {
+        reel_loop_run_until_complete(loop, w);
+        reel_future_release(w);
+    }
+    reel_server_release(srv);
+    reel_loop_free(loop);
 }

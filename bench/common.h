@@ -24,6 +24,13 @@ uint64_t bench_now_ns(void);
 /* Sleep until the monotonic clock reads at least deadline_ns. */
 void bench_sleep_until_ns(uint64_t deadline_ns);
 
+/* The end of a reel server thread: close the server (and abort the
+ * connections still open when abort_clients), wait until it has closed,
+ * release it and free the loop. */
+struct reel_loop;
+struct reel_server;
+void bench_server_dispose(struct reel_loop *loop, struct reel_server *srv, bool abort_clients);
+
 /* Options every benchmark accepts:
  *   --reps N     timed, interleaved repetitions per workload (default 5,
  *                or REEL_BENCH_REPS); rows show the median and [min-max]
