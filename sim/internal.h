@@ -525,6 +525,25 @@ enum sim_what {
     W_TIME,          /* world time advanced: a = new time */
 };
 
+/* The first two of sim_note_event's four mixes: they depend on the event's
+ * kind, host and first argument only, so a host computes its W_STEP and
+ * W_POLL ones once (note_step_pre, note_poll_pre0). */
+static inline uint64_t sim_note_pre(uint32_t what, uint32_t hid, int64_t a)
+{
+    return sim_mix(sim_mix(((uint64_t)what << 32) ^ hid) ^ (uint64_t)a);
+}
+
+/* sim_note_event given its first two mixes (pre = sim_note_pre(what, hid, a)). */
+static inline void sim_note_event_pre(sim_world *w, uint64_t pre, uint32_t what, uint32_t hid, int64_t a,
+                                      int64_t b)
+{
+    uint64_t x = sim_mix(pre ^ (uint64_t)b ^ (w->now_ns * 0x9e3779b97f4a7c15ull));
+    w->hash = sim_mix(w->hash ^ x);
+    w->nevents++;
+    if (__builtin_expect(w->keep_history, 0))
+        sim_note_history(w, what, hid, a, b);
+}
+
 /* Folds one event into the world hash (and the history when kept). Inline:
  * every iteration notes two or three (an idle wake-up: W_STEP, W_POLL,
  * W_TIME), and at a call site with constant arguments the compiler folds
@@ -532,13 +551,7 @@ enum sim_what {
 static inline void sim_note_event(sim_world *w, uint32_t what, const sim_host *h, int64_t a, int64_t b)
 {
     uint32_t hid = h ? h->id : UINT32_MAX;
-    uint64_t x = sim_mix(((uint64_t)what << 32) ^ hid);
-    x = sim_mix(x ^ (uint64_t)a);
-    x = sim_mix(x ^ (uint64_t)b ^ (w->now_ns * 0x9e3779b97f4a7c15ull));
-    w->hash = sim_mix(w->hash ^ x);
-    w->nevents++;
-    if (__builtin_expect(w->keep_history, 0))
-        sim_note_history(w, what, hid, a, b);
+    sim_note_event_pre(w, sim_note_pre(what, hid, a), what, hid, a, b);
 }
 
 /* The host's clock (its monotonic time). Inline: the loop reads it twice
@@ -548,17 +561,6 @@ static inline uint64_t sim_host_now(const sim_host *h)
     if (h->drift_ppm == 0)
         return h->clock_base_host + (h->world->now_ns - h->clock_base_world);
     return sim_host_now_drift(h);
-}
-
-/* sim_note_event given its first two mixes (pre): the same value. */
-static inline void sim_note_event_pre(sim_world *w, uint64_t pre, uint32_t what, uint32_t hid, int64_t a,
-                                      int64_t b)
-{
-    uint64_t x = sim_mix(pre ^ (uint64_t)b ^ (w->now_ns * 0x9e3779b97f4a7c15ull));
-    w->hash = sim_mix(w->hash ^ x);
-    w->nevents++;
-    if (__builtin_expect(w->keep_history, 0))
-        sim_note_history(w, what, hid, a, b);
 }
 
 /* Perturbation: how late (never early) the host's next timer wakes it.

@@ -588,9 +588,9 @@ int reel_sim_host_new(reel_sim *sim, const char *name, const char *addr, reel_si
         return -ENOMEM;
     h->world = sim;
     h->id = sim->nhosts;
-    h->note_step_pre = sim_mix(sim_mix((uint64_t)W_STEP << 32 ^ h->id) ^ 0);
+    h->note_step_pre = sim_note_pre(W_STEP, h->id, 0);
     h->note_poll_mix1 = sim_mix((uint64_t)W_POLL << 32 ^ h->id);
-    h->note_poll_pre0 = sim_mix(h->note_poll_mix1 ^ 0);
+    h->note_poll_pre0 = sim_note_pre(W_POLL, h->id, 0);
     snprintf(h->name, sizeof h->name, "%s", name);
     h->addr = a;
     h->clock_base_world = sim->now_ns;
