@@ -97,7 +97,9 @@ stop_servers() { kill $kvpid $kvbpid $rpid 2>/dev/null; wait $kvpid $kvbpid $rpi
 start_servers
 echo
 echo "== reel-kv vs redis-server $(redis-server --version | grep -o 'v=[0-9.]*'): redis-benchmark -c $clients -n $n, $reps interleaved repetitions"
-echo "   $(nproc) CPU(s)${pin_srv:+, servers on CPU 1 and redis-benchmark on CPU 0}; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   $(nproc) CPU(s)${pin_srv:+, servers on CPU 1 and redis-benchmark on CPU 0}; one unrecorded warm-up run (-n $((n / 10))) per test and server;"
+echo "   each (test, -P) cell runs against every server back to back, order rotating per repetition; ratio = median of the per-repetition ratios"
+echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   reel-kv: reel-kv ${KV_BENCH_KV_ARGS:-(default arguments)}"
 [ -n "$variant_b" ] && echo "   reel-kv-B: reel-kv ${KV_BENCH_KV_ARGS_B:-(default arguments)}"
 
@@ -109,26 +111,29 @@ sleeps() { awk '/^voluntary_ctxt_switches/ { print $2 }' /proc/$1/status; }
 secs() { # "1m2.345s" -> 62.345
   awk -v t="$1" 'BEGIN { split(t, a, "m"); sub(/s$/, "", a[2]); print a[1] * 60 + a[2] }'
 }
-run() { # run SERVER PORT PID P: each test on its own, the server's CPU time around it
-  local t before after rps sl0 sl1 t0 t1 cu cs
-  for t in ${tests//,/ }; do
-    before=$(cpu_ticks "$3") sl0=$(sleeps "$3") t0=$(date +%s%N)
-    # In a subshell, `times` gives the CPU time of the benchmark alone.
-    (
-      $pin_cli redis-benchmark -p "$2" -c "$clients" -n "$n" -P "$4" -t "$t" --csv 2>/dev/null |
-        awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2; exit }' > "$tmp/rps"
-      times > "$tmp/times"
-    )
-    t1=$(date +%s%N) after=$(cpu_ticks "$3") sl1=$(sleeps "$3")
-    rps=$(cat "$tmp/rps")
-    [ -n "$rps" ] || continue
-    read -r cu cs < <(sed -n 2p "$tmp/times")
-    name=$(echo "$t" | tr a-z A-Z)
-    awk -v s="$1" -v name="$name" -v p="$4" -v r="$rps" -v d=$((after - before)) -v k="$tick" -v n="$n" \
-      -v c="$(secs "$cu") $(secs "$cs")" -v w=$((t1 - t0)) -v sl=$((sl1 - sl0)) 'BEGIN {
-        split(c, cc, " "); cpu = cc[1] + cc[2]
-        printf "%s %s %s %s %.3f %.3f %.1f %.4f\n", s, name, p, r, d * 1e6 / k / n, cpu * 1e6 / n, cpu * 1e9 / w * 100, sl / n }' >> "$tmp/results"
-  done
+run() { # run SERVER PORT PID P TEST [N]: one redis-benchmark run, the server's CPU time around it
+  local t=$5 nr=${6:-$n} before after rps sl0 sl1 t0 t1 cu cs name
+  name=$(echo "$t" | tr a-z A-Z)
+  before=$(cpu_ticks "$3") sl0=$(sleeps "$3") t0=$(date +%s%N)
+  # In a subshell, `times` gives the CPU time of the benchmark alone.
+  # The CSV row is picked by its name: -t lrange_100 first prints the
+  # row of the LPUSH that fills the list ("LPUSH (needed to benchmark
+  # LRANGE)"), which is not the LRANGE_100 rate.
+  (
+    $pin_cli redis-benchmark -p "$2" -c "$clients" -n "$nr" -P "$4" -t "$t" --csv 2>/dev/null |
+      awk -F'","' -v name="$name" 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $2)
+        if (index($1, name) == 1) { print $2; exit } }' > "$tmp/rps"
+    times > "$tmp/times"
+  )
+  t1=$(date +%s%N) after=$(cpu_ticks "$3") sl1=$(sleeps "$3")
+  [ -n "${6:-}" ] && return # a warm-up run: not recorded
+  rps=$(cat "$tmp/rps")
+  [ -n "$rps" ] || return
+  read -r cu cs < <(sed -n 2p "$tmp/times")
+  awk -v s="$1" -v name="$name" -v p="$4" -v r="$rps" -v d=$((after - before)) -v k="$tick" -v n="$nr" \
+    -v c="$(secs "$cu") $(secs "$cs")" -v w=$((t1 - t0)) -v sl=$((sl1 - sl0)) -v rep="$rep" 'BEGIN {
+      split(c, cc, " "); cpu = cc[1] + cc[2]
+      printf "%s %s %s %s %.3f %.3f %.1f %.4f %s\n", s, name, p, r, d * 1e6 / k / n, cpu * 1e6 / n, cpu * 1e9 / w * 100, sl / n, rep }' >> "$tmp/results"
 }
 # The servers in this run, in the order of the first repetition; each
 # repetition rotates it by one, so every server goes first, middle and last.
@@ -138,15 +143,34 @@ nserv=$(echo $servers | wc -w)
 port_of() { case $1 in kv) echo "$kport" ;; kvb) echo "$kbport" ;; redis) echo "$rport" ;; esac; }
 pid_of() { case $1 in kv) echo "$kvpid" ;; kvb) echo "$kvbpid" ;; redis) echo "$rpid" ;; esac; }
 label() { case $1 in kv) echo reel-kv ;; kvb) echo reel-kv-B ;; redis) echo redis-server ;; esac; }
+# Warm-up: one short run of every test against every server, not
+# recorded, so the first repetition does not pay for first-touch page
+# faults and cold caches that the later ones do not.
+rep=0
+for s in $servers; do
+  for t in ${tests//,/ }; do run $s "$(port_of $s)" "$(pid_of $s)" 1 "$t" $((n / 10)); done
+done
+# Each cell (test, -P) runs against every server back to back, so the
+# runs compared are seconds apart, not a whole pass over the tests; the
+# order within a cell rotates from one repetition to the next.
 for rep in $(seq "$reps"); do
   set -- $servers
   for _ in $(seq $(((rep - 1) % nserv))); do x=$1; shift; set -- "$@" "$x"; done
   order="$*"
   for P in 1 16; do
-    for s in $order; do run $s "$(port_of $s)" "$(pid_of $s)" $P; done
+    for t in ${tests//,/ }; do
+      for s in $order; do run $s "$(port_of $s)" "$(pid_of $s)" $P "$t"; done
+    done
   done
 done
 
+med() { # "median min max" of the numbers on stdin
+  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 0 0"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+}
+paired() { # paired A B TEST P -> "median min max" of A's req/s / B's, per repetition
+  awk -v a="$1" -v b="$2" -v t="$3" -v p="$4" '$2 == t && $3 == p && ($1 == a || $1 == b) { r[$1, $9] = $4 }
+    END { for (i = 1; (a, i) in r || (b, i) in r; i++) if ((a, i) in r && (b, i) in r && r[b, i] > 0) print r[a, i] / r[b, i] }' "$tmp/results" | med
+}
 stat() { # stat SERVER TEST P [COLUMN] -> "median min max"
   awk -v s="$1" -v t="$2" -v p="$3" -v c="${4:-4}" '$1 == s && $2 == t && $3 == p { print $c }' "$tmp/results" | sort -g |
     awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 0 0"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
@@ -162,7 +186,8 @@ for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
     for k in $kvs; do
       read -r km kmin kmax < <(stat $k "$t" $P)
       read -r kc _ _ < <(stat $k "$t" $P 5)
-      ratio=$(awk -v a="$km" -v b="$rm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+      read -r ratio _ _ < <(paired $k redis "$t" $P)
+      ratio=$(printf '%.2f' "$ratio")
       cpu=$(awk -v a="$kc" -v b="$rc" 'BEGIN { printf "%.2f / %.2f = %.2f", a, b, (a > 0 ? b / a : 0) }')
       printf '%-12s %3s  %-10s %-30s %-30s %-6s %s\n' "$t" $P "$(label $k)" "$(printf '%.0f (%.0f-%.0f)' "$km" "$kmin" "$kmax")" \
         "$(printf '%.0f (%.0f-%.0f)' "$rm" "$rmin" "$rmax")" "$ratio" "$cpu"
@@ -179,6 +204,20 @@ for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
       read -r c8 _ _ < <(stat $k "$t" $P 8)
       printf '%-12s %3s  %-12s %-22.2f %-16.1f %.3f\n' "$t" $P "$(label $k)" "$c6" "$c7" "$c8"
     done
+  done
+done
+
+printf '\n%-12s %3s  %-24s %s\n' test -P "req/s ratio" "per repetition, back-to-back runs: median (min-max)"
+for t in $(awk '{ print $2 }' "$tmp/results" | awk '!seen[$0]++'); do
+  for P in 1 16; do
+    for k in $kvs; do
+      read -r m lo hi < <(paired $k redis "$t" $P)
+      printf '%-12s %3s  %-24s %.2f (%.2f-%.2f)\n' "$t" $P "$(label $k) / redis-server" "$m" "$lo" "$hi"
+    done
+    if [ -n "$variant_b" ]; then
+      read -r m lo hi < <(paired kvb kv "$t" $P)
+      printf '%-12s %3s  %-24s %.2f (%.2f-%.2f)\n' "$t" $P "reel-kv-B / reel-kv" "$m" "$lo" "$hi"
+    fi
   done
 done
 
