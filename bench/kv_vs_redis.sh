@@ -3,11 +3,15 @@
 # redis-benchmark (part of `make bench`).
 #
 # Both servers run at once on their own ports, redis-server with
-# persistence off (--save '' --appendonly no). Each repetition runs every
-# (test, pipeline) cell against both servers, alternating which goes first,
-# so load from elsewhere on the machine falls on both alike. Prints, per
-# test and -P, the median requests/s over the repetitions with min–max,
-# and the ratio of the medians reel-kv / redis-server; then the memory per
+# persistence off (--save '' --appendonly no). After one unrecorded
+# warm-up run of every test against every server, each repetition runs
+# every (test, pipeline) cell against the servers back to back, rotating
+# which goes first, so load from elsewhere on the machine (which drifts
+# over seconds) falls on both alike. Prints, per test and -P, the median
+# requests/s over the repetitions with min–max, and the ratio reel-kv /
+# redis-server as the median of the per-repetition (back-to-back) ratios,
+# whose min–max a third table gives (with reel-kv-B / reel-kv too: with
+# KV_BENCH_KV_ARGS_B set and empty that is the A/A check); then the memory per
 # key (RSS growth after loading KV_BENCH_KEYS small keys by redis-cli
 # --pipe, divided by the key count) for both. Also prints the load
 # average before and after: on a shared machine the numbers are noisy.
