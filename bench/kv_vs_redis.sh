@@ -85,11 +85,16 @@ start_servers() { # fresh processes; sets kvpid kport (kvbpid kbport) rpid rport
   $pin_srv redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
     --logfile "$tmp/redis.log" &
   rpid=$!
-  for _ in $(seq 100); do
+  # Up to 20 s: on a loaded machine a fresh redis-server can take seconds
+  # to answer, and a server that never does must fail the run by name
+  # (not print 0 keys in the memory rows).
+  for _ in $(seq 400); do
     grep -q "ready on" "$tmp/kv.log" && { [ -z "$variant_b" ] || grep -q "ready on" "$tmp/kvb.log"; } &&
       redis-cli -p "$rport" PING >/dev/null 2>&1 && break
     sleep 0.05
   done
+  redis-cli -p "$rport" PING >/dev/null 2>&1 ||
+    { echo "kv_vs_redis: redis-server did not answer on port $rport within 20 s"; cat "$tmp/redis.log"; exit 1; }
   kport=$(sed -n 's/.*ready on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/kv.log")
   [ -n "$kport" ] || { echo "kv_vs_redis: reel-kv did not start"; exit 1; }
   if [ -n "$variant_b" ]; then
