@@ -155,18 +155,38 @@ static uint64_t process_cpu_ns(void)
 
 /* Context switches of this thread: [0] voluntary (it blocked: in a
  * recorded run, on the flusher when the ring was full), [1] involuntary
- * (preempted: e.g. by the flusher woken onto its CPU). */
-static void thread_switches(uint64_t sw[2])
+ * (preempted: e.g. by the flusher woken onto its CPU); [2] its minor page
+ * faults (a recorded run's would include write faults on the shared ring
+ * if writeback write-protected its pages: none were seen, docs/performance.md). */
+static void thread_switches(uint64_t sw[3])
 {
     struct rusage ru;
     getrusage(RUSAGE_THREAD, &ru);
     sw[0] = (uint64_t)ru.ru_nvcsw;
     sw[1] = (uint64_t)ru.ru_nivcsw;
+    sw[2] = (uint64_t)ru.ru_minflt;
 }
 
+/* Nanoseconds this thread waited runnable for a CPU (the second field of
+ * /proc/thread-self/schedstat; 0 where there is none): the wall time of a
+ * run the loop thread spent neither running nor blocked. */
+static uint64_t thread_run_delay_ns(void)
+{
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    unsigned long long run = 0, delay = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &run, &delay) != 2)
+            delay = 0;
+        fclose(f);
+    }
+    return (uint64_t)delay;
+}
+
+static uint64_t last_run_delay_ns;   /* the loop thread's run delay in the last echo run */
+static uint64_t last_run_wall_ns;    /* the last echo run's wall time */
 static uint64_t last_run_cpu_ns;     /* CPU time of the last echo run's run_forever: loop thread */
 static uint64_t last_run_all_cpu_ns; /* the same, all threads */
-static uint64_t last_run_switches[2]; /* the loop thread's context switches in it */
+static uint64_t last_run_switches[3]; /* the loop thread's context switches and minor faults in it */
 
 /* One echo run; returns the wall time of run_forever. */
 static uint64_t echo_run(how h, const char *path, uint64_t round_trips, size_t msg_bytes)
@@ -195,18 +215,22 @@ static uint64_t echo_run(how h, const char *path, uint64_t round_trips, size_t m
         reel_loop_add_writer(e.loop, c->fd, on_connected, c);
     }
     reel_loop_call_later(e.loop, 60.0, stop_cb, e.loop, NULL); /* safety net */
-    uint64_t sw0[2], sw1[2];
+    uint64_t sw0[3], sw1[3];
     thread_switches(sw0);
+    uint64_t d0 = thread_run_delay_ns();
     uint64_t a0 = process_cpu_ns();
     uint64_t c0 = thread_cpu_ns();
     uint64_t t0 = bench_now_ns();
     int rc = reel_loop_run_forever(e.loop);
     uint64_t t1 = bench_now_ns();
+    last_run_delay_ns = thread_run_delay_ns() - d0;
+    last_run_wall_ns = t1 - t0;
     last_run_cpu_ns = thread_cpu_ns() - c0;
     last_run_all_cpu_ns = process_cpu_ns() - a0;
     thread_switches(sw1);
     last_run_switches[0] = sw1[0] - sw0[0];
     last_run_switches[1] = sw1[1] - sw0[1];
+    last_run_switches[2] = sw1[2] - sw0[2];
     for (int i = 0; i < echo_conns; i++) {
         reel_loop_remove_reader(e.loop, e.clients[i].fd);
         b->ops->close(b, e.clients[i].fd);
@@ -317,8 +341,10 @@ int main(int argc, char **argv)
     };
 
     /* Profiling (callgrind, perf): REEL_BENCH_ECHO_ONLY=record|plain runs
-     * one echo of the first selected size that way, once, prints its CPU
-     * per round trip and (REEL_BENCH_COUNT=0: not) the trace's records and
+     * one echo of the first selected size that way, once, prints its wall
+     * time and CPU per round trip, the loop thread's time waiting for a
+     * CPU (schedstat run delay), its context switches and minor page
+     * faults, and (REEL_BENCH_COUNT=0: not) the trace's records and
      * bytes per round trip, and keeps the trace at REEL_BENCH_TRACE if
      * set. No interleaving, no repetitions: not a benchmark row. */
     const char *only_how = getenv("REEL_BENCH_ECHO_ONLY");
@@ -337,11 +363,16 @@ int main(int argc, char **argv)
             const char *count = getenv("REEL_BENCH_COUNT"); /* "0": skip reading the trace back (perf) */
             if (h == RECORD && !(count && strcmp(count, "0") == 0))
                 trace_numbers(path, &records, &bytes);
-            printf("%s %s: %llu round trips, loop CPU %.3f us and process CPU %.3f us per round trip, "
-                   "%llu records, %.2f records and %.1f trace bytes per round trip\n",
-                   sizes[i].name, only_how, (unsigned long long)rts, (double)last_run_cpu_ns / 1e3 / (double)rts,
+            printf("%s %s: %llu round trips, wall %.3f us, loop CPU %.3f us, loop thread waiting for a CPU %.3f us "
+                   "and process CPU %.3f us per round trip, "
+                   "%llu records, %.2f records and %.1f trace bytes per round trip; loop thread per 1,000 "
+                   "round trips: %.2f voluntary and %.2f involuntary switches, %.2f minor faults\n",
+                   sizes[i].name, only_how, (unsigned long long)rts, (double)last_run_wall_ns / 1e3 / (double)rts,
+                   (double)last_run_cpu_ns / 1e3 / (double)rts, (double)last_run_delay_ns / 1e3 / (double)rts,
                    (double)last_run_all_cpu_ns / 1e3 / (double)rts, (unsigned long long)records,
-                   (double)records / (double)rts, (double)bytes / (double)rts);
+                   (double)records / (double)rts, (double)bytes / (double)rts,
+                   (double)last_run_switches[0] * 1e3 / (double)rts, (double)last_run_switches[1] * 1e3 / (double)rts,
+                   (double)last_run_switches[2] * 1e3 / (double)rts);
             break;
         }
         if (!(keep && *keep))
