@@ -278,6 +278,24 @@ static inline uint32_t crc_update(uint32_t crc, const void *data, size_t len)
     return ~crc_sw(~crc, data, len);
 }
 
+/* A record's data, copied to p (its place in the block being filled)
+ * with the block CRC extended first over the record bytes before p that
+ * it does not cover yet, then over the data read from the source, where
+ * it is hot in the cache: the CRC stays the CRC of the block's bytes in
+ * order (the value the per-iteration checkpoint gives), and the ring's
+ * copy is not read back. Reading it back was the expensive part: the
+ * checkpoint's loads waited for the copy's stores into ring lines that
+ * are cold after each lap (rdtsc, docs/performance.md). Returns the end. */
+uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const void *src, size_t n)
+{
+    uint8_t *base = w->blk + rt_block_header_bytes;
+    size_t at = (size_t)(p - base);
+    w->crc = crc_update(crc_update(w->crc, base + w->crc_len, at - w->crc_len), src, n);
+    memcpy(p, src, n);
+    w->crc_len = at + n;
+    return p + n;
+}
+
 /* ------------------------------------------------------------- varints */
 
 static inline size_t put_varint(uint8_t *p, uint64_t v) { return rt_varint_put(p, v); }

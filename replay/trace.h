@@ -48,9 +48,12 @@
  *
  * Version 4 commits a record by its length alone; the CRC catches up at
  * checkpoints (rt_writer_checkpoint: the recorder's, before each poll; a
- * block's seal; the end; a buffered block's write): one CRC pass over a
+ * block's seal; the end; a buffered block's write; and a record with
+ * rt_put_data_min or more bytes of data, whose data is checksummed from
+ * its source as it is copied in, rt_writer_put_data): one CRC pass over a
  * loop iteration's records instead of one per record, the largest part
- * of what recording cost the loop thread. A sealed block's CRC covers its
+ * of what recording cost the loop thread. Where the CRC is extended does
+ * not change its value (it always covers the payload in order). A sealed block's CRC covers its
  * whole payload, as in version 3. The last, unsealed block's CRC covers
  * its payload up to the last checkpoint, a record boundary: a reader
  * whose CRC over the whole payload does not match finds that boundary
@@ -476,6 +479,16 @@ static inline void rt_writer_commit(rt_writer *w)
     __atomic_store_n((uint64_t *)(void *)(w->blk + 16), v, __ATOMIC_RELEASE);
 }
 
+/* Copy n bytes of a record's data to p in the block being filled, the
+ * block CRC extended over the record so far and then over the data,
+ * computed from src (hot) rather than from the ring's copy, which is not
+ * read back. Leaves the CRC caught up to p + n; returns p + n. The bytes
+ * and the CRC values are the same as a memcpy and a later checkpoint. */
+uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const void *src, size_t n);
+/* Data shorter than this is copied inline and checksummed at the next
+ * checkpoint (write previews, small reads): a call costs more than it saves. */
+enum { rt_put_data_min = 128 };
+
 /* The slow side of rt_fast_begin: roll to the next block (mapped) or
  * write the buffered block out; sets the sticky error. */
 int rt_writer_roll(rt_writer *w);
@@ -571,8 +584,12 @@ static inline int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, in
         p = rt_put_zz(p, a1);
     if (data_len) {
         p += rt_varint_put(p, data_len);
-        memcpy(p, data, data_len);
-        p += data_len;
+        if (data_len >= rt_put_data_min) {
+            p = rt_writer_put_data(w, p, data, data_len);
+        } else {
+            memcpy(p, data, data_len);
+            p += data_len;
+        }
     }
     return rt_fast_end(w, p0, p);
 }
