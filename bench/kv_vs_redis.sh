@@ -181,8 +181,7 @@ paired() { # paired A B TEST P -> "median min max" of A's req/s / B's, per repet
     END { for (i = 1; (a, i) in r || (b, i) in r; i++) if ((a, i) in r && (b, i) in r && r[b, i] > 0) print r[a, i] / r[b, i] }' "$tmp/results" | med
 }
 stat() { # stat SERVER TEST P [COLUMN] -> "median min max"
-  awk -v s="$1" -v t="$2" -v p="$3" -v c="${4:-4}" '$1 == s && $2 == t && $3 == p { print $c }' "$tmp/results" | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 0 0"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+  awk -v s="$1" -v t="$2" -v p="$3" -v c="${4:-4}" '$1 == s && $2 == t && $3 == p { print $c }' "$tmp/results" | med
 }
 kvs="kv"
 [ -n "$variant_b" ] && kvs="kv kvb"
