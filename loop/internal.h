@@ -32,11 +32,10 @@ enum {
     rl_prefetch_ahead = 4,             /* timer slots fetched ahead of use */
     rl_log_message_bytes = 1024,       /* one log line, truncation marked */
     /* A busy loop (callbacks already ready, so the poll would not wait)
-     * polls only every rl_busy_poll_iterations-th iteration, or once
-     * rl_busy_poll_callbacks callbacks ran since the last poll, whichever
-     * comes first: counts, never time, so the rule is deterministic and a
-     * replay skips the same polls the recording did. */
-    rl_busy_poll_iterations = 8,
+     * polls only once rl_busy_poll_callbacks ready entries have run since
+     * its last poll (tokio looks at its I/O driver every 61 tasks): a
+     * count, never time, so the rule is deterministic and a replay or a
+     * simulation skips exactly the polls the run did. */
     rl_busy_poll_callbacks = 64,
     /* Writes wait for the end of the iteration to be sent together, but
      * no more than this many transports' at a time: once this many are
@@ -167,8 +166,8 @@ struct reel_loop {
      * (the loop goes idle), to give back memory kept for a busy loop. */
     void (*idle)(reel_loop *loop);
 
-    /* busy-iteration poll skipping (see rl_busy_poll_iterations) */
-    uint32_t polls_skipped, ran_since_poll;
+    /* ready entries run since the last poll (see rl_busy_poll_callbacks) */
+    uint32_t ran_since_poll;
 
     /* ready ring (FIFO), power-of-two capacity */
     rl_ready *ring;
