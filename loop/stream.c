@@ -258,7 +258,7 @@ static void block_give_back(reel_stream *s, void *d, size_t cap)
     free(d);
 }
 
-static void buf_release(reel_stream *s)
+static inline __attribute__((always_inline)) void buf_release(reel_stream *s)
 {
     size_t cap;
     void *d = rsb_disown(&s->buf, &cap);
@@ -280,8 +280,9 @@ static void buf_take(reel_stream *s)
     rsb_adopt(&s->buf, net->rbuf_cache[n].data, net->rbuf_cache[n].cap);
 }
 
-/* asyncio _maybe_resume_transport. */
-static void maybe_resume(reel_stream *s)
+/* asyncio _maybe_resume_transport. Inline: every read that completes
+ * calls it, and its usual case is two tests and buf_release. */
+static inline __attribute__((always_inline)) void maybe_resume(reel_stream *s)
 {
     if (s->read_paused && rsb_len(&s->buf) <= s->buf.limit) {
         s->read_paused = false;
@@ -368,7 +369,7 @@ static inline __attribute__((always_inline)) int try_read(reel_stream *s, int ki
     case RS_READ:
         return rsb_read(&s->buf, n, r);
     case RS_READLINE:
-        return rsb_readline(&s->buf, scan, r);
+        return rsb_readline_inline(&s->buf, scan, r);
     case RS_READUNTIL:
         return rsb_readuntil(&s->buf, scan, seps, nseps, r);
     default:
@@ -487,7 +488,7 @@ static int feed(reel_stream *s, const void *data, size_t len)
 {
     if (len && !s->buf.eof)
         buf_take(s);
-    int rc = rsb_feed(&s->buf, data, len);
+    int rc = rsb_feed_inline(&s->buf, data, len);
     if (rc < 0 || len == 0)
         return rc;
     wake_waiter(s);

@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "reel/stream.h"
 
@@ -152,6 +153,52 @@ int rsb_readexactly(rsb_buf *b, size_t n, rsb_result *res);
 int rsb_readuntil(rsb_buf *b, rsb_scan *scan, const reel_span *seps, size_t nseps,
                   rsb_result *res);
 int rsb_readline(rsb_buf *b, rsb_scan *scan, rsb_result *res);
+
+/* The usual cases of rsb_feed and rsb_readline inline, for the stream
+ * layer's per-message path (a line server's feed and readline): the same
+ * answers and effects as the functions, which they call for the rest. */
+static inline int rsb_feed_inline(rsb_buf *b, const void *data, size_t len)
+{
+    /* a block with room (no block: cap 0), not at EOF */
+    if (__builtin_expect(!b->eof && len && b->cap - b->tail >= len, 1)) {
+        memcpy(b->data + b->tail, data, len);
+        b->tail += len;
+        return 0;
+    }
+    return rsb_feed(b, data, len);
+}
+/* readline with a scan that has saved nothing (the first try of a read):
+ * a line within the limit is taken here, and a partial line under the
+ * limit (no EOF) saves its scan here; limit overruns, EOF and an empty
+ * buffer go to rsb_readline. A scan with an offset goes there too, so a
+ * long line arriving in pieces is still scanned once. */
+static inline int rsb_readline_inline(rsb_buf *b, rsb_scan *scan, rsb_result *res)
+{
+    size_t len = b->tail - b->head;
+    if (scan->mark == 0 && len > 0) {
+        const uint8_t *base = b->data + b->head;
+        const uint8_t *p = memchr(base, '\n', len);
+        if (p && (size_t)(p - base) <= b->limit) {
+            size_t n = (size_t)(p - base) + 1;
+            res->data = base;
+            res->len = n;
+            res->consumed = 0;
+            res->expected = 0;
+            res->message = NULL;
+            b->head += n;
+            b->taken += n;
+            if (b->head == b->tail)
+                b->head = b->tail = 0; /* bytes stay in place: the view is intact */
+            return 0;
+        }
+        if (!p && len <= b->limit && !b->eof) {
+            scan->offset = len;
+            scan->mark = b->taken + 1;
+            return RSB_AGAIN;
+        }
+    }
+    return rsb_readline(b, scan, res);
+}
 
 /* Check the separators as asyncio does before anything else: 0, or -EINVAL
  * with its message in *message. */

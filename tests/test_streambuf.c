@@ -857,6 +857,70 @@ static void test_many_lines_in_odd_chunks_come_out_intact(void **state)
     rsb_free(&b);
 }
 
+/* The stream layer's inline readline (streambuf.h) against rsb_readline:
+ * two buffers fed the same random chunks, with EOF, other reads taking
+ * bytes (stale scans) and bytes put back, give the same answers and end
+ * in the same state. */
+static void test_readline_inline_answers_as_rsb_readline(void **state)
+{
+    (void)state;
+    uint32_t seed = 12345;
+#define RND() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+    for (int round = 0; round < 300; round++) {
+        rsb_buf a, b;
+        rsb_scan sa = RSB_SCAN_INIT, sb = RSB_SCAN_INIT;
+        size_t limit = 1 + RND() % 60;
+        init(&a, limit);
+        init(&b, limit);
+        for (int step = 0; step < 200; step++) {
+            int what = (int)(RND() % 16);
+            if (what < 9 && !a.eof) {
+                uint8_t chunk[90];
+                size_t n = RND() % sizeof chunk;
+                for (size_t i = 0; i < n; i++)
+                    chunk[i] = RND() % 23 == 0 ? '\n' : (uint8_t)('a' + RND() % 26);
+                assert_int_equal(rsb_feed(&a, chunk, n), 0);
+                assert_int_equal(rsb_feed_inline(&b, chunk, n), 0);
+            } else if (what == 9 && RND() % 8 == 0) {
+                rsb_feed_eof(&a);
+                rsb_feed_eof(&b);
+            } else if (what == 10) {
+                rsb_result ra, rb;
+                size_t n = RND() % 8;
+                assert_int_equal(rsb_read(&a, n, &ra), rsb_read(&b, n, &rb));
+            } else if (what == 11) {
+                assert_int_equal(rsb_feed(&a, "x\ny", 3), rsb_feed_inline(&b, "x\ny", 3));
+                assert_int_equal(rsb_unread(&a, "u\n", 2), 0);
+                assert_int_equal(rsb_unread(&b, "u\n", 2), 0);
+            } else {
+                rsb_result ra = {0}, rb = {0};
+                int rca = rsb_readline(&a, &sa, &ra);
+                int rcb = rsb_readline_inline(&b, &sb, &rb);
+                assert_int_equal(rca, rcb);
+                if (rca != RSB_AGAIN) {
+                    assert_int_equal(ra.len, rb.len);
+                    assert_memory_equal(ra.data, rb.data, ra.len);
+                    assert_int_equal(ra.consumed, rb.consumed);
+                    assert_int_equal(ra.expected, rb.expected);
+                    assert_ptr_equal(ra.message, rb.message);
+                    sa = (rsb_scan)RSB_SCAN_INIT;
+                    sb = (rsb_scan)RSB_SCAN_INIT;
+                } else {
+                    assert_int_equal(sa.offset, sb.offset);
+                    assert_int_equal(sa.mark, sb.mark);
+                }
+            }
+            assert_int_equal(rsb_len(&a), rsb_len(&b));
+            assert_memory_equal(rsb_peek(&a), rsb_peek(&b), rsb_len(&a));
+            assert_int_equal(a.taken, b.taken);
+            assert_int_equal(a.eof, b.eof);
+        }
+        rsb_free(&a);
+        rsb_free(&b);
+    }
+#undef RND
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -902,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_readexactly_at_eof_raises_incomplete_with_partial_and_expected),
         cmocka_unit_test(test_results_stay_valid_until_the_next_feed),
         cmocka_unit_test(test_many_lines_in_odd_chunks_come_out_intact),
+        cmocka_unit_test(test_readline_inline_answers_as_rsb_readline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
