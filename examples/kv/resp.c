@@ -64,11 +64,15 @@ bool kv_parse_ll(const uint8_t *p, size_t len, long long *out)
     if (p[i] == '0' && (len - i > 1 || neg))
         return false; /* no leading zeros, no "-0" (Redis's string2ll) */
     unsigned long long v = 0;
+    /* Up to 19 digits cannot pass ULLONG_MAX (1.8e19 has 20), so only a
+     * 20-digit number needs the overflow test and its division per digit
+     * (every length and count in a request goes through here). */
+    bool check = len - i > 19;
     for (; i < len; i++) {
         if (p[i] < '0' || p[i] > '9')
             return false;
         unsigned d = (unsigned)(p[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10)
+        if (check && v > (ULLONG_MAX - d) / 10)
             return false;
         v = v * 10 + d;
     }
