@@ -207,6 +207,12 @@ static void test_parse_ll_is_strict(void **state)
     assert_false(kv_parse_ll((const uint8_t *)" 1", 2, &v));
     assert_false(kv_parse_ll((const uint8_t *)"", 0, &v));
     assert_false(kv_parse_ll((const uint8_t *)"-", 1, &v));
+    /* 19 digits skip the overflow test (they cannot pass ULLONG_MAX) and
+     * are still refused past LLONG_MAX; 20 digits take it. */
+    assert_false(kv_parse_ll((const uint8_t *)"9999999999999999999", 19, &v));
+    assert_false(kv_parse_ll((const uint8_t *)"-9999999999999999999", 20, &v));
+    assert_false(kv_parse_ll((const uint8_t *)"18446744073709551616", 20, &v));
+    assert_false(kv_parse_ll((const uint8_t *)"99999999999999999999", 20, &v));
 }
 
 static void test_format_ll_is_what_parse_ll_reads_back(void **state)
@@ -251,6 +257,45 @@ static void test_replies_are_built_and_measured(void **state)
     kv_buf_free(&b);
 }
 
+static void test_bulk_replies_of_every_length_width(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {0, 1, 9, 10, 99, 100, 1000, 70000};
+    char *data = malloc(70000);
+    assert_non_null(data);
+    memset(data, 'v', 70000);
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        kv_buf b = {0};
+        kv_reply_simple(&b, "x"); /* "+x\r\n": not at the start of the buffer */
+        assert_int_equal(kv_reply_bulk(&b, data, lens[i]), 0);
+        char head[32];
+        int h = snprintf(head, sizeof head, "$%zu\r\n", lens[i]);
+        assert_int_equal(b.len, 4 + (size_t)h + lens[i] + 2);
+        assert_memory_equal(b.p + 4, head, (size_t)h);
+        assert_memory_equal(b.p + 4 + h, data, lens[i]);
+        assert_memory_equal(b.p + 4 + h + lens[i], "\r\n", 2);
+        assert_int_equal(kv_resp_reply_len(b.p + 4, b.len - 4), (long)(b.len - 4));
+        kv_buf_free(&b);
+    }
+    free(data);
+}
+
+static void test_command_is_matches_a_whole_name_in_any_case(void **state)
+{
+    (void)state;
+    const kv_command *get = kv_command_lookup((const uint8_t *)"get", 3);
+    assert_non_null(get);
+    assert_true(kv_command_is(get, (const uint8_t *)"get", 3));
+    assert_true(kv_command_is(get, (const uint8_t *)"GET", 3));
+    assert_true(kv_command_is(get, (const uint8_t *)"gEt", 3));
+    assert_false(kv_command_is(get, (const uint8_t *)"ge", 2));
+    assert_false(kv_command_is(get, (const uint8_t *)"gett", 4));
+    assert_false(kv_command_is(get, (const uint8_t *)"set", 3));
+    assert_false(kv_command_is(get, (const uint8_t *)"get\0", 4));
+    assert_false(kv_command_is(get, (const uint8_t *)"ge\0", 3));
+    assert_false(kv_command_is(get, (const uint8_t *)"", 0));
+}
+
 static void test_command_table_sorted_and_case_insensitive(void **state)
 {
     (void)state;
@@ -283,6 +328,8 @@ int main(void)
         cmocka_unit_test(test_parse_ll_is_strict),
         cmocka_unit_test(test_format_ll_is_what_parse_ll_reads_back),
         cmocka_unit_test(test_replies_are_built_and_measured),
+        cmocka_unit_test(test_bulk_replies_of_every_length_width),
+        cmocka_unit_test(test_command_is_matches_a_whole_name_in_any_case),
         cmocka_unit_test(test_command_table_sorted_and_case_insensitive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,7 @@ struct kv_conn {
     kv_buf qbuf;            /* unparsed input */
     kv_buf out;             /* replies of this batch, written once per read */
     kv_cmd cmd;
+    const struct kv_command *last_cmd; /* the table entry of the last command (NULL: none) */
     size_t need;            /* do not re-parse before qbuf holds this many */
     int role;
     uint64_t id;            /* 1, 2, ... in accept order */
@@ -119,6 +120,7 @@ typedef struct kv_command {
 
 /* commands.c */
 const kv_command *kv_command_lookup(const uint8_t *name, size_t len);
+bool kv_command_is(const kv_command *cmd, const uint8_t *name, size_t len);
 size_t kv_command_count(void);
 const kv_command *kv_command_at(size_t i);
 extern const char kv_err_wrongtype[];

@@ -64,11 +64,15 @@ bool kv_parse_ll(const uint8_t *p, size_t len, long long *out)
     if (p[i] == '0' && (len - i > 1 || neg))
         return false; /* no leading zeros, no "-0" (Redis's string2ll) */
     unsigned long long v = 0;
+    /* Up to 19 digits cannot pass ULLONG_MAX (1.8e19 has 20), so only a
+     * 20-digit number needs the overflow test and its division per digit
+     * (every length and count in a request goes through here). */
+    bool check = len - i > 19;
     for (; i < len; i++) {
         if (p[i] < '0' || p[i] > '9')
             return false;
         unsigned d = (unsigned)(p[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10)
+        if (check && v > (ULLONG_MAX - d) / 10)
             return false;
         v = v * 10 + d;
     }
@@ -372,15 +376,28 @@ int kv_reply_array(kv_buf *b, size_t n) { return add_header(b, '*', (long long)n
 int kv_reply_null(kv_buf *b) { return kv_buf_add(b, "$-1\r\n", 5); }
 int kv_reply_null_array(kv_buf *b) { return kv_buf_add(b, "*-1\r\n", 5); }
 
+/* One reservation for the whole reply, and a length under 10 written as
+ * its digit: an LRANGE reply is mostly short bulks, and through
+ * add_header (a second reservation, then kv_format_ll) each cost ~165
+ * instructions per element, now ~60 (callgrind, LRANGE 0 99 of 3-byte
+ * values; docs/kv.md). */
 int kv_reply_bulk(kv_buf *b, const void *p, size_t len)
 {
-    if (kv_buf_reserve(b, len + 26) < 0)
+    if (b->cap - b->len < len + KV_LL_CHARS + 5 && kv_buf_reserve(b, len + KV_LL_CHARS + 5) < 0)
         return -ENOMEM;
-    add_header(b, '$', (long long)len);
-    memcpy(b->p + b->len, p, len);
-    b->len += len;
-    b->p[b->len++] = '\r';
-    b->p[b->len++] = '\n';
+    uint8_t *o = b->p + b->len;
+    *o++ = '$';
+    if (len < 10)
+        *o++ = (uint8_t)('0' + len);
+    else
+        o += kv_format_ll((char *)o, (long long)len);
+    *o++ = '\r';
+    *o++ = '\n';
+    memcpy(o, p, len);
+    o += len;
+    *o++ = '\r';
+    *o++ = '\n';
+    b->len = (size_t)(o - b->p);
     return 0;
 }
 

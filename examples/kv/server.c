@@ -170,7 +170,13 @@ static void execute(kv_conn *c)
     x.out = x.from_primary ? &s->discard : &c->out;
     size_t before = x.out->len;
     s->stats.commands_processed++;
-    const kv_command *cmd = kv_command_lookup(x.argv[0], x.lens[0]);
+    /* Clients repeat their commands: try the last one before the table. */
+    const kv_command *cmd = c->last_cmd;
+    if (!cmd || !kv_command_is(cmd, x.argv[0], x.lens[0])) {
+        cmd = kv_command_lookup(x.argv[0], x.lens[0]);
+        if (cmd)
+            c->last_cmd = cmd;
+    }
     if (!cmd) {
         reply_unknown(&x);
     } else if ((cmd->arity > 0 && (size_t)cmd->arity != x.argc) ||
