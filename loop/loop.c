@@ -250,7 +250,7 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
     loop->trace_callbacks = backend->ops->callback != NULL;
     loop->cb_hash = REEL_CALLBACK_HASH_INIT;
     loop->future_cache_max = rl_sanitized() ? 0 : rl_future_cache_count;
-    loop->future_cache_marks = rl_under_valgrind();
+    loop->future_cache_marks = rl_under_memcheck();
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_wake_pending, 0);
     int rc = pool_grow(loop);
