@@ -51,8 +51,16 @@ void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
     future_init(fut, loop, vt);
 }
 
-/* The create_future macro's call site, taken by the next create_future. */
+/* The create_future macro's call site, taken by the next create_future.
+ * Initial-exec, as rl_tls_task (task_internal.h): in the position-
+ * independent objects the default model reaches it through a
+ * __tls_get_addr call, which made reel_loop_create_future's fast path
+ * save and restore two registers around it. */
+#if defined(__GNUC__)
+static __thread const reel_site *tls_future_site __attribute__((tls_model("initial-exec")));
+#else
 static __thread const reel_site *tls_future_site;
+#endif
 
 void reel_future_note_site_(const reel_site *site) { tls_future_site = site; }
 
