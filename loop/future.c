@@ -232,9 +232,30 @@ void reel_future_release(reel_future *fut)
         rl_future_unref(fut);
 }
 
+__attribute__((noinline)) static void future_free_general(reel_future *fut);
+
 void rl_future_free(reel_future *fut)
 {
     RL_ASSERT(fut->refs == 0);
+    /* The usual plain future, done with a result that owns nothing and
+     * with its callbacks inline (so future_fini has nothing to do: only
+     * the error states write err), goes back to the cache outside
+     * memcheck with no calls, so no saved registers; everything else
+     * takes the general path. */
+    reel_loop *loop = fut->loop;
+    if (RL_LIKELY(!fut->vt && fut->state == RL_F_RESULT && !fut->result_free &&
+                  fut->cbs == fut->cb_inline && loop->nfuture_cache < loop->future_cache_max &&
+                  !loop->future_cache_marks && loop->refs > 1)) {
+        RL_ASSERT(!fut->err.message && !fut->err.partial);
+        loop->future_cache[loop->nfuture_cache++] = fut;
+        loop->refs--;   /* rl_loop_unref, not the last */
+        return;
+    }
+    future_free_general(fut);
+}
+
+static void future_free_general(reel_future *fut)
+{
     reel_loop *loop = fut->loop;
     future_fini(fut);
     if (fut->vt && fut->vt->destroy)
