@@ -1352,7 +1352,12 @@ static inline bool busy_skip_poll(reel_loop *loop)
            loop->ran_since_poll < rl_busy_poll_callbacks;
 }
 
-static int run_once(reel_loop *loop)
+/* Inline into its two callers: reel_loop_run_forever's loop keeps its
+ * registers across iterations (no prologue and epilogue per iteration),
+ * and the return each iteration would take is gone — after a task
+ * switch, one the return-stack predictor gets wrong: the switch
+ * (switch_*.S) leaves it the other context's return addresses. */
+static inline __attribute__((always_inline)) int run_once(reel_loop *loop)
 {
     /* Writes made since the last iteration (outside the loop, or by its
      * last callbacks if that iteration did not end normally) go out before
