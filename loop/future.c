@@ -72,12 +72,21 @@ int reel_loop_create_future(reel_loop *loop, reel_future **out)
     const reel_site *site = tls_future_site;
     tls_future_site = NULL;
     /* A future from the cache, outside memcheck: no calls, so no saved
-     * registers. Everything else takes the general path. */
+     * registers. Everything else takes the general path. A kept future
+     * already has what future_init would write but its state, result and
+     * references (see future_keep): only those are written. */
     if (RL_LIKELY(loop && out && !loop->closed && loop->nfuture_cache &&
                   !loop->future_cache_marks)) {
         reel_future *fut = loop->future_cache[--loop->nfuture_cache];
-        future_init(fut, loop, NULL);
+        RL_ASSERT(!fut->vt && fut->loop == loop && !fut->result_free && !fut->err.code &&
+                  !fut->err.message && !fut->err.partial && fut->cbs == fut->cb_inline &&
+                  fut->ncbs == 0);
+        fut->refs = 1;
+        fut->state = RL_F_PENDING;
+        fut->retrieved = false;
+        fut->result = NULL;
         fut->created_at = site;
+        rl_loop_ref(loop);
         *out = fut;
         return 0;
     }
@@ -246,12 +255,27 @@ void rl_future_free(reel_future *fut)
     if (RL_LIKELY(!fut->vt && fut->state == RL_F_RESULT && !fut->result_free &&
                   fut->cbs == fut->cb_inline && loop->nfuture_cache < loop->future_cache_max &&
                   !loop->future_cache_marks && loop->refs > 1)) {
-        RL_ASSERT(!fut->err.message && !fut->err.partial);
+        /* Already as future_keep leaves it: its error all zero, no
+         * callback (finishing set ncbs to 0). */
+        RL_ASSERT(!fut->err.code && !fut->err.message && !fut->err.partial && fut->ncbs == 0);
         loop->future_cache[loop->nfuture_cache++] = fut;
         loop->refs--;   /* rl_loop_unref, not the last */
         return;
     }
     future_free_general(fut);
+}
+
+/* What every future in the cache has, so that reel_loop_create_future's
+ * fast path writes only the rest: no vt and its loop (only plain futures
+ * are kept, per loop), no error, no result_free, its callbacks inline
+ * and none. future_fini freed what these held. */
+static void future_keep(reel_future *fut)
+{
+    fut->result_free = NULL;
+    memset(&fut->err, 0, sizeof fut->err);
+    fut->cbs = fut->cb_inline;
+    fut->ncbs = 0;
+    fut->cbs_cap = (uint32_t)(sizeof fut->cb_inline / sizeof fut->cb_inline[0]);
 }
 
 static void future_free_general(reel_future *fut)
@@ -261,6 +285,7 @@ static void future_free_general(reel_future *fut)
     if (fut->vt && fut->vt->destroy)
         fut->vt->destroy(fut);
     else if (!fut->vt && loop->nfuture_cache < loop->future_cache_max) {
+        future_keep(fut);
         loop->future_cache[loop->nfuture_cache++] = fut;   /* freed with the loop */
         if (RL_UNLIKELY(loop->future_cache_marks))
             VALGRIND_MAKE_MEM_NOACCESS(fut, sizeof *fut);
