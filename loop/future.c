@@ -15,12 +15,17 @@
 #ifndef VALGRIND_MAKE_MEM_NOACCESS
 #define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
 #define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) 0
 #endif
 
-bool rl_under_valgrind(void) { return RUNNING_ON_VALGRIND != 0; }
+bool rl_under_memcheck(void)
+{
+    /* Memcheck answers its client requests with -1; every other tool
+     * (callgrind, cachegrind) and a plain run with 0. So callgrind counts
+     * the same future cache path a plain run takes. */
+    char probe = 0;
+    return VALGRIND_MAKE_MEM_DEFINED(&probe, 1) != 0;
+}
 
 /* Every field but the inline callback slots (written before use: ncbs
  * says how many hold something), so a reused future costs a few stores. */
@@ -46,8 +51,16 @@ void rl_future_init(reel_future *fut, reel_loop *loop, const rl_future_vt *vt)
     future_init(fut, loop, vt);
 }
 
-/* The create_future macro's call site, taken by the next create_future. */
+/* The create_future macro's call site, taken by the next create_future.
+ * Initial-exec, as rl_tls_task (task_internal.h): in the position-
+ * independent objects the default model reaches it through a
+ * __tls_get_addr call, which made reel_loop_create_future's fast path
+ * save and restore two registers around it. */
+#if defined(__GNUC__)
+static __thread const reel_site *tls_future_site __attribute__((tls_model("initial-exec")));
+#else
 static __thread const reel_site *tls_future_site;
+#endif
 
 void reel_future_note_site_(const reel_site *site) { tls_future_site = site; }
 
@@ -58,13 +71,22 @@ int reel_loop_create_future(reel_loop *loop, reel_future **out)
 {
     const reel_site *site = tls_future_site;
     tls_future_site = NULL;
-    /* A future from the cache, outside Valgrind: no calls, so no saved
-     * registers. Everything else takes the general path. */
+    /* A future from the cache, outside memcheck: no calls, so no saved
+     * registers. Everything else takes the general path. A kept future
+     * already has what future_init would write but its state, result and
+     * references (see future_keep): only those are written. */
     if (RL_LIKELY(loop && out && !loop->closed && loop->nfuture_cache &&
                   !loop->future_cache_marks)) {
         reel_future *fut = loop->future_cache[--loop->nfuture_cache];
-        future_init(fut, loop, NULL);
+        RL_ASSERT(!fut->vt && fut->loop == loop && !fut->result_free && !fut->err.code &&
+                  !fut->err.message && !fut->err.partial && fut->cbs == fut->cb_inline &&
+                  fut->ncbs == 0);
+        fut->refs = 1;
+        fut->state = RL_F_PENDING;
+        fut->retrieved = false;
+        fut->result = NULL;
         fut->created_at = site;
+        rl_loop_ref(loop);
         *out = fut;
         return 0;
     }
@@ -219,14 +241,51 @@ void reel_future_release(reel_future *fut)
         rl_future_unref(fut);
 }
 
+__attribute__((noinline)) static void future_free_general(reel_future *fut);
+
 void rl_future_free(reel_future *fut)
 {
     RL_ASSERT(fut->refs == 0);
+    /* The usual plain future, done with a result that owns nothing and
+     * with its callbacks inline (so future_fini has nothing to do: only
+     * the error states write err), goes back to the cache outside
+     * memcheck with no calls, so no saved registers; everything else
+     * takes the general path. */
+    reel_loop *loop = fut->loop;
+    if (RL_LIKELY(!fut->vt && fut->state == RL_F_RESULT && !fut->result_free &&
+                  fut->cbs == fut->cb_inline && loop->nfuture_cache < loop->future_cache_max &&
+                  !loop->future_cache_marks && loop->refs > 1)) {
+        /* Already as future_keep leaves it: its error all zero, no
+         * callback (finishing set ncbs to 0). */
+        RL_ASSERT(!fut->err.code && !fut->err.message && !fut->err.partial && fut->ncbs == 0);
+        loop->future_cache[loop->nfuture_cache++] = fut;
+        loop->refs--;   /* rl_loop_unref, not the last */
+        return;
+    }
+    future_free_general(fut);
+}
+
+/* What every future in the cache has, so that reel_loop_create_future's
+ * fast path writes only the rest: no vt and its loop (only plain futures
+ * are kept, per loop), no error, no result_free, its callbacks inline
+ * and none. future_fini freed what these held. */
+static void future_keep(reel_future *fut)
+{
+    fut->result_free = NULL;
+    memset(&fut->err, 0, sizeof fut->err);
+    fut->cbs = fut->cb_inline;
+    fut->ncbs = 0;
+    fut->cbs_cap = (uint32_t)(sizeof fut->cb_inline / sizeof fut->cb_inline[0]);
+}
+
+static void future_free_general(reel_future *fut)
+{
     reel_loop *loop = fut->loop;
     future_fini(fut);
     if (fut->vt && fut->vt->destroy)
         fut->vt->destroy(fut);
     else if (!fut->vt && loop->nfuture_cache < loop->future_cache_max) {
+        future_keep(fut);
         loop->future_cache[loop->nfuture_cache++] = fut;   /* freed with the loop */
         if (RL_UNLIKELY(loop->future_cache_marks))
             VALGRIND_MAKE_MEM_NOACCESS(fut, sizeof *fut);

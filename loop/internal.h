@@ -150,7 +150,7 @@ struct reel_loop {
      * kept future as inaccessible: both still catch a use after release. */
     reel_future *future_cache[rl_future_cache_count];
     uint32_t nfuture_cache, future_cache_max;
-    bool future_cache_marks;  /* under Valgrind: mark kept futures (future.c) */
+    bool future_cache_marks;  /* under memcheck: mark kept futures (future.c) */
     /* The future whose done callback runs now from the ready queue (its
      * entry holds a reference until the callback returns); NULL between
      * callbacks. Lets rl_future_reuse tell that reference from others. */
@@ -464,11 +464,12 @@ int reel_os_stack_alloc(size_t usable_bytes, size_t guard_bytes, void **lo_out);
 void reel_os_stack_free(void *lo, size_t usable_bytes, size_t guard_bytes);
 
 /* fiber.c: true under AddressSanitizer, where pools that recycle memory
- * step aside so every object keeps its own allocation. (Under Valgrind
+ * step aside so every object keeps its own allocation. (Under memcheck
  * they mark what they keep as inaccessible instead.) */
 bool rl_sanitized(void);
-/* future.c: true when running under Valgrind (a client request, no syscall). */
-bool rl_under_valgrind(void);
+/* future.c: true when running under Valgrind's memcheck (a client
+ * request, no syscall); false under its other tools. */
+bool rl_under_memcheck(void);
 
 /* report.c */
 void rl_report_slow(reel_loop *loop, const reel_site *site, uint64_t took_ns);

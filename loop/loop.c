@@ -250,7 +250,7 @@ int reel_loop_new_with_backend(reel_loop **out, reel_backend *backend)
     loop->trace_callbacks = backend->ops->callback != NULL;
     loop->cb_hash = REEL_CALLBACK_HASH_INIT;
     loop->future_cache_max = rl_sanitized() ? 0 : rl_future_cache_count;
-    loop->future_cache_marks = rl_under_valgrind();
+    loop->future_cache_marks = rl_under_memcheck();
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_wake_pending, 0);
     int rc = pool_grow(loop);
@@ -1352,7 +1352,12 @@ static inline bool busy_skip_poll(reel_loop *loop)
     return rl_ring_len(loop) && !loop->stopping && loop->ran_since_poll < rl_busy_poll_callbacks;
 }
 
-static int run_once(reel_loop *loop)
+/* Inline into its two callers: reel_loop_run_forever's loop keeps its
+ * registers across iterations (no prologue and epilogue per iteration),
+ * and the return each iteration would take is gone — after a task
+ * switch, one the return-stack predictor gets wrong: the switch
+ * (switch_*.S) leaves it the other context's return addresses. */
+static inline __attribute__((always_inline)) int run_once(reel_loop *loop)
 {
     /* Writes made since the last iteration (outside the loop, or by its
      * last callbacks if that iteration did not end normally) go out before
