@@ -1352,12 +1352,15 @@ static inline bool busy_skip_poll(reel_loop *loop)
     return rl_ring_len(loop) && !loop->stopping && loop->ran_since_poll < rl_busy_poll_callbacks;
 }
 
-/* Inline into its two callers: reel_loop_run_forever's loop keeps its
- * registers across iterations (no prologue and epilogue per iteration),
- * and the return each iteration would take is gone — after a task
- * switch, one the return-stack predictor gets wrong: the switch
- * (switch_*.S) leaves it the other context's return addresses. */
-static inline __attribute__((always_inline)) int run_once(reel_loop *loop)
+/* Not forced inline into its two callers: inlined (no prologue and
+ * epilogue per iteration, one mispredicted return after a task switch
+ * gone) an await round trip took 64-66 ns instead of 77.5, but the
+ * callback loop below, laid out inside reel_loop_run_forever, ran
+ * call_soon + run at 5.58-5.65 ns instead of 5.27-5.38 with the same
+ * instructions (bench_core --only soon, alternated 4 times, quiet) —
+ * 0.96x the pooled libuv queue instead of 1.02x. Both targets of issue 17
+ * hold this way; only one held inlined. */
+static int run_once(reel_loop *loop)
 {
     /* Writes made since the last iteration (outside the loop, or by its
      * last callbacks if that iteration did not end normally) go out before
