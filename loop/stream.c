@@ -369,7 +369,7 @@ static inline __attribute__((always_inline)) int try_read(reel_stream *s, int ki
     case RS_READ:
         return rsb_read(&s->buf, n, r);
     case RS_READLINE:
-        return rsb_readline_inline(&s->buf, scan, r);
+        return rsb_readline(&s->buf, scan, r);
     case RS_READUNTIL:
         return rsb_readuntil(&s->buf, scan, seps, nseps, r);
     default:
@@ -488,7 +488,7 @@ static int feed(reel_stream *s, const void *data, size_t len)
 {
     if (len && !s->buf.eof)
         buf_take(s);
-    int rc = rsb_feed_inline(&s->buf, data, len);
+    int rc = rsb_feed(&s->buf, data, len);
     if (rc < 0 || len == 0)
         return rc;
     wake_waiter(s);

@@ -84,7 +84,7 @@ static inline int make_room(rsb_buf *b, size_t need)
     return grow_room(b, need);
 }
 
-int rsb_feed(rsb_buf *b, const void *data, size_t len)
+int rsb_feed_slow(rsb_buf *b, const void *data, size_t len)
 {
     if (b->eof)
         return REEL_EINVALSTATE;
@@ -323,7 +323,7 @@ int rsb_readuntil(rsb_buf *b, rsb_scan *scan, const reel_span *seps, size_t nsep
  * read): one memchr over the bytes not yet looked at, none of the
  * separator bookkeeping. The decisions are rsb_readuntil's with a
  * one-byte separator, then readline's own at EOF and past the limit. */
-int rsb_readline(rsb_buf *b, rsb_scan *scan, rsb_result *res)
+int rsb_readline_slow(rsb_buf *b, rsb_scan *scan, rsb_result *res)
 {
     result_init(res);
     size_t len = rsb_len(b);

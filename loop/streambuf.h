@@ -93,8 +93,19 @@ void rsb_free(rsb_buf *b);
 
 /* Append len bytes (copied). Empty data does nothing (asyncio). Returns 0,
  * REEL_EINVALSTATE after EOF (asyncio asserts), or -ENOMEM (the buffer is
- * unchanged). */
-int rsb_feed(rsb_buf *b, const void *data, size_t len);
+ * unchanged). Inline for its usual case (a block with room: a stream's
+ * feed per read); rsb_feed_slow does the rest and is whole by itself. */
+int rsb_feed_slow(rsb_buf *b, const void *data, size_t len);
+static inline int rsb_feed(rsb_buf *b, const void *data, size_t len)
+{
+    /* a block with room (no block: cap 0), not at EOF */
+    if (__builtin_expect(!b->eof && len && b->cap - b->tail >= len, 1)) {
+        memcpy(b->data + b->tail, data, len);
+        b->tail += len;
+        return 0;
+    }
+    return rsb_feed_slow(b, data, len);
+}
 /* Room to write at least min_bytes (0: RSB_RESERVE_MIN_BYTES) straight
  * into the buffer: *p and *room (>= min_bytes). Commit what was written.
  * Invalidates earlier result views, like feed. -ENOMEM, REEL_EINVALSTATE
@@ -152,30 +163,20 @@ int rsb_read_all(rsb_buf *b, rsb_result *res);
 int rsb_readexactly(rsb_buf *b, size_t n, rsb_result *res);
 int rsb_readuntil(rsb_buf *b, rsb_scan *scan, const reel_span *seps, size_t nseps,
                   rsb_result *res);
-int rsb_readline(rsb_buf *b, rsb_scan *scan, rsb_result *res);
+/* readline, out of line: every case (rsb_readline below is its inline
+ * front for the usual one). */
+int rsb_readline_slow(rsb_buf *b, rsb_scan *scan, rsb_result *res);
 
-/* The usual cases of rsb_feed and rsb_readline inline, for the stream
- * layer's per-message path (a line server's feed and readline): the same
- * answers and effects as the functions, which they call for the rest. */
-static inline int rsb_feed_inline(rsb_buf *b, const void *data, size_t len)
-{
-    /* a block with room (no block: cap 0), not at EOF */
-    if (__builtin_expect(!b->eof && len && b->cap - b->tail >= len, 1)) {
-        memcpy(b->data + b->tail, data, len);
-        b->tail += len;
-        return 0;
-    }
-    return rsb_feed(b, data, len);
-}
-/* readline with a scan that has saved nothing (the first try of a read):
- * a line within the limit is taken here, and a partial line under the
- * limit (no EOF) saves its scan here; limit overruns, EOF and an empty
- * buffer go to rsb_readline. A scan with an offset goes there too, so a
- * long line arriving in pieces is still scanned once. */
-static inline int rsb_readline_inline(rsb_buf *b, rsb_scan *scan, rsb_result *res)
+/* readline, inline for a line server's every read: with a scan that has
+ * saved nothing (the first try of a read), a line within the limit is
+ * taken here, and a partial line under the limit (no EOF) saves its scan
+ * here. Limit overruns, EOF, an empty buffer, no scan (NULL) and a scan
+ * with an offset (a long line arriving in pieces is still scanned once) go
+ * to rsb_readline_slow, which decides every case the same way. */
+static inline int rsb_readline(rsb_buf *b, rsb_scan *scan, rsb_result *res)
 {
     size_t len = b->tail - b->head;
-    if (scan->mark == 0 && len > 0) {
+    if (scan && scan->mark == 0 && len > 0) {
         const uint8_t *base = b->data + b->head;
         const uint8_t *p = memchr(base, '\n', len);
         if (p && (size_t)(p - base) <= b->limit) {
@@ -197,7 +198,7 @@ static inline int rsb_readline_inline(rsb_buf *b, rsb_scan *scan, rsb_result *re
             return RSB_AGAIN;
         }
     }
-    return rsb_readline(b, scan, res);
+    return rsb_readline_slow(b, scan, res);
 }
 
 /* Check the separators as asyncio does before anything else: 0, or -EINVAL
