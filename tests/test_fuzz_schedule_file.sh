@@ -35,10 +35,11 @@ grep -q "passes with no decision from the file" "$tmp/conv.out" ||
 sed 's/^/2. /' "$tmp/conv.out"
 seed=$(sed -n '1s/^# reel sim schedule: seed \([0-9]*\).*/\1/p' "$tmp/lease.sched")
 before=$(grep -vc '^#' "$tmp/lease.sched")
-if ! "$root/tools/reel-shrink" --seconds 20 --out "$tmp/lease.shrunk" "$seed" -- \
+if ! "$root/tools/reel-shrink" --runs 200 --seconds 120 --out "$tmp/lease.shrunk" "$seed" -- \
      "$build/bug_lease_sched" "$input" > "$tmp/shrink.out" 2>&1; then
   echo "FAIL: reel-shrink"; cat "$tmp/shrink.out"; exit 1
 fi
+grep -q "(stopped by --seconds" "$tmp/shrink.out" && { echo "FAIL: the time cap (--seconds 120), not the shrinker, was the limit"; cat "$tmp/shrink.out"; exit 1; }
 after=$(grep -vc '^#' "$tmp/lease.shrunk")
 [ "$after" -lt "$before" ] || { echo "FAIL: not shrunk ($before -> $after)"; exit 1; }
 ( REEL_SIM_SCHEDULE=$tmp/lease.shrunk "$build/bug_lease_sched" "$input" > "$tmp/s.out" 2>&1; exit $? ) 2> /dev/null
