@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +45,45 @@ void echo_server_publish(echo_server *s, int port)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* With two or more CPUs the servers' threads run on the last CPU and the
+ * load generator (the calling thread) on CPU 0, as kv_vs_redis.sh pins
+ * redis-benchmark and the servers: neither side shares its core with the
+ * other or migrates between runs, so every server of a comparison gets
+ * the same placement. REEL_BENCH_PIN=0 leaves placement to the scheduler.
+ * Returns the CPU for servers, or -1: no pinning. */
+static int pin_cpus(void)
+{
+    static int server_cpu = -2;
+    if (server_cpu != -2)
+        return server_cpu;
+    server_cpu = -1;
+    const char *env = getenv("REEL_BENCH_PIN");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if ((env && strcmp(env, "0") == 0) || n < 2)
+        return server_cpu;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        return server_cpu; /* not allowed here (a restricted cpuset): unpinned */
+    server_cpu = (int)n - 1;
+    printf("  (load generator pinned to CPU 0, servers to CPU %d; REEL_BENCH_PIN=0: unpinned)\n", server_cpu);
+    return server_cpu;
+}
+
 void echo_server_start(echo_server *s)
 {
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->ready, NULL);
+    int cpu = pin_cpus();
     if (pthread_create(&s->thread, NULL, s->run, s) != 0)
         echo_die("pthread_create");
+    if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        (void)pthread_setaffinity_np(s->thread, sizeof set, &set);
+    }
     pthread_mutex_lock(&s->lock);
     while (!s->started)
         pthread_cond_wait(&s->ready, &s->lock);

@@ -3,6 +3,9 @@
  * 127.0.0.1, one load generator (plain epoll, in the calling thread), and
  * a comparison that runs the load against each server in turn.
  *
+ * With two or more CPUs, server threads are pinned to the last CPU and
+ * the load generator to CPU 0 (REEL_BENCH_PIN=0: not pinned).
+ *
  * The load: N connections, each sending a message of `size` bytes ending
  * in '\n' (so line-based servers can echo it too) and waiting for the
  * whole echo before sending the next, `msgs` times. */
