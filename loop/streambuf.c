@@ -151,22 +151,10 @@ int rsb_unread(rsb_buf *b, const void *data, size_t len)
     return 0;
 }
 
-/* Take the first n unread bytes out, as a view in *res. */
-static void take(rsb_buf *b, size_t n, rsb_result *res)
-{
-    RL_ASSERT(n <= b->tail - b->head);
-    res->data = rsb_peek(b);
-    res->len = n;
-    b->head += n;
-    b->taken += n;
-    if (b->head == b->tail)
-        b->head = b->tail = 0;  /* bytes stay in place: the view is intact */
-}
-
 void rsb_clear(rsb_buf *b)
 {
     rsb_result res;
-    take(b, b->tail - b->head, &res);
+    rsb_take(b, b->tail - b->head, &res);
 }
 
 void rsb_trim(rsb_buf *b, size_t keep_bytes)
@@ -194,7 +182,7 @@ int rsb_read(rsb_buf *b, size_t n, rsb_result *res)
         return 0;
     size_t len = rsb_len(b);
     if (len > 0) {
-        take(b, n < len ? n : len, res);
+        rsb_take(b, n < len ? n : len, res);
         return 0;
     }
     return b->eof ? 0 : RSB_AGAIN;
@@ -205,7 +193,7 @@ int rsb_read_all(rsb_buf *b, rsb_result *res)
     result_init(res);
     if (!b->eof)
         return RSB_AGAIN;
-    take(b, rsb_len(b), res);
+    rsb_take(b, rsb_len(b), res);
     return 0;
 }
 
@@ -214,12 +202,12 @@ int rsb_readexactly(rsb_buf *b, size_t n, rsb_result *res)
     result_init(res);
     size_t len = rsb_len(b);
     if (len >= n) {
-        take(b, n, res);
+        rsb_take(b, n, res);
         return 0;
     }
     if (!b->eof)
         return RSB_AGAIN;
-    take(b, len, res);
+    rsb_take(b, len, res);
     res->expected = n;
     return REEL_EINCOMPLETE;
 }
@@ -294,7 +282,7 @@ int rsb_readuntil(rsb_buf *b, rsb_scan *scan, const reel_span *seps, size_t nsep
                 res->message = msg_sep_found;
                 return REEL_ELIMIT;
             }
-            take(b, best_end, res);
+            rsb_take(b, best_end, res);
             return 0;
         }
         /* The last max_len - 1 bytes may begin a separator: keep them. */
@@ -308,7 +296,7 @@ int rsb_readuntil(rsb_buf *b, rsb_scan *scan, const reel_span *seps, size_t nsep
     /* A complete separator may arrive with EOF, so EOF is looked at only
      * after the search. */
     if (b->eof) {
-        take(b, len, res);
+        rsb_take(b, len, res);
         res->expected = RSB_EXPECTED_NONE;
         return REEL_EINCOMPLETE;
     }
@@ -337,7 +325,7 @@ int rsb_readline_slow(rsb_buf *b, rsb_scan *scan, rsb_result *res)
         if (p) {
             size_t start = (size_t)(p - base);
             if (start <= b->limit) {
-                take(b, start + 1, res);
+                rsb_take(b, start + 1, res);
                 return 0;
             }
             res->consumed = start;
@@ -355,14 +343,14 @@ int rsb_readline_slow(rsb_buf *b, rsb_scan *scan, rsb_result *res)
          * else everything buffered. The view shows what was dropped. */
         size_t c = res->consumed;
         const char *message = res->message;
-        take(b, c < len && base[c] == '\n' ? c + 1 : len, res);
+        rsb_take(b, c < len && base[c] == '\n' ? c + 1 : len, res);
         res->consumed = c;
         res->message = message;
         return rc;
     }
     if (b->eof) {
         /* EOF: the partial line (maybe empty) is the answer. */
-        take(b, len, res);
+        rsb_take(b, len, res);
         return 0;
     }
     if (scan) {

@@ -155,6 +155,19 @@ static inline const uint8_t *rsb_peek(const rsb_buf *b)
 /* asyncio at_eof: EOF fed and nothing left. */
 static inline bool rsb_at_eof(const rsb_buf *b) { return b->eof && b->head == b->tail; }
 
+/* Take the first n unread bytes out, as a view in res->data/len (the
+ * operations' one way of consuming bytes). */
+static inline void rsb_take(rsb_buf *b, size_t n, rsb_result *res)
+{
+    assert(n <= b->tail - b->head);
+    res->data = rsb_peek(b);
+    res->len = n;
+    b->head += n;
+    b->taken += n;
+    if (b->head == b->tail)
+        b->head = b->tail = 0;  /* bytes stay in place: the view is intact */
+}
+
 /* The operations. Each returns 0 with a result, RSB_AGAIN, or a negative
  * code with the detail in *res (see the top of this file). -EINVAL: no
  * separators, or an empty one. */
@@ -180,16 +193,10 @@ static inline int rsb_readline(rsb_buf *b, rsb_scan *scan, rsb_result *res)
         const uint8_t *base = b->data + b->head;
         const uint8_t *p = memchr(base, '\n', len);
         if (p && (size_t)(p - base) <= b->limit) {
-            size_t n = (size_t)(p - base) + 1;
-            res->data = base;
-            res->len = n;
             res->consumed = 0;
             res->expected = 0;
             res->message = NULL;
-            b->head += n;
-            b->taken += n;
-            if (b->head == b->tail)
-                b->head = b->tail = 0; /* bytes stay in place: the view is intact */
+            rsb_take(b, (size_t)(p - base) + 1, res);
             return 0;
         }
         if (!p && len <= b->limit && !b->eof) {
