@@ -572,16 +572,30 @@ static inline int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, in
     if (!p)
         return rc;
     *p++ = (uint8_t)op;
-    *p++ = (uint8_t)((fd != -1) * RT_F_FD | (result != 0) * RT_F_RESULT | (a0 != 0) * RT_F_A0 |
-                     (a1 != 0) * RT_F_A1 | (data_len != 0) * RT_F_DATA);
-    if (fd != -1)
+    /* The mask (one byte: these flags are below 0x80) is built in the
+     * branches that write the fields and stored after them: computed up
+     * front from the same tests it was ~15 instructions more per record. */
+    uint8_t *mp = p++;
+    uint32_t mask = 0;
+    if (fd != -1) {
+        mask |= RT_F_FD;
         p = rt_put_zz(p, fd);
-    if (result)
+    }
+    if (result) {
+        mask |= RT_F_RESULT;
         p = rt_put_zz(p, result);
-    if (a0)
+    }
+    if (a0) {
+        mask |= RT_F_A0;
         p = rt_put_zz(p, a0);
-    if (a1)
+    }
+    if (a1) {
+        mask |= RT_F_A1;
         p = rt_put_zz(p, a1);
+    }
+    if (data_len)
+        mask |= RT_F_DATA;
+    *mp = (uint8_t)mask;
     if (data_len) {
         p += rt_varint_put(p, data_len);
         if (data_len >= rt_put_data_min) {
