@@ -572,20 +572,40 @@ static inline int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, in
     if (!p)
         return rc;
     *p++ = (uint8_t)op;
-    *p++ = (uint8_t)((fd != -1) * RT_F_FD | (result != 0) * RT_F_RESULT | (a0 != 0) * RT_F_A0 |
-                     (a1 != 0) * RT_F_A1 | (data_len != 0) * RT_F_DATA);
-    if (fd != -1)
+    /* The mask (one byte: these flags are below 0x80) is built in the
+     * branches that write the fields and stored after them: computed up
+     * front from the same tests it was ~15 instructions more per record. */
+    uint8_t *mp = p++;
+    uint32_t mask = 0;
+    if (fd != -1) {
+        mask |= RT_F_FD;
         p = rt_put_zz(p, fd);
-    if (result)
+    }
+    if (result) {
+        mask |= RT_F_RESULT;
         p = rt_put_zz(p, result);
-    if (a0)
+    }
+    if (a0) {
+        mask |= RT_F_A0;
         p = rt_put_zz(p, a0);
-    if (a1)
+    }
+    if (a1) {
+        mask |= RT_F_A1;
         p = rt_put_zz(p, a1);
+    }
+    if (data_len)
+        mask |= RT_F_DATA;
+    *mp = (uint8_t)mask;
     if (data_len) {
         p += rt_varint_put(p, data_len);
         if (data_len >= rt_put_data_min) {
             p = rt_writer_put_data(w, p, data, data_len);
+        } else if (data_len == rt_write_preview_bytes) {
+            /* A write's preview (every write of 16 bytes or more): a
+             * fixed-size copy is two 8-byte moves; through libc's memcpy
+             * with a variable length it was ~25 instructions and a call. */
+            memcpy(p, data, rt_write_preview_bytes);
+            p += rt_write_preview_bytes;
         } else {
             memcpy(p, data, data_len);
             p += data_len;
@@ -624,19 +644,39 @@ static inline int rt_writer_poll(rt_writer *w, int64_t max_events, int64_t timeo
 static inline uint8_t *rt_event_put(uint8_t *p, int64_t kind, int64_t events, int64_t id, int64_t value, int64_t a4)
 {
     *p++ = REEL_TRACE_EVENT;
-    uint32_t mask = (kind != 0) * RT_F_A0 | (events != 0) * RT_F_A1 | (id != 0) * RT_F_A2 |
-                    (value != 0) * RT_F_A3 | (a4 != 0) * RT_F_A4;
-    p += rt_varint_put(p, mask);
-    if (kind)
+    /* As in rt_writer_io, the mask is built where the fields are written
+     * and stored after them. Its varint is one byte, or two when A3 or A4
+     * (0x100, 0x200) is set, which is known up front. */
+    uint8_t *mp = p;
+    bool wide = value != 0 || a4 != 0;
+    p += 1 + wide;
+    uint32_t mask = 0;
+    if (kind) {
+        mask |= RT_F_A0;
         p = rt_put_zz(p, kind);
-    if (events)
+    }
+    if (events) {
+        mask |= RT_F_A1;
         p = rt_put_zz(p, events);
-    if (id)
+    }
+    if (id) {
+        mask |= RT_F_A2;
         p = rt_put_zz(p, id);
-    if (value)
+    }
+    if (value) {
+        mask |= RT_F_A3;
         p = rt_put_zz(p, value);
-    if (a4)
+    }
+    if (a4) {
+        mask |= RT_F_A4;
         p = rt_put_zz(p, a4);
+    }
+    if (wide) { /* = rt_varint_put of a mask below 1 << 14 */
+        mp[0] = (uint8_t)(mask | 0x80);
+        mp[1] = (uint8_t)(mask >> 7);
+    } else {
+        mp[0] = (uint8_t)mask;
+    }
     return p;
 }
 
