@@ -262,9 +262,14 @@ int main(int argc, char **argv)
             continue;
         }
         echo_compare(servers, 3, loads[l].conns, loads[l].msgs, loads[l].size, reps, r);
+        echo_pair uv = echo_paired(&r[0], &r[1]), raw = echo_paired(&r[0], &r[2]);
         printf("throughput  reel/libuv = %.2f (target >= 1.00), reel/raw epoll = %.2f (target >= 0.90)"
-               " [medians]\n", r[0].median_msgs_s / r[1].median_msgs_s, r[0].median_msgs_s / r[2].median_msgs_s);
-        printf("server CPU  reel/libuv = %.2f, reel/raw epoll = %.2f [medians; cost of the other / cost of reel]\n",
+               " [medians of the %d repetitions' ratios; ratios of the medians %.2f, %.2f]\n",
+               uv.tp_med, raw.tp_med, reps, r[0].median_msgs_s / r[1].median_msgs_s,
+               r[0].median_msgs_s / r[2].median_msgs_s);
+        printf("server CPU  reel/libuv = %.2f, reel/raw epoll = %.2f [medians of the repetitions' ratios, "
+               "%.2f-%.2f and %.2f-%.2f; ratios of the medians %.2f, %.2f; cost of the other / cost of reel]\n",
+               uv.cost_med, raw.cost_med, uv.cost_min, uv.cost_max, raw.cost_min, raw.cost_max,
                r[1].cpu_ns_per_msg / r[0].cpu_ns_per_msg, r[2].cpu_ns_per_msg / r[0].cpu_ns_per_msg);
         printf("  (load average after: %s)\n", bench_loadavg(load, sizeof load));
     }

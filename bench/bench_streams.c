@@ -84,10 +84,13 @@ int main(int argc, char **argv)
            "(load average before: %s)\n", nconns, msgs, size, reps, bench_loadavg(load, sizeof load));
     echo_result r[2];
     echo_compare(servers, 2, nconns, msgs, size, reps, r);
-    printf("throughput  streams/protocol = %.2f (target >= 0.95) [medians]\n",
-           r[1].median_msgs_s / r[0].median_msgs_s);
-    printf("server CPU  protocol/streams = %.2f [medians; cost of the protocol echo / cost of streams]\n",
-           r[0].cpu_ns_per_msg / r[1].cpu_ns_per_msg);
+    echo_pair p = echo_paired(&r[1], &r[0]);
+    printf("throughput  streams/protocol = %.3f (target >= 0.95) [median of the %d repetitions' "
+           "ratios, %.3f-%.3f; ratio of the medians %.3f]\n",
+           p.tp_med, reps, p.tp_min, p.tp_max, r[1].median_msgs_s / r[0].median_msgs_s);
+    printf("server CPU  protocol/streams = %.3f [median of the repetitions' ratios, %.3f-%.3f; "
+           "ratio of the medians %.3f; cost of the protocol echo / cost of streams]\n",
+           p.cost_med, p.cost_min, p.cost_max, r[0].cpu_ns_per_msg / r[1].cpu_ns_per_msg);
     printf("  (load average after: %s)\n", bench_loadavg(load, sizeof load));
     return 0;
 }

@@ -286,7 +286,8 @@ void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t siz
     for (int s = 0; s < n; s++)
         echo_run_load(servers[s].port, nconns, msgs / 10 + 1, size);
     for (int r = 0; r < reps; r++) {
-        for (int s = 0; s < n; s++) {
+        for (int k = 0; k < n; k++) {
+            int s = (r + k) % n;
             uint64_t c0 = server_cpu_ns(&servers[s]);
             times[s * reps + r] = echo_run_load(servers[s].port, nconns, msgs, size);
             cpu[s * reps + r] = server_cpu_ns(&servers[s]) - c0;
@@ -296,6 +297,13 @@ void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t siz
         echo_server_join(&servers[s]);
 
     double total_msgs = (double)nconns * (double)msgs;
+    for (int s = 0; s < n; s++) {
+        res[s].reps = reps;
+        for (int r = 0; r < reps; r++) {
+            res[s].rep_msgs_s[r] = total_msgs / ((double)times[s * reps + r] / 1e9);
+            res[s].rep_cpu_ns[r] = (double)cpu[s * reps + r] / total_msgs;
+        }
+    }
     printf("%-14s %28s %9s %26s\n", "server", "msgs/s median [min-max]", "MiB/s", "server CPU ns/msg med [min-max]");
     for (int s = 0; s < n; s++) {
         qsort(times + s * reps, (size_t)reps, sizeof *times, cmp_u64);
@@ -317,6 +325,34 @@ void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t siz
     }
     free(times);
     free(cpu);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void med_min_max(double *v, int n, double *med, double *min, double *max)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    *med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    *min = v[0];
+    *max = v[n - 1];
+}
+
+echo_pair echo_paired(const echo_result *a, const echo_result *b)
+{
+    double tp[echo_reps_max], cost[echo_reps_max];
+    int n = a->reps < b->reps ? a->reps : b->reps;
+    for (int r = 0; r < n; r++) {
+        tp[r] = a->rep_msgs_s[r] / b->rep_msgs_s[r];
+        cost[r] = b->rep_cpu_ns[r] / a->rep_cpu_ns[r];
+    }
+    echo_pair p;
+    med_min_max(tp, n, &p.tp_med, &p.tp_min, &p.tp_max);
+    med_min_max(cost, n, &p.cost_med, &p.cost_min, &p.cost_max);
+    return p;
 }
 
 bool echo_parse_args(int argc, char **argv, int *nconns, long *msgs, size_t *size, int *reps)
@@ -343,5 +379,7 @@ bool echo_parse_args(int argc, char **argv, int *nconns, long *msgs, size_t *siz
     const char *env = getenv("REEL_BENCH_REPS");
     if (env && atoi(env) > 0)
         *reps = atoi(env);
+    if (*reps > echo_reps_max)
+        *reps = echo_reps_max;
     return true;
 }

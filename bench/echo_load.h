@@ -53,19 +53,37 @@ void echo_reel_stop(echo_server *s);   /* stops any server whose impl is an echo
  * send to the last echo. Exits on errors. */
 uint64_t echo_run_load(int port, int nconns, long msgs, size_t size);
 
+enum { echo_reps_max = 64 };   /* --reps / REEL_BENCH_REPS are capped here */
+
 /* The results of echo_compare per server. */
 typedef struct echo_result {
     double best_msgs_s, median_msgs_s, worst_msgs_s;
     double cpu_ns_per_msg;     /* median of the server thread's CPU time / msg */
     double cpu_min_ns_per_msg, cpu_max_ns_per_msg;
+    int reps;
+    double rep_msgs_s[echo_reps_max];   /* per repetition, in run order */
+    double rep_cpu_ns[echo_reps_max];
 } echo_result;
 
 /* Start the n servers, warm each up, run the load `reps` times against
- * each in turn (alternating, so noise falls on all alike), stop them, and
- * print one line per server: median [min-max] of throughput and of the
- * server's CPU time per message. res[i] gets server i's numbers. */
+ * each in turn (alternating, the order rotating by one server each
+ * repetition, so noise and any order effect fall on all alike), stop
+ * them, and print one line per server: median [min-max] of throughput and
+ * of the server's CPU time per message. res[i] gets server i's numbers. */
 void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t size, int reps,
                   echo_result *res);
+
+/* Paired ratios: for each repetition, a's throughput / b's, and b's CPU
+ * per message / a's (b's cost over a's: > 1 means a is cheaper); the
+ * median, min and max over the repetitions. The two runs of a repetition
+ * are back to back, so a drift of the machine's speed (this VM's swings
+ * between ~80k and ~120k msgs/s within minutes) falls on both, where a
+ * ratio of the two medians can pair a fast-phase median with a slow one. */
+typedef struct echo_pair {
+    double tp_med, tp_min, tp_max;
+    double cost_med, cost_min, cost_max;
+} echo_pair;
+echo_pair echo_paired(const echo_result *a, const echo_result *b);
 
 /* Parse the shared options (--conns N --msgs M --size BYTES --reps R
  * --quick; REEL_BENCH_REPS). Returns false (after printing usage) on a bad
