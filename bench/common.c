@@ -85,11 +85,20 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 bench_stats bench_stats_of(uint64_t *ns, int n)
 {
-    bench_stats st = {0, 0, 0, n};
+    bench_stats st = {0, 0, 0, n, {0}};
     if (n <= 0)
         return st;
+    if (n > bench_reps_max)
+        st.runs = n = bench_reps_max;
+    memcpy(st.run_ns, ns, (size_t)n * sizeof *ns);
     qsort(ns, (size_t)n, sizeof *ns, cmp_u64);
     st.min_ns = ns[0];
     st.max_ns = ns[n - 1];
@@ -203,10 +212,29 @@ void bench_table_row_stats(const char *name, const bench_stats *a, const bench_s
     char va[96], vb[96];
     fmt_stats(va, sizeof va, a, scale, unit, dir);
     fmt_stats(vb, sizeof vb, b, scale, unit, dir);
-    /* Ratio of medians, > 1 when column a is ahead (either direction). */
-    double ratio = a->med_ns ? (double)b->med_ns / (double)a->med_ns : 0;
-    printf("%-*s | %*s | %*s | %.2fx (%s is better; median of %d runs)\n", name_width, name, stats_width, va,
-           stats_width, vb, ratio, dir == BENCH_HIGHER_BETTER ? "higher" : "lower", a->runs);
+    /* > 1 when column a is ahead (either direction): the median of the
+     * rounds' ratios (a round runs a and b back to back, so a drift of
+     * the machine's speed falls on both), and the ratio of the medians. */
+    double of_medians = a->med_ns ? (double)b->med_ns / (double)a->med_ns : 0;
+    int n = a->runs < b->runs ? a->runs : b->runs;
+    double r[bench_reps_max];
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (a->run_ns[i])
+            r[k++] = (double)b->run_ns[i] / (double)a->run_ns[i];
+    if (k == 0) {
+        printf("%-*s | %*s | %*s | %.2fx (%s is better; ratio of the medians of %d runs)\n", name_width,
+               name, stats_width, va, stats_width, vb, of_medians,
+               dir == BENCH_HIGHER_BETTER ? "higher" : "lower", a->runs);
+        fflush(stdout);
+        return;
+    }
+    qsort(r, (size_t)k, sizeof *r, cmp_double);
+    double med = k % 2 ? r[k / 2] : (r[k / 2 - 1] + r[k / 2]) / 2;
+    printf("%-*s | %*s | %*s | %.2fx (%s is better; median of %d rounds' ratios, %.2f-%.2f; "
+           "ratio of the medians %.2f)\n",
+           name_width, name, stats_width, va, stats_width, vb, med,
+           dir == BENCH_HIGHER_BETTER ? "higher" : "lower", k, r[0], r[k - 1], of_medians);
     fflush(stdout);
 }
 

@@ -69,6 +69,7 @@ enum { bench_reps_max = 64 };
 typedef struct bench_stats {
     uint64_t med_ns, min_ns, max_ns; /* median, fastest, slowest run */
     int runs;
+    uint64_t run_ns[bench_reps_max]; /* each run, in the order they ran */
 } bench_stats;
 
 /* Run each contestant once untimed (warm-up), then `reps` rounds (at most
@@ -77,7 +78,8 @@ typedef struct bench_stats {
  * range. Returns false if any run failed. */
 bool bench_interleave(int reps, int n, const bench_run_fn *fns, void *const *ctxs, bench_stats *st);
 
-/* Median and range of `n` samples (sorted in place). */
+/* Median and range of `n` samples (sorted in place; st.run_ns keeps them
+ * in their first order, at most bench_reps_max). */
 bench_stats bench_stats_of(uint64_t *ns, int n);
 
 /* The table. */
