@@ -78,6 +78,9 @@ typedef struct bench_stats {
  * range. Returns false if any run failed. */
 bool bench_interleave(int reps, int n, const bench_run_fn *fns, void *const *ctxs, bench_stats *st);
 
+/* Median, min and max of n > 0 ratios (sorted in place). */
+void bench_ratio_stats(double *v, int n, double *med, double *min, double *max);
+
 /* Median and range of `n` samples (sorted in place; st.run_ns keeps them
  * in their first order, at most bench_reps_max). */
 bench_stats bench_stats_of(uint64_t *ns, int n);
