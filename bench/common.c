@@ -258,6 +258,32 @@ void bench_table_row(const char *name, double a, double b, const char *unit,
     fflush(stdout);
 }
 
+void bench_table_row_paired(const char *name, double a, double b, const char *unit,
+                            bench_direction dir, const double *ra, const double *rb, int n)
+{
+    char va[64], vb[64];
+    snprintf(va, sizeof va, "%.2f %s", a, unit);
+    snprintf(vb, sizeof vb, "%.2f %s", b, unit);
+    bool higher = dir == BENCH_HIGHER_BETTER;
+    double of_medians = higher ? (b > 0 ? a / b : 0) : (a > 0 ? b / a : 0);
+    double r[bench_reps_max];
+    int k = 0;
+    for (int i = 0; i < n && k < bench_reps_max; i++)
+        if (higher ? rb[i] > 0 : ra[i] > 0)
+            r[k++] = higher ? ra[i] / rb[i] : rb[i] / ra[i];
+    if (k == 0) {
+        bench_table_row(name, a, b, unit, dir);
+        return;
+    }
+    double med, lo, hi;
+    bench_ratio_stats(r, k, &med, &lo, &hi);
+    printf("%-*s | %*s | %*s | %.2fx (%s is better; median of %d rounds' ratios, %.2f-%.2f; "
+           "ratio of the medians %.2f)\n",
+           name_width, name, value_width, va, value_width, vb, med, higher ? "higher" : "lower", k,
+           lo, hi, of_medians);
+    fflush(stdout);
+}
+
 void bench_table_note(const char *fmt, ...)
 {
     va_list ap;
