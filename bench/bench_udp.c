@@ -7,7 +7,9 @@
  *
  * Reported: the server thread's CPU time per datagram (the figure that
  * matters: the load generator is shared) and echoes per second, as the
- * median and min-max of interleaved repetitions (reel, libuv, reel, ...).
+ * median and min-max of interleaved repetitions (reel, libuv, then libuv,
+ * reel, ...); the ratio is the median of the repetitions' ratios, each of
+ * two runs back to back, with the ratio of the medians beside it.
  * A datagram lost on loopback (socket buffers full) is re-sent after a
  * quiet 20 ms and counted.
  *
@@ -233,20 +235,6 @@ static udp_run udp_load(echo_server *s, long total)
     return r;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void stats(double *v, int n, double *med, double *lo, double *hi)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    *med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    *lo = v[0];
-    *hi = v[n - 1];
-}
-
 int main(int argc, char **argv)
 {
     bench_opts o;
@@ -270,7 +258,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++)
         (void)udp_load(&srv[i], total / 10); /* warm-up */
     for (int k = 0; k < reps; k++)
-        for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++) {
+            int i = (k + j) % 2;   /* the order alternates: neither always first */
             udp_run r = udp_load(&srv[i], total);
             cpu[i][k] = (double)r.cpu_ns / (double)total;
             rate[i][k] = (double)total * 1e9 / (double)r.wall_ns;
@@ -279,10 +268,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++)
         echo_server_join(&srv[i]);
 
-    double cm[2], cl[2], ch[2], rm[2], rl[2], rh[2];
+    /* Medians and ranges from copies: cpu and rate stay in run order for
+     * the rounds' ratios. */
+    double cm[2], cl[2], ch[2], rm[2], rl[2], rh[2], sorted[64];
     for (int i = 0; i < 2; i++) {
-        stats(cpu[i], reps, &cm[i], &cl[i], &ch[i]);
-        stats(rate[i], reps, &rm[i], &rl[i], &rh[i]);
+        memcpy(sorted, cpu[i], (size_t)reps * sizeof *sorted);
+        bench_ratio_stats(sorted, reps, &cm[i], &cl[i], &ch[i]);
+        memcpy(sorted, rate[i], (size_t)reps * sizeof *sorted);
+        bench_ratio_stats(sorted, reps, &rm[i], &rl[i], &rh[i]);
     }
     char title[200];
     snprintf(title, sizeof title,
@@ -290,8 +283,10 @@ int main(int argc, char **argv)
              "(UV_UDP_RECVMMSG); median of %d interleaved runs%s",
              udp_socks, udp_window, udp_size, uv_version_string(), reps, o.quick ? ", --quick" : "");
     bench_table_begin(title, "reel", "libuv");
-    bench_table_row("server CPU per datagram", cm[0], cm[1], "ns", BENCH_LOWER_BETTER);
-    bench_table_row("echoes per second", rm[0] / 1e3, rm[1] / 1e3, "k/s", BENCH_HIGHER_BETTER);
+    bench_table_row_paired("server CPU per datagram", cm[0], cm[1], "ns", BENCH_LOWER_BETTER, cpu[0],
+                           cpu[1], reps);
+    bench_table_row_paired("echoes per second", rm[0] / 1e3, rm[1] / 1e3, "k/s", BENCH_HIGHER_BETTER,
+                           rate[0], rate[1], reps);
     bench_table_note("min-max: reel CPU %.0f-%.0f ns, libuv %.0f-%.0f ns; reel %.0f-%.0f k/s, "
                      "libuv %.0f-%.0f k/s; %llu datagrams re-sent after loss",
                      cl[0], ch[0], cl[1], ch[1], rl[0] / 1e3, rh[0] / 1e3, rl[1] / 1e3,

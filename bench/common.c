@@ -91,6 +91,14 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+void bench_ratio_stats(double *v, int n, double *med, double *min, double *max)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    *med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    *min = v[0];
+    *max = v[n - 1];
+}
+
 bench_stats bench_stats_of(uint64_t *ns, int n)
 {
     bench_stats st = {0, 0, 0, n, {0}};
@@ -229,12 +237,12 @@ void bench_table_row_stats(const char *name, const bench_stats *a, const bench_s
         fflush(stdout);
         return;
     }
-    qsort(r, (size_t)k, sizeof *r, cmp_double);
-    double med = k % 2 ? r[k / 2] : (r[k / 2 - 1] + r[k / 2]) / 2;
+    double med, lo, hi;
+    bench_ratio_stats(r, k, &med, &lo, &hi);
     printf("%-*s | %*s | %*s | %.2fx (%s is better; median of %d rounds' ratios, %.2f-%.2f; "
            "ratio of the medians %.2f)\n",
            name_width, name, stats_width, va, stats_width, vb, med,
-           dir == BENCH_HIGHER_BETTER ? "higher" : "lower", k, r[0], r[k - 1], of_medians);
+           dir == BENCH_HIGHER_BETTER ? "higher" : "lower", k, lo, hi, of_medians);
     fflush(stdout);
 }
 
@@ -247,6 +255,32 @@ void bench_table_row(const char *name, double a, double b, const char *unit,
     double ratio = dir == BENCH_HIGHER_BETTER ? (b > 0 ? a / b : 0) : (a > 0 ? b / a : 0);
     printf("%-*s | %*s | %*s | %.2fx (%s is better)\n", name_width, name, value_width, va,
            value_width, vb, ratio, dir == BENCH_HIGHER_BETTER ? "higher" : "lower");
+    fflush(stdout);
+}
+
+void bench_table_row_paired(const char *name, double a, double b, const char *unit,
+                            bench_direction dir, const double *ra, const double *rb, int n)
+{
+    char va[64], vb[64];
+    snprintf(va, sizeof va, "%.2f %s", a, unit);
+    snprintf(vb, sizeof vb, "%.2f %s", b, unit);
+    bool higher = dir == BENCH_HIGHER_BETTER;
+    double of_medians = higher ? (b > 0 ? a / b : 0) : (a > 0 ? b / a : 0);
+    double r[bench_reps_max];
+    int k = 0;
+    for (int i = 0; i < n && k < bench_reps_max; i++)
+        if (higher ? rb[i] > 0 : ra[i] > 0)
+            r[k++] = higher ? ra[i] / rb[i] : rb[i] / ra[i];
+    if (k == 0) {
+        bench_table_row(name, a, b, unit, dir);
+        return;
+    }
+    double med, lo, hi;
+    bench_ratio_stats(r, k, &med, &lo, &hi);
+    printf("%-*s | %*s | %*s | %.2fx (%s is better; median of %d rounds' ratios, %.2f-%.2f; "
+           "ratio of the medians %.2f)\n",
+           name_width, name, value_width, va, value_width, vb, med, higher ? "higher" : "lower", k,
+           lo, hi, of_medians);
     fflush(stdout);
 }
 

@@ -78,6 +78,9 @@ typedef struct bench_stats {
  * range. Returns false if any run failed. */
 bool bench_interleave(int reps, int n, const bench_run_fn *fns, void *const *ctxs, bench_stats *st);
 
+/* Median, min and max of n > 0 ratios (sorted in place). */
+void bench_ratio_stats(double *v, int n, double *med, double *min, double *max);
+
 /* Median and range of `n` samples (sorted in place; st.run_ns keeps them
  * in their first order, at most bench_reps_max). */
 bench_stats bench_stats_of(uint64_t *ns, int n);
@@ -90,6 +93,11 @@ void bench_table_begin(const char *title, const char *col_a, const char *col_b);
  * LOWER_BETTER it is b/a: either way > 1 means column a is ahead. */
 void bench_table_row(const char *name, double a, double b, const char *unit,
                      bench_direction dir);
+/* The same row, its ratio the median of the rounds' ratios (ra[k] and
+ * rb[k]: round k's values of a and b, run back to back; n rounds), with
+ * their range and the ratio of the medians a and b beside it. */
+void bench_table_row_paired(const char *name, double a, double b, const char *unit,
+                            bench_direction dir, const double *ra, const double *rb, int n);
 /* A row from measured runs: each column prints its median and [min-max].
  * A value is scale * 1e9 / ns for HIGHER_BETTER rows (a rate: scale is the
  * operations of one run) and ns * scale for LOWER_BETTER rows (a time:

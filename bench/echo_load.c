@@ -327,20 +327,6 @@ void echo_compare(echo_server *servers, int n, int nconns, long msgs, size_t siz
     free(cpu);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void med_min_max(double *v, int n, double *med, double *min, double *max)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    *med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    *min = v[0];
-    *max = v[n - 1];
-}
-
 echo_pair echo_paired(const echo_result *a, const echo_result *b)
 {
     double tp[echo_reps_max], cost[echo_reps_max];
@@ -350,8 +336,8 @@ echo_pair echo_paired(const echo_result *a, const echo_result *b)
         cost[r] = b->rep_cpu_ns[r] / a->rep_cpu_ns[r];
     }
     echo_pair p;
-    med_min_max(tp, n, &p.tp_med, &p.tp_min, &p.tp_max);
-    med_min_max(cost, n, &p.cost_med, &p.cost_min, &p.cost_max);
+    bench_ratio_stats(tp, n, &p.tp_med, &p.tp_min, &p.tp_max);
+    bench_ratio_stats(cost, n, &p.cost_med, &p.cost_min, &p.cost_max);
     return p;
 }
 

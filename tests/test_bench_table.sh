@@ -52,7 +52,7 @@ paired=$("$tool" "$tmp/paired.txt") || fail "bench-table exited $? on the sample
 grep -qF '| redis-server: 124069 (102093-129955) | 0.93 (per repetition 0.88–1.01); server CPU µs/request 5.40 / 5.80 = 1.07 | ≥ 1.0 | **not met** |' <<<"$paired" ||
   fail "the per-repetition spread is not in the SET -P 1 ratio cell"
 grep -qF 'the median of the per-repetition ratios' <<<"$paired" || fail "the kv caption does not say how the ratio is made"
-has 'the TCP echo, streams and recording ratios are the median of the per-repetition ratios'
+has 'the TCP echo, UDP, streams and recording ratios are the median of the per-repetition ratios'
 # No cell is left blank.
 grep -E '^\|' <<<"$out" | grep -qE '\|\s*\|' && fail "a blank cell: $(grep -E '\|\s*\|' <<<"$out" | head -1)"
 

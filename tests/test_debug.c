@@ -33,8 +33,34 @@ static uint64_t fake_clock(reel_backend *b)
 
 static void fake_work_ms(int ms) { fake_now_ns += (uint64_t)ms * 1000000ull; }
 
-/* A loop on the fake clock, with debug as REEL_DEBUG-less loops have it
- * (off); the loop owns the backend. */
+static void run_once(reel_loop *loop)
+{
+    reel_loop_stop(loop);
+    assert_int_equal(reel_loop_run_forever(loop), 0);
+}
+
+/* A loop created with REEL_DEBUG unset, whatever the test environment:
+ * on backend b (the loop owns it), or on the default one when b is NULL. */
+static reel_loop *loop_without_env(reel_backend *b)
+{
+    const char *saved = getenv("REEL_DEBUG");
+    char *copy = saved ? strdup(saved) : NULL;
+    unsetenv("REEL_DEBUG");
+    reel_loop *loop = NULL;
+    if (b)
+        assert_int_equal(reel_loop_new_with_backend(&loop, b), 0);
+    else
+        loop = th_loop_new();
+    if (copy) {
+        setenv("REEL_DEBUG", copy, 1);
+        free(copy);
+    }
+    return loop;
+}
+
+static reel_loop *plain_loop(void) { return loop_without_env(NULL); }
+
+/* A loop on the fake clock (debug off, as plain_loop's). */
 static reel_loop *fake_clock_loop(void)
 {
     reel_backend *b;
@@ -42,36 +68,7 @@ static reel_loop *fake_clock_loop(void)
     fake_clock_ops = *b->ops;
     fake_clock_ops.now_ns = fake_clock;
     b->ops = &fake_clock_ops;
-    const char *saved = getenv("REEL_DEBUG");
-    char *copy = saved ? strdup(saved) : NULL;
-    unsetenv("REEL_DEBUG");
-    reel_loop *loop = NULL;
-    assert_int_equal(reel_loop_new_with_backend(&loop, b), 0);
-    if (copy) {
-        setenv("REEL_DEBUG", copy, 1);
-        free(copy);
-    }
-    return loop;
-}
-
-static void run_once(reel_loop *loop)
-{
-    reel_loop_stop(loop);
-    assert_int_equal(reel_loop_run_forever(loop), 0);
-}
-
-/* A loop created with REEL_DEBUG unset, whatever the test environment. */
-static reel_loop *plain_loop(void)
-{
-    const char *saved = getenv("REEL_DEBUG");
-    char *copy = saved ? strdup(saved) : NULL;
-    unsetenv("REEL_DEBUG");
-    reel_loop *loop = th_loop_new();
-    if (copy) {
-        setenv("REEL_DEBUG", copy, 1);
-        free(copy);
-    }
-    return loop;
+    return loop_without_env(b);
 }
 
 static void test_debug_is_off_by_default_and_settable(void **state)
