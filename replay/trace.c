@@ -296,7 +296,9 @@ uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const uint8_t *hdr, size_t
         crc = crc_update(crc, base + w->crc_len, at - w->crc_len);
     crc = crc_update(crc, hdr, hlen);
     w->crc = crc_update(crc, src, n);
-    memcpy(p, hdr, hlen);
+    /* The header as a fixed-size copy (a few moves, not a call): the
+     * bytes past hlen are then overwritten by the data (n >= hlen). */
+    memcpy(p, hdr, rt_put_header_bytes);
     memcpy(p + hlen, src, n);
     w->crc_len = at + hlen + n;
     return p + hlen + n;

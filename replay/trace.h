@@ -491,9 +491,13 @@ static inline void rt_writer_commit(rt_writer *w)
  * CRC values are the same as a memcpy and a later checkpoint. */
 uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const uint8_t *hdr, size_t hlen, const void *src,
                             size_t n);
+/* hdr's size: op, mask, four 64-bit varints and the data length's. The
+ * caller's buffer has this many bytes, and n >= rt_put_data_min is more. */
+enum { rt_put_header_bytes = 2 + 4 * 10 + 5 };
 /* Data shorter than this is copied inline and checksummed at the next
  * checkpoint (write previews, small reads): a call costs more than it saves. */
 enum { rt_put_data_min = 128 };
+_Static_assert(rt_put_data_min >= rt_put_header_bytes, "a data record overwrites its header copy's slack");
 
 /* The slow side of rt_fast_begin: roll to the next block (mapped) or
  * write the buffered block out; sets the sticky error. */
@@ -579,7 +583,7 @@ static inline int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, in
         return rc;
     /* A record whose data is checksummed as it is appended has its header
      * encoded on the stack (rt_writer_put_data); any other in place. */
-    uint8_t hdr[2 + 4 * 10 + 5];
+    uint8_t hdr[rt_put_header_bytes];
     bool put = data_len >= rt_put_data_min;
     uint8_t *p = put ? hdr : p0;
     *p++ = (uint8_t)op;
