@@ -286,14 +286,22 @@ static inline uint32_t crc_update(uint32_t crc, const void *data, size_t len)
  * copy is not read back. Reading it back was the expensive part: the
  * checkpoint's loads waited for the copy's stores into ring lines that
  * are cold after each lap (rdtsc, docs/performance.md). Returns the end. */
-uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const void *src, size_t n)
+uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const uint8_t *hdr, size_t hlen, const void *src,
+                            size_t n)
 {
     uint8_t *base = w->blk + rt_block_header_bytes;
     size_t at = (size_t)(p - base);
-    w->crc = crc_update(crc_update(w->crc, base + w->crc_len, at - w->crc_len), src, n);
-    memcpy(p, src, n);
-    w->crc_len = at + n;
-    return p + n;
+    uint32_t crc = w->crc;
+    if (at > w->crc_len) /* records since the last checkpoint, stored a while ago */
+        crc = crc_update(crc, base + w->crc_len, at - w->crc_len);
+    crc = crc_update(crc, hdr, hlen);
+    w->crc = crc_update(crc, src, n);
+    /* The header as a fixed-size copy (a few moves, not a call): the
+     * bytes past hlen are then overwritten by the data (n >= hlen). */
+    memcpy(p, hdr, rt_put_header_bytes);
+    memcpy(p + hlen, src, n);
+    w->crc_len = at + hlen + n;
+    return p + hlen + n;
 }
 
 /* ------------------------------------------------------------- varints */

@@ -479,15 +479,25 @@ static inline void rt_writer_commit(rt_writer *w)
     __atomic_store_n((uint64_t *)(void *)(w->blk + 16), v, __ATOMIC_RELEASE);
 }
 
-/* Copy n bytes of a record's data to p in the block being filled, the
- * block CRC extended over the record so far and then over the data,
- * computed from src (hot) rather than from the ring's copy, which is not
- * read back. Leaves the CRC caught up to p + n; returns p + n. The bytes
- * and the CRC values are the same as a memcpy and a later checkpoint. */
-uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const void *src, size_t n);
+/* Append a record with n bytes of data at p, the record's start in the
+ * block being filled: its hlen header bytes, encoded in hdr (not in the
+ * ring), then the data. The block CRC is extended over the records before
+ * p that it does not cover yet, then over hdr and src, and only then are
+ * they copied in: nothing just stored into the ring is read back. A load
+ * of bytes just stored, whose line is cold (every line is, after a lap of
+ * the ring), waits for the line to be read for ownership: ~300 ns per
+ * record beside the system calls of an echo (docs/performance.md). Leaves
+ * the CRC caught up to the record's end and returns it. The bytes and the
+ * CRC values are the same as a memcpy and a later checkpoint. */
+uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const uint8_t *hdr, size_t hlen, const void *src,
+                            size_t n);
+/* hdr's size: op, mask, four 64-bit varints and the data length's. The
+ * caller's buffer has this many bytes, and n >= rt_put_data_min is more. */
+enum { rt_put_header_bytes = 2 + 4 * 10 + 5 };
 /* Data shorter than this is copied inline and checksummed at the next
  * checkpoint (write previews, small reads): a call costs more than it saves. */
 enum { rt_put_data_min = 128 };
+_Static_assert(rt_put_data_min >= rt_put_header_bytes, "a data record overwrites its header copy's slack");
 
 /* The slow side of rt_fast_begin: roll to the next block (mapped) or
  * write the buffered block out; sets the sticky error. */
@@ -568,9 +578,14 @@ static inline int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, in
     if (data_len > rt_data_bytes_max)
         return -EMSGSIZE;
     int rc = 0;
-    uint8_t *p0 = rt_fast_begin(w, data_len, &rc), *p = p0;
-    if (!p)
+    uint8_t *p0 = rt_fast_begin(w, data_len, &rc);
+    if (!p0)
         return rc;
+    /* A record whose data is checksummed as it is appended has its header
+     * encoded on the stack (rt_writer_put_data); any other in place. */
+    uint8_t hdr[rt_put_header_bytes];
+    bool put = data_len >= rt_put_data_min;
+    uint8_t *p = put ? hdr : p0;
     *p++ = (uint8_t)op;
     /* The mask (one byte: these flags are below 0x80) is built in the
      * branches that write the fields and stored after them: computed up
@@ -598,8 +613,8 @@ static inline int rt_writer_io(rt_writer *w, uint32_t op, int fd, int64_t a0, in
     *mp = (uint8_t)mask;
     if (data_len) {
         p += rt_varint_put(p, data_len);
-        if (data_len >= rt_put_data_min) {
-            p = rt_writer_put_data(w, p, data, data_len);
+        if (put) {
+            p = rt_writer_put_data(w, p0, hdr, (size_t)(p - hdr), data, data_len);
         } else if (data_len == rt_write_preview_bytes) {
             /* A write's preview (every write of 16 bytes or more): a
              * fixed-size copy is two 8-byte moves; through libc's memcpy
