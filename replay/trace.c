@@ -278,14 +278,16 @@ static inline uint32_t crc_update(uint32_t crc, const void *data, size_t len)
     return ~crc_sw(~crc, data, len);
 }
 
-/* A record's data, copied to p (its place in the block being filled)
- * with the block CRC extended first over the record bytes before p that
- * it does not cover yet, then over the data read from the source, where
- * it is hot in the cache: the CRC stays the CRC of the block's bytes in
- * order (the value the per-iteration checkpoint gives), and the ring's
- * copy is not read back. Reading it back was the expensive part: the
- * checkpoint's loads waited for the copy's stores into ring lines that
- * are cold after each lap (rdtsc, docs/performance.md). Returns the end. */
+/* A record with data, at p (its place in the block being filled): the
+ * block CRC is extended first over the records before p that it does not
+ * cover yet (stored a while ago), then over the record's header from the
+ * caller's stack and its data from the source, where it is hot in the
+ * cache; only then are both copied in. The CRC stays the CRC of the
+ * block's bytes in order (the value the per-iteration checkpoint gives),
+ * and nothing just stored into the ring is read back: such loads waited
+ * for the stores, whose ring lines are cold after each lap, to be owned
+ * (rdtsc and a syscall-interleaved harness, docs/performance.md). Returns
+ * the record's end. */
 uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const uint8_t *hdr, size_t hlen, const void *src,
                             size_t n)
 {
@@ -297,7 +299,8 @@ uint8_t *rt_writer_put_data(rt_writer *w, uint8_t *p, const uint8_t *hdr, size_t
     crc = crc_update(crc, hdr, hlen);
     w->crc = crc_update(crc, src, n);
     /* The header as a fixed-size copy (a few moves, not a call): the
-     * bytes past hlen are then overwritten by the data (n >= hlen). */
+     * bytes past hlen are then overwritten by the data, as n >=
+     * rt_put_data_min >= rt_put_header_bytes. */
     memcpy(p, hdr, rt_put_header_bytes);
     memcpy(p + hlen, src, n);
     w->crc_len = at + hlen + n;
